@@ -1,0 +1,108 @@
+/*
+ * nabla/graph.h - the define-by-run graph (tape) and reverse-mode autodiff.
+ *
+ * Every op computes its result at once and, while grad mode is on,
+ * records a node on the graph's tape: the op, its inputs, a copy of its
+ * attributes and whatever it saved for backward.  nb_backward() walks the
+ * tape in reverse creation order (a topological order) from a tensor.
+ *
+ * Errors are sticky, after cairo: an op that fails, or is given NULL,
+ * returns NULL and the graph keeps its *first* error, so
+ *     nb_tensor *y = nb_relu(g, nb_linear(g, x, w, b));
+ *     if (!y) fprintf(stderr, "%s\n", nb_graph_errmsg(g));
+ * is checked once at the end.  The library never prints.
+ *
+ * Memory: a graph's tensors, nodes and saved state come from arenas that
+ * nb_graph_reset() rewinds, so a training loop of forward / backward /
+ * reset steps runs in constant memory with no malloc per op once warm.
+ *
+ * A graph is used by one thread at a time; separate graphs may be used
+ * by separate threads concurrently.
+ */
+#ifndef NABLA_GRAPH_H
+#define NABLA_GRAPH_H
+
+#include <stdio.h>
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nb_graph nb_graph;
+
+/* A new empty graph in training mode with grad on, seeded with 0.
+ * NULL on NB_ENOMEM.  Free with nb_graph_free. */
+nb_graph *nb_graph_new(void);
+/* Frees the graph and every graph tensor it owns.  NULL is a no-op. */
+void nb_graph_free(nb_graph *g);
+/*
+ * Releases every tensor, node and gradient of the graph (their memory is
+ * kept for the next step), and clears the sticky error.  Persistent
+ * tensors, their gradients, the mode and the generator are kept.
+ */
+void nb_graph_reset(nb_graph *g);
+
+/* The first error since the last reset (NB_OK if none), and its message
+ * (borrowed, "" if none). */
+nb_status nb_graph_status(const nb_graph *g);
+const char *nb_graph_errmsg(const nb_graph *g);
+void nb_graph_clear_error(nb_graph *g);
+
+/* Training (default) or evaluation mode: read by dropout, rrelu and the
+ * normalizations. */
+void nb_graph_set_training(nb_graph *g, bool training);
+bool nb_graph_training(const nb_graph *g);
+
+/*
+ * Grad mode.  While off, ops record nothing and their results do not
+ * require grad (a no-grad region).  Returns the previous setting, so that
+ *     bool was = nb_graph_set_grad_enabled(g, false); ...;
+ *     nb_graph_set_grad_enabled(g, was);
+ * nests.
+ */
+bool nb_graph_set_grad_enabled(nb_graph *g, bool on);
+bool nb_graph_grad_enabled(const nb_graph *g);
+
+/*
+ * Anomaly mode, like PyTorch's detect_anomaly: when on, the first op
+ * whose forward result or backward gradient holds a NaN or an infinity
+ * fails with NB_ENONFINITE and a message naming the op, its node and its
+ * input shapes.
+ */
+void nb_graph_set_anomaly(nb_graph *g, bool on);
+
+/* The graph's generator, used by random ops (dropout, rrelu). */
+void nb_graph_seed(nb_graph *g, uint64_t seed);
+nb_rng *nb_graph_rng(nb_graph *g);
+
+/* A zero-filled graph tensor (freed by reset), e.g. for a batch. */
+nb_tensor *nb_graph_tensor(nb_graph *g, nb_dtype dt, int ndim,
+                           const int64_t *shape);
+/* A graph tensor holding a copy of data. */
+nb_tensor *nb_graph_from_data(nb_graph *g, nb_dtype dt, int ndim,
+                              const int64_t *shape, const void *data);
+
+/*
+ * Reverse mode from y.  grad_out is dL/dy with y's shape and dtype, or
+ * NULL when y has one element (then dL/dy = 1).  Gradients are
+ * *accumulated* (+=) into every tensor that requires grad and lies on a
+ * path to y; a tensor used several times receives the sum.  Persistent
+ * tensors keep accumulating across calls until nb_tensor_zero_grad;
+ * gradients of intermediate graph tensors are recomputed at each call
+ * and released by reset.  May be called several times per step.
+ * Errors: NB_ESTATE (y does not require grad, or is not a graph tensor),
+ * NB_ESHAPE (no grad_out for a non-scalar, or a mismatched one), NB_ESTALE,
+ * NB_ENOMEM, NB_ENONFINITE (anomaly mode).  Also recorded on the graph.
+ */
+nb_status nb_backward(nb_tensor *y, const nb_tensor *grad_out);
+
+/* Number of nodes on the tape, and bytes the graph holds from the
+ * allocator (arenas included): for tests and the DOT exporter. */
+size_t nb_graph_node_count(const nb_graph *g);
+size_t nb_graph_bytes(const nb_graph *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,78 @@
+/*
+ * nabla/ops.h - typed C wrappers of the base ops.
+ *
+ * Every wrapper takes the graph first, returns a new graph tensor, or
+ * NULL on error (recorded on the graph, see nb_graph_errmsg); a NULL
+ * input makes the result NULL and keeps the graph's first error.  All
+ * float inputs of one op must share a dtype.  Axes may be negative
+ * (counting from the end).
+ */
+#ifndef NABLA_OPS_H
+#define NABLA_OPS_H
+
+#include "op.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Elementwise, with NumPy broadcasting: the result has the broadcast
+ * shape and each input's gradient is summed back to its own shape. */
+nb_tensor *nb_add(nb_graph *g, nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_sub(nb_graph *g, nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_mul(nb_graph *g, nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b);
+
+/* Elementwise unary. */
+nb_tensor *nb_neg(nb_graph *g, nb_tensor *x);
+nb_tensor *nb_exp(nb_graph *g, nb_tensor *x);
+nb_tensor *nb_log(nb_graph *g, nb_tensor *x);
+nb_tensor *nb_sqrt(nb_graph *g, nb_tensor *x);
+nb_tensor *nb_abs(nb_graph *g, nb_tensor *x);  /* d|x|/dx = sign(x), 0 at 0 */
+nb_tensor *nb_pow(nb_graph *g, nb_tensor *x, double exponent);
+/* x * s + t with scalars s and t. */
+nb_tensor *nb_affine_scalar(nb_graph *g, nb_tensor *x, double s, double t);
+
+/*
+ * Reductions over axes[0..naxes-1] (naxes == 0: every axis).  keepdim
+ * keeps reduced axes with size 1.  max passes the gradient to the first
+ * maximal element, as PyTorch's max(dim) does.
+ */
+nb_tensor *nb_sum(nb_graph *g, nb_tensor *x, int naxes, const int *axes,
+                  bool keepdim);
+nb_tensor *nb_mean(nb_graph *g, nb_tensor *x, int naxes, const int *axes,
+                   bool keepdim);
+nb_tensor *nb_max(nb_graph *g, nb_tensor *x, int naxes, const int *axes,
+                  bool keepdim);
+
+/* A copy with a new shape of the same numel; one dimension may be -1. */
+nb_tensor *nb_reshape(nb_graph *g, nb_tensor *x, int ndim,
+                      const int64_t *shape);
+/* perm is a permutation of 0..ndim-1: out.shape[i] = x.shape[perm[i]]. */
+nb_tensor *nb_permute(nb_graph *g, nb_tensor *x, const int *perm);
+nb_tensor *nb_transpose(nb_graph *g, nb_tensor *x, int d0, int d1);
+
+/*
+ * Matrix product.  a [.., n, k] times b [.., k, m]; 1-D operands as in
+ * NumPy (a vector is promoted and the added axis removed); leading batch
+ * axes broadcast.  Uses CBLAS when nabla was built with it.
+ */
+nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b);
+/* x [.., in] times w[out, in] transposed, plus b [out] (b may be NULL). */
+nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b);
+
+/* Along one axis; max-shifted, so any finite input gives finite output. */
+nb_tensor *nb_softmax(nb_graph *g, nb_tensor *x, int axis);
+nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *x, int axis);
+
+/* Losses, mean reduction.  mse: mean((a - b)^2), same shapes.
+ * cross_entropy: logits [N, C] (or [N, C, d...]) and int64 class indices
+ * [N] (or [N, d...]) in [0, C); log-sum-exp form, stable for any logits. */
+nb_tensor *nb_mse_loss(nb_graph *g, nb_tensor *pred, nb_tensor *target);
+nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *logits,
+                            nb_tensor *target);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

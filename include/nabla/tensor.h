@@ -1,0 +1,115 @@
+/*
+ * nabla/tensor.h - n-dimensional float32 / float64 arrays.
+ *
+ * Ownership.  A tensor is either *persistent* or belongs to a *graph*.
+ *  - Persistent tensors come from the nb_tensor_* constructors below.
+ *    The caller owns them and frees them with nb_tensor_free().  Model
+ *    parameters, inputs kept across steps and running statistics are
+ *    persistent.  Their gradient (nb_tensor_grad) is persistent too,
+ *    owned by the tensor, and accumulates over backward passes until
+ *    nb_tensor_zero_grad().
+ *  - Graph tensors are made by ops and by nb_graph_tensor().  The graph
+ *    owns them; nb_graph_reset() releases them all at once, and using one
+ *    afterwards is an NB_ESTALE error (reliably so for the step right
+ *    after the reset).  Never pass one to nb_tensor_free().
+ *
+ * Data is contiguous and row-major.  Rank is 0 (a scalar) to NB_MAX_DIMS.
+ * Constructors return NULL on failure, with the cause in nb_last_error().
+ */
+#ifndef NABLA_TENSOR_H
+#define NABLA_TENSOR_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nb_tensor nb_tensor;
+
+/* Expands to `ndim, shape` for the constructors: NB_SHAPE(3, 4). */
+#define NB_SHAPE(...) \
+	(int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), \
+	(const int64_t[]){__VA_ARGS__}
+
+/* How nb_tensor_from_data treats the caller's buffer. */
+typedef enum nb_mem {
+	NB_COPY = 0,  /* the tensor copies the buffer; the caller keeps it */
+	NB_BORROW = 1 /* the tensor uses the buffer, which the caller must keep
+	                 alive (and not free) until nb_tensor_free */
+} nb_mem;
+
+nb_tensor *nb_tensor_zeros(nb_dtype dt, int ndim, const int64_t *shape);
+nb_tensor *nb_tensor_ones(nb_dtype dt, int ndim, const int64_t *shape);
+nb_tensor *nb_tensor_full(nb_dtype dt, int ndim, const int64_t *shape,
+                          double value);
+/* A 1-D tensor start, start + step, ... < stop (> stop when step < 0). */
+nb_tensor *nb_tensor_arange(nb_dtype dt, double start, double stop,
+                            double step);
+/* Normal N(mean, std^2) and uniform [lo, hi) numbers drawn from r. */
+nb_tensor *nb_tensor_randn(nb_dtype dt, int ndim, const int64_t *shape,
+                           nb_rng *r, double mean, double std);
+nb_tensor *nb_tensor_rand(nb_dtype dt, int ndim, const int64_t *shape,
+                          nb_rng *r, double lo, double hi);
+/* data holds numel elements of dtype dt; see nb_mem for ownership. */
+nb_tensor *nb_tensor_from_data(nb_dtype dt, int ndim, const int64_t *shape,
+                               void *data, nb_mem mode);
+/*
+ * A new persistent tensor with t's dtype, shape and values (no gradient,
+ * no history).  t may be a graph tensor: this is how a value is kept
+ * past nb_graph_reset().
+ */
+nb_tensor *nb_tensor_clone(const nb_tensor *t);
+
+/* Frees a persistent tensor and its gradient.  NULL is a no-op; a graph
+ * tensor is left alone (its graph owns it). */
+void nb_tensor_free(nb_tensor *t);
+
+nb_dtype nb_tensor_dtype(const nb_tensor *t);
+int nb_tensor_ndim(const nb_tensor *t);
+/* Borrowed: ndim entries, valid while t lives. */
+const int64_t *nb_tensor_shape(const nb_tensor *t);
+/* Size of dimension i; i < 0 counts from the end.  -1 if out of range. */
+int64_t nb_tensor_dim(const nb_tensor *t, int i);
+size_t nb_tensor_numel(const nb_tensor *t);
+/* The contiguous data: float *, double * or int64_t * by dtype. */
+void *nb_tensor_data(nb_tensor *t);
+const void *nb_tensor_cdata(const nb_tensor *t);
+/* Element i of the flattened tensor, converted to double. */
+double nb_tensor_get(const nb_tensor *t, size_t i);
+void nb_tensor_set(nb_tensor *t, size_t i, double v);
+/* The single value of a one-element tensor (NAN otherwise). */
+double nb_tensor_item(const nb_tensor *t);
+/* Copies src's values into dst (same numel and dtype). */
+nb_status nb_tensor_copy(nb_tensor *dst, const nb_tensor *src);
+/* Fills t with v. */
+nb_status nb_tensor_fill(nb_tensor *t, double v);
+
+/*
+ * Whether backward computes a gradient for t.  Only float tensors can
+ * require grad.  For a graph tensor made by an op this is decided by the
+ * op (any input requires grad, and grad mode is on) and cannot be set.
+ */
+nb_status nb_tensor_set_requires_grad(nb_tensor *t, bool on);
+bool nb_tensor_requires_grad(const nb_tensor *t);
+/* The gradient, or NULL before the first backward pass reaching t.
+ * Borrowed; owned by t. */
+nb_tensor *nb_tensor_grad(const nb_tensor *t);
+/* Sets t's gradient to zero (keeps the buffer).  No-op without one. */
+void nb_tensor_zero_grad(nb_tensor *t);
+
+/* An optional name, shown by the DOT exporter and error messages.
+ * The string is copied. */
+nb_status nb_tensor_set_name(nb_tensor *t, const char *name);
+const char *nb_tensor_name(const nb_tensor *t); /* NULL if none */
+
+/* True for tensors that belong to a graph (made by an op). */
+bool nb_tensor_is_graph(const nb_tensor *t);
+
+/* Formats "[3, 4]" into buf (always NUL-terminated); returns buf. */
+char *nb_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,424 @@
+/*
+ * gradcheck.c - analytic Jacobians against central finite differences.
+ * See nabla/gradcheck.h for the contract.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "internal.h"
+
+nb_gradcheck_opts nb_gradcheck_defaults(void)
+{
+	nb_gradcheck_opts o = {1e-6, 1e-5, 1e-3, 0, true};
+	return o;
+}
+
+/* One input of a case. */
+typedef struct gc_input {
+	int ndim;
+	int64_t shape[NB_MAX_DIMS];
+	int64_t classes;   /* > 0: int64 indices in [0, classes) */
+	bool positive, absent, constant;
+} gc_input;
+
+typedef struct gc_case {
+	int n_in;
+	gc_input in[NB_MAX_INPUTS];
+	char attrs[96];
+} gc_case;
+
+/* Parses one case ("[3,4] [4]p|axis=1") of length len; false if bad. */
+static bool parse_case(const char *s, size_t len, gc_case *c)
+{
+	const char *end = s + len, *bar = memchr(s, '|', len);
+	memset(c, 0, sizeof *c);
+	if (bar) {
+		size_t n = (size_t)(end - bar - 1);
+		if (n >= sizeof c->attrs)
+			return false;
+		memcpy(c->attrs, bar + 1, n);
+		end = bar;
+	}
+	while (s < end) {
+		while (s < end && isspace((unsigned char)*s))
+			s++;
+		if (s == end)
+			break;
+		if (*s != '[' || c->n_in == NB_MAX_INPUTS)
+			return false;
+		gc_input *in = &c->in[c->n_in++];
+		s++;
+		while (s < end && *s != ']') {
+			char *e;
+			long v = strtol(s, &e, 10);
+			if (e == s || v < 0 || in->ndim == NB_MAX_DIMS)
+				return false;
+			in->shape[in->ndim++] = v;
+			s = e;
+			if (*s == ',')
+				s++;
+		}
+		if (s == end)
+			return false;
+		for (s++; s < end && !isspace((unsigned char)*s); s++) {
+			if (*s == 'p')
+				in->positive = true;
+			else if (*s == '-')
+				in->absent = true;
+			else if (*s == 'c')
+				in->constant = true;
+			else if (*s == 'i') {
+				char *e;
+				in->classes = strtol(s + 1, &e, 10);
+				if (in->classes <= 0)
+					return false;
+				s = e - 1;
+			} else
+				return false;
+		}
+	}
+	return true;
+}
+
+static double sample_value(const nb_op *op, const gc_input *in, nb_rng *r)
+{
+	if (in->positive)
+		return 0.5 + 1.5 * nb_rng_uniform(r);
+	double lo = op->lo, hi = op->hi;
+	if (lo >= hi) {
+		lo = -2;
+		hi = 2;
+	}
+	for (;;) {
+		double v = lo + (hi - lo) * nb_rng_uniform(r);
+		bool near = false;
+		for (int k = 0; k < op->n_kinks; k++)
+			near |= fabs(v - op->kinks[k]) < 0.02;
+		if (!near)
+			return v;
+	}
+}
+
+typedef struct gc_run {
+	const nb_op *op;
+	const nb_gradcheck_opts *o;
+	nb_graph *g;
+	nb_tensor *in[NB_MAX_INPUTS];
+	int n_in;
+	const void *attrs;
+	size_t out_numel;
+} gc_run;
+
+/* Forward on the current inputs; the result is a graph tensor. */
+static nb_tensor *forward(gc_run *r)
+{
+	nb_graph_reset(r->g);
+	nb_graph_seed(r->g, r->o->seed + 1);
+	return nb_apply(r->g, r->op, r->n_in, r->in, r->attrs);
+}
+
+/* f(x) into out (out_numel doubles). */
+static nb_status eval(gc_run *r, double *out)
+{
+	nb_tensor *y = forward(r);
+	if (!y)
+		return nb_graph_status(r->g);
+	for (size_t i = 0; i < y->numel; i++)
+		out[i] = nb_tensor_get(y, i);
+	return NB_OK;
+}
+
+/* Row j of the Jacobian of input k: backward of a one-hot gradient. */
+static nb_status analytic(gc_run *r, int k, double *jac)
+{
+	nb_tensor *x = r->in[k];
+	for (size_t j = 0; j < r->out_numel; j++) {
+		nb_tensor *y = forward(r);
+		if (!y)
+			return nb_graph_status(r->g);
+		nb_tensor *go = nb_graph_tensor(r->g, y->dtype, y->ndim, y->shape);
+		if (!go)
+			return NB_ENOMEM;
+		nb_tensor_set(go, j, 1.0);
+		nb_tensor_zero_grad(x);
+		nb_status st = nb_backward(y, go);
+		if (st)
+			return st;
+		for (size_t i = 0; i < x->numel; i++)
+			jac[j * x->numel + i] = x->grad ? nb_tensor_get(x->grad, i)
+			                                : 0.0;
+	}
+	nb_tensor_zero_grad(x);
+	return NB_OK;
+}
+
+static nb_status numeric(gc_run *r, int k, double *jac, double *fp,
+                         double *fm)
+{
+	nb_tensor *x = r->in[k];
+	double *xp = x->data, eps = r->o->eps;
+	for (size_t i = 0; i < x->numel; i++) {
+		double v = xp[i];
+		nb_status st;
+		xp[i] = v + eps;
+		st = eval(r, fp);
+		xp[i] = v - eps;
+		if (!st)
+			st = eval(r, fm);
+		xp[i] = v;
+		if (st)
+			return st;
+		for (size_t j = 0; j < r->out_numel; j++)
+			jac[j * x->numel + i] = (fp[j] - fm[j]) / (2 * eps);
+	}
+	return NB_OK;
+}
+
+static void compare(const double *a, const double *n, size_t len,
+                    const nb_gradcheck_opts *o, nb_gradcheck_result *res)
+{
+	res->pass = true;
+	res->max_abs_err = 0;
+	res->max_rel_err = 0;
+	for (size_t i = 0; i < len; i++) {
+		double d = fabs(a[i] - n[i]);
+		if (!(d <= o->atol + o->rtol * fabs(n[i])))
+			res->pass = false;
+		if (d > res->max_abs_err || isnan(d))
+			res->max_abs_err = d;
+		double rel = d / (fabs(n[i]) > 1e-12 ? fabs(n[i]) : 1e-12);
+		if (fabs(n[i]) > o->atol && (rel > res->max_rel_err || isnan(d)))
+			res->max_rel_err = rel;
+	}
+}
+
+/* Gradient-modifying ops: backward against op->grad_rule for random
+ * output gradients at small and large scales. */
+static nb_status check_rule(gc_run *r, int k, nb_gradcheck_result *res)
+{
+	static const double scales[] = {1e-3, 1.0, 1e3};
+	nb_tensor *x = r->in[k];
+	res->rule_only = true;
+	res->pass = true;
+	if (!r->op->grad_rule || k != 0) {
+		snprintf(res->message, sizeof res->message,
+		         "gradient-modifying op without a rule to check");
+		res->pass = r->op->grad_rule != NULL;
+		return NB_OK;
+	}
+	nb_rng rng;
+	nb_rng_seed(&rng, r->o->seed + 7);
+	for (size_t s = 0; s < 3; s++) {
+		nb_tensor *y = forward(r);
+		if (!y)
+			return nb_graph_status(r->g);
+		nb_tensor *go = nb_graph_tensor(r->g, y->dtype, y->ndim, y->shape);
+		nb_tensor *want = nb__tensor_like(x);
+		if (!go || !want) {
+			nb_tensor_free(want);
+			return NB_ENOMEM;
+		}
+		for (size_t i = 0; i < go->numel; i++)
+			nb_tensor_set(go, i, scales[s] * (2 * nb_rng_uniform(&rng) -
+			                                  1));
+		r->op->grad_rule(r->attrs, go, want);
+		nb_tensor_zero_grad(x);
+		nb_status st = nb_backward(y, go);
+		if (!st)
+			for (size_t i = 0; i < x->numel; i++) {
+				double d = fabs(nb_tensor_get(x->grad, i) -
+				                nb_tensor_get(want, i));
+				if (d > res->max_abs_err)
+					res->max_abs_err = d;
+				if (!(d <= r->o->atol + r->o->rtol *
+				      fabs(nb_tensor_get(want, i))))
+					res->pass = false;
+			}
+		nb_tensor_free(want);
+		if (st)
+			return st;
+	}
+	nb_tensor_zero_grad(x);
+	return NB_OK;
+}
+
+static nb_status check_input(gc_run *r, int k, nb_gradcheck_result *res)
+{
+	size_t len = r->out_numel * r->in[k]->numel;
+	double *a = nb__calloc(len + 1, sizeof *a);
+	double *a2 = nb__calloc(len + 1, sizeof *a2);
+	double *n = nb__calloc(len + 1, sizeof *n);
+	double *fp = nb__calloc(r->out_numel + 1, sizeof *fp);
+	double *fm = nb__calloc(r->out_numel + 1, sizeof *fm);
+	nb_status st = NB_ENOMEM;
+	if (!a || !a2 || !n || !fp || !fm)
+		goto out;
+	if ((st = analytic(r, k, a)) || (st = analytic(r, k, a2)) ||
+	    (st = numeric(r, k, n, fp, fm)))
+		goto out;
+	compare(a, n, len, r->o, res);
+	if (memcmp(a, a2, len * sizeof *a)) {
+		res->pass = false;
+		snprintf(res->message, sizeof res->message,
+		         "backward is not deterministic");
+	} else if (!res->pass) {
+		snprintf(res->message, sizeof res->message,
+		         "analytic and numerical Jacobians differ");
+	}
+out:
+	nb__free(a);
+	nb__free(a2);
+	nb__free(n);
+	nb__free(fp);
+	nb__free(fm);
+	return st;
+}
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+/* Makes the case's inputs (persistent float64 / int64 tensors). */
+static nb_status make_inputs(gc_run *r, const gc_case *cs, nb_rng *rng)
+{
+	for (int i = 0; i < cs->n_in; i++) {
+		const gc_input *gi = &cs->in[i];
+		if (gi->absent)
+			continue;
+		nb_dtype dt = gi->classes ? NB_I64 : NB_F64;
+		nb_tensor *t = nb_tensor_zeros(dt, gi->ndim, gi->shape);
+		if (!t)
+			return nb_last_status();
+		r->in[i] = t;
+		for (size_t j = 0; j < t->numel; j++)
+			nb_tensor_set(t, j, gi->classes
+			    ? (double)nb_rng_below(rng, (uint64_t)gi->classes)
+			    : sample_value(r->op, gi, rng));
+		if (!gi->classes && !gi->constant &&
+		    !(r->op->nondiff & (1u << i)))
+			t->flags |= NB_T_REQUIRES_GRAD;
+	}
+	return NB_OK;
+}
+
+static nb_status run_case(const nb_op *op, const nb_gradcheck_opts *o,
+                          const gc_case *cs, nb_gradcheck_cb cb, void *ud,
+                          int *n_failed)
+{
+	gc_run r = {.op = op, .o = o, .n_in = cs->n_in};
+	_Alignas(max_align_t) unsigned char attrs[NB_MAX_ATTRS_SIZE];
+	nb_gradcheck_result res;
+	nb_rng rng;
+	nb_status st;
+	nb_rng_seed(&rng, o->seed ^ name_hash(op->name));
+	memset(&res, 0, sizeof res);
+	res.op = op;
+	res.input = -1;
+	res.dtype = NB_F64;
+	snprintf(res.attrs, sizeof res.attrs, "%s", cs->attrs);
+	if ((st = nb_attrs_parse(op, cs->attrs, attrs)))
+		goto fail;
+	r.attrs = attrs;
+	if (!(r.g = nb_graph_new())) {
+		st = NB_ENOMEM;
+		goto fail;
+	}
+	nb_graph_set_training(r.g, o->training);
+	if ((st = make_inputs(&r, cs, &rng)))
+		goto fail;
+	nb_tensor *y = forward(&r);
+	if (!y) {
+		st = nb_graph_status(r.g);
+		snprintf(res.message, sizeof res.message, "%s",
+		         nb_graph_errmsg(r.g));
+		goto fail;
+	}
+	r.out_numel = y->numel;
+	for (int k = 0; k < r.n_in; k++) {
+		if (!r.in[k] || !(r.in[k]->flags & NB_T_REQUIRES_GRAD))
+			continue;
+		nb_gradcheck_result ri = res;
+		const char *nm = op->input_names ? op->input_names : "";
+		for (int q = 0; q < k && nm; q++) {
+			nm = strchr(nm, ',');
+			nm = nm ? nm + 1 : NULL;
+		}
+		static _Thread_local char name[32];
+		snprintf(name, sizeof name, "%.*s", nm ? (int)strcspn(nm, ",") : 0,
+		         nm ? nm : "");
+		ri.input = k;
+		ri.input_name = name;
+		nb_shape_str(r.in[k]->ndim, r.in[k]->shape, ri.shape,
+		             sizeof ri.shape);
+		st = (op->flags & NB_OP_GRAD_MODIFYING) ? check_rule(&r, k, &ri)
+		                                        : check_input(&r, k, &ri);
+		if (st) {
+			snprintf(ri.message, sizeof ri.message, "%s",
+			         nb_graph_status(r.g) ? nb_graph_errmsg(r.g)
+			                              : nb_last_error());
+			ri.pass = false;
+		}
+		if (!ri.pass)
+			++*n_failed;
+		if (cb)
+			cb(&ri, ud);
+		if (st == NB_ENOMEM)
+			goto out;
+	}
+	st = NB_OK;
+	goto out;
+fail:
+	res.pass = false;
+	if (!res.message[0])
+		snprintf(res.message, sizeof res.message, "%s", nb_last_error());
+	++*n_failed;
+	if (cb)
+		cb(&res, ud);
+	if (st != NB_ENOMEM)
+		st = NB_OK;
+out:
+	for (int i = 0; i < r.n_in; i++)
+		nb_tensor_free(r.in[i]);
+	nb_graph_free(r.g);
+	return st;
+}
+
+nb_status nb_gradcheck_op(const nb_op *op, const nb_gradcheck_opts *o,
+                          nb_gradcheck_cb cb, void *ud, int *n_failed)
+{
+	nb_gradcheck_opts def = nb_gradcheck_defaults();
+	int dummy = 0;
+	if (!o)
+		o = &def;
+	if (!n_failed)
+		n_failed = &dummy;
+	if (!op)
+		return nb__set_error(NB_EINVAL, "gradcheck: op is NULL");
+	if (!op->cases || !*op->cases)
+		return nb__set_error(NB_EINVAL, "gradcheck: op '%s' has no "
+		                     "sample cases", op->name);
+	for (const char *s = op->cases; *s;) {
+		size_t len = strcspn(s, ";");
+		gc_case cs;
+		if (!parse_case(s, len, &cs))
+			return nb__set_error(NB_EFORMAT, "gradcheck: op '%s': bad "
+			                     "case '%.*s'", op->name, (int)len, s);
+		if (cs.n_in != op->n_inputs)
+			return nb__set_error(NB_EFORMAT, "gradcheck: op '%s': case "
+			                     "'%.*s' has %d inputs, the op %d",
+			                     op->name, (int)len, s, cs.n_in,
+			                     op->n_inputs);
+		nb_status st = run_case(op, o, &cs, cb, ud, n_failed);
+		if (st)
+			return st;
+		s += len;
+		if (*s == ';')
+			s++;
+	}
+	return NB_OK;
+}

@@ -1,0 +1,172 @@
+/*
+ * internal.h - definitions shared by the library's files.  Private.
+ */
+#ifndef NB_INTERNAL_H
+#define NB_INTERNAL_H
+
+#include <stdarg.h>
+#include <string.h>
+#include "nabla/nabla.h"
+
+/* ---- alloc.c: every allocation goes through here ---- */
+void *nb__malloc(size_t n);
+void *nb__calloc(size_t count, size_t size); /* NULL on overflow too */
+void *nb__realloc(void *p, size_t n);
+void nb__free(void *p);
+char *nb__strdup(const char *s);
+
+/* ---- error.c ---- */
+/* Sets this thread's last error; returns code. */
+nb_status nb__set_error(nb_status code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+nb_status nb__vset_error(nb_status code, const char *fmt, va_list ap);
+
+/* ---- arena.c: bump allocation, rewound in one call ---- */
+typedef struct nb_chunk {
+	struct nb_chunk *next;
+	size_t size, used;
+	/* data follows, 64-byte aligned */
+} nb_chunk;
+
+typedef struct nb_arena {
+	nb_chunk *head;     /* the chunk being filled; older ones after it */
+	size_t total;       /* bytes of all chunks */
+	size_t peak_used;   /* bytes handed out since the last rewind */
+} nb_arena;
+
+void *nb__arena_alloc(nb_arena *a, size_t n); /* zeroed, 64-aligned */
+/* Keeps one chunk as large as all were (so a steady loop stops growing). */
+void nb__arena_rewind(nb_arena *a);
+void nb__arena_free(nb_arena *a);
+
+/* ---- tensor.c ---- */
+#define NB_T_REQUIRES_GRAD 1u
+#define NB_T_OWNS_DATA 2u
+#define NB_T_GRAPH 4u
+
+struct nb_tensor {
+	nb_dtype dtype;
+	int ndim;
+	int64_t shape[NB_MAX_DIMS];
+	size_t numel;
+	void *data;
+	struct nb_tensor *grad;
+	struct nb_node *node;   /* producer; NULL for leaves */
+	nb_graph *graph;        /* NULL for persistent tensors */
+	uint64_t gen;           /* the graph's generation at creation */
+	unsigned flags;
+	char *name;
+};
+
+/* Initializes the header fields from a shape; checks rank and size. */
+nb_status nb__tensor_init(nb_tensor *t, nb_dtype dt, int ndim,
+                          const int64_t *shape);
+size_t nb__numel(int ndim, const int64_t *shape);
+static inline size_t nb__nbytes(const nb_tensor *t)
+{
+	return t->numel * nb_dtype_size(t->dtype);
+}
+static inline bool nb__is_float(nb_dtype dt)
+{
+	return dt == NB_F32 || dt == NB_F64;
+}
+/* A persistent zero tensor like t (for gradients). */
+nb_tensor *nb__tensor_like(const nb_tensor *t);
+/* t += u, same shape and dtype. */
+void nb__tensor_acc(nb_tensor *t, const nb_tensor *u);
+
+/* ---- graph.c ---- */
+typedef struct nb_node {
+	const nb_op *op;
+	nb_tensor *out;
+	nb_tensor **in;
+	int n_in;
+	void *attrs;
+	void *saved;
+	size_t id;
+} nb_node;
+
+struct nb_graph {
+	nb_arena data;          /* tensor data, saved state, gradients */
+	nb_arena meta[2];       /* headers and nodes; alternate by generation */
+	nb_node **tape;
+	size_t n_nodes, cap_nodes;
+	uint64_t gen;
+	nb_status err;
+	char msg[512];
+	bool training, grad_enabled, anomaly;
+	nb_rng rng;
+};
+
+/* A graph tensor header with its zeroed data. */
+nb_tensor *nb__graph_new_tensor(nb_graph *g, nb_dtype dt, int ndim,
+                                const int64_t *shape);
+void *nb__graph_alloc(nb_graph *g, size_t n);      /* data arena */
+void *nb__graph_meta_alloc(nb_graph *g, size_t n); /* current meta arena */
+nb_status nb__graph_push_node(nb_graph *g, nb_node *n);
+/* Records the first error on g (and as the thread's last error). */
+nb_status nb__graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* NB_ESTALE check; records on g. */
+nb_status nb__check_live(nb_graph *g, const nb_tensor *t, const char *what);
+/* Appends " (inputs: [3, 4] float32, ...)" to buf. */
+void nb__describe_inputs(char *buf, size_t n, int n_in,
+                         nb_tensor *const *in);
+
+/* ---- autodiff.c ---- */
+bool nb__all_finite(const nb_tensor *t);
+
+/* Largest attribute struct an op may declare. */
+#define NB_MAX_ATTRS_SIZE 512
+
+/* ---- registry.c ---- */
+nb_status nb__registry_ensure(void);
+/* Each op family registers its table here (called once by the registry). */
+nb_status nb__register_table(const nb_op *ops, size_t n);
+nb_status nb__register_arith(void);
+nb_status nb__register_reduce(void);
+nb_status nb__register_shape(void);
+nb_status nb__register_linalg(void);
+nb_status nb__register_loss(void);
+
+/* ---- broadcast.c ---- */
+/* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */
+bool nb__broadcast_shape(int na, const int64_t *a, int nb, const int64_t *b,
+                         int *nout, int64_t *out);
+/* Strides (in elements) of a tensor of shape (n, s) seen through the
+ * broadcast shape (nout, out): 0 on broadcast axes. */
+void nb__broadcast_strides(int n, const int64_t *s, int nout,
+                           const int64_t *out, int64_t *strides);
+/* Sums g (shape gshape) into acc (shape ashape, broadcastable to gshape):
+ * acc += reduce(g).  Both of dtype dt. */
+void nb__sum_to_shape(nb_dtype dt, const void *g, int gndim,
+                      const int64_t *gshape, void *acc, int andim,
+                      const int64_t *ashape);
+
+/* dst (shape dshape) += src broadcast from sshape (broadcastable to
+ * dshape, same rank or fewer dims).  Both of dtype dt. */
+void nb__broadcast_add(nb_dtype dt, const void *src, int sndim,
+                       const int64_t *sshape, void *dst, int dndim,
+                       const int64_t *dshape);
+
+/* Normalizes axis into [0, ndim); false when out of range. */
+static inline bool nb__axis(int ndim, int64_t axis, int *out)
+{
+	if (axis < 0)
+		axis += ndim;
+	if (axis < 0 || axis >= (ndim ? ndim : 1))
+		return false;
+	*out = (int)axis;
+	return true;
+}
+
+/* ---- blas.c: C = alpha * op(A) op(B) + beta * C, row-major ---- */
+void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
+              int64_t k, double alpha, const void *a, int64_t lda,
+              const void *b, int64_t ldb, double beta, void *c,
+              int64_t ldc);
+
+/* Row-major strides of a shape. */
+void nb__strides(int ndim, const int64_t *shape, int64_t *strides);
+
+#endif

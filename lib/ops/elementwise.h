@@ -1,0 +1,123 @@
+/*
+ * elementwise.h - macros that turn an elementwise formula into an op's
+ * forward and backward kernels, for float and double, so that each op
+ * of a family is one formula and one table row.  Private.
+ *
+ * Inside the formulas, T is the element type, x the input element, y the
+ * output element, g the output gradient element and A the op's attribute
+ * struct.  Kernels are plain loops over contiguous memory that the
+ * compiler vectorizes where the formula allows.
+ */
+#ifndef NB_ELEMENTWISE_H
+#define NB_ELEMENTWISE_H
+
+#include "../internal.h"
+
+typedef struct nb_noattrs {
+	char unused;
+} nb_noattrs;
+
+#define NB__UNARY_T(NAME, TY, ATYPE, FWD, BWD)                               \
+	static void NAME##_fwd_##TY(size_t n, const TY *restrict xs,           \
+	                           TY *restrict ys, const ATYPE *A)           \
+	{                                                                    \
+		typedef TY T;                                                \
+		(void)A;                                                     \
+		for (size_t i = 0; i < n; i++) {                             \
+			const T x = xs[i];                                   \
+			ys[i] = (T)(FWD);                                    \
+		}                                                            \
+	}                                                                    \
+	static void NAME##_bwd_##TY(size_t n, const TY *restrict xs,           \
+	                           const TY *restrict ys,                     \
+	                           const TY *restrict gs, TY *restrict dx,     \
+	                           const ATYPE *A)                           \
+	{                                                                    \
+		typedef TY T;                                                \
+		(void)A;                                                     \
+		for (size_t i = 0; i < n; i++) {                             \
+			const T x = xs[i], y = ys[i], g = gs[i];             \
+			(void)x;                                             \
+			(void)y;                                             \
+			dx[i] += (T)(BWD);                                   \
+		}                                                            \
+	}
+
+/*
+ * Defines NAME##_forward and NAME##_backward for a unary elementwise op
+ * whose attributes are an ATYPE.
+ */
+#define NB_UNARY_OP(NAME, ATYPE, FWD, BWD)                                   \
+	NB__UNARY_T(NAME, float, ATYPE, FWD, BWD)                            \
+	NB__UNARY_T(NAME, double, ATYPE, FWD, BWD)                           \
+	static nb_status NAME##_forward(nb_op_ctx *c)                        \
+	{                                                                    \
+		const nb_tensor *x = c->in[0];                               \
+		if (x->dtype == NB_F32)                                      \
+			NAME##_fwd_float(x->numel, x->data, c->out->data,    \
+			                 c->attrs);                          \
+		else                                                         \
+			NAME##_fwd_double(x->numel, x->data, c->out->data,   \
+			                  c->attrs);                         \
+		return NB_OK;                                                \
+	}                                                                    \
+	static nb_status NAME##_backward(nb_op_ctx *c, const nb_tensor *gout,\
+	                                 nb_tensor *const *gin)              \
+	{                                                                    \
+		const nb_tensor *x = c->in[0];                               \
+		if (x->dtype == NB_F32)                                      \
+			NAME##_bwd_float(x->numel, x->data, c->out->data,    \
+			                 gout->data, gin[0]->data, c->attrs);\
+		else                                                         \
+			NAME##_bwd_double(x->numel, x->data, c->out->data,   \
+			                  gout->data, gin[0]->data,          \
+			                  c->attrs);                         \
+		return NB_OK;                                                \
+	}
+
+/* A table row for a unary op defined with NB_UNARY_OP. */
+#define NB_UNARY_ROW(NAME, KIND, DOC, ATYPE, ATTRS, CASES, LO, HI, ...)     \
+	{                                                                    \
+		.name = #NAME, .kind = KIND, .doc = DOC, .n_inputs = 1,      \
+		.input_names = "input", .attrs = ATTRS,                      \
+		.n_attrs = (int)(sizeof(ATTRS) / sizeof(nb_attr_def)),       \
+		.attrs_size = sizeof(ATYPE), .forward = NAME##_forward,      \
+		.backward = NAME##_backward, .cases = CASES, .lo = LO,       \
+		.hi = HI, __VA_ARGS__                                        \
+	}
+
+/*
+ * Iterates over the elements of a broadcast result of shape (nd, shape):
+ * runs the body (the last argument) with i the flat output index and ia, ib the offsets into the
+ * two operands, whose broadcast strides are sta and stb.
+ */
+#define NB_BCAST_LOOP(nd, shape, sta, stb, ...)                              \
+	do {                                                                 \
+		int64_t idx_[NB_MAX_DIMS] = {0};                             \
+		size_t n_ = nb__numel(nd, shape);                            \
+		int64_t oa_ = 0, ob_ = 0;                                    \
+		int64_t in_ = (nd) ? (shape)[(nd) - 1] : 1;                  \
+		int64_t sa_ = (nd) ? (sta)[(nd) - 1] : 0;                    \
+		int64_t sb_ = (nd) ? (stb)[(nd) - 1] : 0;                    \
+		for (size_t base_ = 0; base_ < n_; base_ += (size_t)in_) {   \
+			for (int64_t j_ = 0; j_ < in_; j_++) {               \
+				size_t i = base_ + (size_t)j_;               \
+				int64_t ia = oa_ + j_ * sa_;                 \
+				int64_t ib = ob_ + j_ * sb_;                 \
+				(void)ia;                                    \
+				(void)ib;                                    \
+				__VA_ARGS__;                                 \
+			}                                                    \
+			for (int k_ = (nd) - 2; k_ >= 0; k_--) {             \
+				oa_ += (sta)[k_];                            \
+				ob_ += (stb)[k_];                            \
+				if (++idx_[k_] < (shape)[k_])                \
+					break;                               \
+				oa_ -= (sta)[k_] * (shape)[k_];              \
+				ob_ -= (stb)[k_] * (shape)[k_];              \
+				idx_[k_] = 0;                                \
+			}                                                    \
+		}                                                            \
+	} while (0)
+
+#endif

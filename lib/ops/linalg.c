@@ -1,0 +1,241 @@
+/*
+ * linalg.c - matmul (2-D, batched with broadcast batch axes, 1-D
+ * operands as NumPy promotes them) and linear (x W^T + b).  Every matrix
+ * product goes to nb__gemm, with transposes passed as flags, never
+ * copied: for C = A B,  dA += dC B^T  and  dB += A^T dC.
+ */
+#include "elementwise.h"
+
+/* Shapes after promoting 1-D operands: a [.., n, k], b [.., k, m]. */
+typedef struct mm_dims {
+	int nbatch;                 /* rank of the broadcast batch shape */
+	int64_t batch[NB_MAX_DIMS]; /* broadcast batch shape */
+	int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS]; /* batch strides, 0 = bcast */
+	int64_t n, k, m;
+} mm_dims;
+
+static bool mm_dims_of(const nb_tensor *a, const nb_tensor *b, mm_dims *d)
+{
+	int64_t as[NB_MAX_DIMS + 1], bs[NB_MAX_DIMS + 1];
+	int na = a->ndim, nb = b->ndim;
+	memcpy(as, a->shape, (size_t)na * sizeof *as);
+	memcpy(bs, b->shape, (size_t)nb * sizeof *bs);
+	if (na == 1) { /* [k] -> [1, k] */
+		as[1] = as[0];
+		as[0] = 1;
+		na = 2;
+	}
+	if (nb == 1) { /* [k] -> [k, 1] */
+		bs[1] = 1;
+		nb = 2;
+	}
+	d->n = as[na - 2];
+	d->k = as[na - 1];
+	d->m = bs[nb - 1];
+	if (bs[nb - 2] != d->k)
+		return false;
+	if (!nb__broadcast_shape(na - 2, as, nb - 2, bs, &d->nbatch, d->batch))
+		return false;
+	int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
+	nb__broadcast_strides(na - 2, as, d->nbatch, d->batch, sa);
+	nb__broadcast_strides(nb - 2, bs, d->nbatch, d->batch, sb);
+	for (int i = 0; i < d->nbatch; i++) {
+		d->sa[i] = sa[i] * d->n * d->k;
+		d->sb[i] = sb[i] * d->k * d->m;
+	}
+	return true;
+}
+
+static nb_status matmul_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                              int64_t *shape)
+{
+	const nb_tensor *a = c->in[0], *b = c->in[1];
+	mm_dims d;
+	(void)dt;
+	if (a->ndim == 0 || b->ndim == 0)
+		return nb_op_fail(c, NB_ESHAPE, "operands must have at least "
+		                  "one axis");
+	if (!mm_dims_of(a, b, &d))
+		return nb_op_fail(c, NB_ESHAPE, "inner sizes differ or batch "
+		                  "axes cannot be broadcast");
+	int n = d.nbatch;
+	memcpy(shape, d.batch, (size_t)n * sizeof *shape);
+	if (a->ndim > 1)
+		shape[n++] = d.n;
+	if (b->ndim > 1)
+		shape[n++] = d.m;
+	*ndim = n;
+	return NB_OK;
+}
+
+/* Calls fn(offset of A, offset of B, offset of C) for each batch item. */
+#define FOR_BATCH(d, BODY)                                                   \
+	do {                                                                 \
+		size_t nb_ = nb__numel((d)->nbatch, (d)->batch);             \
+		int64_t zero_[NB_MAX_DIMS] = {0};                            \
+		(void)zero_;                                                 \
+		if ((d)->nbatch == 0) {                                      \
+			int64_t oa = 0, ob = 0;                              \
+			size_t bi = 0;                                       \
+			BODY;                                                \
+			break;                                               \
+		}                                                            \
+		for (size_t bi = 0; bi < nb_; bi++) {                        \
+			size_t r_ = bi;                                      \
+			int64_t oa = 0, ob = 0;                              \
+			for (int q_ = (d)->nbatch - 1; q_ >= 0; q_--) {      \
+				int64_t ix_ = (int64_t)(r_ % (size_t)(d)->batch[q_]); \
+				r_ /= (size_t)(d)->batch[q_];                \
+				oa += ix_ * (d)->sa[q_];                     \
+				ob += ix_ * (d)->sb[q_];                     \
+			}                                                    \
+			BODY;                                                \
+		}                                                            \
+	} while (0)
+
+static nb_status matmul_forward(nb_op_ctx *c)
+{
+	const nb_tensor *a = c->in[0], *b = c->in[1];
+	mm_dims d;
+	size_t es = nb_dtype_size(a->dtype);
+	mm_dims_of(a, b, &d);
+	const char *ap = a->data, *bp = b->data;
+	char *cp = c->out->data;
+	FOR_BATCH(&d, nb__gemm(a->dtype, false, false, d.n, d.m, d.k, 1.0,
+	                       ap + (size_t)oa * es, d.k,
+	                       bp + (size_t)ob * es, d.m, 0.0,
+	                       cp + bi * (size_t)(d.n * d.m) * es, d.m));
+	return NB_OK;
+}
+
+static nb_status matmul_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                 nb_tensor *const *gin)
+{
+	const nb_tensor *a = c->in[0], *b = c->in[1];
+	mm_dims d;
+	size_t es = nb_dtype_size(a->dtype);
+	mm_dims_of(a, b, &d);
+	const char *ap = a->data, *bp = b->data, *gp = gout->data;
+	/* Broadcast batch items accumulate into the same slice (beta 1). */
+	if (gin[0]) {
+		char *ga = gin[0]->data;
+		FOR_BATCH(&d, nb__gemm(a->dtype, false, true, d.n, d.k, d.m,
+		                       1.0, gp + bi * (size_t)(d.n * d.m) * es,
+		                       d.m, bp + (size_t)ob * es, d.m, 1.0,
+		                       ga + (size_t)oa * es, d.k));
+	}
+	if (gin[1]) {
+		char *gb = gin[1]->data;
+		FOR_BATCH(&d, nb__gemm(a->dtype, true, false, d.k, d.m, d.n,
+		                       1.0, ap + (size_t)oa * es, d.k,
+		                       gp + bi * (size_t)(d.n * d.m) * es, d.m,
+		                       1.0, gb + (size_t)ob * es, d.m));
+	}
+	return NB_OK;
+}
+
+/* ---- linear: y = x W^T + b ---- */
+
+static nb_status linear_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                              int64_t *shape)
+{
+	const nb_tensor *x = c->in[0], *w = c->in[1], *b = c->in[2];
+	(void)dt;
+	if (w->ndim != 2)
+		return nb_op_fail(c, NB_ESHAPE, "weight must be [out, in]");
+	if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
+		return nb_op_fail(c, NB_ESHAPE, "the input's last axis must be "
+		                  "%lld (weight's in)", (long long)w->shape[1]);
+	if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
+		return nb_op_fail(c, NB_ESHAPE, "bias must be [%lld]",
+		                  (long long)w->shape[0]);
+	shape[*ndim - 1] = w->shape[0];
+	return NB_OK;
+}
+
+#define ADD_BIAS_T(T)                                                        \
+	static void add_bias_##T(T *y, const T *b, size_t rows, size_t n)    \
+	{                                                                    \
+		for (size_t r = 0; r < rows; r++)                            \
+			for (size_t j = 0; j < n; j++)                       \
+				y[r * n + j] += b[j];                        \
+	}                                                                    \
+	static void bias_grad_##T(T *gb, const T *g, size_t rows, size_t n)  \
+	{                                                                    \
+		for (size_t r = 0; r < rows; r++)                            \
+			for (size_t j = 0; j < n; j++)                       \
+				gb[j] += g[r * n + j];                       \
+	}
+ADD_BIAS_T(float)
+ADD_BIAS_T(double)
+
+static nb_status linear_forward(nb_op_ctx *c)
+{
+	const nb_tensor *x = c->in[0], *w = c->in[1], *b = c->in[2];
+	int64_t in = w->shape[1], out = w->shape[0];
+	size_t rows = in ? x->numel / (size_t)in
+	                 : c->out->numel / (size_t)(out ? out : 1);
+	nb__gemm(x->dtype, false, true, (int64_t)rows, out, in, 1.0, x->data,
+	         in, w->data, in, 0.0, c->out->data, out);
+	if (b && x->dtype == NB_F32)
+		add_bias_float(c->out->data, b->data, rows, (size_t)out);
+	else if (b)
+		add_bias_double(c->out->data, b->data, rows, (size_t)out);
+	return NB_OK;
+}
+
+static nb_status linear_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                 nb_tensor *const *gin)
+{
+	const nb_tensor *x = c->in[0], *w = c->in[1];
+	int64_t in = w->shape[1], out = w->shape[0];
+	size_t rows = out ? gout->numel / (size_t)out : 0;
+	if (gin[0]) /* dx += dy W */
+		nb__gemm(x->dtype, false, false, (int64_t)rows, in, out, 1.0,
+		         gout->data, out, w->data, in, 1.0, gin[0]->data, in);
+	if (gin[1]) /* dW += dy^T x */
+		nb__gemm(x->dtype, true, false, out, in, (int64_t)rows, 1.0,
+		         gout->data, out, x->data, in, 1.0, gin[1]->data, in);
+	if (gin[2] && x->dtype == NB_F32)
+		bias_grad_float(gin[2]->data, gout->data, rows, (size_t)out);
+	else if (gin[2])
+		bias_grad_double(gin[2]->data, gout->data, rows, (size_t)out);
+	return NB_OK;
+}
+
+enum { OP_MATMUL, OP_LINEAR };
+
+static const nb_op ops[] = {
+	[OP_MATMUL] = {
+		.name = "matmul", .kind = NB_KIND_LINALG,
+		.doc = "matrix product, batched and broadcast as in NumPy",
+		.n_inputs = 2, .input_names = "input,other",
+		.shape = matmul_shape, .forward = matmul_forward,
+		.backward = matmul_backward,
+		.cases = "[3,4] [4,5]; [2,3,4] [4,2]; [4] [4,3]; [3,4] [4]; "
+		         "[2,1,3,4] [3,4,2]; [4] [4]",
+	},
+	[OP_LINEAR] = {
+		.name = "linear", .kind = NB_KIND_LINALG,
+		.doc = "x W^T + b (b optional)", .n_inputs = 3,
+		.input_names = "input,weight,bias", .optional = 4,
+		.shape = linear_shape, .forward = linear_forward,
+		.backward = linear_backward,
+		.cases = "[3,4] [5,4] [5]; [2,3,4] [5,4] [5]; [3,4] [2,4] [2]-",
+	},
+};
+
+nb_status nb__register_linalg(void)
+{
+	return nb__register_table(ops, sizeof ops / sizeof *ops);
+}
+
+nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+	return nb_apply(g, &ops[OP_MATMUL], 2, (nb_tensor *[]){a, b}, NULL);
+}
+
+nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b)
+{
+	return nb_apply(g, &ops[OP_LINEAR], 3, (nb_tensor *[]){x, w, b}, NULL);
+}

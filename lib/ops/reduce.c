@@ -1,0 +1,251 @@
+/*
+ * reduce.c - sum, mean and max over chosen axes, with keepdim.
+ *
+ * Every reduction maps each input element to one output element: the
+ * output is laid out like the input with reduced axes of size 1 (the
+ * keepdim shape), and an input element's output offset follows from the
+ * keepdim shape's broadcast strides.
+ */
+#include <math.h>
+#include "elementwise.h"
+
+typedef struct reduce_attrs {
+	nb_ints axes;
+	bool keepdim;
+} reduce_attrs;
+
+static const nb_attr_def reduce_defs[] = {
+	{"axes", NB_ATTR_INTS, offsetof(reduce_attrs, axes), 0, 1, 0, NULL, 0,
+	 "axes to reduce (default: all)"},
+	{"keepdim", NB_ATTR_BOOL, offsetof(reduce_attrs, keepdim), 0, 1, 0,
+	 NULL, 0, "keep reduced axes with size 1"},
+};
+
+/* Marks the reduced axes; false (with the error recorded) if bad. */
+static bool reduced_axes(nb_op_ctx *c, bool *red)
+{
+	const reduce_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0];
+	for (int i = 0; i < NB_MAX_DIMS; i++)
+		red[i] = a->axes.n == 0;
+	for (int i = 0; i < a->axes.n; i++) {
+		int ax;
+		if (!nb__axis(x->ndim, a->axes.v[i], &ax) || x->ndim == 0) {
+			nb_op_fail(c, NB_EINVAL, "axis %lld is out of range for "
+			           "rank %d", (long long)a->axes.v[i], x->ndim);
+			return false;
+		}
+		if (red[ax]) {
+			nb_op_fail(c, NB_EINVAL, "axis %d is repeated", ax);
+			return false;
+		}
+		red[ax] = true;
+	}
+	return true;
+}
+
+/* The keepdim shape (rank of the input); returns the reduced count. */
+static size_t keep_shape(nb_op_ctx *c, int64_t *shape)
+{
+	bool red[NB_MAX_DIMS];
+	const nb_tensor *x = c->in[0];
+	size_t count = 1;
+	reduced_axes(c, red);
+	for (int i = 0; i < x->ndim; i++) {
+		shape[i] = red[i] ? 1 : x->shape[i];
+		if (red[i])
+			count *= (size_t)x->shape[i];
+	}
+	return count;
+}
+
+static nb_status reduce_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                              int64_t *shape)
+{
+	const reduce_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0];
+	bool red[NB_MAX_DIMS];
+	int n = 0;
+	(void)dt;
+	if (!reduced_axes(c, red))
+		return c->g->err;
+	for (int i = 0; i < x->ndim; i++) {
+		if (red[i] && !strcmp(c->op->name, "max") && x->shape[i] == 0)
+			return nb_op_fail(c, NB_ESHAPE, "cannot take the max over "
+			                  "an axis of size 0");
+		if (!red[i])
+			shape[n++] = x->shape[i];
+		else if (a->keepdim)
+			shape[n++] = 1;
+	}
+	*ndim = n;
+	return NB_OK;
+}
+
+static nb_status sum_forward(nb_op_ctx *c)
+{
+	const nb_tensor *x = c->in[0];
+	int64_t ks[NB_MAX_DIMS];
+	keep_shape(c, ks);
+	nb__sum_to_shape(x->dtype, x->data, x->ndim, x->shape, c->out->data,
+	                 x->ndim, ks);
+	return NB_OK;
+}
+
+static nb_status sum_backward(nb_op_ctx *c, const nb_tensor *gout,
+                              nb_tensor *const *gin)
+{
+	const nb_tensor *x = c->in[0];
+	int64_t ks[NB_MAX_DIMS];
+	keep_shape(c, ks);
+	nb__broadcast_add(x->dtype, gout->data, x->ndim, ks, gin[0]->data,
+	                  x->ndim, x->shape);
+	return NB_OK;
+}
+
+static void scale(nb_tensor *t, double s)
+{
+	if (t->dtype == NB_F32) {
+		float *p = t->data;
+		for (size_t i = 0; i < t->numel; i++)
+			p[i] = (float)(p[i] * s);
+	} else {
+		double *p = t->data;
+		for (size_t i = 0; i < t->numel; i++)
+			p[i] *= s;
+	}
+}
+
+static nb_status mean_forward(nb_op_ctx *c)
+{
+	int64_t ks[NB_MAX_DIMS];
+	size_t count = keep_shape(c, ks);
+	sum_forward(c);
+	scale(c->out, count ? 1.0 / (double)count : NAN);
+	return NB_OK;
+}
+
+static nb_status mean_backward(nb_op_ctx *c, const nb_tensor *gout,
+                               nb_tensor *const *gin)
+{
+	const nb_tensor *x = c->in[0];
+	int64_t ks[NB_MAX_DIMS];
+	size_t count = keep_shape(c, ks);
+	nb_tensor *tmp = nb_op_scratch(c, gout->dtype, gout->ndim, gout->shape);
+	if (!tmp)
+		return NB_ENOMEM;
+	memcpy(tmp->data, gout->data, nb__nbytes(gout));
+	scale(tmp, count ? 1.0 / (double)count : 0);
+	nb__broadcast_add(x->dtype, tmp->data, x->ndim, ks, gin[0]->data,
+	                  x->ndim, x->shape);
+	return NB_OK;
+}
+
+#define MAX_T(T)                                                             \
+	static void max_##T(const nb_tensor *x, const int64_t *st, T *best,  \
+	                    int64_t *arg)                                    \
+	{                                                                    \
+		const T *xp = x->data;                                       \
+		NB_BCAST_LOOP(x->ndim, x->shape, st, st, {                   \
+			T v = xp[i];                                         \
+			if (arg[ia] < 0 || v > best[ia] ||                   \
+			    (isnan(v) && !isnan(best[ia]))) {                \
+				best[ia] = v;                                \
+				arg[ia] = (int64_t)i;                        \
+			}                                                    \
+		});                                                          \
+	}
+MAX_T(float)
+MAX_T(double)
+
+static nb_status max_forward(nb_op_ctx *c)
+{
+	const nb_tensor *x = c->in[0];
+	int64_t ks[NB_MAX_DIMS], st[NB_MAX_DIMS];
+	keep_shape(c, ks);
+	nb__broadcast_strides(x->ndim, ks, x->ndim, x->shape, st);
+	int64_t *arg = nb_op_save(c, c->out->numel * sizeof *arg);
+	if (!arg)
+		return NB_ENOMEM;
+	for (size_t i = 0; i < c->out->numel; i++)
+		arg[i] = -1;
+	if (x->dtype == NB_F32)
+		max_float(x, st, c->out->data, arg);
+	else
+		max_double(x, st, c->out->data, arg);
+	return NB_OK;
+}
+
+static nb_status max_backward(nb_op_ctx *c, const nb_tensor *gout,
+                              nb_tensor *const *gin)
+{
+	const int64_t *arg = c->saved;
+	for (size_t i = 0; i < gout->numel; i++) {
+		if (gout->dtype == NB_F32)
+			((float *)gin[0]->data)[arg[i]] +=
+				((const float *)gout->data)[i];
+		else
+			((double *)gin[0]->data)[arg[i]] +=
+				((const double *)gout->data)[i];
+	}
+	return NB_OK;
+}
+
+#define REDUCE_CASES "[3,4]; [3,4]|axes=1; [2,3,4]|axes=0,2 keepdim=1; " \
+	"[2,3,4]|axes=-1; [5]|axes=0 keepdim=1"
+
+#define REDUCE_ROW(NAME, DOC)                                                \
+	{                                                                    \
+		.name = #NAME, .kind = NB_KIND_REDUCE, .doc = DOC,           \
+		.n_inputs = 1, .input_names = "input", .attrs = reduce_defs, \
+		.n_attrs = 2, .attrs_size = sizeof(reduce_attrs),            \
+		.shape = reduce_shape, .forward = NAME##_forward,            \
+		.backward = NAME##_backward, .cases = REDUCE_CASES           \
+	}
+
+enum { OP_SUM, OP_MEAN, OP_MAX };
+
+static const nb_op ops[] = {
+	[OP_SUM] = REDUCE_ROW(sum, "sum over axes"),
+	[OP_MEAN] = REDUCE_ROW(mean, "mean over axes"),
+	[OP_MAX] = REDUCE_ROW(max, "maximum over axes; gradient to the first "
+	                      "maximal element"),
+};
+
+nb_status nb__register_reduce(void)
+{
+	return nb__register_table(ops, sizeof ops / sizeof *ops);
+}
+
+static nb_tensor *reduce(nb_graph *g, int k, nb_tensor *x, int naxes,
+                         const int *axes, bool keepdim)
+{
+	reduce_attrs a = {.keepdim = keepdim};
+	if (naxes < 0 || naxes > NB_MAX_DIMS || (naxes && !axes)) {
+		nb__graph_fail(g, NB_EINVAL, "%s: bad axis list (%d axes)",
+		               ops[k].name, naxes);
+		return NULL;
+	}
+	a.axes.n = naxes;
+	for (int i = 0; i < naxes; i++)
+		a.axes.v[i] = axes[i];
+	return nb_apply(g, &ops[k], 1, &x, &a);
+}
+
+nb_tensor *nb_sum(nb_graph *g, nb_tensor *x, int naxes, const int *axes,
+                  bool keepdim)
+{
+	return reduce(g, OP_SUM, x, naxes, axes, keepdim);
+}
+
+nb_tensor *nb_mean(nb_graph *g, nb_tensor *x, int naxes, const int *axes,
+                   bool keepdim)
+{
+	return reduce(g, OP_MEAN, x, naxes, axes, keepdim);
+}
+
+nb_tensor *nb_max(nb_graph *g, nb_tensor *x, int naxes, const int *axes,
+                  bool keepdim)
+{
+	return reduce(g, OP_MAX, x, naxes, axes, keepdim);
+}

@@ -1,0 +1,237 @@
+/*
+ * shape.c - reshape, permute and transpose.  Results are contiguous
+ * copies (nabla has no views), so each backward is the inverse copy.
+ */
+#include "elementwise.h"
+
+typedef struct reshape_attrs {
+	nb_ints shape;
+} reshape_attrs;
+
+typedef struct permute_attrs {
+	nb_ints perm;
+} permute_attrs;
+
+typedef struct transpose_attrs {
+	int64_t dim0, dim1;
+} transpose_attrs;
+
+static const nb_attr_def reshape_defs[] = {
+	{"shape", NB_ATTR_INTS, offsetof(reshape_attrs, shape), 0, 1, 0, NULL,
+	 0, "the new shape; one entry may be -1"},
+};
+static const nb_attr_def permute_defs[] = {
+	{"perm", NB_ATTR_INTS, offsetof(permute_attrs, perm), 0, 1, 0, NULL, 0,
+	 "a permutation of the axes"},
+};
+static const nb_attr_def transpose_defs[] = {
+	{"dim0", NB_ATTR_INT, offsetof(transpose_attrs, dim0), 0, 1, 0, NULL,
+	 0, "first axis"},
+	{"dim1", NB_ATTR_INT, offsetof(transpose_attrs, dim1), 1, 1, 0, NULL,
+	 0, "second axis"},
+};
+
+static nb_status reshape_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                               int64_t *shape)
+{
+	const reshape_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0];
+	int infer = -1;
+	size_t known = 1;
+	(void)dt;
+	for (int i = 0; i < a->shape.n; i++) {
+		int64_t d = a->shape.v[i];
+		if (d == -1 && infer < 0) {
+			infer = i;
+			continue;
+		}
+		if (d < 0)
+			return nb_op_fail(c, NB_EINVAL, "bad size %lld in the new "
+			                  "shape", (long long)d);
+		known *= (size_t)d;
+		shape[i] = d;
+	}
+	if (infer >= 0) {
+		if (known == 0 || x->numel % known)
+			return nb_op_fail(c, NB_ESHAPE, "cannot infer the -1 in "
+			                  "the new shape");
+		shape[infer] = (int64_t)(x->numel / known);
+		known *= (size_t)shape[infer];
+	}
+	if (known != x->numel)
+		return nb_op_fail(c, NB_ESHAPE, "the new shape has %zu elements, "
+		                  "the input %zu", known, x->numel);
+	*ndim = a->shape.n;
+	return NB_OK;
+}
+
+static nb_status reshape_forward(nb_op_ctx *c)
+{
+	memcpy(c->out->data, c->in[0]->data, nb__nbytes(c->out));
+	return NB_OK;
+}
+
+static nb_status reshape_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                  nb_tensor *const *gin)
+{
+	(void)c;
+	nb__tensor_acc(gin[0], gout);
+	return NB_OK;
+}
+
+/* Reads the permutation of a permute or transpose node into perm. */
+static nb_status get_perm(nb_op_ctx *c, int *perm)
+{
+	int nd = c->in[0]->ndim;
+	bool seen[NB_MAX_DIMS] = {false};
+	if (c->op->attrs == transpose_defs) {
+		const transpose_attrs *a = c->attrs;
+		int d0, d1;
+		if (!nb__axis(nd, a->dim0, &d0) || !nb__axis(nd, a->dim1, &d1) ||
+		    nd == 0)
+			return nb_op_fail(c, NB_EINVAL, "axes %lld, %lld are out of "
+			                  "range for rank %d", (long long)a->dim0,
+			                  (long long)a->dim1, nd);
+		for (int i = 0; i < nd; i++)
+			perm[i] = i;
+		perm[d0] = d1;
+		perm[d1] = d0;
+		return NB_OK;
+	}
+	const permute_attrs *a = c->attrs;
+	if (a->perm.n != nd)
+		return nb_op_fail(c, NB_EINVAL, "the permutation has %d entries, "
+		                  "the input %d axes", a->perm.n, nd);
+	for (int i = 0; i < nd; i++) {
+		int ax;
+		if (!nb__axis(nd, a->perm.v[i], &ax) || seen[ax])
+			return nb_op_fail(c, NB_EINVAL, "not a permutation of the "
+			                  "axes");
+		seen[ax] = true;
+		perm[i] = ax;
+	}
+	return NB_OK;
+}
+
+static nb_status permute_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                               int64_t *shape)
+{
+	int perm[NB_MAX_DIMS];
+	(void)dt;
+	if (get_perm(c, perm))
+		return c->g->err;
+	for (int i = 0; i < *ndim; i++)
+		shape[i] = c->in[0]->shape[perm[i]];
+	return NB_OK;
+}
+
+/* Input strides seen in output order. */
+static void perm_strides(nb_op_ctx *c, int64_t *st)
+{
+	int perm[NB_MAX_DIMS];
+	int64_t xs[NB_MAX_DIMS];
+	get_perm(c, perm);
+	nb__strides(c->in[0]->ndim, c->in[0]->shape, xs);
+	for (int i = 0; i < c->in[0]->ndim; i++)
+		st[i] = xs[perm[i]];
+}
+
+#define PERMUTE_T(T)                                                         \
+	static void permute_##T(const nb_tensor *o, const int64_t *st,       \
+	                        const T *src, T *dst, bool back)             \
+	{                                                                    \
+		if (back)                                                    \
+			NB_BCAST_LOOP(o->ndim, o->shape, st, st,             \
+			              dst[ia] += src[i]);                    \
+		else                                                         \
+			NB_BCAST_LOOP(o->ndim, o->shape, st, st,             \
+			              dst[i] = src[ia]);                     \
+	}
+PERMUTE_T(float)
+PERMUTE_T(double)
+
+static nb_status permute_forward(nb_op_ctx *c)
+{
+	int64_t st[NB_MAX_DIMS];
+	perm_strides(c, st);
+	if (c->out->dtype == NB_F32)
+		permute_float(c->out, st, c->in[0]->data, c->out->data, false);
+	else
+		permute_double(c->out, st, c->in[0]->data, c->out->data, false);
+	return NB_OK;
+}
+
+static nb_status permute_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                  nb_tensor *const *gin)
+{
+	int64_t st[NB_MAX_DIMS];
+	perm_strides(c, st);
+	if (gout->dtype == NB_F32)
+		permute_float(gout, st, gout->data, gin[0]->data, true);
+	else
+		permute_double(gout, st, gout->data, gin[0]->data, true);
+	return NB_OK;
+}
+
+#define transpose_forward permute_forward
+#define transpose_backward permute_backward
+
+#define SHAPE_ROW(NAME, SHAPE, DOC, ATYPE, DEFS, CASES)                      \
+	{                                                                    \
+		.name = #NAME, .kind = NB_KIND_SHAPE, .doc = DOC,            \
+		.n_inputs = 1, .input_names = "input", .attrs = DEFS,        \
+		.n_attrs = (int)(sizeof DEFS / sizeof *DEFS),                \
+		.attrs_size = sizeof(ATYPE), .shape = SHAPE,                 \
+		.forward = NAME##_forward, .backward = NAME##_backward,      \
+		.cases = CASES                                               \
+	}
+
+enum { OP_RESHAPE, OP_PERMUTE, OP_TRANSPOSE };
+
+static const nb_op ops[] = {
+	[OP_RESHAPE] = SHAPE_ROW(reshape, reshape_shape, "same data, new shape",
+	    reshape_attrs, reshape_defs,
+	    "[3,4]|shape=4,3; [2,6]|shape=-1; [2,3,4]|shape=6,-1"),
+	[OP_PERMUTE] = SHAPE_ROW(permute, permute_shape, "reorder the axes",
+	    permute_attrs, permute_defs,
+	    "[2,3,4]|perm=2,0,1; [3,4]|perm=1,0"),
+	[OP_TRANSPOSE] = SHAPE_ROW(transpose, permute_shape, "swap two axes",
+	    transpose_attrs, transpose_defs,
+	    "[3,4]; [2,3,4]|dim0=0 dim1=2"),
+};
+
+nb_status nb__register_shape(void)
+{
+	return nb__register_table(ops, sizeof ops / sizeof *ops);
+}
+
+nb_tensor *nb_reshape(nb_graph *g, nb_tensor *x, int ndim,
+                      const int64_t *shape)
+{
+	reshape_attrs a = {{0}};
+	if (ndim < 0 || ndim > NB_MAX_DIMS || (ndim && !shape)) {
+		nb__graph_fail(g, NB_EINVAL, "reshape: bad shape (rank %d)", ndim);
+		return NULL;
+	}
+	a.shape.n = ndim;
+	for (int i = 0; i < ndim; i++)
+		a.shape.v[i] = shape[i];
+	return nb_apply(g, &ops[OP_RESHAPE], 1, &x, &a);
+}
+
+nb_tensor *nb_permute(nb_graph *g, nb_tensor *x, const int *perm)
+{
+	permute_attrs a = {{0}};
+	if (x && perm) {
+		a.perm.n = x->ndim;
+		for (int i = 0; i < x->ndim; i++)
+			a.perm.v[i] = perm[i];
+	}
+	return nb_apply(g, &ops[OP_PERMUTE], 1, &x, &a);
+}
+
+nb_tensor *nb_transpose(nb_graph *g, nb_tensor *x, int d0, int d1)
+{
+	transpose_attrs a = {d0, d1};
+	return nb_apply(g, &ops[OP_TRANSPOSE], 1, &x, &a);
+}
