@@ -71,11 +71,13 @@ static int get_axis(const nb_op_ctx *c)
 					m = 0;                               \
 				for (size_t i = 0; i < n; i++)               \
 					s += exp(xp[i * inner] - m);         \
-				T lse = m + log(s);                          \
+				/* (x - m) - log s, not x - (m + log s):  \
+				 * m + log s rounds away small terms. */  \
+				T ls = log(s);                               \
 				for (size_t i = 0; i < n; i++)               \
 					yp[i * inner] = log_                 \
-					    ? xp[i * inner] - lse            \
-					    : (T)exp(xp[i * inner] - lse);   \
+					    ? (xp[i * inner] - m) - ls       \
+					    : (T)exp(xp[i * inner] - m) / s; \
 			}                                                    \
 	}                                                                    \
 	static void softmax_bwd_##T(const T *y, const T *g, T *dx,           \

@@ -1,0 +1,213 @@
+/*
+ * test_reference.c - every op's forward values, input gradients and
+ * state (running statistics) against the PyTorch reference files in
+ * tests/ref/ (written by tests/gen_ref.py; PyTorch is not needed here).
+ *
+ * Tolerances are PyTorch's assert_close defaults widened for summation
+ * order: float32 atol 1e-5 rtol 1e-4, float64 atol 1e-9 rtol 1e-7.
+ */
+#include <dirent.h>
+#include <jansson.h>
+#include "helpers.h"
+
+static nb_dtype dtype_of(const char *s)
+{
+	return !strcmp(s, "float32") ? NB_F32
+	     : !strcmp(s, "float64") ? NB_F64 : NB_I64;
+}
+
+static int shape_of(json_t *o, int64_t *shape)
+{
+	json_t *s = json_object_get(o, "shape");
+	size_t i;
+	json_t *v;
+	json_array_foreach(s, i, v)
+		shape[i] = json_integer_value(v);
+	return (int)json_array_size(s);
+}
+
+static nb_tensor *tensor_of(json_t *o, nb_dtype dt)
+{
+	int64_t shape[NB_MAX_DIMS];
+	int nd = shape_of(o, shape);
+	nb_tensor *t = nb_tensor_zeros(dt, nd, shape);
+	cr_assert_not_null(t);
+	json_t *data = json_object_get(o, "data");
+	size_t i;
+	json_t *v;
+	json_array_foreach(data, i, v)
+		nb_tensor_set(t, i, json_number_value(v));
+	return t;
+}
+
+/* Compares t with the reference o; returns the number of mismatches. */
+static int compare(const char *cname, const char *what, const nb_tensor *t,
+                   json_t *o, double atol, double rtol)
+{
+	json_t *data = json_object_get(o, "data");
+	int64_t shape[NB_MAX_DIMS];
+	int nd = shape_of(o, shape), bad = 0;
+	if (!t) {
+		cr_log_error("%s: %s missing", cname, what);
+		return 1;
+	}
+	if (nb_tensor_numel(t) != json_array_size(data) ||
+	    nb_tensor_ndim(t) != nd) {
+		cr_log_error("%s: %s has rank %d and %zu elements, want %d and "
+		             "%zu", cname, what, nb_tensor_ndim(t),
+		             nb_tensor_numel(t), nd, json_array_size(data));
+		return 1;
+	}
+	for (size_t i = 0; i < nb_tensor_numel(t); i++) {
+		double want = json_number_value(json_array_get(data, i));
+		double got = nb_tensor_get(t, i);
+		if (!(fabs(got - want) <= atol + rtol * fabs(want)) &&
+		    !(isnan(got) && isnan(want))) {
+			if (bad++ < 3)
+				cr_log_error("%s: %s[%zu] = %.10g, want %.10g", cname,
+				             what, i, got, want);
+		}
+	}
+	return bad;
+}
+
+static int run_case(json_t *c)
+{
+	const char *name = json_string_value(json_object_get(c, "name"));
+	const char *op = json_string_value(json_object_get(c, "op"));
+	const char *attrs = json_string_value(json_object_get(c, "attrs"));
+	nb_dtype dt = dtype_of(json_string_value(json_object_get(c, "dtype")));
+	double atol = dt == NB_F32 ? 1e-5 : 1e-9;
+	double rtol = dt == NB_F32 ? 1e-4 : 1e-7;
+	char cname[160];
+	snprintf(cname, sizeof cname, "%s (%s)", name, nb_dtype_name(dt));
+	json_t *ins = json_object_get(c, "inputs");
+	nb_tensor *in[NB_MAX_INPUTS] = {0};
+	int n_in = (int)json_array_size(ins), bad = 0;
+	nb_graph *g = nb_graph_new();
+	cr_assert_not_null(g);
+	nb_graph_set_training(g, json_is_true(json_object_get(c, "training")));
+	for (int i = 0; i < n_in; i++) {
+		json_t *o = json_array_get(ins, (size_t)i);
+		if (json_is_null(o))
+			continue;
+		in[i] = tensor_of(o, dtype_of(json_string_value(
+		                         json_object_get(o, "dtype"))));
+		if (json_is_true(json_object_get(o, "grad")))
+			nb_tensor_set_requires_grad(in[i], true);
+	}
+	nb_tensor *y = nb_call(g, op, n_in, in, attrs);
+	if (!y) {
+		cr_log_error("%s: %s", cname, nb_graph_errmsg(g));
+		bad = 1;
+		goto out;
+	}
+	bad += compare(cname, "output", y, json_object_get(c, "output"), atol,
+	               rtol);
+	json_t *st = json_object_get(c, "state");
+	const char *key;
+	json_t *v;
+	json_object_foreach(st, key, v) {
+		char what[32];
+		snprintf(what, sizeof what, "state of input %s", key);
+		bad += compare(cname, what, in[atoi(key)], v, atol, rtol);
+	}
+	if (!nb_tensor_requires_grad(y))
+		goto out;
+	nb_tensor *go = tensor_of(json_object_get(c, "grad_output"), dt);
+	nb_status s = nb_backward(y, go);
+	nb_tensor_free(go);
+	if (s) {
+		cr_log_error("%s: backward: %s", cname, nb_last_error());
+		bad++;
+		goto out;
+	}
+	json_t *grads = json_object_get(c, "grads");
+	for (int i = 0; i < n_in; i++) {
+		json_t *gr = json_array_get(grads, (size_t)i);
+		char what[32];
+		snprintf(what, sizeof what, "grad of input %d", i);
+		if (gr && !json_is_null(gr))
+			bad += compare(cname, what, nb_tensor_grad(in[i]), gr,
+			               atol, rtol);
+	}
+out:
+	for (int i = 0; i < n_in; i++)
+		nb_tensor_free(in[i]);
+	nb_graph_free(g);
+	return bad;
+}
+
+Test(reference, every_file_matches_pytorch)
+{
+	char dir[1024];
+	snprintf(dir, sizeof dir, "%s/tests/ref", nbt_srcdir());
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d, "cannot open %s", dir);
+	struct dirent *e;
+	int files = 0, cases = 0, failed = 0;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n < 6 || strcmp(e->d_name + n - 5, ".json"))
+			continue;
+		char path[1400];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		json_error_t err;
+		json_t *root = json_load_file(path, 0, &err);
+		cr_assert_not_null(root, "%s: %s", path, err.text);
+		size_t i;
+		json_t *c;
+		json_array_foreach(json_object_get(root, "cases"), i, c) {
+			int bad = run_case(c);
+			cases++;
+			failed += bad != 0;
+		}
+		json_decref(root);
+		files++;
+	}
+	closedir(d);
+	cr_log_info("%d reference files, %d cases, %d failed", files, cases,
+	            failed);
+	cr_expect_gt(files, 0, "no reference files in %s", dir);
+	cr_expect_eq(failed, 0, "%d of %d reference cases differ from PyTorch",
+	             failed, cases);
+}
+
+/* Every registered op has at least one reference case per dtype. */
+Test(reference, every_op_has_a_reference)
+{
+	char path[1400], dir[1024];
+	snprintf(dir, sizeof dir, "%s/tests/ref", nbt_srcdir());
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	struct dirent *e;
+	size_t nops = nb_op_count();
+	int (*seen)[2] = calloc(nops, sizeof *seen);
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n < 6 || strcmp(e->d_name + n - 5, ".json"))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		json_t *root = json_load_file(path, 0, NULL);
+		size_t i;
+		json_t *c;
+		json_array_foreach(json_object_get(root, "cases"), i, c) {
+			const char *op = json_string_value(json_object_get(c, "op"));
+			nb_dtype dt = dtype_of(json_string_value(
+			                           json_object_get(c, "dtype")));
+			for (size_t k = 0; k < nops; k++)
+				if (!strcmp(nb_op_at(k)->name, op) && dt != NB_I64)
+					seen[k][dt] = 1;
+		}
+		json_decref(root);
+	}
+	closedir(d);
+	for (size_t k = 0; k < nops; k++) {
+		const nb_op *op = nb_op_at(k);
+		if (op->kind == NB_KIND_CUSTOM)
+			continue;
+		cr_expect(seen[k][0] && seen[k][1], "op '%s' has no PyTorch "
+		          "reference in float32 and float64", op->name);
+	}
+	free(seen);
+}

@@ -1,0 +1,104 @@
+#!/bin/sh
+# tools/setup.sh - one-command set-up on a fresh Debian 12 machine, as root.
+#
+#   sh tools/setup.sh demo    install what is missing, build, run the demo
+#   sh tools/setup.sh check   install what is missing, build, run every test
+#
+# Both install the Debian packages nabla builds and tests with (apt-get,
+# only when one is missing), then configure and build in _build/.
+# `check` runs the Criterion suite in the normal build and under
+# AddressSanitizer + UBSan, the portable (no-BLAS) build, and distcheck,
+# and ends with one line "tests: N passed, N failed".
+set -eu
+
+mode=${1:-demo}
+top=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+PACKAGES="build-essential autoconf automake libtool pkg-config uthash-dev
+libcriterion-dev libopenblas-dev libjansson-dev zlib1g-dev libcairo2-dev
+graphviz libgraphviz-dev valgrind"
+
+install_packages() {
+	missing=""
+	for p in $PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "install ok installed" || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "setup: installing$missing"
+	if [ "$(id -u)" != 0 ]; then
+		echo "setup: run as root (or install:$missing)" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# build DIR [configure options...]
+build() {
+	dir=$1
+	shift
+	(cd "$top" && { [ -x configure ] || autoreconf -fi >/dev/null; })
+	mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" -q "$@" && make -s -j"$jobs")
+}
+
+# Adds the counts of an automake test-suite.log to passed/failed.
+count() {
+	p=$(sed -n 's/^# PASS: *//p' "$1/test-suite.log" | head -n1)
+	f=$(sed -n 's/^# FAIL: *//p' "$1/test-suite.log" | head -n1)
+	e=$(sed -n 's/^# ERROR: *//p' "$1/test-suite.log" | head -n1)
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0} + ${e:-0}))
+}
+
+# check_in DIR: make check there, counting; keeps going on failure.
+check_in() {
+	if (cd "$1" && make -s -j"$jobs" check >/dev/null 2>&1); then
+		echo "setup: make check in $1: ok"
+	else
+		echo "setup: make check in $1: FAILED"
+		cat "$1"/test-suite.log 2>/dev/null | tail -n 60
+		status=1
+	fi
+	[ -f "$1/test-suite.log" ] && count "$1" || failed=$((failed + 1))
+}
+
+install_packages
+
+case "$mode" in
+demo)
+	build "$top/_build"
+	cd "$top/_build"
+	make -s doc/examples/train_xor
+	echo "== a small model trained through the C API (doc/examples/train_xor.c)"
+	./doc/examples/train_xor
+	echo "== nabla gradcheck: every registered op"
+	./nabla gradcheck
+	;;
+check)
+	passed=0 failed=0 status=0
+	build "$top/_build"
+	check_in "$top/_build"
+	build "$top/_build-noblas" --without-blas
+	check_in "$top/_build-noblas"
+	build "$top/_build-san" --enable-sanitizers
+	check_in "$top/_build-san"
+	if (cd "$top/_build" && make -s distcheck >/dev/null 2>&1); then
+		echo "setup: make distcheck: ok"
+		passed=$((passed + 1))
+	else
+		echo "setup: make distcheck: FAILED"
+		failed=$((failed + 1))
+		status=1
+	fi
+	echo "tests: $passed passed, $failed failed"
+	exit $status
+	;;
+*)
+	echo "usage: sh tools/setup.sh demo|check" >&2
+	exit 2
+	;;
+esac
