@@ -164,6 +164,7 @@ static nb_status record(nb_op_ctx *c, void *attrs)
 	n->n_in = c->n_in;
 	n->attrs = attrs;
 	n->saved = c->saved;
+	n->scope = g->scope;
 	if (nb__graph_push_node(g, n))
 		return NB_ENOMEM;
 	c->out->node = n;

@@ -24,6 +24,7 @@ nb_graph *nb_graph_new(void)
 	g->training = true;
 	g->grad_enabled = true;
 	g->gen = 1;
+	g->scope = "";
 	nb_rng_seed(&g->rng, 0);
 	return g;
 }
@@ -47,6 +48,8 @@ void nb_graph_reset(nb_graph *g)
 	nb__arena_rewind(&g->data);
 	nb__arena_rewind(&g->meta[g->gen & 1]);
 	g->n_nodes = 0;
+	g->scope = "";
+	g->scope_depth = 0;
 	g->err = NB_OK;
 	g->msg[0] = '\0';
 }
@@ -224,6 +227,43 @@ nb_tensor *nb_graph_node_output(const nb_graph *g, size_t i)
 const void *nb_graph_node_attrs(const nb_graph *g, size_t i)
 {
 	return i < g->n_nodes ? g->tape[i]->attrs : NULL;
+}
+
+const char *nb_graph_node_scope(const nb_graph *g, size_t i)
+{
+	return i < g->n_nodes && g->tape[i]->scope ? g->tape[i]->scope : "";
+}
+
+nb_status nb_graph_scope_push(nb_graph *g, const char *name)
+{
+	if (!g || !name)
+		return nb__set_error(NB_EINVAL, "scope_push: %s is NULL",
+		                     g ? "name" : "graph");
+	if (g->scope_depth == NB_MAX_SCOPE_DEPTH)
+		return nb__graph_fail(g, NB_EINVAL, "scope_push: more than %d "
+		                      "nested scopes", NB_MAX_SCOPE_DEPTH);
+	size_t a = strlen(g->scope), b = strlen(name);
+	char *path = nb__graph_meta_alloc(g, a + b + 2);
+	if (!path)
+		return nb__graph_fail(g, NB_ENOMEM, "scope_push: out of memory");
+	memcpy(path, g->scope, a);
+	if (a)
+		path[a++] = '.';
+	memcpy(path + a, name, b + 1);
+	g->scope_stack[g->scope_depth++] = g->scope;
+	g->scope = path;
+	return NB_OK;
+}
+
+void nb_graph_scope_pop(nb_graph *g)
+{
+	if (g && g->scope_depth > 0)
+		g->scope = g->scope_stack[--g->scope_depth];
+}
+
+const char *nb_graph_scope(const nb_graph *g)
+{
+	return g->scope;
 }
 
 long nb_tensor_node(const nb_tensor *t)

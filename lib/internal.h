@@ -83,8 +83,11 @@ typedef struct nb_node {
 	int n_in;
 	void *attrs;
 	void *saved;
+	const char *scope;      /* module path, in the meta arena */
 	size_t id;
 } nb_node;
+
+#define NB_MAX_SCOPE_DEPTH 16
 
 struct nb_graph {
 	nb_arena data;          /* tensor data, saved state, gradients */
@@ -96,6 +99,9 @@ struct nb_graph {
 	char msg[512];
 	bool training, grad_enabled, anomaly;
 	nb_rng rng;
+	const char *scope;                      /* current path, "" at top */
+	const char *scope_stack[NB_MAX_SCOPE_DEPTH];
+	int scope_depth;
 };
 
 /* A graph tensor header with its zeroed data. */

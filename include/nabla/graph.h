@@ -76,6 +76,18 @@ void nb_graph_set_anomaly(nb_graph *g, bool on);
 void nb_graph_seed(nb_graph *g, uint64_t seed);
 nb_rng *nb_graph_rng(nb_graph *g);
 
+/*
+ * Scopes name the module an op belongs to, for the DOT exporter's
+ * clusters and for error messages: push "fc1" inside "block1" and the
+ * nodes recorded until the matching pop are in scope "block1.fc1".
+ * Scopes are cleared by reset.  push copies name; NB_ENOMEM, or
+ * NB_EINVAL past 16 levels.  pop at top level is a no-op.
+ */
+nb_status nb_graph_scope_push(nb_graph *g, const char *name);
+void nb_graph_scope_pop(nb_graph *g);
+/* The current scope path ("" at top level); borrowed. */
+const char *nb_graph_scope(const nb_graph *g);
+
 /* A zero-filled graph tensor (freed by reset), e.g. for a batch. */
 nb_tensor *nb_graph_tensor(nb_graph *g, nb_dtype dt, int ndim,
                            const int64_t *shape);

@@ -148,6 +148,12 @@ struct nb_op {
 	 */
 	void (*grad_rule)(const void *attrs, const nb_tensor *gout,
 	                  nb_tensor *expect);
+	/*
+	 * Activations with bounded outputs (sigmoid (0, 1), tanh (-1, 1),
+	 * ...): the limits, for saturation statistics.  Equal (the default
+	 * 0, 0) means unbounded.
+	 */
+	double out_lo, out_hi;
 };
 
 /*
@@ -211,6 +217,9 @@ const nb_op *nb_graph_node_op(const nb_graph *g, size_t i);
 int nb_graph_node_inputs(const nb_graph *g, size_t i, nb_tensor *const **in);
 nb_tensor *nb_graph_node_output(const nb_graph *g, size_t i);
 const void *nb_graph_node_attrs(const nb_graph *g, size_t i);
+/* The scope (module path such as "block1.fc1") that was current when
+ * node i was recorded; "" at top level.  Borrowed, valid until reset. */
+const char *nb_graph_node_scope(const nb_graph *g, size_t i);
 /* The node that made t (its index), or -1 for a leaf. */
 long nb_tensor_node(const nb_tensor *t);
 
