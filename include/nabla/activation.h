@@ -1,5 +1,6 @@
 /*
- * nabla/activation.h - typed wrappers of the activation ops.
+ * nabla/activation.h - typed wrappers of the activation ops, and
+ * statistics of an activation's output (saturation, dead units).
  * Include <nabla/nabla.h> rather than this file.
  *
  * Every wrapper takes the graph first and returns a new graph tensor of
@@ -84,6 +85,37 @@ nb_tensor *nb_hardsigmoid(nb_graph *g, nb_tensor *x);
 nb_tensor *nb_hardswish(nb_graph *g, nb_tensor *x);
 /* log(sigmoid(x)) = -softplus(-x), computed without overflow. */
 nb_tensor *nb_log_sigmoid(nb_graph *g, nb_tensor *x);
+
+/*
+ * Statistics of an activation's output, for spotting saturated and dead
+ * units (the vanishing-gradient and dying-ReLU symptoms).
+ */
+typedef struct nb_act_stats {
+	size_t n;           /* values counted */
+	double mean, std;   /* of the values (population std) */
+	double saturated;   /* fraction of values within 1% of (out_hi - out_lo)
+	                       of either limit; 0 for unbounded ops */
+	double zero;        /* fraction of values exactly 0 */
+	double dead_units;  /* fraction of units (index along axis 1 of
+	                       [N, F, ...]; for 1-D the single unit) that are
+	                       exactly 0 for every sample (unbounded ops) or
+	                       saturated for every sample (bounded ops) */
+} nb_act_stats;
+
+/*
+ * Fills *st with the statistics of out, the output of op.  op gives the
+ * output limits (nb_op.out_lo/out_hi; equal limits mean unbounded) and
+ * may be NULL: then saturated = 0 and a dead unit is one that is 0 for
+ * every sample.  For rank >= 2, unit f is everything at index f of axis
+ * 1: a [N, C, H, W] feature map has C units, each dead when all of its
+ * N * H * W values are.  A 1-D output is a single unit.  An empty output
+ * gives n = 0 and every other field 0.  NaN values count in n and make
+ * mean and std NaN.  Nothing is allocated; out and op are borrowed.
+ * Errors: NB_EINVAL for NULL out or st, NB_EDTYPE for int64, NB_ESHAPE
+ * for a rank-0 tensor.
+ */
+nb_status nb_activation_stats(const nb_op *op, const nb_tensor *out,
+                              nb_act_stats *st);
 
 #ifdef __cplusplus
 }
