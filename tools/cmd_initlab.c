@@ -4,6 +4,7 @@
  * side, as tables, JSON and a plot.
  */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
@@ -85,6 +86,12 @@ static int check_names(const il_config *c)
 	if (!op || op->kind != NB_KIND_ACTIVATION)
 		return cli_usage_error(cmd, "'%s' is not a registered activation "
 		                       "(see 'nabla ops')", name);
+	static _Alignas(max_align_t) unsigned char attrs[512];
+	if (op->attrs_size <= sizeof attrs &&
+	    nb_attrs_parse(op, c->act + strcspn(c->act, ":") +
+	                   (c->act[strcspn(c->act, ":")] ? 1 : 0), attrs))
+		return cli_usage_error(cmd, "bad --act '%s': %s", c->act,
+		                       nb_last_error());
 	nb_tensor *probe = nb_tensor_zeros(NB_F64, NB_SHAPE(2, 2));
 	nb_rng r;
 	nb_rng_seed(&r, 0);

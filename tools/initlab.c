@@ -53,7 +53,7 @@ typedef struct net {
 	nb_graph *g;
 	nb_tensor *x;
 	nb_tensor *w[IL_MAX_LAYERS];
-	nb_tensor *np[IL_MAX_LAYERS][4]; /* norm weight, bias, running stats */
+	nb_tensor *np[IL_MAX_LAYERS][NB_MAX_INPUTS - 1]; /* norm's inputs */
 	nb_tensor *act_w;                /* prelu's slope */
 	nb_tensor *a[IL_MAX_LAYERS];     /* graph tensors */
 	nb_tensor *z[IL_MAX_LAYERS];
@@ -65,7 +65,7 @@ static void net_free(net *n)
 	nb_tensor_free(n->act_w);
 	for (int i = 0; i < IL_MAX_LAYERS; i++) {
 		nb_tensor_free(n->w[i]);
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < NB_MAX_INPUTS - 1; k++)
 			nb_tensor_free(n->np[i][k]);
 	}
 	nb_graph_free(n->g);
@@ -84,19 +84,32 @@ static int auto_groups(const il_config *c)
 	return best;
 }
 
+/* The k-th name of op's "input,weight,bias" list into buf. */
+static const char *input_name(const nb_op *op, int k, char *buf, size_t n)
+{
+	const char *s = op->input_names ? op->input_names : "";
+	for (; k > 0 && *s; s++)
+		if (*s == ',')
+			k--;
+	snprintf(buf, n, "%.*s", (int)strcspn(s, ","), s);
+	return buf;
+}
+
 /*
- * The normalization of layer i applied to z [batch, out] by name:
- * weight 1 and bias 0 (their initial values in PyTorch), running
- * statistics 0 and 1.  instance_norm sees the layer as one channel of
- * length out ([batch, 1, out]); group_norm splits the out features into
- * groups.
+ * The normalization of layer i applied to z [batch, out], by name.
+ * Optional inputs are left out: no affine map (PyTorch's initial
+ * weight 1 and bias 0 give the same values) and no running statistics
+ * (training mode uses the batch's).  A required one gets its neutral
+ * value: 1 for a weight or a variance, 0 otherwise.  instance_norm sees
+ * the layer as one channel of length out ([batch, 1, out]); group_norm
+ * splits the out features into groups.
  */
 static nb_tensor *normalize(net *n, const il_config *c, int i, nb_tensor *z)
 {
 	static const char *const ops[] = {NULL, "batch_norm", "layer_norm",
 	                                  "instance_norm", "group_norm"};
 	int64_t out = c->sizes[i + 1], ch = out;
-	char attrs[64] = "";
+	char attrs[64] = "", nm[64];
 	const nb_op *op = nb_op_find(ops[c->norm]);
 	if (!op) {
 		nb_call(n->g, ops[c->norm], 1, &z, NULL); /* records the error */
@@ -112,15 +125,16 @@ static nb_tensor *normalize(net *n, const il_config *c, int i, nb_tensor *z)
 		ch = 1;
 		z = nb_reshape(n->g, z, 3, (const int64_t[]){c->batch, 1, out});
 	}
-	nb_tensor *in[5] = {z};
-	for (int k = 1; k < op->n_inputs && k < 5; k++) {
-		/* weight 1, bias 0, running_mean 0, running_var 1 */
-		n->np[i][k - 1] = (k == 1 || k == 4)
-		        ? nb_tensor_ones(c->dtype, 1, &ch)
-		        : nb_tensor_zeros(c->dtype, 1, &ch);
-		if (!n->np[i][k - 1])
+	nb_tensor *in[NB_MAX_INPUTS] = {z};
+	for (int k = 1; k < op->n_inputs && k < NB_MAX_INPUTS; k++) {
+		if (op->optional & (1u << k))
+			continue;
+		input_name(op, k, nm, sizeof nm);
+		bool one = !strcmp(nm, "weight") || strstr(nm, "var");
+		in[k] = n->np[i][k - 1] = nb_tensor_full(c->dtype, 1, &ch,
+		                                         one ? 1.0 : 0.0);
+		if (!in[k])
 			return NULL;
-		in[k] = n->np[i][k - 1];
 	}
 	z = nb_call(n->g, op->name, op->n_inputs, in, attrs);
 	if (z && c->norm == IL_NORM_INSTANCE)
@@ -181,10 +195,12 @@ static nb_status build(net *n, const il_config *c, const nb_op *act,
 		nb_tensor *in[2] = {z, n->act_w};
 		n->z[i] = z;
 		h = n->a[i] = nb_call(n->g, act->name, act->n_inputs, in, attrs);
-		if (!h) {
+		if (!h && nb_graph_status(n->g)) {
 			snprintf(err, errn, "%s", nb_graph_errmsg(n->g));
 			return nb_graph_status(n->g);
 		}
+		if (!h)
+			goto fail;
 	}
 	return NB_OK;
 fail:
@@ -194,19 +210,23 @@ fail:
 
 /* ---- statistics ---- */
 
-static void moments(const nb_tensor *t, double *mean, double *std,
-                    double *lo, double *hi)
+static void range_of(const nb_tensor *t, double *lo, double *hi)
 {
-	size_t n = nb_tensor_numel(t);
-	double s = 0, ss = 0;
 	*lo = INFINITY;
 	*hi = -INFINITY;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < nb_tensor_numel(t); i++) {
 		double v = nb_tensor_get(t, i);
-		s += v;
 		*lo = fmin(*lo, v);
 		*hi = fmax(*hi, v);
 	}
+}
+
+static void moments(const nb_tensor *t, double *mean, double *std)
+{
+	size_t n = nb_tensor_numel(t);
+	double s = 0, ss = 0;
+	for (size_t i = 0; i < n; i++)
+		s += nb_tensor_get(t, i);
 	*mean = s / (double)n;
 	for (size_t i = 0; i < n; i++) {
 		double d = nb_tensor_get(t, i) - *mean;
@@ -215,32 +235,21 @@ static void moments(const nb_tensor *t, double *mean, double *std,
 	*std = sqrt(ss / (double)n);
 }
 
-/*
- * Saturation: within 1% of the output range of a limit.  A unit is dead
- * when it is 0 (or saturated, for a bounded activation) for every sample
- * of the batch: its local derivative is then ~0 for the whole batch.
- */
-static void act_stats(const il_run *r, const nb_tensor *a, il_layer *L)
+/* Mean, std, saturation, zeros and dead units: nb_activation_stats's
+ * definitions (nabla/activation.h), as percentages. */
+static nb_status act_stats(const nb_op *op, const il_run *r,
+                           const nb_tensor *a, il_layer *L)
 {
-	int64_t rows = nb_tensor_dim(a, 0), cols = nb_tensor_dim(a, 1);
-	double tol = 0.01 * (r->out_hi - r->out_lo);
-	size_t sat = 0, zero = 0, dead = 0;
-	for (int64_t j = 0; j < cols; j++) {
-		bool alive = false;
-		for (int64_t i = 0; i < rows; i++) {
-			double v = nb_tensor_get(a, (size_t)(i * cols + j));
-			bool s = r->bounded && (v <= r->out_lo + tol ||
-			                        v >= r->out_hi - tol);
-			sat += s;
-			zero += v == 0;
-			alive = alive || !(s || v == 0);
-		}
-		dead += !alive;
-	}
-	double n = (double)rows * (double)cols;
-	L->saturated = r->bounded ? 100.0 * (double)sat / n : NAN;
-	L->zero = 100.0 * (double)zero / n;
-	L->dead = 100.0 * (double)dead / (double)cols;
+	nb_act_stats st;
+	nb_status s = nb_activation_stats(op, a, &st);
+	if (s)
+		return s;
+	L->mean = st.mean;
+	L->std = st.std;
+	L->saturated = r->bounded ? 100.0 * st.saturated : NAN;
+	L->zero = 100.0 * st.zero;
+	L->dead = 100.0 * st.dead_units;
+	return NB_OK;
 }
 
 static void histogram(const il_run *r, const nb_tensor *a, double lo,
@@ -333,9 +342,12 @@ nb_status il_run_study(const il_config *c, il_run *out, char *err,
 		double lo, hi;
 		L->in = c->sizes[i];
 		L->out = c->sizes[i + 1];
-		moments(n.z[i], &L->pre_mean, &L->pre_std, &lo, &hi);
-		moments(n.a[i], &L->mean, &L->std, &lo, &hi);
-		act_stats(out, n.a[i], L);
+		moments(n.z[i], &L->pre_mean, &L->pre_std);
+		range_of(n.a[i], &lo, &hi);
+		if ((st = act_stats(act, out, n.a[i], L))) {
+			snprintf(err, errn, "%s", nb_last_error());
+			goto done;
+		}
 		histogram(out, n.a[i], lo, hi, L);
 		L->grad_norm = frobenius(nb_tensor_grad(n.w[i]));
 	}
