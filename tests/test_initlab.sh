@@ -76,7 +76,7 @@ d['config']['dtype'] == 'float64'"
 
 for bad in "--bogus" "--act no_such_act" "--init gaussian" \
 	"--sizes 10" "--compare --act tanh" "--plot out.txt" \
-	"--act leaky_relu:bogus=1" "--act sum" "--norm weird"; do
+	"--act leaky_relu:bogus=1" "--act sum" "--norm weird" "--batch"; do
 	run $small $bad
 	[ $rc -eq 2 ]
 	ok "usage error exits 2: $bad" $?

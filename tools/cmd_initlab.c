@@ -116,6 +116,72 @@ typedef struct opts {
 	const char *plot;
 } opts;
 
+/* One option with its value; CLI_OK, a usage error, or -1 for --help
+ * and --version (done). */
+static int option(int ch, const char *arg, const char *given, opts *o)
+{
+	uint64_t u;
+	switch (ch) {
+	case 'z':
+		if (!parse_sizes(arg, &o->c))
+			return cli_usage_error(cmd, "bad --sizes '%s' (2 to %d widths "
+			                       "in 1..100000, comma-separated)", arg,
+			                       IL_MAX_LAYERS + 1);
+		return CLI_OK;
+	case 'b':
+		if (!cli_parse_u64(arg, &u) || u < 1 || u > 1000000)
+			return cli_usage_error(cmd, "bad --batch '%s'", arg);
+		o->c.batch = (int64_t)u;
+		return CLI_OK;
+	case 'a':
+	case 'i':
+		if (strlen(arg) >= sizeof o->c.act)
+			return cli_usage_error(cmd, "--%s too long",
+			                       ch == 'a' ? "act" : "init");
+		strcpy(ch == 'a' ? o->c.act : o->c.init, arg);
+		*(ch == 'a' ? &o->act_set : &o->init_set) = true;
+		return CLI_OK;
+	case 'n':
+		return parse_norm(arg, &o->c.norm) ? CLI_OK
+		     : cli_usage_error(cmd, "bad --norm '%s' (batch, layer, "
+		                       "instance, group)", arg);
+	case 'g':
+		if (!cli_parse_u64(arg, &u) || u < 1 || u > 100000)
+			return cli_usage_error(cmd, "bad --groups '%s'", arg);
+		o->c.groups = (int)u;
+		return CLI_OK;
+	case 's':
+		return cli_parse_u64(arg, &o->c.seed) ? CLI_OK
+		     : cli_usage_error(cmd, "bad --seed '%s'", arg);
+	case 'd':
+		if (strcmp(arg, "float32") && strcmp(arg, "float64"))
+			return cli_usage_error(cmd, "bad --dtype '%s' (float32, "
+			                       "float64)", arg);
+		o->c.dtype = arg[5] == '3' ? NB_F32 : NB_F64;
+		return CLI_OK;
+	case 'r':
+		if (strcmp(arg, "act") && strcmp(arg, "data"))
+			return cli_usage_error(cmd, "bad --range '%s' (act, data)",
+			                       arg);
+		o->c.data_range = arg[0] == 'd';
+		return CLI_OK;
+	case 'p':
+		if (!plot_ext_ok(arg))
+			return cli_usage_error(cmd, "--plot '%s': the file name must "
+			                       "end in .png or .svg", arg);
+		o->plot = arg;
+		return CLI_OK;
+	case 'C': o->compare = true; return CLI_OK;
+	case 'A': o->ascii = true; return CLI_OK;
+	case 'j': o->json = true; return CLI_OK;
+	case 'h': usage(); return -1;
+	case 'V': cli_version(); return -1;
+	case ':': return cli_usage_error(cmd, "option '%s' needs a value",
+	                                 given);
+	}
+	return cli_usage_error(cmd, "unknown option '%s'", given);
+}
+
 static int parse(int argc, char **argv, opts *o)
 {
 	static const struct option longopts[] = {
@@ -136,74 +202,12 @@ static int parse(int argc, char **argv, opts *o)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	uint64_t u;
-	int ch;
+	int ch, rc;
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'z':
-			if (!parse_sizes(optarg, &o->c))
-				return cli_usage_error(cmd, "bad --sizes '%s' (2 to %d "
-				                       "widths in 1..100000, comma-"
-				                       "separated)", optarg,
-				                       IL_MAX_LAYERS + 1);
-			break;
-		case 'b':
-			if (!cli_parse_u64(optarg, &u) || u < 1 || u > 1000000)
-				return cli_usage_error(cmd, "bad --batch '%s'", optarg);
-			o->c.batch = (int64_t)u;
-			break;
-		case 'a':
-		case 'i':
-			if (strlen(optarg) >= sizeof o->c.act)
-				return cli_usage_error(cmd, "--%s too long",
-				                       ch == 'a' ? "act" : "init");
-			strcpy(ch == 'a' ? o->c.act : o->c.init, optarg);
-			*(ch == 'a' ? &o->act_set : &o->init_set) = true;
-			break;
-		case 'n':
-			if (!parse_norm(optarg, &o->c.norm))
-				return cli_usage_error(cmd, "bad --norm '%s' (batch, "
-				                       "layer, instance, group)", optarg);
-			break;
-		case 'g':
-			if (!cli_parse_u64(optarg, &u) || u < 1 || u > 100000)
-				return cli_usage_error(cmd, "bad --groups '%s'", optarg);
-			o->c.groups = (int)u;
-			break;
-		case 's':
-			if (!cli_parse_u64(optarg, &o->c.seed))
-				return cli_usage_error(cmd, "bad --seed '%s'", optarg);
-			break;
-		case 'd':
-			if (strcmp(optarg, "float32") && strcmp(optarg, "float64"))
-				return cli_usage_error(cmd, "bad --dtype '%s' (float32, "
-				                       "float64)", optarg);
-			o->c.dtype = optarg[5] == '3' ? NB_F32 : NB_F64;
-			break;
-		case 'r':
-			if (strcmp(optarg, "act") && strcmp(optarg, "data"))
-				return cli_usage_error(cmd, "bad --range '%s' (act, "
-				                       "data)", optarg);
-			o->c.data_range = optarg[0] == 'd';
-			break;
-		case 'C': o->compare = true; break;
-		case 'p':
-			if (!plot_ext_ok(optarg))
-				return cli_usage_error(cmd, "--plot '%s': the file name "
-				                       "must end in .png or .svg", optarg);
-			o->plot = optarg;
-			break;
-		case 'A': o->ascii = true; break;
-		case 'j': o->json = true; break;
-		case 'h': usage(); return -1;
-		case 'V': cli_version(); return -1;
-		default:
-			return cli_usage_error(cmd, "unknown option '%s'",
-			                       argv[optind - 1]);
-		}
-	}
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1)
+		if ((rc = option(ch, optarg, argv[optind - 1], o)))
+			return rc;
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'",
 		                       argv[optind]);
