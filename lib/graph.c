@@ -87,10 +87,14 @@ size_t nb_graph_bytes(const nb_graph *g)
 
 nb_status nb__graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)
 {
+	/* Formatted apart first: callers pass nb_last_error() as an
+	 * argument, which vsnprintf must not read while writing it. */
+	char buf[512];
 	va_list ap;
 	va_start(ap, fmt);
-	nb__vset_error(code, fmt, ap);
+	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
+	nb__set_error(code, "%s", buf);
 	if (g && !g->err) {
 		g->err = code;
 		snprintf(g->msg, sizeof g->msg, "%s", nb_last_error());
