@@ -23,5 +23,6 @@
 #include "ops.h"
 #include "gradcheck.h"
 #include "regularize.h"
+#include "optim.h"
 
 #endif
