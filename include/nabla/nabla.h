@@ -23,5 +23,7 @@
 #include "ops.h"
 #include "activation.h"
 #include "gradcheck.h"
+#include "regularize.h"
+#include "optim.h"
 
 #endif
