@@ -136,6 +136,7 @@ nb_status nb__register_linalg(void);
 nb_status nb__register_loss(void);
 nb_status nb__register_activation(void);
 nb_status nb__register_regularize(void);
+nb_status nb__register_norm(void);
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */
