@@ -181,9 +181,9 @@ static int mlp_setup_net(void)
 
 static nb_tensor *batch_norm(nb_tensor *x, int k)
 {
-	nb_tensor *in[5] = {x, params[2 + 4 * k], params[3 + 4 * k],
-	                    bn_stats[2 * k], bn_stats[2 * k + 1]};
-	return nb_call(g, "batch_norm", 5, in, NULL);
+	return nb_batch_norm(g, x, params[2 + 4 * k], params[3 + 4 * k],
+	                     bn_stats[2 * k], bn_stats[2 * k + 1], NULL, 0.1,
+	                     1e-5);
 }
 
 static nb_tensor *mlp_forward(nb_tensor *x)
@@ -244,31 +244,26 @@ static int norms_setup(void)
 }
 
 /* One norm's forward and backward (sum of the output as the loss). */
-static int norm_once(const char *op, int n_in, nb_tensor **in,
-                     const char *attrs)
-{
-	nb_tensor *y = nb_call(g, op, n_in, in, attrs);
-	nb_tensor *loss = nb_sum(g, y, 0, NULL, false);
-	if (!loss || nb_backward(loss, NULL))
-		return fail(op);
-	nb_graph_reset(g);
-	return 0;
-}
-
 static int norms_step_one(const char *which)
 {
-	nb_tensor *bn_in[5] = {norm_x, params[1], params[2], bn_stats[0],
-	                       bn_stats[1]};
-	nb_tensor *gn_in[3] = {norm_x, params[1], params[2]};
-	nb_tensor *in_in[5] = {norm_x, params[1], params[2], NULL, NULL};
-	nb_tensor *ln_in[3] = {norm_x, params[3], params[4]};
+	static const int64_t ln_shape[3] = {32, 28, 28};
+	nb_tensor *y;
 	if (!strcmp(which, "batch_norm"))
-		return norm_once("batch_norm", 5, bn_in, NULL);
-	if (!strcmp(which, "group_norm"))
-		return norm_once("group_norm", 3, gn_in, "num_groups=8");
-	if (!strcmp(which, "instance_norm"))
-		return norm_once("instance_norm", 5, in_in, NULL);
-	return norm_once("layer_norm", 3, ln_in, "normalized_shape=32,28,28");
+		y = nb_batch_norm(g, norm_x, params[1], params[2], bn_stats[0],
+		                  bn_stats[1], NULL, 0.1, 1e-5);
+	else if (!strcmp(which, "group_norm"))
+		y = nb_group_norm(g, norm_x, 8, params[1], params[2], 1e-5);
+	else if (!strcmp(which, "instance_norm"))
+		y = nb_instance_norm(g, norm_x, params[1], params[2], NULL, NULL,
+		                     0.1, 1e-5);
+	else
+		y = nb_layer_norm(g, norm_x, 3, ln_shape, params[3], params[4],
+		                  1e-5);
+	nb_tensor *loss = nb_sum(g, y, 0, NULL, false);
+	if (!loss || nb_backward(loss, NULL))
+		return fail(which);
+	nb_graph_reset(g);
+	return 0;
 }
 
 static const char *norm_which;
