@@ -5,8 +5,9 @@ Rebuilds the study's network from nabla's documented generator (nabla/core.h:
 xoshiro256** seeded by splitmix64, uniform = top 53 bits * 2^-53, Box-Muller
 normals with a cached second value), draws the input and the weights in the
 documented order (input row-major, then W_1, W_2, ... row-major, each [out, in]),
-runs forward and an analytic backward in float64, and writes the per-layer
-statistics to tests/initlab_ref.json.  Nothing here calls nabla.
+runs forward and an analytic backward in float64 (normalizations included),
+and writes the per-layer statistics to tests/initlab_ref.json.  Nothing here
+calls nabla.
 
     /usr/bin/python3 tests/initlab_ref.py     # rewrites tests/initlab_ref.json
 
@@ -112,26 +113,71 @@ ACTS = {
 }
 
 
+EPS = 1e-5  # the normalizations' default eps
+
+
+def group_view(u, norm, groups):
+    """u [batch, out] reshaped so that each normalization group is a row
+    of the last axis: batch norm per feature over the batch, layer and
+    instance norm (one channel of length out) per sample over the
+    features, group norm per sample over out/groups consecutive ones."""
+    n, f = u.shape
+    if norm == "batch":
+        return u.T
+    if norm == "group":
+        return u.reshape(n, groups, f // groups)
+    return u  # layer, instance
+
+
+def unview(v, norm, shape):
+    return v.T if norm == "batch" else v.reshape(shape)
+
+
+def norm_forward(u, norm, groups):
+    """(x - mean) / sqrt(var + eps) over each group, biased variance."""
+    v = group_view(u, norm, groups)
+    mean = v.mean(axis=-1, keepdims=True)
+    inv = 1.0 / np.sqrt(v.var(axis=-1, keepdims=True) + EPS)
+    xhat = (v - mean) * inv
+    return unview(xhat, norm, u.shape), (xhat, inv)
+
+
+def norm_backward(dy, norm, groups, saved):
+    """dx = inv * (dy - mean(dy) - xhat * mean(dy * xhat)) per group."""
+    xhat, inv = saved
+    g = group_view(dy, norm, groups)
+    dx = inv * (g - g.mean(axis=-1, keepdims=True)
+                - xhat * (g * xhat).mean(axis=-1, keepdims=True))
+    return unview(dx, norm, dy.shape)
+
+
 def run(case, batch, sizes, seed):
     act, scheme = case["act"], case["init"]
+    norm, groups = case.get("norm", "none"), case.get("groups", 0)
     f, df, limits = ACTS[act]
     rng = Rng(seed)
     x = rng.normals((batch, sizes[0]))
     ws = [weight(rng, scheme, sizes[i + 1], sizes[i], act) for i in range(len(sizes) - 1)]
-    hs, zs, as_ = [x], [], []
+    hs, zs, as_, saved = [x], [], [], []
     for w in ws:
         z = hs[-1] @ w.T
+        if norm != "none":
+            z, s = norm_forward(z, norm, groups)
+            saved.append(s)
         a = f(z)
         zs.append(z)
         as_.append(a)
         hs.append(a)
     aL = as_[-1]
     loss = float(np.sum(aL * aL) / (2.0 * batch))
-    # Backward: dL/da_L = a_L / batch; dz = da * act'; dW = dz^T h; dh = dz W.
+    # Backward: dL/da_L = a_L / batch; dz = da * act' (then through the
+    # normalization); dW = dz^T h; dh = dz W.
     grads = [None] * len(ws)
     da = aL / batch
     for i in reversed(range(len(ws))):
         dz = da * df(zs[i], as_[i])
+        if norm != "none":
+            dz = norm_backward(dz, norm, groups, saved[i])
         grads[i] = dz.T @ hs[i]
         da = dz @ ws[i]
     layers = []
@@ -152,7 +198,8 @@ def run(case, batch, sizes, seed):
             "dead_pct": float(100.0 * dead.mean()),
             "grad_norm": float(np.linalg.norm(grads[i])),
         })
-    return {"act": act, "init": scheme, "loss": loss, "layers": layers}
+    return {"act": act, "init": scheme, "norm": norm, "groups": groups,
+            "loss": loss, "layers": layers}
 
 
 CASES = [
@@ -163,6 +210,10 @@ CASES = [
     {"act": "relu", "init": "kaiming_normal"},
     {"act": "tanh", "init": "notes"},
     {"act": "sigmoid", "init": "xavier_uniform"},
+    {"act": "tanh", "init": "normal:0.01", "norm": "batch"},
+    {"act": "tanh", "init": "normal:1", "norm": "layer"},
+    {"act": "sigmoid", "init": "xavier_uniform", "norm": "instance"},
+    {"act": "relu", "init": "normal:0.01", "norm": "group", "groups": 10},
 ]
 
 

@@ -52,6 +52,11 @@ static il_config ref_config(const json_t *c, nb_dtype dt)
 	         json_string_value(json_object_get(c, "act")));
 	snprintf(cfg.init, sizeof cfg.init, "%s",
 	         json_string_value(json_object_get(c, "init")));
+	const char *norm = json_string_value(json_object_get(c, "norm"));
+	for (int k = 0; norm && k <= IL_NORM_GROUP; k++)
+		if (!strcmp(norm, il_norm_name((il_norm)k)))
+			cfg.norm = (il_norm)k;
+	cfg.groups = (int)json_integer_value(json_object_get(c, "groups"));
 	return cfg;
 }
 
@@ -70,8 +75,9 @@ static void close_to(double got, double want, double rtol, double atol,
 		return;
 	}
 	cr_expect(fabs(got - want) <= atol + rtol * fabs(want),
-	          "%s %s (%s) layer %d %s: %.12g, want %.12g", c->act, c->init,
-	          nb_dtype_name(c->dtype), layer, what, got, want);
+	          "%s %s norm %s (%s) layer %d %s: %.12g, want %.12g", c->act,
+	          c->init, il_norm_name(c->norm), nb_dtype_name(c->dtype), layer,
+	          what, got, want);
 }
 
 static void compare(nb_dtype dt)
@@ -87,7 +93,8 @@ static void compare(nb_dtype dt)
 		il_run run;
 		char err[512];
 		cr_assert_eq(il_run_study(&cfg, &run, err, sizeof err), NB_OK,
-		             "%s %s: %s", cfg.act, cfg.init, err);
+		             "%s %s norm %s: %s", cfg.act, cfg.init,
+		             il_norm_name(cfg.norm), err);
 		const json_t *layers = json_object_get(c, "layers");
 		cr_assert_eq(json_array_size(layers), (size_t)run.n_layers);
 		if (f64)

@@ -74,9 +74,18 @@ json_check "the options are echoed in the JSON" \
 	"d['runs'][0]['act'] == 'relu' and d['config']['seed'] == 3 and \
 d['config']['dtype'] == 'float64'"
 
+for norm in batch layer instance group; do
+	run $small --norm $norm --json
+	ok "--norm $norm exits 0" $rc
+done
+run $small --norm group --groups 5
+[ $rc -eq 0 ]
+ok "--norm group --groups 5 exits 0" $?
+
 for bad in "--bogus" "--act no_such_act" "--init gaussian" \
 	"--sizes 10" "--compare --act tanh" "--plot out.txt" \
-	"--act leaky_relu:bogus=1" "--act sum" "--norm weird" "--batch"; do
+	"--act leaky_relu:bogus=1" "--act sum" "--norm weird" "--batch" \
+	"--norm group --groups 3"; do
 	run $small $bad
 	[ $rc -eq 2 ]
 	ok "usage error exits 2: $bad" $?

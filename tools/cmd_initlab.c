@@ -214,6 +214,11 @@ static int parse(int argc, char **argv, opts *o)
 	if (o->compare && (o->act_set || o->init_set))
 		return cli_usage_error(cmd, "--compare runs fixed cases; it takes "
 		                       "no --act or --init");
+	for (int i = 1; o->c.groups && i <= o->c.n_layers; i++)
+		if (o->c.sizes[i] % o->c.groups)
+			return cli_usage_error(cmd, "--groups %d does not divide the "
+			                       "width %lld", o->c.groups,
+			                       (long long)o->c.sizes[i]);
 	return CLI_OK;
 }
 

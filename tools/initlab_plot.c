@@ -27,6 +27,7 @@ bool il_can_plot(void) { return true; }
 #define AREA_R 14.0
 #define AREA_T 34.0
 #define AREA_B 44.0
+#define INSET 4.0
 
 static void text(cairo_t *cr, double x, double y, double size, bool bold,
                  double align, const char *s)
@@ -61,9 +62,9 @@ static void axes(cairo_t *cr, double ax, double ay, double aw, double ah,
 	char num[32];
 	cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
 	cairo_set_line_width(cr, 1.0);
-	cairo_move_to(cr, ax, ay);
-	cairo_line_to(cr, ax, ay + ah);
-	cairo_line_to(cr, ax + aw, ay + ah);
+	cairo_move_to(cr, ax - INSET, ay);
+	cairo_line_to(cr, ax - INSET, ay + ah);
+	cairo_line_to(cr, ax + aw + INSET, ay + ah);
 	for (int k = 0; k <= 2; k++) {
 		double tx = ax + aw * k / 2;
 		cairo_move_to(cr, tx, ay + ah);
@@ -75,15 +76,15 @@ static void axes(cairo_t *cr, double ax, double ay, double aw, double ah,
 	double step = nice_step(max);
 	for (double v = 0; v <= max * 1.0001; v += step) {
 		double ty = ay + ah - ah * v / max;
-		cairo_move_to(cr, ax - 4, ty);
-		cairo_line_to(cr, ax, ty);
+		cairo_move_to(cr, ax - INSET - 4, ty);
+		cairo_line_to(cr, ax - INSET, ty);
 		snprintf(num, sizeof num, "%.0f", v);
-		text(cr, ax - 6, ty + 3.5, 10, false, 1.0, num);
+		text(cr, ax - INSET - 6, ty + 3.5, 10, false, 1.0, num);
 	}
 	cairo_stroke(cr);
 	text(cr, ax + aw / 2, ay + ah + 32, 10.5, false, 0.5, "value");
 	cairo_save(cr);
-	cairo_translate(cr, ax - 48, ay + ah / 2);
+	cairo_translate(cr, ax - INSET - 48, ay + ah / 2);
 	cairo_rotate(cr, -M_PI / 2);
 	text(cr, 0, 0, 10.5, false, 0.5, "count");
 	cairo_restore(cr);
@@ -92,8 +93,11 @@ static void axes(cairo_t *cr, double ax, double ay, double aw, double ah,
 static void panel(cairo_t *cr, double x0, double y0, const il_layer *L,
                   int index)
 {
-	double ax = x0 + AREA_L, ay = y0 + AREA_T;
-	double aw = PANEL_W - AREA_L - AREA_R, ah = PANEL_H - AREA_T - AREA_B;
+	/* The bars sit INSET pixels inside the axes, so that a spike at an
+	 * end of the range does not hide behind the y axis. */
+	double ax = x0 + AREA_L + INSET, ay = y0 + AREA_T;
+	double aw = PANEL_W - AREA_L - AREA_R - 2 * INSET;
+	double ah = PANEL_H - AREA_T - AREA_B;
 	double max = (double)il_hist_scale(L);
 	char buf[96];
 
@@ -101,7 +105,12 @@ static void panel(cairo_t *cr, double x0, double y0, const il_layer *L,
 	snprintf(buf, sizeof buf, "layer %d (%lld\u2192%lld)", index + 1,
 	         (long long)L->in, (long long)L->out);
 	text(cr, ax + aw / 2, y0 + 14, 12.5, true, 0.5, buf);
-	snprintf(buf, sizeof buf, "mean %.3g, std %.3g", L->mean, L->std);
+	if (isnan(L->saturated))
+		snprintf(buf, sizeof buf, "mean %.3g, std %.3g, zero %.1f%%",
+		         L->mean, L->std, L->zero);
+	else
+		snprintf(buf, sizeof buf, "mean %.3g, std %.3g, saturated %.1f%%",
+		         L->mean, L->std, L->saturated);
 	text(cr, ax + aw / 2, y0 + 28, 11, false, 0.5, buf);
 
 	cairo_set_source_rgb(cr, 0.22, 0.45, 0.70);
