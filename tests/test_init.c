@@ -499,3 +499,23 @@ Test(init, empty_weights_are_fine)
 	cr_expect_eq(nb_init_orthogonal(t, &r, 1), NB_OK);
 	nb_tensor_free(t);
 }
+
+static void *no_malloc(size_t n)
+{
+	(void)n;
+	return NULL;
+}
+
+/* orthogonal's work space is the one allocation an initializer makes:
+ * its failure is NB_ENOMEM, nothing drawn, the tensor unchanged. */
+Test(init, orthogonal_out_of_memory)
+{
+	nb_rng r = seeded(18), before = r;
+	nb_tensor *t = nb_tensor_ones(NB_F64, NB_SHAPE(4, 6));
+	nb_set_alloc_funcs(no_malloc, NULL, NULL);
+	nb_status st = nb_init_orthogonal(t, &r, 1.0);
+	nb_set_alloc_funcs(NULL, NULL, NULL);
+	expect_fail(t, NB_ENOMEM, "out of memory", st, "orthogonal ENOMEM");
+	cr_expect(!memcmp(&r, &before, sizeof r), "generator advanced");
+	nb_tensor_free(t);
+}

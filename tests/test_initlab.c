@@ -208,3 +208,46 @@ Test(initlab, errors_name_the_cause)
 	cr_expect_eq(il_run_study(&c, &r, err, sizeof err), NB_EINVAL);
 	cr_expect(strstr(err, "unknown scheme 'gaussian'"), "%s", err);
 }
+
+/* Allocation-failure sweep: make the n-th allocation fail, for every n
+ * the run makes; the study must report an error (or succeed when n is
+ * past the last allocation), never crash, and leak nothing (checked
+ * under the sanitizer build). */
+static long budget;
+
+static void *counted_malloc(size_t n)
+{
+	return budget-- > 0 ? malloc(n) : NULL;
+}
+
+static void *counted_realloc(void *p, size_t n)
+{
+	return budget-- > 0 ? realloc(p, n) : NULL;
+}
+
+Test(initlab, every_allocation_failure_is_an_error)
+{
+	il_config c;
+	il_run r;
+	char err[256];
+	il_config_default(&c);
+	c.batch = 6;
+	c.n_layers = 2;
+	c.sizes[0] = 5, c.sizes[1] = 4, c.sizes[2] = 3;
+	c.norm = IL_NORM_BATCH;
+	cr_assert_eq(il_run_study(&c, &r, err, sizeof err), NB_OK, "%s", err);
+	int failures = 0;
+	for (long n = 0; n < 10000; n++) {
+		budget = n;
+		nb_set_alloc_funcs(counted_malloc, counted_realloc, NULL);
+		nb_status st = il_run_study(&c, &r, err, sizeof err);
+		nb_set_alloc_funcs(NULL, NULL, NULL);
+		if (st == NB_OK && budget >= 0)
+			break; /* n is past the last allocation */
+		cr_expect_neq(st, NB_OK, "allocation %ld failed unnoticed", n);
+		cr_expect(err[0], "allocation %ld: no message", n);
+		failures++;
+	}
+	cr_expect_gt(failures, 5, "the sweep reached %d allocations", failures);
+	cr_log_info("%d allocation failures reported", failures);
+}
