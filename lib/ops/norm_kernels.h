@@ -21,47 +21,69 @@
 #define FN_(name, t) FN__(name, t)
 #define FN__(name, t) name##_##t
 
+/*
+ * The sums below keep LANES independent partial sums, combined in a
+ * fixed order at the end: the compiler turns each block of LANES into
+ * vector operations (a reduction in one accumulator would need
+ * -ffast-math to reorder), and the result does not depend on the
+ * machine or the thread count.
+ */
+#ifndef NB_NORM_LANES
+#define NB_NORM_LANES 8
+static double lanes_total(const double *a)
+{
+	double t = 0;
+	for (int j = 0; j < NB_NORM_LANES; j++)
+		t += a[j];
+	return t;
+}
+#endif
+
 static double FN(sum)(const T *x, size_t n)
 {
-	double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+	double a[NB_NORM_LANES] = {0};
 	size_t i = 0;
-	for (; i + 4 <= n; i += 4) {
-		a0 += x[i];
-		a1 += x[i + 1];
-		a2 += x[i + 2];
-		a3 += x[i + 3];
-	}
+	for (; i + NB_NORM_LANES <= n; i += NB_NORM_LANES)
+		for (int j = 0; j < NB_NORM_LANES; j++)
+			a[j] += x[i + j];
 	for (; i < n; i++)
-		a0 += x[i];
-	return (a0 + a1) + (a2 + a3);
+		a[0] += x[i];
+	return lanes_total(a);
 }
 
 /* sum (x - m)^2 */
 static double FN(sqdev)(const T *x, size_t n, double m)
 {
-	double a0 = 0, a1 = 0;
+	double a[NB_NORM_LANES] = {0};
 	size_t i = 0;
-	for (; i + 2 <= n; i += 2) {
-		double d0 = x[i] - m, d1 = x[i + 1] - m;
-		a0 += d0 * d0;
-		a1 += d1 * d1;
-	}
+	for (; i + NB_NORM_LANES <= n; i += NB_NORM_LANES)
+		for (int j = 0; j < NB_NORM_LANES; j++) {
+			double d = x[i + j] - m;
+			a[j] += d * d;
+		}
 	for (; i < n; i++)
-		a0 += (x[i] - m) * (x[i] - m);
-	return a0 + a1;
+		a[0] += (x[i] - m) * (x[i] - m);
+	return lanes_total(a);
 }
 
 /* *sg = sum g, *sgx = sum g (x - m) */
 static void FN(gsums)(const T *g, const T *x, size_t n, double m,
                       double *sg, double *sgx)
 {
-	double a = 0, b = 0;
-	for (size_t i = 0; i < n; i++) {
-		a += g[i];
-		b += g[i] * (x[i] - m);
+	double a[NB_NORM_LANES] = {0}, b[NB_NORM_LANES] = {0};
+	size_t i = 0;
+	for (; i + NB_NORM_LANES <= n; i += NB_NORM_LANES)
+		for (int j = 0; j < NB_NORM_LANES; j++) {
+			double gv = g[i + j];
+			a[j] += gv;
+			b[j] += gv * (x[i + j] - m);
+		}
+	for (; i < n; i++) {
+		a[0] += g[i];
+		b[0] += g[i] * (x[i] - m);
 	}
-	*sg = a;
-	*sgx = b;
+	*sg = lanes_total(a);
+	*sgx = lanes_total(b);
 }
 
 /* Mean and biased variance of every statistics group. */
@@ -261,35 +283,59 @@ static void FN(ln_forward)(size_t rows, size_t D, const T *x, T *y,
 	}
 }
 
-/* The two passes of FN(backward) for one row, gamma per element. */
+/*
+ * layer_norm backward.  Per row: A = sum w g and B = sum w g (x - m);
+ * then dx = invstd (w g) - invstd^3 (x - m) B / D - invstd A / D.
+ * dw and db sum over rows: done column block by column block, so that
+ * the block of dw and db stays in cache while the rows stream past.
+ */
 static void FN(ln_backward)(size_t rows, size_t D, const T *x, const T *g,
                             const T *w, const double *mean,
                             const double *invstd, T *dx, double *dw,
                             double *db)
 {
+	enum { BLOCK = 256 };
+	for (size_t d0 = 0; d0 < D; d0 += BLOCK) {
+		size_t d1 = d0 + BLOCK < D ? d0 + BLOCK : D;
+		for (size_t n = 0; n < rows; n++) {
+			const T *xr = x + n * D, *gr = g + n * D;
+			double m = mean[n], is = invstd[n];
+			for (size_t d = d0; d < d1; d++) {
+				dw[d] += gr[d] * ((xr[d] - m) * is);
+				db[d] += gr[d];
+			}
+		}
+	}
+	if (!dx)
+		return;
 	for (size_t n = 0; n < rows; n++) {
 		const T *xr = x + n * D, *gr = g + n * D;
-		double m = mean[n], is = invstd[n], A = 0, B = 0;
-		for (size_t d = 0; d < D; d++) {
-			double gd = gr[d], xm = xr[d] - m;
-			double wg = w ? w[d] * gd : gd;
-			A += wg;
-			B += wg * xm;
-			dw[d] += gd * xm * is;
-			db[d] += gd;
+		double m = mean[n], is = invstd[n];
+		double a[NB_NORM_LANES] = {0}, bb[NB_NORM_LANES] = {0};
+		size_t d = 0;
+		/* in lanes, as FN(sum) */
+		for (; d + NB_NORM_LANES <= D; d += NB_NORM_LANES)
+			for (int j = 0; j < NB_NORM_LANES; j++) {
+				double wg = (w ? (double)w[d + j] : 1.0) * gr[d + j];
+				a[j] += wg;
+				bb[j] += wg * (xr[d + j] - m);
+			}
+		for (; d < D; d++) {
+			double wg = (w ? (double)w[d] : 1.0) * gr[d];
+			a[0] += wg;
+			bb[0] += wg * (xr[d] - m);
 		}
-		if (!dx)
-			continue;
+		double A = lanes_total(a), B = lanes_total(bb);
 		T *dr = dx + n * D;
 		T h = (T)m, l = (T)(m - (double)h), k1 = (T)is;
 		T k2 = (T)(-is * is * is * B / (double)D);
 		T k3 = (T)(-is * A / (double)D);
 		if (w)
-			for (size_t d = 0; d < D; d++)
+			for (d = 0; d < D; d++)
 				dr[d] += k1 * w[d] * gr[d] +
 				         k2 * ((xr[d] - h) - l) + k3;
 		else
-			for (size_t d = 0; d < D; d++)
+			for (d = 0; d < D; d++)
 				dr[d] += k1 * gr[d] +
 				         k2 * ((xr[d] - h) - l) + k3;
 	}
