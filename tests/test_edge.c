@@ -1,0 +1,447 @@
+/*
+ * test_edge.c - hostile shapes and values through every registered op.
+ *
+ * The ops are not listed here: each test walks the registry and builds
+ * the inputs of every op from its gradcheck recipe (nb_op.cases, read by
+ * recipe.h), then changes them:
+ *  - zero-size dimensions: every op either works, with a defined result
+ *    (an empty sum is 0, an empty mean NaN, as PyTorch), or fails with a
+ *    clean error; forward and backward, both dtypes, both modes;
+ *  - extreme values (1e38, denormals 1e-40 and 4.9e-324, 1e308, zeros,
+ *    NaN, infinities) in every float input: no crash, no undefined
+ *    behaviour (the suite also runs under UBSan and valgrind);
+ *  - NaN and infinities where PyTorch has them: tests/ref_edge/
+ *    nonfinite.json (tests/gen_edge_ref.py) records, element by element,
+ *    where PyTorch's outputs and gradients are NaN or infinite when one
+ *    input element is, and nabla's must be the same;
+ *  - rank-8 inputs, and shapes of 2^31 and more elements: refused or
+ *    handled without integer overflow (never allocated: the allocator
+ *    of faultalloc.h refuses anything above 1 GiB).
+ * Every test counts the blocks nabla holds and expects none left over.
+ */
+#include <jansson.h>
+#include "helpers.h"
+#include "faultalloc.h"
+#include "recipe.h"
+
+#define MAX_CASES 16
+
+static long live0;
+
+static void setup(void)
+{
+	fa_install();
+	cr_assert_gt(nb_op_count(), 0); /* the registry stays: not a leak */
+	live0 = fa.live;
+}
+
+static void teardown(void)
+{
+	fa_uninstall();
+}
+
+TestSuite(edge, .init = setup, .fini = teardown);
+
+static const nb_dtype dtypes[] = {NB_F32, NB_F64};
+
+/* What happened to one run. */
+typedef struct outcome {
+	int ran, refused;
+} outcome;
+
+/*
+ * Runs op on in[] (case c's inputs and attributes): forward, then
+ * backward when the result requires grad (all-ones output gradient).
+ * Either forward fails cleanly (an error code other than NB_ENOMEM, a
+ * message naming the op), or forward and backward both succeed.
+ */
+static void run_one(const nb_op *op, const rc_case *c, nb_tensor **in,
+                    bool training, const char *what, outcome *o)
+{
+	nb_graph *g = nb_graph_new();
+	cr_assert_not_null(g, "%s", nb_last_error());
+	nb_graph_set_training(g, training);
+	nb_tensor *y = nb_call(g, op->name, c->n_in, in, c->attrs);
+	if (!y) {
+		nb_status st = nb_graph_status(g);
+		cr_expect(st != NB_OK && st != NB_ENOMEM, "%s: %s: %s", op->name,
+		          what, nb_strerror(st));
+		cr_expect(strstr(nb_graph_errmsg(g), op->name) != NULL,
+		          "%s: %s: message '%s'", op->name, what,
+		          nb_graph_errmsg(g));
+		o->refused++;
+		nb_graph_free(g);
+		return;
+	}
+	size_t n = 1;
+	for (int i = 0; i < nb_tensor_ndim(y); i++)
+		n *= (size_t)nb_tensor_shape(y)[i];
+	cr_expect_eq(nb_tensor_numel(y), n, "%s: %s", op->name, what);
+	if (nb_tensor_requires_grad(y)) {
+		nb_tensor *go = NULL;
+		if (nb_tensor_numel(y) != 1) {
+			go = nb_graph_tensor(g, nb_tensor_dtype(y), nb_tensor_ndim(y),
+			                     nb_tensor_shape(y));
+			cr_assert_not_null(go);
+			nb_tensor_fill(go, 1.0);
+		}
+		nb_status st = nb_backward(y, go);
+		cr_expect_eq(st, NB_OK, "%s: %s: backward: %s", op->name, what,
+		             nb_last_error());
+	}
+	o->ran++;
+	nb_graph_free(g);
+}
+
+/* Runs case c in both dtypes and both modes; checks for leaks. */
+static void run_case_all(const nb_op *op, const rc_case *c, rc_fill_fn fill,
+                         void *ud, const char *what, outcome *o)
+{
+	for (int d = 0; d < 2; d++)
+		for (int mode = 0; mode < 2; mode++) {
+			nb_tensor *in[NB_MAX_INPUTS];
+			if (!rc_make_inputs(c, dtypes[d], fill, ud, in)) {
+				/* A shape the tensor constructors refuse. */
+				cr_expect(nb_last_status() != NB_OK);
+				o->refused++;
+				continue;
+			}
+			run_one(op, c, in, mode == 0, what, o);
+			rc_free_inputs(c->n_in, in);
+			cr_expect_eq(fa.live, live0, "%s: %s: %ld blocks leaked",
+			             op->name, what, fa.live - live0);
+		}
+}
+
+static const char *case_str(const rc_case *c, char *buf, size_t n)
+{
+	size_t k = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < c->n_in && k < n; i++) {
+		char s[96];
+		k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? " " : "",
+		                      nb_shape_str(c->in[i].ndim, c->in[i].shape,
+		                                   s, sizeof s));
+	}
+	if (k < n && c->attrs[0])
+		snprintf(buf + k, n - k, "|%s", c->attrs);
+	return buf;
+}
+
+/* ---- zero-size dimensions ---- */
+
+/*
+ * Two ways to empty a case: every dimension equal to some size v made 0
+ * (which keeps the inputs consistent: [4,5] [4]i5 gives [0,5] [0]), and
+ * each single dimension of each input made 0 (mostly a shape error).
+ */
+Test(edge, zero_size_dimensions_through_every_op)
+{
+	outcome o = {0, 0};
+	for (size_t k = 0; k < nb_op_count(); k++) {
+		const nb_op *op = nb_op_at(k);
+		rc_case cs[MAX_CASES];
+		int nc = rc_parse(op, cs, MAX_CASES);
+		cr_expect_gt(nc, 0, "%s: no recipe", op->name);
+		for (int ci = 0; ci < nc; ci++) {
+			for (int i = 0; i < cs[ci].n_in; i++)
+				for (int d = 0; d < cs[ci].in[i].ndim; d++) {
+					rc_case z = cs[ci];
+					char what[256];
+					int64_t v = z.in[i].shape[d];
+					if (v == 0)
+						continue;
+					/* every dimension of size v */
+					for (int q = 0; q < z.n_in; q++)
+						for (int e = 0; e < z.in[q].ndim; e++)
+							if (z.in[q].shape[e] == v)
+								z.in[q].shape[e] = 0;
+					run_case_all(op, &z, NULL, NULL,
+					             case_str(&z, what, sizeof what), &o);
+					/* this dimension only */
+					z = cs[ci];
+					z.in[i].shape[d] = 0;
+					run_case_all(op, &z, NULL, NULL,
+					             case_str(&z, what, sizeof what), &o);
+				}
+		}
+	}
+	cr_log_info("empty inputs: %d runs worked, %d refused cleanly", o.ran,
+	            o.refused);
+	cr_expect_gt(o.ran, o.refused / 4);
+}
+
+/* Runs op on one tensor x (persistent, requires grad); returns the
+ * output's values as doubles in out (up to n) and x's gradient. */
+static nb_tensor *apply1(nb_graph *g, const char *op, nb_tensor *x,
+                         const char *attrs)
+{
+	nb_tensor *y = nb_call(g, op, 1, &x, attrs);
+	cr_assert_not_null(y, "%s|%s: %s", op, attrs, nb_graph_errmsg(g));
+	return y;
+}
+
+/* The values PyTorch gives for empty inputs. */
+Test(edge, empty_results_are_pytorchs)
+{
+	for (int d = 0; d < 2; d++) {
+		nb_dtype dt = dtypes[d];
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = nb_tensor_zeros(dt, NB_SHAPE(0, 3));
+		nb_tensor_set_requires_grad(x, true);
+		/* sum of nothing is 0; mean of nothing NaN */
+		nb_tensor *s = apply1(g, "sum", x, "");
+		cr_expect_eq(nb_tensor_item(s), 0.0);
+		nb_tensor *s0 = apply1(g, "sum", x, "axes=0");
+		cr_expect_eq(nb_tensor_numel(s0), 3);
+		for (size_t i = 0; i < 3; i++)
+			cr_expect_eq(nb_tensor_get(s0, i), 0.0);
+		cr_expect(isnan(nb_tensor_item(apply1(g, "mean", x, ""))));
+		nb_tensor *m0 = apply1(g, "mean", x, "axes=0");
+		for (size_t i = 0; i < 3; i++)
+			cr_expect(isnan(nb_tensor_get(m0, i)));
+		cr_expect_eq(nb_tensor_numel(apply1(g, "mean", x, "axes=1")), 0);
+		/* the penalties of nothing are 0 */
+		cr_expect_eq(nb_tensor_item(apply1(g, "l1_penalty", x, "")), 0.0);
+		cr_expect_eq(nb_tensor_item(apply1(g, "l2_penalty", x, "")), 0.0);
+		/* max of nothing is an error, as in PyTorch */
+		cr_expect_null(nb_call(g, "max", 1, &x, ""));
+		cr_expect_eq(nb_graph_status(g), NB_ESHAPE);
+		nb_graph_reset(g);
+		cr_expect_eq(nb_tensor_numel(apply1(g, "max", x, "axes=1")), 0);
+		/* backward through an empty mean: an empty gradient */
+		nb_tensor *l = apply1(g, "sum", apply1(g, "exp", x, ""), "");
+		cr_expect_eq(nb_backward(l, NULL), NB_OK, "%s", nb_last_error());
+		cr_expect_eq(nb_tensor_numel(nb_tensor_grad(x)), 0);
+		nb_graph_reset(g);
+
+		/* a product over an empty inner axis is zeros; linear gives
+		 * the bias */
+		nb_tensor *a = nb_tensor_zeros(dt, NB_SHAPE(2, 0));
+		nb_tensor *b = nb_tensor_zeros(dt, NB_SHAPE(0, 3));
+		nb_tensor *w = nb_tensor_zeros(dt, NB_SHAPE(3, 0));
+		nb_tensor *bias = nbt_tensor(dt, NB_SHAPE(3),
+		                             (double[]){1, 2, 3});
+		nb_tensor_set_requires_grad(bias, true);
+		nb_tensor *p = nb_matmul(g, a, b);
+		cr_assert_not_null(p, "%s", nb_graph_errmsg(g));
+		cr_expect_eq(nb_tensor_numel(p), 6);
+		for (size_t i = 0; i < 6; i++)
+			cr_expect_eq(nb_tensor_get(p, i), 0.0);
+		nb_tensor *lin = nb_linear(g, a, w, bias);
+		cr_assert_not_null(lin, "%s", nb_graph_errmsg(g));
+		nbt_expect_close(lin, (double[]){1, 2, 3, 1, 2, 3}, 6, 0, 0,
+		                 "linear with no inputs");
+		cr_expect_eq(nb_backward(nb_sum(g, lin, 0, NULL, false), NULL),
+		             NB_OK);
+		nbt_expect_close(nb_tensor_grad(bias), (double[]){2, 2, 2}, 3, 0,
+		                 0, "bias gradient");
+		nb_graph_reset(g);
+
+		/* mean losses over no samples are NaN */
+		nb_tensor *e = nb_tensor_zeros(dt, NB_SHAPE(0));
+		cr_expect(isnan(nb_tensor_item(nb_mse_loss(g, e, e))));
+		nb_tensor *t = nb_tensor_zeros(NB_I64, NB_SHAPE(0));
+		cr_expect(isnan(nb_tensor_item(nb_cross_entropy(g, x, t))));
+		cr_expect_eq(nb_graph_status(g), NB_OK, "%s", nb_graph_errmsg(g));
+
+		nb_tensor *frees[] = {x, a, b, w, bias, e, t};
+		for (size_t i = 0; i < sizeof frees / sizeof *frees; i++)
+			nb_tensor_free(frees[i]);
+		nb_graph_free(g);
+		cr_expect_eq(fa.live, live0);
+	}
+}
+
+/* ---- extreme values ---- */
+
+typedef struct fill_spec {
+	double v;
+	int pattern; /* 0: every element v; 1: every other one */
+} fill_spec;
+
+static double fill_special(const rc_input *in, size_t i, void *ud)
+{
+	const fill_spec *f = ud;
+	if (f->pattern == 1 && i % 2)
+		return rc_default_fill(in, i);
+	return f->v;
+}
+
+Test(edge, extreme_values_through_every_op)
+{
+	static const double f32v[] = {
+		1e38, -1e38, 3.4e38, 1e-38, -1e-38, 1e-40, -1e-40, 0.0, -0.0,
+		NAN, INFINITY, -INFINITY,
+	};
+	static const double f64v[] = {
+		1e308, -1e308, 1.7e308, 2.2e-308, 4.9e-324, -4.9e-324, 0.0,
+		-0.0, NAN, INFINITY, -INFINITY,
+	};
+	outcome o = {0, 0};
+	for (size_t k = 0; k < nb_op_count(); k++) {
+		const nb_op *op = nb_op_at(k);
+		rc_case cs[MAX_CASES];
+		int nc = rc_parse(op, cs, MAX_CASES);
+		for (int ci = 0; ci < nc; ci++)
+			for (int d = 0; d < 2; d++) {
+				const double *vals = d ? f64v : f32v;
+				size_t nv = d ? sizeof f64v / sizeof *f64v
+				              : sizeof f32v / sizeof *f32v;
+				for (size_t vi = 0; vi < nv; vi++)
+					for (int pat = 0; pat < 2; pat++) {
+						fill_spec f = {vals[vi], pat};
+						nb_tensor *in[NB_MAX_INPUTS];
+						char what[300], cs_s[200];
+						snprintf(what, sizeof what, "%s %s filled "
+						         "with %g%s", case_str(&cs[ci], cs_s,
+						         sizeof cs_s), nb_dtype_name(dtypes[d]),
+						         f.v, pat ? " (every other)" : "");
+						cr_assert(rc_make_inputs(&cs[ci], dtypes[d],
+						                         fill_special, &f, in));
+						outcome one = {0, 0};
+						run_one(op, &cs[ci], in, true, what, &one);
+						cr_expect_eq(one.ran, 1, "%s: %s refused",
+						             op->name, what);
+						o.ran += one.ran;
+						rc_free_inputs(cs[ci].n_in, in);
+						cr_expect_eq(fa.live, live0, "%s: %s: leak",
+						             op->name, what);
+					}
+			}
+	}
+	cr_log_info("extreme values: %d runs", o.ran);
+}
+
+/* ---- rank 8 ---- */
+
+/* Each case with every input padded to rank 8 by leading ones. */
+Test(edge, rank_8_inputs_through_every_op)
+{
+	outcome o = {0, 0};
+	for (size_t k = 0; k < nb_op_count(); k++) {
+		const nb_op *op = nb_op_at(k);
+		rc_case cs[MAX_CASES];
+		int nc = rc_parse(op, cs, MAX_CASES);
+		for (int ci = 0; ci < nc; ci++) {
+			rc_case z = cs[ci];
+			char what[256];
+			for (int i = 0; i < z.n_in; i++) {
+				rc_input *r = &z.in[i];
+				int pad = NB_MAX_DIMS - r->ndim;
+				memmove(r->shape + pad, r->shape,
+				        (size_t)r->ndim * sizeof *r->shape);
+				for (int e = 0; e < pad; e++)
+					r->shape[e] = 1;
+				r->ndim = NB_MAX_DIMS;
+			}
+			run_case_all(op, &z, NULL, NULL,
+			             case_str(&z, what, sizeof what), &o);
+		}
+	}
+	cr_log_info("rank 8: %d runs worked, %d refused cleanly", o.ran,
+	            o.refused);
+	cr_expect_gt(o.ran, 0);
+}
+
+/* Rank 8 through the broadcasting, reducing and permuting kernels,
+ * with values checked. */
+Test(edge, rank_8_values)
+{
+	int64_t sa[8] = {2, 1, 2, 1, 2, 1, 2, 1}, sb[8] = {1, 2, 1, 2, 1, 2,
+	                                                     1, 2};
+	nb_graph *g = nb_graph_new();
+	nb_tensor *a = nb_tensor_ones(NB_F64, 8, sa);
+	nb_tensor *b = nb_tensor_full(NB_F64, 8, sb, 2.0);
+	nb_tensor_set_requires_grad(a, true);
+	nb_tensor *y = nb_mul(g, a, b);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	cr_expect_eq(nb_tensor_numel(y), 256);
+	nb_tensor *s = nb_sum(g, nb_permute(g, y, (int[]){7, 6, 5, 4, 3, 2,
+	                                                  1, 0}),
+	                      2, (int[]){0, -1}, true);
+	cr_assert_not_null(s, "%s", nb_graph_errmsg(g));
+	cr_expect_eq(nb_tensor_ndim(s), 8);
+	nb_tensor *l = nb_sum(g, s, 0, NULL, false);
+	cr_expect_eq(nb_tensor_item(l), 512.0);
+	cr_assert_eq(nb_backward(l, NULL), NB_OK);
+	/* each a element meets 16 b elements of value 2 */
+	for (size_t i = 0; i < 16; i++)
+		cr_expect_eq(nb_tensor_get(nb_tensor_grad(a), i), 32.0);
+	/* rank 9 is refused */
+	int64_t s9[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+	cr_expect_null(nb_tensor_zeros(NB_F32, 9, s9));
+	cr_expect_eq(nb_last_status(), NB_ESHAPE);
+	nb_tensor_free(a);
+	nb_tensor_free(b);
+	nb_graph_free(g);
+	cr_expect_eq(fa.live, live0);
+}
+
+/* ---- 2^31 elements and more: refused or out of memory, no overflow ---- */
+
+/* y must be NULL with NB_ENOMEM on g; g then works again after reset. */
+static void expect_oom(nb_graph *g, nb_tensor *y, const char *what)
+{
+	cr_expect_null(y, "%s: should not fit", what);
+	cr_expect_eq(nb_graph_status(g), NB_ENOMEM, "%s: %s", what,
+	             nb_graph_errmsg(g));
+	cr_expect(strstr(nb_graph_errmsg(g), "memory") != NULL, "%s: '%s'",
+	          what, nb_graph_errmsg(g));
+	nb_graph_reset(g);
+	nb_tensor *t = nb_graph_tensor(g, NB_F32, NB_SHAPE(2, 2));
+	cr_expect_not_null(nb_exp(g, t), "%s: graph unusable after reset",
+	                   what);
+	nb_graph_reset(g);
+}
+
+Test(edge, shapes_of_2_31_elements_and_more)
+{
+	const int64_t big = ((int64_t)1 << 31) + 1;
+	/* allocated through the allocator, which refuses 8 GiB */
+	size_t refused = fa.refused;
+	cr_expect_null(nb_tensor_zeros(NB_F32, NB_SHAPE(big)));
+	cr_expect_eq(nb_last_status(), NB_ENOMEM);
+	cr_expect_gt(fa.refused, refused);
+	/* too large to count: refused before allocating */
+	long calls = fa.calls;
+	cr_expect_null(nb_tensor_zeros(NB_F64, NB_SHAPE(big, big, 4)));
+	cr_expect_eq(nb_last_status(), NB_ENOMEM);
+	cr_expect_null(nb_tensor_zeros(NB_F64, NB_SHAPE(INT64_MAX, 2)));
+	cr_expect_eq(fa.calls, calls, "an allocation was attempted");
+	cr_expect_null(nb_tensor_zeros(NB_F64, NB_SHAPE(-1, 2)));
+	cr_expect_eq(nb_last_status(), NB_ESHAPE);
+
+	/* An empty tensor with a dimension of 2^31 + 1: ops whose result
+	 * would hold 2^31 elements or more run out of memory cleanly. */
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nb_tensor_zeros(NB_F32, NB_SHAPE(0, big));
+	cr_assert_not_null(x, "%s", nb_last_error());
+	cr_expect_eq(nb_tensor_numel(x), 0);
+	nb_tensor_set_requires_grad(x, true);
+	expect_oom(g, nb_sum(g, x, 1, (int[]){0}, false), "sum over axis 0");
+	expect_oom(g, nb_matmul(g, nb_transpose(g, x, 0, 1),
+	                        nb_graph_tensor(g, NB_F32, NB_SHAPE(0, 2))),
+	           "matmul [2^31+1, 0] [0, 2]");
+	nb_tensor *w = nb_tensor_zeros(NB_F32, NB_SHAPE(4, 0));
+	expect_oom(g, nb_linear(g, nb_transpose(g, x, 0, 1), w, NULL),
+	           "linear [2^31+1, 0] [4, 0]");
+	nb_tensor *a = nb_tensor_ones(NB_F32, NB_SHAPE(65536, 1));
+	nb_tensor *b = nb_tensor_ones(NB_F32, NB_SHAPE(1, 65536));
+	expect_oom(g, nb_add(g, a, b), "add [65536, 1] [1, 65536]");
+	/* what stays empty works, forward and backward */
+	nb_tensor *t = nb_transpose(g, x, 0, 1);
+	nb_tensor *s = nb_softmax(g, t, 0);
+	nb_tensor *m = nb_mean(g, s, 0, NULL, false);
+	cr_assert_not_null(m, "%s", nb_graph_errmsg(g));
+	cr_expect(isnan(nb_tensor_item(m)));
+	cr_expect_eq(nb_backward(m, NULL), NB_OK, "%s", nb_last_error());
+	cr_expect_not_null(nb_reshape(g, x, NB_SHAPE(big, 0, 7)), "%s",
+	                   nb_graph_errmsg(g));
+	nb_tensor_free(x);
+	nb_tensor_free(w);
+	nb_tensor_free(a);
+	nb_tensor_free(b);
+	nb_graph_free(g);
+	cr_expect_eq(fa.live, live0);
+}
