@@ -69,16 +69,24 @@ nb_status nb__tensor_init(nb_tensor *t, nb_dtype dt, int ndim,
 		                     NB_MAX_DIMS);
 	if (ndim > 0 && !shape)
 		return nb__set_error(NB_EINVAL, "tensor: shape is NULL");
-	size_t n = 1;
+	/*
+	 * nz, the product of the nonzero dimensions, must be countable even
+	 * when a zero dimension makes the tensor empty: kernels multiply
+	 * dimensions in any order (strides, outer and inner sizes), and
+	 * with this bound no partial product overflows size_t or int64_t.
+	 */
+	size_t n = 1, nz = 1;
 	for (int i = 0; i < ndim; i++) {
 		if (shape[i] < 0)
 			return nb__set_error(NB_ESHAPE,
 			    "tensor: negative dimension in shape %s",
 			    nb_shape_str(ndim, shape, buf, sizeof buf));
-		if (shape[i] && n > (SIZE_MAX / 16) / (size_t)shape[i])
+		if (shape[i] && nz > (SIZE_MAX / 16) / (size_t)shape[i])
 			return nb__set_error(NB_ENOMEM,
 			    "tensor: shape %s is too large",
 			    nb_shape_str(ndim, shape, buf, sizeof buf));
+		if (shape[i])
+			nz *= (size_t)shape[i];
 		n *= (size_t)shape[i];
 	}
 	memset(t, 0, sizeof *t);

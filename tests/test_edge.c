@@ -445,3 +445,35 @@ Test(edge, shapes_of_2_31_elements_and_more)
 	nb_graph_free(g);
 	cr_expect_eq(fa.live, live0);
 }
+
+/* Regression: a shape with a zero dimension used to be accepted however
+ * large the others were ([0, 2^40, 2^40] has no elements), and the
+ * row-major strides of such a shape overflow int64_t (permute computed
+ * them: undefined behaviour, caught by UBSan).  Shapes are now refused
+ * when their nonzero dimensions alone are too large to count. */
+Test(edge, empty_shapes_with_uncountable_dimensions_are_refused)
+{
+	const int64_t e40 = (int64_t)1 << 40;
+	long calls = fa.calls;
+	cr_expect_null(nb_tensor_zeros(NB_F32, NB_SHAPE(0, e40, e40)));
+	cr_expect_eq(nb_last_status(), NB_ENOMEM, "%s", nb_last_error());
+	cr_expect_null(nb_tensor_zeros(NB_F32, NB_SHAPE(e40, e40, 0)));
+	cr_expect_eq(fa.calls, calls, "an allocation was attempted");
+	nb_graph *g = nb_graph_new();
+	cr_expect_null(nb_graph_tensor(g, NB_F64, NB_SHAPE(e40, 0, e40)));
+	cr_expect_eq(nb_graph_status(g), NB_ENOMEM);
+	nb_graph_reset(g);
+	/* an op whose result would have such a shape fails the same way */
+	nb_tensor *x = nb_tensor_zeros(NB_F32, NB_SHAPE(0, 4));
+	cr_expect_null(nb_reshape(g, x, NB_SHAPE(e40, 0, e40)));
+	cr_expect_eq(nb_graph_status(g), NB_ENOMEM, "%s", nb_graph_errmsg(g));
+	nb_graph_reset(g);
+	/* large, but countable: fine */
+	nb_tensor *y = nb_reshape(g, x, NB_SHAPE(0, e40, 1 << 10));
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	cr_expect_not_null(nb_permute(g, y, (int[]){2, 0, 1}), "%s",
+	                   nb_graph_errmsg(g));
+	nb_tensor_free(x);
+	nb_graph_free(g);
+	cr_expect_eq(fa.live, live0);
+}
