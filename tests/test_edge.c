@@ -477,3 +477,51 @@ Test(edge, empty_shapes_with_uncountable_dimensions_are_refused)
 	nb_graph_free(g);
 	cr_expect_eq(fa.live, live0);
 }
+
+/* ---- regressions: NaN and infinities where PyTorch has them ---- */
+
+/* Values equal, NaN equal to NaN. */
+static bool same(double a, double b)
+{
+	return a == b || (isnan(a) && isnan(b));
+}
+
+/*
+ * Runs op|attrs on x = v[0..n-1] (dtype dt), then backward with an
+ * all-ones output gradient; checks the output against y (NULL: skip)
+ * and x's gradient against dx (NULL: skip).
+ */
+static void check_unary(nb_dtype dt, const char *op, const char *attrs,
+                        size_t n, const double *v, const double *y,
+                        const double *dx)
+{
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nbt_tensor(dt, NB_SHAPE((int64_t)n), v);
+	nb_tensor_set_requires_grad(x, true);
+	nb_tensor *out = nb_call(g, op, 1, &x, attrs);
+	cr_assert_not_null(out, "%s: %s", op, nb_graph_errmsg(g));
+	for (size_t i = 0; y && i < nb_tensor_numel(out); i++)
+		cr_expect(same(nb_tensor_get(out, i), y[i]), "%s %s: y[%zu] = "
+		          "%g, want %g", op, nb_dtype_name(dt), i,
+		          nb_tensor_get(out, i), y[i]);
+	nb_tensor *go = nb_graph_tensor(g, dt, nb_tensor_ndim(out),
+	                                nb_tensor_shape(out));
+	nb_tensor_fill(go, 1.0);
+	cr_assert_eq(nb_backward(out, go), NB_OK, "%s", nb_last_error());
+	for (size_t i = 0; dx && i < n; i++)
+		cr_expect(same(nb_tensor_get(nb_tensor_grad(x), i), dx[i]),
+		          "%s %s: dx[%zu] = %g, want %g", op, nb_dtype_name(dt),
+		          i, nb_tensor_get(nb_tensor_grad(x), i), dx[i]);
+	nb_tensor_free(x);
+	nb_graph_free(g);
+}
+
+/* relu(NaN) was 0: PyTorch's is NaN (with gradient 1). */
+Test(edge, relu_of_nan_is_nan)
+{
+	for (int d = 0; d < 2; d++)
+		check_unary(dtypes[d], "relu", "", 4,
+		            (double[]){NAN, -1, 2, 0},
+		            (double[]){NAN, 0, 2, 0}, (double[]){1, 0, 1, 0});
+	cr_expect_eq(fa.live, live0);
+}

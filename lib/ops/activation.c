@@ -237,8 +237,10 @@ static nb_status hardtanh_check(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 NB_UNARY_OP(sigmoid, nb_noattrs, SIGM(x), g * DSIGM(x))
 /* tanh' = 1 - tanh^2 */
 NB_UNARY_OP(tanh, nb_noattrs, tanh(x), g * DTANH(x))
-/* max(x, 0);  1 for x > 0, else 0 */
-NB_UNARY_OP(relu, nb_noattrs, x > 0 ? x : (T)0, x > 0 ? g : (T)0)
+/* max(x, 0);  1 for x > 0, else 0.  NaN stays NaN, with gradient g, as
+ * PyTorch's (its clamp propagates NaN; its backward zeroes only where
+ * the result is <= 0). */
+NB_UNARY_OP(relu, nb_noattrs, x <= 0 ? (T)0 : x, x <= 0 ? (T)0 : g)
 /* x for x > 0, a x otherwise */
 NB_UNARY_OP(leaky_relu, leaky_attrs,
             x > 0 ? x : x * (T)A->negative_slope,
