@@ -525,3 +525,27 @@ Test(edge, relu_of_nan_is_nan)
 		            (double[]){NAN, 0, 2, 0}, (double[]){1, 0, 1, 0});
 	cr_expect_eq(fa.live, live0);
 }
+
+/* prelu's weight gradient skipped NaN inputs (x <= 0 is false for NaN):
+ * PyTorch's sums g x over the elements that are not > 0, NaN included. */
+Test(edge, prelu_weight_gradient_of_nan_is_nan)
+{
+	for (int d = 0; d < 2; d++) {
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = nbt_tensor(dtypes[d], NB_SHAPE(2, 2),
+		                          (double[]){NAN, -1, 2, -3});
+		nb_tensor *w = nbt_tensor(dtypes[d], NB_SHAPE(2),
+		                          (double[]){0.25, 0.5});
+		nb_tensor_set_requires_grad(w, true);
+		nb_tensor *y = nb_sum(g, nb_prelu(g, x, w), 0, NULL, false);
+		cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+		cr_expect(isnan(nb_tensor_item(y)));
+		cr_assert_eq(nb_backward(y, NULL), NB_OK);
+		cr_expect(isnan(nb_tensor_get(nb_tensor_grad(w), 0)));
+		cr_expect_eq(nb_tensor_get(nb_tensor_grad(w), 1), -4.0);
+		nb_tensor_free(x);
+		nb_tensor_free(w);
+		nb_graph_free(g);
+	}
+	cr_expect_eq(fa.live, live0);
+}

@@ -429,7 +429,7 @@ static void prelu_dims(const nb_op_ctx *c, size_t *C, size_t *inner)
 			}                                                    \
 			if (dx)                                              \
 				dx[i] += x[i] > 0 ? g[i] : g[i] * w[k];      \
-			if (x[i] <= 0)                                       \
+			if (!(x[i] > 0)) /* NaN too, as PyTorch */         \
 				acc += (double)g[i] * (double)x[i];          \
 		}                                                            \
 		if (dw && n)                                                 \
