@@ -549,3 +549,15 @@ Test(edge, prelu_weight_gradient_of_nan_is_nan)
 	}
 	cr_expect_eq(fa.live, live0);
 }
+
+/* hardswish's gradient at NaN was g (the x > 3 branch); PyTorch's is
+ * NaN (in float64, and in its vectorized float32 kernel). */
+Test(edge, hardswish_gradient_of_nan_is_nan)
+{
+	for (int d = 0; d < 2; d++)
+		check_unary(dtypes[d], "hardswish", "", 4,
+		            (double[]){NAN, -3, 3, 4},
+		            (double[]){NAN, 0, 3, 4},
+		            (double[]){NAN, -0.5, 1.5, 1});
+	cr_expect_eq(fa.live, live0);
+}

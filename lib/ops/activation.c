@@ -286,10 +286,11 @@ NB_UNARY_OP(hardtanh, hardtanh_attrs,
 NB_UNARY_OP(hardsigmoid, nb_noattrs,
             x <= -3 ? (T)0 : x >= 3 ? (T)1 : (x + 3) / 6,
             x > -3 && x < 3 ? g / 6 : (T)0)
-/* x clamp(x + 3, 0, 6) / 6;  0 below -3, x/3 + 1/2 up to 3, then 1 */
+/* x clamp(x + 3, 0, 6) / 6;  0 below -3, x/3 + 1/2 up to 3, then 1
+ * (NaN takes the middle branch: a NaN gradient, as PyTorch's) */
 NB_UNARY_OP(hardswish, nb_noattrs,
             x <= -3 ? (T)0 : x >= 3 ? x : x * (x + 3) / 6,
-            x < -3 ? (T)0 : x <= 3 ? g * (x / 3 + (T)0.5) : g)
+            x < -3 ? (T)0 : x > 3 ? g : g * (x / 3 + (T)0.5))
 /* log sigmoid(x) = -softplus(-x) = min(x, 0) - log1p(e^-|x|);
  * derivative sigmoid(-x) */
 NB_UNARY_OP(log_sigmoid, nb_noattrs,
