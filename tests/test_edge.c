@@ -561,3 +561,25 @@ Test(edge, hardswish_gradient_of_nan_is_nan)
 		            (double[]){NAN, -0.5, 1.5, 1});
 	cr_expect_eq(fa.live, live0);
 }
+
+/* Dropout set dropped elements (and everything, for p = 1) to a
+ * constant, hiding NaN and infinite inputs; PyTorch multiplies by the
+ * mask, so they come out NaN. */
+Test(edge, dropout_keeps_nan_where_it_drops)
+{
+	static const char *const ops[] = {"dropout", "alpha_dropout"};
+	for (int d = 0; d < 2; d++)
+		for (int k = 0; k < 2; k++) {
+			check_unary(dtypes[d], ops[k], "p=1", 3,
+			            (double[]){NAN, 1, INFINITY},
+			            (double[]){NAN, 0, NAN},
+			            (double[]){0, 0, 0});
+			double v[64], want[64];
+			for (int i = 0; i < 64; i++) {
+				v[i] = NAN;
+				want[i] = NAN;
+			}
+			check_unary(dtypes[d], ops[k], "p=0.5", 64, v, want, NULL);
+		}
+	cr_expect_eq(fa.live, live0);
+}

@@ -60,7 +60,8 @@ nb_tensor *nb_penalty_sum(nb_graph *g, nb_tensor *const *params, size_t n,
  * the expected value is unchanged; the mask is drawn from the graph's
  * generator (nb_graph_seed) and backward reuses it (dx = g * mask/(1-p)).
  * In evaluation mode, or with p = 0, the identity (nothing drawn); p = 1
- * gives zeros.  p in [0, 1], else NB_EINVAL.
+ * gives zeros.  Dropped elements are x * 0, as in PyTorch, so a NaN or
+ * infinite input stays NaN.  p in [0, 1], else NB_EINVAL.
  */
 nb_tensor *nb_dropout(nb_graph *g, nb_tensor *x, double p);
 

@@ -18,6 +18,8 @@
  * The dropouts draw their mask from the graph's generator and save it,
  * so backward uses the mask forward drew.  In evaluation mode, and for
  * p = 0, they are the identity and draw nothing; p = 1 gives zeros.
+ * Dropped elements are computed as x * 0 (+ the alpha constant), as
+ * PyTorch multiplies by the mask: a NaN or infinite input stays NaN.
  */
 #include <math.h>
 #include "elementwise.h"
@@ -154,7 +156,7 @@ enum { DROP_IDENTITY, DROP_ZERO, DROP_MASK };
 /*
  * What forward leaves for backward: the case, and for DROP_MASK the
  * affine map of kept elements (y = x * scale + shift; dropped ones are
- * set to `dropped`) and the mask itself, one byte per element.
+ * x * 0 + `dropped`) and the mask itself, one byte per element.
  */
 typedef struct drop_saved {
 	int mode;
@@ -169,7 +171,14 @@ typedef struct drop_saved {
 		const T scale = (T)s->scale, shift = (T)s->shift;            \
 		const T dropped = (T)s->dropped;                             \
 		for (size_t i = 0; i < n; i++)                               \
-			y[i] = s->mask[i] ? x[i] * scale + shift : dropped;  \
+			y[i] = s->mask[i] ? x[i] * scale + shift             \
+			                  : x[i] * (T)0 + dropped;           \
+	}                                                                    \
+	/* p = 1: x * 0, so that NaN and infinities give NaN. */            \
+	static void drop_zero_##T(const T *x, T *y, size_t n)                \
+	{                                                                    \
+		for (size_t i = 0; i < n; i++)                               \
+			y[i] = x[i] * (T)0;                                  \
 	}                                                                    \
 	static void drop_grad_##T(const T *g, T *dx, const drop_saved *s,    \
 	                          size_t n)                                  \
@@ -194,8 +203,12 @@ static nb_status dropout_run(nb_op_ctx *c, bool alpha)
 	s->mode = mode;
 	if (mode == DROP_IDENTITY)
 		memcpy(c->out->data, x->data, nb__nbytes(x));
+	if (mode == DROP_ZERO && x->dtype == NB_F32)
+		drop_zero_float(x->data, c->out->data, x->numel);
+	else if (mode == DROP_ZERO)
+		drop_zero_double(x->data, c->out->data, x->numel);
 	if (mode != DROP_MASK)
-		return NB_OK; /* DROP_ZERO: the result is zero-filled */
+		return NB_OK;
 	if (alpha) {
 		double a = 1 / sqrt(q * (1 + p * SELU_ALPHA_SCALE *
 		                         SELU_ALPHA_SCALE));
