@@ -583,3 +583,37 @@ Test(edge, dropout_keeps_nan_where_it_drops)
 		}
 	cr_expect_eq(fa.live, live0);
 }
+
+/* softmax, log_softmax and cross_entropy reset a row maximum of +inf to
+ * 0, giving [NaN, 0] for softmax([inf, 1]); PyTorch computes inf - inf
+ * there and gives a NaN row, as for a NaN input. */
+Test(edge, softmax_of_infinity_is_a_nan_row)
+{
+	for (int d = 0; d < 2; d++) {
+		nb_dtype dt = dtypes[d];
+		check_unary(dt, "softmax", "", 2, (double[]){INFINITY, 1},
+		            (double[]){NAN, NAN}, (double[]){NAN, NAN});
+		check_unary(dt, "log_softmax", "", 2, (double[]){INFINITY, 1},
+		            (double[]){NAN, NAN}, (double[]){NAN, NAN});
+		check_unary(dt, "softmax", "", 2, (double[]){-INFINITY, 1},
+		            (double[]){0, 1}, (double[]){0, 0});
+		check_unary(dt, "softmax", "", 2,
+		            (double[]){-INFINITY, -INFINITY},
+		            (double[]){NAN, NAN}, NULL);
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = nbt_tensor(dt, NB_SHAPE(2, 2),
+		                          (double[]){INFINITY, 1, 0, 1});
+		nb_tensor *t = nbt_tensor(NB_I64, NB_SHAPE(2), (double[]){1, 0});
+		nb_tensor_set_requires_grad(x, true);
+		nb_tensor *l = nb_cross_entropy(g, x, t);
+		cr_assert_not_null(l, "%s", nb_graph_errmsg(g));
+		cr_expect(isnan(nb_tensor_item(l)));
+		cr_assert_eq(nb_backward(l, NULL), NB_OK);
+		for (size_t i = 0; i < 2; i++)
+			cr_expect(isnan(nb_tensor_get(nb_tensor_grad(x), i)));
+		nb_tensor_free(x);
+		nb_tensor_free(t);
+		nb_graph_free(g);
+	}
+	cr_expect_eq(fa.live, live0);
+}

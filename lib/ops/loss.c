@@ -67,7 +67,10 @@ static int get_axis(const nb_op_ctx *c)
 				T m = -INFINITY, s = 0;                      \
 				for (size_t i = 0; i < n; i++)               \
 					m = xp[i * inner] > m ? xp[i * inner] : m; \
-				if (isinf(m))                                \
+				/* A row of -inf: exp(-inf - 0) = 0, sum 0,  \
+				 * NaN out, as PyTorch.  +inf is not reset:  \
+				 * inf - inf makes the row NaN, as PyTorch. */\
+				if (m == -INFINITY)                          \
 					m = 0;                               \
 				for (size_t i = 0; i < n; i++)               \
 					s += exp(xp[i * inner] - m);         \
@@ -277,7 +280,7 @@ static nb_status ce_forward(nb_op_ctx *c)
 			m = v > m ? v : m;
 			mean += v;
 		}
-		if (isinf(m))
+		if (m == -INFINITY) /* as in softmax */
 			m = 0;
 		for (size_t k = 0; k < C; k++)
 			sum += exp(nb_tensor_get(x, base + k * inner) - m);
