@@ -617,3 +617,36 @@ Test(edge, softmax_of_infinity_is_a_nan_row)
 	}
 	cr_expect_eq(fa.live, live0);
 }
+
+/* cross_entropy without label smoothing still added 0 * (lse - mean),
+ * which is NaN once a logit is -inf: the loss of [[-inf, 0]] with
+ * target 1 is 0 in PyTorch (and +inf with target 0), not NaN. */
+Test(edge, cross_entropy_of_minus_infinity)
+{
+	for (int d = 0; d < 2; d++) {
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = nbt_tensor(dtypes[d], NB_SHAPE(1, 2),
+		                          (double[]){-INFINITY, 0});
+		nb_tensor *t1 = nbt_tensor(NB_I64, NB_SHAPE(1), (double[]){1});
+		nb_tensor *t0 = nbt_tensor(NB_I64, NB_SHAPE(1), (double[]){0});
+		nb_tensor_set_requires_grad(x, true);
+		nb_tensor *l = nb_cross_entropy(g, x, t1);
+		cr_assert_not_null(l, "%s", nb_graph_errmsg(g));
+		cr_expect_eq(nb_tensor_item(l), 0.0);
+		cr_assert_eq(nb_backward(l, NULL), NB_OK);
+		cr_expect_eq(nb_tensor_get(nb_tensor_grad(x), 0), 0.0);
+		cr_expect_eq(nb_tensor_get(nb_tensor_grad(x), 1), 0.0);
+		cr_expect_eq(nb_tensor_item(nb_cross_entropy(g, x, t0)),
+		             INFINITY);
+		/* with smoothing, the -inf logit costs +inf, as PyTorch's */
+		nb_tensor *in[] = {x, t1};
+		cr_expect_eq(nb_tensor_item(nb_call(g, "cross_entropy", 2, in,
+		                                    "label_smoothing=0.1")),
+		             INFINITY);
+		nb_tensor_free(x);
+		nb_tensor_free(t0);
+		nb_tensor_free(t1);
+		nb_graph_free(g);
+	}
+	cr_expect_eq(fa.live, live0);
+}

@@ -287,8 +287,11 @@ static nb_status ce_forward(nb_op_ctx *c)
 		double lse = m + log(sum);
 		s->lse[p] = lse;
 		loss += (1 - eps) * (lse - nb_tensor_get(x, base +
-		                     (size_t)tv * inner)) +
-		        eps * (lse - mean / (double)C);
+		                     (size_t)tv * inner));
+		/* Only with smoothing, as PyTorch: a -inf logit makes mean
+		 * -inf, and 0 * inf would turn the loss into NaN. */
+		if (eps > 0)
+			loss += eps * (lse - mean / (double)C);
 		s->count += 1;
 	}
 	nb_tensor_set(c->out, 0, loss / s->count);
