@@ -650,3 +650,42 @@ Test(edge, cross_entropy_of_minus_infinity)
 	}
 	cr_expect_eq(fa.live, live0);
 }
+
+/* The normalizations split the mean into a head and a tail in the input
+ * dtype; for an infinite running mean the tail was inf - inf = NaN, so
+ * evaluation mode gave NaN where PyTorch gives -inf (x - inf). */
+Test(edge, infinite_running_mean_gives_infinite_output)
+{
+	for (int d = 0; d < 2; d++) {
+		nb_dtype dt = dtypes[d];
+		nb_graph *g = nb_graph_new();
+		nb_graph_set_training(g, false);
+		nb_tensor *x = nbt_tensor(dt, NB_SHAPE(2, 2),
+		                          (double[]){1, 2, 3, 4});
+		nb_tensor *rm = nbt_tensor(dt, NB_SHAPE(2),
+		                           (double[]){INFINITY, 0});
+		nb_tensor *rv = nbt_tensor(dt, NB_SHAPE(2), (double[]){1, 1});
+		nb_tensor *y = nb_batch_norm(g, x, NULL, NULL, rm, rv, NULL, 0.1,
+		                             1e-5);
+		cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+		cr_expect_eq(nb_tensor_get(y, 0), -INFINITY);
+		cr_expect_eq(nb_tensor_get(y, 2), -INFINITY);
+		cr_expect(isfinite(nb_tensor_get(y, 1)));
+		/* a running mean beyond float's range, for float32 input */
+		nb_tensor *rm64 = nbt_tensor(NB_F64, NB_SHAPE(2),
+		                             (double[]){-1e300, 0});
+		nb_tensor *rv64 = nbt_tensor(NB_F64, NB_SHAPE(2),
+		                             (double[]){1, 1});
+		y = nb_batch_norm(g, x, NULL, NULL, rm64, rv64, NULL, 0.1, 1e-5);
+		cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+		if (dt == NB_F32)
+			cr_expect_eq(nb_tensor_get(y, 0), INFINITY);
+		else
+			cr_expect(fabs(nb_tensor_get(y, 0) / 1e300 - 1) < 1e-5);
+		nb_tensor *frees[] = {x, rm, rv, rm64, rv64};
+		for (size_t i = 0; i < 5; i++)
+			nb_tensor_free(frees[i]);
+		nb_graph_free(g);
+	}
+	cr_expect_eq(fa.live, live0);
+}

@@ -122,6 +122,14 @@ static void FN(stats)(const layout *L, const T *x, double *mean,
 		var[k] /= M;
 }
 
+/* The tail of a mean whose head is h = (T)m: 0 when h is infinite (an
+ * infinite running mean, or a double beyond T's range), where m - h
+ * would be inf - inf = NaN and the result NaN instead of +-inf. */
+static inline T FN(tail)(double m, T h)
+{
+	return isfinite(h) ? (T)(m - (double)h) : (T)0;
+}
+
 /* Per-channel coefficients of sample n: the mean's head and tail, and
  * p = gamma * invstd. */
 static void FN(coefs)(const layout *L, size_t n, const double *mean,
@@ -133,7 +141,7 @@ static void FN(coefs)(const layout *L, size_t n, const double *mean,
 		for (size_t j = 0; j < L->Cg; j++) {
 			size_t c = gi * L->Cg + j;
 			mh[c] = (T)mean[k];
-			ml[c] = (T)(mean[k] - (double)mh[c]);
+			ml[c] = FN(tail)(mean[k], mh[c]);
 			p[c] = (T)((w ? (double)w[c] : 1.0) * invstd[k]);
 		}
 	}
@@ -273,7 +281,7 @@ static void FN(ln_forward)(size_t rows, size_t D, const T *x, T *y,
 		double is = 1 / sqrt(FN(sqdev)(xr, D, m) / (double)D + eps);
 		mean[n] = m;
 		invstd[n] = is;
-		T h = (T)m, l = (T)(m - (double)h), s = (T)is;
+		T h = (T)m, l = FN(tail)(m, h), s = (T)is;
 		if (w)
 			for (size_t d = 0; d < D; d++)
 				yr[d] = ((xr[d] - h) - l) * s * w[d] + b[d];
@@ -327,7 +335,7 @@ static void FN(ln_backward)(size_t rows, size_t D, const T *x, const T *g,
 		}
 		double A = lanes_total(a), B = lanes_total(bb);
 		T *dr = dx + n * D;
-		T h = (T)m, l = (T)(m - (double)h), k1 = (T)is;
+		T h = (T)m, l = FN(tail)(m, h), k1 = (T)is;
 		T k2 = (T)(-is * is * is * B / (double)D);
 		T k3 = (T)(-is * A / (double)D);
 		if (w)
