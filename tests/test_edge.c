@@ -689,3 +689,42 @@ Test(edge, infinite_running_mean_gives_infinite_output)
 	}
 	cr_expect_eq(fa.live, live0);
 }
+
+/* With running statistics (evaluation mode), dx = gamma invstd dy does
+ * not depend on x or the mean, but the kernel added 0 * (x - mean): a
+ * NaN input (or running mean) made its gradient NaN, where PyTorch's
+ * is finite. */
+Test(edge, evaluation_mode_norm_gradient_ignores_nan_input)
+{
+	for (int d = 0; d < 2; d++) {
+		nb_dtype dt = dtypes[d];
+		for (int shape = 0; shape < 2; shape++) {
+			nb_graph *g = nb_graph_new();
+			nb_graph_set_training(g, false);
+			int64_t s2[] = {2, 2}, s3[] = {2, 2, 1};
+			nb_tensor *x = nbt_tensor(dt, shape ? 3 : 2,
+			                          shape ? s3 : s2,
+			                          (double[]){NAN, 2, 3, 4});
+			nb_tensor *w = nbt_tensor(dt, NB_SHAPE(2),
+			                          (double[]){2, 3});
+			nb_tensor *rm = nbt_tensor(dt, NB_SHAPE(2),
+			                           (double[]){0, NAN});
+			nb_tensor *rv = nbt_tensor(dt, NB_SHAPE(2),
+			                           (double[]){1, 1});
+			nb_tensor_set_requires_grad(x, true);
+			nb_tensor *y = nb_sum(g, nb_batch_norm(g, x, w, NULL, rm, rv,
+			                                       NULL, 0.1, 0),
+			                      0, NULL, false);
+			cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+			cr_assert_eq(nb_backward(y, NULL), NB_OK);
+			nbt_expect_close(nb_tensor_grad(x),
+			                 (double[]){2, 3, 2, 3}, 4, 0, 0,
+			                 "eval batch_norm dx");
+			nb_tensor *frees[] = {x, w, rm, rv};
+			for (size_t i = 0; i < 4; i++)
+				nb_tensor_free(frees[i]);
+			nb_graph_free(g);
+		}
+	}
+	cr_expect_eq(fa.live, live0);
+}

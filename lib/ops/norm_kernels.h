@@ -253,8 +253,10 @@ static void FN(backward)(const layout *L, const T *x, const T *g,
 			const T *xn = x + n * C, *gn = g + n * C;
 			T *dn = dx + n * C;
 			for (size_t c = 0; c < C; c++)
-				dn[c] += p[c] * gn[c] + r[c] +
-				         q[c] * ((xn[c] - mh[c]) - ml[c]);
+				dn[c] += batch_stats
+				    ? p[c] * gn[c] + r[c] +
+				      q[c] * ((xn[c] - mh[c]) - ml[c])
+				    : p[c] * gn[c];
 			continue;
 		}
 		for (size_t c = 0; c < C; c++) {
@@ -262,9 +264,15 @@ static void FN(backward)(const layout *L, const T *x, const T *g,
 			const T *xr = x + o, *gr = g + o;
 			T *dr = dx + o;
 			T h = mh[c], l = ml[c], k1 = p[c], k2 = q[c], k3 = r[c];
-			for (size_t i = 0; i < S; i++)
-				dr[i] += k1 * gr[i] + k2 * ((xr[i] - h) - l) +
-				         k3;
+			/* Fixed statistics: dx depends on neither x nor the
+			 * mean (q = r = 0 would still turn a NaN x into NaN). */
+			if (!batch_stats)
+				for (size_t i = 0; i < S; i++)
+					dr[i] += k1 * gr[i];
+			else
+				for (size_t i = 0; i < S; i++)
+					dr[i] += k1 * gr[i] +
+					         k2 * ((xr[i] - h) - l) + k3;
 		}
 	}
 }
