@@ -24,10 +24,10 @@
 				for (int64_t j = 0; j < n; j++)              \
 					ci[j] *= beta;                       \
 			for (int64_t p = 0; p < k; p++) {                    \
+				/* No skipping av == 0: 0 * NaN and 0 * inf  \
+				 * in b must give NaN, as BLAS gives. */     \
 				T av = alpha * (ta ? a[p * lda + i]          \
 				                   : a[i * lda + p]);        \
-				if (av == 0)                                 \
-					continue;                            \
 				if (!tb) {                                   \
 					const T *bp = b + p * ldb;           \
 					for (int64_t j = 0; j < n; j++)      \

@@ -728,3 +728,31 @@ Test(edge, evaluation_mode_norm_gradient_ignores_nan_input)
 	}
 	cr_expect_eq(fa.live, live0);
 }
+
+/* The portable matrix product (--without-blas) skipped zeros of the
+ * left operand, so 0 * NaN in the right one was never computed and
+ * [0, 1] x [NaN, 1]^T gave 1; PyTorch (and CBLAS) give NaN. */
+Test(edge, matmul_zero_times_nan_is_nan)
+{
+	for (int d = 0; d < 2; d++) {
+		nb_graph *g = nb_graph_new();
+		nb_tensor *a = nbt_tensor(dtypes[d], NB_SHAPE(1, 2),
+		                          (double[]){0, 1});
+		nb_tensor *b = nbt_tensor(dtypes[d], NB_SHAPE(2, 2),
+		                          (double[]){NAN, INFINITY, 1, 2});
+		nb_tensor *y = nb_matmul(g, a, b);
+		cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+		cr_expect(isnan(nb_tensor_get(y, 0)));
+		cr_expect(isnan(nb_tensor_get(y, 1)));
+		nb_tensor *w = nbt_tensor(dtypes[d], NB_SHAPE(1, 2),
+		                          (double[]){NAN, 1});
+		nb_tensor *z = nb_linear(g, a, w, NULL);
+		cr_assert_not_null(z, "%s", nb_graph_errmsg(g));
+		cr_expect(isnan(nb_tensor_item(z)));
+		nb_tensor_free(a);
+		nb_tensor_free(b);
+		nb_tensor_free(w);
+		nb_graph_free(g);
+	}
+	cr_expect_eq(fa.live, live0);
+}
