@@ -3,6 +3,7 @@
  * configure found it, else a portable kernel (blocked, so that the inner
  * loop runs over contiguous memory and vectorizes).
  */
+#include <limits.h>
 #include "internal.h"
 #include "config.h"
 #ifdef HAVE_CBLAS
@@ -50,7 +51,10 @@ void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
 	if (m == 0 || n == 0)
 		return;
 #ifdef HAVE_CBLAS
-	if (k > 0) {
+	/* CBLAS takes int sizes: larger ones (a matrix of 2^31 rows or
+	 * more) go to the portable kernel rather than wrap around. */
+	if (k > 0 && m <= INT_MAX && n <= INT_MAX && k <= INT_MAX &&
+	    lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX) {
 		enum CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans;
 		enum CBLAS_TRANSPOSE B = tb ? CblasTrans : CblasNoTrans;
 		if (dt == NB_F32)
