@@ -756,3 +756,40 @@ Test(edge, matmul_zero_times_nan_is_nan)
 	}
 	cr_expect_eq(fa.live, live0);
 }
+
+/* batch_norm's counter: INT64_MAX + 1 was signed overflow (undefined
+ * behaviour, which UBSan stops at), both in the increment and in
+ * momentum=none's 1 / (count + 1); a negative count made the momentum
+ * infinite (or 1/0) and the running statistics NaN. */
+Test(edge, batch_norm_counter_limits)
+{
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nbt_tensor(NB_F64, NB_SHAPE(2, 1), (double[]){1, 3});
+	nb_tensor *rm = nb_tensor_zeros(NB_F64, NB_SHAPE(1));
+	nb_tensor *rv = nb_tensor_ones(NB_F64, NB_SHAPE(1));
+	nb_tensor *cnt = nb_tensor_zeros(NB_I64, NB_SHAPE(1));
+	int64_t *c = nb_tensor_data(cnt);
+	*c = INT64_MAX;
+	cr_assert_not_null(nb_batch_norm(g, x, NULL, NULL, rm, rv, cnt, NAN,
+	                                 1e-5), "%s", nb_graph_errmsg(g));
+	cr_expect_eq(*c, INT64_MAX);
+	cr_expect(fabs(nb_tensor_get(rm, 0) - 2.0 / 9.223372036854775808e18)
+	          < 1e-30, "%g", nb_tensor_get(rm, 0));
+	cr_assert_not_null(nb_batch_norm(g, x, NULL, NULL, rm, rv, cnt, 0.1,
+	                                 1e-5));
+	cr_expect_eq(*c, INT64_MAX);
+	for (int64_t bad = -1; bad >= -2; bad--) {
+		*c = bad == -1 ? -1 : INT64_MIN;
+		cr_expect_null(nb_batch_norm(g, x, NULL, NULL, rm, rv, cnt, NAN,
+		                             1e-5));
+		cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+		cr_expect(strstr(nb_graph_errmsg(g), "negative") != NULL, "%s",
+		          nb_graph_errmsg(g));
+		nb_graph_reset(g);
+	}
+	nb_tensor *frees[] = {x, rm, rv, cnt};
+	for (size_t i = 0; i < 4; i++)
+		nb_tensor_free(frees[i]);
+	nb_graph_free(g);
+	cr_expect_eq(fa.live, live0);
+}

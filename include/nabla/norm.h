@@ -41,7 +41,8 @@ extern "C" {
  * statistics used, and the gradient is that of a fixed affine map.
  *
  * num_batches_tracked is NULL or a one-element int64 tensor (borrowed)
- * that a training forward with running statistics increments.  momentum
+ * that a training forward with running statistics increments (up to
+ * INT64_MAX, where it stays; a negative count is NB_EINVAL).  momentum
  * is in [0, 1], or NAN (from <math.h>) for the cumulative moving average
  * momentum = 1 / num_batches_tracked, which needs num_batches_tracked
  * (NB_EINVAL otherwise).  eps >= 0, usually 1e-5.

@@ -196,7 +196,9 @@ static nb_status channel_forward(nb_op_ctx *c, const layout *L,
 		return NB_ENOMEM;
 	s->batch_stats = batch_stats;
 	s->n = ns;
-	if (count) /* as PyTorch's module: every training forward counts */
+	/* As PyTorch's module, every training forward counts; at INT64_MAX
+	 * the counter stays (one more would overflow). */
+	if (count && *count < INT64_MAX)
 		++*count;
 	/* The variance goes where invstd will be, until the loop below. */
 	double *mean = s->stat, *invstd = s->stat + ns;
@@ -333,6 +335,10 @@ static nb_status bn_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 	if (cnt && !c->in[3])
 		return nb_op_fail(c, NB_EINVAL, "num_batches_tracked needs "
 		                  "running_mean and running_var");
+	if (cnt && *(const int64_t *)cnt->data < 0)
+		return nb_op_fail(c, NB_EINVAL, "num_batches_tracked is "
+		                  "negative (%lld)",
+		                  (long long)*(const int64_t *)cnt->data);
 	if (isnan(a->momentum) && c->in[3] && !cnt)
 		return nb_op_fail(c, NB_EINVAL, "momentum=none (cumulative "
 		                  "moving average) needs the "
@@ -357,7 +363,7 @@ static nb_status bn_forward(nb_op_ctx *c)
 		m = a->momentum;
 		count = cnt ? cnt->data : NULL;
 		if (isnan(m)) /* the count after this batch; checked in shape */
-			m = 1.0 / (double)(*count + 1);
+			m = 1.0 / ((double)*count + 1);
 	}
 	return channel_forward(c, &L, uses_batch_stats(c), rm, rv, count, m,
 	                       a->eps);
