@@ -273,6 +273,19 @@ double nb_tensor_get(const nb_tensor *t, size_t i)
 	return NAN;
 }
 
+/* v as an int64_t: truncated, clamped, NaN as 0 (a plain cast of a
+ * value out of range is undefined behaviour). */
+static int64_t to_i64(double v)
+{
+	if (isnan(v))
+		return 0;
+	if (v >= 0x1p63)
+		return INT64_MAX;
+	if (v < -0x1p63)
+		return INT64_MIN;
+	return (int64_t)v;
+}
+
 void nb_tensor_set(nb_tensor *t, size_t i, double v)
 {
 	if (i >= t->numel)
@@ -280,7 +293,7 @@ void nb_tensor_set(nb_tensor *t, size_t i, double v)
 	switch (t->dtype) {
 	case NB_F32: ((float *)t->data)[i] = (float)v; break;
 	case NB_F64: ((double *)t->data)[i] = v; break;
-	case NB_I64: ((int64_t *)t->data)[i] = (int64_t)v; break;
+	case NB_I64: ((int64_t *)t->data)[i] = to_i64(v); break;
 	}
 }
 
@@ -317,9 +330,9 @@ nb_status nb_tensor_fill(nb_tensor *t, double v)
 		for (size_t i = 0; i < t->numel; i++)
 			p[i] = v;
 	} else {
-		int64_t *p = t->data;
+		int64_t *p = t->data, k = to_i64(v);
 		for (size_t i = 0; i < t->numel; i++)
-			p[i] = (int64_t)v;
+			p[i] = k;
 	}
 	return NB_OK;
 }

@@ -793,3 +793,31 @@ Test(edge, batch_norm_counter_limits)
 	nb_graph_free(g);
 	cr_expect_eq(fa.live, live0);
 }
+
+/* Setting an int64 element (class indices, batch_norm's counter) cast
+ * the double with (int64_t)v, undefined for NaN and out of range (the
+ * sanitizer build checks float-cast-overflow); now defined. */
+Test(edge, int64_elements_from_any_double)
+{
+	static const double v[] = {NAN, 1e300, -1e300, INFINITY, -INFINITY,
+	                           0x1p63, -0x1p63, 2.9, -2.9, -0.0};
+	static const int64_t want[] = {0, INT64_MAX, INT64_MIN, INT64_MAX,
+	                               INT64_MIN, INT64_MAX, INT64_MIN, 2, -2,
+	                               0};
+	nb_tensor *t = nb_tensor_zeros(NB_I64, NB_SHAPE(10));
+	for (size_t i = 0; i < 10; i++) {
+		nb_tensor_set(t, i, v[i]);
+		cr_expect_eq(((int64_t *)nb_tensor_data(t))[i], want[i],
+		             "%g", v[i]);
+	}
+	for (size_t i = 0; i < 10; i++) {
+		cr_expect_eq(nb_tensor_fill(t, v[i]), NB_OK);
+		cr_expect_eq(((int64_t *)nb_tensor_data(t))[9], want[i],
+		             "fill %g", v[i]);
+	}
+	nb_tensor_free(t);
+	nb_tensor *f = nb_tensor_full(NB_I64, NB_SHAPE(2), NAN);
+	cr_expect_eq(nb_tensor_get(f, 1), 0.0);
+	nb_tensor_free(f);
+	cr_expect_eq(fa.live, live0);
+}

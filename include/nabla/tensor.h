@@ -75,14 +75,20 @@ size_t nb_tensor_numel(const nb_tensor *t);
 /* The contiguous data: float *, double * or int64_t * by dtype. */
 void *nb_tensor_data(nb_tensor *t);
 const void *nb_tensor_cdata(const nb_tensor *t);
-/* Element i of the flattened tensor, converted to double. */
+/*
+ * Element i of the flattened tensor, converted to double (NAN when i is
+ * out of range); set converts v to the tensor's dtype and ignores an i
+ * out of range.  Into int64, v is truncated toward zero and clamped to
+ * [INT64_MIN, INT64_MAX], and NaN becomes 0 (C leaves such conversions
+ * undefined; nabla defines them).
+ */
 double nb_tensor_get(const nb_tensor *t, size_t i);
 void nb_tensor_set(nb_tensor *t, size_t i, double v);
 /* The single value of a one-element tensor (NAN otherwise). */
 double nb_tensor_item(const nb_tensor *t);
 /* Copies src's values into dst (same numel and dtype). */
 nb_status nb_tensor_copy(nb_tensor *dst, const nb_tensor *src);
-/* Fills t with v. */
+/* Fills t with v (converted as by nb_tensor_set). */
 nb_status nb_tensor_fill(nb_tensor *t, double v);
 
 /*
