@@ -20,6 +20,7 @@
  * Every test counts the blocks nabla holds and expects none left over.
  */
 #include <jansson.h>
+#include <jansson.h>
 #include "helpers.h"
 #include "faultalloc.h"
 #include "recipe.h"
@@ -311,6 +312,266 @@ Test(edge, extreme_values_through_every_op)
 			}
 	}
 	cr_log_info("extreme values: %d runs", o.ran);
+}
+
+/* ---- NaN and infinities: the same places as PyTorch ---- */
+
+/*
+ * Where nabla's classes may differ from PyTorch's, and why.  Each entry
+ * names an op, the input holding the special value (-1: any), the value
+ * ("inf" covers both signs), the tensor compared and, optionally, a
+ * substring of the case's attributes.  Everything else must match.
+ */
+static const struct tolerated {
+	const char *op;
+	int input;
+	const char *value;
+	const char *tensor;
+	const char *attrs;
+	const char *why;
+} tolerated[] = {
+	{"batch_norm", 1, "inf", NULL, NULL, "infinite weight"},
+	{"instance_norm", 1, "inf", NULL, NULL, "infinite weight"},
+	{"group_norm", 1, "inf", NULL, NULL, "infinite weight"},
+	{"layer_norm", 1, "inf", NULL, NULL, "infinite weight"},
+	/* With an infinite weight both meet inf - inf, in different places:
+	 * PyTorch folds the weight into the shift, x (w invstd) + (b - mean
+	 * w invstd), and factors it out of the input gradient; nabla
+	 * computes (x - mean) w invstd + b and sums w dy.  Neither result
+	 * means anything. */
+	{"hardswish", 0, "-inf", "output", NULL, "limit at -inf"},
+	/* hardswish is 0 for every x <= -3, so nabla gives 0 at -inf;
+	 * PyTorch's x relu6(x + 3) / 6 computes -inf * 0 = NaN. */
+	{"softsign", 0, "inf", "gradient of input 0", NULL, "limit"},
+	/* d/dx x / (1 + |x|) = 1 / (1 + |x|)^2 is 0 at +-inf; PyTorch
+	 * differentiates the quotient as a composite and meets inf / inf. */
+	{"cross_entropy", 0, NULL, "gradient of input 0", "ignore_index",
+	 "ignored sample"},
+	/* An ignored target contributes nothing, so nabla gives its row a
+	 * zero gradient; PyTorch's log_softmax backward multiplies that
+	 * row's NaN probabilities by the zero upstream gradient. */
+};
+
+static bool is_tolerated(json_t *c, json_t *var, const char *tensor)
+{
+	const char *op = json_string_value(json_object_get(c, "op"));
+	const char *attrs = json_string_value(json_object_get(c, "attrs"));
+	const char *v = json_string_value(json_object_get(var, "value"));
+	int k = (int)json_integer_value(json_object_get(var, "input"));
+	for (size_t i = 0; i < sizeof tolerated / sizeof *tolerated; i++) {
+		const struct tolerated *t = &tolerated[i];
+		if (strcmp(t->op, op) || (t->input >= 0 && t->input != k) ||
+		    (t->tensor && strcmp(t->tensor, tensor)) ||
+		    (t->attrs && !strstr(attrs, t->attrs)))
+			continue;
+		if (!t->value || !strcmp(t->value, v) ||
+		    (!strcmp(t->value, "inf") && strstr(v, "inf")))
+			return true;
+	}
+	return false;
+}
+
+static char classify(double v)
+{
+	return isnan(v) ? 'n' : v == INFINITY ? '+' : v == -INFINITY ? '-'
+	                                                              : 'f';
+}
+
+/*
+ * The same variant in the case's other dtype, or NULL.  PyTorch is not
+ * always consistent across dtypes (its vectorized float32 kernels of
+ * elu, selu, celu and hardswish give a finite gradient at NaN, its
+ * float64 ones NaN): either answer is then accepted.
+ */
+static json_t *other_dtype(json_t *c, json_t *var)
+{
+	const char *dt = json_string_value(json_object_get(var, "dtype"));
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(c, "variants"), i, o) {
+		if (!strcmp(json_string_value(json_object_get(o, "dtype")), dt))
+			continue;
+		if (json_equal(json_object_get(o, "input"),
+		               json_object_get(var, "input")) &&
+		    json_equal(json_object_get(o, "value"),
+		               json_object_get(var, "value")))
+			return o;
+	}
+	return NULL;
+}
+
+/* Compares t's classes with want (or alt, when not NULL); returns 1
+ * (and logs) on a mismatch. */
+static int compare_classes(const char *name, const char *what,
+                           const nb_tensor *t, const char *want,
+                           const char *alt)
+{
+	size_t n = strlen(want);
+	if (!t || nb_tensor_numel(t) != n) {
+		cr_log_error("%s: %s: %zu elements, PyTorch %zu", name, what,
+		             t ? nb_tensor_numel(t) : 0, n);
+		return 1;
+	}
+	char got[n + 1];
+	for (size_t i = 0; i < n; i++)
+		got[i] = classify(nb_tensor_get(t, i));
+	got[n] = '\0';
+	if (!strcmp(got, want) || (alt && !strcmp(got, alt)))
+		return 0;
+	cr_log_error("%s: %s: %s, PyTorch %s", name, what, got, want);
+	return 1;
+}
+
+static nb_tensor *tensor_of(json_t *o, nb_dtype dt)
+{
+	int64_t shape[NB_MAX_DIMS];
+	json_t *s = json_object_get(o, "shape"), *v;
+	size_t i;
+	json_array_foreach(s, i, v)
+		shape[i] = json_integer_value(v);
+	nb_tensor *t = nb_tensor_zeros(dt, (int)json_array_size(s), shape);
+	cr_assert_not_null(t);
+	json_array_foreach(json_object_get(o, "data"), i, v)
+		nb_tensor_set(t, i, json_number_value(v));
+	return t;
+}
+
+typedef struct nf_count {
+	int variants, failed, tolerated;
+} nf_count;
+
+/* Compares one tensor of a variant, unless tolerated. */
+static int check_tensor(json_t *c, json_t *var, const char *name,
+                        const char *what, const nb_tensor *t,
+                        const char *want, const char *alt, nf_count *n)
+{
+	if (is_tolerated(c, var, what)) {
+		n->tolerated++;
+		return 0;
+	}
+	return compare_classes(name, what, t, want, alt);
+}
+
+/* The PyTorch classes of tensor `key` (in "grads" by index, or
+ * "output") of variant var, or NULL. */
+static const char *classes_of(json_t *var, const char *key, int i)
+{
+	if (!var)
+		return NULL;
+	json_t *o = json_object_get(var, key);
+	if (i >= 0)
+		o = json_array_get(o, (size_t)i);
+	return json_string_value(o);
+}
+
+/* One variant: the case with one special element; returns mismatches. */
+static int run_variant(json_t *c, json_t *var, nf_count *cnt)
+{
+	const char *op = json_string_value(json_object_get(c, "op"));
+	const char *attrs = json_string_value(json_object_get(c, "attrs"));
+	const char *dts = json_string_value(json_object_get(var, "dtype"));
+	const char *vs = json_string_value(json_object_get(var, "value"));
+	nb_dtype dt = !strcmp(dts, "float32") ? NB_F32 : NB_F64;
+	int k = (int)json_integer_value(json_object_get(var, "input"));
+	double special = !strcmp(vs, "nan") ? NAN : !strcmp(vs, "inf")
+	               ? INFINITY : -INFINITY;
+	json_t *ins = json_object_get(c, "inputs"), *alt = other_dtype(c, var);
+	int n_in = (int)json_array_size(ins), bad = 0;
+	nb_tensor *in[NB_MAX_INPUTS] = {0};
+	char name[200];
+	snprintf(name, sizeof name, "%s %s, input %d[0] = %s",
+	         json_string_value(json_object_get(c, "name")), dts, k, vs);
+	for (int i = 0; i < n_in; i++) {
+		json_t *o = json_array_get(ins, (size_t)i);
+		if (json_is_null(o))
+			continue;
+		bool is_int = !strcmp(json_string_value(json_object_get(o,
+		                      "dtype")), "int64");
+		in[i] = tensor_of(o, is_int ? NB_I64 : dt);
+		if (json_is_true(json_object_get(o, "grad")))
+			nb_tensor_set_requires_grad(in[i], true);
+	}
+	nb_tensor_set(in[k], 0, special);
+	nb_graph *g = nb_graph_new();
+	nb_graph_set_training(g, json_is_true(json_object_get(c, "training")));
+	nb_tensor *y = nb_call(g, op, n_in, in, attrs);
+	if (!y) {
+		cr_log_error("%s: %s", name, nb_graph_errmsg(g));
+		bad = 1;
+		goto out;
+	}
+	bad += check_tensor(c, var, name, "output", y,
+	                    classes_of(var, "output", -1),
+	                    classes_of(alt, "output", -1), cnt);
+	const char *key;
+	json_t *v;
+	json_object_foreach(json_object_get(var, "state"), key, v) {
+		char what[32];
+		snprintf(what, sizeof what, "state of input %s", key);
+		bad += check_tensor(c, var, name, what, in[atoi(key)],
+		                    json_string_value(v), alt ?
+		                    json_string_value(json_object_get(
+		                        json_object_get(alt, "state"), key))
+		                    : NULL, cnt);
+	}
+	json_t *grads = json_object_get(var, "grads");
+	bool any = false;
+	for (size_t i = 0; i < json_array_size(grads); i++)
+		any |= !json_is_null(json_array_get(grads, i));
+	if (!any || !nb_tensor_requires_grad(y))
+		goto out;
+	nb_tensor *go = nb_graph_tensor(g, dt, nb_tensor_ndim(y),
+	                                nb_tensor_shape(y));
+	nb_tensor_fill(go, 1.0);
+	if (nb_backward(y, go)) {
+		cr_log_error("%s: backward: %s", name, nb_last_error());
+		bad++;
+		goto out;
+	}
+	for (int i = 0; i < n_in; i++) {
+		const char *want = classes_of(var, "grads", i);
+		char what[32];
+		snprintf(what, sizeof what, "gradient of input %d", i);
+		if (want)
+			bad += check_tensor(c, var, name, what,
+			                    nb_tensor_grad(in[i]), want,
+			                    classes_of(alt, "grads", i), cnt);
+	}
+out:
+	for (int i = 0; i < n_in; i++)
+		nb_tensor_free(in[i]);
+	nb_graph_free(g);
+	return bad;
+}
+
+Test(edge, nan_and_infinities_propagate_as_in_pytorch)
+{
+	char path[1024];
+	json_error_t err;
+	snprintf(path, sizeof path, "%s/tests/ref_edge/nonfinite.json",
+	         nbt_srcdir());
+	fa_uninstall(); /* jansson's memory is its own */
+	json_t *root = json_load_file(path, 0, &err);
+	fa_install();
+	cr_assert_not_null(root, "%s: %s", path, err.text);
+	nf_count n = {0, 0, 0};
+	size_t i, j;
+	json_t *c, *var;
+	json_array_foreach(json_object_get(root, "cases"), i, c)
+		json_array_foreach(json_object_get(c, "variants"), j, var) {
+			n.failed += run_variant(c, var, &n) != 0;
+			n.variants++;
+		}
+	fa_uninstall();
+	json_decref(root);
+	fa_install();
+	cr_log_info("%d NaN / infinity variants: %d differ from PyTorch, %d "
+	            "tensors not compared (listed in tolerated[])", n.variants,
+	            n.failed, n.tolerated);
+	cr_expect_gt(n.variants, 1000);
+	cr_expect_eq(n.failed, 0, "%d of %d variants differ from PyTorch "
+	             "(see the log)", n.failed, n.variants);
+	cr_expect_eq(fa.live, live0);
 }
 
 /* ---- rank 8 ---- */
