@@ -22,5 +22,8 @@
 #include "op.h"
 #include "ops.h"
 #include "gradcheck.h"
+#include "model.h"
+#include "checkpoint.h"
+#include "data.h"
 
 #endif
