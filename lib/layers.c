@@ -96,15 +96,15 @@ static const nb_module_class op_layer_class = {
 	.type = "op", .forward = op_layer_forward, .free_state = op_layer_free,
 };
 
-/* The value of op's boolean attribute `name` in attrs; true if absent. */
-static bool bool_attr(const nb_op *op, const void *attrs, const char *name)
+/* The value of op's boolean attribute `name` in attrs; -1 if absent. */
+static int bool_attr(const nb_op *op, const void *attrs, const char *name)
 {
 	for (int i = 0; i < op->n_attrs; i++)
 		if (op->attrs[i].type == NB_ATTR_BOOL &&
 		    !strcmp(op->attrs[i].name, name))
 			return *((const bool *)((const unsigned char *)attrs +
 			                        op->attrs[i].offset));
-	return true;
+	return -1;
 }
 
 /* Input i's name (from op->input_names) into buf. */
@@ -118,20 +118,46 @@ static const char *input_name(const nb_op *op, int i, char *buf, size_t n)
 	return buf;
 }
 
+/*
+ * Whether the layer makes weight and bias (affine) and running
+ * statistics (stats): the op's own boolean attribute of that name if it
+ * has one, else the flags, else PyTorch's default (instance_norm has
+ * neither; every other layer has both).
+ */
+static void layer_parts(const nb_op *op, const void *attrs, unsigned flags,
+                        bool *affine, bool *stats)
+{
+	bool inorm = !strcmp(op->name, "instance_norm");
+	int a = bool_attr(op, attrs, "affine");
+	int t = bool_attr(op, attrs, "track_running_stats");
+	*affine = a >= 0 ? a : (flags & NB_LAYER_AFFINE) ? true
+	        : (flags & NB_LAYER_NO_AFFINE) ? false : !inorm;
+	*stats = t >= 0 ? t : (flags & NB_LAYER_STATS) ? true
+	       : (flags & NB_LAYER_NO_STATS) ? false : !inorm;
+}
+
 /* Makes input i of the op layer (a parameter, a buffer or NULL). */
 static nb_status make_input(nb_module *m, op_layer *s, int i,
-                            int64_t features, nb_dtype dt)
+                            int64_t features, nb_dtype dt, unsigned flags)
 {
 	const nb_op *op = s->op;
 	char nm[64];
-	bool optional = op->optional & (1u << i);
-	bool affine = bool_attr(op, s->attrs, "affine");
-	bool stats = bool_attr(op, s->attrs, "track_running_stats");
+	bool optional = op->optional & (1u << i), affine, stats;
+	layer_parts(op, s->attrs, flags, &affine, &stats);
 	input_name(op, i, nm, sizeof nm);
-	bool is_stat = !strcmp(nm, "running_mean") || !strcmp(nm, "running_var");
+	bool is_count = !strcmp(nm, "num_batches_tracked");
+	bool is_stat = is_count || !strcmp(nm, "running_mean") ||
+	               !strcmp(nm, "running_var");
 	bool is_affine = !strcmp(nm, "weight") || !strcmp(nm, "bias");
 	if (optional && ((is_stat && !stats) || (is_affine && !affine)))
 		return NB_OK;
+	if (is_count) {
+		nb_tensor *t = nb_tensor_zeros(NB_I64, 0, NULL);
+		if (!t)
+			return nb_last_status();
+		s->in[i] = t;
+		return nb_module_add_buffer(m, nm, t);
+	}
 	if (is_affine || is_stat) {
 		bool prelu = op->kind == NB_KIND_ACTIVATION;
 		int64_t n = prelu ? 1 : features;
@@ -148,22 +174,26 @@ static nb_status make_input(nb_module *m, op_layer *s, int i,
 		return NB_OK;
 	return nb__set_error(NB_EINVAL, "layer '%s': op '%s' needs input '%s', "
 	                     "which a layer cannot make (it makes weight, "
-	                     "bias, running_mean and running_var)",
-	                     nb_module_name(m), op->name, nm);
+	                     "bias, running_mean, running_var and "
+	                     "num_batches_tracked)", nb_module_name(m), op->name,
+	                     nm);
+}
+
+static bool is_layer_kind(const nb_op *op)
+{
+	return op->kind == NB_KIND_ACTIVATION || op->kind == NB_KIND_NORM ||
+	       op->kind == NB_KIND_REGULARIZER;
 }
 
 nb_module *nb_op_layer_new(const char *name, const nb_op *op,
                            const void *attrs, int64_t features,
-                           nb_dtype dt)
+                           nb_dtype dt, unsigned flags)
 {
-	if (!op || (op->kind != NB_KIND_ACTIVATION &&
-	    op->kind != NB_KIND_NORM && op->kind != NB_KIND_REGULARIZER) ||
-	    op->n_inputs < 1 || features < 1 || !nb__is_float(dt)) {
+	if (!op || !is_layer_kind(op) || op->n_inputs < 1 || features < 1 ||
+	    !nb__is_float(dt)) {
 		nb__set_error(NB_EINVAL, "layer '%s': %s", name ? name : "",
-		    !op ? "op is NULL" : op->n_inputs < 1 || (op->kind !=
-		    NB_KIND_ACTIVATION && op->kind != NB_KIND_NORM &&
-		    op->kind != NB_KIND_REGULARIZER) ? "the op is not an "
-		    "activation, normalization or regularizer"
+		    !op ? "op is NULL" : !is_layer_kind(op) || op->n_inputs < 1
+		    ? "the op is not an activation, normalization or regularizer"
 		    : features < 1 ? "features must be at least 1"
 		    : "dtype must be float");
 		return NULL;
@@ -182,15 +212,18 @@ nb_module *nb_op_layer_new(const char *name, const nb_op *op,
 	nb_module *m = nb_module_new(&op_layer_class, name, s);
 	if (!m)
 		return NULL;
-	bool has_stats = false;
+	bool has_stats = false, has_count = false;
+	char nm[64];
 	for (int i = 1; i < op->n_inputs; i++) {
-		if (make_input(m, s, i, features, dt))
+		if (make_input(m, s, i, features, dt, flags))
 			goto fail;
-		char nm[64];
-		has_stats |= s->in[i] && !strcmp(input_name(op, i, nm, sizeof nm),
-		                                 "running_mean");
+		input_name(op, i, nm, sizeof nm);
+		has_stats |= s->in[i] && !strcmp(nm, "running_mean");
+		has_count |= s->in[i] && !strcmp(nm, "num_batches_tracked");
 	}
-	if (has_stats) {
+	/* PyTorch keeps the count beside running statistics; an op that
+	 * does not take it as an input gets it counted here. */
+	if (has_stats && !has_count) {
 		s->tracked = nb_tensor_zeros(NB_I64, 0, NULL);
 		if (!s->tracked || nb_module_add_buffer(m, "num_batches_tracked",
 		                                        s->tracked))
@@ -203,7 +236,8 @@ fail:
 }
 
 nb_module *nb_layer_new(const char *name, const char *op_name,
-                        const char *attrs, int64_t features, nb_dtype dt)
+                        const char *attrs, int64_t features, nb_dtype dt,
+                        unsigned flags)
 {
 	_Alignas(max_align_t) unsigned char buf[NB_MAX_ATTRS_SIZE];
 	const nb_op *op = nb_op_find(op_name);
@@ -214,7 +248,7 @@ nb_module *nb_layer_new(const char *name, const char *op_name,
 	}
 	if (nb_attrs_parse(op, attrs, buf))
 		return NULL;
-	return nb_op_layer_new(name, op, buf, features, dt);
+	return nb_op_layer_new(name, op, buf, features, dt, flags);
 }
 
 /* ---- models from specs ---- */
@@ -228,7 +262,8 @@ static nb_module *spec_layer(const nb_spec_layer *l, int64_t *features,
 		*features = l->units;
 		return m;
 	}
-	return nb_op_layer_new(l->name, l->op, l->attrs, *features, dt);
+	return nb_op_layer_new(l->name, l->op, l->attrs, *features, dt,
+	                       l->flags);
 }
 
 nb_module *nb_model_from_spec(const nb_spec *spec, int64_t in_features,

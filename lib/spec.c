@@ -232,11 +232,51 @@ static nb_status scan_arg(parser *p, size_t *len)
 }
 
 /*
+ * A normalization's layer options affine= and track_running_stats=,
+ * when the op has no attribute of that name: sets the NB_LAYER_* flag
+ * and removes the argument from acc (which ends with it).  Returns
+ * whether the argument was one; *st is the error, if any.
+ */
+static bool layer_option(parser *p, const nb_op *op, const char *a,
+                         size_t len, size_t vpos, char *acc, size_t *alen,
+                         unsigned *flags, nb_status *st)
+{
+	static const char *const keys[] = {"affine", "track_running_stats"};
+	*st = NB_OK;
+	for (int k = 0; k < 2; k++) {
+		size_t kl = strlen(keys[k]);
+		if (len <= kl || strncmp(a, keys[k], kl) || a[kl] != '=')
+			continue;
+		for (int i = 0; i < op->n_attrs; i++)
+			if (!strcmp(op->attrs[i].name, keys[k]))
+				return false;
+		const char *v = a + kl + 1;
+		size_t vl = len - kl - 1;
+		bool on = vl == 1 && *v == '1', off = vl == 1 && *v == '0';
+		on |= vl == 4 && !strncmp(v, "true", 4);
+		off |= vl == 5 && !strncmp(v, "false", 5);
+		if (!on && !off)
+			*st = fail_at(p, vpos, NB_EINVAL, "%s: %s takes 0 or 1 (or "
+			              "false/true), not '%.*s'", op->name, keys[k],
+			              (int)vl, v);
+		unsigned bit = k ? NB_LAYER_STATS : NB_LAYER_AFFINE;
+		*flags &= ~(bit | bit << 1);
+		*flags |= on ? bit : bit << 1;
+		/* Drop the option from acc: it is not the op's. */
+		*alen -= len + (*alen > len ? 1 : 0);
+		acc[*alen] = '\0';
+		return true;
+	}
+	return false;
+}
+
+/*
  * Parses ARGS after ':' into buf, the attribute struct of op (a real op
  * or linear/input's table).  One argument at a time, so that an error
  * points at its argument.
  */
-static nb_status parse_args(parser *p, const nb_op *op, void *buf)
+static nb_status parse_args(parser *p, const nb_op *op, void *buf,
+                            unsigned *flags)
 {
 	char acc[1024];
 	size_t alen = 0;
@@ -284,9 +324,16 @@ static nb_status parse_args(parser *p, const nb_op *op, void *buf)
 		}
 		if (alen >= sizeof acc - 1)
 			return fail_at(p, at, NB_EINVAL, "arguments too long");
+		if (eq && flags && layer_option(p, op, a, len, vpos, acc, &alen,
+		                                flags, &st)) {
+			if (st)
+				return st;
+			goto next;
+		}
 		if ((st = nb_attrs_parse(op, acc, buf)))
 			return fail_at(p, st == NB_ENOTFOUND ? at : vpos, st, "%s",
 			               nb_last_error());
+	next:
 		count++;
 		p->i += len;
 		if (p->text[p->i] != ',')
@@ -359,7 +406,8 @@ static nb_status parse_layer(parser *p)
 	p->i = at + n;
 	if (p->text[p->i] == ':') {
 		p->i++;
-		if ((st = parse_args(p, op, buf)))
+		if ((st = parse_args(p, op, buf, op->kind == NB_KIND_NORM &&
+		                     !is_linear && !is_input ? &l.flags : NULL)))
 			return st;
 	}
 	if (is_input) {

@@ -290,11 +290,11 @@ Test(model, module_errors)
 	cr_expect_eq(nb_module_add(m, c), NB_EINVAL);
 	cr_expect(strstr(nb_last_error(), "has a parent already"));
 	cr_expect_null(nb_linear_new("l", 0, 3, true, NB_F32, &r));
-	cr_expect_null(nb_layer_new("l", "nope", NULL, 3, NB_F32));
+	cr_expect_null(nb_layer_new("l", "nope", NULL, 3, NB_F32, 0));
 	cr_expect_eq(nb_last_status(), NB_ENOTFOUND);
-	cr_expect_null(nb_layer_new("l", "add", NULL, 3, NB_F32));
+	cr_expect_null(nb_layer_new("l", "add", NULL, 3, NB_F32, 0));
 	cr_expect(strstr(nb_last_error(), "not an activation"));
-	cr_expect_null(nb_layer_new("l", "t_drop", "p=2", 3, NB_F32));
+	cr_expect_null(nb_layer_new("l", "t_drop", "p=2", 3, NB_F32, 0));
 	cr_expect_eq(nb_module_freeze(m, "zz", true, NULL), NB_ENOTFOUND);
 	nb_graph *g = nb_graph_new();
 	cr_expect_null(nb_module_forward(m, g, NULL));
@@ -306,15 +306,33 @@ Test(model, module_errors)
 
 Test(model, layer_options_by_attribute)
 {
-	nb_module *m = nb_layer_new("bn", "t_norm", "affine=0", 4, NB_F64);
+	/* The op's own attribute wins over the flags. */
+	nb_module *m = nb_layer_new("bn", "t_norm", "affine=0", 4, NB_F64,
+	                            NB_LAYER_AFFINE);
 	cr_assert_not_null(m, "%s", nb_last_error());
 	cr_expect_null(nb_module_tensor(m, "weight"));
 	cr_expect_not_null(nb_module_tensor(m, "running_mean"));
 	nb_module_free(m);
-	m = nb_layer_new("bn", "t_norm", "track_running_stats=0", 4, NB_F64);
+	m = nb_layer_new("bn", "t_norm", "track_running_stats=0", 4,
+	                 NB_F64, 0);
 	cr_expect_not_null(nb_module_tensor(m, "weight"));
 	cr_expect_null(nb_module_tensor(m, "running_mean"));
 	cr_expect_null(nb_module_tensor(m, "num_batches_tracked"));
+	nb_module_free(m);
+	/* An op without those attributes: the flags decide. */
+	m = nb_layer_new("bn", "t_norm2", NULL, 4, NB_F64, NB_LAYER_NO_AFFINE);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	cr_expect_null(nb_module_tensor(m, "bias"));
+	cr_expect_not_null(nb_module_tensor(m, "num_batches_tracked"));
+	nb_module_free(m);
+	m = nb_model_parse("t_norm2:affine=0,track_running_stats=false,"
+	                   "momentum=0.3", 4, &f64);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	const nb_named_tensor *t;
+	cr_expect_eq(nb_module_tensors(m, &t), 0);
+	nb_module_free(m);
+	m = nb_model_parse("t_norm2:momentum=0.3,affine=1", 4, &f64);
+	cr_expect_eq(nb_module_tensors(m, &t), 5);
 	nb_module_free(m);
 }
 

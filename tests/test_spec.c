@@ -64,6 +64,13 @@ Test(spec, keyword_arguments_labels_and_input)
 	cr_expect_str_eq(nb_spec_layer_at(s, 3)->name, "t_act1");
 	cr_expect_str_eq(nb_spec_layer_at(s, 4)->name, "fc1");
 	nb_spec_free(s);
+	cr_assert_eq(nb_spec_parse("t_norm2:0.5,track_running_stats=1,"
+	             "affine=false", &s, NULL), NB_OK, "%s", nb_last_error());
+	cr_expect_eq(nb_spec_layer_at(s, 0)->flags,
+	             NB_LAYER_STATS | NB_LAYER_NO_AFFINE);
+	cr_expect_eq(((const t_norm_attrs *)nb_spec_layer_at(s, 0)->attrs)
+	             ->momentum, 0.5);
+	nb_spec_free(s);
 }
 
 /* Each bad spec, the byte offset of the error, its code and a part of
@@ -112,6 +119,8 @@ static const struct {
 	{"input:5 input:6", 8, NB_EINVAL, "only be the first"},
 	{"t_act:slope=0.1,slope=0.2,bogus=1", 26, NB_ENOTFOUND,
 	 "no attribute 'bogus'"},
+	{"t_norm2:affine=2", 15, NB_EINVAL, "affine takes 0 or 1"},
+	{"t_act:affine=0", 6, NB_ENOTFOUND, "no attribute 'affine'"},
 	{"t_norm:eps", 7, NB_EINVAL, "attribute 'momentum' takes a number"},
 };
 

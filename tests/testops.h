@@ -6,6 +6,8 @@
  *   t_act:  y = x >= 0 ? x : slope * x                 (activation)
  *   t_norm: y = x * weight + bias; in training mode running_mean moves
  *           towards the batch mean by momentum          (normalization)
+ *   t_norm2: t_norm without the affine and track_running_stats
+ *           attributes, so the layer's own options apply
  *   t_drop: y = x (records that it ran in training mode) (regularizer)
  */
 #ifndef NB_TEST_TESTOPS_H
@@ -150,6 +152,12 @@ static const nb_op t_ops[] = {
 	 .input_names = "input,weight,bias,running_mean,running_var",
 	 .optional = 0x1e, .nondiff = 0x18, .any_dtype = 0x18,
 	 .attrs = t_norm_defs, .n_attrs = 4,
+	 .attrs_size = sizeof(t_norm_attrs), .forward = t_norm_fwd,
+	 .backward = t_norm_bwd, .cases = "[3,4] [4] [4] [4]c [4]c"},
+	{.name = "t_norm2", .kind = NB_KIND_NORM, .n_inputs = 5,
+	 .input_names = "input,weight,bias,running_mean,running_var",
+	 .optional = 0x1e, .nondiff = 0x18, .any_dtype = 0x18,
+	 .attrs = t_norm_defs, .n_attrs = 2,
 	 .attrs_size = sizeof(t_norm_attrs), .forward = t_norm_fwd,
 	 .backward = t_norm_bwd, .cases = "[3,4] [4] [4] [4]c [4]c"},
 	{.name = "t_drop", .kind = NB_KIND_REGULARIZER, .n_inputs = 1,

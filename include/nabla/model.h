@@ -160,30 +160,41 @@ nb_module *nb_sequential_new(const char *name);
 nb_module *nb_linear_new(const char *name, int64_t in, int64_t out,
                          bool bias, nb_dtype dt, nb_rng *rng);
 
+/* Options of op layers (flags of nb_op_layer_new); 0 is PyTorch's
+ * default: instance_norm without affine parameters and running
+ * statistics, every other layer with all the op takes. */
+#define NB_LAYER_AFFINE 1u    /* make weight and bias */
+#define NB_LAYER_NO_AFFINE 2u /* leave them out */
+#define NB_LAYER_STATS 4u     /* make running statistics */
+#define NB_LAYER_NO_STATS 8u  /* leave them out (batch statistics always) */
+
 /*
  * A layer that applies a registered op of kind activation,
  * normalization or regularizer to its input, with the attribute struct
  * attrs (op->attrs_size bytes, copied; NULL for the defaults).  The op's
  * inputs after the first are made by name, for `features` channels
  * (the size of dimension 1 of the input):
- *   weight        normalization: parameter [features] of ones;
- *                 activation (prelu): parameter [1] of 0.25
- *   bias          parameter [features] of zeros
- *   running_mean  buffer [features] of zeros
- *   running_var   buffer [features] of ones
- * An optional input is left out (NULL) when the op has a false boolean
- * attribute "affine" (weight, bias) or "track_running_stats" (running
- * statistics).  A module with running statistics also keeps the int64
- * buffer "num_batches_tracked", counted up by each training forward, as
- * PyTorch does.  Any other input the op needs is an NB_EINVAL error.
+ *   weight               normalization: parameter [features] of ones;
+ *                        activation (prelu): parameter [1] of 0.25
+ *   bias                 parameter [features] of zeros
+ *   running_mean         buffer [features] of zeros
+ *   running_var          buffer [features] of ones
+ *   num_batches_tracked  buffer, int64 scalar 0 (the op counts)
+ * Optional weight and bias are left out (NULL) without affine, optional
+ * statistics without stats: see the flags; an op's own boolean
+ * attribute "affine" or "track_running_stats" wins over them.  A layer
+ * with running statistics whose op takes no num_batches_tracked keeps
+ * that buffer anyway and counts each training forward itself, so its
+ * names are PyTorch's.  Any other input the op requires is NB_EINVAL.
  */
 nb_module *nb_op_layer_new(const char *name, const nb_op *op,
                            const void *attrs, int64_t features,
-                           nb_dtype dt);
+                           nb_dtype dt, unsigned flags);
 /* The same with the op by name and attributes as a string
  * ("p=0.2"); NB_ENOTFOUND for an unknown op. */
 nb_module *nb_layer_new(const char *name, const char *op_name,
-                        const char *attrs, int64_t features, nb_dtype dt);
+                        const char *attrs, int64_t features, nb_dtype dt,
+                        unsigned flags);
 
 /* ---- model specs ----
  *
@@ -196,6 +207,8 @@ nb_module *nb_layer_new(const char *name, const char *op_name,
  * linear's output size, dropout's p, leaky_relu's negative_slope), the
  * others are key=value.  A value with commas (a list) is written in
  * brackets: group_norm:num_groups=4,eps=1e-3  foo:axes=[0,1].
+ * Normalizations also take affine=0|1 and track_running_stats=0|1
+ * (NB_LAYER_* flags) unless the op has attributes of those names.
  *   linear:N[,bias=0]     a linear layer with N outputs (fcK)
  *   input:N               only first: the input size (features)
  *   any activation, normalization or regularizer op: relu, gelu,
@@ -218,6 +231,7 @@ typedef struct nb_spec_layer {
 	const void *attrs;   /* NB_LAYER_OP: its attribute struct */
 	int64_t units;       /* NB_LAYER_LINEAR: output features */
 	bool bias;           /* NB_LAYER_LINEAR: with a bias */
+	unsigned flags;      /* NB_LAYER_OP: NB_LAYER_* options */
 	const char *name;    /* the module name (given with @ or automatic) */
 	size_t pos;          /* byte offset of the layer in the text */
 	size_t len;          /* its length in bytes */
