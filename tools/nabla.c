@@ -7,6 +7,7 @@
 static const cli_cmd cmds[] = {
 	{"ops", "list the registered ops", cmd_ops},
 	{"gradcheck", "check every op's gradient numerically", cmd_gradcheck},
+	{"train", "train a model given by a spec; checkpoints", cmd_train},
 };
 
 static void usage(FILE *f)

@@ -100,6 +100,14 @@ double nb_rng_uniform(nb_rng *r);              /* [0, 1) */
 double nb_rng_normal(nb_rng *r);               /* N(0, 1) */
 uint64_t nb_rng_below(nb_rng *r, uint64_t n);  /* [0, n), unbiased */
 
+/*
+ * The number of threads of matrix products (OpenBLAS's thread pool);
+ * everything else runs on the calling thread.  NB_EINVAL for n < 1,
+ * NB_ESTATE when the build has no OpenBLAS (only n = 1 is then
+ * accepted).  Process-wide; call it before training, not concurrently.
+ */
+nb_status nb_set_num_threads(int n);
+
 #ifdef __cplusplus
 }
 #endif
