@@ -9,9 +9,12 @@
  *     layer  = name [ ":" args ] [ "@" label ]
  *     args   = arg { "," arg }
  *     arg    = value | key "=" value        (only the first is positional)
- *     value  = "[" { any but "]" } "]" | 1*( any but "," ws "@" "[" "]" )
+ *     value  = 1*( letter | digit | "." | "-" | "+" | "_" | list )
+ *     list   = "[" { any but "]", white space or "@" } "]"
  *     name, key = ( letter | "_" ) { letter | digit | "_" }
  *     label  = 1*( letter | digit | "_" | "-" )
+ * Normalizations also take the layer options affine= and
+ * track_running_stats= when the op has no attribute of that name.
  * Attribute values are checked by the op's own attribute table
  * (nb_attrs_parse), one argument at a time, so an error points at the
  * argument that caused it.

@@ -357,3 +357,27 @@ Test(model, spec_errors_when_building)
 	nb_graph_free(g);
 	nb_module_free(m);
 }
+
+Test(model, builtin_activations_as_layers)
+{
+	nb_module *m = nb_model_parse("linear:4 prelu leaky_relu:0.2 "
+	                              "gelu:approximate=tanh linear:2", 3, &f64);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	nb_tensor *a = nb_module_tensor(m, "prelu1.weight");
+	cr_assert_not_null(a);
+	cr_expect_eq(nb_tensor_numel(a), 1);
+	cr_expect_eq(nb_tensor_item(a), 0.25);
+	cr_expect_str_eq(nb_module_name(nb_module_child(m, 2)), "leaky_relu1");
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nb_graph_tensor(g, NB_F64, NB_SHAPE(2, 3));
+	nb_tensor_fill(x, -1);
+	nb_tensor *y = nb_sum(g, nb_module_forward(m, g, x), 0, NULL, false);
+	cr_assert_eq(nb_backward(y, NULL), NB_OK, "%s", nb_graph_errmsg(g));
+	cr_expect_not_null(nb_tensor_grad(a));
+	cr_expect_str_eq(nb_graph_node_scope(g, 2), "leaky_relu1");
+	nb_graph_free(g);
+	nb_module_free(m);
+	cr_expect_null(nb_model_parse("linear:4 relux", 3, NULL));
+	cr_expect(strstr(nb_last_error(), "spec:1:10: unknown layer 'relux' "
+	                 "(did you mean 'relu'?"), "%s", nb_last_error());
+}
