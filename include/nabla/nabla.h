@@ -23,6 +23,8 @@
 #include "ops.h"
 #include "activation.h"
 #include "gradcheck.h"
+#include "regularize.h"
+#include "optim.h"
 #include "model.h"
 #include "checkpoint.h"
 #include "data.h"
