@@ -579,6 +579,13 @@ static nb_status check_pair(const nb_safetensors *f, const char *name,
 	return NB_OK;
 }
 
+#define OPTIM_PREFIX "optim/"
+
+static bool is_optim(const char *name)
+{
+	return !strncmp(name, OPTIM_PREFIX, sizeof OPTIM_PREFIX - 1);
+}
+
 static nb_status match_names(nb_safetensors *f, const nb_named_tensor *t,
                              size_t n, bool strict, nb_load_report *rep)
 {
@@ -589,7 +596,7 @@ static nb_status match_names(nb_safetensors *f, const nb_named_tensor *t,
 			         t[i].name);
 		}
 	for (size_t i = 0; i < f->n; i++) {
-		bool found = false;
+		bool found = is_optim(f->e[i].name);
 		for (size_t j = 0; j < n && !found; j++)
 			found = !strcmp(f->e[i].name, t[j].name);
 		if (!found) {
@@ -646,6 +653,108 @@ nb_status nb_module_load(nb_module *m, const char *path, bool strict,
 			nb_tensor_copy(t[i].tensor, vals[i]);
 			rep->loaded++;
 		}
+out:
+	for (size_t i = 0; vals && i < n; i++)
+		nb_tensor_free(vals[i]);
+	nb__free(vals);
+	nb_safetensors_close(f);
+	return st;
+}
+
+/* ---- optimizer state ---- */
+
+nb_status nb_checkpoint_save(const char *path, nb_module *m,
+                             const nb_optim *o, const char *const *meta)
+{
+	const nb_named_tensor *mt;
+	const char *all[68] = {"format", "pt"};
+	size_t k = 2, n_opt = o ? nb_optim_state_count(o) : 0;
+	nb_status st = NB_OK;
+	if (!m)
+		return nb__set_error(NB_EINVAL, "save: module is NULL");
+	if (o) {
+		all[k++] = "nabla.optim";
+		all[k++] = nb_optim_name(o);
+	}
+	for (size_t i = 0; meta && meta[i] && meta[i + 1] && k < 66; i += 2) {
+		all[k++] = meta[i];
+		all[k++] = meta[i + 1];
+	}
+	all[k] = NULL;
+	size_t n = nb_module_tensors(m, &mt);
+	if (!mt && nb_last_status() == NB_ENOMEM)
+		return NB_ENOMEM;
+	nb_named_tensor *t = nb__calloc(n + n_opt + 1, sizeof *t);
+	char **names = nb__calloc(n_opt + 1, sizeof *names);
+	if (!t || !names) {
+		st = nb__set_error(NB_ENOMEM, "save: out of memory");
+		goto out;
+	}
+	memcpy(t, mt, n * sizeof *t);
+	for (size_t i = 0; i < n_opt; i++) {
+		const char *nm;
+		nb_tensor *s = nb_optim_state_at(o, i, &nm);
+		size_t len = sizeof OPTIM_PREFIX + strlen(nm);
+		if (!(names[i] = nb__malloc(len))) {
+			st = nb__set_error(NB_ENOMEM, "save: out of memory");
+			goto out;
+		}
+		snprintf(names[i], len, OPTIM_PREFIX "%s", nm);
+		t[n + i] = (nb_named_tensor){names[i], s, true};
+	}
+	st = nb_safetensors_save(path, t, n + n_opt, all);
+out:
+	for (size_t i = 0; names && i < n_opt; i++)
+		nb__free(names[i]);
+	nb__free(names);
+	nb__free(t);
+	return st;
+}
+
+nb_status nb_optim_load_state(nb_optim *o, const char *path)
+{
+	nb_safetensors *f = NULL;
+	nb_tensor **vals = NULL;
+	char name[512];
+	nb_status st;
+	if (!o)
+		return nb__set_error(NB_EINVAL, "load optimizer: NULL");
+	size_t n = nb_optim_state_count(o);
+	if ((st = nb_safetensors_open(path, &f)))
+		return st;
+	const char *kind = nb_safetensors_meta(f, "nabla.optim");
+	if (!kind) {
+		st = nb__set_error(NB_ENOTFOUND, "%s: no optimizer state in the "
+		                   "file", path);
+		goto out;
+	}
+	if (strcmp(kind, nb_optim_name(o))) {
+		st = nb__set_error(NB_EINVAL, "%s: the optimizer state is %s's, "
+		                   "not %s's", path, kind, nb_optim_name(o));
+		goto out;
+	}
+	if (!(vals = nb__calloc(n + 1, sizeof *vals))) {
+		st = nb__set_error(NB_ENOMEM, "load optimizer: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *nm;
+		nb_tensor *s = nb_optim_state_at(o, i, &nm);
+		snprintf(name, sizeof name, OPTIM_PREFIX "%s", nm);
+		if (!find(f, name)) {
+			st = nb__set_error(NB_ENOTFOUND, "%s: no optimizer state "
+			                   "'%s' (saved for other parameters?)", path,
+			                   name);
+			goto out;
+		}
+		if ((st = check_pair(f, name, s)) ||
+		    !(vals[i] = nb_safetensors_read(f, name))) {
+			st = st ? st : nb_last_status();
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		nb_tensor_copy(nb_optim_state_at(o, i, NULL), vals[i]);
 out:
 	for (size_t i = 0; vals && i < n; i++)
 		nb_tensor_free(vals[i]);

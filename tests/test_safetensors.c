@@ -440,3 +440,54 @@ Test(safetensors, truncations_and_byte_flips)
 	}
 	cr_log_info("%d of %zu flipped files still opened", ok_opens, 8 + hlen);
 }
+
+Test(safetensors, optimizer_state_round_trip)
+{
+	nb_module *m = mlp(NB_F64, "linear:3");
+	nb_tensor *p[8];
+	size_t n = nb_module_params(m, true, p, 8);
+	nb_sgd_opts so = nb_sgd_defaults();
+	so.momentum = 0.9;
+	nb_optim *o = nb_optim_sgd(p, n, &so);
+	cr_assert_not_null(o, "%s", nb_last_error());
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nb_graph_tensor(g, NB_F64, NB_SHAPE(4, 5));
+	nb_tensor_fill(x, 0.5);
+	nb_tensor *y = nb_sum(g, nb_module_forward(m, g, x), 0, NULL, false);
+	cr_assert_eq(nb_backward(y, NULL), NB_OK, "%s", nb_graph_errmsg(g));
+	cr_assert_eq(nb_optim_step(o), NB_OK);
+	cr_assert_eq(nb_checkpoint_save(tmp("opt.safetensors"), m, o, NULL),
+	             NB_OK, "%s", nb_last_error());
+	/* The module loads strictly: optim/ entries are not its business. */
+	nb_module *m2 = mlp(NB_F64, "linear:3");
+	cr_assert_eq(nb_module_load(m2, tmp("opt.safetensors"), true, NULL),
+	             NB_OK, "%s", nb_last_error());
+	nb_tensor *p2[8];
+	nb_module_params(m2, true, p2, 8);
+	nb_optim *o2 = nb_optim_sgd(p2, n, &so);
+	cr_assert_eq(nb_optim_load_state(o2, tmp("opt.safetensors")), NB_OK,
+	             "%s", nb_last_error());
+	cr_expect_eq(nb_optim_state_count(o2), nb_optim_state_count(o));
+	for (size_t i = 0; i < nb_optim_state_count(o); i++) {
+		const char *nm;
+		nb_tensor *a = nb_optim_state_at(o, i, &nm);
+		nb_tensor *b = nb_optim_state_at(o2, i, NULL);
+		for (size_t k = 0; k < nb_tensor_numel(a); k++)
+			cr_expect_eq(nb_tensor_get(a, k), nb_tensor_get(b, k), "%s", nm);
+	}
+	cr_expect_eq(nb_optim_step_count(o2), 1);
+	/* Another kind of optimizer, a file without state. */
+	nb_optim *o3 = nb_optim_adam(p2, n, NULL);
+	cr_expect_eq(nb_optim_load_state(o3, tmp("opt.safetensors")),
+	             NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "is sgd's, not adam's"));
+	cr_assert_eq(nb_module_save(m, tmp("plain.safetensors"), NULL), NB_OK);
+	cr_expect_eq(nb_optim_load_state(o2, tmp("plain.safetensors")),
+	             NB_ENOTFOUND);
+	nb_optim_free(o);
+	nb_optim_free(o2);
+	nb_optim_free(o3);
+	nb_graph_free(g);
+	nb_module_free(m);
+	nb_module_free(m2);
+}

@@ -129,9 +129,21 @@ Test(train, json_log_save_and_load)
 	for (size_t i = 0; i < n; i++)
 		json_decref(ev[i]);
 
-	/* Resuming trains on from the saved weights. */
-	cr_assert_eq(nabla(QUICK "--load a.safetensors --epochs 1"), 0, "%s",
+	/* Resuming restores the optimizer and the epoch count. */
+	cr_assert_eq(nabla(QUICK "--load a.safetensors --epochs 1 --schedule "
+	                   "exp:0.5 --json --save b.safetensors"), 0, "%s", err);
+	n = json_lines(ev, 8);
+	cr_assert_eq(n, 3, "%s", out);
+	cr_expect_eq(num(ev[1], "lr"), 0.025); /* 0.1 * 0.5^2: epoch 3 */
+	for (size_t i = 0; i < n; i++)
+		json_decref(ev[i]);
+	cr_assert_eq(nabla(QUICK "--load b.safetensors --epochs 1"), 0, "%s",
 	             err);
+	cr_expect(strstr(err, "resumed sgd's state and epoch 3"), "%s", err);
+	cr_assert_eq(nabla(QUICK "--load b.safetensors --epochs 1 --optim "
+	                   "adam"), 0, "%s", err);
+	cr_expect(strstr(err, "the optimizer state is sgd's, not adam's; the "
+	                 "optimizer starts afresh"), "%s", err);
 	/* A different model does not load strictly. */
 	cr_expect_eq(nabla(QUICK "--load a.safetensors --model 'linear:8 "
 	                   "linear:10' --epochs 0"), 1);
@@ -183,6 +195,9 @@ Test(train, exit_codes)
 	cr_expect_eq(nabla("--lr -1"), 2);
 	cr_expect_eq(nabla("--epochs x"), 2);
 	cr_expect_eq(nabla("--optim lbfgs"), 2);
+	cr_expect_eq(nabla("--optim adam --nesterov"), 2);
+	cr_expect_eq(nabla(QUICK "--model 'linear:10' --freeze fc1"), 2);
+	cr_expect(strstr(err, "every parameter is frozen"), "%s", err);
 	cr_expect_eq(nabla("--schedule step:0,1"), 2);
 	cr_expect_eq(nabla("--load a --init-from b"), 2);
 	cr_expect_eq(nabla(QUICK "--model 'linear:16 relux'"), 2);
@@ -199,6 +214,26 @@ Test(train, exit_codes)
 	                   "--epochs 1 --detect-anomaly"), 1);
 	cr_expect(strstr(err, "linear: anomaly: forward of node 0 produced a "
 	                 "non-finite value"), "%s", err);
+}
+
+Test(train, every_optimizer_learns)
+{
+	const char *opt[] = {"adam", "adamw --weight-decay 0.1",
+	                     "rmsprop --momentum 0.5 --alpha 0.9",
+	                     "adam --beta1 0.8 --beta2 0.99 --eps 1e-6"};
+	for (size_t i = 0; i < 4; i++) {
+		char args[256];
+		json_t *ev[8];
+		snprintf(args, sizeof args, QUICK "--model 'linear:16 relu "
+		         "linear:10' --epochs 2 --json --optim %s", opt[i]);
+		cr_assert_eq(nabla(args), 0, "%s: %s", opt[i], err);
+		size_t n = json_lines(ev, 8);
+		cr_assert_eq(n, 4);
+		cr_expect(num(ev[2], "train_loss") < num(ev[1], "train_loss"),
+		          "%s", opt[i]);
+		for (size_t k = 0; k < n; k++)
+			json_decref(ev[k]);
+	}
 }
 
 Test(train, schedule_l1_l2_clipping_and_anomaly_run)

@@ -20,6 +20,9 @@ typedef struct train_opts {
 	const char *freeze[MAX_FREEZE];
 	int n_freeze;
 	double lr, momentum, weight_decay, clip_norm, clip_value, l1, l2;
+	double beta1, beta2, eps, alpha;
+	bool lr_set, momentum_set, wd_set, beta1_set, beta2_set, eps_set,
+	     alpha_set;
 	bool nesterov, json, anomaly, synthetic, quiet;
 	uint64_t seed, epochs, batch, threads, train_limit, test_limit;
 } train_opts;
@@ -31,9 +34,13 @@ typedef struct train_ctx {
 	nb_graph *g;
 	nb_tensor **params;     /* trainable parameters */
 	size_t n_params;
-	nb_tensor **velocity;   /* SGD momentum buffers (see sgd_step) */
+	nb_tensor **weights;    /* those of rank >= 2, for --l1 and --l2 */
+	size_t n_weights;
+	nb_optim *opt;
+	nb_sched *sched;
+	int64_t epoch0;         /* epochs done before (--load) */
+	char *spec;             /* the model's spec (owned) */
 	bool tty;
-	double lr;
 } train_ctx;
 
 static int usage(void)
@@ -50,11 +57,13 @@ static int usage(void)
 "  --synthetic         use the built-in synthetic set\n"
 "  --train-limit N, --test-limit N   use the first N samples only\n"
 "Optimization:\n"
-"  --optim NAME        sgd (default)\n"
-"  --lr X              learning rate (default 0.1)\n"
-"  --momentum X        SGD momentum (default 0.9)\n"
-"  --nesterov          Nesterov momentum\n"
-"  --weight-decay X    L2 weight decay in the optimizer (default 0)\n"
+"  --optim NAME        sgd (default), adam, adamw or rmsprop\n"
+"  --lr X              learning rate (sgd 0.1; else PyTorch's default)\n"
+"  --momentum X        sgd (default 0.9) or rmsprop (default 0) momentum\n"
+"  --nesterov          Nesterov momentum (sgd)\n"
+"  --weight-decay X    weight decay (adamw 0.01, else 0)\n"
+"  --beta1 X, --beta2 X, --eps X   Adam's and AdamW's settings\n"
+"  --alpha X           RMSprop's smoothing constant (0.99)\n"
 "  --schedule S        step:SIZE,GAMMA | exp:GAMMA | cosine[:ETA_MIN]\n"
 "  --batch N           batch size (default 128)\n"
 "  --epochs N          epochs (default 3; 0 only evaluates)\n"
@@ -65,9 +74,10 @@ static int usage(void)
 "  --threads N         threads of matrix products\n"
 "  --detect-anomaly    fail at the first op making a NaN or infinity\n"
 "Checkpoints (safetensors):\n"
-"  --save FILE         save the model (and its spec) after training\n"
-"  --load FILE         resume from FILE (all names must match; the spec\n"
-"                      is read from FILE unless --model is given)\n"
+"  --save FILE         save the model, its spec and the optimizer's state\n"
+"  --load FILE         resume from FILE: weights (all names must match),\n"
+"                      optimizer state and epoch; the spec is read from\n"
+"                      FILE unless --model is given\n"
 "  --init-from FILE    fine-tune: load the tensors of FILE that the model\n"
 "                      has, skip the rest\n"
 "  --freeze PREFIX     do not train parameters named PREFIX or PREFIX.*\n"
@@ -93,7 +103,8 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	       O_OPTIM, O_LR, O_MOMENTUM, O_NESTEROV, O_WD, O_SCHEDULE,
 	       O_BATCH, O_EPOCHS, O_CLIP_NORM, O_CLIP_VALUE, O_L1, O_L2,
 	       O_SEED, O_THREADS, O_ANOMALY, O_SAVE, O_LOAD, O_INIT_FROM,
-	       O_FREEZE, O_JSON, O_QUIET, O_HELP, O_VERSION };
+	       O_FREEZE, O_JSON, O_QUIET, O_HELP, O_VERSION, O_BETA1, O_BETA2,
+	       O_EPS, O_ALPHA };
 	static const struct option lo[] = {
 		{"model", required_argument, NULL, O_MODEL},
 		{"data", required_argument, NULL, O_DATA},
@@ -119,6 +130,10 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		{"load", required_argument, NULL, O_LOAD},
 		{"init-from", required_argument, NULL, O_INIT_FROM},
 		{"freeze", required_argument, NULL, O_FREEZE},
+		{"beta1", required_argument, NULL, O_BETA1},
+		{"beta2", required_argument, NULL, O_BETA2},
+		{"eps", required_argument, NULL, O_EPS},
+		{"alpha", required_argument, NULL, O_ALPHA},
 		{"json", no_argument, NULL, O_JSON},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"help", no_argument, NULL, O_HELP},
@@ -133,7 +148,9 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		          : c == O_WD ? &o->weight_decay
 		          : c == O_CLIP_NORM ? &o->clip_norm
 		          : c == O_CLIP_VALUE ? &o->clip_value
-		          : c == O_L1 ? &o->l1 : c == O_L2 ? &o->l2 : NULL;
+		          : c == O_L1 ? &o->l1 : c == O_L2 ? &o->l2
+		          : c == O_BETA1 ? &o->beta1 : c == O_BETA2 ? &o->beta2
+		          : c == O_EPS ? &o->eps : c == O_ALPHA ? &o->alpha : NULL;
 		uint64_t *u = c == O_SEED ? &o->seed : c == O_EPOCHS ? &o->epochs
 		            : c == O_BATCH ? &o->batch : c == O_THREADS
 		            ? &o->threads : c == O_TRAIN_LIMIT ? &o->train_limit
@@ -141,6 +158,13 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		if (d) {
 			if (!cli_parse_double(optarg, d) || !(*d >= 0) || isinf(*d))
 				return bad_value(lo[li].name, optarg);
+			o->lr_set |= c == O_LR;
+			o->momentum_set |= c == O_MOMENTUM;
+			o->wd_set |= c == O_WD;
+			o->beta1_set |= c == O_BETA1;
+			o->beta2_set |= c == O_BETA2;
+			o->eps_set |= c == O_EPS;
+			o->alpha_set |= c == O_ALPHA;
 			continue;
 		}
 		if (u) {
@@ -178,51 +202,124 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	if (optind < argc)
 		return cli_usage_error("train", "unexpected argument '%s'",
 		                       argv[optind]);
-	if (strcmp(o->optim, "sgd"))
-		return cli_usage_error("train", "unknown optimizer '%s' (this "
-		                       "build has sgd)", o->optim);
+	if (strcmp(o->optim, "sgd") && strcmp(o->optim, "adam") &&
+	    strcmp(o->optim, "adamw") && strcmp(o->optim, "rmsprop"))
+		return cli_usage_error("train", "unknown optimizer '%s' (sgd, "
+		                       "adam, adamw or rmsprop)", o->optim);
 	if (o->load && o->init_from)
 		return cli_usage_error("train", "--load and --init-from exclude "
 		                       "each other");
 	if (o->synthetic && o->data)
 		return cli_usage_error("train", "--data and --synthetic exclude "
 		                       "each other");
-	if (o->nesterov && o->momentum == 0)
-		return cli_usage_error("train", "--nesterov needs --momentum > 0");
+	if (o->nesterov && (strcmp(o->optim, "sgd") || (o->momentum_set &&
+	    o->momentum == 0)))
+		return cli_usage_error("train", "--nesterov needs --optim sgd and "
+		                       "--momentum > 0");
 	return CLI_OK;
 }
 
-/* ---- learning-rate schedules: the closed forms of PyTorch's StepLR,
- * ExponentialLR and CosineAnnealingLR (T_max = the epochs) ---- */
+/* ---- optimizer and schedule (include/nabla/optim.h) ---- */
 
-static bool schedule_lr(const train_opts *o, uint64_t epoch, double *lr)
+typedef struct schedule {
+	int kind;        /* 0 none, 1 step, 2 exp, 3 cosine */
+	double a, b;     /* step: size, gamma; exp: gamma; cosine: eta_min */
+} schedule;
+
+static bool parse_schedule(const char *s, schedule *out)
 {
-	const char *s = o->schedule;
 	char *end;
-	*lr = o->lr;
+	memset(out, 0, sizeof *out);
 	if (!s)
 		return true;
 	if (!strncmp(s, "step:", 5)) {
-		double size = strtod(s + 5, &end), gamma;
-		if (*end != ',' || !(size >= 1) ||
-		    !cli_parse_double(end + 1, &gamma) || !(gamma >= 0))
-			return false;
-		*lr = o->lr * pow(gamma, floor((double)epoch / floor(size)));
-	} else if (!strncmp(s, "exp:", 4)) {
-		double gamma;
-		if (!cli_parse_double(s + 4, &gamma) || !(gamma >= 0))
-			return false;
-		*lr = o->lr * pow(gamma, (double)epoch);
-	} else if (!strncmp(s, "cosine", 6)) {
-		double eta = 0, t = (double)(o->epochs ? o->epochs : 1);
-		if (s[6] && (s[6] != ':' || !cli_parse_double(s + 7, &eta) ||
-		    !(eta >= 0)))
-			return false;
-		*lr = eta + (o->lr - eta) * (1 + cos(M_PI * (double)epoch / t)) / 2;
-	} else {
-		return false;
+		out->kind = 1;
+		out->a = strtod(s + 5, &end);
+		return *end == ',' && out->a >= 1 && out->a == floor(out->a) &&
+		       out->a < 1e9 && cli_parse_double(end + 1, &out->b) &&
+		       out->b >= 0;
 	}
-	return true;
+	if (!strncmp(s, "exp:", 4)) {
+		out->kind = 2;
+		return cli_parse_double(s + 4, &out->a) && out->a >= 0;
+	}
+	if (!strncmp(s, "cosine", 6)) {
+		out->kind = 3;
+		return !s[6] || (s[6] == ':' && cli_parse_double(s + 7, &out->a) &&
+		                 out->a >= 0);
+	}
+	return false;
+}
+
+static nb_optim *make_optim(const train_opts *o, nb_tensor **p, size_t n)
+{
+	if (!strcmp(o->optim, "sgd")) {
+		nb_sgd_opts so = nb_sgd_defaults();
+		so.lr = o->lr_set ? o->lr : 0.1;
+		so.momentum = o->momentum_set ? o->momentum : 0.9;
+		so.weight_decay = o->wd_set ? o->weight_decay : so.weight_decay;
+		so.nesterov = o->nesterov;
+		return nb_optim_sgd(p, n, &so);
+	}
+	if (!strcmp(o->optim, "rmsprop")) {
+		nb_rmsprop_opts ro = nb_rmsprop_defaults();
+		ro.lr = o->lr_set ? o->lr : ro.lr;
+		ro.momentum = o->momentum_set ? o->momentum : ro.momentum;
+		ro.weight_decay = o->wd_set ? o->weight_decay : ro.weight_decay;
+		ro.alpha = o->alpha_set ? o->alpha : ro.alpha;
+		ro.eps = o->eps_set ? o->eps : ro.eps;
+		return nb_optim_rmsprop(p, n, &ro);
+	}
+	bool w = !strcmp(o->optim, "adamw");
+	nb_adam_opts ao = w ? nb_adamw_defaults() : nb_adam_defaults();
+	ao.lr = o->lr_set ? o->lr : ao.lr;
+	ao.weight_decay = o->wd_set ? o->weight_decay : ao.weight_decay;
+	ao.beta1 = o->beta1_set ? o->beta1 : ao.beta1;
+	ao.beta2 = o->beta2_set ? o->beta2 : ao.beta2;
+	ao.eps = o->eps_set ? o->eps : ao.eps;
+	return w ? nb_optim_adamw(p, n, &ao) : nb_optim_adam(p, n, &ao);
+}
+
+/* The optimizer, its schedule, and what --load restores of them. */
+static int setup_optim(train_ctx *t)
+{
+	const train_opts *o = t->o;
+	schedule sc;
+	parse_schedule(o->schedule, &sc);
+	if (!t->n_params)
+		return o->epochs ? cli_usage_error("train", "every parameter is "
+		                                   "frozen: nothing to train")
+		                 : CLI_OK;
+	if (!(t->opt = make_optim(o, t->params, t->n_params)))
+		goto fail;
+	if (sc.kind == 1)
+		t->sched = nb_sched_step_lr(t->opt, (int64_t)sc.a, sc.b);
+	else if (sc.kind == 2)
+		t->sched = nb_sched_exponential_lr(t->opt, sc.a);
+	else if (sc.kind == 3)
+		t->sched = nb_sched_cosine_lr(t->opt, t->epoch0 +
+		                              (int64_t)(o->epochs ? o->epochs
+		                                        : 1), sc.a);
+	if (sc.kind && !t->sched)
+		goto fail;
+	if (o->load) {
+		nb_status st = nb_optim_load_state(t->opt, o->load);
+		if (st == NB_OK && !o->json)
+			fprintf(stderr, "nabla train: resumed %s's state and epoch "
+			        "%lld from %s\n", nb_optim_name(t->opt),
+			        (long long)t->epoch0, o->load);
+		else if (st && st != NB_ENOTFOUND && st != NB_EINVAL)
+			goto fail;
+		else if (st && !o->json)
+			fprintf(stderr, "nabla train: %s; the optimizer starts "
+			        "afresh\n", nb_last_error());
+		if (t->sched && nb_sched_set_epoch(t->sched, t->epoch0))
+			goto fail;
+	}
+	return CLI_OK;
+fail:
+	fprintf(stderr, "nabla train: %s\n", nb_last_error());
+	return CLI_FAIL;
 }
 
 /* ---- data ---- */
@@ -282,6 +379,14 @@ static int build_model(train_ctx *t)
 	const char *spec = o->spec;
 	char *from_file = NULL;
 	nb_safetensors *f = NULL;
+	if (o->load && !nb_safetensors_open(o->load, &f)) {
+		const char *e = nb_safetensors_meta(f, "nabla.epoch");
+		t->epoch0 = e ? strtoll(e, NULL, 10) : 0;
+		if (t->epoch0 < 0 || t->epoch0 > 1000000000)
+			t->epoch0 = 0;
+		nb_safetensors_close(f);
+		f = NULL;
+	}
 	if (!spec && o->load) {
 		if (nb_safetensors_open(o->load, &f)) {
 			fprintf(stderr, "nabla train: %s\n", nb_last_error());
@@ -290,6 +395,7 @@ static int build_model(train_ctx *t)
 		const char *s = nb_safetensors_meta(f, "nabla.spec");
 		from_file = s ? strdup(s) : NULL;
 		nb_safetensors_close(f);
+		f = NULL;
 		if (!from_file) {
 			fprintf(stderr, "nabla train: %s has no nabla.spec metadata: "
 			        "give the model with --model\n", o->load);
@@ -301,6 +407,7 @@ static int build_model(train_ctx *t)
 		spec = DEFAULT_SPEC;
 	nb_model_opts mo = {.dtype = NB_F32, .seed = o->seed};
 	t->model = nb_model_parse(spec, t->d.features, &mo);
+	t->spec = strdup(spec);
 	free(from_file);
 	if (!t->model) {
 		fprintf(stderr, "nabla train: %s\n", nb_last_error());
@@ -331,96 +438,44 @@ static int load_weights(train_ctx *t)
 		}
 	size_t n = nb_module_params(t->model, true, NULL, 0);
 	t->params = calloc(n + 1, sizeof *t->params);
-	t->velocity = calloc(n + 1, sizeof *t->velocity);
-	if (!t->params || !t->velocity) {
+	t->weights = calloc(n + 1, sizeof *t->weights);
+	if (!t->params || !t->weights) {
 		fprintf(stderr, "nabla train: out of memory\n");
 		return CLI_FAIL;
 	}
 	t->n_params = nb_module_params(t->model, true, t->params, n);
+	for (size_t i = 0; i < t->n_params; i++)
+		if (nb_tensor_ndim(t->params[i]) >= 2)
+			t->weights[t->n_weights++] = t->params[i];
 	return CLI_OK;
 }
 
 /* ---- one step ---- */
 
-/* The L1 and L2 penalties of the weights (parameters of rank >= 2). */
+/* --l1 and --l2: X sum |w| and X sum w^2 over the weights. */
 static nb_tensor *penalty(train_ctx *t, nb_tensor *loss)
 {
 	const train_opts *o = t->o;
-	for (size_t i = 0; loss && i < t->n_params; i++) {
-		nb_tensor *w = t->params[i];
-		if (nb_tensor_ndim(w) < 2)
-			continue;
-		if (o->l1 > 0)
-			loss = nb_add(t->g, loss, nb_affine_scalar(t->g,
-			    nb_sum(t->g, nb_abs(t->g, w), 0, NULL, false), o->l1, 0));
-		if (o->l2 > 0)
-			loss = nb_add(t->g, loss, nb_affine_scalar(t->g,
-			    nb_sum(t->g, nb_mul(t->g, w, w), 0, NULL, false), o->l2,
-			    0));
-	}
+	if (o->l1 > 0 && t->n_weights)
+		loss = nb_add(t->g, loss, nb_penalty_sum(t->g, t->weights,
+		              t->n_weights, NB_PENALTY_L1, o->l1));
+	if (o->l2 > 0 && t->n_weights)
+		loss = nb_add(t->g, loss, nb_penalty_sum(t->g, t->weights,
+		              t->n_weights, NB_PENALTY_L2_FULL, o->l2));
 	return loss;
 }
 
-static void clip(train_ctx *t)
+/* --clip-value, then --clip-norm (torch.nn.utils' rules). */
+static nb_status clip(train_ctx *t)
 {
 	const train_opts *o = t->o;
-	double total = 0;
-	if (!(o->clip_value > 0) && !(o->clip_norm > 0))
-		return;
-	for (size_t i = 0; i < t->n_params; i++) {
-		nb_tensor *g = nb_tensor_grad(t->params[i]);
-		for (size_t k = 0; g && k < nb_tensor_numel(g); k++) {
-			double v = nb_tensor_get(g, k);
-			if (o->clip_value > 0 && fabs(v) > o->clip_value)
-				nb_tensor_set(g, k, v > 0 ? o->clip_value : -o->clip_value);
-			total += v * v;
-		}
-	}
-	double scale = o->clip_norm / (sqrt(total) + 1e-6);
-	if (!(o->clip_norm > 0) || scale >= 1)
-		return;
-	for (size_t i = 0; i < t->n_params; i++) {
-		nb_tensor *g = nb_tensor_grad(t->params[i]);
-		for (size_t k = 0; g && k < nb_tensor_numel(g); k++)
-			nb_tensor_set(g, k, nb_tensor_get(g, k) * scale);
-	}
-}
-
-/*
- * torch.optim.SGD (dampening 0): g += wd * w; v = momentum * v + g
- * (v = g at the first step); g = nesterov ? g + momentum * v : v;
- * w -= lr * g.  float32 parameters.
- */
-static int sgd_step(train_ctx *t)
-{
-	const train_opts *o = t->o;
-	float mu = (float)o->momentum, wd = (float)o->weight_decay;
-	float lr = (float)t->lr;
-	for (size_t i = 0; i < t->n_params; i++) {
-		nb_tensor *p = t->params[i], *gt = nb_tensor_grad(p);
-		if (!gt)
-			continue;
-		float *w = nb_tensor_data(p), *g = nb_tensor_data(gt), *v = NULL;
-		size_t n = nb_tensor_numel(p);
-		bool first = false;
-		if (mu != 0 && !t->velocity[i]) {
-			t->velocity[i] = nb_tensor_clone(gt);
-			if (!t->velocity[i])
-				return CLI_FAIL;
-			first = true;
-		}
-		if (mu != 0)
-			v = nb_tensor_data(t->velocity[i]);
-		for (size_t k = 0; k < n; k++) {
-			float d = g[k] + wd * w[k];
-			if (v) {
-				v[k] = first ? d : mu * v[k] + d;
-				d = o->nesterov ? d + mu * v[k] : v[k];
-			}
-			w[k] -= lr * d;
-		}
-	}
-	return CLI_OK;
+	nb_status st = NB_OK;
+	if (o->clip_value > 0)
+		st = nb_clip_grad_value(t->params, t->n_params, o->clip_value);
+	if (!st && o->clip_norm > 0)
+		st = nb_clip_grad_norm(t->params, t->n_params, o->clip_norm, 2,
+		                       false, NULL);
+	return st;
 }
 
 /* ---- output ---- */
@@ -460,7 +515,8 @@ static void json_start(train_ctx *t, const char *spec)
 	       nb_module_numel(t->model, false), nb_module_numel(t->model, true));
 	cli_json_str(stdout, t->o->optim);
 	printf(", \"lr\": %.9g, \"batch\": %llu, \"epochs\": %llu, "
-	       "\"seed\": %llu}\n", t->o->lr, (unsigned long long)t->o->batch,
+	       "\"seed\": %llu}\n", t->opt ? nb_optim_get_lr(t->opt) : 0,
+	       (unsigned long long)t->o->batch,
 	       (unsigned long long)t->o->epochs,
 	       (unsigned long long)t->o->seed);
 }
@@ -480,7 +536,7 @@ static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
 		size_t k = n - at < o->batch ? n - at : o->batch;
 		nb_tensor *bx, *by;
 		nb_graph_reset(t->g);
-		nb_module_zero_grad(t->model);
+		nb_optim_zero_grad(t->opt, false);
 		nb_batch_gather(t->g, t->d.train_x, t->d.train_y, idx + at, k,
 		                &bx, &by);
 		nb_tensor *loss = nb_cross_entropy(t->g,
@@ -500,9 +556,10 @@ static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
 			        (unsigned long long)epoch + 1, steps + 1);
 			return CLI_FAIL;
 		}
-		clip(t);
-		if (sgd_step(t))
+		if (clip(t) || nb_optim_step(t->opt)) {
+			fprintf(stderr, "nabla train: %s\n", nb_last_error());
 			return CLI_FAIL;
+		}
 		sum += l * (double)k;
 		steps++;
 		if (t->tty && now() - last > 0.1) {
@@ -520,13 +577,15 @@ static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
 
 static int save_model(train_ctx *t, const char *spec, double acc)
 {
-	char in[32], accs[32];
+	char in[32], accs[32], ep[32];
 	snprintf(in, sizeof in, "%lld", (long long)t->d.features);
 	snprintf(accs, sizeof accs, "%.6f", acc);
+	snprintf(ep, sizeof ep, "%lld", (long long)(t->epoch0 +
+	         (int64_t)t->o->epochs));
 	const char *meta[] = {"nabla.spec", spec, "nabla.in_features", in,
 	                      "nabla.data", t->d.name, "nabla.test_accuracy",
-	                      accs, NULL};
-	if (nb_module_save(t->model, t->o->save, meta)) {
+	                      accs, "nabla.epoch", ep, NULL};
+	if (nb_checkpoint_save(t->o->save, t->model, t->opt, meta)) {
 		fprintf(stderr, "nabla train: %s\n", nb_last_error());
 		return CLI_FAIL;
 	}
@@ -538,13 +597,13 @@ static int run(train_ctx *t)
 	const train_opts *o = t->o;
 	int rc;
 	if ((rc = load_data(t)) || (rc = build_model(t)) ||
-	    (rc = load_weights(t)))
+	    (rc = load_weights(t)) || (rc = setup_optim(t)))
 		return rc;
 	if (!(t->g = nb_graph_new()))
 		return CLI_FAIL;
 	nb_graph_seed(t->g, o->seed);
 	nb_graph_set_anomaly(t->g, o->anomaly);
-	const char *spec = o->spec ? o->spec : DEFAULT_SPEC;
+	const char *spec = t->spec ? t->spec : "";
 	size_t n = (size_t)nb_tensor_dim(t->d.train_x, 0);
 	int64_t *idx = malloc(n * sizeof *idx + 1);
 	if (!idx)
@@ -559,10 +618,14 @@ static int run(train_ctx *t)
 		       nb_module_numel(t->model, true));
 	double acc = NAN, test_loss = NAN, t0 = now();
 	for (uint64_t e = 0; e < o->epochs && !rc; e++) {
-		double train_loss, rate;
-		schedule_lr(o, e, &t->lr);
+		double train_loss, rate, lr = nb_optim_get_lr(t->opt);
 		if ((rc = train_epoch(t, e, idx, &train_loss, &rate)))
 			break;
+		if (t->sched && nb_sched_step(t->sched)) {
+			fprintf(stderr, "nabla train: %s\n", nb_last_error());
+			rc = CLI_FAIL;
+			break;
+		}
 		if (nb_evaluate(t->model, t->g, t->d.test_x, t->d.test_y, 1000,
 		                &test_loss, &acc)) {
 			fprintf(stderr, "nabla train: %s\n", nb_last_error());
@@ -573,7 +636,7 @@ static int run(train_ctx *t)
 			printf("{\"event\": \"epoch\", \"epoch\": %llu, \"lr\": %.9g, "
 			       "\"train_loss\": %.6f, \"test_loss\": %.6f, "
 			       "\"test_accuracy\": %.6f, \"samples_per_s\": %.1f}\n",
-			       (unsigned long long)e + 1, t->lr, train_loss,
+			       (unsigned long long)e + 1, lr, train_loss,
 			       test_loss, acc, rate);
 		else
 			printf("epoch %llu/%llu  train_loss %.4f  test_loss %.4f  "
@@ -611,26 +674,24 @@ static int run(train_ctx *t)
 
 int cmd_train(int argc, char **argv)
 {
-	train_opts o = {
-		.optim = "sgd", .lr = 0.1, .momentum = 0.9, .epochs = 3,
-		.batch = 128,
-	};
+	train_opts o = {.optim = "sgd", .epochs = 3, .batch = 128};
 	int rc = parse_opts(argc, argv, &o);
 	if (rc)
 		return rc >= 100 ? CLI_OK : rc;
-	double lr;
-	if (!schedule_lr(&o, 0, &lr))
+	schedule sc;
+	if (!parse_schedule(o.schedule, &sc))
 		return cli_usage_error("train", "bad --schedule '%s' (step:SIZE,"
 		                       "GAMMA, exp:GAMMA or cosine[:ETA_MIN])",
 		                       o.schedule);
 	if (o.threads && nb_set_num_threads((int)o.threads))
 		fprintf(stderr, "nabla train: %s\n", nb_last_error());
-	train_ctx t = {.o = &o, .lr = o.lr};
+	train_ctx t = {.o = &o};
 	t.tty = !o.quiet && !o.json && isatty(STDERR_FILENO);
 	rc = run(&t);
-	for (size_t i = 0; t.velocity && i < t.n_params; i++)
-		nb_tensor_free(t.velocity[i]);
-	free(t.velocity);
+	free(t.spec);
+	nb_sched_free(t.sched);
+	nb_optim_free(t.opt);
+	free(t.weights);
 	free(t.params);
 	nb_graph_free(t.g);
 	nb_module_free(t.model);

@@ -21,6 +21,7 @@
 #define NABLA_CHECKPOINT_H
 
 #include "model.h"
+#include "optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -80,6 +81,26 @@ nb_status nb_safetensors_save(const char *path, const nb_named_tensor *t,
 nb_status nb_module_save(nb_module *m, const char *path,
                          const char *const *meta);
 
+/*
+ * Saves m as nb_module_save does, plus the optimizer's state (o may be
+ * NULL): each entry of nb_optim_state_at as "optim/NAME" ("optim/step",
+ * "optim/0.momentum_buffer", ...; parameters by their index in the
+ * optimizer) and the metadata "nabla.optim" = nb_optim_name(o).  Names
+ * starting with "optim/" are reserved for this: nb_module_load skips
+ * them, and module names cannot contain '/'.
+ */
+nb_status nb_checkpoint_save(const char *path, nb_module *m,
+                             const nb_optim *o, const char *const *meta);
+/*
+ * Restores o's state from a file written by nb_checkpoint_save for an
+ * optimizer of the same kind over the same parameters.  NB_ENOTFOUND
+ * when the file has no optimizer state or lacks an entry, NB_EINVAL
+ * when it was saved by another kind of optimizer, NB_ESHAPE/NB_EDTYPE
+ * for a mismatched entry, and the errors of nb_safetensors_open.  All
+ * entries are checked before any is copied.
+ */
+nb_status nb_optim_load_state(nb_optim *o, const char *path);
+
 /* What nb_module_load did; the lists are comma-separated names,
  * truncated with "..." when long. */
 typedef struct nb_load_report {
@@ -90,7 +111,7 @@ typedef struct nb_load_report {
 
 /*
  * Loads the tensors of path into m's parameters and buffers by full
- * name.  Strict: every tensor of m must be in the file and every
+ * name (entries named "optim/..." are optimizer state and ignored).  Strict: every tensor of m must be in the file and every
  * tensor of the file must be in m, or NB_ENOTFOUND with a message that
  * lists the missing and unexpected names.  Not strict (fine-tuning):
  * tensors on one side only are skipped and counted in *rep.  Always:
