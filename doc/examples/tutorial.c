@@ -54,48 +54,46 @@ static nb_module *build(const char *head, uint64_t seed)
 	return m;
 }
 
-/* ---- training: minibatch SGD on the parameters that require grad ---- */
-
-static void sgd(nb_module *m, float lr)
-{
-	nb_tensor *p[16];
-	size_t n = nb_module_params(m, true, p, 16);
-	for (size_t i = 0; i < n && i < 16; i++) {
-		float *w = nb_tensor_data(p[i]);
-		const float *g = nb_tensor_cdata(nb_tensor_grad(p[i]));
-		for (size_t k = 0; k < nb_tensor_numel(p[i]); k++)
-			w[k] -= lr * g[k];
-	}
-}
+/* ---- training: SGD with momentum on the parameters that train ---- */
 
 static int train(nb_module *m, nb_graph *g, const nb_dataset *d,
                  int epochs)
 {
 	size_t n = (size_t)nb_tensor_dim(d->train_x, 0), batch = 64;
+	nb_tensor *p[16];
+	/* Frozen parameters are left out: they get no gradient. */
+	size_t np = nb_module_params(m, true, p, 16);
+	nb_sgd_opts so = nb_sgd_defaults();
+	so.lr = 0.01;
+	so.momentum = 0.9;
+	nb_optim *opt = np <= 16 ? nb_optim_sgd(p, np, &so) : NULL;
 	int64_t *idx = malloc(n * sizeof *idx);
-	if (!idx)
-		return 1;
+	int status = 1;
+	if (!opt || !idx)
+		goto out;
 	nb_module_set_training(m, true);
 	for (int e = 0; e < epochs; e++) {
 		nb_shuffle(idx, n, nb_graph_rng(g));
 		for (size_t at = 0; at + batch <= n; at += batch) {
 			nb_tensor *x, *y;
 			nb_graph_reset(g);
-			nb_module_zero_grad(m);
+			nb_optim_zero_grad(opt, false);
 			nb_batch_gather(g, d->train_x, d->train_y, idx + at, batch,
 			                &x, &y);
 			nb_tensor *loss = nb_cross_entropy(g,
 			    nb_module_forward(m, g, x), y);
 			if (!loss || nb_backward(loss, NULL)) {
 				fprintf(stderr, "tutorial: %s\n", nb_graph_errmsg(g));
-				free(idx);
-				return 1;
+				goto out;
 			}
-			sgd(m, 0.05f);
+			nb_optim_step(opt);
 		}
 	}
+	status = 0;
+out:
+	nb_optim_free(opt);
 	free(idx);
-	return 0;
+	return status;
 }
 
 static double accuracy(nb_module *m, nb_graph *g, const nb_dataset *d)
