@@ -71,17 +71,3 @@ void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
 		gemm_double(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
 		            ldc);
 }
-
-nb_status nb_set_num_threads(int n)
-{
-	if (n < 1)
-		return nb__set_error(NB_EINVAL, "threads: %d is not a positive "
-		                     "count", n);
-#if defined(HAVE_CBLAS) && defined(HAVE_OPENBLAS_SET_NUM_THREADS)
-	openblas_set_num_threads(n);
-	return NB_OK;
-#else
-	return n == 1 ? NB_OK : nb__set_error(NB_ESTATE, "threads: this build "
-	    "has no threaded BLAS (OpenBLAS); it computes on one thread");
-#endif
-}

@@ -80,6 +80,16 @@ typedef void (*nb_free_fn)(void *ptr);
 void nb_set_alloc_funcs(nb_malloc_fn m, nb_realloc_fn r, nb_free_fn f);
 
 /*
+ * Threads used by nabla's own kernels (normalizations, large elementwise
+ * work) and, when nabla is built with OpenBLAS, by its matrix products.
+ * The default is the environment variable NB_NUM_THREADS, or else the
+ * number of online processors.  Results do not depend on the count: work
+ * is split in chunks of fixed size.  NB_EINVAL outside 1..64.
+ */
+nb_status nb_set_num_threads(int n);
+int nb_get_num_threads(void);
+
+/*
  * The random number generator: xoshiro256** (Blackman and Vigna), its
  * state seeded from a 64-bit seed by splitmix64.  Uniform doubles use the
  * top 53 bits of a draw (u = (x >> 11) * 2^-53, in [0, 1)); normal
@@ -99,14 +109,6 @@ uint64_t nb_rng_next(nb_rng *r);
 double nb_rng_uniform(nb_rng *r);              /* [0, 1) */
 double nb_rng_normal(nb_rng *r);               /* N(0, 1) */
 uint64_t nb_rng_below(nb_rng *r, uint64_t n);  /* [0, n), unbiased */
-
-/*
- * The number of threads of matrix products (OpenBLAS's thread pool);
- * everything else runs on the calling thread.  NB_EINVAL for n < 1,
- * NB_ESTATE when the build has no OpenBLAS (only n = 1 is then
- * accepted).  Process-wide; call it before training, not concurrently.
- */
-nb_status nb_set_num_threads(int n);
 
 #ifdef __cplusplus
 }

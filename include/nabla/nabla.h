@@ -22,6 +22,7 @@
 #include "op.h"
 #include "ops.h"
 #include "activation.h"
+#include "norm.h"
 #include "gradcheck.h"
 #include "regularize.h"
 #include "optim.h"
