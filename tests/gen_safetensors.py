@@ -12,6 +12,10 @@ Fixtures (tests/data/):
   torch_mlp.safetensors      state_dict of fc1 -> bn1 -> leaky_relu -> fc2
                              (float32, num_batches_tracked int64), every
                              value set by formula(): the test checks them.
+  torch_bn_mlp_f64.safetensors  fc1 -> bn1 -> leaky_relu -> fc2, float64,
+                             after 3 training batches (running statistics
+                             moved, num_batches_tracked 3), with "input"
+                             and the eval-mode "output".
   torch_mlp_f64.safetensors  fc1 -> leaky_relu -> fc2 in float64 with
                              seeded random weights, plus "input" [2, 5] and
                              the model's "output" [2, 3]: nabla loads it
@@ -115,6 +119,19 @@ def main():
     t["input"] = x
     t["output"] = y
     save(os.path.join(DATA, "torch_mlp_f64.safetensors"), t, meta)
+
+    torch.manual_seed(1)
+    m = MLP(True, torch.float64)
+    with torch.no_grad():
+        for _ in range(3):  # move the running statistics
+            m(torch.randn(8, 5, dtype=torch.float64) * 2 + 1)
+        m.eval()
+        x = torch.randn(2, 5, dtype=torch.float64)
+        y = m(x)
+    t = dict(m.state_dict())
+    t["input"] = x
+    t["output"] = y
+    save(os.path.join(DATA, "torch_bn_mlp_f64.safetensors"), t, meta)
 
     path = os.path.join(DATA, "nabla_mlp.safetensors")
     if not os.path.exists(path):

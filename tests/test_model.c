@@ -381,3 +381,62 @@ Test(model, builtin_activations_as_layers)
 	cr_expect(strstr(nb_last_error(), "spec:1:10: unknown layer 'relux' "
 	                 "(did you mean 'relu'?"), "%s", nb_last_error());
 }
+
+Test(model, builtin_normalizations_and_dropout)
+{
+	nb_module *m = nb_model_parse("linear:4 batch_norm relu dropout:0.5 "
+	    "linear:6 layer_norm group_norm:num_groups=3 instance_norm "
+	    "linear:2", 3, &f64);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	const nb_named_tensor *t;
+	size_t n = nb_module_tensors(m, &t);
+	const char *want[] = {
+		"fc1.weight", "fc1.bias", "bn1.weight", "bn1.bias",
+		"bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked",
+		"fc2.weight", "fc2.bias", "ln1.weight", "ln1.bias", "gn1.weight",
+		"gn1.bias", "fc3.weight", "fc3.bias",
+	};
+	cr_assert_eq(n, sizeof want / sizeof *want);
+	for (size_t i = 0; i < n; i++)
+		cr_expect_str_eq(t[i].name, want[i]);
+	cr_expect_str_eq(nb_module_name(nb_module_child(m, 3)), "drop1");
+	cr_expect_str_eq(nb_module_name(nb_module_child(m, 7)), "in1");
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nb_graph_tensor(g, NB_F64, NB_SHAPE(5, 3));
+	for (size_t i = 0; i < 15; i++)
+		nb_tensor_set(x, i, sin((double)i));
+	nb_tensor *y = nb_sum(g, nb_module_forward(m, g, x), 0, NULL, false);
+	/* instance_norm needs spatial dimensions: [N, C] is refused. */
+	if (!y)
+		cr_expect(strstr(nb_graph_errmsg(g), "instance_norm"), "%s",
+		          nb_graph_errmsg(g));
+	nb_graph_free(g);
+	nb_module_free(m);
+
+	m = nb_model_parse("linear:4 batch_norm:momentum=0.5 dropout:0.5 "
+	                   "linear:2", 3, &f64);
+	g = nb_graph_new();
+	x = nb_graph_tensor(g, NB_F64, NB_SHAPE(5, 3));
+	for (size_t i = 0; i < 15; i++)
+		nb_tensor_set(x, i, cos((double)i));
+	y = nb_sum(g, nb_module_forward(m, g, x), 0, NULL, false);
+	cr_assert_eq(nb_backward(y, NULL), NB_OK, "%s", nb_graph_errmsg(g));
+	/* The op counts the batch, once. */
+	cr_expect_eq(nb_tensor_item(nb_module_tensor(m,
+	             "bn1.num_batches_tracked")), 1);
+	cr_expect_neq(nb_tensor_get(nb_module_tensor(m, "bn1.running_mean"),
+	                            0), 0);
+	cr_expect_not_null(nb_tensor_grad(nb_module_tensor(m, "bn1.weight")));
+	const char *scopes[] = {"fc1", "bn1", "drop1", "fc2"};
+	for (size_t i = 0; i < 4; i++)
+		cr_expect_str_eq(nb_graph_node_scope(g, i), scopes[i]);
+	nb_graph_free(g);
+	nb_module_free(m);
+	m = nb_model_parse("linear:4 batch_norm:affine=0,track_running_stats=0 "
+	                   "instance_norm:affine=1", 3, &f64);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	n = nb_module_tensors(m, &t);
+	cr_expect_eq(n, 4, "fc1 (2) and in1's weight and bias");
+	cr_expect_str_eq(t[2].name, "in1.weight");
+	nb_module_free(m);
+}

@@ -491,3 +491,38 @@ Test(safetensors, optimizer_state_round_trip)
 	nb_module_free(m);
 	nb_module_free(m2);
 }
+
+/* Real batch norm: PyTorch's running statistics, counter and eval-mode
+ * output after loading its state_dict. */
+Test(safetensors, batch_norm_state_dict_matches_pytorch)
+{
+	nb_model_opts o = {.dtype = NB_F64};
+	nb_module *m = nb_model_parse("linear:4 batch_norm leaky_relu linear:3",
+	                              5, &o);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	const char *path = fixture("torch_bn_mlp_f64.safetensors");
+	nb_load_report rep;
+	cr_assert_eq(nb_module_load(m, path, false, &rep), NB_OK, "%s",
+	             nb_last_error());
+	cr_expect_eq(rep.loaded, 9);
+	cr_expect_eq(rep.missing, 0);
+	cr_expect_eq(nb_tensor_item(nb_module_tensor(m,
+	             "bn1.num_batches_tracked")), 3);
+	nb_safetensors *f;
+	cr_assert_eq(nb_safetensors_open(path, &f), NB_OK);
+	nb_tensor *x = nb_safetensors_read(f, "input");
+	nb_tensor *want = nb_safetensors_read(f, "output");
+	nb_module_set_training(m, false);
+	nb_graph *g = nb_graph_new();
+	nb_tensor *y = nb_module_forward(m, g, x);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	for (size_t i = 0; i < 6; i++)
+		cr_expect(fabs(nb_tensor_get(y, i) - nb_tensor_get(want, i)) <
+		          1e-12, "output[%zu] = %.17g, PyTorch %.17g", i,
+		          nb_tensor_get(y, i), nb_tensor_get(want, i));
+	nb_graph_free(g);
+	nb_tensor_free(x);
+	nb_tensor_free(want);
+	nb_safetensors_close(f);
+	nb_module_free(m);
+}
