@@ -54,10 +54,19 @@ nb_module *nb_linear_new(const char *name, int64_t in, int64_t out,
 	 * gain sqrt(2 / (1 + 5)) and bound gain * sqrt(3 / fan_in), which
 	 * is 1 / sqrt(fan_in); the bias uses the same bound. */
 	double bound = 1.0 / sqrt((double)in);
-	if (nb_module_add_param(m, "weight", nb_tensor_rand(dt, NB_SHAPE(out,
-	    in), rng, -bound, bound)) ||
-	    (bias && nb_module_add_param(m, "bias", nb_tensor_rand(dt,
-	     NB_SHAPE(out), rng, -bound, bound)))) {
+	nb_tensor *w = nb_tensor_rand(dt, NB_SHAPE(out, in), rng, -bound,
+	                              bound);
+	nb_tensor *b = w && bias ? nb_tensor_rand(dt, NB_SHAPE(out), rng,
+	                                          -bound, bound) : NULL;
+	if (!w || (bias && !b)) {
+		nb_tensor_free(w);
+		nb_module_free(m);
+		return NULL;
+	}
+	if (nb_module_add_param(m, "weight", w) ||
+	    (b && nb_module_add_param(m, "bias", b))) {
+		if (nb_module_tensor(m, "weight") != w)
+			nb_tensor_free(b); /* never added */
 		nb_module_free(m);
 		return NULL;
 	}

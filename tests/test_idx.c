@@ -216,10 +216,11 @@ Test(dataset, synthetic_is_seeded_and_learnable_shape)
 	cr_expect(fabs(s / 300) < 1e-6 && fabs(ss / 300 - 1) < 1e-5,
 	          "mean %g, var %g", s / 300, ss / 300);
 	cr_expect(sd > 0.9 && sd < 1.2, "sd %g", sd);
-	cr_expect_eq(nb_dataset_synthetic(0, 1, 1, 2, 0, &c), NB_EINVAL);
 	nb_dataset_free(&a);
 	nb_dataset_free(&b);
 	nb_dataset_free(&c);
+	cr_expect_eq(nb_dataset_synthetic(0, 1, 1, 2, 0, &c), NB_EINVAL);
+	cr_expect_null(c.train_x);
 }
 
 Test(dataset, shuffle_gather_and_evaluate)

@@ -440,3 +440,41 @@ Test(model, builtin_normalizations_and_dropout)
 	cr_expect_str_eq(t[2].name, "in1.weight");
 	nb_module_free(m);
 }
+
+/* ---- allocation failures: every allocation of building a model, one at
+ * a time, fails cleanly (NULL and NB_ENOMEM; ASan checks for leaks) ---- */
+
+static long alloc_budget;
+
+static void *failing_malloc(size_t n)
+{
+	return alloc_budget-- > 0 ? malloc(n) : NULL;
+}
+
+static void *failing_realloc(void *p, size_t n)
+{
+	return alloc_budget-- > 0 ? realloc(p, n) : NULL;
+}
+
+Test(model, every_allocation_failure_is_clean)
+{
+	const char *spec = "linear:8 t_norm t_act@act t_drop:0.1 linear:2";
+	nb_module *m = nb_model_parse(spec, 3, &f64); /* warm the registry */
+	nb_module_free(m);
+	int failures = 0;
+	for (long budget = 0; budget < 10000; budget++) {
+		alloc_budget = budget;
+		nb_set_alloc_funcs(failing_malloc, failing_realloc, free);
+		m = nb_model_parse(spec, 3, &f64);
+		nb_status st = nb_last_status();
+		nb_set_alloc_funcs(NULL, NULL, NULL);
+		if (m) {
+			nb_module_free(m);
+			break;
+		}
+		failures++;
+		cr_expect_eq(st, NB_ENOMEM, "budget %ld: %s", budget,
+		             nb_last_error());
+	}
+	cr_expect_gt(failures, 10);
+}

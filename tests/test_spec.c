@@ -167,3 +167,24 @@ Test(spec, every_prefix_is_safe)
 		nb_spec_free(s);
 	}
 }
+
+/* Every byte of a valid spec replaced by each troublesome character:
+ * parses or fails with a position inside the text. */
+Test(spec, every_byte_replaced)
+{
+	const char *full = "input:8 linear:16,bias=1@a t_norm:momentum=0.2 "
+	                   "t_act:0.5 t_drop:p=0.25 linear:2";
+	const char subst[] = ":,=@[] \n;.-_x0\x7f\xff";
+	char buf[128];
+	size_t len = strlen(full);
+	for (size_t i = 0; i < len; i++)
+		for (size_t k = 0; k < sizeof subst - 1; k++) {
+			nb_spec *s = NULL;
+			size_t pos = 0;
+			memcpy(buf, full, len + 1);
+			buf[i] = subst[k];
+			if (nb_spec_parse(buf, &s, &pos))
+				cr_expect_leq(pos, len, "'%s': position %zu", buf, pos);
+			nb_spec_free(s);
+		}
+}
