@@ -150,43 +150,52 @@ static int distance(const char *a, size_t na, const char *b)
 	return row[nb];
 }
 
+/* Regularizer ops that are not layers: penalties reduce a weight to a
+ * scalar for the loss. */
+static bool is_penalty(const nb_op *op)
+{
+	size_t n = strlen(op->name);
+	return op->kind == NB_KIND_REGULARIZER && n > 8 &&
+	       !strcmp(op->name + n - 8, "_penalty");
+}
+
 /* "did you mean 'relu'? " or "", and a few layer names as examples. */
 static void suggest(const char *w, size_t n, char *out, size_t cap)
 {
+	static const char *const common[] = {
+		"relu", "tanh", "batch_norm", "layer_norm", "dropout:P",
+	};
 	const char *best = NULL;
 	int bestd = n > 4 ? 3 : 2;
 	char examples[160] = "";
-	size_t k = 0, shown = 0;
-	bool kind_shown[NB_KIND_COUNT] = {false};
+	size_t k = 0;
 	if (distance(w, n, "linear") < bestd) {
 		best = "linear";
 		bestd = distance(w, n, "linear");
 	}
 	for (size_t i = 0; i < nb_op_count(); i++) {
 		const nb_op *op = nb_op_at(i);
-		if (!layer_kind(op->kind))
-			continue;
-		int d = distance(w, n, op->name);
+		int d = layer_kind(op->kind) && !is_penalty(op)
+		        ? distance(w, n, op->name) : 99;
 		if (d < bestd) {
 			bestd = d;
 			best = op->name;
 		}
-		/* One or two examples of each layer kind. */
-		if (shown < 4 && (!kind_shown[op->kind] ||
-		    (op->kind == NB_KIND_ACTIVATION && shown < 2))) {
-			kind_shown[op->kind] = true;
+	}
+	/* Examples: the common layers that are registered. */
+	for (size_t i = 0; i < sizeof common / sizeof *common; i++) {
+		char nm[32];
+		snprintf(nm, sizeof nm, "%.*s", (int)strcspn(common[i], ":"),
+		         common[i]);
+		if (nb_op_find(nm) && k < sizeof examples)
 			k += (size_t)snprintf(examples + k, sizeof examples - k,
-			                      ", %s", op->name);
-			shown++;
-		}
-		if (k >= sizeof examples)
-			k = sizeof examples - 1;
+			                      ", %s", common[i]);
 	}
 	snprintf(out, cap, "%s%s%sexpected linear:N or an activation, "
 	         "normalization or regularizer op such as %s; 'nabla ops' "
 	         "lists them", best ? "did you mean '" : "",
 	         best ? best : "", best ? "'? " : "",
-	         shown ? examples + 2 : "relu, batch_norm, dropout:P");
+	         k ? examples + 2 : "relu, batch_norm, dropout:P");
 }
 
 static nb_status push_layer(parser *p, nb_spec_layer *l)
@@ -372,6 +381,10 @@ static nb_status resolve(parser *p, size_t at, size_t n, const nb_op **op)
 		memcpy(name, w, n);
 		name[n] = '\0';
 		*op = nb_op_find(name);
+		if (*op && is_penalty(*op))
+			return fail_at(p, at, NB_EINVAL, "'%s' is a weight penalty, "
+			               "not a layer: add it to the loss (nabla train "
+			               "--l1, --l2)", name);
 		if (*op && layer_kind((*op)->kind))
 			return NB_OK;
 		if (*op)

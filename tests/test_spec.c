@@ -91,6 +91,10 @@ static const struct {
 	 "activation, normalization or regularizer op"},
 	{"linear:10\n  add", 12, NB_EINVAL,
 	 "spec:2:3: 'add' is an arithmetic op, not a layer"},
+	{"linear:4 l1_penalty", 9, NB_EINVAL, "'l1_penalty' is a weight "
+	 "penalty, not a layer"},
+	{"linear:4 relux", 9, NB_ENOTFOUND, "such as relu, tanh, batch_norm, "
+	 "layer_norm, dropout:P; 'nabla ops' lists them"},
 	{"linear", 6, NB_EINVAL, "spec:1:7: linear needs its output size"},
 	{"linear:", 7, NB_EFORMAT, "expected an argument after ':'"},
 	{"linear:10,", 10, NB_EFORMAT, "expected an argument after ','"},
