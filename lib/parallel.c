@@ -90,15 +90,23 @@ static void grow(int want)
 	pthread_attr_destroy(&attr);
 }
 
+static void apply(int n)
+{
+	atomic_store(&n_threads, n);
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+	openblas_set_num_threads(n);
+#endif
+}
+
 static void init_threads(void)
 {
 	const char *s = getenv("NB_NUM_THREADS");
 	int n = s ? atoi(s) : 0;
-	if (n <= 0) {
+	if (n <= 0 || n > MAX_THREADS) {
 		long c = sysconf(_SC_NPROCESSORS_ONLN);
-		n = c > 0 ? (int)c : 1;
+		n = c > 0 ? (int)(c < MAX_THREADS ? c : MAX_THREADS) : 1;
 	}
-	nb_set_num_threads(n);
+	apply(n);
 }
 
 nb_status nb_set_num_threads(int n)
@@ -106,10 +114,9 @@ nb_status nb_set_num_threads(int n)
 	if (n < 1 || n > MAX_THREADS)
 		return nb__set_error(NB_EINVAL, "set_num_threads: %d is outside "
 		                     "1..%d", n, MAX_THREADS);
-	atomic_store(&n_threads, n);
-#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
-	openblas_set_num_threads(n);
-#endif
+	/* The default first, so that it cannot override this call later. */
+	pthread_once(&threads_once, init_threads);
+	apply(n);
 	return NB_OK;
 }
 
