@@ -262,13 +262,48 @@ nb_module *nb_layer_new(const char *name, const char *op_name,
 
 /* ---- models from specs ---- */
 
-static nb_module *spec_layer(const nb_spec_layer *l, int64_t *features,
-                             nb_dtype dt, nb_rng *rng)
+/* The activation that follows layer i (before the next linear), or
+ * "linear" (gain 1) when none does: the nonlinearity of an
+ * initialization scheme. */
+static const char *next_activation(const nb_spec *spec, size_t i)
 {
+	for (size_t k = i + 1; k < nb_spec_len(spec); k++) {
+		const nb_spec_layer *l = nb_spec_layer_at(spec, k);
+		if (l->type == NB_LAYER_LINEAR)
+			break;
+		if (l->op->kind == NB_KIND_ACTIVATION)
+			return l->op->name;
+	}
+	return "linear";
+}
+
+/* Overwrites a linear module's weight by the scheme, zeroes its bias. */
+static nb_status apply_init(nb_module *m, const char *scheme,
+                            const char *act, nb_rng *rng)
+{
+	nb_status st = nb_init_apply(nb_module_tensor(m, "weight"), rng,
+	                             scheme, act);
+	nb_tensor *b = nb_module_tensor(m, "bias");
+	if (!st && b)
+		st = nb_init_zeros(b);
+	return st;
+}
+
+static nb_module *spec_layer(const nb_spec *spec, size_t i,
+                             int64_t *features, const nb_model_opts *o,
+                             nb_rng *rng)
+{
+	const nb_spec_layer *l = nb_spec_layer_at(spec, i);
+	nb_dtype dt = o->dtype;
 	if (l->type == NB_LAYER_LINEAR) {
 		nb_module *m = nb_linear_new(l->name, *features, l->units, l->bias,
 		                             dt, rng);
 		*features = l->units;
+		if (m && o->init &&
+		    apply_init(m, o->init, next_activation(spec, i), rng)) {
+			nb_module_free(m);
+			return NULL;
+		}
 		return m;
 	}
 	return nb_op_layer_new(l->name, l->op, l->attrs, *features, dt,
@@ -303,7 +338,7 @@ nb_module *nb_model_from_spec(const nb_spec *spec, int64_t in_features,
 		return NULL;
 	for (size_t i = 0; i < nb_spec_len(spec); i++) {
 		const nb_spec_layer *l = nb_spec_layer_at(spec, i);
-		nb_module *m = spec_layer(l, &f, o->dtype, &rng);
+		nb_module *m = spec_layer(spec, i, &f, o, &rng);
 		if (!m || nb_module_add(model, m)) {
 			char msg[512];
 			nb__spec_where(spec, l->pos, &line, &col);

@@ -478,3 +478,28 @@ Test(model, every_allocation_failure_is_clean)
 	}
 	cr_expect_gt(failures, 10);
 }
+
+Test(model, init_schemes_by_name)
+{
+	nb_model_opts o = {.dtype = NB_F64, .seed = 3, .init = "constant:0.5"};
+	nb_module *m = nb_model_parse("linear:4 relu linear:2", 3, &o);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	cr_expect_eq(nb_tensor_get(nb_module_tensor(m, "fc2.weight"), 7), 0.5);
+	cr_expect_eq(nb_tensor_get(nb_module_tensor(m, "fc1.bias"), 3), 0);
+	nb_module_free(m);
+	/* "auto" takes the activation after the layer: relu, gain sqrt(2). */
+	o.init = "kaiming_uniform:nonlinearity=auto";
+	m = nb_model_parse("linear:400 batch_norm relu linear:2", 600, &o);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	nb_tensor *w = nb_module_tensor(m, "fc1.weight");
+	double bound = sqrt(2.0) * sqrt(3.0 / 600), hi = 0;
+	for (size_t i = 0; i < nb_tensor_numel(w); i++)
+		hi = fmax(hi, fabs(nb_tensor_get(w, i)));
+	cr_expect(hi <= bound && hi > 0.99 * bound, "max |w| %g, bound %g", hi,
+	          bound);
+	nb_module_free(m);
+	o.init = "bogus";
+	cr_expect_null(nb_model_parse("linear:4 linear:2", 3, &o));
+	cr_expect(strstr(nb_last_error(), "spec:1:1: "), "%s", nb_last_error());
+	cr_expect(strstr(nb_last_error(), "bogus"), "%s", nb_last_error());
+}

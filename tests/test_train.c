@@ -196,6 +196,10 @@ Test(train, exit_codes)
 	cr_expect_eq(nabla("--epochs x"), 2);
 	cr_expect_eq(nabla("--optim lbfgs"), 2);
 	cr_expect_eq(nabla("--optim adam --nesterov"), 2);
+	cr_expect_eq(nabla(QUICK "--init bogus --epochs 0"), 2);
+	cr_expect(strstr(err, "bogus"), "%s", err);
+	cr_expect_eq(nabla(QUICK "--model 'linear:16 tanh linear:10' --init "
+	                   "xavier_uniform:auto --epochs 1"), 0, "%s", err);
 	cr_expect_eq(nabla(QUICK "--model 'linear:10' --freeze fc1"), 2);
 	cr_expect(strstr(err, "every parameter is frozen"), "%s", err);
 	cr_expect_eq(nabla("--schedule step:0,1"), 2);

@@ -17,6 +17,7 @@
 
 typedef struct train_opts {
 	const char *spec, *data, *save, *load, *init_from, *optim, *schedule;
+	const char *init;
 	const char *freeze[MAX_FREEZE];
 	int n_freeze;
 	double lr, momentum, weight_decay, clip_norm, clip_value, l1, l2;
@@ -70,6 +71,9 @@ static int usage(void)
 "  --clip-norm X       clip the gradients' global L2 norm to X\n"
 "  --clip-value X      clip each gradient element to [-X, X]\n"
 "  --l1 X, --l2 X      add X*sum|w| or X*sum w^2 of the weights to the loss\n"
+"  --init SCHEME       linear weights by an nb_init_apply scheme\n"
+"                      (xavier_uniform, kaiming_normal:nonlinearity=auto,\n"
+"                      orthogonal:auto...; biases 0); default PyTorch's\n"
 "  --seed N            seed of initialization, shuffling, dropout (0)\n"
 "  --threads N         threads of matrix products\n"
 "  --detect-anomaly    fail at the first op making a NaN or infinity\n"
@@ -104,7 +108,7 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	       O_BATCH, O_EPOCHS, O_CLIP_NORM, O_CLIP_VALUE, O_L1, O_L2,
 	       O_SEED, O_THREADS, O_ANOMALY, O_SAVE, O_LOAD, O_INIT_FROM,
 	       O_FREEZE, O_JSON, O_QUIET, O_HELP, O_VERSION, O_BETA1, O_BETA2,
-	       O_EPS, O_ALPHA };
+	       O_EPS, O_ALPHA, O_INIT };
 	static const struct option lo[] = {
 		{"model", required_argument, NULL, O_MODEL},
 		{"data", required_argument, NULL, O_DATA},
@@ -130,6 +134,7 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		{"load", required_argument, NULL, O_LOAD},
 		{"init-from", required_argument, NULL, O_INIT_FROM},
 		{"freeze", required_argument, NULL, O_FREEZE},
+		{"init", required_argument, NULL, O_INIT},
 		{"beta1", required_argument, NULL, O_BETA1},
 		{"beta2", required_argument, NULL, O_BETA2},
 		{"eps", required_argument, NULL, O_EPS},
@@ -175,6 +180,7 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		}
 		switch (c) {
 		case O_MODEL: o->spec = optarg; break;
+		case O_INIT: o->init = optarg; break;
 		case O_DATA: o->data = optarg; break;
 		case O_SYNTH: o->synthetic = true; break;
 		case O_OPTIM: o->optim = optarg; break;
@@ -405,7 +411,7 @@ static int build_model(train_ctx *t)
 	}
 	if (!spec)
 		spec = DEFAULT_SPEC;
-	nb_model_opts mo = {.dtype = NB_F32, .seed = o->seed};
+	nb_model_opts mo = {.dtype = NB_F32, .seed = o->seed, .init = o->init};
 	t->model = nb_model_parse(spec, t->d.features, &mo);
 	t->spec = strdup(spec);
 	free(from_file);

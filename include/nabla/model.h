@@ -260,6 +260,15 @@ int64_t nb_spec_input(const nb_spec *s);
 typedef struct nb_model_opts {
 	nb_dtype dtype;
 	uint64_t seed;       /* of the initialization */
+	/*
+	 * NULL: PyTorch's nn.Linear initialization.  Else a scheme of
+	 * nb_init_apply (<nabla/init.h>: "xavier_uniform",
+	 * "kaiming_normal:nonlinearity=auto", "orthogonal:auto", ...) for
+	 * every linear weight, with the activation that follows the layer
+	 * in the spec (the first activation before the next linear; else
+	 * "linear") as its nonlinearity; the biases are then zero.
+	 */
+	const char *init;
 } nb_model_opts;
 
 /*
