@@ -17,7 +17,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config uthash-dev
 libcriterion-dev libopenblas-dev libjansson-dev zlib1g-dev libcairo2-dev
-graphviz libgraphviz-dev valgrind"
+graphviz libgraphviz-dev valgrind dataset-fashion-mnist"
 
 install_packages() {
 	missing=""
