@@ -268,6 +268,48 @@ static void mlp784_teardown(void)
 	common_teardown();
 }
 
+/* ---- fmnist: one epoch of mlp784 on Fashion-MNIST ---- */
+
+static nb_dataset fm;
+static int64_t *order;
+
+static int fmnist_setup(void)
+{
+	if (common_setup() || mlp_setup_net())
+		return 1;
+	if (nb_dataset_fashion_mnist(NULL, &fm) ||
+	    nb_dataset_standardize(&fm, NULL, NULL))
+		return fail("Fashion-MNIST (install dataset-fashion-mnist)");
+	order = calloc((size_t)nb_tensor_dim(fm.train_x, 0), sizeof *order);
+	return order ? sgd(0.1, 0.9) : fail("out of memory");
+}
+
+static int fmnist_step(void)
+{
+	size_t n = (size_t)nb_tensor_dim(fm.train_x, 0);
+	for (size_t i = 0; i < n; i++)
+		order[i] = (int64_t)i;
+	nb_shuffle(order, n, &rng);
+	for (size_t i = 0; i < n; i += 128) {
+		nb_tensor *bx, *by;
+		size_t len = n - i < 128 ? n - i : 128;
+		if (nb_batch_gather(g, fm.train_x, fm.train_y, order + i, len,
+		                    &bx, &by))
+			return fail("batch");
+		if (finish(nb_cross_entropy(g, mlp_forward(bx), by)))
+			return 1;
+	}
+	return 0;
+}
+
+static void fmnist_teardown(void)
+{
+	free(order);
+	order = NULL;
+	nb_dataset_free(&fm);
+	mlp784_teardown();
+}
+
 /* ---- norms: forward + backward of the four normalizations ---- */
 
 static nb_tensor *norm_x;
@@ -334,6 +376,7 @@ static const bench benches[] = {
 #endif
 	{"tiny", tiny_setup, tiny_step, common_teardown},
 	{"mlp784", mlp784_setup, mlp784_step, mlp784_teardown},
+	{"fmnist", fmnist_setup, fmnist_step, fmnist_teardown},
 	{"batch_norm", norms_setup, norms_step, norms_teardown},
 	{"group_norm", norms_setup, norms_step, norms_teardown},
 	{"instance_norm", norms_setup, norms_step, norms_teardown},
