@@ -9,6 +9,7 @@ static const cli_cmd cmds[] = {
 	{"gradcheck", "check every op's gradient numerically", cmd_gradcheck},
 	{"initlab", "the initialization study: activations and gradients "
 	 "per layer", cmd_initlab},
+	{"train", "train a model given by a spec; checkpoints", cmd_train},
 };
 
 static void usage(FILE *f)

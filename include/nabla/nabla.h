@@ -27,5 +27,8 @@
 #include "regularize.h"
 #include "optim.h"
 #include "init.h"
+#include "model.h"
+#include "checkpoint.h"
+#include "data.h"
 
 #endif
