@@ -149,23 +149,38 @@ static nb_tensor *make_output(nb_op_ctx *c, nb_dtype dt)
 	return out;
 }
 
-static nb_status record(nb_op_ctx *c, void *attrs)
+/*
+ * The node of the op about to run, with room for it on the tape: taken
+ * before forward, which may change state in place (running statistics),
+ * so that a call that fails for memory has changed nothing.
+ */
+static nb_node *reserve_node(nb_op_ctx *c)
 {
 	nb_graph *g = c->g;
 	nb_node *n = nb__graph_meta_alloc(g, sizeof *n);
 	nb_tensor **in = nb__graph_meta_alloc(g, (size_t)c->n_in * sizeof *in +
 	                                      1);
-	if (!n || !in)
-		return nb_op_fail(c, NB_ENOMEM, "out of memory for the node");
-	memcpy(in, c->in, (size_t)c->n_in * sizeof *in);
+	if (!n || !in) {
+		nb_op_fail(c, NB_ENOMEM, "out of memory for the node");
+		return NULL;
+	}
+	if (nb__graph_reserve_node(g))
+		return NULL;
+	n->in = in;
+	return n;
+}
+
+/* Fills the reserved node n and appends it to the tape. */
+static nb_status record(nb_op_ctx *c, nb_node *n, void *attrs)
+{
+	memcpy(n->in, c->in, (size_t)c->n_in * sizeof *n->in);
 	n->op = c->op;
 	n->out = c->out;
-	n->in = in;
 	n->n_in = c->n_in;
 	n->attrs = attrs;
 	n->saved = c->saved;
-	n->scope = g->scope;
-	if (nb__graph_push_node(g, n))
+	n->scope = c->g->scope;
+	if (nb__graph_push_node(c->g, n))
 		return NB_ENOMEM;
 	c->out->node = n;
 	return NB_OK;
@@ -198,6 +213,11 @@ nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
 	if (!out)
 		return NULL;
 	c.out = out;
+	/* Every op is recorded while grad mode is on, so the exporters see
+	 * the whole graph; backward skips nodes that need no gradient. */
+	nb_node *node = NULL;
+	if (g->grad_enabled && !(node = reserve_node(&c)))
+		return NULL;
 	if (op->forward(&c)) {
 		if (!g->err)
 			nb_op_fail(&c, NB_EINVAL, "forward failed");
@@ -208,12 +228,10 @@ nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
 		           "produced a non-finite value", g->n_nodes);
 		return NULL;
 	}
-	/* Every op is recorded while grad mode is on, so the exporters see
-	 * the whole graph; backward skips nodes that need no gradient. */
-	if (g->grad_enabled) {
+	if (node) {
 		if (needs_grad(&c))
 			out->flags |= NB_T_REQUIRES_GRAD;
-		if (record(&c, a))
+		if (record(&c, node, a))
 			return NULL;
 	}
 	return out;

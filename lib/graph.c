@@ -165,7 +165,7 @@ nb_tensor *nb_graph_from_data(nb_graph *g, nb_dtype dt, int ndim,
 	return t;
 }
 
-nb_status nb__graph_push_node(nb_graph *g, nb_node *n)
+nb_status nb__graph_reserve_node(nb_graph *g)
 {
 	if (g->n_nodes == g->cap_nodes) {
 		size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256;
@@ -176,6 +176,15 @@ nb_status nb__graph_push_node(nb_graph *g, nb_node *n)
 		g->tape = t;
 		g->cap_nodes = cap;
 	}
+	return NB_OK;
+}
+
+nb_status nb__graph_push_node(nb_graph *g, nb_node *n)
+{
+	/* Reserved, unless ops run inside the forward of another took the
+	 * room since. */
+	if (nb__graph_reserve_node(g))
+		return NB_ENOMEM;
 	n->id = g->n_nodes;
 	g->tape[g->n_nodes++] = n;
 	return NB_OK;

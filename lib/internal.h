@@ -111,6 +111,10 @@ nb_tensor *nb__graph_new_tensor(nb_graph *g, nb_dtype dt, int ndim,
                                 const int64_t *shape);
 void *nb__graph_alloc(nb_graph *g, size_t n);      /* data arena */
 void *nb__graph_meta_alloc(nb_graph *g, size_t n); /* current meta arena */
+/* Room on the tape for one more node (NB_ENOMEM, recorded on g); after
+ * it nb__graph_push_node appends a node without allocating (unless
+ * nodes were pushed in between). */
+nb_status nb__graph_reserve_node(nb_graph *g);
 nb_status nb__graph_push_node(nb_graph *g, nb_node *n);
 /* Records the first error on g (and as the thread's last error). */
 nb_status nb__graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)
