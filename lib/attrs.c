@@ -159,12 +159,17 @@ static nb_status unknown_attr(const nb_op *op, const char *k, size_t n)
 	                     list);
 }
 
-nb_status nb_attrs_parse(const nb_op *op, const char *s, void *buf)
+void nb__attrs_defaults(const nb_op *op, void *buf)
 {
 	if (op->attrs_size)
 		memset(buf, 0, op->attrs_size);
 	for (int i = 0; i < op->n_attrs; i++)
 		set_default(&op->attrs[i], buf);
+}
+
+nb_status nb_attrs_parse(const nb_op *op, const char *s, void *buf)
+{
+	nb__attrs_defaults(op, buf);
 	while (s && *s) {
 		s += strspn(s, " \t\n;");
 		size_t len = strcspn(s, " \t\n;");

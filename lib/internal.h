@@ -140,6 +140,12 @@ typedef struct nb_gbuf {
 	void *data;
 } nb_gbuf;
 
+/* ---- attrs.c ---- */
+/* Fills buf with op's defaults, unchecked (nb_attrs_parse checks them,
+ * and records an error when a default is out of range on purpose, as
+ * for the spec parser's linear:N). */
+void nb__attrs_defaults(const nb_op *op, void *buf);
+
 /* Largest attribute struct an op may declare. */
 #define NB_MAX_ATTRS_SIZE 512
 

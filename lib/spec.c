@@ -418,7 +418,10 @@ static nb_status parse_layer(parser *p)
 		op = is_linear ? &linear_layer : &input_layer;
 	else if ((st = resolve(p, at, n, &op)))
 		return st;
-	nb_attrs_parse(op, NULL, buf);
+	/* Not nb_attrs_parse: linear's and input's size has no valid
+	 * default, and its check would leave an error in nb_last_error()
+	 * of a spec that parses. */
+	nb__attrs_defaults(op, buf);
 	p->i = at + n;
 	if (p->text[p->i] == ':') {
 		p->i++;

@@ -192,3 +192,22 @@ Test(spec, every_byte_replaced)
 			nb_spec_free(s);
 		}
 }
+
+/* A spec that parses leaves nb_last_error() alone: filling linear's
+ * defaults (units 0, which its range refuses) used to record "linear:
+ * attribute 'units' = 0 is outside [1, ...]", so a caller reporting the
+ * last error after a later failure that set none showed that. */
+Test(spec, success_leaves_the_last_error_alone)
+{
+	nb_spec *s;
+	cr_assert_null(nb_op_find("no such op"));
+	cr_assert_eq(nb_spec_parse("bogus", &s, NULL), NB_ENOTFOUND);
+	nb_status before = nb_last_status();
+	char msg[512];
+	snprintf(msg, sizeof msg, "%s", nb_last_error());
+	cr_assert_eq(nb_spec_parse("input:3 linear:4 t_act linear:2", &s,
+	                           NULL), NB_OK);
+	cr_expect_eq(nb_last_status(), before);
+	cr_expect_str_eq(nb_last_error(), msg);
+	nb_spec_free(s);
+}
