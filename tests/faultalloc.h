@@ -15,12 +15,13 @@ typedef struct fa_state {
 	long live;       /* blocks allocated and not yet freed */
 	long calls;      /* malloc and realloc calls since fa_arm */
 	long fail_at;    /* fail the call with this index; -1: none */
+	bool persistent; /* and every call after it */
 	long failed;     /* calls failed since fa_arm */
 	size_t cap;      /* refuse requests above this many bytes */
 	size_t refused;  /* requests refused for their size */
 } fa_state;
 
-static fa_state fa = {0, 0, -1, 0, (size_t)1 << 30, 0};
+static fa_state fa = {0, 0, -1, false, 0, (size_t)1 << 30, 0};
 
 static inline bool fa_should_fail(size_t n)
 {
@@ -29,7 +30,8 @@ static inline bool fa_should_fail(size_t n)
 		fa.refused++;
 		return true;
 	}
-	if (fa.fail_at >= 0 && k == fa.fail_at) {
+	if (fa.fail_at >= 0 &&
+	    (k == fa.fail_at || (fa.persistent && k > fa.fail_at))) {
 		fa.failed++;
 		return true;
 	}
@@ -70,12 +72,19 @@ static inline void fa_uninstall(void)
 	nb_set_alloc_funcs(NULL, NULL, NULL);
 }
 
-/* Fails the call of index k from now on (k < 0: none). */
-static inline void fa_arm(long k)
+/* Fails the call of index k from now on (k < 0: none); persistent:
+ * that call and every later one. */
+static inline void fa_arm_mode(long k, bool persistent)
 {
 	fa.calls = 0;
 	fa.failed = 0;
 	fa.fail_at = k;
+	fa.persistent = persistent;
+}
+
+static inline void fa_arm(long k)
+{
+	fa_arm_mode(k, false);
 }
 
 #endif
