@@ -14,6 +14,7 @@
  * test_initlab, test_model and test_optim (optimizer construction) are
  * not repeated.
  */
+#include <sys/stat.h>
 #include <unistd.h>
 #include "helpers.h"
 #include "faultalloc.h"
@@ -462,7 +463,8 @@ Test(oom, optimizer_steps_clipping_schedules)
 	sweep_calls("optimizer steps", sc_optim, NULL);
 }
 
-/* A scratch directory under the build tree, and paths in it. */
+/* A scratch directory under the build tree, and paths in it (made and
+ * removed without a shell, which valgrind would trace too). */
 static char tmpdir[1024];
 
 static void make_tmpdir(void)
@@ -470,16 +472,7 @@ static void make_tmpdir(void)
 	const char *b = getenv("NB_BUILDDIR");
 	snprintf(tmpdir, sizeof tmpdir, "%s/tests/oom.%d", b && *b ? b : ".",
 	         (int)getpid());
-	char cmd[1100];
-	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmpdir);
-	cr_assert_eq(system(cmd), 0);
-}
-
-static void remove_tmpdir(void)
-{
-	char cmd[1100];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	cr_expect_eq(system(cmd), 0);
+	cr_assert_eq(mkdir(tmpdir, 0700), 0, "%s", tmpdir);
 }
 
 static const char *tmp_path(const char *name)
@@ -487,6 +480,12 @@ static const char *tmp_path(const char *name)
 	static char path[1200];
 	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
 	return path;
+}
+
+static void remove_tmpdir(const char *file)
+{
+	unlink(tmp_path(file));
+	cr_expect_eq(rmdir(tmpdir), 0, "%s not empty", tmpdir);
 }
 
 /* Saves tensors with metadata, opens the file and reads them back. */
@@ -527,7 +526,7 @@ Test(oom, safetensors_files)
 	make_tmpdir();
 	sweep_calls("safetensors", sc_safetensors,
 	            (void *)tmp_path("t.safetensors"));
-	remove_tmpdir();
+	remove_tmpdir("t.safetensors");
 }
 
 /* A model from a spec, a training step, a checkpoint with optimizer
@@ -592,7 +591,7 @@ Test(oom, checkpoints)
 	make_tmpdir();
 	sweep_calls("checkpoints", sc_checkpoint,
 	            (void *)tmp_path("c.safetensors"));
-	remove_tmpdir();
+	remove_tmpdir("c.safetensors");
 }
 
 static nb_status sc_spec(void *ud)
@@ -638,7 +637,7 @@ Test(oom, idx_files)
 		fputc(i, f);
 	fclose(f);
 	sweep_calls("IDX", sc_idx, (void *)path);
-	remove_tmpdir();
+	remove_tmpdir("x-idx3-ubyte");
 }
 
 /* The synthetic data set, standardized, batched and evaluated. */
