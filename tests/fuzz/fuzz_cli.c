@@ -1,0 +1,90 @@
+/*
+ * fuzz_cli.c - the argument parsing of every nabla subcommand: the input,
+ * split on NUL bytes, is the command line after "nabla", run by the real
+ * main() (tools/nabla.c, compiled with main renamed to nabla_main) and
+ * the commands of tools/.  No command may exit() or abort; each returns
+ * its exit code, and runs again in the same process for the next input.
+ *
+ * A command line that parses runs the command, so the harness keeps the
+ * work small and harmless: it refuses lines with --plot or --save
+ * (which would write files wherever the input says), and appends caps
+ * that override what came before (getopt keeps the last value): a
+ * single op for gradcheck, tiny layer sizes for initlab, and for train a
+ * data directory that does not exist in place of the input's (so the
+ * synthetic set is used), 16 rows and one epoch.  stdin is /dev/null
+ * (--load /dev/stdin must not block).
+ */
+#include <fcntl.h>
+#include "fuzz.h"
+
+int nabla_main(int argc, char **argv);
+
+#define MAX_ARGS 64
+
+static const char *const caps_gradcheck[] = {"relu", NULL};
+static const char *const caps_initlab[] = {"--sizes=6,4,4", "--batch=3",
+                                           NULL};
+static const char *const caps_train[] = {"--epochs=1", "--batch=8",
+                                         "--train-limit=16",
+                                         "--test-limit=16", NULL};
+
+static void init(void)
+{
+	static int done;
+	if (done)
+		return;
+	done = 1;
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1); /* commands print their results here */
+		close(null);
+	}
+	fz_init_alloc();
+}
+
+/* Whether an argument names an option that writes a file. */
+static int writes_files(const char *a)
+{
+	return !strncmp(a, "--p", 3) || !strncmp(a, "--sa", 4);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *buf = malloc(size + 1), *argv[MAX_ARGS + 8];
+	int argc = 0;
+	if (!buf)
+		return 0;
+	init();
+	memcpy(buf, data, size);
+	buf[size] = '\0';
+	argv[argc++] = "nabla";
+	for (size_t i = 0; i <= size && argc < MAX_ARGS;) {
+		char *a = buf + i;
+		size_t len = strlen(a);
+		if (writes_files(a))
+			goto out;
+		argv[argc++] = a;
+		i += len + 1;
+	}
+	const char *const *caps = NULL;
+	bool synthetic = false;
+	for (int i = 2; i < argc; i++)
+		synthetic |= !strncmp(argv[i], "--sy", 4);
+	if (argc > 1 && !strcmp(argv[1], "gradcheck"))
+		caps = caps_gradcheck;
+	else if (argc > 1 && !strcmp(argv[1], "initlab"))
+		caps = caps_initlab;
+	else if (argc > 1 && !strcmp(argv[1], "train")) {
+		caps = caps_train;
+		if (!synthetic) /* --data and --synthetic exclude each other */
+			argv[argc++] = "--data=/nonexistent/nabla-fuzz";
+	}
+	for (int i = 0; caps && caps[i]; i++)
+		argv[argc++] = (char *)caps[i];
+	argv[argc] = NULL;
+	nabla_main(argc, argv);
+out:
+	free(buf);
+	return 0;
+}
