@@ -43,6 +43,11 @@ typedef struct nb_gradcheck_result {
 	bool pass;
 	bool rule_only;      /* gradient-modifying: not compared */
 	char message[256];   /* why it failed, or "" */
+	int case_index;      /* which case of op->cases, from 0 */
+	/* The case's graph: the op applied to the case's inputs (named
+	 * after the op's inputs), e.g. for nb_graph_write_dot.  Borrowed,
+	 * valid during the callback only; NULL if it could not be made. */
+	const nb_graph *graph;
 } nb_gradcheck_result;
 
 typedef void (*nb_gradcheck_cb)(const nb_gradcheck_result *r, void *ud);
