@@ -22,5 +22,6 @@
 #include "op.h"
 #include "ops.h"
 #include "gradcheck.h"
+#include "dot.h"
 
 #endif
