@@ -7,6 +7,7 @@
 static const cli_cmd cmds[] = {
 	{"ops", "list the registered ops", cmd_ops},
 	{"gradcheck", "check every op's gradient numerically", cmd_gradcheck},
+	{"dot", "draw a network's graph and its gradient health", cmd_dot},
 };
 
 static void usage(FILE *f)
