@@ -41,8 +41,13 @@ const char *nb_last_error(void)
 
 nb_status nb__vset_error(nb_status code, const char *fmt, va_list ap)
 {
+	/* Through a copy: the arguments may point into last_msg itself, as
+	 * in nb__graph_fail(g, st, "%s", nb_last_error()), and vsnprintf
+	 * from a buffer into itself is undefined (glibc leaves ""). */
+	char buf[sizeof last_msg];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	memcpy(last_msg, buf, sizeof buf);
 	last_status = code;
-	vsnprintf(last_msg, sizeof last_msg, fmt, ap);
 	return code;
 }
 

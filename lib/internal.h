@@ -134,6 +134,7 @@ nb_status nb__register_reduce(void);
 nb_status nb__register_shape(void);
 nb_status nb__register_linalg(void);
 nb_status nb__register_loss(void);
+nb_status nb__register_activation(void);
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */

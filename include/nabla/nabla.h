@@ -21,6 +21,7 @@
 #include "graph.h"
 #include "op.h"
 #include "ops.h"
+#include "activation.h"
 #include "gradcheck.h"
 #include "dot.h"
 
