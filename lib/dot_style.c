@@ -165,56 +165,6 @@ static void health_color(const nb_dot_opts *o, double nrm, hcolor *c)
 	         c->strong ? 0.40 : 0.28);
 }
 
-/*
- * Statistics of an activation's output, as nb_activation_stats() (branch
- * act, include/nabla/activation.h) defines them; computed here until it
- * is merged.  Saturated: within 1% of (out_hi - out_lo) of a limit
- * (bounded ops only).  A unit is an index along axis 1 of [N, F, ...]
- * (a 1-D output is one unit); it is dead when all its values are
- * saturated (bounded ops) or exactly 0 (unbounded ops).
- */
-typedef struct act_stats {
-	double std, saturated, zero, dead_units;
-} act_stats;
-
-static bool activation_stats(const nb_op *op, const nb_tensor *y,
-                             act_stats *s)
-{
-	size_t n = nb_tensor_numel(y);
-	int nd = nb_tensor_ndim(y);
-	if (!n || nd == 0)
-		return false;
-	bool bounded = op->out_lo < op->out_hi;
-	double m = bounded ? 0.01 * (op->out_hi - op->out_lo) : 0;
-	size_t batch = nd >= 2 ? (size_t)nb_tensor_dim(y, 0) : 1;
-	size_t units = nd >= 2 ? (size_t)nb_tensor_dim(y, 1) : 1;
-	size_t inner = n / batch / units, sat = 0, zero = 0, dead = 0;
-	double sum = 0, ss = 0;
-	for (size_t i = 0; i < n; i++)
-		sum += nb_tensor_get(y, i);
-	double mean = sum / (double)n;
-	for (size_t u = 0; u < units; u++) {
-		size_t flat = 0;
-		for (size_t b = 0; b < batch; b++)
-			for (size_t k = 0; k < inner; k++) {
-				size_t at = (b * units + u) * inner + k;
-				double v = nb_tensor_get(y, at);
-				bool st = bounded && (v <= op->out_lo + m ||
-				                      v >= op->out_hi - m);
-				sat += st;
-				zero += v == 0;
-				flat += bounded ? st : v == 0;
-				ss += (v - mean) * (v - mean);
-			}
-		dead += flat == batch * inner;
-	}
-	s->saturated = (double)sat / (double)n;
-	s->zero = (double)zero / (double)n;
-	s->dead_units = (double)dead / (double)units;
-	s->std = sqrt(ss / (double)n);
-	return true;
-}
-
 /* ---- statements ---- */
 
 static const char *kind_fill(nb_op_kind k)
@@ -301,9 +251,10 @@ void nb__dot_op_node(dot *d, size_t i, const char *ind)
 		fputs("</FONT>", d->f);
 	}
 	inputs_note(d, op, in, m);
-	act_stats s;
+	nb_act_stats s;
 	if (d->o.health && op->kind == NB_KIND_ACTIVATION &&
-	    activation_stats(op, nb_graph_node_output(d->g, i), &s)) {
+	    !nb_activation_stats(op, nb_graph_node_output(d->g, i), &s) &&
+	    s.n) {
 		bool bounded = op->out_lo < op->out_hi;
 		fprintf(d->f, "<BR/><FONT POINT-SIZE=\"9\" COLOR=\"%s\">"
 		        "%s %.1f%%, dead %.1f%%<BR/>std %s</FONT>",

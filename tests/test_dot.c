@@ -296,6 +296,32 @@ Test(dot, health_small_model)
 	small_free(&m);
 }
 
+Test(dot, activation_statistics)
+{
+	/* relu: column 1 is negative for every sample (a dead unit); tanh
+	 * of large values saturates. */
+	nb_tensor *x = nbt_tensor(NB_F64, NB_SHAPE(4, 2), (double[]){
+		1, -1, 2, -2, 3, -3, 0.5, -0.5});
+	nb_tensor_set_requires_grad(x, true);
+	nb_graph *g = nb_graph_new();
+	nb_tensor *r = nb_relu(g, x);
+	nb_tensor *t = nb_tanh(g, nb_affine_scalar(g, x, 10, 0));
+	nb_tensor *y = nb_add(g, nb_sum(g, r, 0, NULL, false),
+	                      nb_sum(g, t, 0, NULL, false));
+	cr_assert_eq(nb_backward(y, NULL), NB_OK);
+	nb_dot_opts o = nb_dot_defaults();
+	o.health = true;
+	char *txt = dot_checked(g, &o), line[2048];
+	cr_expect(line_of(txt, "n0 [", line, sizeof line) &&
+	          strstr(line, "zero 50.0%, dead 50.0%") &&
+	          strstr(line, "COLOR=\"#c00000\""), "%s", line);
+	cr_expect(line_of(txt, "n2 [", line, sizeof line) &&
+	          strstr(line, "saturated 100.0%, dead 100.0%"), "%s", line);
+	free(txt);
+	nb_graph_free(g);
+	nb_tensor_free(x);
+}
+
 /* ---- roles, running statistics, absent inputs ---- */
 
 /* A normalization-like op: running statistics as any_dtype optional

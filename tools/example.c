@@ -1,7 +1,6 @@
 /*
  * example.c - built-in example networks, see example.h.
  */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include "example.h"
@@ -9,45 +8,6 @@
 const char example_names[] = "seed10";
 
 #define SEED10_LAYERS 10
-
-/*
- * tanh until the activation ops (branch act) are merged: registered
- * under its own name so that the real one, once built in, is used
- * instead.  Output limits (-1, 1) for the saturation statistics.
- */
-static nb_status tanh_forward(nb_op_ctx *c)
-{
-	for (size_t i = 0; i < nb_tensor_numel(c->out); i++)
-		nb_tensor_set(c->out, i, tanh(nb_tensor_get(c->in[0], i)));
-	return NB_OK;
-}
-
-/* d tanh(x) / dx = 1 - tanh(x)^2 */
-static nb_status tanh_backward(nb_op_ctx *c, const nb_tensor *gout,
-                               nb_tensor *const *gin)
-{
-	for (size_t i = 0; i < nb_tensor_numel(gout); i++) {
-		double y = nb_tensor_get(c->out, i);
-		nb_tensor_set(gin[0], i, nb_tensor_get(gin[0], i) +
-		              nb_tensor_get(gout, i) * (1 - y * y));
-	}
-	return NB_OK;
-}
-
-static const nb_op tanh_op = {
-	.name = "tanh", .kind = NB_KIND_ACTIVATION,
-	.doc = "tanh(x) (the examples' own, until the built-in exists)",
-	.n_inputs = 1, .input_names = "input", .forward = tanh_forward,
-	.backward = tanh_backward, .cases = "[3,4]", .out_lo = -1,
-	.out_hi = 1,
-};
-
-static nb_tensor *act_tanh(nb_graph *g, nb_tensor *x)
-{
-	if (!nb_op_find("tanh"))
-		nb_op_register(&tanh_op);
-	return nb_call(g, "tanh", 1, &x, NULL);
-}
 
 nb_status example_init(example *ex, const char *name, uint64_t seed)
 {
@@ -88,7 +48,7 @@ nb_tensor *example_forward(nb_graph *g, const example *ex)
 		snprintf(nm, sizeof nm, "fc%d", i + 1);
 		if (nb_graph_scope_push(g, nm))
 			return NULL;
-		h = act_tanh(g, nb_linear(g, h, ex->params[i], NULL));
+		h = nb_tanh(g, nb_linear(g, h, ex->params[i], NULL));
 		nb_graph_scope_pop(g);
 	}
 	return nb_mse_loss(g, h, ex->target);

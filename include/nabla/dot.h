@@ -23,11 +23,10 @@
  * red (exploding, above opts.explode); grey where there is no gradient,
  * magenta for NaN or infinity.  Ops get the colour of their result's
  * gradient as a border.  Parameters also show ||grad|| and
- * ||grad|| / ||w||.  Activations (kind NB_KIND_ACTIVATION) show the
- * percentage of saturated outputs (within 1% of the range from a limit
- * out_lo / out_hi; bounded ops) or of zeros (unbounded ops), of dead
- * units (index along axis 1 saturated, or zero, for every sample), and
- * the outputs' standard deviation.
+ * ||grad|| / ||w||.  Activations (kind NB_KIND_ACTIVATION) show, from
+ * nb_activation_stats(), the percentage of saturated outputs (bounded
+ * ops: within 1% of the range from out_lo or out_hi) or of zeros
+ * (unbounded ops), of dead units, and the outputs' standard deviation.
  *
  * Large graphs.  Ops are grouped into nested clusters by scope
  * (nb_graph_scope_push: cluster "cluster_<path>" labelled with the
