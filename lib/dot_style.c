@@ -429,7 +429,7 @@ void nb__dot_cluster_label(dot *d, dot_span path, int group)
 	nb__dot_puts(d, gr->last.s, gr->last.len, DOT_QUOTED);
 	fprintf(d->f, "  x%d", gr->count);
 	if (d->o.health)
-		grad_range(d, gr->a, gr->b, -1, "\\n");
+		grad_range(d, gr->a, gr->b, -1, "\\l");
 }
 
 void nb__dot_edge_stmt(dot *d, const char *src, const char *dst,
@@ -437,7 +437,10 @@ void nb__dot_edge_stmt(dot *d, const char *src, const char *dst,
 {
 	char s[96], a[24];
 	double gn = d->o.health ? grad_norm(t) : -1;
-	bool label = (from_op && d->o.edge_shapes) || (d->o.health && gn >= 0);
+	/* Only the results of ops are labelled: a leaf's node says it all,
+	 * and a label on the flat edge from a parameter drawn beside its op
+	 * crashes Graphviz 2.42's layout (flat_edges, a double free). */
+	bool label = from_op && (d->o.edge_shapes || (d->o.health && gn >= 0));
 	fprintf(d->f, "\t%s -> %s [", src, dst);
 	if (label) {
 		fputs("label=\"", d->f);
@@ -538,6 +541,11 @@ static void legend_scale(dot *d)
 	fputs("</TABLE>>];\n", f);
 }
 
+/*
+ * The legend: a grid of sample nodes, leaf roles in the first column and
+ * op kinds in the second (rank=same rows, invisible edges between rows),
+ * then the colour scale of the health view.
+ */
 void nb__dot_legend(dot *d)
 {
 	FILE *f = d->f;
@@ -545,33 +553,32 @@ void nb__dot_legend(dot *d)
 		{"op", "#f4f4f4"}, {"activation", "#fff3c4"},
 		{"normalization", "#e3ecfa"}, {"loss", "#fbdcdc"},
 	};
-	fputs("\tsubgraph cluster_legend {\n\t\tlabel=\"legend\"; "
+	fputs("	subgraph cluster_legend {\n\t\tlabel=\"legend\"; "
 	      "style=rounded; color=\"#bbbbbb\"; fontsize=10;\n"
-	      "\t\tnode [fontsize=9, height=0.3];\n", f);
-	for (int r = 0; r < 4; r++)
+	      "\t\tnode [fontsize=9, height=0.3, width=1.1];\n", f);
+	for (int r = 0; r < 4; r++) {
 		fprintf(f, "\t\tlg_%s [%s, fillcolor=\"%s\", label=\"%s\"];\n",
 		        role_name[r], role_style[r],
 		        d->o.health ? "#ffffff" : role_fill[r], role_name[r]);
-	for (int k = 0; k < 4; k++)
 		fprintf(f, "\t\tlg_op%d [shape=box, style=\"rounded,filled\", "
-		        "fillcolor=\"%s\", label=\"%s\"];\n", k, ops[k][1],
-		        ops[k][0]);
-	fputs("\t\tlg_parameter -> lg_input -> lg_constant -> lg_output -> "
-	      "lg_op0 -> lg_op1 -> lg_op2 -> lg_op3", f);
-	if (d->n_sums) {
-		fputs(" -> lg_summary", f);
+		        "fillcolor=\"%s\", label=\"%s\"];\n", r, ops[r][1],
+		        ops[r][0]);
+		fprintf(f, "\t\t{rank=same; lg_%s -> lg_op%d [style=invis];}\n",
+		        role_name[r], r);
 	}
-	if (d->o.health)
-		fputs(" -> lg_scale", f);
-	fputs(" [style=invis];\n\t\t{rank=same; lg_parameter; lg_input; "
-	      "lg_constant; lg_output; lg_op0; lg_op1; lg_op2; lg_op3;", f);
-	fputs(d->n_sums ? " lg_summary;" : "", f);
-	fputs(d->o.health ? " lg_scale;}\n" : "}\n", f);
+	fputs("\t\tlg_parameter -> lg_input -> lg_constant -> lg_output",
+	      f);
+	if (d->n_sums)
+		fputs(" -> lg_summary", f);
+	fputs(" [style=invis];\n", f);
 	if (d->n_sums)
 		fputs("\t\tlg_summary [shape=folder, style=filled, "
 		      "fillcolor=\"#e8edf3\", label=\"scope (summary)\"];\n",
 		      f);
-	if (d->o.health)
+	if (d->o.health) {
 		legend_scale(d);
+		fputs("\t\t{rank=same; lg_op0 -> lg_scale [style=invis];}\n",
+		      f);
+	}
 	fputs("\t}\n", f);
 }

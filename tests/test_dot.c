@@ -597,7 +597,7 @@ Test(dot, seed10_collapse)
 	free(t);
 	o.health = true;
 	t = dot_checked(g, &o);
-	cr_expect(strstr(t, "x10\\n|g| "), "the range over the repeats");
+	cr_expect(strstr(t, "x10\\l|g| "), "the range over the repeats");
 	free(t);
 	nb_graph_free(g);
 	example_free(&ex);
