@@ -16,6 +16,7 @@ nb_graph *nb_graph_new(void)
 {
 	if (nb__registry_ensure())
 		return NULL;
+	nb__threads_init();
 	nb_graph *g = nb__calloc(1, sizeof *g);
 	if (!g) {
 		nb__set_error(NB_ENOMEM, "graph: out of memory");

@@ -135,6 +135,8 @@ nb_status nb__register_shape(void);
 nb_status nb__register_linalg(void);
 nb_status nb__register_loss(void);
 nb_status nb__register_activation(void);
+nb_status nb__register_regularize(void);
+nb_status nb__register_norm(void);
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */
@@ -172,6 +174,16 @@ void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
               int64_t k, double alpha, const void *a, int64_t lda,
               const void *b, int64_t ldb, double beta, void *c,
               int64_t ldc);
+
+/* ---- parallel.c ---- */
+typedef void (*nb__range_fn)(void *ctx, size_t lo, size_t hi);
+/*
+ * Calls fn(ctx, lo, hi) over [0, n) in chunks of `grain` elements, on up
+ * to nb_get_num_threads() threads; returns when all are done.  Chunk
+ * boundaries depend on grain only, never on the thread count.
+ */
+void nb__parallel_for(size_t n, size_t grain, nb__range_fn fn, void *ctx);
+void nb__threads_init(void);
 
 /* Row-major strides of a shape. */
 void nb__strides(int ndim, const int64_t *shape, int64_t *strides);

@@ -22,7 +22,10 @@
 #include "op.h"
 #include "ops.h"
 #include "activation.h"
+#include "norm.h"
 #include "gradcheck.h"
+#include "regularize.h"
+#include "optim.h"
 #include "dot.h"
 
 #endif

@@ -21,6 +21,7 @@
  * Branches follow PyTorch at the kinks (relu'(0) = 0, elu'(0) = alpha,
  * hardtanh' = 0 at its limits, ...), so gradients match it there too.
  */
+#include "vecmath.h"
 #include <tgmath.h>
 #include "elementwise.h"
 
