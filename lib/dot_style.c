@@ -202,7 +202,8 @@ const char *nb__dot_slot_name(const nb_op *op, int k, size_t *len)
 }
 
 /* "no bias", "running stats: held": absent optional inputs, and whether
- * the running_* inputs are present. */
+ * the running statistics (running_*, num_batches_tracked: batch_norm's
+ * inputs) are given. */
 static void inputs_note(dot *d, const nb_op *op, nb_tensor *const *in,
                         int m)
 {
@@ -210,7 +211,8 @@ static void inputs_note(dot *d, const nb_op *op, nb_tensor *const *in,
 	for (int k = 0; k < m; k++) {
 		size_t len;
 		const char *nm = nb__dot_slot_name(op, k, &len);
-		if (len >= 8 && !strncmp(nm, "running_", 8)) {
+		if ((len >= 8 && !strncmp(nm, "running_", 8)) ||
+		    (len == 19 && !strncmp(nm, "num_batches_tracked", 19))) {
 			running++;
 			held += in[k] != NULL;
 		} else if (!in[k] && len) {

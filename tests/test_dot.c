@@ -391,6 +391,51 @@ Test(dot, roles_running_stats_and_absent_inputs)
 	nb_tensor_free(w);
 }
 
+Test(dot, batch_norm_running_statistics)
+{
+	nb_tensor *x = nb_tensor_ones(NB_F32, NB_SHAPE(4, 3));
+	nb_tensor *gamma = param(NB_F32, NB_SHAPE(3), "bn.weight", 1);
+	nb_tensor *beta = param(NB_F32, NB_SHAPE(3), "bn.bias", 0);
+	nb_tensor *rm = nb_tensor_zeros(NB_F32, NB_SHAPE(3));
+	nb_tensor *rv = nb_tensor_ones(NB_F32, NB_SHAPE(3));
+	nb_tensor *count = nb_tensor_zeros(NB_I64, 0, NULL);
+	nb_tensor_set_name(rm, "bn.running_mean");
+	nb_graph *g = nb_graph_new();
+	nb_tensor *a = nb_batch_norm(g, x, gamma, beta, rm, rv, count, 0.1,
+	                             1e-5);
+	nb_tensor *b = nb_batch_norm(g, a, NULL, NULL, NULL, NULL, NULL, 0.1,
+	                             1e-5);
+	cr_assert_not_null(b, "%s", nb_graph_errmsg(g));
+	nb_graph_set_training(g, false);
+	nb_dot_opts o = nb_dot_defaults();
+	o.legend = false;
+	char *t = dot_checked(g, &o), line[2048];
+	cr_expect(strstr(t, "eval mode"));
+	cr_expect(line_of(t, "n0 [", line, sizeof line) &&
+	          strstr(line, "<B>batch_norm</B>") &&
+	          strstr(line, "running stats: held") &&
+	          !strstr(line, "no "), "%s", line);
+	cr_expect(line_of(t, "n1 [", line, sizeof line) &&
+	          strstr(line, "running stats: none") &&
+	          strstr(line, "no weight") && strstr(line, "no bias"),
+	          "%s", line);
+	cr_expect(line_of(t, "t3 [", line, sizeof line) &&
+	          strstr(line, "<B>bn.running_mean</B>") &&
+	          strstr(line, "tooltip=\"constant"), "%s", line);
+	cr_expect(line_of(t, "t5 [", line, sizeof line) &&
+	          strstr(line, "<B>num_batches_tracked</B>") &&
+	          strstr(line, "[] int64") &&
+	          strstr(line, "tooltip=\"constant"), "%s", line);
+	free(t);
+	nb_graph_free(g);
+	nb_tensor_free(x);
+	nb_tensor_free(gamma);
+	nb_tensor_free(beta);
+	nb_tensor_free(rm);
+	nb_tensor_free(rv);
+	nb_tensor_free(count);
+}
+
 Test(dot, diamond_keeps_both_edges)
 {
 	nb_tensor *x = param(NB_F64, NB_SHAPE(3), "x", 1.0);
