@@ -620,6 +620,23 @@ Test(dot, seed10_early_layers_vanish)
 	example_free(&ex);
 }
 
+Test(dot, xavier10_keeps_the_gradient)
+{
+	example ex;
+	cr_assert_eq(example_init(&ex, "xavier10", 0), NB_OK);
+	nb_graph *g = nb_graph_new();
+	cr_assert_eq(nb_backward(example_forward(g, &ex), NULL), NB_OK);
+	nb_dot_opts o = nb_dot_defaults();
+	o.health = true;
+	char *t = dot_checked(g, &o), line[2048];
+	cr_expect_eq(count(t, "(vanishing)"), 0);
+	cr_expect(line_of(t, "n0 -> n1 ", line, sizeof line) &&
+	          strstr(line, "(healthy)"), "fc1: %s", line);
+	free(t);
+	nb_graph_free(g);
+	example_free(&ex);
+}
+
 Test(dot, seed10_collapse)
 {
 	example ex;

@@ -1,28 +1,35 @@
 /*
  * example.c - built-in example networks, see example.h.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include "example.h"
 
-const char example_names[] = "seed10";
+const char example_names[] = "seed10|xavier10";
 
-#define SEED10_LAYERS 10
+#define LAYERS 10
 
 nb_status example_init(example *ex, const char *name, uint64_t seed)
 {
 	nb_rng r;
+	bool xavier;
 	memset(ex, 0, sizeof *ex);
-	if (!name || strcmp(name, "seed10"))
+	if (!name || (strcmp(name, "seed10") && strcmp(name, "xavier10")))
 		return NB_ENOTFOUND;
-	ex->name = "seed10";
-	ex->title = "seed10: 10 x (linear, tanh) 800 -> 300, weights "
-	            "N(0, 0.01^2), batch 64, MSE";
+	xavier = name[0] == 'x';
+	ex->name = xavier ? "xavier10" : "seed10";
+	ex->title = xavier ? "xavier10: 10 x (linear, tanh) 800 -> 300, "
+	                     "weights N(0, 2 / (n_in + n_out)), batch 64, MSE"
+	                   : "seed10: 10 x (linear, tanh) 800 -> 300, weights "
+	                     "N(0, 0.01^2), batch 64, MSE";
 	nb_rng_seed(&r, seed);
-	for (int i = 0; i < SEED10_LAYERS; i++) {
+	for (int i = 0; i < LAYERS; i++) {
 		char nm[32];
-		nb_tensor *w = nb_tensor_randn(NB_F32, NB_SHAPE(750 - 50 * i,
-		                               800 - 50 * i), &r, 0, 0.01);
+		int64_t in = 800 - 50 * i, out = in - 50;
+		double std = xavier ? sqrt(2.0 / (double)(in + out)) : 0.01;
+		nb_tensor *w = nb_tensor_randn(NB_F32, NB_SHAPE(out, in), &r, 0,
+		                               std);
 		ex->params[ex->n_params++] = w;
 		snprintf(nm, sizeof nm, "fc%d.weight", i + 1);
 		if (!w || nb_tensor_set_requires_grad(w, true) ||

@@ -23,11 +23,13 @@ extern const char example_names[];
  * Makes the parameters and the batch of example `name` (persistent
  * tensors, owned by *ex; free with example_free), drawn from seed.
  * NB_ENOTFOUND for an unknown name, NB_ENOMEM.
- *   seed10: 10 linear layers 800 -> 750 -> ... -> 300 without bias, each
- *           followed by tanh and in its own scope fc1 .. fc10; weights
- *           N(0, 0.01^2); a batch of 64 N(0, 1) inputs and N(0, 1)
- *           targets; MSE loss.  Small weights and tanh: the gradient
- *           vanishes toward the first layers.
+ *   seed10:   10 linear layers 800 -> 750 -> ... -> 300 without bias,
+ *             each followed by tanh and in its own scope fc1 .. fc10;
+ *             weights N(0, 0.01^2); a batch of 64 N(0, 1) inputs and
+ *             N(0, 1) targets; MSE loss.  Small weights and tanh: the
+ *             gradient vanishes toward the first layers.
+ *   xavier10: the same with Xavier's std sqrt(2 / (n_in + n_out)): the
+ *             gradient keeps its scale through the layers.
  */
 nb_status example_init(example *ex, const char *name, uint64_t seed);
 /* The forward pass on g (a graph tensor: the loss), or NULL with the
