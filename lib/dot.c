@@ -391,7 +391,7 @@ static void emit_leaf(dot *d, size_t L, const char *ind)
 	char id[32];
 	size_t len;
 	const char *fb = nb__dot_slot_name(nb_graph_node_op(d->g, l->first),
-	                               l->slot, &len);
+	                                   l->slot, &len);
 	snprintf(id, sizeof id, "t%zu", L);
 	nb__dot_tensor_node(d, id, l->t, l->role, fb, len, ind);
 }

@@ -93,13 +93,13 @@ void nb__dot_cluster_label(dot *d, dot_span path, int group);
 void nb__dot_op_node(dot *d, size_t i, const char *indent);
 void nb__dot_summary_node(dot *d, size_t k, const char *indent);
 /* fallback (fb_len bytes) is shown when t has no name. */
-void nb__dot_tensor_node(dot *d, const char *id, const nb_tensor *t, int role,
-                     const char *fallback, size_t fb_len,
-                     const char *indent);
+void nb__dot_tensor_node(dot *d, const char *id, const nb_tensor *t,
+                         int role, const char *fallback, size_t fb_len,
+                         const char *indent);
 /* The name of op's input k: a pointer into input_names, *len bytes. */
 const char *nb__dot_slot_name(const nb_op *op, int k, size_t *len);
 /* An edge carrying t; from_op: t is an op's result (label its shape). */
 void nb__dot_edge_stmt(dot *d, const char *src, const char *dst,
-                   const nb_tensor *t, bool from_op);
+                       const nb_tensor *t, bool from_op);
 
 #endif

@@ -285,8 +285,9 @@ static void shape_dtype(dot *d, const nb_tensor *t)
 	fprintf(d->f, "%s %s", s, nb_dtype_name(nb_tensor_dtype(t)));
 }
 
-void nb__dot_tensor_node(dot *d, const char *id, const nb_tensor *t, int role,
-                     const char *fallback, size_t fb_len, const char *ind)
+void nb__dot_tensor_node(dot *d, const char *id, const nb_tensor *t,
+                         int role, const char *fallback, size_t fb_len,
+                         const char *ind)
 {
 	double gn = d->o.health ? grad_norm(t) : -1;
 	char a[24], b[24];
@@ -345,7 +346,8 @@ static double grad_range(dot *d, size_t a, size_t b, long u,
 	return last;
 }
 
-void nb__dot_summary_node(dot *d, size_t k, const char *ind)
+/* "5 ops: linear, tanh x2": the ops drawn as summary k, by first use. */
+static void summary_ops(dot *d, size_t k)
 {
 	const dot_summary *s = &d->sums[k];
 	const nb_op *ops[8];
@@ -368,6 +370,46 @@ void nb__dot_summary_node(dot *d, size_t k, const char *ind)
 		else
 			more = true;
 	}
+	fprintf(d->f, "<BR/><FONT POINT-SIZE=\"9\">%d op%s: ", total,
+	        total == 1 ? "" : "s");
+	for (int j = 0; j < n_ops; j++) {
+		fputs(j ? ", " : "", d->f);
+		puts_all(d, ops[j]->name, DOT_HTML);
+		if (counts[j] > 1)
+			fprintf(d->f, " x%d", counts[j]);
+	}
+	fputs(more ? ", ...</FONT>" : "</FONT>", d->f);
+}
+
+/* The parameters absorbed into summary k: their count, and in the health
+ * view ||grad|| / ||w|| of the first four. */
+static void summary_params(dot *d, size_t k)
+{
+	size_t params = 0;
+	int shown = 0;
+	char a[24];
+	for (size_t L = 0; L < d->n_leaves; L++) {
+		const dot_leaf *l = &d->leaves[L];
+		if (!l->absorbed || l->unit != (long)(d->n + k))
+			continue;
+		params += l->role == DOT_PARAM ? nb_tensor_numel(l->t) : 0;
+		if (!d->o.health || l->role != DOT_PARAM || shown++ >= 4)
+			continue;
+		double gn = grad_norm(l->t), w = l2(l->t);
+		fputs("<BR/><FONT POINT-SIZE=\"9\">", d->f);
+		puts_all(d, nb_tensor_name(l->t) ? nb_tensor_name(l->t)
+		                                 : "parameter", DOT_HTML);
+		fprintf(d->f, ": |g|/|w| %s</FONT>", gn < 0 ? "-" : w > 0
+		        ? num(gn / w, a) : "inf");
+	}
+	if (params)
+		fprintf(d->f, "<BR/><FONT POINT-SIZE=\"9\">%zu parameters"
+		        "</FONT>", params);
+}
+
+void nb__dot_summary_node(dot *d, size_t k, const char *ind)
+{
+	const dot_summary *s = &d->sums[k];
 	const char *fill = "#e8edf3";
 	hcolor hc;
 	if (d->o.health) {
@@ -384,35 +426,9 @@ void nb__dot_summary_node(dot *d, size_t k, const char *ind)
 		nb__dot_puts(d, gr->last.s, gr->last.len, DOT_HTML);
 		fprintf(d->f, " x%d", gr->count);
 	}
-	fprintf(d->f, "</B><BR/><FONT POINT-SIZE=\"9\">%d op%s: ", total,
-	        total == 1 ? "" : "s");
-	for (int j = 0; j < n_ops; j++) {
-		fputs(j ? ", " : "", d->f);
-		puts_all(d, ops[j]->name, DOT_HTML);
-		if (counts[j] > 1)
-			fprintf(d->f, " x%d", counts[j]);
-	}
-	fputs(more ? ", ...</FONT>" : "</FONT>", d->f);
-	size_t params = 0;
-	int shown = 0;
-	for (size_t L = 0; L < d->n_leaves; L++) {
-		const dot_leaf *l = &d->leaves[L];
-		if (!l->absorbed || l->unit != (long)(d->n + k))
-			continue;
-		params += l->role == DOT_PARAM ? nb_tensor_numel(l->t) : 0;
-		if (!d->o.health || l->role != DOT_PARAM || shown++ >= 4)
-			continue;
-		char a[24];
-		double gn = grad_norm(l->t), w = l2(l->t);
-		fputs("<BR/><FONT POINT-SIZE=\"9\">", d->f);
-		puts_all(d, nb_tensor_name(l->t) ? nb_tensor_name(l->t)
-		                                 : "parameter", DOT_HTML);
-		fprintf(d->f, ": |g|/|w| %s</FONT>", gn < 0 ? "-" : w > 0
-		        ? num(gn / w, a) : "inf");
-	}
-	if (params)
-		fprintf(d->f, "<BR/><FONT POINT-SIZE=\"9\">%zu parameters"
-		        "</FONT>", params);
+	fputs("</B>", d->f);
+	summary_ops(d, k);
+	summary_params(d, k);
 	if (d->o.health) {
 		fputs("<BR/><FONT POINT-SIZE=\"9\">", d->f);
 		grad_range(d, s->first, d->n, (long)(d->n + k), "");
@@ -435,7 +451,7 @@ void nb__dot_cluster_label(dot *d, dot_span path, int group)
 }
 
 void nb__dot_edge_stmt(dot *d, const char *src, const char *dst,
-                   const nb_tensor *t, bool from_op)
+                       const nb_tensor *t, bool from_op)
 {
 	char s[96], a[24];
 	double gn = d->o.health ? grad_norm(t) : -1;
