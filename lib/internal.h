@@ -122,6 +122,10 @@ void nb__describe_inputs(char *buf, size_t n, int n_in,
 /* ---- autodiff.c ---- */
 bool nb__all_finite(const nb_tensor *t);
 
+/* ---- spec.c ---- */
+/* Line and column (from 1) of byte offset pos of the spec's text. */
+void nb__spec_where(const nb_spec *s, size_t pos, int *line, int *col);
+
 /* Largest attribute struct an op may declare. */
 #define NB_MAX_ATTRS_SIZE 512
 

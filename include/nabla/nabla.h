@@ -26,6 +26,10 @@
 #include "gradcheck.h"
 #include "regularize.h"
 #include "optim.h"
+#include "init.h"
+#include "model.h"
+#include "checkpoint.h"
+#include "data.h"
 #include "dot.h"
 
 #endif

@@ -252,22 +252,26 @@ static nb_status channel_backward(nb_op_ctx *c, const layout *L,
 	size_t ns = s->n, C = L->C;
 	if (!x->numel)
 		return NB_OK;
-	nb_tensor *acc = nb_op_scratch(c, NB_F64, 1,
-	                               (int64_t[]){(int64_t)(2 * C + 2 * ns)});
+	/* dw, db, A, B, then the per-run sums of pass 1 */
+	nb_tensor *acc = nb_op_scratch(c, NB_F64, 1, (int64_t[]){
+	        (int64_t)(2 * C + 2 * ns + 2 * L->N * C)});
 	nb_tensor *co = nb_op_scratch(c, x->dtype, 1,
 	                              (int64_t[]){5 * (int64_t)C});
 	if (!acc || !co)
 		return NB_ENOMEM;
 	double *dw = acc->data, *db = dw + C, *A = db + C, *B = A + ns;
+	double *rs = B + ns;
 	const double *mean = s->stat, *invstd = s->stat + ns;
 	void *dx = gin[0] ? gin[0]->data : NULL;
 	const void *wd = w ? w->data : NULL;
 	if (x->dtype == NB_F32)
 		backward_float(L, x->data, gout->data, mean, invstd,
-		               s->batch_stats, wd, dx, dw, db, A, B, co->data);
+		               s->batch_stats, wd, dx, dw, db, A, B, co->data,
+		               rs);
 	else
 		backward_double(L, x->data, gout->data, mean, invstd,
-		                s->batch_stats, wd, dx, dw, db, A, B, co->data);
+		                s->batch_stats, wd, dx, dw, db, A, B, co->data,
+		                rs);
 	add_into(gin[1], dw);
 	add_into(gin[2], db);
 	return NB_OK;

@@ -15,6 +15,10 @@
 #include <time.h>
 #include <sys/resource.h>
 #include <nabla/nabla.h>
+#include "config.h"
+#ifdef HAVE_CBLAS
+#include <cblas.h>
+#endif
 
 typedef struct bench {
 	const char *name;
@@ -131,6 +135,50 @@ static int seed10_step(void)
 	return finish(nb_mse_loss(g, h, ys));
 }
 
+#ifdef HAVE_CBLAS
+/*
+ * seed10_gemm: only the matrix products of a seed10 step, straight to
+ * OpenBLAS with the same shapes and transposes nabla uses: 10 forward
+ * (X W^T), 9 input gradients (dY W; the input needs none) and 10 weight
+ * gradients (dY^T X).  The floor for seed10.
+ */
+static float *gemm_buf[3];
+
+static int seed10_gemm_setup(void)
+{
+	size_t big = 2000 * 800;
+	for (int i = 0; i < 3; i++)
+		if (!(gemm_buf[i] = calloc(big, sizeof(float))))
+			return fail("out of memory");
+	return common_setup();
+}
+
+static int seed10_gemm_step(void)
+{
+	float *x = gemm_buf[0], *w = gemm_buf[1], *y = gemm_buf[2];
+	for (int i = 0; i < 10; i++) {
+		int in = 800 - 50 * i, out = 750 - 50 * i;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2000, out, in,
+		            1, x, in, w, in, 0, y, out);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, 2000,
+		            1, y, out, x, in, 1, w, in);
+		if (i > 0)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2000,
+			            in, out, 1, y, out, w, in, 1, x, in);
+	}
+	return 0;
+}
+
+static void seed10_gemm_teardown(void)
+{
+	for (int i = 0; i < 3; i++) {
+		free(gemm_buf[i]);
+		gemm_buf[i] = NULL;
+	}
+	common_teardown();
+}
+#endif
+
 /* ---- tiny: per-op overhead ---- */
 
 static int tiny_setup(void)
@@ -220,6 +268,48 @@ static void mlp784_teardown(void)
 	common_teardown();
 }
 
+/* ---- fmnist: one epoch of mlp784 on Fashion-MNIST ---- */
+
+static nb_dataset fm;
+static int64_t *order;
+
+static int fmnist_setup(void)
+{
+	if (common_setup() || mlp_setup_net())
+		return 1;
+	if (nb_dataset_fashion_mnist(NULL, &fm) ||
+	    nb_dataset_standardize(&fm, NULL, NULL))
+		return fail("Fashion-MNIST (install dataset-fashion-mnist)");
+	order = calloc((size_t)nb_tensor_dim(fm.train_x, 0), sizeof *order);
+	return order ? sgd(0.1, 0.9) : fail("out of memory");
+}
+
+static int fmnist_step(void)
+{
+	size_t n = (size_t)nb_tensor_dim(fm.train_x, 0);
+	for (size_t i = 0; i < n; i++)
+		order[i] = (int64_t)i;
+	nb_shuffle(order, n, &rng);
+	for (size_t i = 0; i < n; i += 128) {
+		nb_tensor *bx, *by;
+		size_t len = n - i < 128 ? n - i : 128;
+		if (nb_batch_gather(g, fm.train_x, fm.train_y, order + i, len,
+		                    &bx, &by))
+			return fail("batch");
+		if (finish(nb_cross_entropy(g, mlp_forward(bx), by)))
+			return 1;
+	}
+	return 0;
+}
+
+static void fmnist_teardown(void)
+{
+	free(order);
+	order = NULL;
+	nb_dataset_free(&fm);
+	mlp784_teardown();
+}
+
 /* ---- norms: forward + backward of the four normalizations ---- */
 
 static nb_tensor *norm_x;
@@ -280,8 +370,13 @@ static void norms_teardown(void)
 
 static const bench benches[] = {
 	{"seed10", seed10_setup, seed10_step, common_teardown},
+#ifdef HAVE_CBLAS
+	{"seed10_gemm", seed10_gemm_setup, seed10_gemm_step,
+	 seed10_gemm_teardown},
+#endif
 	{"tiny", tiny_setup, tiny_step, common_teardown},
 	{"mlp784", mlp784_setup, mlp784_step, mlp784_teardown},
+	{"fmnist", fmnist_setup, fmnist_step, fmnist_teardown},
 	{"batch_norm", norms_setup, norms_step, norms_teardown},
 	{"group_norm", norms_setup, norms_step, norms_teardown},
 	{"instance_norm", norms_setup, norms_step, norms_teardown},

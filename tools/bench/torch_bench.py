@@ -72,6 +72,31 @@ def mlp784():
     return step
 
 
+def fmnist():
+    import gzip
+    import numpy as np
+    d = "/usr/share/datasets/fashion-mnist/"
+    with gzip.open(d + "train-images-idx3-ubyte.gz") as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16)
+    with gzip.open(d + "train-labels-idx1-ubyte.gz") as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8)
+    x = torch.from_numpy(x.reshape(-1, 784).astype(np.float32) / 255)
+    x = (x - x.mean()) / x.std()
+    y = torch.from_numpy(y.astype(np.int64))
+    net = mlp784_net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+    def step():
+        order = torch.randperm(len(x))
+        for i in range(0, len(x), 128):
+            idx = order[i:i + 128]
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=False)
+    return step
+
+
 def norm(kind):
     x = torch.randn(32, 32, 28, 28, requires_grad=True)
     w, b = torch.ones(32, requires_grad=True), torch.zeros(32,
@@ -94,7 +119,7 @@ def norm(kind):
 
 
 WORKLOADS = {
-    "seed10": seed10, "tiny": tiny, "mlp784": mlp784,
+    "seed10": seed10, "tiny": tiny, "mlp784": mlp784, "fmnist": fmnist,
     "batch_norm": lambda: norm("batch_norm"),
     "group_norm": lambda: norm("group_norm"),
     "instance_norm": lambda: norm("instance_norm"),
