@@ -92,6 +92,19 @@ static char *num(double v, char *buf)
 	return buf;
 }
 
+/* "|g|/|w| 0.0037", or "|w| 0" for weights that are all zero (a bias
+ * at its initial value): then the ratio says nothing. */
+#define RATIO_LEN 40
+static char *ratio(double gn, double w, char *buf)
+{
+	char r[24];
+	if (w > 0)
+		snprintf(buf, RATIO_LEN, "|g|/|w| %s", num(gn / w, r));
+	else
+		snprintf(buf, RATIO_LEN, "|w| 0");
+	return buf;
+}
+
 /* ---- the health view: norms, colours, statistics ---- */
 
 /* ||t||_2 in double; NaN if an element is not finite. */
@@ -290,7 +303,7 @@ void nb__dot_tensor_node(dot *d, const char *id, const nb_tensor *t,
                          const char *ind)
 {
 	double gn = d->o.health ? grad_norm(t) : -1;
-	char a[24], b[24];
+	char a[24], b[RATIO_LEN];
 	hcolor hc;
 	health_color(&d->o, gn, &hc);
 	fprintf(d->f, "%s%s [%s, fillcolor=\"%s\"", ind, id, role_style[role],
@@ -308,11 +321,8 @@ void nb__dot_tensor_node(dot *d, const char *id, const nb_tensor *t,
 		fprintf(d->f, "<BR/>= %.6g", nb_tensor_item(t));
 	if (d->o.health && gn >= 0) {
 		fprintf(d->f, "<BR/>|g| %s", num(gn, a));
-		if (role == DOT_PARAM) {
-			double w = l2(t);
-			fprintf(d->f, ", |g|/|w| %s", w > 0 ? num(gn / w, b)
-			                                    : "inf");
-		}
+		if (role == DOT_PARAM)
+			fprintf(d->f, ", %s", ratio(gn, l2(t), b));
 	}
 	fprintf(d->f, "</FONT>>, tooltip=\"%s", role_name[role]);
 	if (d->o.health)
@@ -387,7 +397,7 @@ static void summary_params(dot *d, size_t k)
 {
 	size_t params = 0;
 	int shown = 0;
-	char a[24];
+	char a[RATIO_LEN];
 	for (size_t L = 0; L < d->n_leaves; L++) {
 		const dot_leaf *l = &d->leaves[L];
 		if (!l->absorbed || l->unit != (long)(d->n + k))
@@ -399,8 +409,8 @@ static void summary_params(dot *d, size_t k)
 		fputs("<BR/><FONT POINT-SIZE=\"9\">", d->f);
 		puts_all(d, nb_tensor_name(l->t) ? nb_tensor_name(l->t)
 		                                 : "parameter", DOT_HTML);
-		fprintf(d->f, ": |g|/|w| %s</FONT>", gn < 0 ? "-" : w > 0
-		        ? num(gn / w, a) : "inf");
+		fprintf(d->f, ": %s</FONT>", gn < 0 ? "no gradient"
+		                                   : ratio(gn, w, a));
 	}
 	if (params)
 		fprintf(d->f, "<BR/><FONT POINT-SIZE=\"9\">%zu parameters"

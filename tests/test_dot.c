@@ -563,6 +563,77 @@ Test(dot, hostile_names_are_escaped)
 	nb_tensor_free(u);
 }
 
+/* ---- a model from the spec language ---- */
+
+Test(dot, golden_spec_model)
+{
+	example ex;
+	nb_model_opts mo = {.dtype = NB_F32, .seed = 3};
+	cr_assert_eq(example_from_spec(&ex, "input:6 linear:4 batch_norm "
+	                               "relu dropout:0.2 linear:3", 0, NULL,
+	                               false, &mo, "spec"), NB_OK, "%s",
+	             nb_last_error());
+	nb_graph *g = nb_graph_new();
+	nb_tensor *loss = example_forward(g, &ex);
+	cr_assert_not_null(loss, "%s", nb_graph_errmsg(g));
+	cr_assert_eq(nb_backward(loss, NULL), NB_OK);
+	nb_dot_opts o = nb_dot_defaults();
+	o.legend = false;
+	o.health = true;
+	char *t = dot_checked(g, &o), line[2048];
+	int nodes, edges;
+	count_stmts(t, &nodes, &edges);
+	/* 6 ops (fc1, bn1, relu1, drop1, fc2, cross_entropy); x, 4
+	 * weights and biases... : 11 leaves; the loss. */
+	cr_expect_eq(nodes, 18, "%d nodes:\n%s", nodes, t);
+	cr_expect_eq(edges, 17, "%d edges:\n%s", edges, t);
+	const char *clusters[] = {"fc1", "bn1", "relu1", "drop1", "fc2"};
+	for (int i = 0; i < 5; i++) {
+		char c[64];
+		snprintf(c, sizeof c, "subgraph \"cluster_%s\" {", clusters[i]);
+		cr_expect(strstr(t, c), "%s missing", c);
+	}
+	cr_expect(line_of(t, "n1 [", line, sizeof line) &&
+	          strstr(line, "<B>batch_norm</B>") &&
+	          strstr(line, "running stats: held"), "%s", line);
+	cr_expect(line_of(t, "n3 [", line, sizeof line) &&
+	          strstr(line, "<B>dropout</B>") && strstr(line, "p=0.2"),
+	          "non-default attributes: %s", line);
+	cr_expect(line_of(t, "n2 [", line, sizeof line) &&
+	          strstr(line, "zero ") && strstr(line, "dead "), "%s", line);
+	cr_expect(strstr(t, "<B>fc1.weight</B>") && strstr(t, "<B>bn1.bias"
+	          "</B>") && strstr(t, "<B>bn1.running_var</B>"));
+	cr_expect(strstr(t, "[5] int64") || strstr(t, "[64] int64"),
+	          "class-index target");
+	/* batch_norm right after linear: the linear's bias gets (almost)
+	 * no gradient, since the normalization removes any shift. */
+	const char *b = strstr(t, "<B>fc1.bias</B>");
+	cr_assert_not_null(b);
+	const char *eol = strchr(b, '\n');
+	const char *tip = strstr(b, "tooltip=");
+	cr_expect(tip && tip < eol && strstr(tip, "(vanishing)") &&
+	          strstr(tip, "(vanishing)") < eol, "fc1.bias vanishes");
+	free(t);
+	nb_graph_free(g);
+	example_free(&ex);
+}
+
+Test(dot, spec_model_errors)
+{
+	example ex;
+	cr_expect_eq(example_from_spec(&ex, "linear:4", 0, NULL, false, NULL,
+	                               "t"), NB_ESHAPE, "no input size");
+	cr_expect_neq(example_from_spec(&ex, "linear:4 relux", 2,
+	                                (int64_t[]){2, 3}, false, NULL, "t"),
+	              NB_OK);
+	cr_expect(strstr(nb_last_error(), "relux"), "%s", nb_last_error());
+	cr_assert_eq(example_from_spec(&ex, "linear:4", 2, (int64_t[]){2, 3},
+	                               true, NULL, "t"), NB_OK);
+	cr_expect_eq(nb_tensor_dtype(ex.target), NB_F32, "--loss mse");
+	cr_expect_eq(nb_tensor_dim(ex.target, 1), 4);
+	example_free(&ex);
+}
+
 /* ---- seed10: health colours, collapse, depth ---- */
 
 static nb_graph *seed10(example *ex, bool backward)

@@ -47,7 +47,7 @@ exits() {
 is_svg() { grep -q '<svg' "$1"; }
 is_png() { [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = "211PNG" ]; }
 
-echo "1..20"
+echo "1..26"
 
 command -v dot >/dev/null 2>&1 ||
 	echo "# the Graphviz dot program is missing: install graphviz"
@@ -92,6 +92,23 @@ ok "usage: unknown example" \
 ok "usage: bad thresholds" \
 	exits 2 "vanish" "$nabla" dot --example seed10 --vanish 1 --explode 0.1
 ok "usage: no network" exits 2 "say which network" "$nabla" dot
+ok "dot --model SPEC --input SHAPE --health" \
+	sh -c '"$0" dot --model "linear:32 batch_norm relu dropout:0.2 linear:10" \
+	       --input 16,20 --health -o "$1" &&
+	       grep -q "running stats: held" "$1" && grep -q "fc1.weight" "$1" &&
+	       grep -q "cluster_bn1" "$1"' "$nabla" "$tmp/model.dot"
+ok "... which Graphviz renders" renders "$tmp/model.dot"
+ok "--model with input:N, --loss mse, --init, --eval, -T svg" \
+	sh -c '"$0" dot --model "input:12 linear:8 tanh linear:3" --loss mse \
+	       --init xavier_uniform --eval --backward -T svg -o "$1" &&
+	       grep -q "<svg" "$1"' "$nabla" "$tmp/model.svg"
+ok "usage: a model without an input size" \
+	exits 2 "input size is unknown" "$nabla" dot --model "linear:10"
+ok "usage: a bad spec names the place" \
+	exits 2 "spec:1:11: unknown layer 'relux'" \
+	"$nabla" dot --model "linear:10 relux" --input 4
+ok "usage: --input goes with --model" \
+	exits 2 "go with --model" "$nabla" dot --example seed10 --input 3
 ok "gradcheck --dot DIR writes a graph per case" \
 	sh -c '"$0" gradcheck linear mse --dot "$1" >/dev/null &&
 	       [ "$(ls "$1" | tr "\n" " ")" = "linear.0.dot linear.1.dot linear.2.dot mse.0.dot mse.1.dot " ]' \

@@ -10,13 +10,24 @@
 
 static int usage(void)
 {
-	printf("Usage: nabla dot --example NAME [OPTION]...\n"
+	printf("Usage: nabla dot (--model SPEC [--input SHAPE] | --example "
+	       "NAME) [OPTION]...\n"
 	       "Draw a network's graph (Graphviz DOT), optionally after a "
 	       "backward pass\nwith each tensor coloured by its gradient "
 	       "norm.\n\n"
+	       "  --model SPEC     a model in the spec language of 'nabla "
+	       "train'\n"
+	       "                   (\"linear:256 batch_norm relu dropout:0.2 "
+	       "linear:10\")\n"
+	       "  --input SHAPE    its batch, N,F or F (default 64 x the "
+	       "spec's input:N)\n"
+	       "  --init SCHEME    its initialization (see nabla train "
+	       "--init)\n"
+	       "  --loss ce|mse    its loss: cross-entropy against random "
+	       "classes (default\n"
+	       "                   for [N, C] outputs) or MSE against N(0, 1) "
+	       "targets\n"
 	       "  --example NAME   a built-in network: %s\n"
-	       "  --model SPEC     a model from the spec language of "
-	       "'nabla train' (pending)\n"
 	       "  --backward       run backward from the loss first\n"
 	       "  --health         colour by gradient norms (implies "
 	       "--backward)\n"
@@ -46,17 +57,42 @@ static int usage(void)
 }
 
 typedef struct dot_args {
-	const char *example, *model, *out, *format;
-	bool backward;
+	const char *example, *model, *out, *format, *init;
+	int ndim;                   /* --input */
+	int64_t shape[NB_MAX_DIMS];
+	bool backward, eval, mse;
 	uint64_t seed;
-	bool eval;
 	nb_dot_opts o;
 } dot_args;
+
+/* "64,784" or "784" into a->shape; false if malformed. */
+static bool parse_shape(dot_args *a, const char *s)
+{
+	a->ndim = 0;
+	while (*s && a->ndim < NB_MAX_DIMS) {
+		char *end;
+		long long v = strtoll(s, &end, 10);
+		if (end == s || v <= 0 || (*end && *end != ','))
+			return false;
+		a->shape[a->ndim++] = v;
+		s = *end ? end + 1 : end;
+		if (*end && !*s)
+			return false;
+	}
+	if (a->ndim == 1) {
+		a->shape[1] = a->shape[0];
+		a->shape[0] = 64;
+		a->ndim = 2;
+	}
+	return a->ndim > 0 && !*s;
+}
 
 static const struct option longopts[] = {
 	{"example", required_argument, NULL, 'x'},
 	{"model", required_argument, NULL, 'm'},
 	{"input", required_argument, NULL, 'i'},
+	{"init", required_argument, NULL, 'I'},
+	{"loss", required_argument, NULL, 'C'},
 	{"backward", no_argument, NULL, 'b'},
 	{"health", no_argument, NULL, 'H'},
 	{"vanish", required_argument, NULL, 'v'},
@@ -81,7 +117,18 @@ static int option(dot_args *a, int c, const char *arg)
 	switch (c) {
 	case 'x': a->example = arg; break;
 	case 'm': a->model = arg; break;
-	case 'i': break; /* the input shape of --model */
+	case 'i':
+		if (!parse_shape(a, arg))
+			return cli_usage_error("dot", "bad shape '%s' for --input "
+			                       "(N,F or F)", arg);
+		break;
+	case 'I': a->init = arg; break;
+	case 'C':
+		if (strcmp(arg, "ce") && strcmp(arg, "mse"))
+			return cli_usage_error("dot", "bad loss '%s' (ce or mse)",
+			                       arg);
+		a->mse = arg[0] == 'm';
+		break;
 	case 'b': a->backward = true; break;
 	case 'H': a->o.health = a->backward = true; break;
 	case 'v':
@@ -136,13 +183,12 @@ static int parse(int argc, char **argv, dot_args *a)
 		                       "or png)", a->format);
 	if (!(a->o.vanish > 0) || !(a->o.explode > a->o.vanish))
 		return cli_usage_error("dot", "need 0 < --vanish < --explode");
-	if (a->model)
-		return cli_usage_error("dot", "--model needs the model spec "
-		                       "language, which this build does not "
-		                       "have yet; try --example seed10");
-	if (!a->example)
-		return cli_usage_error("dot", "say which network: --example "
-		                       "NAME (%s)", example_names);
+	if (!a->model == !a->example)
+		return cli_usage_error("dot", "say which network: --model SPEC "
+		                       "or --example NAME (%s)", example_names);
+	if (a->example && (a->ndim || a->init || a->mse))
+		return cli_usage_error("dot", "--input, --init and --loss go "
+		                       "with --model");
 	return CLI_OK;
 }
 
@@ -165,48 +211,87 @@ static int emit(const dot_args *a, const char *text, size_t len)
 	return ok ? CLI_OK : CLI_FAIL;
 }
 
-int cmd_dot(int argc, char **argv)
+/* The network of --model or --example; CLI_OK, or the exit status
+ * after saying what went wrong. */
+static int network(dot_args *a, example *ex)
 {
-	dot_args a = {.format = "dot", .o = nb_dot_defaults()};
-	int rc = parse(argc, argv, &a);
-	if (rc)
-		return rc < 0 ? CLI_OK : rc;
-	example ex;
-	char *text = NULL;
-	size_t len = 0;
-	nb_graph *g = NULL;
+	nb_status st;
+	if (a->example) {
+		st = example_init(ex, a->example, a->seed);
+		if (st == NB_ENOTFOUND)
+			return cli_usage_error("dot", "unknown example '%s' (%s)",
+			                       a->example, example_names);
+	} else {
+		nb_model_opts mo = {.dtype = NB_F32, .seed = a->seed,
+		                    .init = a->init};
+		st = example_from_spec(ex, a->model, a->ndim, a->shape, a->mse,
+		                       &mo, a->model);
+		if (st == NB_ESHAPE)
+			return cli_usage_error("dot", "the model's input size is "
+			                       "unknown: give --input (e.g. 64,784) "
+			                       "or input:N in the spec");
+		if (st && st != NB_ENOMEM) {
+			fprintf(stderr, "nabla dot: %s\n", nb_last_error());
+			return st == NB_EFORMAT || st == NB_ENOTFOUND ||
+			       st == NB_EINVAL || st == NB_EEXIST ? CLI_USAGE
+			                                          : CLI_FAIL;
+		}
+	}
+	if (st) {
+		fprintf(stderr, "nabla dot: out of memory\n");
+		return CLI_FAIL;
+	}
+	if (!a->o.title)
+		a->o.title = ex->title;
+	return CLI_OK;
+}
+
+/* The graph as DOT text (malloc'd into *text), after forward and, if
+ * asked, backward. */
+static int draw(dot_args *a, example *ex, char **text, size_t *len)
+{
+	nb_graph *g = nb_graph_new();
 	FILE *mem = NULL;
-	nb_status st = example_init(&ex, a.example, a.seed);
-	if (st == NB_ENOTFOUND)
-		return cli_usage_error("dot", "unknown example '%s' (%s)",
-		                       a.example, example_names);
-	rc = CLI_FAIL;
-	if (st || !(g = nb_graph_new()))
+	nb_status st;
+	int rc = CLI_FAIL;
+	if (!g)
 		goto oom;
-	if (!a.o.title)
-		a.o.title = ex.title;
-	nb_graph_set_training(g, !a.eval);
-	nb_graph_seed(g, a.seed);
-	nb_tensor *loss = example_forward(g, &ex);
-	if (!loss || (a.backward && nb_backward(loss, NULL))) {
+	nb_graph_set_training(g, !a->eval);
+	nb_graph_seed(g, a->seed);
+	nb_tensor *loss = example_forward(g, ex);
+	if (!loss || (a->backward && nb_backward(loss, NULL))) {
 		fprintf(stderr, "nabla dot: %s\n", nb_graph_errmsg(g));
 		goto out;
 	}
-	if (!(mem = open_memstream(&text, &len)))
+	if (!(mem = open_memstream(text, len)))
 		goto oom;
-	st = nb_graph_write_dot(g, mem, &a.o);
+	st = nb_graph_write_dot(g, mem, &a->o);
 	if (fclose(mem) || st) {
 		fprintf(stderr, "nabla dot: %s\n", st ? nb_last_error()
 		                                     : "out of memory");
 		goto out;
 	}
-	rc = emit(&a, text, len);
+	rc = CLI_OK;
 	goto out;
 oom:
 	fprintf(stderr, "nabla dot: out of memory\n");
 out:
-	free(text);
 	nb_graph_free(g);
+	return rc;
+}
+
+int cmd_dot(int argc, char **argv)
+{
+	dot_args a = {.format = "dot", .o = nb_dot_defaults()};
+	example ex = {0};
+	char *text = NULL;
+	size_t len = 0;
+	int rc = parse(argc, argv, &a);
+	if (rc)
+		return rc < 0 ? CLI_OK : rc;
+	if (!(rc = network(&a, &ex)) && !(rc = draw(&a, &ex, &text, &len)))
+		rc = emit(&a, text, len);
+	free(text);
 	example_free(&ex);
 	return rc;
 }

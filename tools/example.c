@@ -47,8 +47,66 @@ oom:
 	return NB_ENOMEM;
 }
 
+/* The target for an output of shape s: class indices or values. */
+static nb_status make_target(example *ex, int nd, const int64_t *s,
+                             bool mse, nb_rng *r)
+{
+	ex->cross_entropy = !mse && nd == 2;
+	if (!ex->cross_entropy) {
+		ex->target = nb_tensor_randn(NB_F32, nd, s, r, 0, 1);
+	} else if ((ex->target = nb_tensor_zeros(NB_I64, 1, s))) {
+		for (int64_t i = 0; i < s[0]; i++)
+			nb_tensor_set(ex->target, (size_t)i,
+			              (double)nb_rng_below(r, (uint64_t)s[1]));
+	}
+	if (!ex->target || nb_tensor_set_name(ex->target, "target"))
+		return NB_ENOMEM;
+	return NB_OK;
+}
+
+nb_status example_from_spec(example *ex, const char *spec, int ndim,
+                            const int64_t *shape, bool mse,
+                            const nb_model_opts *o, const char *title)
+{
+	nb_rng r;
+	nb_spec *sp = NULL;
+	nb_status st;
+	int64_t dims[NB_MAX_DIMS] = {64, 0}, out[NB_MAX_DIMS];
+	memset(ex, 0, sizeof *ex);
+	ex->name = ex->title = title;
+	if ((st = nb_spec_parse(spec, &sp, NULL)))
+		return st;
+	if (ndim)
+		memcpy(dims, shape, (size_t)ndim * sizeof *dims);
+	else
+		dims[1] = nb_spec_input(sp);
+	ndim = ndim ? ndim : 2;
+	int64_t in = dims[ndim - 1];
+	memcpy(out, dims, sizeof out);
+	out[ndim - 1] = in > 0 ? nb_spec_out_features(sp, in) : 0;
+	nb_spec_free(sp);
+	if (in <= 0)
+		return NB_ESHAPE;
+	if (!(ex->model = nb_model_parse(spec, in, o)))
+		return nb_last_status();
+	nb_rng_seed(&r, (o ? o->seed : 0) + 1);
+	ex->x = nb_tensor_randn(NB_F32, ndim, dims, &r, 0, 1);
+	if (!ex->x || nb_tensor_set_name(ex->x, "x") ||
+	    make_target(ex, ndim, out, mse, &r)) {
+		example_free(ex);
+		return NB_ENOMEM;
+	}
+	return NB_OK;
+}
+
 nb_tensor *example_forward(nb_graph *g, const example *ex)
 {
+	if (ex->model) {
+		nb_module_set_training(ex->model, nb_graph_training(g));
+		nb_tensor *y = nb_module_forward(ex->model, g, ex->x);
+		return ex->cross_entropy ? nb_cross_entropy(g, y, ex->target)
+		                         : nb_mse_loss(g, y, ex->target);
+	}
 	nb_tensor *h = ex->x;
 	for (int i = 0; i < ex->n_params; i++) {
 		char nm[16];
@@ -63,6 +121,7 @@ nb_tensor *example_forward(nb_graph *g, const example *ex)
 
 void example_free(example *ex)
 {
+	nb_module_free(ex->model);
 	for (int i = 0; i < ex->n_params; i++)
 		nb_tensor_free(ex->params[i]);
 	nb_tensor_free(ex->x);
