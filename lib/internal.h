@@ -99,6 +99,8 @@ struct nb_graph {
 	char msg[512];
 	bool training, grad_enabled, anomaly;
 	nb_rng rng;
+	bool retain_grads;      /* keep intermediate gradients after backward */
+	struct nb_gbuf *gfree;  /* recycled gradient buffers (retain off) */
 	const char *scope;                      /* current path, "" at top */
 	const char *scope_stack[NB_MAX_SCOPE_DEPTH];
 	int scope_depth;
@@ -125,6 +127,14 @@ bool nb__all_finite(const nb_tensor *t);
 /* ---- spec.c ---- */
 /* Line and column (from 1) of byte offset pos of the spec's text. */
 void nb__spec_where(const nb_spec *s, size_t pos, int *line, int *col);
+
+/* A gradient buffer given back during backward, for reuse by the next
+ * gradient of the same size (graph.c, autodiff.c). */
+typedef struct nb_gbuf {
+	struct nb_gbuf *next;
+	size_t bytes;
+	void *data;
+} nb_gbuf;
 
 /* Largest attribute struct an op may declare. */
 #define NB_MAX_ATTRS_SIZE 512

@@ -323,13 +323,17 @@ nb_optim *nb_optim_rmsprop(nb_tensor *const *params, size_t n,
 	{                                                                    \
 		const T wd = (T)o->weight_decay, mom = (T)o->momentum;       \
 		const T damp = (T)(1 - o->dampening), nlr = (T)-o->lr;       \
+		/* Invariants in locals: the loop is unswitched on them and  \
+		 * each version vectorizes. */                               \
+		const bool max = o->maximize, decay = o->weight_decay != 0;  \
+		const bool use_mom = o->momentum != 0, nest = o->nesterov;   \
 		for (size_t i = 0; i < n; i++) {                             \
-			T d = o->maximize ? -g[i] : g[i];                    \
-			if (o->weight_decay != 0)                            \
+			T d = max ? -g[i] : g[i];                            \
+			if (decay)                                           \
 				d = d + wd * w[i];                           \
-			if (o->momentum != 0) {                              \
+			if (use_mom) {                                       \
 				buf[i] = first ? d : buf[i] * mom + damp * d;\
-				d = o->nesterov ? d + mom * buf[i] : buf[i]; \
+				d = nest ? d + mom * buf[i] : buf[i];        \
 			}                                                    \
 			w[i] = w[i] + nlr * d;                               \
 		}                                                            \

@@ -30,10 +30,14 @@ static double *run_norm(int which, int threads, size_t *len)
 	nb_tensor_set_requires_grad(w, true);
 	nb_tensor_set_requires_grad(b, true);
 	nb_graph *g = nb_graph_new();
+	static const int64_t ln_shape[1] = {40};
+	nb_tensor *lw = nb_tensor_randn(NB_F32, NB_SHAPE(40), &r, 1, 0.2);
+	nb_tensor_set_requires_grad(lw, true);
 	nb_tensor *y = which == 0
 	    ? nb_batch_norm(g, x, w, b, NULL, NULL, NULL, 0.1, 1e-5)
 	    : which == 1 ? nb_group_norm(g, x, 4, w, b, 1e-5)
-	                 : nb_instance_norm(g, x, w, b, NULL, NULL, 0.1, 1e-5);
+	    : which == 2 ? nb_instance_norm(g, x, w, b, NULL, NULL, 0.1, 1e-5)
+	                 : nb_layer_norm(g, x, 1, ln_shape, lw, NULL, 1e-5);
 	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
 	cr_assert_eq(nb_backward(y, go), NB_OK);
 	size_t n = nb_tensor_numel(y);
@@ -43,11 +47,14 @@ static double *run_norm(int which, int threads, size_t *len)
 		v[i] = nb_tensor_get(y, i);
 		v[n + i] = nb_tensor_get(nb_tensor_grad(x), i);
 	}
-	for (size_t i = 0; i < 8; i++) {
-		v[2 * n + i] = nb_tensor_get(nb_tensor_grad(w), i);
-		v[2 * n + 8 + i] = nb_tensor_get(nb_tensor_grad(b), i);
+	for (size_t i = 0; i < 8; i++) { /* layer_norm: lw's instead */
+		v[2 * n + i] = nb_tensor_get(nb_tensor_grad(which == 3 ? lw : w),
+		                             i);
+		v[2 * n + 8 + i] = which == 3
+		    ? 0 : nb_tensor_get(nb_tensor_grad(b), i);
 	}
 	nb_graph_free(g);
+	nb_tensor_free(lw);
 	nb_tensor_free(x);
 	nb_tensor_free(w);
 	nb_tensor_free(b);
@@ -57,7 +64,7 @@ static double *run_norm(int which, int threads, size_t *len)
 
 Test(parallel, norms_give_the_same_bits_with_any_thread_count)
 {
-	for (int which = 0; which < 3; which++) {
+	for (int which = 0; which < 4; which++) {
 		size_t n1, n2, n3;
 		double *a = run_norm(which, 1, &n1);
 		double *b = run_norm(which, 2, &n2);

@@ -609,6 +609,8 @@ static int run(train_ctx *t)
 		return CLI_FAIL;
 	nb_graph_seed(t->g, o->seed);
 	nb_graph_set_anomaly(t->g, o->anomaly);
+	/* Training reads no intermediate gradient: recycle them. */
+	nb_graph_set_retain_grads(t->g, false);
 	const char *spec = t->spec ? t->spec : "";
 	size_t n = (size_t)nb_tensor_dim(t->d.train_x, 0);
 	int64_t *idx = malloc(n * sizeof *idx + 1);

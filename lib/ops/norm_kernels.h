@@ -353,26 +353,44 @@ static void FN(backward)(const layout *L, const T *x, const T *g,
 	}
 }
 
-/* layer_norm: rows of D; w and b both given or both NULL. */
-static void FN(ln_forward)(size_t rows, size_t D, const T *x, T *y,
-                           const T *w, const T *b, double eps,
-                           double *mean, double *invstd)
+/* layer_norm's per-call state for the parallel loops below. */
+typedef struct FN(ln_job) {
+	size_t rows, D;
+	const T *x, *g, *w, *b;
+	T *y, *dx;
+	double eps, *mean, *invstd, *dw, *db;
+} FN(ln_job);
+
+static void FN(ln_forward_rows)(void *p, size_t lo, size_t hi)
 {
-	for (size_t n = 0; n < rows; n++) {
-		const T *xr = x + n * D;
-		T *yr = y + n * D;
+	const FN(ln_job) *j = p;
+	size_t D = j->D;
+	for (size_t n = lo; n < hi; n++) {
+		const T *xr = j->x + n * D;
+		T *yr = j->y + n * D;
 		double m = FN(sum)(xr, D) / (double)D;
-		double is = 1 / sqrt(FN(sqdev)(xr, D, m) / (double)D + eps);
-		mean[n] = m;
-		invstd[n] = is;
+		double is = 1 / sqrt(FN(sqdev)(xr, D, m) / (double)D + j->eps);
+		j->mean[n] = m;
+		j->invstd[n] = is;
 		T h = (T)m, l = (T)(m - (double)h), s = (T)is;
-		if (w)
+		if (j->w)
 			for (size_t d = 0; d < D; d++)
-				yr[d] = ((xr[d] - h) - l) * s * w[d] + b[d];
+				yr[d] = ((xr[d] - h) - l) * s * j->w[d] + j->b[d];
 		else
 			for (size_t d = 0; d < D; d++)
 				yr[d] = ((xr[d] - h) - l) * s;
 	}
+}
+
+/* layer_norm: rows of D; w and b both given or both NULL.  Rows in
+ * parallel. */
+static void FN(ln_forward)(size_t rows, size_t D, const T *x, T *y,
+                           const T *w, const T *b, double eps,
+                           double *mean, double *invstd)
+{
+	FN(ln_job) j = {.D = D, .x = x, .y = y, .w = w, .b = b, .eps = eps,
+	                .mean = mean, .invstd = invstd};
+	nb__parallel_for(rows, FN(grain)(D), FN(ln_forward_rows), &j);
 }
 
 /* dw += g (x - m) invstd and db += g over one stretch of a row
@@ -387,37 +405,41 @@ static void FN(ln_wgrad)(size_t len, const T *restrict x,
 	}
 }
 
-/*
- * layer_norm backward.  Per row: A = sum w g and B = sum w g (x - m);
- * then dx = invstd (w g) - invstd^3 (x - m) B / D - invstd A / D.
- * dw and db sum over rows: done column block by column block, so that
- * the block of dw and db stays in cache while the rows stream past.
- */
-static void FN(ln_backward)(size_t rows, size_t D, const T *x, const T *g,
-                            const T *w, const double *mean,
-                            const double *invstd, T *dx, double *dw,
-                            double *db)
+enum { FN(LN_BLOCK) = 256 };
+
+/* dw and db of column blocks [lo, hi): every row, in row order. */
+static void FN(ln_wgrad_blocks)(void *p, size_t lo, size_t hi)
 {
-	enum { BLOCK = 256 };
-	for (size_t d0 = 0; d0 < D; d0 += BLOCK) {
-		size_t len = d0 + BLOCK < D ? BLOCK : D - d0;
+	const FN(ln_job) *j = p;
+	size_t D = j->D, rows = j->rows;
+	for (size_t k = lo; k < hi; k++) {
+		size_t d0 = k * FN(LN_BLOCK);
+		size_t len = d0 + FN(LN_BLOCK) < D ? FN(LN_BLOCK) : D - d0;
 		for (size_t n = 0; n < rows; n++)
-			FN(ln_wgrad)(len, x + n * D + d0, g + n * D + d0,
-			             mean[n], invstd[n], dw + d0, db + d0);
+			FN(ln_wgrad)(len, j->x + n * D + d0, j->g + n * D + d0,
+			             j->mean[n], j->invstd[n], j->dw + d0,
+			             j->db + d0);
 	}
-	if (!dx)
-		return;
-	for (size_t n = 0; n < rows; n++) {
-		const T *xr = x + n * D, *gr = g + n * D;
-		double m = mean[n], is = invstd[n];
+}
+
+/* dx of rows [lo, hi): A = sum w g and B = sum w g (x - m) per row, then
+ * dx += invstd (w g) - invstd^3 (x - m) B / D - invstd A / D. */
+static void FN(ln_dx_rows)(void *p, size_t lo, size_t hi)
+{
+	const FN(ln_job) *j = p;
+	size_t D = j->D;
+	const T *w = j->w;
+	for (size_t n = lo; n < hi; n++) {
+		const T *xr = j->x + n * D, *gr = j->g + n * D;
+		double m = j->mean[n], is = j->invstd[n];
 		double a[NB_NORM_LANES] = {0}, bb[NB_NORM_LANES] = {0};
 		size_t d = 0;
 		/* in lanes, as FN(sum) */
 		for (; d + NB_NORM_LANES <= D; d += NB_NORM_LANES)
-			for (int j = 0; j < NB_NORM_LANES; j++) {
-				double wg = (w ? (double)w[d + j] : 1.0) * gr[d + j];
-				a[j] += wg;
-				bb[j] += wg * (xr[d + j] - m);
+			for (int q = 0; q < NB_NORM_LANES; q++) {
+				double wg = (w ? (double)w[d + q] : 1.0) * gr[d + q];
+				a[q] += wg;
+				bb[q] += wg * (xr[d + q] - m);
 			}
 		for (; d < D; d++) {
 			double wg = (w ? (double)w[d] : 1.0) * gr[d];
@@ -425,7 +447,7 @@ static void FN(ln_backward)(size_t rows, size_t D, const T *x, const T *g,
 			bb[0] += wg * (xr[d] - m);
 		}
 		double A = lanes_total(a), B = lanes_total(bb);
-		T *dr = dx + n * D;
+		T *dr = j->dx + n * D;
 		T h = (T)m, l = (T)(m - (double)h), k1 = (T)is;
 		T k2 = (T)(-is * is * is * B / (double)D);
 		T k3 = (T)(-is * A / (double)D);
@@ -438,6 +460,26 @@ static void FN(ln_backward)(size_t rows, size_t D, const T *x, const T *g,
 				dr[d] += k1 * gr[d] +
 				         k2 * ((xr[d] - h) - l) + k3;
 	}
+}
+
+/*
+ * layer_norm backward: dw and db sum over rows, by column blocks so that
+ * a block of dw and db stays in cache while the rows stream past (the
+ * blocks in parallel); then dx, rows in parallel.
+ */
+static void FN(ln_backward)(size_t rows, size_t D, const T *x, const T *g,
+                            const T *w, const double *mean,
+                            const double *invstd, T *dx, double *dw,
+                            double *db)
+{
+	FN(ln_job) j = {.D = D, .x = x, .g = g, .w = w, .dx = dx,
+	                .mean = (double *)mean, .invstd = (double *)invstd,
+	                .dw = dw, .db = db, .rows = rows};
+	size_t blocks = (D + FN(LN_BLOCK) - 1) / FN(LN_BLOCK);
+	nb__parallel_for(blocks, FN(grain)(rows * FN(LN_BLOCK)),
+	                 FN(ln_wgrad_blocks), &j);
+	if (dx)
+		nb__parallel_for(rows, FN(grain)(D), FN(ln_dx_rows), &j);
 }
 
 #undef FN__

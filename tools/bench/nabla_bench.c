@@ -80,11 +80,15 @@ static int sgd(double lr, double momentum)
 	return opt ? 0 : fail("optimizer");
 }
 
+static size_t graph_used_max; /* the largest step's working set */
+
 /* backward + optimizer step + reset: the end of every training step. */
 static int finish(nb_tensor *loss)
 {
 	if (!loss || nb_backward(loss, NULL))
 		return fail("step");
+	if (nb_graph_bytes_used(g) > graph_used_max)
+		graph_used_max = nb_graph_bytes_used(g);
 	if (nb_optim_step(opt))
 		return fail("optimizer step");
 	nb_optim_zero_grad(opt, false);
@@ -96,6 +100,8 @@ static int common_setup(void)
 {
 	nb_rng_seed(&rng, 0);
 	g = nb_graph_new();
+	if (g) /* as PyTorch: intermediate gradients are not kept */
+		nb_graph_set_retain_grads(g, false);
 	return g ? 0 : fail("graph");
 }
 
@@ -435,8 +441,9 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	printf("{\"engine\": \"nabla\", \"workload\": \"%s\", \"threads\": %d, "
 	       "\"reps\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, "
-	       "\"max_ms\": %.4f, \"peak_rss_kb\": %ld}\n", b->name, threads,
-	       reps, t[reps / 2], t[0], t[reps - 1], ru.ru_maxrss);
+	       "\"max_ms\": %.4f, \"peak_rss_kb\": %ld, \"graph_kb\": %zu}\n",
+	       b->name, threads, reps, t[reps / 2], t[0], t[reps - 1],
+	       ru.ru_maxrss, graph_used_max / 1024);
 	free(t);
 	return 0;
 }
