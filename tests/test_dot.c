@@ -310,6 +310,16 @@ Test(dot, health_small_model)
 	          strstr(line, "zero 0.0%, dead 0.0%"), "%s", line);
 	cr_expect(strstr(t, "lg_scale"), "the colour scale is in the legend");
 	free(t);
+	/* Without retained intermediate gradients only leaves have one. */
+	nb_graph_set_retain_grads(m.g, false);
+	nb_tensor_zero_grad(m.w);
+	cr_assert_eq(nb_backward(m.loss, NULL), NB_OK);
+	t = dot_checked(m.g, &o);
+	cr_expect(line_of(t, "n0 -> n1", line, sizeof line) &&
+	          strstr(line, "(no gradient)"), "%s", line);
+	cr_expect(line_of(t, "t1 [", line, sizeof line) &&
+	          strstr(line, "|g|/|w|"), "%s", line);
+	free(t);
 	small_free(&m);
 }
 

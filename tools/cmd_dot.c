@@ -257,6 +257,7 @@ static int draw(dot_args *a, example *ex, char **text, size_t *len)
 	if (!g)
 		goto oom;
 	nb_graph_set_training(g, !a->eval);
+	nb_graph_set_retain_grads(g, true); /* the health view reads them */
 	nb_graph_seed(g, a->seed);
 	nb_tensor *loss = example_forward(g, ex);
 	if (!loss || (a->backward && nb_backward(loss, NULL))) {

@@ -21,7 +21,10 @@
  * edge is coloured by the L2 norm of its gradient on a log scale, from
  * blue (vanishing, below opts.vanish) through cyan, green and yellow to
  * red (exploding, above opts.explode); grey where there is no gradient,
- * magenta for NaN or infinity.  Ops get the colour of their result's
+ * magenta for NaN or infinity.  Intermediate gradients are only there
+ * if the graph retains them (nb_graph_set_retain_grads, on by default;
+ * off, the edges between ops say "no gradient" and only leaves are
+ * coloured).  Ops get the colour of their result's
  * gradient as a border.  Parameters also show ||grad|| and
  * ||grad|| / ||w||.  Activations (kind NB_KIND_ACTIVATION) show, from
  * nb_activation_stats(), the percentage of saturated outputs (bounded
