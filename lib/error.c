@@ -39,10 +39,18 @@ const char *nb_last_error(void)
 	return last_msg;
 }
 
+/*
+ * Callers may pass the current message as an argument (to record it on
+ * a graph, or to prefix it): vsnprintf's destination and arguments must
+ * not overlap (glibc clears the destination first and the message comes
+ * out empty), so format into a buffer of our own, then copy.
+ */
 nb_status nb__vset_error(nb_status code, const char *fmt, va_list ap)
 {
+	char msg[sizeof last_msg];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	memcpy(last_msg, msg, sizeof msg);
 	last_status = code;
-	vsnprintf(last_msg, sizeof last_msg, fmt, ap);
 	return code;
 }
 
