@@ -184,6 +184,8 @@ nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
 		.node_id = g->n_nodes,
 	};
 	if (n_in < 0 || n_in > NB_MAX_INPUTS || (n_in && !in)) {
+		/* The message describes no input: the list is not usable. */
+		c.n_in = 0;
 		nb_op_fail(&c, NB_EINVAL, "bad input list (%d inputs)", n_in);
 		return NULL;
 	}
