@@ -200,6 +200,7 @@ nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
 	if (!out)
 		return NULL;
 	c.out = out;
+	out->flags |= NB_T_OP_RESULT;
 	if (op->forward(&c)) {
 		if (!g->err)
 			nb_op_fail(&c, NB_EINVAL, "forward failed");
