@@ -64,10 +64,13 @@ static nb_status check_inputs(nb_op_ctx *c, nb_dtype *dt)
 		nb_tensor *x = c->in[i];
 		uint32_t bit = 1u << i;
 		if (!x) {
-			if (op->optional & bit)
-				continue;
+			/* Sticky errors: NULL may be the result of a failed op,
+			 * even for an optional input, which must not then pass
+			 * for "not given". */
 			if (c->g->err)
 				return c->g->err;
+			if (op->optional & bit)
+				continue;
 			return nb_op_fail(c, NB_EINVAL, "input %s is NULL",
 			                  input_name(op, i, nm, sizeof nm));
 		}
