@@ -53,15 +53,29 @@ static nb_status check_def(const nb_op *op)
 	for (int i = 0; i < op->n_attrs; i++) {
 		const nb_attr_def *d = &op->attrs[i];
 		size_t sz = d->type == NB_ATTR_INTS ? sizeof(nb_ints) : 8;
-		if (!d->name || d->offset + (d->type == NB_ATTR_BOOL ? 1 :
+		if (!d->name || (unsigned)d->type > NB_ATTR_ENUM ||
+		    d->offset + (d->type == NB_ATTR_BOOL ? 1 :
 		    d->type == NB_ATTR_ENUM ? sizeof(int) : sz) >
 		    op->attrs_size || (d->type == NB_ATTR_ENUM && !d->choices))
 			return nb__set_error(NB_EINVAL, "register: op '%s': "
 			                     "attribute %d is malformed", nm, i);
+		for (int k = 0; k < i; k++)
+			if (!strcmp(op->attrs[k].name, d->name))
+				return nb__set_error(NB_EINVAL, "register: op '%s' "
+				    "has two attributes named '%s'", nm, d->name);
 	}
 	if (op->kind >= NB_KIND_COUNT)
 		return nb__set_error(NB_EINVAL, "register: op '%s' has an "
 		                     "unknown kind", nm);
+	/* Defaults must pass the op's own checks, or every call that
+	 * leaves them alone would fail. */
+	_Alignas(max_align_t) unsigned char defaults[NB_MAX_ATTRS_SIZE];
+	if (nb_attrs_parse(op, NULL, defaults)) {
+		char why[256];
+		snprintf(why, sizeof why, "%s", nb_last_error());
+		return nb__set_error(NB_EINVAL, "register: op '%s' has bad "
+		                     "defaults: %s", nm, why);
+	}
 	return NB_OK;
 }
 
