@@ -653,3 +653,136 @@ Test(graph, reset_reuses_memory)
 	nb_tensor_free(w);
 	nb_graph_free(g);
 }
+
+/* ---- what op implementations get: saved state, scratch, generator ---- */
+
+static uintptr_t saved_at;
+static bool saved_was_zero, scratch_ok;
+
+/* y = x^2, saving 2x for backward in nb_op_save memory. */
+static nb_status sq_forward(nb_op_ctx *c)
+{
+	size_t n = nb_tensor_numel(c->in[0]);
+	double *s = nb_op_save(c, n * sizeof *s);
+	if (!s)
+		return NB_ENOMEM;
+	saved_at = (uintptr_t)s;
+	saved_was_zero = true;
+	for (size_t i = 0; i < n; i++)
+		saved_was_zero &= s[i] == 0;
+	nb_tensor *tmp = nb_op_scratch(c, NB_F64, NB_SHAPE(4));
+	scratch_ok = tmp && nb_tensor_is_graph(tmp) &&
+	             nb_tensor_get(tmp, 3) == 0;
+	for (size_t i = 0; i < n; i++) {
+		double x = nb_tensor_get(c->in[0], i);
+		s[i] = 2 * x;
+		nb_tensor_set(c->out, i, x * x);
+	}
+	return nb_op_rng(c) == nb_graph_rng(c->g) ? NB_OK : NB_EINVAL;
+}
+
+static nb_status sq_backward(nb_op_ctx *c, const nb_tensor *gout,
+                             nb_tensor *const *gin)
+{
+	const double *s = c->saved;
+	for (size_t i = 0; i < nb_tensor_numel(gout); i++)
+		nb_tensor_set(gin[0], i, nb_tensor_get(gin[0], i) +
+		                         nb_tensor_get(gout, i) * s[i]);
+	return NB_OK;
+}
+
+static const nb_op saving_square = {
+	.name = "test_saving_square", .kind = NB_KIND_CUSTOM, .n_inputs = 1,
+	.forward = sq_forward, .backward = sq_backward,
+};
+
+Test(graph, op_state_saved_for_backward)
+{
+	nb_graph *g = new_graph();
+	nb_tensor *x = param(NB_F64, NB_SHAPE(5), (double[]){1, 2, 3, 4, 5});
+	nb_tensor *y = nb_apply(g, &saving_square, 1, &x, NULL);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	cr_expect_eq(saved_at % 64, 0, "saved state at %#lx",
+	             (unsigned long)saved_at);
+	cr_expect(saved_was_zero);
+	cr_expect(scratch_ok);
+	/* Other ops in between must not disturb it. */
+	nb_tensor *z = nb_exp(g, nb_exp(g, x));
+	cr_assert_not_null(z);
+	nb_tensor *l = nb_sum(g, y, 0, NULL, false);
+	cr_assert_eq(nb_backward(l, NULL), NB_OK, "%s", nb_graph_errmsg(g));
+	nbt_expect_close(nb_tensor_grad(x), (double[]){2, 4, 6, 8, 10}, 5, 0, 0,
+	                 "dx from saved state");
+	nb_tensor_free(x);
+	nb_graph_free(g);
+}
+
+/* ---- threads ---- */
+
+#include <pthread.h>
+
+typedef struct job {
+	int id;
+	double grad[3];
+	nb_status st;
+	char err[128];
+} job;
+
+static double job_scale(int id)
+{
+	return 0.1 * (id + 1);
+}
+
+/* Each thread: its own graph, 200 steps, then a failure of its own. */
+static void *train(void *arg)
+{
+	job *j = arg;
+	nb_graph *g = nb_graph_new();
+	nb_tensor *w = nb_tensor_full(NB_F64, NB_SHAPE(3), job_scale(j->id));
+	nb_tensor_set_requires_grad(w, true);
+	j->st = g && w ? NB_OK : NB_ENOMEM;
+	for (int s = 0; s < 200 && !j->st; s++) {
+		nb_tensor *l = nb_sum(g, nb_mul(g, nb_exp(g, w), w), 0, NULL,
+		                      false);
+		j->st = l ? nb_backward(l, NULL) : nb_graph_status(g);
+		nb_graph_reset(g);
+	}
+	for (int i = 0; i < 3; i++)
+		j->grad[i] = nb_tensor_get(nb_tensor_grad(w), (size_t)i);
+	/* The thread's last error is its own. */
+	nb_tensor_zeros(NB_F64, NB_SHAPE(-2 - j->id));
+	snprintf(j->err, sizeof j->err, "%s", nb_last_error());
+	nb_tensor_free(w);
+	nb_graph_free(g);
+	return NULL;
+}
+
+Test(graph, separate_graphs_in_separate_threads)
+{
+	enum { N = 4 };
+	pthread_t t[N];
+	job jobs[N];
+	nb_tensor_zeros(NB_F32, NB_SHAPE(-100));
+	char mine[128];
+	snprintf(mine, sizeof mine, "%s", nb_last_error());
+	for (int i = 0; i < N; i++) {
+		jobs[i].id = i;
+		cr_assert_eq(pthread_create(&t[i], NULL, train, &jobs[i]), 0);
+	}
+	for (int i = 0; i < N; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < N; i++) {
+		/* d/dw sum(e^w w) = e^w (w + 1), accumulated 200 times */
+		double w = job_scale(i), d = 200 * exp(w) * (w + 1);
+		cr_expect_eq(jobs[i].st, NB_OK, "thread %d", i);
+		for (int k = 0; k < 3; k++)
+			cr_expect(fabs(jobs[i].grad[k] - d) <= 1e-9 * d,
+			          "thread %d: %g, want %g", i, jobs[i].grad[k], d);
+		char want[16];
+		snprintf(want, sizeof want, "[%d]", -2 - i);
+		cr_expect(strstr(jobs[i].err, want) != NULL, "thread %d: %s", i,
+		          jobs[i].err);
+	}
+	cr_expect_str_eq(nb_last_error(), mine);
+	cr_expect(strstr(mine, "[-100]") != NULL, "%s", mine);
+}

@@ -541,3 +541,32 @@ Test(attrs, every_registered_op_round_trips_its_defaults)
 		expect_round_trip(op, a);
 	}
 }
+
+/* ---- the first use of the registry from several threads at once ---- */
+
+#include <pthread.h>
+
+static void *first_use(void *arg)
+{
+	size_t *n = arg;
+	nb_graph *g = nb_graph_new();
+	const nb_op *op = nb_op_find("matmul");
+	*n = g && op && !strcmp(op->name, "matmul") ? nb_op_count() : 0;
+	nb_graph_free(g);
+	return NULL;
+}
+
+Test(registry, concurrent_first_use)
+{
+	enum { N = 8 };
+	pthread_t t[N];
+	size_t n[N];
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, first_use, &n[i]), 0);
+	for (int i = 0; i < N; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < N; i++) {
+		cr_expect_gt(n[i], 20, "thread %d saw %zu ops", i, n[i]);
+		cr_expect_eq(n[i], nb_op_count(), "thread %d", i);
+	}
+}
