@@ -164,6 +164,11 @@ run 2 "gradcheck --atol -1" gradcheck --atol -1 add
 run 2 "gradcheck --rtol nan" gradcheck --rtol nan add
 run 2 "gradcheck --seed -3" gradcheck --seed -3 add
 run 2 "gradcheck with an unknown option" gradcheck --frobnicate
+expect_in "$tmp.err" "unknown option '--frobnicate'" \
+	"gradcheck: the unknown option on stderr"
+run 2 "gradcheck --eps without a value" gradcheck add --eps
+expect_in "$tmp.err" "'--eps' needs a value" \
+	"a missing value is not called an unknown option"
 # No built-in fails with the defaults; a coarse step with no tolerance
 # makes exp's check fail, which must give status 1.
 run 1 "a failing check" gradcheck exp --atol 0 --rtol 0 --eps 1e-1
