@@ -661,3 +661,57 @@ Test(errors, registry_initialization_survives_allocation_failure,
 	cr_expect_not_null(g);
 	nb_graph_free(g);
 }
+
+/* Registering user ops when allocations fail: the order array grows
+ * (past 64 ops) and uthash doubles its buckets (past a few hundred), so
+ * 400 registrations reach every allocation of nb_op_register. */
+static nb_status copy_forward(nb_op_ctx *c)
+{
+	return nb_tensor_copy(c->out, c->in[0]);
+}
+
+Test(errors, registration_survives_allocation_failure, .init = install,
+     .fini = uninstall)
+{
+	enum { N = 400 };
+	static char names[N][24];
+	static nb_op ops[N];
+	long points = 0;
+	cr_assert_gt(nb_op_count(), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof names[i], "test_oom_%d", i);
+		ops[i] = (nb_op){.name = names[i], .kind = NB_KIND_CUSTOM,
+		                 .n_inputs = 1, .forward = copy_forward};
+		size_t count = nb_op_count();
+		for (long k = 0;; k++) {
+			long live = n_live;
+			fail_at = k;
+			fail_after = false;
+			n_calls = n_failed = 0;
+			nb_status st = nb_op_register(&ops[i]);
+			fail_at = -1;
+			if (!n_failed) {
+				cr_assert_eq(st, NB_OK, "%s: %s", names[i],
+				             nb_last_error());
+				break;
+			}
+			points++;
+			if (st == NB_OK)
+				break; /* the failed allocation was not needed */
+			cr_assert_eq(st, NB_ENOMEM, "%s, allocation %ld: %s",
+			             names[i], k, nb_strerror(st));
+			cr_assert_null(nb_op_find(names[i]));
+			cr_assert_eq(nb_op_count(), count);
+			cr_assert_eq(n_live, live, "%s, allocation %ld: leaked",
+			             names[i], k);
+		}
+		cr_assert_eq(nb_op_find(names[i]), &ops[i]);
+		cr_assert_eq(nb_op_count(), count + 1);
+	}
+	/* Everything is still found after the failures. */
+	for (int i = 0; i < N; i++)
+		cr_expect_eq(nb_op_find(names[i]), &ops[i], "%s", names[i]);
+	for (size_t i = 0; i < nb_op_count(); i++)
+		cr_expect_eq(nb_op_find(nb_op_at(i)->name), nb_op_at(i));
+	cr_log_info("%ld failed allocations in %d registrations", points, N);
+}

@@ -160,7 +160,9 @@ struct nb_op {
  * Adds op to the registry.  op is borrowed and must stay valid (and
  * unchanged) for the life of the process: use a static descriptor.
  * NB_EEXIST for a name already taken, NB_EINVAL for a malformed
- * descriptor (no name, no forward, bad attribute table), NB_ENOMEM.
+ * descriptor (no name, no forward, bad attribute table: an unknown
+ * type, a repeated name, a default outside its range), NB_ENOMEM (the
+ * registry is then unchanged).
  * Registration is not thread-safe; lookups are, once nothing registers.
  */
 nb_status nb_op_register(const nb_op *op);
