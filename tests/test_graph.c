@@ -2,6 +2,7 @@
  * test_graph.c - lib/graph.c and lib/autodiff.c: the tape, reverse mode
  * and the graph's modes, against the contracts of nabla/graph.h.
  */
+#include <pthread.h>
 #include "helpers.h"
 
 static nb_graph *new_graph(void)
@@ -719,7 +720,6 @@ Test(graph, op_state_saved_for_backward)
 
 /* ---- threads ---- */
 
-#include <pthread.h>
 
 typedef struct job {
 	int id;

@@ -645,3 +645,31 @@ Test(ops, cross_entropy_spatial_with_ignored_positions)
 	expect_grad(x, (double[]){0.25, 0, (q - 1) / 2, -0.25, 0,
 	                          (1 - q) / 2}, "dx");
 }
+
+/* ---- documented gradients at kinks ---- */
+
+Test(ops, abs_and_pow_at_zero)
+{
+	nb_tensor *x = leaf(NB_F64, NB_SHAPE(3), (double[]){-1.5, 0, 2});
+	nb_tensor *a = nb_abs(G, x);
+	expect_values(a, (double[]){1.5, 0, 2}, "abs");
+	back(a, (double[]){1, 1, 1});
+	expect_grad(x, (double[]){-1, 0, 1}, "sign(x), 0 at 0");
+
+	nb_tensor *z = leaf(NB_F64, NB_SHAPE(2), (double[]){0, 3});
+	nb_tensor *p = nb_pow(G, z, 2);
+	expect_values(p, (double[]){0, 9}, "x^2");
+	back(p, (double[]){1, 1});
+	expect_grad(z, (double[]){0, 6}, "2x");
+	nb_tensor *z0 = leaf(NB_F64, NB_SHAPE(2), (double[]){0, 3});
+	nb_tensor *p0 = nb_pow(G, z0, 0);
+	expect_values(p0, (double[]){1, 1}, "x^0");
+	back(p0, (double[]){1, 1});
+	expect_grad(z0, (double[]){0, 0}, "d x^0");
+
+	nb_tensor *y = leaf(NB_F32, NB_SHAPE(2), (double[]){1, -2});
+	nb_tensor *s = nb_affine_scalar(G, y, -3, 0.5);
+	expect_values(s, (double[]){-2.5, 6.5}, "affine");
+	back(s, (double[]){1, 2});
+	expect_grad(y, (double[]){-3, -6}, "d affine");
+}

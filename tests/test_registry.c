@@ -4,6 +4,7 @@
  * like a built-in, and typed attributes (parse, check, format).
  */
 #include <stddef.h>
+#include <pthread.h>
 #include "helpers.h"
 
 /* ---- test_cube: y = k * scale * x^3 (+ offset), a user op with an
@@ -544,7 +545,6 @@ Test(attrs, every_registered_op_round_trips_its_defaults)
 
 /* ---- the first use of the registry from several threads at once ---- */
 
-#include <pthread.h>
 
 static void *first_use(void *arg)
 {
