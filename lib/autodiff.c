@@ -12,13 +12,53 @@
 #include <stdio.h>
 #include "internal.h"
 
+/* A zeroed graph tensor shaped like t, on a recycled buffer of the same
+ * size when there is one. */
+static nb_tensor *graph_grad(nb_graph *g, const nb_tensor *t)
+{
+	size_t bytes = nb__nbytes(t);
+	for (nb_gbuf **p = &g->gfree; *p; p = &(*p)->next) {
+		if ((*p)->bytes != bytes)
+			continue;
+		nb_tensor *gt = nb__graph_meta_alloc(g, sizeof *gt);
+		if (!gt)
+			return NULL;
+		nb_gbuf *b = *p;
+		*p = b->next;
+		if (nb__tensor_init(gt, t->dtype, t->ndim, t->shape))
+			return NULL;
+		memset(b->data, 0, bytes);
+		gt->data = b->data;
+		gt->graph = g;
+		gt->gen = g->gen;
+		gt->flags = NB_T_GRAPH;
+		return gt;
+	}
+	return nb__graph_new_tensor(g, t->dtype, t->ndim, t->shape);
+}
+
+/* Gives the gradient of n's output back for reuse (retain_grads off):
+ * n's backward has run, and no other node reads it. */
+static void release_grad(nb_graph *g, nb_node *n)
+{
+	nb_tensor *gt = n->out->grad;
+	nb_gbuf *b = nb__graph_meta_alloc(g, sizeof *b);
+	if (!b)
+		return; /* not recycled: the arena keeps it until reset */
+	b->bytes = nb__nbytes(gt);
+	b->data = gt->data;
+	b->next = g->gfree;
+	g->gfree = b;
+	n->out->grad = NULL;
+}
+
 /* t's gradient buffer, created zeroed on first use. */
 static nb_tensor *ensure_grad(nb_graph *g, nb_tensor *t)
 {
 	if (t->grad)
 		return t->grad;
 	if (t->flags & NB_T_GRAPH)
-		t->grad = nb__graph_new_tensor(g, t->dtype, t->ndim, t->shape);
+		t->grad = graph_grad(g, t);
 	else
 		t->grad = nb__tensor_like(t);
 	if (!t->grad)
@@ -146,6 +186,8 @@ nb_status nb_backward(nb_tensor *y, const nb_tensor *grad_out)
 			continue;
 		if ((st = run_node(g, n)))
 			return st;
+		if (!g->retain_grads)
+			release_grad(g, n);
 	}
 	return NB_OK;
 }

@@ -39,17 +39,14 @@ const char *nb_last_error(void)
 	return last_msg;
 }
 
-/*
- * Callers may pass the current message as an argument (to record it on
- * a graph, or to prefix it): vsnprintf's destination and arguments must
- * not overlap (glibc clears the destination first and the message comes
- * out empty), so format into a buffer of our own, then copy.
- */
 nb_status nb__vset_error(nb_status code, const char *fmt, va_list ap)
 {
-	char msg[sizeof last_msg];
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	memcpy(last_msg, msg, sizeof msg);
+	/* Through a copy: the arguments may point into last_msg itself, as
+	 * in nb__graph_fail(g, st, "%s", nb_last_error()), and vsnprintf
+	 * from a buffer into itself is undefined (glibc leaves ""). */
+	char buf[sizeof last_msg];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	memcpy(last_msg, buf, sizeof buf);
 	last_status = code;
 	return code;
 }

@@ -16,6 +16,7 @@ nb_graph *nb_graph_new(void)
 {
 	if (nb__registry_ensure())
 		return NULL;
+	nb__threads_init();
 	nb_graph *g = nb__calloc(1, sizeof *g);
 	if (!g) {
 		nb__set_error(NB_ENOMEM, "graph: out of memory");
@@ -23,6 +24,7 @@ nb_graph *nb_graph_new(void)
 	}
 	g->training = true;
 	g->grad_enabled = true;
+	g->retain_grads = true;
 	g->gen = 1;
 	g->scope = "";
 	nb_rng_seed(&g->rng, 0);
@@ -48,6 +50,7 @@ void nb_graph_reset(nb_graph *g)
 	nb__arena_rewind(&g->data);
 	nb__arena_rewind(&g->meta[g->gen & 1]);
 	g->n_nodes = 0;
+	g->gfree = NULL;
 	g->scope = "";
 	g->scope_depth = 0;
 	g->err = NB_OK;
@@ -66,6 +69,7 @@ void nb_graph_clear_error(nb_graph *g)
 void nb_graph_set_training(nb_graph *g, bool on) { g->training = on; }
 bool nb_graph_training(const nb_graph *g) { return g->training; }
 void nb_graph_set_anomaly(nb_graph *g, bool on) { g->anomaly = on; }
+void nb_graph_set_retain_grads(nb_graph *g, bool on) { g->retain_grads = on; }
 bool nb_graph_grad_enabled(const nb_graph *g) { return g->grad_enabled; }
 
 bool nb_graph_set_grad_enabled(nb_graph *g, bool on)
@@ -83,6 +87,11 @@ size_t nb_graph_bytes(const nb_graph *g)
 {
 	return g->data.total + g->meta[0].total + g->meta[1].total +
 	       g->cap_nodes * sizeof *g->tape + sizeof *g;
+}
+
+size_t nb_graph_bytes_used(const nb_graph *g)
+{
+	return g->data.peak_used;
 }
 
 nb_status nb__graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)

@@ -100,6 +100,8 @@ struct nb_graph {
 	char msg[512];
 	bool training, grad_enabled, anomaly;
 	nb_rng rng;
+	bool retain_grads;      /* keep intermediate gradients after backward */
+	struct nb_gbuf *gfree;  /* recycled gradient buffers (retain off) */
 	const char *scope;                      /* current path, "" at top */
 	const char *scope_stack[NB_MAX_SCOPE_DEPTH];
 	int scope_depth;
@@ -123,6 +125,18 @@ void nb__describe_inputs(char *buf, size_t n, int n_in,
 /* ---- autodiff.c ---- */
 bool nb__all_finite(const nb_tensor *t);
 
+/* ---- spec.c ---- */
+/* Line and column (from 1) of byte offset pos of the spec's text. */
+void nb__spec_where(const nb_spec *s, size_t pos, int *line, int *col);
+
+/* A gradient buffer given back during backward, for reuse by the next
+ * gradient of the same size (graph.c, autodiff.c). */
+typedef struct nb_gbuf {
+	struct nb_gbuf *next;
+	size_t bytes;
+	void *data;
+} nb_gbuf;
+
 /* Largest attribute struct an op may declare. */
 #define NB_MAX_ATTRS_SIZE 512
 
@@ -135,6 +149,9 @@ nb_status nb__register_reduce(void);
 nb_status nb__register_shape(void);
 nb_status nb__register_linalg(void);
 nb_status nb__register_loss(void);
+nb_status nb__register_activation(void);
+nb_status nb__register_regularize(void);
+nb_status nb__register_norm(void);
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */
@@ -172,6 +189,16 @@ void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
               int64_t k, double alpha, const void *a, int64_t lda,
               const void *b, int64_t ldb, double beta, void *c,
               int64_t ldc);
+
+/* ---- parallel.c ---- */
+typedef void (*nb__range_fn)(void *ctx, size_t lo, size_t hi);
+/*
+ * Calls fn(ctx, lo, hi) over [0, n) in chunks of `grain` elements, on up
+ * to nb_get_num_threads() threads; returns when all are done.  Chunk
+ * boundaries depend on grain only, never on the thread count.
+ */
+void nb__parallel_for(size_t n, size_t grain, nb__range_fn fn, void *ctx);
+void nb__threads_init(void);
 
 /* Row-major strides of a shape. */
 void nb__strides(int ndim, const int64_t *shape, int64_t *strides);

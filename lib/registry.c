@@ -140,6 +140,8 @@ static nb_status init_builtins(void)
 	nb_status (*const families[])(void) = {
 		nb__register_arith, nb__register_reduce, nb__register_shape,
 		nb__register_linalg, nb__register_loss,
+		nb__register_activation, nb__register_norm,
+		nb__register_regularize,
 	};
 	for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
 		nb_status st = families[i]();

@@ -21,6 +21,8 @@ typedef struct cli_cmd {
 
 int cmd_ops(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
+int cmd_initlab(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 /* Prints "nabla CMD: message" to stderr and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)

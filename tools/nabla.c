@@ -7,6 +7,9 @@
 static const cli_cmd cmds[] = {
 	{"ops", "list the registered ops", cmd_ops},
 	{"gradcheck", "check every op's gradient numerically", cmd_gradcheck},
+	{"initlab", "the initialization study: activations and gradients "
+	 "per layer", cmd_initlab},
+	{"train", "train a model given by a spec; checkpoints", cmd_train},
 };
 
 static void usage(FILE *f)

@@ -5,7 +5,9 @@
 #   sh tools/setup.sh check   install what is missing, build, run every test
 #
 # Both install the Debian packages nabla builds and tests with (apt-get,
-# only when one is missing), then configure and build in _build/.
+# only when one is missing), then configure and build in _build/.  The
+# demo trains a small model through the C API, gradchecks every op, runs
+# the notes' initialization study and trains on Fashion-MNIST.
 # `check` runs the Criterion suite in the normal build and under
 # AddressSanitizer + UBSan, the portable (no-BLAS) build, and distcheck,
 # and ends with one line "tests: N passed, N failed".
@@ -17,7 +19,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config uthash-dev
 libcriterion-dev libopenblas-dev libjansson-dev zlib1g-dev libcairo2-dev
-graphviz libgraphviz-dev valgrind"
+graphviz libgraphviz-dev valgrind dataset-fashion-mnist"
 
 install_packages() {
 	missing=""
@@ -76,7 +78,12 @@ demo)
 	echo "== a small model trained through the C API (doc/examples/train_xor.c)"
 	./doc/examples/train_xor
 	echo "== nabla gradcheck: every registered op"
-	./nabla gradcheck
+	./nabla gradcheck | tail -n 1
+	echo "== nabla initlab --compare: the notes' initialization experiment"
+	./nabla initlab --compare
+	echo "== nabla train: the Fashion-MNIST recipe, one epoch"
+	./nabla train --model 'linear:256 batch_norm relu dropout:0.2 linear:256 batch_norm relu linear:10' \
+		--optim sgd --lr 0.1 --momentum 0.9 --batch 128 --epochs 1
 	;;
 check)
 	passed=0 failed=0 status=0

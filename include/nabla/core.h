@@ -80,6 +80,16 @@ typedef void (*nb_free_fn)(void *ptr);
 void nb_set_alloc_funcs(nb_malloc_fn m, nb_realloc_fn r, nb_free_fn f);
 
 /*
+ * Threads used by nabla's own kernels (normalizations, large elementwise
+ * work) and, when nabla is built with OpenBLAS, by its matrix products.
+ * The default is the environment variable NB_NUM_THREADS, or else the
+ * number of online processors.  Results do not depend on the count: work
+ * is split in chunks of fixed size.  NB_EINVAL outside 1..64.
+ */
+nb_status nb_set_num_threads(int n);
+int nb_get_num_threads(void);
+
+/*
  * The random number generator: xoshiro256** (Blackman and Vigna), its
  * state seeded from a 64-bit seed by splitmix64.  Uniform doubles use the
  * top 53 bits of a draw (u = (x >> 11) * 2^-53, in [0, 1)); normal

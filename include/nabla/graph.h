@@ -73,6 +73,18 @@ bool nb_graph_grad_enabled(const nb_graph *g);
  */
 void nb_graph_set_anomaly(nb_graph *g, bool on);
 
+/*
+ * Whether nb_backward keeps the gradients of intermediate tensors (the
+ * results of ops) readable with nb_tensor_grad until the next backward
+ * or reset.  On by default (the DOT exporter's health view reads them).
+ * Off, as in PyTorch (retain_grad), each intermediate gradient's memory
+ * is reused as soon as its op's backward has consumed it, so a step's
+ * peak memory holds about one layer's gradients instead of all of them;
+ * nb_tensor_grad of an intermediate then returns NULL after backward.
+ * Gradients of leaves (parameters, inputs) are always kept.
+ */
+void nb_graph_set_retain_grads(nb_graph *g, bool on);
+
 /* The graph's generator, used by random ops (dropout, rrelu). */
 void nb_graph_seed(nb_graph *g, uint64_t seed);
 nb_rng *nb_graph_rng(nb_graph *g);
@@ -114,6 +126,9 @@ nb_status nb_backward(nb_tensor *y, const nb_tensor *grad_out);
  * allocator (arenas included): for tests and the DOT exporter. */
 size_t nb_graph_node_count(const nb_graph *g);
 size_t nb_graph_bytes(const nb_graph *g);
+/* Bytes of tensor data, saved state and gradients handed out since the
+ * last reset (the step's working set, <= what nb_graph_bytes holds). */
+size_t nb_graph_bytes_used(const nb_graph *g);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,14 @@
 #include "graph.h"
 #include "op.h"
 #include "ops.h"
+#include "activation.h"
+#include "norm.h"
 #include "gradcheck.h"
+#include "regularize.h"
+#include "optim.h"
+#include "init.h"
+#include "model.h"
+#include "checkpoint.h"
+#include "data.h"
 
 #endif

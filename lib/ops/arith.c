@@ -5,6 +5,7 @@
  * Broadcast backward: d/da of f(a, b) is computed at the broadcast
  * shape, then summed over the axes along which a was broadcast.
  */
+#include "vecmath.h"
 #include <tgmath.h>
 #include "elementwise.h"
 

@@ -1,0 +1,292 @@
+/*
+ * nabla/model.h - modules, model specs and parameter collections.
+ *
+ * A *module* (nb_module) is a piece of a model: it owns named persistent
+ * tensors, its *parameters* (trained: weights, biases) and its *buffers*
+ * (kept but not trained: batch norm's running statistics), and it may own
+ * child modules.  Its forward function maps one tensor to one tensor on a
+ * graph.  Built-in modules: linear, sequential and the *op layer* that
+ * wraps any registered activation, normalization or regularizer op by
+ * name.  User modules are a class (an nb_module_class: a type name, a
+ * forward callback and a destructor of the user's state) plus whatever
+ * parameters and children they add; see doc/tutorial.md.
+ *
+ * Names.  Every module has a local name ("fc1", "bn1"); a tensor's full
+ * name is the path of local names from the root's children down to the
+ * module, then the tensor's local name, joined by dots:
+ *     fc1.weight   bn1.running_mean   encoder.fc1.bias
+ * The root's own name is not part of the path, as in PyTorch's
+ * state_dict, so that a model's names do not depend on what it is called.
+ * The full name is set on each tensor (nb_tensor_set_name) and updated
+ * when a module is added to a parent; it is the key of checkpoints, of
+ * freezing and of the DOT exporter's labels.  A module's forward pushes
+ * a graph scope with its local name (nothing for the root), so the nodes
+ * of fc1 inside encoder are in scope "encoder.fc1", like its parameters.
+ *
+ * Ownership.  A parent owns its children and a module owns its tensors:
+ * nb_module_free() on the root frees the whole tree.  Adding a tensor or
+ * a child *steals* it (also on failure: then it is freed).
+ */
+#ifndef NABLA_MODEL_H
+#define NABLA_MODEL_H
+
+#include "op.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nb_module nb_module;
+
+/*
+ * What a user module provides.  forward maps x (a graph tensor, or a
+ * persistent input) to the module's output on g, returning NULL on error
+ * (recorded on g, as ops do); it is called by nb_module_forward, never
+ * directly, with the module's scope pushed.  free_state (may be NULL)
+ * frees the state pointer given to nb_module_new.  The class is
+ * borrowed: keep it alive as long as the module (a static const struct).
+ */
+typedef struct nb_module_class {
+	const char *type;
+	nb_tensor *(*forward)(nb_module *m, nb_graph *g, nb_tensor *x);
+	void (*free_state)(void *state);
+} nb_module_class;
+
+/*
+ * A new module of class cls named name (letters, digits, '_' and '-';
+ * NULL or "" is allowed for a root), in training mode, with no tensors
+ * and no children.  state is stolen: free_state(state) is called by
+ * nb_module_free, and also here if the call fails.  NULL on error
+ * (NB_EINVAL bad name or class, NB_ENOMEM) with nb_last_error().
+ */
+nb_module *nb_module_new(const nb_module_class *cls, const char *name,
+                         void *state);
+/* Frees m, its children and their tensors.  NULL is a no-op.  A module
+ * that has a parent belongs to it: free the root. */
+void nb_module_free(nb_module *m);
+
+const char *nb_module_name(const nb_module *m);   /* local name, "" none */
+const char *nb_module_type(const nb_module *m);   /* the class's type */
+void *nb_module_state(const nb_module *m);        /* borrowed */
+nb_module *nb_module_parent(const nb_module *m);  /* NULL for a root */
+
+/*
+ * Adds t as a parameter (requires grad) or a buffer (no grad) named
+ * name (same characters as module names) and sets t's full name.  t must
+ * be a persistent tensor; it is stolen, also on failure.  NB_EEXIST if
+ * m has a tensor or child of that name, NB_EINVAL, NB_ENOMEM.
+ */
+nb_status nb_module_add_param(nb_module *m, const char *name, nb_tensor *t);
+nb_status nb_module_add_buffer(nb_module *m, const char *name, nb_tensor *t);
+/*
+ * Adds child (a root module with a name) as the last child of parent and
+ * renames the tensors of its subtree.  child is stolen, also on failure.
+ * NB_EEXIST for a name already used in parent, NB_EINVAL (no name, or
+ * child already has a parent), NB_ENOMEM.
+ */
+nb_status nb_module_add(nb_module *parent, nb_module *child);
+
+size_t nb_module_child_count(const nb_module *m);
+nb_module *nb_module_child(const nb_module *m, size_t i); /* borrowed */
+/* The tensor of m's subtree with that full name relative to m
+ * ("weight", "fc1.weight"), or NULL.  Borrowed. */
+nb_tensor *nb_module_tensor(const nb_module *m, const char *name);
+
+/*
+ * Runs m on x: sets the graph's training mode to m's mode (it stays set:
+ * backward of the normalizations reads it), pushes m's scope unless m is
+ * the root, calls the class's forward and pops.  NULL on error, recorded
+ * on g (a NULL x keeps g's first error, as ops do).
+ */
+nb_tensor *nb_module_forward(nb_module *m, nb_graph *g, nb_tensor *x);
+
+/* Training (the default) or evaluation mode, for m and its subtree. */
+void nb_module_set_training(nb_module *m, bool training);
+bool nb_module_training(const nb_module *m);
+
+/*
+ * One tensor of a module tree: its full name (borrowed, the same string
+ * as nb_tensor_name), the tensor (borrowed) and whether it is a buffer.
+ */
+typedef struct nb_named_tensor {
+	const char *name;
+	nb_tensor *tensor;
+	bool buffer;
+} nb_named_tensor;
+
+/*
+ * Every parameter and buffer of m's subtree, depth first in the order
+ * they and the children were added (so the order is stable: a module's
+ * own tensors, then each child's).  *out is borrowed from m and valid
+ * until the next call on m or a change of the tree.  Returns the count;
+ * 0 with *out NULL and nb_last_error() set on NB_ENOMEM.
+ */
+size_t nb_module_tensors(nb_module *m, const nb_named_tensor **out);
+/*
+ * The parameters (not buffers) of m's subtree into out[0..cap-1], in
+ * the order of nb_module_tensors; only those that require grad when
+ * trainable_only.  Returns how many there are (which may exceed cap:
+ * call with cap 0 to size the array).  Borrowed tensors.
+ */
+size_t nb_module_params(nb_module *m, bool trainable_only, nb_tensor **out,
+                        size_t cap);
+/* Number of parameter elements (trainable ones only, if asked). */
+size_t nb_module_numel(nb_module *m, bool trainable_only);
+/* Zeroes the gradient of every parameter of m's subtree. */
+void nb_module_zero_grad(nb_module *m);
+
+/*
+ * Freezes (frozen = true: requires_grad off, gradient dropped) or thaws
+ * the parameters whose full name equals prefix or starts with prefix
+ * followed by '.': "fc1" matches fc1.weight and fc1.bias but not
+ * fc10.weight; "" matches every parameter.  Buffers are never trained.
+ * *matched (may be NULL) gets the count.  NB_ENOTFOUND if nothing
+ * matched (a misspelt prefix is an error, not a silent no-op).
+ */
+nb_status nb_module_freeze(nb_module *m, const char *prefix, bool frozen,
+                           size_t *matched);
+
+/* ---- built-in modules ---- */
+
+/* A container that runs its children in order. */
+nb_module *nb_sequential_new(const char *name);
+
+/*
+ * y = x W^T + b with W [out, in] and b [out] (no b if !bias), both of
+ * dtype dt, initialized as PyTorch's nn.Linear: W and b uniform in
+ * [-1/sqrt(in), 1/sqrt(in)] (kaiming_uniform with a = sqrt(5)), drawn
+ * from rng.  Parameters "weight" and "bias".
+ */
+nb_module *nb_linear_new(const char *name, int64_t in, int64_t out,
+                         bool bias, nb_dtype dt, nb_rng *rng);
+
+/* Options of op layers (flags of nb_op_layer_new); 0 is PyTorch's
+ * default: instance_norm without affine parameters and running
+ * statistics, every other layer with all the op takes. */
+#define NB_LAYER_AFFINE 1u    /* make weight and bias */
+#define NB_LAYER_NO_AFFINE 2u /* leave them out */
+#define NB_LAYER_STATS 4u     /* make running statistics */
+#define NB_LAYER_NO_STATS 8u  /* leave them out (batch statistics always) */
+
+/*
+ * A layer that applies a registered op of kind activation,
+ * normalization or regularizer to its input, with the attribute struct
+ * attrs (op->attrs_size bytes, copied; NULL for the defaults).  The op's
+ * inputs after the first are made by name, for `features` channels
+ * (the size of dimension 1 of the input):
+ *   weight               normalization: parameter [features] of ones;
+ *                        activation (prelu): parameter [1] of 0.25
+ *   bias                 parameter [features] of zeros
+ *   running_mean         buffer [features] of zeros
+ *   running_var          buffer [features] of ones
+ *   num_batches_tracked  buffer, int64 scalar 0 (the op counts)
+ * Optional weight and bias are left out (NULL) without affine, optional
+ * statistics without stats: see the flags; an op's own boolean
+ * attribute "affine" or "track_running_stats" wins over them.  A layer
+ * with running statistics whose op takes no num_batches_tracked keeps
+ * that buffer anyway and counts each training forward itself, so its
+ * names are PyTorch's.  Any other input the op requires is NB_EINVAL.
+ */
+nb_module *nb_op_layer_new(const char *name, const nb_op *op,
+                           const void *attrs, int64_t features,
+                           nb_dtype dt, unsigned flags);
+/* The same with the op by name and attributes as a string
+ * ("p=0.2"); NB_ENOTFOUND for an unknown op. */
+nb_module *nb_layer_new(const char *name, const char *op_name,
+                        const char *attrs, int64_t features, nb_dtype dt,
+                        unsigned flags);
+
+/* ---- model specs ----
+ *
+ * A spec is a compact text form of a sequential model, read by
+ * `nabla train --model`, `nabla dot` and `nabla initlab`:
+ *     linear:256 batch_norm relu dropout:0.2 linear:256 batch_norm relu linear:10
+ * Layers are separated by white space.  A layer is NAME, NAME:ARGS, and
+ * optionally @LABEL to name the module.  ARGS is a comma-separated list
+ * of arguments; the first may be positional (the layer's first attribute:
+ * linear's output size, dropout's p, leaky_relu's negative_slope), the
+ * others are key=value.  A value with commas (a list) is written in
+ * brackets: group_norm:num_groups=4,eps=1e-3  foo:axes=[0,1].
+ * Normalizations also take affine=0|1 and track_running_stats=0|1
+ * (NB_LAYER_* flags) unless the op has attributes of those names.
+ *   linear:N[,bias=0]     a linear layer with N outputs (fcK)
+ *   input:N               only first: the input size (features)
+ *   any activation, normalization or regularizer op: relu, gelu,
+ *   leaky_relu:0.1, batch_norm, layer_norm:eps=1e-6, dropout:0.2, ...
+ * Modules are named after their type with a count from 1: linear fc1,
+ * fc2...; batch_norm bn1, layer_norm ln1, group_norm gn1, instance_norm
+ * in1, dropout drop1; any other op its own name (relu1, relu2).
+ * Full grammar and examples: nabla(1), section MODEL SPECS.
+ */
+
+typedef enum nb_layer_type {
+	NB_LAYER_LINEAR,
+	NB_LAYER_OP
+} nb_layer_type;
+
+/* One parsed layer; borrowed from its spec. */
+typedef struct nb_spec_layer {
+	nb_layer_type type;
+	const nb_op *op;     /* NB_LAYER_OP: the op */
+	const void *attrs;   /* NB_LAYER_OP: its attribute struct */
+	int64_t units;       /* NB_LAYER_LINEAR: output features */
+	bool bias;           /* NB_LAYER_LINEAR: with a bias */
+	unsigned flags;      /* NB_LAYER_OP: NB_LAYER_* options */
+	const char *name;    /* the module name (given with @ or automatic) */
+	size_t pos;          /* byte offset of the layer in the text */
+	size_t len;          /* its length in bytes */
+} nb_spec_layer;
+
+typedef struct nb_spec nb_spec;
+
+/*
+ * Parses text into *out (free with nb_spec_free).  On error *out is
+ * NULL, *err_pos (may be NULL) gets the byte offset of the problem and
+ * nb_last_error() says where and what was expected:
+ *     spec:1:17: unknown layer 'relux' (did you mean 'relu'? ...)
+ * (line and column count from 1).  NB_EFORMAT for syntax, NB_ENOTFOUND
+ * for an unknown layer or attribute, NB_EINVAL for a bad value,
+ * NB_EEXIST for a duplicate label, NB_ENOMEM.
+ */
+nb_status nb_spec_parse(const char *text, nb_spec **out, size_t *err_pos);
+void nb_spec_free(nb_spec *s);
+size_t nb_spec_len(const nb_spec *s);
+const nb_spec_layer *nb_spec_layer_at(const nb_spec *s, size_t i);
+/* The input size given with input:N, or 0. */
+int64_t nb_spec_input(const nb_spec *s);
+
+/* How a model is built from a spec.  Zero-initialized means float32,
+ * seed 0, PyTorch's default initialization. */
+typedef struct nb_model_opts {
+	nb_dtype dtype;
+	uint64_t seed;       /* of the initialization */
+	/*
+	 * NULL: PyTorch's nn.Linear initialization.  Else a scheme of
+	 * nb_init_apply (<nabla/init.h>: "xavier_uniform",
+	 * "kaiming_normal:nonlinearity=auto", "orthogonal:auto", ...) for
+	 * every linear weight, with the activation that follows the layer
+	 * in the spec (the first activation before the next linear; else
+	 * "linear") as its nonlinearity; the biases are then zero.
+	 */
+	const char *init;
+} nb_model_opts;
+
+/*
+ * A sequential model of the spec's layers for inputs of in_features
+ * (0: take it from the spec's input:N; both given must agree).  Its
+ * children are named as the spec says.  NULL on error, with the
+ * message in nb_last_error() (naming the layer as spec:LINE:COL).
+ */
+nb_module *nb_model_from_spec(const nb_spec *spec, int64_t in_features,
+                              const nb_model_opts *o);
+/* nb_spec_parse, then nb_model_from_spec. */
+nb_module *nb_model_parse(const char *text, int64_t in_features,
+                          const nb_model_opts *o);
+/* The number of output features of the model a spec describes for
+ * in_features inputs (the last linear's units, or in_features). */
+int64_t nb_spec_out_features(const nb_spec *s, int64_t in_features);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

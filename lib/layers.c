@@ -1,0 +1,364 @@
+/*
+ * layers.c - the built-in modules (sequential, linear, the op layer that
+ * wraps an activation, normalization or regularizer op) and building a
+ * sequential model from a parsed spec.
+ */
+#include <math.h>
+#include <stdio.h>
+#include "internal.h"
+
+/* ---- sequential ---- */
+
+static nb_tensor *sequential_forward(nb_module *m, nb_graph *g, nb_tensor *x)
+{
+	for (size_t i = 0; x && i < nb_module_child_count(m); i++)
+		x = nb_module_forward(nb_module_child(m, i), g, x);
+	return x;
+}
+
+static const nb_module_class sequential_class = {
+	.type = "sequential", .forward = sequential_forward,
+};
+
+nb_module *nb_sequential_new(const char *name)
+{
+	return nb_module_new(&sequential_class, name, NULL);
+}
+
+/* ---- linear ---- */
+
+static nb_tensor *linear_forward(nb_module *m, nb_graph *g, nb_tensor *x)
+{
+	return nb_linear(g, x, nb_module_tensor(m, "weight"),
+	                 nb_module_tensor(m, "bias"));
+}
+
+static const nb_module_class linear_class = {
+	.type = "linear", .forward = linear_forward,
+};
+
+nb_module *nb_linear_new(const char *name, int64_t in, int64_t out,
+                         bool bias, nb_dtype dt, nb_rng *rng)
+{
+	if (in < 1 || out < 1 || !rng || !nb__is_float(dt)) {
+		nb__set_error(NB_EINVAL, "linear '%s': %s", name ? name : "",
+		              !rng ? "generator is NULL"
+		              : !nb__is_float(dt) ? "dtype must be float"
+		              : "sizes must be at least 1");
+		return NULL;
+	}
+	nb_module *m = nb_module_new(&linear_class, name, NULL);
+	if (!m)
+		return NULL;
+	/* PyTorch's reset_parameters: kaiming_uniform_(a = sqrt(5)) gives
+	 * gain sqrt(2 / (1 + 5)) and bound gain * sqrt(3 / fan_in), which
+	 * is 1 / sqrt(fan_in); the bias uses the same bound. */
+	double bound = 1.0 / sqrt((double)in);
+	nb_tensor *w = nb_tensor_rand(dt, NB_SHAPE(out, in), rng, -bound,
+	                              bound);
+	nb_tensor *b = w && bias ? nb_tensor_rand(dt, NB_SHAPE(out), rng,
+	                                          -bound, bound) : NULL;
+	if (!w || (bias && !b)) {
+		nb_tensor_free(w);
+		nb_module_free(m);
+		return NULL;
+	}
+	if (nb_module_add_param(m, "weight", w) ||
+	    (b && nb_module_add_param(m, "bias", b))) {
+		if (nb_module_tensor(m, "weight") != w)
+			nb_tensor_free(b); /* never added */
+		nb_module_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* ---- op layers ---- */
+
+typedef struct op_layer {
+	const nb_op *op;
+	void *attrs;
+	nb_tensor *in[NB_MAX_INPUTS]; /* borrowed from the module's slots */
+	nb_tensor *tracked;          /* num_batches_tracked, or NULL */
+} op_layer;
+
+static void op_layer_free(void *p)
+{
+	op_layer *s = p;
+	nb__free(s->attrs);
+	nb__free(s);
+}
+
+static nb_tensor *op_layer_forward(nb_module *m, nb_graph *g, nb_tensor *x)
+{
+	op_layer *s = nb_module_state(m);
+	nb_tensor *in[NB_MAX_INPUTS];
+	memcpy(in, s->in, sizeof in);
+	in[0] = x;
+	nb_tensor *y = nb_apply(g, s->op, s->op->n_inputs, in, s->attrs);
+	if (y && s->tracked && nb_graph_training(g))
+		((int64_t *)s->tracked->data)[0]++;
+	return y;
+}
+
+static const nb_module_class op_layer_class = {
+	.type = "op", .forward = op_layer_forward, .free_state = op_layer_free,
+};
+
+/* The value of op's boolean attribute `name` in attrs; -1 if absent. */
+static int bool_attr(const nb_op *op, const void *attrs, const char *name)
+{
+	for (int i = 0; i < op->n_attrs; i++)
+		if (op->attrs[i].type == NB_ATTR_BOOL &&
+		    !strcmp(op->attrs[i].name, name))
+			return *((const bool *)((const unsigned char *)attrs +
+			                        op->attrs[i].offset));
+	return -1;
+}
+
+/* Input i's name (from op->input_names) into buf. */
+static const char *input_name(const nb_op *op, int i, char *buf, size_t n)
+{
+	const char *s = op->input_names ? op->input_names : "";
+	for (int k = 0; *s && k < i; s++)
+		if (*s == ',')
+			k++;
+	snprintf(buf, n, "%.*s", (int)strcspn(s, ","), s);
+	return buf;
+}
+
+/*
+ * Whether the layer makes weight and bias (affine) and running
+ * statistics (stats): the op's own boolean attribute of that name if it
+ * has one, else the flags, else PyTorch's default (instance_norm has
+ * neither; every other layer has both).
+ */
+static void layer_parts(const nb_op *op, const void *attrs, unsigned flags,
+                        bool *affine, bool *stats)
+{
+	bool inorm = !strcmp(op->name, "instance_norm");
+	int a = bool_attr(op, attrs, "affine");
+	int t = bool_attr(op, attrs, "track_running_stats");
+	*affine = a >= 0 ? a : (flags & NB_LAYER_AFFINE) ? true
+	        : (flags & NB_LAYER_NO_AFFINE) ? false : !inorm;
+	*stats = t >= 0 ? t : (flags & NB_LAYER_STATS) ? true
+	       : (flags & NB_LAYER_NO_STATS) ? false : !inorm;
+}
+
+/* Makes input i of the op layer (a parameter, a buffer or NULL). */
+static nb_status make_input(nb_module *m, op_layer *s, int i,
+                            int64_t features, nb_dtype dt, unsigned flags)
+{
+	const nb_op *op = s->op;
+	char nm[64];
+	bool optional = op->optional & (1u << i), affine, stats;
+	layer_parts(op, s->attrs, flags, &affine, &stats);
+	input_name(op, i, nm, sizeof nm);
+	bool is_count = !strcmp(nm, "num_batches_tracked");
+	bool is_stat = is_count || !strcmp(nm, "running_mean") ||
+	               !strcmp(nm, "running_var");
+	bool is_affine = !strcmp(nm, "weight") || !strcmp(nm, "bias");
+	if (optional && ((is_stat && !stats) || (is_affine && !affine)))
+		return NB_OK;
+	if (is_count) {
+		nb_tensor *t = nb_tensor_zeros(NB_I64, 0, NULL);
+		if (!t)
+			return nb_last_status();
+		s->in[i] = t;
+		return nb_module_add_buffer(m, nm, t);
+	}
+	if (is_affine || is_stat) {
+		bool prelu = op->kind == NB_KIND_ACTIVATION;
+		int64_t n = prelu ? 1 : features;
+		double v = !strcmp(nm, "weight") ? (prelu ? 0.25 : 1.0)
+		         : !strcmp(nm, "running_var") ? 1.0 : 0.0;
+		nb_tensor *t = nb_tensor_full(dt, 1, &n, v);
+		if (!t)
+			return nb_last_status();
+		s->in[i] = t;
+		return is_stat ? nb_module_add_buffer(m, nm, t)
+		               : nb_module_add_param(m, nm, t);
+	}
+	if (optional)
+		return NB_OK;
+	return nb__set_error(NB_EINVAL, "layer '%s': op '%s' needs input '%s', "
+	                     "which a layer cannot make (it makes weight, "
+	                     "bias, running_mean, running_var and "
+	                     "num_batches_tracked)", nb_module_name(m), op->name,
+	                     nm);
+}
+
+static bool is_layer_kind(const nb_op *op)
+{
+	return op->kind == NB_KIND_ACTIVATION || op->kind == NB_KIND_NORM ||
+	       op->kind == NB_KIND_REGULARIZER;
+}
+
+nb_module *nb_op_layer_new(const char *name, const nb_op *op,
+                           const void *attrs, int64_t features,
+                           nb_dtype dt, unsigned flags)
+{
+	if (!op || !is_layer_kind(op) || op->n_inputs < 1 || features < 1 ||
+	    !nb__is_float(dt)) {
+		nb__set_error(NB_EINVAL, "layer '%s': %s", name ? name : "",
+		    !op ? "op is NULL" : !is_layer_kind(op) || op->n_inputs < 1
+		    ? "the op is not an activation, normalization or regularizer"
+		    : features < 1 ? "features must be at least 1"
+		    : "dtype must be float");
+		return NULL;
+	}
+	op_layer *s = nb__calloc(1, sizeof *s);
+	if (!s || !(s->attrs = nb__malloc(op->attrs_size))) {
+		nb__free(s);
+		nb__set_error(NB_ENOMEM, "layer: out of memory");
+		return NULL;
+	}
+	s->op = op;
+	if (attrs)
+		memcpy(s->attrs, attrs, op->attrs_size);
+	else
+		nb_attrs_parse(op, NULL, s->attrs);
+	nb_module *m = nb_module_new(&op_layer_class, name, s);
+	if (!m)
+		return NULL;
+	bool has_stats = false, has_count = false;
+	char nm[64];
+	for (int i = 1; i < op->n_inputs; i++) {
+		if (make_input(m, s, i, features, dt, flags))
+			goto fail;
+		input_name(op, i, nm, sizeof nm);
+		has_stats |= s->in[i] && !strcmp(nm, "running_mean");
+		has_count |= s->in[i] && !strcmp(nm, "num_batches_tracked");
+	}
+	/* PyTorch keeps the count beside running statistics; an op that
+	 * does not take it as an input gets it counted here. */
+	if (has_stats && !has_count) {
+		s->tracked = nb_tensor_zeros(NB_I64, 0, NULL);
+		if (!s->tracked || nb_module_add_buffer(m, "num_batches_tracked",
+		                                        s->tracked))
+			goto fail;
+	}
+	return m;
+fail:
+	nb_module_free(m);
+	return NULL;
+}
+
+nb_module *nb_layer_new(const char *name, const char *op_name,
+                        const char *attrs, int64_t features, nb_dtype dt,
+                        unsigned flags)
+{
+	_Alignas(max_align_t) unsigned char buf[NB_MAX_ATTRS_SIZE];
+	const nb_op *op = nb_op_find(op_name);
+	if (!op) {
+		nb__set_error(NB_ENOTFOUND, "layer: unknown op '%s'",
+		              op_name ? op_name : "(null)");
+		return NULL;
+	}
+	if (nb_attrs_parse(op, attrs, buf))
+		return NULL;
+	return nb_op_layer_new(name, op, buf, features, dt, flags);
+}
+
+/* ---- models from specs ---- */
+
+/* The activation that follows layer i (before the next linear), or
+ * "linear" (gain 1) when none does: the nonlinearity of an
+ * initialization scheme. */
+static const char *next_activation(const nb_spec *spec, size_t i)
+{
+	for (size_t k = i + 1; k < nb_spec_len(spec); k++) {
+		const nb_spec_layer *l = nb_spec_layer_at(spec, k);
+		if (l->type == NB_LAYER_LINEAR)
+			break;
+		if (l->op->kind == NB_KIND_ACTIVATION)
+			return l->op->name;
+	}
+	return "linear";
+}
+
+/* Overwrites a linear module's weight by the scheme, zeroes its bias. */
+static nb_status apply_init(nb_module *m, const char *scheme,
+                            const char *act, nb_rng *rng)
+{
+	nb_status st = nb_init_apply(nb_module_tensor(m, "weight"), rng,
+	                             scheme, act);
+	nb_tensor *b = nb_module_tensor(m, "bias");
+	if (!st && b)
+		st = nb_init_zeros(b);
+	return st;
+}
+
+static nb_module *spec_layer(const nb_spec *spec, size_t i,
+                             int64_t *features, const nb_model_opts *o,
+                             nb_rng *rng)
+{
+	const nb_spec_layer *l = nb_spec_layer_at(spec, i);
+	nb_dtype dt = o->dtype;
+	if (l->type == NB_LAYER_LINEAR) {
+		nb_module *m = nb_linear_new(l->name, *features, l->units, l->bias,
+		                             dt, rng);
+		*features = l->units;
+		if (m && o->init &&
+		    apply_init(m, o->init, next_activation(spec, i), rng)) {
+			nb_module_free(m);
+			return NULL;
+		}
+		return m;
+	}
+	return nb_op_layer_new(l->name, l->op, l->attrs, *features, dt,
+	                       l->flags);
+}
+
+nb_module *nb_model_from_spec(const nb_spec *spec, int64_t in_features,
+                              const nb_model_opts *o)
+{
+	nb_model_opts def = {0};
+	int line, col;
+	if (!o)
+		o = &def;
+	if (!spec) {
+		nb__set_error(NB_EINVAL, "model: spec is NULL");
+		return NULL;
+	}
+	int64_t f = in_features, given = nb_spec_input(spec);
+	if (!f)
+		f = given;
+	if (f < 1 || (given && given != f)) {
+		nb__set_error(NB_EINVAL, f < 1 ? "model: the input size is "
+		    "unknown (pass it, or begin the spec with input:N)"
+		    : "model: the spec says input:%lld but the data has %lld "
+		    "features", (long long)given, (long long)in_features);
+		return NULL;
+	}
+	nb_rng rng;
+	nb_rng_seed(&rng, o->seed);
+	nb_module *model = nb_sequential_new("model");
+	if (!model)
+		return NULL;
+	for (size_t i = 0; i < nb_spec_len(spec); i++) {
+		const nb_spec_layer *l = nb_spec_layer_at(spec, i);
+		nb_module *m = spec_layer(spec, i, &f, o, &rng);
+		if (!m || nb_module_add(model, m)) {
+			char msg[512];
+			nb__spec_where(spec, l->pos, &line, &col);
+			snprintf(msg, sizeof msg, "%s", nb_last_error());
+			nb__set_error(nb_last_status(), "spec:%d:%d: %s", line, col,
+			              msg);
+			nb_module_free(model);
+			return NULL;
+		}
+	}
+	return model;
+}
+
+nb_module *nb_model_parse(const char *text, int64_t in_features,
+                          const nb_model_opts *o)
+{
+	nb_spec *s;
+	if (nb_spec_parse(text, &s, NULL))
+		return NULL;
+	nb_module *m = nb_model_from_spec(s, in_features, o);
+	nb_spec_free(s);
+	return m;
+}

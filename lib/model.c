@@ -1,0 +1,439 @@
+/*
+ * model.c - the module tree: named parameters and buffers, children,
+ * hierarchical names, forward with graph scopes, train/eval, freezing
+ * and the flat tensor collection used by optimizers and checkpoints.
+ * The built-in modules are in layers.c.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include "internal.h"
+
+typedef struct slot {
+	char *name;        /* local name */
+	nb_tensor *t;
+	bool buffer;
+} slot;
+
+struct nb_module {
+	const nb_module_class *cls;
+	char *name;
+	void *state;
+	nb_module *parent;
+	slot *slots;
+	size_t n_slots, cap_slots;
+	nb_module **children;
+	size_t n_children, cap_children;
+	bool training;
+	nb_named_tensor *flat; /* nb_module_tensors' result */
+	size_t cap_flat;
+};
+
+static bool valid_name(const char *s)
+{
+	if (!s || !*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+			return false;
+	return true;
+}
+
+nb_module *nb_module_new(const nb_module_class *cls, const char *name,
+                         void *state)
+{
+	nb_module *m = NULL;
+	if (!cls || !cls->forward) {
+		nb__set_error(NB_EINVAL, "module: the class needs a forward "
+		              "function");
+		goto fail;
+	}
+	if (name && *name && !valid_name(name)) {
+		nb__set_error(NB_EINVAL, "module: bad name '%s' (letters, "
+		              "digits, '_' and '-')", name);
+		goto fail;
+	}
+	if (!(m = nb__calloc(1, sizeof *m)) ||
+	    !(m->name = nb__strdup(name ? name : ""))) {
+		nb__set_error(NB_ENOMEM, "module: out of memory");
+		goto fail;
+	}
+	m->cls = cls;
+	m->state = state;
+	m->training = true;
+	return m;
+fail:
+	if (m)
+		nb__free(m);
+	if (cls && cls->free_state && state)
+		cls->free_state(state);
+	return NULL;
+}
+
+void nb_module_free(nb_module *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n_children; i++)
+		nb_module_free(m->children[i]);
+	for (size_t i = 0; i < m->n_slots; i++) {
+		nb_tensor_free(m->slots[i].t);
+		nb__free(m->slots[i].name);
+	}
+	if (m->cls->free_state && m->state)
+		m->cls->free_state(m->state);
+	nb__free(m->children);
+	nb__free(m->slots);
+	nb__free(m->flat);
+	nb__free(m->name);
+	nb__free(m);
+}
+
+const char *nb_module_name(const nb_module *m) { return m->name; }
+const char *nb_module_type(const nb_module *m)
+{
+	return m->cls->type ? m->cls->type : "module";
+}
+void *nb_module_state(const nb_module *m) { return m->state; }
+nb_module *nb_module_parent(const nb_module *m) { return m->parent; }
+size_t nb_module_child_count(const nb_module *m) { return m->n_children; }
+
+nb_module *nb_module_child(const nb_module *m, size_t i)
+{
+	return i < m->n_children ? m->children[i] : NULL;
+}
+
+/* The path of m from below the root ("" for the root), into buf. */
+static size_t path_of(const nb_module *m, char *buf, size_t n)
+{
+	if (!m->parent)
+		return 0;
+	size_t k = path_of(m->parent, buf, n);
+	k += (size_t)snprintf(buf + k, k < n ? n - k : 0, "%s%s",
+	                      k ? "." : "", m->name);
+	return k < n ? k : n - 1;
+}
+
+static nb_status name_slot(const nb_module *m, slot *s)
+{
+	char buf[512];
+	size_t k = path_of(m, buf, sizeof buf);
+	snprintf(buf + k, sizeof buf - k, "%s%s", k ? "." : "", s->name);
+	return nb_tensor_set_name(s->t, buf);
+}
+
+static nb_status rename_tree(nb_module *m)
+{
+	for (size_t i = 0; i < m->n_slots; i++)
+		if (name_slot(m, &m->slots[i]))
+			return nb_last_status();
+	for (size_t i = 0; i < m->n_children; i++)
+		if (rename_tree(m->children[i]))
+			return nb_last_status();
+	return NB_OK;
+}
+
+static bool name_taken(const nb_module *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_slots; i++)
+		if (!strcmp(m->slots[i].name, name))
+			return true;
+	for (size_t i = 0; i < m->n_children; i++)
+		if (!strcmp(m->children[i]->name, name))
+			return true;
+	return false;
+}
+
+static nb_status add_slot(nb_module *m, const char *name, nb_tensor *t,
+                          bool buffer)
+{
+	nb_status st;
+	slot s = {0};
+	if (!m || !t || !valid_name(name) || nb_tensor_is_graph(t)) {
+		st = nb__set_error(NB_EINVAL, "module: add_%s: %s",
+		    buffer ? "buffer" : "param", !m ? "module is NULL"
+		    : !t ? "tensor is NULL" : nb_tensor_is_graph(t)
+		    ? "a graph tensor cannot be kept by a module"
+		    : "bad name (letters, digits, '_' and '-')");
+		goto fail;
+	}
+	if (name_taken(m, name)) {
+		st = nb__set_error(NB_EEXIST, "module '%s': the name '%s' is "
+		                   "taken", m->name, name);
+		goto fail;
+	}
+	if (!buffer && !nb__is_float(t->dtype)) {
+		st = nb__set_error(NB_EDTYPE, "module '%s': parameter '%s' must "
+		                   "be float32 or float64", m->name, name);
+		goto fail;
+	}
+	if (m->n_slots == m->cap_slots) {
+		size_t cap = m->cap_slots ? m->cap_slots * 2 : 4;
+		slot *n = nb__realloc(m->slots, cap * sizeof *n);
+		if (!n)
+			goto oom;
+		m->slots = n;
+		m->cap_slots = cap;
+	}
+	if (!(s.name = nb__strdup(name)))
+		goto oom;
+	s.t = t;
+	s.buffer = buffer;
+	if ((st = name_slot(m, &s))) {
+		nb__free(s.name);
+		goto fail;
+	}
+	nb_tensor_set_requires_grad(t, !buffer);
+	m->slots[m->n_slots++] = s;
+	return NB_OK;
+oom:
+	st = nb__set_error(NB_ENOMEM, "module: out of memory");
+fail:
+	nb_tensor_free(t);
+	return st;
+}
+
+nb_status nb_module_add_param(nb_module *m, const char *name, nb_tensor *t)
+{
+	return add_slot(m, name, t, false);
+}
+
+nb_status nb_module_add_buffer(nb_module *m, const char *name, nb_tensor *t)
+{
+	return add_slot(m, name, t, true);
+}
+
+nb_status nb_module_add(nb_module *parent, nb_module *child)
+{
+	nb_status st;
+	if (!parent || !child || child->parent || !valid_name(child->name) ||
+	    child == parent) {
+		st = nb__set_error(NB_EINVAL, "module: add: %s",
+		    !parent || !child ? "module is NULL"
+		    : child->parent ? "the child has a parent already"
+		    : child == parent ? "a module cannot contain itself"
+		    : "the child needs a name");
+		if (child && child->parent)
+			return st; /* not ours to free */
+		goto fail;
+	}
+	if (name_taken(parent, child->name)) {
+		st = nb__set_error(NB_EEXIST, "module '%s': the name '%s' is "
+		                   "taken", parent->name, child->name);
+		goto fail;
+	}
+	if (parent->n_children == parent->cap_children) {
+		size_t cap = parent->cap_children ? parent->cap_children * 2 : 4;
+		nb_module **n = nb__realloc(parent->children, cap * sizeof *n);
+		if (!n) {
+			st = nb__set_error(NB_ENOMEM, "module: out of memory");
+			goto fail;
+		}
+		parent->children = n;
+		parent->cap_children = cap;
+	}
+	child->parent = parent;
+	parent->children[parent->n_children++] = child;
+	return rename_tree(child);
+fail:
+	nb_module_free(child);
+	return st;
+}
+
+/* The tensor of m's subtree named by the dotted path name[0..n). */
+static nb_tensor *lookup(const nb_module *m, const char *name)
+{
+	size_t k = strcspn(name, ".");
+	if (!name[k]) {
+		for (size_t i = 0; i < m->n_slots; i++)
+			if (!strcmp(m->slots[i].name, name))
+				return m->slots[i].t;
+		return NULL;
+	}
+	for (size_t i = 0; i < m->n_children; i++) {
+		const char *cn = m->children[i]->name;
+		if (strlen(cn) == k && !strncmp(cn, name, k))
+			return lookup(m->children[i], name + k + 1);
+	}
+	return NULL;
+}
+
+nb_tensor *nb_module_tensor(const nb_module *m, const char *name)
+{
+	return m && name ? lookup(m, name) : NULL;
+}
+
+nb_tensor *nb_module_forward(nb_module *m, nb_graph *g, nb_tensor *x)
+{
+	if (!g) {
+		nb__set_error(NB_EINVAL, "module: forward: graph is NULL");
+		return NULL;
+	}
+	if (!m) {
+		nb__graph_fail(g, NB_EINVAL, "module: forward: module is NULL");
+		return NULL;
+	}
+	if (!x) {
+		if (!g->err)
+			nb__graph_fail(g, NB_EINVAL, "module '%s': input is NULL",
+			               m->name);
+		return NULL;
+	}
+	bool scoped = m->parent && m->name[0];
+	nb_graph_set_training(g, m->training);
+	if (scoped && nb_graph_scope_push(g, m->name))
+		return NULL;
+	nb_tensor *y = m->cls->forward(m, g, x);
+	if (!y && !g->err)
+		nb__graph_fail(g, NB_EINVAL, "module '%s' (%s): forward failed "
+		               "without an error", m->name, nb_module_type(m));
+	if (scoped)
+		nb_graph_scope_pop(g);
+	return y;
+}
+
+void nb_module_set_training(nb_module *m, bool training)
+{
+	if (!m)
+		return;
+	m->training = training;
+	for (size_t i = 0; i < m->n_children; i++)
+		nb_module_set_training(m->children[i], training);
+}
+
+bool nb_module_training(const nb_module *m) { return m->training; }
+
+static size_t count_slots(const nb_module *m)
+{
+	size_t n = m->n_slots;
+	for (size_t i = 0; i < m->n_children; i++)
+		n += count_slots(m->children[i]);
+	return n;
+}
+
+static void fill_flat(const nb_module *m, nb_named_tensor *out, size_t *k)
+{
+	for (size_t i = 0; i < m->n_slots; i++) {
+		out[*k].name = nb_tensor_name(m->slots[i].t);
+		out[*k].tensor = m->slots[i].t;
+		out[*k].buffer = m->slots[i].buffer;
+		++*k;
+	}
+	for (size_t i = 0; i < m->n_children; i++)
+		fill_flat(m->children[i], out, k);
+}
+
+size_t nb_module_tensors(nb_module *m, const nb_named_tensor **out)
+{
+	*out = NULL;
+	size_t n = count_slots(m), k = 0;
+	if (n > m->cap_flat) {
+		nb_named_tensor *f = nb__realloc(m->flat, n * sizeof *f);
+		if (!f) {
+			nb__set_error(NB_ENOMEM, "module: out of memory");
+			return 0;
+		}
+		m->flat = f;
+		m->cap_flat = n;
+	}
+	fill_flat(m, m->flat, &k);
+	*out = m->flat;
+	return n;
+}
+
+/* Calls fn on every parameter (not buffer) of m's subtree. */
+static void each_param(nb_module *m, void (*fn)(slot *s, void *ud),
+                       void *ud)
+{
+	for (size_t i = 0; i < m->n_slots; i++)
+		if (!m->slots[i].buffer)
+			fn(&m->slots[i], ud);
+	for (size_t i = 0; i < m->n_children; i++)
+		each_param(m->children[i], fn, ud);
+}
+
+typedef struct collect {
+	bool trainable_only;
+	nb_tensor **out;
+	size_t cap, n, numel;
+} collect;
+
+static void collect_one(slot *s, void *ud)
+{
+	collect *c = ud;
+	if (c->trainable_only && !nb_tensor_requires_grad(s->t))
+		return;
+	if (c->n < c->cap)
+		c->out[c->n] = s->t;
+	c->n++;
+	c->numel += s->t->numel;
+}
+
+size_t nb_module_params(nb_module *m, bool trainable_only, nb_tensor **out,
+                        size_t cap)
+{
+	collect c = {trainable_only, out, out ? cap : 0, 0, 0};
+	each_param(m, collect_one, &c);
+	return c.n;
+}
+
+size_t nb_module_numel(nb_module *m, bool trainable_only)
+{
+	collect c = {trainable_only, NULL, 0, 0, 0};
+	each_param(m, collect_one, &c);
+	return c.numel;
+}
+
+static void zero_one(slot *s, void *ud)
+{
+	(void)ud;
+	nb_tensor_zero_grad(s->t);
+}
+
+void nb_module_zero_grad(nb_module *m)
+{
+	if (m)
+		each_param(m, zero_one, NULL);
+}
+
+typedef struct freeze {
+	const char *prefix;
+	size_t len, matched;
+	bool frozen;
+} freeze;
+
+static void freeze_one(slot *s, void *ud)
+{
+	freeze *f = ud;
+	const char *name = nb_tensor_name(s->t);
+	if (f->len && (strncmp(name, f->prefix, f->len) ||
+	    (name[f->len] && name[f->len] != '.')))
+		return;
+	f->matched++;
+	nb_tensor_set_requires_grad(s->t, !f->frozen);
+	if (f->frozen && s->t->grad) {
+		/* A stale gradient would still be applied by an optimizer
+		 * that skips only tensors without one. */
+		nb_tensor_free(s->t->grad);
+		s->t->grad = NULL;
+	}
+}
+
+nb_status nb_module_freeze(nb_module *m, const char *prefix, bool frozen,
+                           size_t *matched)
+{
+	freeze f = {prefix ? prefix : "", 0, 0, frozen};
+	if (matched)
+		*matched = 0;
+	if (!m)
+		return nb__set_error(NB_EINVAL, "freeze: module is NULL");
+	f.len = strlen(f.prefix);
+	each_param(m, freeze_one, &f);
+	if (matched)
+		*matched = f.matched;
+	if (!f.matched)
+		return nb__set_error(NB_ENOTFOUND, "%s: no parameter is named "
+		                     "'%s' or starts with '%s.'",
+		                     frozen ? "freeze" : "unfreeze", f.prefix,
+		                     f.prefix);
+	return NB_OK;
+}

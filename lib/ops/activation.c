@@ -1,0 +1,624 @@
+/*
+ * activation.c - the activation functions: sigmoid, tanh, the ReLU
+ * family (relu, leaky_relu, rrelu, prelu), the exponential units (elu,
+ * selu, celu), the smooth gates (gelu, silu, mish), softplus, softsign,
+ * the hard approximations (hardtanh, hardsigmoid, hardswish) and
+ * log_sigmoid.  doc/activations.md gives each formula, derivative and
+ * range, and when to use which.
+ *
+ * Every formula is written in a form that stays finite and accurate for
+ * any finite input (tested from -1e4 to 1e4 in float32 and float64):
+ *  - sigmoid(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below,
+ *    both from z = exp(-|x|) <= 1, so nothing overflows; its derivative
+ *    sigmoid(x) sigmoid(-x) = z / (1 + z)^2 has no 1 - y cancellation.
+ *  - tanh'(x) = 1 - tanh^2 x = 4z / (1 + z)^2 with z = exp(-2|x|).
+ *  - log(1 + e^x) = max(x, 0) + log1p(exp(-|x|)) (softplus, log_sigmoid).
+ *  - gelu:  x Phi(x) with Phi(x) = erfc(-x / sqrt 2) / 2, which keeps
+ *    its relative accuracy in the lower tail where 1 + erf(x / sqrt 2)
+ *    cancels to 0; the tanh form uses 1 + tanh(u) = 2 sigmoid(2u).
+ *  - mish:  tanh(softplus(x)) = n / (n + 2) with n = e^x (e^x + 2),
+ *    rewritten in z = exp(-x) for x >= 0.
+ * Branches follow PyTorch at the kinks (relu'(0) = 0, elu'(0) = alpha,
+ * hardtanh' = 0 at its limits, ...), so gradients match it there too.
+ */
+#include "vecmath.h"
+#include <tgmath.h>
+#include "elementwise.h"
+
+/* ---- stable building blocks, for float and double ---- */
+
+#define ACT_HELPERS(T)                                                       \
+	/* sigmoid(x), from z = exp(-|x|) in (0, 1]. */                      \
+	static inline T sigm_##T(T x)                                        \
+	{                                                                    \
+		T z = exp(-fabs(x));                                         \
+		return x >= 0 ? 1 / (1 + z) : z / (1 + z);                   \
+	}                                                                    \
+	/* sigmoid'(x) = sigmoid(x) sigmoid(-x) = z / (1 + z)^2. */          \
+	static inline T dsigm_##T(T x)                                       \
+	{                                                                    \
+		T z = exp(-fabs(x));                                         \
+		return z / ((1 + z) * (1 + z));                              \
+	}                                                                    \
+	/* tanh'(x) = 1 - tanh^2(x) = 4z / (1 + z)^2, z = exp(-2|x|). */     \
+	static inline T dtanh_##T(T x)                                       \
+	{                                                                    \
+		T z = exp(-2 * fabs(x));                                     \
+		return 4 * z / ((1 + z) * (1 + z));                          \
+	}                                                                    \
+	/* log(1 + e^x). */                                                  \
+	static inline T softplus_##T(T x)                                    \
+	{                                                                    \
+		return fmax(x, (T)0) + log1p(exp(-fabs(x)));                 \
+	}                                                                    \
+	/* Phi(x), the standard normal CDF, and phi(x), its density. */      \
+	static inline T ncdf_##T(T x)                                        \
+	{                                                                    \
+		return (T)0.5 * erfc(-x * (T)0.70710678118654752440);        \
+	}                                                                    \
+	static inline T npdf_##T(T x)                                        \
+	{                                                                    \
+		return (T)0.39894228040143267794 * exp((T)-0.5 * x * x);     \
+	}                                                                    \
+	/* gelu, tanh form: x (1 + tanh u) / 2 = x sigmoid(2u), with         \
+	 * u = k (x + c x^3), k = sqrt(2 / pi), c = 0.044715.  x^2 is capped \
+	 * so that u stays finite (the cap is far past saturation). */       \
+	static inline T gelu_u_##T(T x, T *du)                               \
+	{                                                                    \
+		const T k = (T)0.79788456080286535588, c = (T)0.044715;      \
+		T x2 = fmin(x * x, (T)1e30);                                 \
+		*du = k * (1 + 3 * c * x2);                                  \
+		return k * x * (1 + c * x2);                                 \
+	}                                                                    \
+	static inline T gelu_tanh_##T(T x)                                   \
+	{                                                                    \
+		T du;                                                        \
+		return x * sigm_##T(2 * gelu_u_##T(x, &du));                 \
+	}                                                                    \
+	/* d/dx x sigmoid(2u) = sigmoid(2u) + 2 x sigmoid'(2u) u'. */        \
+	static inline T dgelu_tanh_##T(T x)                                  \
+	{                                                                    \
+		T du, u = gelu_u_##T(x, &du);                                \
+		return sigm_##T(2 * u) + 2 * x * dsigm_##T(2 * u) * du;      \
+	}                                                                    \
+	/* tanh(softplus(x)).  With e = e^x, tanh(log(1 + e)) = n / (n + 2), \
+	 * n = e (e + 2); for x >= 0, in z = e^-x: (1 + 2z) / (1 + 2z + 2z^2).\
+	 */                                                                  \
+	static inline T mish_t_##T(T x)                                      \
+	{                                                                    \
+		T e = exp(-fabs(x));                                         \
+		if (x >= 0)                                                  \
+			return (1 + 2 * e) / (1 + 2 * e + 2 * e * e);        \
+		T n = e * (e + 2);                                           \
+		return n / (n + 2);                                          \
+	}                                                                    \
+	/* 1 - tanh^2(softplus(x)) = 4 (n + 1) / (n + 2)^2                   \
+	 * = (2z (1 + z) / (1 + 2z + 2z^2))^2 for x >= 0. */                  \
+	static inline T mish_dt_##T(T x)                                     \
+	{                                                                    \
+		T e = exp(-fabs(x));                                         \
+		if (x >= 0) {                                                \
+			T q = 2 * e * (1 + e) / (1 + 2 * e + 2 * e * e);     \
+			return q * q;                                        \
+		}                                                            \
+		T n = e * (e + 2);                                           \
+		return 4 * (n + 1) / ((n + 2) * (n + 2));                    \
+	}
+
+ACT_HELPERS(float)
+ACT_HELPERS(double)
+
+/* Type-generic names for the formulas below (x is a float or a double). */
+#define ACT_GENERIC(F, x) _Generic(+(x), float: F##_float, double: F##_double)
+#define SIGM(x) ACT_GENERIC(sigm, x)(x)
+#define DSIGM(x) ACT_GENERIC(dsigm, x)(x)
+#define DTANH(x) ACT_GENERIC(dtanh, x)(x)
+#define SOFTPLUS(x) ACT_GENERIC(softplus, x)(x)
+#define NCDF(x) ACT_GENERIC(ncdf, x)(x)
+#define NPDF(x) ACT_GENERIC(npdf, x)(x)
+#define GELU_TANH(x) ACT_GENERIC(gelu_tanh, x)(x)
+#define DGELU_TANH(x) ACT_GENERIC(dgelu_tanh, x)(x)
+#define MISH_T(x) ACT_GENERIC(mish_t, x)(x)
+#define MISH_DT(x) ACT_GENERIC(mish_dt, x)(x)
+
+/* SELU's constants (Klambauer et al. 2017), as PyTorch uses them. */
+#define SELU_ALPHA 1.6732632423543772848170429916717
+#define SELU_SCALE 1.0507009873554804934193349852946
+
+/* ---- attributes ---- */
+
+typedef struct leaky_attrs {
+	double negative_slope;
+} leaky_attrs;
+
+typedef struct rrelu_attrs {
+	double lower, upper;
+} rrelu_attrs;
+
+typedef struct alpha_attrs {
+	double alpha;
+} alpha_attrs;
+
+typedef struct gelu_attrs {
+	int approximate; /* nb_gelu_approx */
+} gelu_attrs;
+
+typedef struct softplus_attrs {
+	double beta, threshold;
+} softplus_attrs;
+
+typedef struct hardtanh_attrs {
+	double min_val, max_val;
+} hardtanh_attrs;
+
+/* min > max: unbounded (NaN is refused by the attribute check). */
+static const nb_attr_def leaky_defs[] = {
+	{"negative_slope", NB_ATTR_FLOAT, offsetof(leaky_attrs, negative_slope),
+	 0.01, 1, 0, NULL, 0, "slope a of the negative side, a x"},
+};
+static const nb_attr_def rrelu_defs[] = {
+	{"lower", NB_ATTR_FLOAT, offsetof(rrelu_attrs, lower), 1.0 / 8, 1, 0,
+	 NULL, 0, "lowest negative-side slope drawn in training"},
+	{"upper", NB_ATTR_FLOAT, offsetof(rrelu_attrs, upper), 1.0 / 3, 1, 0,
+	 NULL, 0, "highest negative-side slope; eval uses (lower + upper) / 2"},
+};
+static const nb_attr_def elu_defs[] = {
+	{"alpha", NB_ATTR_FLOAT, offsetof(alpha_attrs, alpha), 1, 1, 0, NULL,
+	 0, "alpha in alpha (e^x - 1) for x <= 0"},
+};
+static const nb_attr_def celu_defs[] = {
+	{"alpha", NB_ATTR_FLOAT, offsetof(alpha_attrs, alpha), 1, 1, 0, NULL,
+	 0, "alpha in alpha (e^(x/alpha) - 1) for x <= 0; not 0"},
+};
+static const nb_attr_def gelu_defs[] = {
+	{"approximate", NB_ATTR_ENUM, offsetof(gelu_attrs, approximate), 0, 1,
+	 0, "none|tanh", 0, "none: exact x Phi(x); tanh: the tanh formula"},
+};
+static const nb_attr_def softplus_defs[] = {
+	{"beta", NB_ATTR_FLOAT, offsetof(softplus_attrs, beta), 1, 1, 0, NULL,
+	 0, "log(1 + e^(beta x)) / beta; not 0"},
+	{"threshold", NB_ATTR_FLOAT, offsetof(softplus_attrs, threshold), 20,
+	 1, 0, NULL, 0, "identity where beta x > threshold"},
+};
+static const nb_attr_def hardtanh_defs[] = {
+	{"min_val", NB_ATTR_FLOAT, offsetof(hardtanh_attrs, min_val), -1, 1, 0,
+	 NULL, 0, "lower limit"},
+	{"max_val", NB_ATTR_FLOAT, offsetof(hardtanh_attrs, max_val), 1, 1, 0,
+	 NULL, 0, "upper limit, >= min_val"},
+};
+
+/* Checks across attributes, which the per-attribute ranges cannot say;
+ * as shape rules, they run before forward. */
+static nb_status rrelu_check(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                             int64_t *shape)
+{
+	const rrelu_attrs *a = c->attrs;
+	(void)dt, (void)ndim, (void)shape;
+	if (a->lower > a->upper)
+		return nb_op_fail(c, NB_EINVAL, "lower = %g is above upper = "
+		                  "%g", a->lower, a->upper);
+	return NB_OK;
+}
+
+static nb_status celu_check(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                            int64_t *shape)
+{
+	(void)dt, (void)ndim, (void)shape;
+	if (((const alpha_attrs *)c->attrs)->alpha == 0)
+		return nb_op_fail(c, NB_EINVAL, "alpha must not be 0 "
+		                  "(x / alpha)");
+	return NB_OK;
+}
+
+static nb_status softplus_check(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                                int64_t *shape)
+{
+	(void)dt, (void)ndim, (void)shape;
+	if (((const softplus_attrs *)c->attrs)->beta == 0)
+		return nb_op_fail(c, NB_EINVAL, "beta must not be 0 "
+		                  "(log(1 + e^(beta x)) / beta)");
+	return NB_OK;
+}
+
+static nb_status hardtanh_check(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                                int64_t *shape)
+{
+	const hardtanh_attrs *a = c->attrs;
+	(void)dt, (void)ndim, (void)shape;
+	if (a->min_val > a->max_val)
+		return nb_op_fail(c, NB_EINVAL, "min_val = %g is above max_val "
+		                  "= %g", a->min_val, a->max_val);
+	return NB_OK;
+}
+
+/* ---- the elementwise ops: forward, then d/dx times g ---- */
+
+/* sigmoid(x) = 1 / (1 + e^-x);  sigmoid' = sigmoid(x) sigmoid(-x) */
+NB_UNARY_OP(sigmoid, nb_noattrs, SIGM(x), g * DSIGM(x))
+/* tanh' = 1 - tanh^2 */
+NB_UNARY_OP(tanh, nb_noattrs, tanh(x), g * DTANH(x))
+/* max(x, 0);  1 for x > 0, else 0 */
+NB_UNARY_OP(relu, nb_noattrs, x > 0 ? x : (T)0, x > 0 ? g : (T)0)
+/* x for x > 0, a x otherwise */
+NB_UNARY_OP(leaky_relu, leaky_attrs,
+            x > 0 ? x : x * (T)A->negative_slope,
+            x > 0 ? g : g * (T)A->negative_slope)
+/* x for x > 0, alpha (e^x - 1) otherwise;  alpha e^x there */
+NB_UNARY_OP(elu, alpha_attrs,
+            x > 0 ? x : (T)A->alpha * expm1(x),
+            x > 0 ? g : g * (T)A->alpha * exp(x))
+/* scale * elu(x; alpha) with SELU's fixed constants */
+NB_UNARY_OP(selu, nb_noattrs,
+            x > 0 ? (T)SELU_SCALE * x
+                  : (T)(SELU_SCALE * SELU_ALPHA) * expm1(x),
+            x > 0 ? g * (T)SELU_SCALE
+                  : g * (T)(SELU_SCALE * SELU_ALPHA) * exp(x))
+/* x for x > 0, alpha (e^(x/alpha) - 1) otherwise;  e^(x/alpha) there */
+NB_UNARY_OP(celu, alpha_attrs,
+            x > 0 ? x : (T)A->alpha * expm1(x / (T)A->alpha),
+            x > 0 ? g : g * exp(x / (T)A->alpha))
+/* x Phi(x);  Phi(x) + x phi(x).  Tanh form: see gelu_tanh above. */
+NB_UNARY_OP(gelu, gelu_attrs,
+            A->approximate ? GELU_TANH(x) : x * NCDF(x),
+            g * (A->approximate ? DGELU_TANH(x) : NCDF(x) + x * NPDF(x)))
+/* x sigmoid(x);  sigmoid(x) + x sigmoid'(x) */
+NB_UNARY_OP(silu, nb_noattrs, x * SIGM(x), g * (SIGM(x) + x * DSIGM(x)))
+/* x t(x), t = tanh(softplus(x));  t + x (1 - t^2) sigmoid(x) */
+NB_UNARY_OP(mish, nb_noattrs, x * MISH_T(x),
+            g * (MISH_T(x) + x * SIGM(x) * MISH_DT(x)))
+/* log(1 + e^(b x)) / b, x where b x > threshold;  sigmoid(b x) */
+NB_UNARY_OP(softplus, softplus_attrs,
+            x * (T)A->beta > (T)A->threshold
+                ? x : SOFTPLUS(x * (T)A->beta) / (T)A->beta,
+            x * (T)A->beta > (T)A->threshold
+                ? g : g * SIGM(x * (T)A->beta))
+/* x / (1 + |x|);  1 / (1 + |x|)^2 */
+NB_UNARY_OP(softsign, nb_noattrs, x / (1 + fabs(x)),
+            g / ((1 + fabs(x)) * (1 + fabs(x))))
+/* clamp(x, min, max);  1 strictly inside, 0 at and beyond the limits */
+NB_UNARY_OP(hardtanh, hardtanh_attrs,
+            x < (T)A->min_val ? (T)A->min_val
+            : x > (T)A->max_val ? (T)A->max_val : x,
+            x <= (T)A->min_val || x >= (T)A->max_val ? (T)0 : g)
+/* clamp(x + 3, 0, 6) / 6;  1/6 strictly inside (-3, 3) */
+NB_UNARY_OP(hardsigmoid, nb_noattrs,
+            x <= -3 ? (T)0 : x >= 3 ? (T)1 : (x + 3) / 6,
+            x > -3 && x < 3 ? g / 6 : (T)0)
+/* x clamp(x + 3, 0, 6) / 6;  0 below -3, x/3 + 1/2 up to 3, then 1 */
+NB_UNARY_OP(hardswish, nb_noattrs,
+            x <= -3 ? (T)0 : x >= 3 ? x : x * (x + 3) / 6,
+            x < -3 ? (T)0 : x <= 3 ? g * (x / 3 + (T)0.5) : g)
+/* log sigmoid(x) = -softplus(-x) = min(x, 0) - log1p(e^-|x|);
+ * derivative sigmoid(-x) */
+NB_UNARY_OP(log_sigmoid, nb_noattrs,
+            fmin(x, (T)0) - log1p(exp(-fabs(x))), g * SIGM(-x))
+
+/* ---- rrelu: random negative slope in training ---- */
+
+/*
+ * Training: slope r_i ~ U[lower, upper) per element from the graph's
+ * generator (one draw per element, whatever its sign, so the stream
+ * does not depend on the data), saved for backward:
+ *   y = x (x >= 0), r_i x (x < 0);   dy/dx = 1 or r_i.
+ * Evaluation: r = (lower + upper) / 2 for every element, nothing saved.
+ * Backward tells the two apart by whether forward saved slopes, so a
+ * mode switch between forward and backward changes nothing.
+ */
+#define RRELU_T(T)                                                           \
+	static void rrelu_fwd_##T(size_t n, const T *restrict x,             \
+	                          T *restrict y, T *restrict slope, T mid,    \
+	                          nb_rng *r, double lo, double hi)           \
+	{                                                                    \
+		for (size_t i = 0; i < n; i++) {                             \
+			T a = mid;                                           \
+			if (slope)                                           \
+				a = slope[i] = (T)(lo + (hi - lo) *          \
+				                   nb_rng_uniform(r));       \
+			y[i] = x[i] >= 0 ? x[i] : x[i] * a;                  \
+		}                                                            \
+	}                                                                    \
+	static void rrelu_bwd_##T(size_t n, const T *restrict x,             \
+	                          const T *restrict g, T *restrict dx,        \
+	                          const T *restrict slope, T mid)            \
+	{                                                                    \
+		for (size_t i = 0; i < n; i++)                               \
+			dx[i] += x[i] >= 0 ? g[i]                            \
+			                   : g[i] * (slope ? slope[i] : mid);\
+	}
+RRELU_T(float)
+RRELU_T(double)
+
+static nb_status rrelu_forward(nb_op_ctx *c)
+{
+	const rrelu_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0];
+	double mid = (a->lower + a->upper) / 2;
+	void *slope = NULL;
+	if (nb_op_training(c) &&
+	    !(slope = nb_op_save(c, nb__nbytes(x) ? nb__nbytes(x) : 1)))
+		return NB_ENOMEM;
+	if (x->dtype == NB_F32)
+		rrelu_fwd_float(x->numel, x->data, c->out->data, slope,
+		                (float)mid, nb_op_rng(c), a->lower, a->upper);
+	else
+		rrelu_fwd_double(x->numel, x->data, c->out->data, slope, mid,
+		                 nb_op_rng(c), a->lower, a->upper);
+	return NB_OK;
+}
+
+static nb_status rrelu_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                nb_tensor *const *gin)
+{
+	const rrelu_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0];
+	double mid = (a->lower + a->upper) / 2;
+	if (x->dtype == NB_F32)
+		rrelu_bwd_float(x->numel, x->data, gout->data, gin[0]->data,
+		                c->saved, (float)mid);
+	else
+		rrelu_bwd_double(x->numel, x->data, gout->data, gin[0]->data,
+		                 c->saved, mid);
+	return NB_OK;
+}
+
+/* ---- prelu: learned negative slope, shared or one per channel ---- */
+
+/*
+ * y = x (x > 0), w_c x otherwise, c the index along dim 1 (or w_0 for
+ * every element when w has one element).
+ *   dL/dx = g (x > 0), g w_c otherwise;
+ *   dL/dw_c = sum of g x over the elements of channel c with x <= 0.
+ */
+static nb_status prelu_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                             int64_t *shape)
+{
+	const nb_tensor *x = c->in[0], *w = c->in[1];
+	int64_t ch = x->ndim >= 2 ? x->shape[1] : 1;
+	(void)dt, (void)ndim, (void)shape;
+	if (w->ndim > 1)
+		return nb_op_fail(c, NB_ESHAPE, "weight must be a scalar or "
+		                  "1-D, not of rank %d", w->ndim);
+	if (w->numel != 1 && (int64_t)w->numel != ch) {
+		char xs[96], ws[96];
+		return nb_op_fail(c, NB_ESHAPE, "weight %s has %zu elements: "
+		    "it needs 1 (shared) or %lld (one per channel, dim 1 of input "
+		    "%s)", nb_shape_str(w->ndim, w->shape, ws, sizeof ws),
+		    w->numel, (long long)ch,
+		    nb_shape_str(x->ndim, x->shape, xs, sizeof xs));
+	}
+	return NB_OK;
+}
+
+/* Elements of x as [outer, C, inner] around dim 1 (C = 1 when shared). */
+static void prelu_dims(const nb_op_ctx *c, size_t *C, size_t *inner)
+{
+	const nb_tensor *x = c->in[0], *w = c->in[1];
+	*C = w->numel;
+	*inner = 1;
+	for (int i = 2; i < x->ndim; i++)
+		*inner *= (size_t)x->shape[i];
+	if (*C == 1)
+		*inner = 1;
+}
+
+#define PRELU_T(T)                                                           \
+	static void prelu_fwd_##T(size_t n, size_t C, size_t inner,          \
+	                          const T *restrict x, const T *restrict w,  \
+	                          T *restrict y)                             \
+	{                                                                    \
+		for (size_t i = 0; i < n; i++) {                             \
+			T a = w[C == 1 ? 0 : (i / inner) % C];               \
+			y[i] = x[i] > 0 ? x[i] : a * x[i];                   \
+		}                                                            \
+	}                                                                    \
+	static void prelu_bwd_##T(size_t n, size_t C, size_t inner,          \
+	                          const T *restrict x, const T *restrict w,  \
+	                          const T *restrict g, T *restrict dx,        \
+	                          T *restrict dw)                            \
+	{                                                                    \
+		double acc = 0;                                              \
+		size_t cur = 0;                                              \
+		for (size_t i = 0; i < n; i++) {                             \
+			size_t k = C == 1 ? 0 : (i / inner) % C;             \
+			if (dw && k != cur) {                                \
+				dw[cur] += (T)acc;                           \
+				acc = 0;                                     \
+				cur = k;                                     \
+			}                                                    \
+			if (dx)                                              \
+				dx[i] += x[i] > 0 ? g[i] : g[i] * w[k];      \
+			if (x[i] <= 0)                                       \
+				acc += (double)g[i] * (double)x[i];          \
+		}                                                            \
+		if (dw && n)                                                 \
+			dw[cur] += (T)acc;                                   \
+	}
+PRELU_T(float)
+PRELU_T(double)
+
+static nb_status prelu_forward(nb_op_ctx *c)
+{
+	const nb_tensor *x = c->in[0], *w = c->in[1];
+	size_t C, inner;
+	prelu_dims(c, &C, &inner);
+	if (x->dtype == NB_F32)
+		prelu_fwd_float(x->numel, C, inner, x->data, w->data,
+		                c->out->data);
+	else
+		prelu_fwd_double(x->numel, C, inner, x->data, w->data,
+		                 c->out->data);
+	return NB_OK;
+}
+
+static nb_status prelu_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                nb_tensor *const *gin)
+{
+	const nb_tensor *x = c->in[0], *w = c->in[1];
+	void *dx = gin[0] ? gin[0]->data : NULL;
+	void *dw = gin[1] ? gin[1]->data : NULL;
+	size_t C, inner;
+	prelu_dims(c, &C, &inner);
+	if (x->dtype == NB_F32)
+		prelu_bwd_float(x->numel, C, inner, x->data, w->data,
+		                gout->data, dx, dw);
+	else
+		prelu_bwd_double(x->numel, C, inner, x->data, w->data,
+		                 gout->data, dx, dw);
+	return NB_OK;
+}
+
+/* ---- the table ---- */
+
+/* A row for an op without attributes. */
+#define PLAIN_ROW(NAME, DOC, CASES, LO, HI, ...)                              \
+	{                                                                    \
+		.name = #NAME, .kind = NB_KIND_ACTIVATION, .doc = DOC,       \
+		.n_inputs = 1, .input_names = "input",                       \
+		.forward = NAME##_forward, .backward = NAME##_backward,      \
+		.cases = CASES, .lo = LO, .hi = HI, __VA_ARGS__              \
+	}
+#define ATTR_ROW(NAME, DOC, ATYPE, DEFS, CASES, LO, HI, ...)                  \
+	NB_UNARY_ROW(NAME, NB_KIND_ACTIVATION, DOC, ATYPE, DEFS, CASES, LO,  \
+	             HI, __VA_ARGS__)
+
+#define KINK0 .kinks = {0}, .n_kinks = 1
+#define CASES "[3,4]; [2,3,5]"
+
+enum {
+	OP_SIGMOID, OP_TANH, OP_RELU, OP_LEAKY_RELU, OP_RRELU, OP_PRELU,
+	OP_ELU, OP_SELU, OP_CELU, OP_GELU, OP_SILU, OP_MISH, OP_SOFTPLUS,
+	OP_SOFTSIGN, OP_HARDTANH, OP_HARDSIGMOID, OP_HARDSWISH,
+	OP_LOG_SIGMOID
+};
+
+static const nb_op ops[] = {
+	[OP_SIGMOID] = PLAIN_ROW(sigmoid, "1 / (1 + e^-x), in (0, 1)",
+	    CASES, -6, 6, .out_lo = 0, .out_hi = 1),
+	[OP_TANH] = PLAIN_ROW(tanh, "hyperbolic tangent, in (-1, 1)",
+	    CASES, -3, 3, .out_lo = -1, .out_hi = 1),
+	[OP_RELU] = PLAIN_ROW(relu, "max(x, 0)", CASES, 0, 0, KINK0),
+	[OP_LEAKY_RELU] = ATTR_ROW(leaky_relu, "x for x > 0, else "
+	    "negative_slope * x", leaky_attrs, leaky_defs,
+	    CASES "; [5]|negative_slope=0.2; [4]|negative_slope=-0.5", 0, 0,
+	    KINK0),
+	[OP_RRELU] = ATTR_ROW(rrelu, "leaky relu with a slope drawn from "
+	    "[lower, upper] per element in training, their mean in eval",
+	    rrelu_attrs, rrelu_defs,
+	    CASES "; [6]|lower=0.1 upper=0.3; [4]|lower=0.2 upper=0.2", 0, 0,
+	    KINK0, .flags = NB_OP_RANDOM, .shape = rrelu_check),
+	[OP_PRELU] = {
+		.name = "prelu", .kind = NB_KIND_ACTIVATION,
+		.doc = "x for x > 0, else w * x; w learned, shared or one per "
+		       "channel (dim 1)",
+		.n_inputs = 2, .input_names = "input,weight",
+		.shape = prelu_shape, .forward = prelu_forward,
+		.backward = prelu_backward,
+		.cases = "[3,4] [1]; [2,3,4] [3]; [4,3] [3]; [2,3] []; [5] [1]",
+		KINK0,
+	},
+	[OP_ELU] = ATTR_ROW(elu, "x for x > 0, else alpha (e^x - 1)",
+	    alpha_attrs, elu_defs, CASES "; [5]|alpha=0.5", 0, 0, KINK0),
+	[OP_SELU] = PLAIN_ROW(selu, "scale * elu(x, alpha), the "
+	    "self-normalizing constants", CASES, 0, 0, KINK0),
+	[OP_CELU] = ATTR_ROW(celu, "x for x > 0, else alpha (e^(x/alpha) - "
+	    "1)", alpha_attrs, celu_defs, CASES "; [5]|alpha=2; [5]|alpha=0.5",
+	    0, 0, KINK0, .shape = celu_check),
+	[OP_GELU] = ATTR_ROW(gelu, "x Phi(x), exact (erf) or tanh "
+	    "approximation", gelu_attrs, gelu_defs,
+	    CASES "; [3,4]|approximate=tanh", -4, 4),
+	[OP_SILU] = PLAIN_ROW(silu, "x sigmoid(x) (swish)", CASES, -4, 4),
+	[OP_MISH] = PLAIN_ROW(mish, "x tanh(softplus(x))", CASES, -4, 4),
+	[OP_SOFTPLUS] = ATTR_ROW(softplus, "log(1 + e^(beta x)) / beta, x "
+	    "where beta x > threshold", softplus_attrs, softplus_defs,
+	    CASES "; [5]|beta=2; [5]|beta=0.5 threshold=10", 0, 0,
+	    .shape = softplus_check),
+	[OP_SOFTSIGN] = PLAIN_ROW(softsign, "x / (1 + |x|), in (-1, 1)",
+	    CASES, -4, 4, .out_lo = -1, .out_hi = 1),
+	/* The limits are attributes; out_lo/out_hi give the defaults. */
+	[OP_HARDTANH] = ATTR_ROW(hardtanh, "x clamped to [min_val, max_val]",
+	    hardtanh_attrs, hardtanh_defs,
+	    CASES "; [6]|min_val=-0.5 max_val=0.5", 0, 0,
+	    .kinks = {-1, 1, -0.5, 0.5}, .n_kinks = 4,
+	    .shape = hardtanh_check, .out_lo = -1, .out_hi = 1),
+	[OP_HARDSIGMOID] = PLAIN_ROW(hardsigmoid, "clamp(x + 3, 0, 6) / 6, "
+	    "in [0, 1]", CASES, -4, 4, .kinks = {-3, 3}, .n_kinks = 2,
+	    .out_lo = 0, .out_hi = 1),
+	[OP_HARDSWISH] = PLAIN_ROW(hardswish, "x clamp(x + 3, 0, 6) / 6",
+	    CASES, -4, 4, .kinks = {-3, 3}, .n_kinks = 2),
+	[OP_LOG_SIGMOID] = PLAIN_ROW(log_sigmoid, "log(sigmoid(x)) = "
+	    "-softplus(-x)", CASES, -6, 6),
+};
+
+nb_status nb__register_activation(void)
+{
+	return nb__register_table(ops, sizeof ops / sizeof *ops);
+}
+
+/* ---- typed wrappers (include/nabla/activation.h) ---- */
+
+#define WRAP_PLAIN(NAME, OP)                                                 \
+	nb_tensor *nb_##NAME(nb_graph *g, nb_tensor *x)                      \
+	{                                                                    \
+		return nb_apply(g, &ops[OP], 1, &x, NULL);                   \
+	}
+
+WRAP_PLAIN(sigmoid, OP_SIGMOID)
+WRAP_PLAIN(tanh, OP_TANH)
+WRAP_PLAIN(relu, OP_RELU)
+WRAP_PLAIN(selu, OP_SELU)
+WRAP_PLAIN(silu, OP_SILU)
+WRAP_PLAIN(mish, OP_MISH)
+WRAP_PLAIN(softsign, OP_SOFTSIGN)
+WRAP_PLAIN(hardsigmoid, OP_HARDSIGMOID)
+WRAP_PLAIN(hardswish, OP_HARDSWISH)
+WRAP_PLAIN(log_sigmoid, OP_LOG_SIGMOID)
+
+nb_tensor *nb_leaky_relu(nb_graph *g, nb_tensor *x, double negative_slope)
+{
+	leaky_attrs a = {negative_slope};
+	return nb_apply(g, &ops[OP_LEAKY_RELU], 1, &x, &a);
+}
+
+nb_tensor *nb_rrelu(nb_graph *g, nb_tensor *x, double lower, double upper)
+{
+	rrelu_attrs a = {lower, upper};
+	return nb_apply(g, &ops[OP_RRELU], 1, &x, &a);
+}
+
+nb_tensor *nb_prelu(nb_graph *g, nb_tensor *x, nb_tensor *weight)
+{
+	return nb_apply(g, &ops[OP_PRELU], 2, (nb_tensor *[]){x, weight},
+	                NULL);
+}
+
+nb_tensor *nb_elu(nb_graph *g, nb_tensor *x, double alpha)
+{
+	alpha_attrs a = {alpha};
+	return nb_apply(g, &ops[OP_ELU], 1, &x, &a);
+}
+
+nb_tensor *nb_celu(nb_graph *g, nb_tensor *x, double alpha)
+{
+	alpha_attrs a = {alpha};
+	return nb_apply(g, &ops[OP_CELU], 1, &x, &a);
+}
+
+nb_tensor *nb_gelu(nb_graph *g, nb_tensor *x, nb_gelu_approx approximate)
+{
+	gelu_attrs a = {(int)approximate};
+	return nb_apply(g, &ops[OP_GELU], 1, &x, &a);
+}
+
+nb_tensor *nb_softplus(nb_graph *g, nb_tensor *x, double beta,
+                       double threshold)
+{
+	softplus_attrs a = {beta, threshold};
+	return nb_apply(g, &ops[OP_SOFTPLUS], 1, &x, &a);
+}
+
+nb_tensor *nb_hardtanh(nb_graph *g, nb_tensor *x, double min_val,
+                       double max_val)
+{
+	hardtanh_attrs a = {min_val, max_val};
+	return nb_apply(g, &ops[OP_HARDTANH], 1, &x, &a);
+}

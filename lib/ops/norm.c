@@ -1,0 +1,677 @@
+/*
+ * norm.c - batch_norm, instance_norm, group_norm and layer_norm, each
+ * with its closed-form (fused) backward.
+ *
+ * All four standardize x over a statistics group of M elements, then
+ * apply an optional affine map (gamma = weight, beta = bias):
+ *   mean = sum(x) / M,   var = sum((x - mean)^2) / M   (biased)
+ *   invstd = 1 / sqrt(var + eps),   xhat = (x - mean) * invstd
+ *   y = gamma * xhat + beta
+ * On x of shape [N, C, S...] the groups are:
+ *   batch_norm     one per channel, over (N, S...)
+ *   instance_norm  one per sample and channel, over (S...)
+ *   group_norm     one per sample and group of C/G channels, over (C/G, S...)
+ *   layer_norm     one per leading index, over the trailing normalized_shape
+ * (doc/normalization.md draws them).
+ *
+ * Backward of a group, with dxhat = gamma * dy (Ioffe and Szegedy 2015,
+ * section 3, with the three chain-rule terms collected):
+ *   dx = invstd / M * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))
+ *   dgamma = sum(dy * xhat),  dbeta = sum(dy)
+ * where dgamma and dbeta sum over everything sharing that gamma.  With
+ * fixed statistics (running statistics in evaluation mode) mean and
+ * invstd are constants, and the backward is the affine map's:
+ *   dx = gamma * invstd * dy.
+ *
+ * Numerics.  Statistics are two-pass (the mean, then the squared
+ * deviations from it) and accumulated in double for both dtypes, so a
+ * large common offset (1e4 + N(0, 1)) costs no accuracy.  The forward
+ * computes (x - mean) * scale + shift, not x * scale + (shift - mean *
+ * scale), which cancels catastrophically for the same inputs; in float32
+ * the mean is split into a float head and a float tail so that x - mean
+ * is as exact as float allows.  A constant group has var = 0 and invstd
+ * = 1/sqrt(eps): finite output and gradient for any eps > 0.
+ *
+ * Running statistics (batch_norm, instance_norm) are persistent tensors
+ * that a training forward updates in place, as PyTorch does:
+ *   running = momentum * batch + (1 - momentum) * running
+ * with the unbiased batch variance var * M / (M - 1) (normalization
+ * itself uses the biased one).  batch_norm's momentum=none is PyTorch's
+ * cumulative moving average: it takes the int64 counter
+ * num_batches_tracked (input 5), which a training forward increments,
+ * and then uses momentum = 1 / num_batches_tracked.
+ */
+#include <float.h>
+#include <math.h>
+#include "elementwise.h"
+
+/* ---- attributes ---- */
+
+typedef struct bn_attrs {
+	double momentum, eps;
+} bn_attrs;
+
+typedef struct gn_attrs {
+	int64_t num_groups;
+	double eps;
+} gn_attrs;
+
+typedef struct ln_attrs {
+	nb_ints normalized_shape;
+	double eps;
+} ln_attrs;
+
+#define EPS_DEF(S)                                                           \
+	{"eps", NB_ATTR_FLOAT, offsetof(S, eps), 1e-5, 0, DBL_MAX, NULL, 0,  \
+	 "added to the variance before the square root"}
+
+static const nb_attr_def bn_defs[] = {
+	{"momentum", NB_ATTR_FLOAT, offsetof(bn_attrs, momentum), 0.1, 0, 1,
+	 NULL, NB_ATTR_NULLABLE, "weight of the batch in the running "
+	 "statistics; none: cumulative average (needs num_batches_tracked)"},
+	EPS_DEF(bn_attrs),
+};
+
+static const nb_attr_def in_defs[] = {
+	{"momentum", NB_ATTR_FLOAT, offsetof(bn_attrs, momentum), 0.1, 0, 1,
+	 NULL, 0, "weight of the batch in the running statistics"},
+	EPS_DEF(bn_attrs),
+};
+
+static const nb_attr_def gn_defs[] = {
+	{"num_groups", NB_ATTR_INT, offsetof(gn_attrs, num_groups), 1, 1, 1e9,
+	 NULL, 0, "groups the channels are split into; must divide C"},
+	EPS_DEF(gn_attrs),
+};
+
+static const nb_attr_def ln_defs[] = {
+	{"normalized_shape", NB_ATTR_INTS,
+	 offsetof(ln_attrs, normalized_shape), 0, 1, 0, NULL, 0,
+	 "trailing dims to normalize over (default: the last one)"},
+	EPS_DEF(ln_attrs),
+};
+
+/* ---- the layout of the channel normalizations ---- */
+
+/*
+ * x seen as [N, C, S] (S the product of the spatial dims), its channels
+ * in G groups of Cg = C / G.  Statistic k covers the channels gi * Cg ..
+ * gi * Cg + Cg - 1 of group gi = k % G, each a contiguous run of S:
+ * across all samples when `batch` (then k = gi), else of sample k / G.
+ *   batch_norm:    G = C, Cg = 1, batch
+ *   instance_norm: G = C, Cg = 1
+ *   group_norm:    G = num_groups, Cg = C / G
+ */
+typedef struct layout {
+	size_t N, C, S, G, Cg;
+	bool batch;
+} layout;
+
+static layout layout_of(const nb_tensor *x, size_t G, bool batch)
+{
+	layout L = {(size_t)x->shape[0], (size_t)x->shape[1], 1, G, 0, batch};
+	for (int i = 2; i < x->ndim; i++)
+		L.S *= (size_t)x->shape[i];
+	L.Cg = G ? L.C / G : 0;
+	return L;
+}
+
+static size_t n_stats(const layout *L)
+{
+	return L->batch ? L->G : L->N * L->G;
+}
+
+/* M, the number of elements of one statistics group. */
+static size_t group_size(const layout *L)
+{
+	return (L->batch ? L->N : 1) * L->Cg * L->S;
+}
+
+/* The first statistic of sample n. */
+static size_t stat0(const layout *L, size_t n)
+{
+	return L->batch ? 0 : n * L->G;
+}
+
+/* The kernels, for float and for double (see norm_kernels.h). */
+#define T float
+#include "norm_kernels.h"
+#undef T
+#define T double
+#include "norm_kernels.h"
+#undef T
+
+/* ---- shared forward / backward of the channel normalizations ---- */
+
+/* What forward saves: per statistic the mean and invstd it used. */
+typedef struct norm_saved {
+	bool batch_stats; /* statistics of x itself (else fixed, running) */
+	size_t n;
+	double stat[];    /* mean[n], then invstd[n] */
+} norm_saved;
+
+/*
+ * running = m * batch + (1 - m) * running, per channel, averaging the
+ * channel's statistics (instance_norm has one per sample, as PyTorch's
+ * instance_norm averages the per-sample updates).
+ */
+static void update_running(const layout *L, const double *mean,
+                           const double *var, nb_tensor *rm, nb_tensor *rv,
+                           double m)
+{
+	size_t ns = n_stats(L), per = ns / L->G;
+	double M = (double)group_size(L), unbias = M / (M - 1);
+	for (size_t ch = 0; ch < L->G; ch++) {
+		double sm = 0, sv = 0;
+		for (size_t k = ch; k < ns; k += L->G) {
+			sm += mean[k];
+			sv += var[k];
+		}
+		sm /= (double)per;
+		sv = sv / (double)per * unbias;
+		nb_tensor_set(rm, ch, m * sm + (1 - m) * nb_tensor_get(rm, ch));
+		nb_tensor_set(rv, ch, m * sv + (1 - m) * nb_tensor_get(rv, ch));
+	}
+}
+
+/*
+ * Normalizes in[0] with in[1], in[2] as the affine map.  With batch
+ * statistics, updates the running statistics rm, rv with momentum m
+ * (unless they are NULL or m is NAN) and increments *count (unless
+ * NULL); without, uses rm, rv as they are.  Allocates before it updates
+ * anything, so a failure leaves the running statistics alone.
+ */
+static nb_status channel_forward(nb_op_ctx *c, const layout *L,
+                                 bool batch_stats, nb_tensor *rm,
+                                 nb_tensor *rv, int64_t *count, double m,
+                                 double eps)
+{
+	const nb_tensor *x = c->in[0], *w = c->in[1], *b = c->in[2];
+	size_t ns = n_stats(L);
+	norm_saved *s = nb_op_save(c, sizeof *s + 2 * ns * sizeof(double));
+	nb_tensor *co = s ? nb_op_scratch(c, x->dtype, 1,
+	                                  (int64_t[]){4 * (int64_t)L->C})
+	                  : NULL;
+	if (!co)
+		return NB_ENOMEM;
+	s->batch_stats = batch_stats;
+	s->n = ns;
+	if (count) /* as PyTorch's module: every training forward counts */
+		++*count;
+	/* The variance goes where invstd will be, until the loop below. */
+	double *mean = s->stat, *invstd = s->stat + ns;
+	if (!x->numel)
+		return NB_OK;
+	bool f32 = x->dtype == NB_F32;
+	if (batch_stats) {
+		if (f32)
+			stats_float(L, x->data, mean, invstd);
+		else
+			stats_double(L, x->data, mean, invstd);
+		if (rm && !isnan(m))
+			update_running(L, mean, invstd, rm, rv, m);
+	} else {
+		for (size_t k = 0; k < ns; k++) {
+			mean[k] = nb_tensor_get(rm, k % L->G);
+			invstd[k] = nb_tensor_get(rv, k % L->G);
+		}
+	}
+	for (size_t k = 0; k < ns; k++)
+		invstd[k] = 1 / sqrt(invstd[k] + eps);
+	if (f32)
+		apply_float(L, x->data, c->out->data, mean, invstd,
+		            w ? w->data : NULL, b ? b->data : NULL, co->data);
+	else
+		apply_double(L, x->data, c->out->data, mean, invstd,
+		             w ? w->data : NULL, b ? b->data : NULL, co->data);
+	return NB_OK;
+}
+
+/* dst += v (dst->numel doubles). */
+static void add_into(nb_tensor *dst, const double *v)
+{
+	if (!dst)
+		return;
+	if (dst->dtype == NB_F32) {
+		float *p = dst->data;
+		for (size_t i = 0; i < dst->numel; i++)
+			p[i] += (float)v[i];
+	} else {
+		double *p = dst->data;
+		for (size_t i = 0; i < dst->numel; i++)
+			p[i] += v[i];
+	}
+}
+
+static nb_status channel_backward(nb_op_ctx *c, const layout *L,
+                                  const nb_tensor *gout,
+                                  nb_tensor *const *gin)
+{
+	const nb_tensor *x = c->in[0], *w = c->in[1];
+	const norm_saved *s = c->saved;
+	size_t ns = s->n, C = L->C;
+	if (!x->numel)
+		return NB_OK;
+	/* dw, db, A, B, then the per-run sums of pass 1 */
+	nb_tensor *acc = nb_op_scratch(c, NB_F64, 1, (int64_t[]){
+	        (int64_t)(2 * C + 2 * ns + 2 * L->N * C)});
+	nb_tensor *co = nb_op_scratch(c, x->dtype, 1,
+	                              (int64_t[]){5 * (int64_t)C});
+	if (!acc || !co)
+		return NB_ENOMEM;
+	double *dw = acc->data, *db = dw + C, *A = db + C, *B = A + ns;
+	double *rs = B + ns;
+	const double *mean = s->stat, *invstd = s->stat + ns;
+	void *dx = gin[0] ? gin[0]->data : NULL;
+	const void *wd = w ? w->data : NULL;
+	if (x->dtype == NB_F32)
+		backward_float(L, x->data, gout->data, mean, invstd,
+		               s->batch_stats, wd, dx, dw, db, A, B, co->data,
+		               rs);
+	else
+		backward_double(L, x->data, gout->data, mean, invstd,
+		                s->batch_stats, wd, dx, dw, db, A, B, co->data,
+		                rs);
+	add_into(gin[1], dw);
+	add_into(gin[2], db);
+	return NB_OK;
+}
+
+/* ---- shape checks ---- */
+
+/* A per-channel vector (weight, bias, running stat) must be [C]. */
+static nb_status check_vec(nb_op_ctx *c, int i, const char *what,
+                           int64_t C)
+{
+	const nb_tensor *v = c->in[i];
+	char s[96];
+	if (v && (v->ndim != 1 || v->shape[0] != C))
+		return nb_op_fail(c, NB_ESHAPE, "%s must have shape [C] = "
+		                  "[%lld], not %s", what, (long long)C,
+		                  nb_shape_str(v->ndim, v->shape, s, sizeof s));
+	return NB_OK;
+}
+
+/* Rank, weight, bias and (when has_running) running statistics. */
+static nb_status check_channels(nb_op_ctx *c, int min_rank,
+                                bool has_running)
+{
+	const nb_tensor *x = c->in[0];
+	static const char *const names[] = {"weight", "bias", "running_mean",
+	                                    "running_var"};
+	if (x->ndim < min_rank)
+		return nb_op_fail(c, NB_ESHAPE, "expected an input of rank %d "
+		    "or more (%s), got rank %d", min_rank, min_rank > 2
+		    ? "[N, C, *spatial]: it normalizes over the spatial dims"
+		    : "[N, C] or [N, C, *spatial]", x->ndim);
+	for (int i = 1; i < (has_running ? 5 : 3); i++)
+		if (check_vec(c, i, names[i - 1], x->shape[1]))
+			return c->g->err;
+	if (has_running && !c->in[3] != !c->in[4])
+		return nb_op_fail(c, NB_EINVAL, "running_mean and running_var "
+		                  "must be given together");
+	return NB_OK;
+}
+
+/* ---- batch_norm ---- */
+
+/* Batch statistics in training mode, and whenever nothing is tracked. */
+static bool uses_batch_stats(const nb_op_ctx *c)
+{
+	return nb_op_training(c) || !c->in[3];
+}
+
+static nb_status bn_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                          int64_t *shape)
+{
+	const bn_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0], *cnt = c->in[5];
+	(void)dt;
+	(void)ndim;
+	(void)shape;
+	if (check_channels(c, 2, true))
+		return c->g->err;
+	if (cnt && cnt->numel != 1)
+		return nb_op_fail(c, NB_ESHAPE, "num_batches_tracked must hold "
+		                  "one value, not %zu", cnt->numel);
+	if (cnt && !c->in[3])
+		return nb_op_fail(c, NB_EINVAL, "num_batches_tracked needs "
+		                  "running_mean and running_var");
+	if (isnan(a->momentum) && c->in[3] && !cnt)
+		return nb_op_fail(c, NB_EINVAL, "momentum=none (cumulative "
+		                  "moving average) needs the "
+		                  "num_batches_tracked input");
+	size_t per = x->shape[1] ? x->numel / (size_t)x->shape[1] : 0;
+	if (uses_batch_stats(c) && per == 1)
+		return nb_op_fail(c, NB_ESHAPE, "expected more than 1 value "
+		                  "per channel when training (got %lld "
+		                  "channels of 1 value)",
+		                  (long long)x->shape[1]);
+	return NB_OK;
+}
+
+static nb_status bn_forward(nb_op_ctx *c)
+{
+	const bn_attrs *a = c->attrs;
+	nb_tensor *rm = c->in[3], *rv = c->in[4], *cnt = c->in[5];
+	layout L = layout_of(c->in[0], (size_t)c->in[0]->shape[1], true);
+	int64_t *count = NULL;
+	double m = NAN;
+	if (nb_op_training(c) && rm) {
+		m = a->momentum;
+		count = cnt ? cnt->data : NULL;
+		if (isnan(m)) /* the count after this batch; checked in shape */
+			m = 1.0 / (double)(*count + 1);
+	}
+	return channel_forward(c, &L, uses_batch_stats(c), rm, rv, count, m,
+	                       a->eps);
+}
+
+static nb_status bn_backward(nb_op_ctx *c, const nb_tensor *gout,
+                             nb_tensor *const *gin)
+{
+	layout L = layout_of(c->in[0], (size_t)c->in[0]->shape[1], true);
+	return channel_backward(c, &L, gout, gin);
+}
+
+/* ---- instance_norm ---- */
+
+static nb_status in_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                          int64_t *shape)
+{
+	const nb_tensor *x = c->in[0];
+	(void)dt;
+	(void)ndim;
+	(void)shape;
+	if (check_channels(c, 3, true))
+		return c->g->err;
+	size_t nc = (size_t)(x->shape[0] * x->shape[1]);
+	if (uses_batch_stats(c) && nc && x->numel / nc == 1)
+		return nb_op_fail(c, NB_ESHAPE, "expected more than 1 spatial "
+		                  "element when training (the spatial dims "
+		                  "hold 1 value)");
+	return NB_OK;
+}
+
+static nb_status in_forward(nb_op_ctx *c)
+{
+	const bn_attrs *a = c->attrs;
+	nb_tensor *rm = c->in[3], *rv = c->in[4];
+	layout L = layout_of(c->in[0], (size_t)c->in[0]->shape[1], false);
+	double m = nb_op_training(c) && rm ? a->momentum : NAN;
+	return channel_forward(c, &L, uses_batch_stats(c), rm, rv, NULL, m,
+	                       a->eps);
+}
+
+static nb_status in_backward(nb_op_ctx *c, const nb_tensor *gout,
+                             nb_tensor *const *gin)
+{
+	layout L = layout_of(c->in[0], (size_t)c->in[0]->shape[1], false);
+	return channel_backward(c, &L, gout, gin);
+}
+
+/* ---- group_norm ---- */
+
+static nb_status gn_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                          int64_t *shape)
+{
+	const gn_attrs *a = c->attrs;
+	int64_t C;
+	(void)dt;
+	(void)ndim;
+	(void)shape;
+	if (check_channels(c, 2, false))
+		return c->g->err;
+	C = c->in[0]->shape[1];
+	if (C % a->num_groups)
+		return nb_op_fail(c, NB_ESHAPE, "num_groups = %lld must divide "
+		                  "the number of channels C = %lld",
+		                  (long long)a->num_groups, (long long)C);
+	return NB_OK;
+}
+
+static nb_status gn_forward(nb_op_ctx *c)
+{
+	const gn_attrs *a = c->attrs;
+	layout L = layout_of(c->in[0], (size_t)a->num_groups, false);
+	return channel_forward(c, &L, true, NULL, NULL, NULL, NAN, a->eps);
+}
+
+static nb_status gn_backward(nb_op_ctx *c, const nb_tensor *gout,
+                             nb_tensor *const *gin)
+{
+	const gn_attrs *a = c->attrs;
+	layout L = layout_of(c->in[0], (size_t)a->num_groups, false);
+	return channel_backward(c, &L, gout, gin);
+}
+
+/* ---- layer_norm ---- */
+
+/* How many trailing dims are normalized: normalized_shape's, or 1. */
+static int ln_dims(const nb_op_ctx *c)
+{
+	const ln_attrs *a = c->attrs;
+	return a->normalized_shape.n ? a->normalized_shape.n : 1;
+}
+
+/* D, the product of the normalized dims. */
+static size_t ln_size(const nb_op_ctx *c)
+{
+	const nb_tensor *x = c->in[0];
+	size_t D = 1;
+	for (int i = x->ndim - ln_dims(c); i < x->ndim; i++)
+		D *= (size_t)x->shape[i];
+	return D;
+}
+
+static nb_status ln_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                          int64_t *shape)
+{
+	const ln_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0];
+	int k = ln_dims(c);
+	char s1[96], s2[96];
+	(void)dt;
+	(void)ndim;
+	(void)shape;
+	if (x->ndim < k || x->ndim < 1)
+		return nb_op_fail(c, NB_ESHAPE, "normalizes the last %d dims, "
+		                  "but the input has rank %d", k, x->ndim);
+	const int64_t *tail = x->shape + x->ndim - k;
+	if (a->normalized_shape.n &&
+	    memcmp(tail, a->normalized_shape.v, (size_t)k * sizeof *tail))
+		return nb_op_fail(c, NB_ESHAPE, "normalized_shape %s does not "
+		                  "match the trailing dims of the input",
+		                  nb_shape_str(k, a->normalized_shape.v, s1,
+		                               sizeof s1));
+	for (int i = 1; i <= 2; i++) {
+		const nb_tensor *v = c->in[i];
+		if (v && (v->ndim != k ||
+		          memcmp(v->shape, tail, (size_t)k * sizeof *tail)))
+			return nb_op_fail(c, NB_ESHAPE, "%s must have the "
+			    "normalized shape %s, not %s",
+			    i == 1 ? "weight" : "bias",
+			    nb_shape_str(k, tail, s1, sizeof s1),
+			    nb_shape_str(v->ndim, v->shape, s2, sizeof s2));
+	}
+	return NB_OK;
+}
+
+static nb_status ln_forward(nb_op_ctx *c)
+{
+	const ln_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0], *w = c->in[1], *b = c->in[2];
+	size_t D = ln_size(c), rows = D ? x->numel / D : 0;
+	norm_saved *s = nb_op_save(c, sizeof *s + 2 * rows * sizeof(double));
+	if (!s)
+		return NB_ENOMEM;
+	s->batch_stats = true;
+	s->n = rows;
+	if (!x->numel)
+		return NB_OK;
+	const void *wd = w ? w->data : NULL, *bd = b ? b->data : NULL;
+	if (!w != !b) { /* the kernel takes both or neither */
+		nb_tensor *t = nb_op_scratch(c, x->dtype, 1,
+		                             (int64_t[]){(int64_t)D});
+		if (!t)
+			return NB_ENOMEM;
+		if (!w)
+			nb_tensor_fill(t, 1.0);
+		*(w ? &bd : &wd) = t->data;
+	}
+	if (x->dtype == NB_F32)
+		ln_forward_float(rows, D, x->data, c->out->data, wd, bd, a->eps,
+		                 s->stat, s->stat + rows);
+	else
+		ln_forward_double(rows, D, x->data, c->out->data, wd, bd,
+		                  a->eps, s->stat, s->stat + rows);
+	return NB_OK;
+}
+
+static nb_status ln_backward(nb_op_ctx *c, const nb_tensor *gout,
+                             nb_tensor *const *gin)
+{
+	const nb_tensor *x = c->in[0], *w = c->in[1];
+	const norm_saved *s = c->saved;
+	size_t D = ln_size(c), rows = s->n;
+	if (!x->numel)
+		return NB_OK;
+	nb_tensor *acc = nb_op_scratch(c, NB_F64, 1,
+	                               (int64_t[]){2 * (int64_t)D});
+	if (!acc)
+		return NB_ENOMEM;
+	double *dw = acc->data, *db = dw + D;
+	void *dx = gin[0] ? gin[0]->data : NULL;
+	const void *wd = w ? w->data : NULL;
+	if (x->dtype == NB_F32)
+		ln_backward_float(rows, D, x->data, gout->data, wd, s->stat,
+		                  s->stat + rows, dx, dw, db);
+	else
+		ln_backward_double(rows, D, x->data, gout->data, wd, s->stat,
+		                   s->stat + rows, dx, dw, db);
+	add_into(gin[1], dw);
+	add_into(gin[2], db);
+	return NB_OK;
+}
+
+/* ---- the table ---- */
+
+enum { OP_BN, OP_IN, OP_GN, OP_LN };
+
+#define ROW_ATTRS(DEFS, S)                                                   \
+	.attrs = DEFS, .n_attrs = (int)(sizeof DEFS / sizeof *DEFS),         \
+	.attrs_size = sizeof(S)
+
+static const nb_op ops[] = {
+	[OP_BN] = {
+		.name = "batch_norm", .kind = NB_KIND_NORM,
+		.doc = "per channel over (N, spatial); running statistics",
+		.n_inputs = 6, .input_names = "input,weight,bias,running_mean,"
+		"running_var,num_batches_tracked",
+		.optional = 0x3e, .nondiff = 0x38, .int_inputs = 0x20,
+		.any_dtype = 0x18, ROW_ATTRS(bn_defs, bn_attrs),
+		.shape = bn_shape, .forward = bn_forward,
+		.backward = bn_backward,
+		.cases = "[4,3] [3] [3] [3] [3]p []i3; "
+		         "[2,3,2,2] [3] [3] [3] [3]p []i3|momentum=none; "
+		         "[3,2,3] [2]- [2]- [2]- [2]- []-; "
+		         "[2,2,1,2,1,1,2,1] [2] [2]- [2]- [2]- []-; "
+		         "[3,2] [2]- [2] [2] [2]p []-|eps=0.1 momentum=0.5",
+	},
+	[OP_IN] = {
+		.name = "instance_norm", .kind = NB_KIND_NORM,
+		.doc = "per sample and channel over the spatial dims",
+		.n_inputs = 5, .input_names = "input,weight,bias,running_mean,"
+		"running_var",
+		.optional = 0x1e, .nondiff = 0x18, .any_dtype = 0x18,
+		ROW_ATTRS(in_defs, bn_attrs),
+		.shape = in_shape, .forward = in_forward,
+		.backward = in_backward,
+		.cases = "[2,3,4] [3] [3] [3] [3]p; "
+		         "[2,2,3,2] [2]- [2]- [2]- [2]-; "
+		         "[1,2,3] [2] [2] [2]- [2]-|eps=0.01",
+	},
+	[OP_GN] = {
+		.name = "group_norm", .kind = NB_KIND_NORM,
+		.doc = "per sample and group of channels over (C/G, spatial)",
+		.n_inputs = 3, .input_names = "input,weight,bias",
+		.optional = 0x6, ROW_ATTRS(gn_defs, gn_attrs),
+		.shape = gn_shape, .forward = gn_forward,
+		.backward = gn_backward,
+		.cases = "[2,4,3] [4] [4]|num_groups=2; "
+		         "[2,6] [6] [6]|num_groups=3; "
+		         "[1,4,2,2] [4]- [4]-|num_groups=1; "
+		         "[2,3,3] [3] [3]|num_groups=3",
+	},
+	[OP_LN] = {
+		.name = "layer_norm", .kind = NB_KIND_NORM,
+		.doc = "per sample over the trailing normalized_shape",
+		.n_inputs = 3, .input_names = "input,weight,bias",
+		.optional = 0x6, ROW_ATTRS(ln_defs, ln_attrs),
+		.shape = ln_shape, .forward = ln_forward,
+		.backward = ln_backward,
+		.cases = "[3,4] [4] [4]; "
+		         "[2,3,4] [3,4] [3,4]|normalized_shape=3,4; "
+		         "[2,5] [5]- [5]-; [6] [6] [6]-; "
+		         "[2,1,1,1,1,1,2,3] [3] [3]",
+	},
+};
+
+nb_status nb__register_norm(void)
+{
+	return nb__register_table(ops, sizeof ops / sizeof *ops);
+}
+
+/* ---- typed wrappers (include/nabla/norm.h) ---- */
+
+nb_tensor *nb_batch_norm(nb_graph *g, nb_tensor *x, nb_tensor *weight,
+                         nb_tensor *bias, nb_tensor *running_mean,
+                         nb_tensor *running_var,
+                         nb_tensor *num_batches_tracked, double momentum,
+                         double eps)
+{
+	bn_attrs a = {momentum, eps};
+	nb_tensor *in[] = {x, weight, bias, running_mean, running_var,
+	                   num_batches_tracked};
+	return nb_apply(g, &ops[OP_BN], 6, in, &a);
+}
+
+nb_tensor *nb_instance_norm(nb_graph *g, nb_tensor *x, nb_tensor *weight,
+                            nb_tensor *bias, nb_tensor *running_mean,
+                            nb_tensor *running_var, double momentum,
+                            double eps)
+{
+	bn_attrs a = {momentum, eps};
+	nb_tensor *in[] = {x, weight, bias, running_mean, running_var};
+	return nb_apply(g, &ops[OP_IN], 5, in, &a);
+}
+
+nb_tensor *nb_group_norm(nb_graph *g, nb_tensor *x, int64_t num_groups,
+                         nb_tensor *weight, nb_tensor *bias, double eps)
+{
+	gn_attrs a = {num_groups, eps};
+	return nb_apply(g, &ops[OP_GN], 3, (nb_tensor *[]){x, weight, bias},
+	                &a);
+}
+
+nb_tensor *nb_layer_norm(nb_graph *g, nb_tensor *x, int n_norm,
+                         const int64_t *normalized_shape, nb_tensor *weight,
+                         nb_tensor *bias, double eps)
+{
+	ln_attrs a = {{0}, eps};
+	if (n_norm < 0 || n_norm > NB_MAX_DIMS ||
+	    (n_norm && !normalized_shape)) {
+		if (g)
+			nb__graph_fail(g, NB_EINVAL, "layer_norm: bad "
+			               "normalized_shape (%d dims)", n_norm);
+		else
+			nb__set_error(NB_EINVAL, "layer_norm: graph is NULL");
+		return NULL;
+	}
+	a.normalized_shape.n = n_norm;
+	if (n_norm)
+		memcpy(a.normalized_shape.v, normalized_shape,
+		       (size_t)n_norm * sizeof *normalized_shape);
+	return nb_apply(g, &ops[OP_LN], 3, (nb_tensor *[]){x, weight, bias},
+	                &a);
+}

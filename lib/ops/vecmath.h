@@ -1,0 +1,36 @@
+/*
+ * vecmath.h - lets the compiler vectorize loops that call libm.
+ *
+ * glibc's libmvec holds vector versions of exp, log, tanh, erf... (the
+ * _ZGV* symbols of the x86-64 vector ABI), but <math.h> declares them
+ * only under -ffast-math, which nabla must not use (it breaks NaN and
+ * infinity handling).  Declaring the scalar functions again with GCC's
+ * simd attribute tells the vectorizer those versions exist; with
+ * -fno-math-errno the kernels' loops then call them four or eight
+ * elements at a time.  configure defines HAVE_LIBMVEC when libmvec links
+ * (glibc >= 2.35 on x86-64); elsewhere this header declares nothing and
+ * the loops stay scalar.  Include it before <math.h> / <tgmath.h>.
+ */
+#ifndef NB_VECMATH_H
+#define NB_VECMATH_H
+
+#include "config.h"
+#include <math.h>
+
+#if defined(HAVE_LIBMVEC) && defined(__x86_64__) && defined(__GNUC__) && \
+	!defined(__clang__)
+#define NB__SIMD __attribute__((__simd__("notinbranch")))
+#define NB__SIMD_FN(NAME)                                                    \
+	extern double NAME(double) NB__SIMD;                                 \
+	extern float NAME##f(float) NB__SIMD;
+NB__SIMD_FN(exp)
+NB__SIMD_FN(expm1)
+NB__SIMD_FN(log)
+NB__SIMD_FN(log1p)
+NB__SIMD_FN(tanh)
+NB__SIMD_FN(erf)
+NB__SIMD_FN(erfc)
+#undef NB__SIMD_FN
+#endif
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * parallel.c - nabla's thread count and a small pool for its own kernels.
+ *
+ * nb__parallel_for splits [0, n) into chunks of a fixed grain, so which
+ * elements form a chunk never depends on the thread count: kernels that
+ * reduce per chunk and combine chunks in index order give the same bits
+ * with 1 thread or 8.  Workers sleep on a condition variable (no
+ * spinning, which would steal cores from BLAS's threads between
+ * kernels).  One job runs at a time; a caller that finds the pool busy
+ * (another graph on another thread) runs its loop itself.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "internal.h"
+#include "config.h"
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+#include <cblas.h>
+#endif
+
+#define MAX_THREADS 64
+
+static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
+static atomic_int n_threads = 1;
+
+typedef struct job {
+	nb__range_fn fn;
+	void *ctx;
+	size_t n, grain, chunks;
+	atomic_size_t next;  /* next chunk to take */
+	atomic_size_t done;  /* chunks finished */
+	int helpers;         /* workers allowed to take part */
+} job;
+
+static pthread_mutex_t pool_busy = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t finished = PTHREAD_COND_INITIALIZER;
+static job *current;
+static uint64_t job_seq;
+static int n_workers;
+
+static void run_chunks(job *j)
+{
+	size_t k;
+	while ((k = atomic_fetch_add(&j->next, 1)) < j->chunks) {
+		size_t lo = k * j->grain;
+		size_t hi = lo + j->grain < j->n ? lo + j->grain : j->n;
+		j->fn(j->ctx, lo, hi);
+		if (atomic_fetch_add(&j->done, 1) + 1 == j->chunks) {
+			pthread_mutex_lock(&lock);
+			pthread_cond_broadcast(&finished);
+			pthread_mutex_unlock(&lock);
+		}
+	}
+}
+
+static void *worker(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	uint64_t seen = 0;
+	pthread_mutex_lock(&lock);
+	for (;;) {
+		while (job_seq == seen)
+			pthread_cond_wait(&wake, &lock);
+		seen = job_seq;
+		job *j = current;
+		if (!j || id >= j->helpers)
+			continue;
+		pthread_mutex_unlock(&lock);
+		run_chunks(j);
+		pthread_mutex_lock(&lock);
+	}
+	return NULL;
+}
+
+/* Starts workers up to want (caller holds pool_busy). */
+static void grow(int want)
+{
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	while (n_workers < want) {
+		pthread_t t;
+		if (pthread_create(&t, &attr, worker, (void *)(intptr_t)n_workers))
+			break; /* fewer helpers; the caller does the rest */
+		n_workers++;
+	}
+	pthread_attr_destroy(&attr);
+}
+
+static void apply(int n)
+{
+	atomic_store(&n_threads, n);
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+	openblas_set_num_threads(n);
+#endif
+}
+
+static void init_threads(void)
+{
+	const char *s = getenv("NB_NUM_THREADS");
+	int n = s ? atoi(s) : 0;
+	if (n <= 0 || n > MAX_THREADS) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		n = c > 0 ? (int)(c < MAX_THREADS ? c : MAX_THREADS) : 1;
+	}
+	apply(n);
+}
+
+nb_status nb_set_num_threads(int n)
+{
+	if (n < 1 || n > MAX_THREADS)
+		return nb__set_error(NB_EINVAL, "set_num_threads: %d is outside "
+		                     "1..%d", n, MAX_THREADS);
+	/* The default first, so that it cannot override this call later. */
+	pthread_once(&threads_once, init_threads);
+	apply(n);
+	return NB_OK;
+}
+
+int nb_get_num_threads(void)
+{
+	pthread_once(&threads_once, init_threads);
+	return atomic_load(&n_threads);
+}
+
+void nb__threads_init(void)
+{
+	pthread_once(&threads_once, init_threads);
+}
+
+void nb__parallel_for(size_t n, size_t grain, nb__range_fn fn, void *ctx)
+{
+	if (grain == 0)
+		grain = 1;
+	size_t chunks = (n + grain - 1) / grain;
+	int threads = nb_get_num_threads();
+	if (chunks <= 1 || threads <= 1 || pthread_mutex_trylock(&pool_busy)) {
+		for (size_t lo = 0; lo < n; lo += grain)
+			fn(ctx, lo, lo + grain < n ? lo + grain : n);
+		return;
+	}
+	job j = {.fn = fn, .ctx = ctx, .n = n, .grain = grain,
+	         .chunks = chunks};
+	j.helpers = threads - 1 < (int)chunks - 1 ? threads - 1
+	                                          : (int)chunks - 1;
+	atomic_init(&j.next, 0);
+	atomic_init(&j.done, 0);
+	grow(j.helpers);
+	pthread_mutex_lock(&lock);
+	current = &j;
+	job_seq++;
+	pthread_cond_broadcast(&wake);
+	pthread_mutex_unlock(&lock);
+	run_chunks(&j);
+	pthread_mutex_lock(&lock);
+	while (atomic_load(&j.done) < j.chunks)
+		pthread_cond_wait(&finished, &lock);
+	current = NULL;
+	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&pool_busy);
+}

@@ -1,0 +1,764 @@
+/*
+ * safetensors.c - reading and writing the safetensors format, and
+ * saving and loading modules with it.
+ *
+ * Every number read from a file is distrusted: the header length is
+ * bounded by the file size and NB_SAFETENSORS_MAX_HEADER before anything
+ * is allocated; shapes are checked for rank and overflow; data offsets
+ * must tile the data section exactly (sorted, contiguous, no gap, no
+ * overlap, ending at the end of the file) and match dtype size * numel,
+ * so a later read can never leave the file or the tensor.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <jansson.h>
+#include "internal.h"
+
+typedef struct entry {
+	char *name;
+	char dtype[8];       /* the file's string */
+	int known;           /* 1 if dtype maps to an nb_dtype */
+	nb_dtype dt;
+	int ndim;
+	int64_t shape[NB_MAX_DIMS];
+	uint64_t begin, end; /* within the data section */
+} entry;
+
+struct nb_safetensors {
+	FILE *fp;
+	char *path;
+	uint64_t data_start;
+	entry *e;
+	size_t n;
+	char **meta;         /* key, value, key, value... */
+	size_t n_meta;
+};
+
+/* dtype strings of the format and their sizes; nabla reads the first 3. */
+static const struct {
+	const char *name;
+	unsigned size;
+	nb_dtype dt;
+} dtypes[] = {
+	{"F32", 4, NB_F32}, {"F64", 8, NB_F64}, {"I64", 8, NB_I64},
+	{"F16", 2, 0}, {"BF16", 2, 0}, {"I32", 4, 0}, {"I16", 2, 0},
+	{"I8", 1, 0}, {"U8", 1, 0}, {"U16", 2, 0}, {"U32", 4, 0},
+	{"U64", 8, 0}, {"BOOL", 1, 0}, {"F8_E4M3", 1, 0}, {"F8_E5M2", 1, 0},
+};
+#define N_KNOWN 3
+
+static const char *dtype_str(nb_dtype dt)
+{
+	return dt == NB_F32 ? "F32" : dt == NB_F64 ? "F64" : "I64";
+}
+
+static bool little_endian(void)
+{
+	const uint16_t x = 1;
+	return *(const unsigned char *)&x == 1;
+}
+
+/* Reverses the bytes of each of n elements of size sz (big-endian
+ * hosts only: the format is little-endian). */
+static void swap_bytes(void *p, size_t n, size_t sz)
+{
+	unsigned char *b = p;
+	for (size_t i = 0; i < n; i++, b += sz)
+		for (size_t j = 0; j < sz / 2; j++) {
+			unsigned char t = b[j];
+			b[j] = b[sz - 1 - j];
+			b[sz - 1 - j] = t;
+		}
+}
+
+static nb_status bad(const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static nb_status bad(const char *path, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return nb__set_error(NB_EFORMAT, "%s: not a valid safetensors file: %s",
+	                     path, msg);
+}
+
+void nb_safetensors_close(nb_safetensors *f)
+{
+	if (!f)
+		return;
+	if (f->fp)
+		fclose(f->fp);
+	for (size_t i = 0; i < f->n; i++)
+		nb__free(f->e[i].name);
+	for (size_t i = 0; i < 2 * f->n_meta; i++)
+		nb__free(f->meta[i]);
+	nb__free(f->meta);
+	nb__free(f->e);
+	nb__free(f->path);
+	nb__free(f);
+}
+
+static nb_status parse_meta(nb_safetensors *f, json_t *obj)
+{
+	const char *k;
+	json_t *v;
+	if (!json_is_object(obj))
+		return bad(f->path, "__metadata__ is not an object");
+	f->meta = nb__calloc(2 * json_object_size(obj) + 1, sizeof *f->meta);
+	if (!f->meta)
+		return nb__set_error(NB_ENOMEM, "%s: out of memory", f->path);
+	json_object_foreach(obj, k, v) {
+		if (!json_is_string(v))
+			return bad(f->path, "__metadata__ value '%s' is not a "
+			           "string", k);
+		char *kk = nb__strdup(k), *vv = nb__strdup(json_string_value(v));
+		f->meta[2 * f->n_meta] = kk;
+		f->meta[2 * f->n_meta + 1] = vv;
+		f->n_meta++;
+		if (!kk || !vv)
+			return nb__set_error(NB_ENOMEM, "%s: out of memory",
+			                     f->path);
+	}
+	return NB_OK;
+}
+
+/* A non-negative JSON integer up to 2^62. */
+static bool get_uint(json_t *v, uint64_t *out)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > (json_int_t)1 << 62)
+		return false;
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
+static nb_status parse_entry(nb_safetensors *f, const char *name, json_t *o,
+                             entry *e)
+{
+	json_t *dt = json_object_get(o, "dtype");
+	json_t *sh = json_object_get(o, "shape");
+	json_t *off = json_object_get(o, "data_offsets");
+	unsigned size = 0;
+	if (!*name)
+		return bad(f->path, "a tensor has an empty name");
+	if (!json_is_object(o) || !json_is_string(dt) || !json_is_array(sh) ||
+	    !json_is_array(off) || json_object_size(o) != 3)
+		return bad(f->path, "tensor '%s' must be an object with exactly "
+		           "dtype, shape and data_offsets", name);
+	for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
+		if (!strcmp(json_string_value(dt), dtypes[i].name)) {
+			size = dtypes[i].size;
+			e->known = i < N_KNOWN;
+			e->dt = dtypes[i].dt;
+			snprintf(e->dtype, sizeof e->dtype, "%s", dtypes[i].name);
+		}
+	if (!size)
+		return bad(f->path, "tensor '%s' has an unknown dtype '%.16s'",
+		           name, json_string_value(dt));
+	if (json_array_size(sh) > NB_MAX_DIMS)
+		return bad(f->path, "tensor '%s' has rank %zu (at most %d)", name,
+		           json_array_size(sh), NB_MAX_DIMS);
+	e->ndim = (int)json_array_size(sh);
+	uint64_t numel = 1, d;
+	for (int i = 0; i < e->ndim; i++) {
+		if (!get_uint(json_array_get(sh, (size_t)i), &d))
+			return bad(f->path, "tensor '%s': shape entries must be "
+			           "non-negative integers", name);
+		if (d && numel > ((uint64_t)1 << 62) / d)
+			return bad(f->path, "tensor '%s': the shape is too large",
+			           name);
+		numel *= d;
+		e->shape[i] = (int64_t)d;
+	}
+	if (json_array_size(off) != 2 ||
+	    !get_uint(json_array_get(off, 0), &e->begin) ||
+	    !get_uint(json_array_get(off, 1), &e->end) || e->end < e->begin)
+		return bad(f->path, "tensor '%s': data_offsets must be [begin, "
+		           "end] with 0 <= begin <= end", name);
+	if (numel > ((uint64_t)1 << 62) / size ||
+	    e->end - e->begin != numel * size)
+		return bad(f->path, "tensor '%s': data_offsets [%llu, %llu] "
+		           "hold %llu bytes, but %s of shape %llu elements "
+		           "needs %llu", name, (unsigned long long)e->begin,
+		           (unsigned long long)e->end,
+		           (unsigned long long)(e->end - e->begin), e->dtype,
+		           (unsigned long long)numel,
+		           numel > ((uint64_t)1 << 62) / size ? 0ULL
+		           : (unsigned long long)(numel * size));
+	if (!(e->name = nb__strdup(name)))
+		return nb__set_error(NB_ENOMEM, "%s: out of memory", f->path);
+	return NB_OK;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+	const entry *x = a, *y = b;
+	if (x->begin != y->begin)
+		return x->begin < y->begin ? -1 : 1;
+	return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* The tensors must tile [0, size) exactly. */
+static nb_status check_layout(nb_safetensors *f, uint64_t size)
+{
+	uint64_t at = 0;
+	qsort(f->e, f->n, sizeof *f->e, by_offset);
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->e[i].begin != at)
+			return bad(f->path, "tensor '%s' starts at byte %llu of the "
+			           "data, expected %llu (%s)", f->e[i].name,
+			           (unsigned long long)f->e[i].begin,
+			           (unsigned long long)at, f->e[i].begin < at
+			           ? "it overlaps another tensor" : "a gap");
+		at = f->e[i].end;
+	}
+	if (at != size)
+		return bad(f->path, "the tensors cover %llu bytes of data but "
+		           "the file holds %llu (%s)", (unsigned long long)at,
+		           (unsigned long long)size, at > size ? "truncated"
+		           : "trailing bytes");
+	return NB_OK;
+}
+
+static nb_status parse_header(nb_safetensors *f, const char *buf,
+                              size_t len, uint64_t data_size)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	nb_status st = NB_OK;
+	const char *k;
+	json_t *v;
+	if (!root)
+		return bad(f->path, "header JSON, byte %d: %s", jerr.position,
+		           jerr.text);
+	if (!json_is_object(root)) {
+		st = bad(f->path, "the header is not a JSON object");
+		goto out;
+	}
+	f->e = nb__calloc(json_object_size(root) + 1, sizeof *f->e);
+	if (!f->e) {
+		st = nb__set_error(NB_ENOMEM, "%s: out of memory", f->path);
+		goto out;
+	}
+	json_object_foreach(root, k, v) {
+		if (!strcmp(k, "__metadata__"))
+			st = parse_meta(f, v);
+		else if (!(st = parse_entry(f, k, v, &f->e[f->n])))
+			f->n++;
+		if (st)
+			goto out;
+	}
+	st = check_layout(f, data_size);
+out:
+	json_decref(root);
+	return st;
+}
+
+nb_status nb_safetensors_open(const char *path, nb_safetensors **out)
+{
+	nb_status st;
+	unsigned char len8[8];
+	char *hdr = NULL;
+	struct stat sb;
+	if (!out || !path)
+		return nb__set_error(NB_EINVAL, "safetensors: %s is NULL",
+		                     path ? "out" : "path");
+	*out = NULL;
+	nb_safetensors *f = nb__calloc(1, sizeof *f);
+	if (!f || !(f->path = nb__strdup(path))) {
+		nb__free(f);
+		return nb__set_error(NB_ENOMEM, "safetensors: out of memory");
+	}
+	if (!(f->fp = fopen(path, "rb")) || fstat(fileno(f->fp), &sb)) {
+		st = nb__set_error(NB_EIO, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		st = nb__set_error(NB_EIO, "%s: not a regular file", path);
+		goto fail;
+	}
+	uint64_t size = (uint64_t)sb.st_size, hlen = 0;
+	if (size < 8 || fread(len8, 1, 8, f->fp) != 8) {
+		st = bad(path, "%llu bytes is too short for the 8-byte header "
+		         "length", (unsigned long long)size);
+		goto fail;
+	}
+	for (int i = 7; i >= 0; i--)
+		hlen = hlen << 8 | len8[i];
+	if (hlen > NB_SAFETENSORS_MAX_HEADER || hlen > size - 8 || hlen < 2) {
+		st = bad(path, "the header length %llu is %s", (unsigned long
+		         long)hlen, hlen < 2 ? "too small" : hlen > size - 8
+		         ? "larger than the file (truncated?)"
+		         : "larger than the 100 MB limit");
+		goto fail;
+	}
+	if (!(hdr = nb__malloc((size_t)hlen))) {
+		st = nb__set_error(NB_ENOMEM, "%s: out of memory", path);
+		goto fail;
+	}
+	if (fread(hdr, 1, (size_t)hlen, f->fp) != hlen) {
+		st = nb__set_error(NB_EIO, "%s: reading the header failed", path);
+		goto fail;
+	}
+	f->data_start = 8 + hlen;
+	if ((st = parse_header(f, hdr, (size_t)hlen, size - 8 - hlen)))
+		goto fail;
+	nb__free(hdr);
+	*out = f;
+	return NB_OK;
+fail:
+	nb__free(hdr);
+	nb_safetensors_close(f);
+	return st;
+}
+
+size_t nb_safetensors_count(const nb_safetensors *f) { return f->n; }
+
+const char *nb_safetensors_name(const nb_safetensors *f, size_t i)
+{
+	return i < f->n ? f->e[i].name : NULL;
+}
+
+static const entry *find(const nb_safetensors *f, const char *name)
+{
+	for (size_t i = 0; name && i < f->n; i++)
+		if (!strcmp(f->e[i].name, name))
+			return &f->e[i];
+	return NULL;
+}
+
+const char *nb_safetensors_dtype_str(const nb_safetensors *f,
+                                     const char *name)
+{
+	const entry *e = find(f, name);
+	return e ? e->dtype : NULL;
+}
+
+const char *nb_safetensors_meta(const nb_safetensors *f, const char *key)
+{
+	for (size_t i = 0; key && i < f->n_meta; i++)
+		if (!strcmp(f->meta[2 * i], key))
+			return f->meta[2 * i + 1];
+	return NULL;
+}
+
+static nb_status find_known(const nb_safetensors *f, const char *name,
+                            const entry **out)
+{
+	const entry *e = find(f, name);
+	*out = e;
+	if (!e)
+		return nb__set_error(NB_ENOTFOUND, "%s: no tensor named '%s'",
+		                     f->path, name ? name : "(null)");
+	if (!e->known)
+		return nb__set_error(NB_EDTYPE, "%s: tensor '%s' has dtype %s; "
+		                     "nabla reads F32, F64 and I64", f->path,
+		                     name, e->dtype);
+	return NB_OK;
+}
+
+nb_status nb_safetensors_info(const nb_safetensors *f, const char *name,
+                              nb_dtype *dt, int *ndim, int64_t *shape)
+{
+	const entry *e;
+	nb_status st = find_known(f, name, &e);
+	if (st)
+		return st;
+	*dt = e->dt;
+	*ndim = e->ndim;
+	memcpy(shape, e->shape, sizeof e->shape);
+	return NB_OK;
+}
+
+nb_tensor *nb_safetensors_read(nb_safetensors *f, const char *name)
+{
+	const entry *e;
+	if (find_known(f, name, &e))
+		return NULL;
+	nb_tensor *t = nb_tensor_zeros(e->dt, e->ndim, e->shape);
+	if (!t)
+		return NULL;
+	size_t n = (size_t)(e->end - e->begin);
+	if (n && (fseeko(f->fp, (off_t)(f->data_start + e->begin), SEEK_SET) ||
+	    fread(t->data, 1, n, f->fp) != n)) {
+		nb__set_error(NB_EIO, "%s: reading tensor '%s' failed (was the "
+		              "file changed?)", f->path, name);
+		nb_tensor_free(t);
+		return NULL;
+	}
+	if (!little_endian())
+		swap_bytes(t->data, t->numel, nb_dtype_size(t->dtype));
+	return t;
+}
+
+/* ---- writing ---- */
+
+static json_t *entry_json(const nb_tensor *t, uint64_t begin, uint64_t end)
+{
+	json_t *o = json_object(), *sh = json_array(), *off = json_array();
+	bool ok = o && sh && off;
+	for (int i = 0; ok && i < t->ndim; i++)
+		ok = !json_array_append_new(sh, json_integer(t->shape[i]));
+	ok = ok && !json_array_append_new(off, json_integer((json_int_t)begin))
+	     && !json_array_append_new(off, json_integer((json_int_t)end));
+	ok = ok && !json_object_set_new(o, "dtype",
+	                                json_string(dtype_str(t->dtype)));
+	if (ok && !json_object_set_new(o, "shape", sh)) {
+		sh = NULL;
+		if (!json_object_set_new(o, "data_offsets", off))
+			return o;
+		off = NULL;
+	}
+	json_decref(o);
+	json_decref(sh);
+	json_decref(off);
+	return NULL;
+}
+
+static nb_status check_save_args(const nb_named_tensor *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!t[i].name || !*t[i].name || !t[i].tensor ||
+		    !strcmp(t[i].name, "__metadata__"))
+			return nb__set_error(NB_EINVAL, "safetensors: tensor %zu "
+			                     "has no name, a reserved one or no data",
+			                     i);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(t[i].name, t[j].name))
+				return nb__set_error(NB_EINVAL, "safetensors: two "
+				                     "tensors are named '%s'", t[i].name);
+	}
+	return NB_OK;
+}
+
+/* The header JSON for t[0..n) and meta, or NULL on NB_ENOMEM. */
+static char *header_json(const nb_named_tensor *t, size_t n,
+                         const char *const *meta)
+{
+	json_t *root = json_object(), *md = json_object();
+	uint64_t at = 0;
+	char *s = NULL;
+	bool ok = root && md;
+	for (size_t i = 0; ok && meta && meta[i] && meta[i + 1]; i += 2)
+		ok = !json_object_set_new(md, meta[i], json_string(meta[i + 1]));
+	if (ok && json_object_size(md)) {
+		ok = !json_object_set_new(root, "__metadata__", md);
+		md = NULL;
+	}
+	for (size_t i = 0; ok && i < n; i++) {
+		uint64_t len = nb__nbytes(t[i].tensor);
+		ok = !json_object_set_new(root, t[i].name,
+		                          entry_json(t[i].tensor, at, at + len));
+		at += len;
+	}
+	if (ok)
+		s = json_dumps(root, JSON_COMPACT);
+	json_decref(md);
+	json_decref(root);
+	return s;
+}
+
+static bool write_le(FILE *fp, const nb_tensor *t)
+{
+	size_t sz = nb_dtype_size(t->dtype);
+	if (little_endian())
+		return fwrite(t->data, sz, t->numel, fp) == t->numel;
+	unsigned char b[8];
+	for (size_t i = 0; i < t->numel; i++) {
+		memcpy(b, (const unsigned char *)t->data + i * sz, sz);
+		swap_bytes(b, 1, sz);
+		if (fwrite(b, 1, sz, fp) != sz)
+			return false;
+	}
+	return true;
+}
+
+nb_status nb_safetensors_save(const char *path, const nb_named_tensor *t,
+                              size_t n, const char *const *meta)
+{
+	nb_status st;
+	char *hdr = NULL, *tmp = NULL;
+	FILE *fp = NULL;
+	if (!path || (n && !t))
+		return nb__set_error(NB_EINVAL, "safetensors: %s is NULL",
+		                     path ? "tensor list" : "path");
+	if ((st = check_save_args(t, n)))
+		return st;
+	size_t plen = strlen(path);
+	if (!(hdr = header_json(t, n, meta)) ||
+	    !(tmp = nb__malloc(plen + 8))) {
+		st = nb__set_error(NB_ENOMEM, "safetensors: out of memory");
+		goto out;
+	}
+	snprintf(tmp, plen + 8, "%s.tmp", path);
+	size_t hlen = strlen(hdr), padded = (hlen + 7) / 8 * 8;
+	unsigned char len8[8];
+	for (int i = 0; i < 8; i++)
+		len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+	bool ok = (fp = fopen(tmp, "wb")) != NULL &&
+	          fwrite(len8, 1, 8, fp) == 8 &&
+	          fwrite(hdr, 1, hlen, fp) == hlen;
+	for (size_t i = hlen; ok && i < padded; i++)
+		ok = fputc(' ', fp) != EOF;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = write_le(fp, t[i].tensor);
+	if (fp && fclose(fp))
+		ok = false;
+	fp = NULL;
+	if (!ok || rename(tmp, path)) {
+		st = nb__set_error(NB_EIO, "%s: writing failed: %s", path,
+		                   strerror(errno));
+		remove(tmp);
+	}
+out:
+	free(hdr); /* from jansson's allocator */
+	nb__free(tmp);
+	return st;
+}
+
+/* ---- modules ---- */
+
+nb_status nb_module_save(nb_module *m, const char *path,
+                         const char *const *meta)
+{
+	const nb_named_tensor *t;
+	const char *all[66] = {"format", "pt"};
+	size_t k = 2;
+	if (!m)
+		return nb__set_error(NB_EINVAL, "save: module is NULL");
+	for (size_t i = 0; meta && meta[i] && meta[i + 1] && k < 64; i += 2) {
+		all[k++] = meta[i];
+		all[k++] = meta[i + 1];
+	}
+	all[k] = NULL;
+	size_t n = nb_module_tensors(m, &t);
+	if (!t && nb_last_status() == NB_ENOMEM)
+		return NB_ENOMEM;
+	return nb_safetensors_save(path, t, n, all);
+}
+
+/* Appends name to a comma-separated list in buf, "..." when full. */
+static void list_add(char *buf, size_t cap, const char *name)
+{
+	size_t k = strlen(buf);
+	if (k >= 3 && !strcmp(buf + k - 3, "..."))
+		return;
+	if (k + strlen(name) + 6 >= cap) {
+		snprintf(buf + k, cap - k, "%s...", k ? ", " : "");
+		return;
+	}
+	snprintf(buf + k, cap - k, "%s%s", k ? ", " : "", name);
+}
+
+/* Checks one pair: names known on both sides. */
+static nb_status check_pair(const nb_safetensors *f, const char *name,
+                            const nb_tensor *want)
+{
+	nb_dtype dt;
+	int ndim;
+	int64_t shape[NB_MAX_DIMS];
+	char a[96], b[96];
+	nb_status st = nb_safetensors_info(f, name, &dt, &ndim, shape);
+	if (st)
+		return st;
+	if (ndim != want->ndim ||
+	    memcmp(shape, want->shape, (size_t)ndim * sizeof *shape))
+		return nb__set_error(NB_ESHAPE, "%s: tensor '%s' has shape %s in "
+		    "the file but %s in the model", f->path, name,
+		    nb_shape_str(ndim, shape, a, sizeof a),
+		    nb_shape_str(want->ndim, want->shape, b, sizeof b));
+	if (dt != want->dtype)
+		return nb__set_error(NB_EDTYPE, "%s: tensor '%s' is %s in the "
+		    "file but %s in the model", f->path, name,
+		    nb_dtype_name(dt), nb_dtype_name(want->dtype));
+	return NB_OK;
+}
+
+#define OPTIM_PREFIX "optim/"
+
+static bool is_optim(const char *name)
+{
+	return !strncmp(name, OPTIM_PREFIX, sizeof OPTIM_PREFIX - 1);
+}
+
+static nb_status match_names(nb_safetensors *f, const nb_named_tensor *t,
+                             size_t n, bool strict, nb_load_report *rep)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!find(f, t[i].name)) {
+			rep->missing++;
+			list_add(rep->missing_names, sizeof rep->missing_names,
+			         t[i].name);
+		}
+	for (size_t i = 0; i < f->n; i++) {
+		bool found = is_optim(f->e[i].name);
+		for (size_t j = 0; j < n && !found; j++)
+			found = !strcmp(f->e[i].name, t[j].name);
+		if (!found) {
+			rep->unexpected++;
+			list_add(rep->unexpected_names,
+			         sizeof rep->unexpected_names, f->e[i].name);
+		}
+	}
+	if (strict && (rep->missing || rep->unexpected))
+		return nb__set_error(NB_ENOTFOUND, "%s: the names do not match "
+		    "the model:%s%s%s%s%s (load non-strictly to skip them)",
+		    f->path, rep->missing ? " missing " : "", rep->missing_names,
+		    rep->missing && rep->unexpected ? ";" : "",
+		    rep->unexpected ? " unexpected " : "", rep->unexpected_names);
+	return NB_OK;
+}
+
+nb_status nb_module_load(nb_module *m, const char *path, bool strict,
+                         nb_load_report *rep)
+{
+	nb_load_report dummy;
+	nb_safetensors *f = NULL;
+	nb_tensor **vals = NULL;
+	const nb_named_tensor *t;
+	nb_status st;
+	if (!rep)
+		rep = &dummy;
+	memset(rep, 0, sizeof *rep);
+	if (!m)
+		return nb__set_error(NB_EINVAL, "load: module is NULL");
+	size_t n = nb_module_tensors(m, &t);
+	if (!t && n == 0 && nb_last_status() == NB_ENOMEM)
+		return NB_ENOMEM;
+	if ((st = nb_safetensors_open(path, &f)) ||
+	    (st = match_names(f, t, n, strict, rep)))
+		goto out;
+	if (!(vals = nb__calloc(n + 1, sizeof *vals))) {
+		st = nb__set_error(NB_ENOMEM, "load: out of memory");
+		goto out;
+	}
+	/* Read and check everything before touching the model. */
+	for (size_t i = 0; i < n; i++) {
+		if (!find(f, t[i].name))
+			continue;
+		if ((st = check_pair(f, t[i].name, t[i].tensor)))
+			goto out;
+		if (!(vals[i] = nb_safetensors_read(f, t[i].name))) {
+			st = nb_last_status();
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (vals[i]) {
+			nb_tensor_copy(t[i].tensor, vals[i]);
+			rep->loaded++;
+		}
+out:
+	for (size_t i = 0; vals && i < n; i++)
+		nb_tensor_free(vals[i]);
+	nb__free(vals);
+	nb_safetensors_close(f);
+	return st;
+}
+
+/* ---- optimizer state ---- */
+
+nb_status nb_checkpoint_save(const char *path, nb_module *m,
+                             const nb_optim *o, const char *const *meta)
+{
+	const nb_named_tensor *mt;
+	const char *all[68] = {"format", "pt"};
+	size_t k = 2, n_opt = o ? nb_optim_state_count(o) : 0;
+	nb_status st = NB_OK;
+	if (!m)
+		return nb__set_error(NB_EINVAL, "save: module is NULL");
+	if (o) {
+		all[k++] = "nabla.optim";
+		all[k++] = nb_optim_name(o);
+	}
+	for (size_t i = 0; meta && meta[i] && meta[i + 1] && k < 66; i += 2) {
+		all[k++] = meta[i];
+		all[k++] = meta[i + 1];
+	}
+	all[k] = NULL;
+	size_t n = nb_module_tensors(m, &mt);
+	if (!mt && nb_last_status() == NB_ENOMEM)
+		return NB_ENOMEM;
+	nb_named_tensor *t = nb__calloc(n + n_opt + 1, sizeof *t);
+	char **names = nb__calloc(n_opt + 1, sizeof *names);
+	if (!t || !names) {
+		st = nb__set_error(NB_ENOMEM, "save: out of memory");
+		goto out;
+	}
+	memcpy(t, mt, n * sizeof *t);
+	for (size_t i = 0; i < n_opt; i++) {
+		const char *nm;
+		nb_tensor *s = nb_optim_state_at(o, i, &nm);
+		size_t len = sizeof OPTIM_PREFIX + strlen(nm);
+		if (!(names[i] = nb__malloc(len))) {
+			st = nb__set_error(NB_ENOMEM, "save: out of memory");
+			goto out;
+		}
+		snprintf(names[i], len, OPTIM_PREFIX "%s", nm);
+		t[n + i] = (nb_named_tensor){names[i], s, true};
+	}
+	st = nb_safetensors_save(path, t, n + n_opt, all);
+out:
+	for (size_t i = 0; names && i < n_opt; i++)
+		nb__free(names[i]);
+	nb__free(names);
+	nb__free(t);
+	return st;
+}
+
+nb_status nb_optim_load_state(nb_optim *o, const char *path)
+{
+	nb_safetensors *f = NULL;
+	nb_tensor **vals = NULL;
+	char name[512];
+	nb_status st;
+	if (!o)
+		return nb__set_error(NB_EINVAL, "load optimizer: NULL");
+	size_t n = nb_optim_state_count(o);
+	if ((st = nb_safetensors_open(path, &f)))
+		return st;
+	const char *kind = nb_safetensors_meta(f, "nabla.optim");
+	if (!kind) {
+		st = nb__set_error(NB_ENOTFOUND, "%s: no optimizer state in the "
+		                   "file", path);
+		goto out;
+	}
+	if (strcmp(kind, nb_optim_name(o))) {
+		st = nb__set_error(NB_EINVAL, "%s: the optimizer state is %s's, "
+		                   "not %s's", path, kind, nb_optim_name(o));
+		goto out;
+	}
+	if (!(vals = nb__calloc(n + 1, sizeof *vals))) {
+		st = nb__set_error(NB_ENOMEM, "load optimizer: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *nm;
+		nb_tensor *s = nb_optim_state_at(o, i, &nm);
+		snprintf(name, sizeof name, OPTIM_PREFIX "%s", nm);
+		if (!find(f, name)) {
+			st = nb__set_error(NB_ENOTFOUND, "%s: no optimizer state "
+			                   "'%s' (saved for other parameters?)", path,
+			                   name);
+			goto out;
+		}
+		if ((st = check_pair(f, name, s)) ||
+		    !(vals[i] = nb_safetensors_read(f, name))) {
+			st = st ? st : nb_last_status();
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		nb_tensor_copy(nb_optim_state_at(o, i, NULL), vals[i]);
+out:
+	for (size_t i = 0; vals && i < n; i++)
+		nb_tensor_free(vals[i]);
+	nb__free(vals);
+	nb_safetensors_close(f);
+	return st;
+}

@@ -1,0 +1,601 @@
+/*
+ * spec.c - the model spec language: parsing text such as
+ *     linear:256 batch_norm relu dropout:0.2 linear:10
+ * into a list of layers (nb_spec), with errors that give the line and
+ * column of the problem and say what was expected.
+ *
+ * Grammar (white space separates layers; nothing else may):
+ *     spec   = { ws } layer { ws { ws } layer } { ws }
+ *     layer  = name [ ":" args ] [ "@" label ]
+ *     args   = arg { "," arg }
+ *     arg    = value | key "=" value        (only the first is positional)
+ *     value  = 1*( letter | digit | "." | "-" | "+" | "_" | list )
+ *     list   = "[" { any but "]", white space or "@" } "]"
+ *     name, key = ( letter | "_" ) { letter | digit | "_" }
+ *     label  = 1*( letter | digit | "_" | "-" )
+ * Normalizations also take the layer options affine= and
+ * track_running_stats= when the op has no attribute of that name.
+ * Attribute values are checked by the op's own attribute table
+ * (nb_attrs_parse), one argument at a time, so an error points at the
+ * argument that caused it.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include "internal.h"
+
+struct nb_spec {
+	nb_spec_layer *layers;
+	size_t n, cap;
+	int64_t input;
+	char *text; /* a copy, for the positions of later errors */
+};
+
+/* linear's arguments and the input:N pseudo-layer, parsed with the same
+ * attribute machinery as ops (nb_attrs_parse needs only these fields). */
+typedef struct linear_args {
+	int64_t units;
+	bool bias;
+} linear_args;
+
+static const nb_attr_def linear_defs[] = {
+	{"units", NB_ATTR_INT, offsetof(linear_args, units), 0, 1,
+	 (double)(1LL << 40), NULL, 0, "output features"},
+	{"bias", NB_ATTR_BOOL, offsetof(linear_args, bias), 1, 0, 0, NULL, 0,
+	 "add a bias"},
+};
+
+static const nb_op linear_layer = {
+	.name = "linear", .attrs = linear_defs, .n_attrs = 2,
+	.attrs_size = sizeof(linear_args),
+};
+
+typedef struct input_args {
+	int64_t features;
+} input_args;
+
+static const nb_attr_def input_defs[] = {
+	{"features", NB_ATTR_INT, offsetof(input_args, features), 0, 1,
+	 (double)(1LL << 40), NULL, 0, "input features"},
+};
+
+static const nb_op input_layer = {
+	.name = "input", .attrs = input_defs, .n_attrs = 1,
+	.attrs_size = sizeof(input_args),
+};
+
+typedef struct parser {
+	const char *text;
+	size_t i;
+	size_t err_pos;
+	nb_spec *spec;
+} parser;
+
+static void line_col(const char *text, size_t pos, int *line, int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t k = 0; k < pos && text[k]; k++) {
+		if (text[k] == '\n') {
+			++*line;
+			*col = 1;
+		} else {
+			++*col;
+		}
+	}
+}
+
+static nb_status fail_at(parser *p, size_t pos, nb_status code,
+                         const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static nb_status fail_at(parser *p, size_t pos, nb_status code,
+                         const char *fmt, ...)
+{
+	char msg[512];
+	int line, col;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	line_col(p->text, pos, &line, &col);
+	p->err_pos = pos;
+	return nb__set_error(code, "spec:%d:%d: %s", line, col, msg);
+}
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static bool is_ident(char c, bool first)
+{
+	return isalpha((unsigned char)c) || c == '_' ||
+	       (!first && isdigit((unsigned char)c));
+}
+
+static bool is_label_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '-';
+}
+
+static bool layer_kind(nb_op_kind k)
+{
+	return k == NB_KIND_ACTIVATION || k == NB_KIND_NORM ||
+	       k == NB_KIND_REGULARIZER;
+}
+
+/* Edit distance of a[0..na) and b, capped at 3 (enough to suggest). */
+static int distance(const char *a, size_t na, const char *b)
+{
+	size_t nb = strlen(b);
+	int row[64];
+	if (na >= 63 || nb >= 63)
+		return 99;
+	for (size_t j = 0; j <= nb; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= na; i++) {
+		int diag = row[0];
+		row[0] = (int)i;
+		for (size_t j = 1; j <= nb; j++) {
+			int up = row[j];
+			int best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[nb];
+}
+
+/* Regularizer ops that are not layers: penalties reduce a weight to a
+ * scalar for the loss. */
+static bool is_penalty(const nb_op *op)
+{
+	size_t n = strlen(op->name);
+	return op->kind == NB_KIND_REGULARIZER && n > 8 &&
+	       !strcmp(op->name + n - 8, "_penalty");
+}
+
+/* "did you mean 'relu'? " or "", and a few layer names as examples. */
+static void suggest(const char *w, size_t n, char *out, size_t cap)
+{
+	static const char *const common[] = {
+		"relu", "tanh", "batch_norm", "layer_norm", "dropout:P",
+	};
+	const char *best = NULL;
+	int bestd = n > 4 ? 3 : 2;
+	char examples[160] = "";
+	size_t k = 0;
+	if (distance(w, n, "linear") < bestd) {
+		best = "linear";
+		bestd = distance(w, n, "linear");
+	}
+	for (size_t i = 0; i < nb_op_count(); i++) {
+		const nb_op *op = nb_op_at(i);
+		int d = layer_kind(op->kind) && !is_penalty(op)
+		        ? distance(w, n, op->name) : 99;
+		if (d < bestd) {
+			bestd = d;
+			best = op->name;
+		}
+	}
+	/* Examples: the common layers that are registered. */
+	for (size_t i = 0; i < sizeof common / sizeof *common; i++) {
+		char nm[32];
+		snprintf(nm, sizeof nm, "%.*s", (int)strcspn(common[i], ":"),
+		         common[i]);
+		if (nb_op_find(nm) && k < sizeof examples)
+			k += (size_t)snprintf(examples + k, sizeof examples - k,
+			                      ", %s", common[i]);
+	}
+	snprintf(out, cap, "%s%s%sexpected linear:N or an activation, "
+	         "normalization or regularizer op such as %s; 'nabla ops' "
+	         "lists them", best ? "did you mean '" : "",
+	         best ? best : "", best ? "'? " : "",
+	         k ? examples + 2 : "relu, batch_norm, dropout:P");
+}
+
+static nb_status push_layer(parser *p, nb_spec_layer *l)
+{
+	nb_spec *s = p->spec;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		nb_spec_layer *t = nb__realloc(s->layers, cap * sizeof *t);
+		if (!t)
+			return nb__set_error(NB_ENOMEM, "spec: out of memory");
+		s->layers = t;
+		s->cap = cap;
+	}
+	s->layers[s->n++] = *l;
+	return NB_OK;
+}
+
+/* Characters of an argument outside brackets: numbers, names, '='. */
+static bool is_arg_char(char c)
+{
+	return c && (isalnum((unsigned char)c) || strchr("._-+=[]", c));
+}
+
+/* Length of the argument at p->i (up to ',', '@', white space, the end
+ * or any character that cannot be in an argument). */
+static nb_status scan_arg(parser *p, size_t *len)
+{
+	const char *t = p->text + p->i;
+	size_t k = 0;
+	while (is_arg_char(t[k])) {
+		if (t[k] == '[') {
+			const char *close = strchr(t + k, ']');
+			size_t nl = strcspn(t + k, " \t\r\n@");
+			if (!close || (size_t)(close - (t + k)) > nl)
+				return fail_at(p, p->i + k, NB_EFORMAT, "unterminated "
+				               "'[' (expected a list such as [0,1])");
+			k = (size_t)(close - t) + 1;
+			continue;
+		}
+		if (t[k] == ']')
+			return fail_at(p, p->i + k, NB_EFORMAT, "']' without '['");
+		k++;
+	}
+	*len = k;
+	return NB_OK;
+}
+
+/*
+ * A normalization's layer options affine= and track_running_stats=,
+ * when the op has no attribute of that name: sets the NB_LAYER_* flag
+ * and removes the argument from acc (which ends with it).  Returns
+ * whether the argument was one; *st is the error, if any.
+ */
+static bool layer_option(parser *p, const nb_op *op, const char *a,
+                         size_t len, size_t vpos, char *acc, size_t *alen,
+                         unsigned *flags, nb_status *st)
+{
+	static const char *const keys[] = {"affine", "track_running_stats"};
+	*st = NB_OK;
+	for (int k = 0; k < 2; k++) {
+		size_t kl = strlen(keys[k]);
+		if (len <= kl || strncmp(a, keys[k], kl) || a[kl] != '=')
+			continue;
+		for (int i = 0; i < op->n_attrs; i++)
+			if (!strcmp(op->attrs[i].name, keys[k]))
+				return false;
+		const char *v = a + kl + 1;
+		size_t vl = len - kl - 1;
+		bool on = vl == 1 && *v == '1', off = vl == 1 && *v == '0';
+		on |= vl == 4 && !strncmp(v, "true", 4);
+		off |= vl == 5 && !strncmp(v, "false", 5);
+		if (!on && !off)
+			*st = fail_at(p, vpos, NB_EINVAL, "%s: %s takes 0 or 1 (or "
+			              "false/true), not '%.*s'", op->name, keys[k],
+			              (int)vl, v);
+		unsigned bit = k ? NB_LAYER_STATS : NB_LAYER_AFFINE;
+		*flags &= ~(bit | bit << 1);
+		*flags |= on ? bit : bit << 1;
+		/* Drop the option from acc: it is not the op's. */
+		*alen -= len + (*alen > len ? 1 : 0);
+		acc[*alen] = '\0';
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Parses ARGS after ':' into buf, the attribute struct of op (a real op
+ * or linear/input's table).  One argument at a time, so that an error
+ * points at its argument.
+ */
+static nb_status parse_args(parser *p, const nb_op *op, void *buf,
+                            unsigned *flags)
+{
+	char acc[1024];
+	size_t alen = 0;
+	int count = 0;
+	acc[0] = '\0';
+	for (;;) {
+		size_t at = p->i, len = 0;
+		nb_status st = scan_arg(p, &len);
+		if (st)
+			return st;
+		if (!len)
+			return fail_at(p, at, NB_EFORMAT, "expected an argument "
+			               "after '%c' (such as %s:VALUE or KEY=VALUE)",
+			               p->text[at - 1], op->name);
+		const char *a = p->text + at;
+		const char *eq = memchr(a, '=', len);
+		const char *br = memchr(a, '[', len);
+		if (eq && br && br < eq)
+			eq = NULL;
+		size_t vpos = at;
+		if (!eq) {
+			if (count)
+				return fail_at(p, at, NB_EFORMAT, "only the first "
+				    "argument may be positional: write KEY=%.*s",
+				    (int)len, a);
+			if (!op->n_attrs)
+				return fail_at(p, at, NB_EINVAL, "'%s' takes no "
+				               "arguments", op->name);
+			alen += (size_t)snprintf(acc + alen, sizeof acc - alen,
+			                         "%s%s=%.*s", alen ? " " : "",
+			                         op->attrs[0].name, (int)len, a);
+		} else {
+			if (eq == a || !is_ident(*a, true))
+				return fail_at(p, at, NB_EFORMAT, "expected an "
+				               "attribute name before '='");
+			for (const char *c = a; c < eq; c++)
+				if (!is_ident(*c, false))
+					return fail_at(p, (size_t)(c - p->text),
+					    NB_EFORMAT, "bad character '%c' in "
+					    "attribute name", *c);
+			vpos = at + (size_t)(eq - a) + 1;
+			alen += (size_t)snprintf(acc + alen, sizeof acc - alen,
+			                         "%s%.*s", alen ? " " : "",
+			                         (int)len, a);
+		}
+		if (alen >= sizeof acc - 1)
+			return fail_at(p, at, NB_EINVAL, "arguments too long");
+		if (eq && flags && layer_option(p, op, a, len, vpos, acc, &alen,
+		                                flags, &st)) {
+			if (st)
+				return st;
+			goto next;
+		}
+		if ((st = nb_attrs_parse(op, acc, buf)))
+			return fail_at(p, st == NB_ENOTFOUND ? at : vpos, st, "%s",
+			               nb_last_error());
+	next:
+		count++;
+		p->i += len;
+		if (p->text[p->i] != ',')
+			return NB_OK;
+		p->i++;
+	}
+}
+
+static nb_status parse_label(parser *p, nb_spec_layer *l)
+{
+	size_t at = ++p->i, k = at;
+	while (is_label_char(p->text[k]))
+		k++;
+	if (k == at)
+		return fail_at(p, at, NB_EFORMAT, "expected a module name after "
+		               "'@' (letters, digits, '_' or '-')");
+	char *name = nb__malloc(k - at + 1);
+	if (!name)
+		return nb__set_error(NB_ENOMEM, "spec: out of memory");
+	memcpy(name, p->text + at, k - at);
+	name[k - at] = '\0';
+	l->name = name;
+	p->i = k;
+	return NB_OK;
+}
+
+/* The op named text[at..at+n) as a layer, or an error there. */
+static nb_status resolve(parser *p, size_t at, size_t n, const nb_op **op)
+{
+	char name[64], hint[400];
+	const char *w = p->text + at;
+	if (n < sizeof name) {
+		memcpy(name, w, n);
+		name[n] = '\0';
+		*op = nb_op_find(name);
+		if (*op && is_penalty(*op))
+			return fail_at(p, at, NB_EINVAL, "'%s' is a weight penalty, "
+			               "not a layer: add it to the loss (nabla train "
+			               "--l1, --l2)", name);
+		if (*op && layer_kind((*op)->kind))
+			return NB_OK;
+		if (*op)
+			return fail_at(p, at, NB_EINVAL, "'%s' is %s %s op, not a "
+			    "layer (layers are linear:N, activations, "
+			    "normalizations and regularizers)", name,
+			    (*op)->kind == NB_KIND_ARITH ? "an" : "a",
+			    nb_op_kind_name((*op)->kind));
+	}
+	suggest(w, n, hint, sizeof hint);
+	return fail_at(p, at, NB_ENOTFOUND, "unknown layer '%.*s' (%s)",
+	               (int)n, w, hint);
+}
+
+static nb_status parse_layer(parser *p)
+{
+	size_t at = p->i, n = 0;
+	nb_spec_layer l = {.pos = at};
+	_Alignas(max_align_t) unsigned char buf[NB_MAX_ATTRS_SIZE];
+	const nb_op *op;
+	nb_status st;
+	if (!is_ident(p->text[at], true))
+		return fail_at(p, at, NB_EFORMAT, "expected a layer name, not "
+		               "'%c' (layers look like linear:N, relu, "
+		               "dropout:0.2)", p->text[at]);
+	while (is_ident(p->text[at + n], false))
+		n++;
+	bool is_linear = n == 6 && !strncmp(p->text + at, "linear", 6);
+	bool is_input = n == 5 && !strncmp(p->text + at, "input", 5);
+	if (is_linear || is_input)
+		op = is_linear ? &linear_layer : &input_layer;
+	else if ((st = resolve(p, at, n, &op)))
+		return st;
+	nb_attrs_parse(op, NULL, buf);
+	p->i = at + n;
+	if (p->text[p->i] == ':') {
+		p->i++;
+		if ((st = parse_args(p, op, buf, op->kind == NB_KIND_NORM &&
+		                     !is_linear && !is_input ? &l.flags : NULL)))
+			return st;
+	}
+	if (is_input) {
+		if (p->spec->n || p->spec->input)
+			return fail_at(p, at, NB_EINVAL, "input:N may only be the "
+			               "first layer");
+		p->spec->input = ((input_args *)buf)->features;
+		if (!p->spec->input)
+			return fail_at(p, at + n, NB_EINVAL, "input needs its "
+			               "size (input:N)");
+		if (p->text[p->i] == '@')
+			return fail_at(p, p->i, NB_EINVAL, "input takes no name");
+		return NB_OK;
+	}
+	if (is_linear) {
+		const linear_args *a = (const linear_args *)buf;
+		if (!a->units)
+			return fail_at(p, at + n, NB_EINVAL, "linear needs its "
+			               "output size (linear:N)");
+		l.type = NB_LAYER_LINEAR;
+		l.units = a->units;
+		l.bias = a->bias;
+	} else {
+		void *copy = nb__malloc(op->attrs_size);
+		if (!copy)
+			return nb__set_error(NB_ENOMEM, "spec: out of memory");
+		memcpy(copy, buf, op->attrs_size);
+		l.type = NB_LAYER_OP;
+		l.op = op;
+		l.attrs = copy;
+	}
+	if (p->text[p->i] == '@' && (st = parse_label(p, &l)))
+		goto fail;
+	if (p->text[p->i] && !is_ws(p->text[p->i])) {
+		st = fail_at(p, p->i, NB_EFORMAT, "unexpected '%c' after the "
+		             "layer (layers are separated by spaces)",
+		             p->text[p->i]);
+		goto fail;
+	}
+	l.len = p->i - at;
+	if ((st = push_layer(p, &l)))
+		goto fail;
+	return NB_OK;
+fail:
+	nb__free((void *)l.attrs);
+	nb__free((void *)l.name);
+	return st;
+}
+
+/* The automatic module name prefix of a layer. */
+static const char *auto_prefix(const nb_spec_layer *l)
+{
+	static const char *const short_names[][2] = {
+		{"batch_norm", "bn"}, {"layer_norm", "ln"},
+		{"group_norm", "gn"}, {"instance_norm", "in"},
+		{"dropout", "drop"},
+	};
+	if (l->type == NB_LAYER_LINEAR)
+		return "fc";
+	for (size_t i = 0; i < sizeof short_names / sizeof *short_names; i++)
+		if (!strcmp(l->op->name, short_names[i][0]))
+			return short_names[i][1];
+	return l->op->name;
+}
+
+/*
+ * Names the layers without a label, then rejects duplicate names.  A
+ * layer's number counts the unlabelled layers of its type up to it;
+ * walking backwards, the layers before i still have their original
+ * (NULL when unlabelled) names.
+ */
+static nb_status name_layers(parser *p)
+{
+	nb_spec *s = p->spec;
+	for (size_t i = s->n; i-- > 0;) {
+		if (s->layers[i].name)
+			continue;
+		const char *pre = auto_prefix(&s->layers[i]);
+		int count = 1;
+		for (size_t j = 0; j < i; j++)
+			count += !s->layers[j].name &&
+			         !strcmp(auto_prefix(&s->layers[j]), pre);
+		char buf[96];
+		snprintf(buf, sizeof buf, "%s%d", pre, count);
+		if (!(s->layers[i].name = nb__strdup(buf)))
+			return nb__set_error(NB_ENOMEM, "spec: out of memory");
+	}
+	for (size_t i = 1; i < s->n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(s->layers[i].name, s->layers[j].name)) {
+				int line, col;
+				line_col(p->text, s->layers[j].pos, &line, &col);
+				return fail_at(p, s->layers[i].pos, NB_EEXIST,
+				    "module name '%s' is taken by the layer at "
+				    "%d:%d (give one of them another @name)",
+				    s->layers[i].name, line, col);
+			}
+	return NB_OK;
+}
+
+void nb_spec_free(nb_spec *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		nb__free((void *)s->layers[i].attrs);
+		nb__free((void *)s->layers[i].name);
+	}
+	nb__free(s->layers);
+	nb__free(s->text);
+	nb__free(s);
+}
+
+nb_status nb_spec_parse(const char *text, nb_spec **out, size_t *err_pos)
+{
+	nb_status st;
+	parser p = {.text = text};
+	if (out)
+		*out = NULL;
+	if (!text || !out)
+		return nb__set_error(NB_EINVAL, "spec: %s is NULL",
+		                     text ? "out" : "text");
+	if ((st = nb__registry_ensure()))
+		return st;
+	if (!(p.spec = nb__calloc(1, sizeof *p.spec)))
+		return nb__set_error(NB_ENOMEM, "spec: out of memory");
+	for (;;) {
+		while (is_ws(text[p.i]))
+			p.i++;
+		if (!text[p.i])
+			break;
+		if ((st = parse_layer(&p)))
+			goto fail;
+	}
+	if (!p.spec->n) {
+		st = fail_at(&p, p.i, NB_EFORMAT, "the model has no layers "
+		             "(expected a layer such as linear:N)");
+		goto fail;
+	}
+	if ((st = name_layers(&p)))
+		goto fail;
+	if (!(p.spec->text = nb__strdup(text))) {
+		st = nb__set_error(NB_ENOMEM, "spec: out of memory");
+		goto fail;
+	}
+	*out = p.spec;
+	return NB_OK;
+fail:
+	if (err_pos)
+		*err_pos = p.err_pos;
+	nb_spec_free(p.spec);
+	return st;
+}
+
+size_t nb_spec_len(const nb_spec *s) { return s ? s->n : 0; }
+int64_t nb_spec_input(const nb_spec *s) { return s ? s->input : 0; }
+
+const nb_spec_layer *nb_spec_layer_at(const nb_spec *s, size_t i)
+{
+	return s && i < s->n ? &s->layers[i] : NULL;
+}
+
+int64_t nb_spec_out_features(const nb_spec *s, int64_t in_features)
+{
+	int64_t f = in_features ? in_features : nb_spec_input(s);
+	for (size_t i = 0; i < nb_spec_len(s); i++)
+		if (s->layers[i].type == NB_LAYER_LINEAR)
+			f = s->layers[i].units;
+	return f;
+}
+
+void nb__spec_where(const nb_spec *s, size_t pos, int *line, int *col)
+{
+	line_col(s->text ? s->text : "", pos, line, col);
+}

@@ -1,0 +1,248 @@
+#!/usr/bin/python3
+"""Writes the PyTorch references of nabla's optimizers, learning-rate
+schedules and parameter-level gradient clipping, tests/ref_optim/*.json:
+
+  optim.json  optimizer trajectories: initial parameters, the gradient of
+              every parameter at every step (null: no gradient, the
+              parameter is skipped), the parameters after every step, and
+              the optimizer state at the end under PyTorch's names;
+  sched.json  the learning rate of each schedule at epochs 0..E;
+  clip.json   torch.nn.utils.clip_grad_norm_ / clip_grad_value_ results.
+
+These are not op cases, so they live outside tests/ref/ (which
+tests/test_reference.c replays as ops).  tests/test_optim.c and
+tests/test_regularize.c replay them without PyTorch.
+Run with Debian's python3-torch:  /usr/bin/python3 tests/gen_optim_ref.py
+"""
+import json
+import math
+import os
+import zlib
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "ref_optim")
+DTYPES = ("float32", "float64")
+SHAPES = ([3, 4], [5], [2, 1, 3])
+STEPS = 6
+# Gradient magnitude per step: large and small steps, so that amsgrad's
+# running max and the momentum buffers matter.
+SCALES = (1.0, 3.0, 0.2, 1.0, 0.05, 2.0)
+
+
+def tensor_json(t):
+    return {"shape": list(t.shape),
+            "data": [float(v) for v in t.detach().double().reshape(-1)]}
+
+
+def gen_for(name, dtype_name):
+    return torch.Generator().manual_seed(
+        zlib.crc32((name + dtype_name).encode()))
+
+
+# ---- optimizers ----
+
+SGD = dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+           nesterov=False, maximize=False)
+ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+            amsgrad=False, maximize=False)
+RMSPROP = dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+               momentum=0.0, centered=False, maximize=False)
+DEFAULTS = {"sgd": SGD, "adam": ADAM, "adamw": dict(ADAM, weight_decay=1e-2),
+            "rmsprop": RMSPROP}
+
+
+def make_optimizer(kind, params, o):
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"],
+                               dampening=o["dampening"],
+                               weight_decay=o["weight_decay"],
+                               nesterov=o["nesterov"], maximize=o["maximize"],
+                               foreach=False)
+    if kind in ("adam", "adamw"):
+        cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+        return cls(params, lr=o["lr"], betas=(o["beta1"], o["beta2"]),
+                   eps=o["eps"], weight_decay=o["weight_decay"],
+                   amsgrad=o["amsgrad"], maximize=o["maximize"],
+                   foreach=False)
+    return torch.optim.RMSprop(params, lr=o["lr"], alpha=o["alpha"],
+                               eps=o["eps"], weight_decay=o["weight_decay"],
+                               momentum=o["momentum"],
+                               centered=o["centered"],
+                               maximize=o["maximize"], foreach=False)
+
+
+def optim_case(name, kind, skip=(), **opts):
+    """skip: (step, param) pairs whose gradient is None."""
+    o = dict(DEFAULTS[kind], **opts)
+    return dict(name=name, kind=kind, opts=o, skip=set(skip))
+
+
+OPTIM_CASES = [
+    optim_case("sgd-plain", "sgd", lr=0.1),
+    optim_case("sgd-momentum", "sgd", lr=0.05, momentum=0.9),
+    optim_case("sgd-nesterov-wd", "sgd", lr=0.05, momentum=0.9,
+               nesterov=True, weight_decay=0.01),
+    optim_case("sgd-dampening-wd-maximize", "sgd", lr=0.1, momentum=0.5,
+               dampening=0.3, weight_decay=0.1, maximize=True),
+    optim_case("sgd-momentum-skip", "sgd", lr=0.1, momentum=0.9,
+               skip=[(0, 1), (3, 1), (2, 2)]),
+    optim_case("adam-default", "adam"),
+    optim_case("adam-l2", "adam", lr=0.01, weight_decay=0.1),
+    optim_case("adam-amsgrad", "adam", lr=0.02, beta1=0.8, beta2=0.99,
+               eps=1e-6, amsgrad=True),
+    optim_case("adam-maximize-skip", "adam", lr=0.01, maximize=True,
+               skip=[(0, 0), (1, 2), (4, 0)]),
+    optim_case("adamw-default", "adamw", lr=0.01),
+    optim_case("adamw-amsgrad-wd", "adamw", lr=0.01, weight_decay=0.1,
+               amsgrad=True, skip=[(2, 1)]),
+    optim_case("adamw-beta1-0", "adamw", lr=0.005, beta1=0.0, beta2=0.9),
+    optim_case("rmsprop-default", "rmsprop"),
+    optim_case("rmsprop-centered", "rmsprop", lr=0.01, centered=True),
+    optim_case("rmsprop-momentum-centered-wd", "rmsprop", lr=0.01,
+               momentum=0.9, centered=True, weight_decay=0.05),
+    optim_case("rmsprop-momentum-alpha-eps", "rmsprop", lr=0.02,
+               momentum=0.5, alpha=0.9, eps=1e-4, skip=[(1, 0)]),
+]
+
+
+def run_optim(c, dtype_name):
+    dtype = getattr(torch, dtype_name)
+    gen = gen_for(c["name"], dtype_name)
+    params = [torch.randn(s, generator=gen, dtype=torch.float64).to(dtype)
+              for s in SHAPES]
+    init = [tensor_json(p) for p in params]
+    params = [torch.nn.Parameter(p) for p in params]
+    opt = make_optimizer(c["kind"], params, c["opts"])
+    grads, traj = [], []
+    for k in range(STEPS):
+        row = []
+        for j, p in enumerate(params):
+            g = SCALES[k] * torch.randn(p.shape, generator=gen,
+                                        dtype=torch.float64)
+            if (k, j) in c["skip"]:
+                p.grad = None
+                row.append(None)
+            else:
+                p.grad = g.to(dtype)
+                row.append(tensor_json(p.grad))
+        opt.step()
+        grads.append(row)
+        traj.append([tensor_json(p) for p in params])
+    state = {}
+    for j, p in enumerate(params):
+        for key, v in opt.state.get(p, {}).items():
+            if v is None:
+                continue
+            if not torch.is_tensor(v):
+                v = torch.tensor(float(v))
+            state[f"{j}.{key}"] = tensor_json(v)
+    return {"name": c["name"], "optim": c["kind"], "dtype": dtype_name,
+            "opts": c["opts"], "params": init, "grads": grads,
+            "trajectory": traj, "state": state}
+
+
+# ---- learning-rate schedules ----
+
+SCHED_CASES = [
+    dict(name="step-3-0.5", kind="step", base_lr=0.1, step_size=3,
+         gamma=0.5, epochs=20),
+    dict(name="step-1-0.9", kind="step", base_lr=0.05, step_size=1,
+         gamma=0.9, epochs=12),
+    dict(name="exponential-0.95", kind="exponential", base_lr=0.1,
+         gamma=0.95, epochs=30),
+    dict(name="cosine-10", kind="cosine", base_lr=0.1, T_max=10,
+         eta_min=0.001, epochs=35),
+    dict(name="cosine-7-0", kind="cosine", base_lr=1.0, T_max=7,
+         eta_min=0.0, epochs=15),
+]
+
+
+def run_sched(c):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=c["base_lr"])
+    S = torch.optim.lr_scheduler
+    if c["kind"] == "step":
+        s = S.StepLR(opt, step_size=c["step_size"], gamma=c["gamma"])
+    elif c["kind"] == "exponential":
+        s = S.ExponentialLR(opt, gamma=c["gamma"])
+    else:
+        s = S.CosineAnnealingLR(opt, T_max=c["T_max"], eta_min=c["eta_min"])
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(c["epochs"]):
+        opt.step()
+        s.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    out = {k: v for k, v in c.items() if k != "epochs"}
+    out["lrs"] = lrs
+    return out
+
+
+# ---- clip_grad_norm_ / clip_grad_value_ ----
+
+CLIP_CASES = [
+    dict(name="norm2-active", kind="norm", max_norm=1.0, norm_type=2.0),
+    dict(name="norm2-inactive", kind="norm", max_norm=100.0, norm_type=2.0),
+    dict(name="norm2-none-grad", kind="norm", max_norm=0.5, norm_type=2.0,
+         none=[1]),
+    dict(name="norminf-active", kind="norm", max_norm=0.5,
+         norm_type=math.inf),
+    dict(name="norm1-active", kind="norm", max_norm=2.0, norm_type=1.0),
+    dict(name="norm3-active", kind="norm", max_norm=1.0, norm_type=3.0),
+    dict(name="value-0.5", kind="value", clip=0.5),
+    dict(name="value-none-grad", kind="value", clip=1.0, none=[0]),
+]
+
+
+def run_clip(c, dtype_name):
+    dtype = getattr(torch, dtype_name)
+    gen = gen_for(c["name"], dtype_name)
+    params, grads = [], []
+    for j, s in enumerate(SHAPES):
+        p = torch.nn.Parameter(torch.zeros(s, dtype=dtype))
+        g = 1.5 * torch.randn(s, generator=gen, dtype=torch.float64)
+        if j in c.get("none", ()):
+            grads.append(None)
+        else:
+            p.grad = g.to(dtype)
+            grads.append(tensor_json(p.grad))
+        params.append(p)
+    out = {"name": c["name"], "kind": c["kind"], "dtype": dtype_name,
+           "grads": grads}
+    if c["kind"] == "norm":
+        total = torch.nn.utils.clip_grad_norm_(params, c["max_norm"],
+                                               c["norm_type"])
+        nt = c["norm_type"]
+        out.update(max_norm=c["max_norm"],
+                   norm_type="inf" if math.isinf(nt) else nt,
+                   total_norm=float(total))
+    else:
+        torch.nn.utils.clip_grad_value_(params, c["clip"])
+        out["clip"] = c["clip"]
+    out["clipped"] = [None if p.grad is None else tensor_json(p.grad)
+                      for p in params]
+    return out
+
+
+def write(name, cases):
+    path = os.path.join(OUT, name)
+    with open(path, "w") as f:
+        json.dump({"generator": "tests/gen_optim_ref.py",
+                   "torch": torch.__version__, "cases": cases}, f,
+                  separators=(",", ":"))
+        f.write("\n")
+    print(f"{path}: {len(cases)} cases")
+
+
+def main():
+    torch.use_deterministic_algorithms(True)
+    os.makedirs(OUT, exist_ok=True)
+    write("optim.json", [run_optim(c, d) for c in OPTIM_CASES
+                         for d in DTYPES])
+    write("sched.json", [run_sched(c) for c in SCHED_CASES])
+    write("clip.json", [run_clip(c, d) for c in CLIP_CASES for d in DTYPES])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+/*
+ * test_parallel.c - nabla's thread count and the promise that results do
+ * not depend on it (work is split in chunks of fixed size).
+ */
+#include "helpers.h"
+#include <nabla/norm.h>
+
+Test(parallel, set_and_get)
+{
+	cr_expect_eq(nb_set_num_threads(3), NB_OK);
+	cr_expect_eq(nb_get_num_threads(), 3);
+	cr_expect_eq(nb_set_num_threads(0), NB_EINVAL);
+	cr_expect_eq(nb_set_num_threads(65), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "set_num_threads") != NULL);
+	cr_expect_eq(nb_get_num_threads(), 3);
+	nb_set_num_threads(1);
+}
+
+/* Output and every gradient of one normalization, as doubles. */
+static double *run_norm(int which, int threads, size_t *len)
+{
+	nb_rng r;
+	nb_rng_seed(&r, 5);
+	nb_set_num_threads(threads);
+	nb_tensor *x = nb_tensor_randn(NB_F32, NB_SHAPE(6, 8, 40, 40), &r, 3, 2);
+	nb_tensor *w = nb_tensor_randn(NB_F32, NB_SHAPE(8), &r, 1, 0.2);
+	nb_tensor *b = nb_tensor_randn(NB_F32, NB_SHAPE(8), &r, 0, 0.2);
+	nb_tensor *go = nb_tensor_randn(NB_F32, NB_SHAPE(6, 8, 40, 40), &r, 0, 1);
+	nb_tensor_set_requires_grad(x, true);
+	nb_tensor_set_requires_grad(w, true);
+	nb_tensor_set_requires_grad(b, true);
+	nb_graph *g = nb_graph_new();
+	nb_tensor *y = which == 0
+	    ? nb_batch_norm(g, x, w, b, NULL, NULL, NULL, 0.1, 1e-5)
+	    : which == 1 ? nb_group_norm(g, x, 4, w, b, 1e-5)
+	                 : nb_instance_norm(g, x, w, b, NULL, NULL, 0.1, 1e-5);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	cr_assert_eq(nb_backward(y, go), NB_OK);
+	size_t n = nb_tensor_numel(y);
+	*len = 2 * n + 16;
+	double *v = calloc(*len, sizeof *v);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = nb_tensor_get(y, i);
+		v[n + i] = nb_tensor_get(nb_tensor_grad(x), i);
+	}
+	for (size_t i = 0; i < 8; i++) {
+		v[2 * n + i] = nb_tensor_get(nb_tensor_grad(w), i);
+		v[2 * n + 8 + i] = nb_tensor_get(nb_tensor_grad(b), i);
+	}
+	nb_graph_free(g);
+	nb_tensor_free(x);
+	nb_tensor_free(w);
+	nb_tensor_free(b);
+	nb_tensor_free(go);
+	return v;
+}
+
+Test(parallel, norms_give_the_same_bits_with_any_thread_count)
+{
+	for (int which = 0; which < 3; which++) {
+		size_t n1, n2, n3;
+		double *a = run_norm(which, 1, &n1);
+		double *b = run_norm(which, 2, &n2);
+		double *c = run_norm(which, 3, &n3);
+		cr_expect(!memcmp(a, b, n1 * sizeof *a), "norm %d: 1 vs 2 threads",
+		          which);
+		cr_expect(!memcmp(a, c, n1 * sizeof *a), "norm %d: 1 vs 3 threads",
+		          which);
+		free(a);
+		free(b);
+		free(c);
+	}
+	nb_set_num_threads(1);
+}

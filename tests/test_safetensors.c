@@ -1,0 +1,528 @@
+/*
+ * test_safetensors.c - checkpoints: PyTorch-written fixtures (made by
+ * tests/gen_safetensors.py), nabla-written files PyTorch reads, round
+ * trips, name/shape/dtype errors, non-strict loading, and a table of
+ * corrupt, truncated and hostile files.
+ */
+#include <unistd.h>
+#include "helpers.h"
+#include "testops.h"
+
+static char dir[256];
+
+static void setup(void)
+{
+	nbt_register_test_ops();
+	const char *b = getenv("NB_BUILDDIR");
+	snprintf(dir, sizeof dir, "%s/tests/st.%d", b && *b ? b : ".",
+	         (int)getpid());
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	system(cmd);
+}
+
+TestSuite(safetensors, .init = setup, .fini = teardown);
+
+static const char *tmp(const char *name)
+{
+	static char p[4][512];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+	return p[k];
+}
+
+static const char *fixture(const char *name)
+{
+	static char p[512];
+	snprintf(p, sizeof p, "%s/tests/data/%s", nbt_srcdir(), name);
+	return p;
+}
+
+/* The PyTorch MLP's names: fc1 -> bn1 -> leaky_relu -> fc2. */
+static nb_module *mlp(nb_dtype dt, const char *last)
+{
+	char spec[128];
+	nb_model_opts o = {.dtype = dt, .seed = 5};
+	snprintf(spec, sizeof spec, "linear:4 t_norm@bn1 t_act %s", last);
+	nb_module *m = nb_model_parse(spec, 5, &o);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	return m;
+}
+
+/* gen_safetensors.py's formula(): value k of the j-th tensor. */
+static double formula(size_t j, size_t k)
+{
+	return (double)(j + 1) * 0.25 + (double)k * 0.0625 - 1.0;
+}
+
+static void set_formula(nb_module *m)
+{
+	const nb_named_tensor *t;
+	size_t n = nb_module_tensors(m, &t);
+	for (size_t j = 0; j < n; j++)
+		for (size_t k = 0; k < nb_tensor_numel(t[j].tensor); k++)
+			nb_tensor_set(t[j].tensor, k, nb_tensor_dtype(t[j].tensor) ==
+			              NB_I64 ? 7 : formula(j, k));
+}
+
+static void expect_formula(nb_module *m)
+{
+	const nb_named_tensor *t;
+	size_t n = nb_module_tensors(m, &t);
+	for (size_t j = 0; j < n; j++)
+		for (size_t k = 0; k < nb_tensor_numel(t[j].tensor); k++)
+			cr_expect_eq(nb_tensor_get(t[j].tensor, k),
+			             nb_tensor_dtype(t[j].tensor) == NB_I64 ? 7
+			             : formula(j, k), "%s[%zu]", t[j].name, k);
+}
+
+Test(safetensors, loads_pytorch_state_dict)
+{
+	nb_module *m = mlp(NB_F32, "linear:3");
+	nb_load_report rep;
+	nb_status st = nb_module_load(m, fixture("torch_mlp.safetensors"), true,
+	                              &rep);
+	cr_assert_eq(st, NB_OK, "%s", nb_last_error());
+	cr_expect_eq(rep.loaded, 9);
+	cr_expect_eq(rep.missing + rep.unexpected, 0);
+	expect_formula(m);
+	nb_safetensors *f;
+	cr_assert_eq(nb_safetensors_open(fixture("torch_mlp.safetensors"), &f),
+	             NB_OK);
+	cr_expect_str_eq(nb_safetensors_meta(f, "generator"),
+	                 "tests/gen_safetensors.py");
+	cr_expect_null(nb_safetensors_meta(f, "nope"));
+	cr_expect_eq(nb_safetensors_count(f), 9);
+	cr_expect_str_eq(nb_safetensors_name(f, 0), "fc1.weight");
+	cr_expect_str_eq(nb_safetensors_dtype_str(f, "bn1.num_batches_tracked"),
+	                 "I64");
+	nb_safetensors_close(f);
+	nb_module_free(m);
+}
+
+Test(safetensors, pytorch_output_matches_after_nonstrict_load)
+{
+	nb_model_opts o = {.dtype = NB_F64};
+	nb_module *m = nb_model_parse("linear:4 t_act linear:3", 5, &o);
+	const char *path = fixture("torch_mlp_f64.safetensors");
+	nb_load_report rep;
+	cr_expect_eq(nb_module_load(m, path, true, &rep), NB_ENOTFOUND);
+	cr_expect(strstr(nb_last_error(), "unexpected input, output") ||
+	          strstr(nb_last_error(), "unexpected output, input"), "%s",
+	          nb_last_error());
+	cr_assert_eq(nb_module_load(m, path, false, &rep), NB_OK, "%s",
+	             nb_last_error());
+	cr_expect_eq(rep.loaded, 4);
+	cr_expect_eq(rep.unexpected, 2);
+	cr_expect_eq(rep.missing, 0);
+	nb_safetensors *f;
+	cr_assert_eq(nb_safetensors_open(path, &f), NB_OK);
+	nb_tensor *x = nb_safetensors_read(f, "input");
+	nb_tensor *want = nb_safetensors_read(f, "output");
+	cr_assert_not_null(x);
+	cr_assert_not_null(want);
+	nb_module_set_training(m, false);
+	nb_graph *g = nb_graph_new();
+	nb_tensor *y = nb_module_forward(m, g, x);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	for (size_t i = 0; i < 6; i++)
+		cr_expect(fabs(nb_tensor_get(y, i) - nb_tensor_get(want, i)) <
+		          1e-12, "output[%zu] = %.17g, PyTorch %.17g", i,
+		          nb_tensor_get(y, i), nb_tensor_get(want, i));
+	nb_graph_free(g);
+	nb_tensor_free(x);
+	nb_tensor_free(want);
+	nb_safetensors_close(f);
+	nb_module_free(m);
+}
+
+static size_t read_file(const char *path, char *buf, size_t cap)
+{
+	FILE *fp = fopen(path, "rb");
+	cr_assert_not_null(fp, "%s", path);
+	size_t n = fread(buf, 1, cap, fp);
+	fclose(fp);
+	return n;
+}
+
+/* What nabla writes is byte for byte the committed fixture, which
+ * gen_safetensors.py loads into PyTorch with strict=True. */
+Test(safetensors, writes_the_file_pytorch_reads)
+{
+	nb_module *m = mlp(NB_F32, "linear:3");
+	set_formula(m);
+	const char *meta[] = {"generator", "tests/test_safetensors.c", NULL};
+	cr_assert_eq(nb_module_save(m, tmp("nabla_mlp.safetensors"), meta),
+	             NB_OK, "%s", nb_last_error());
+	if (getenv("NB_UPDATE_FIXTURES"))
+		nb_module_save(m, fixture("nabla_mlp.safetensors"), meta);
+	static char a[1 << 14], b[1 << 14];
+	size_t na = read_file(tmp("nabla_mlp.safetensors"), a, sizeof a);
+	size_t nb = read_file(fixture("nabla_mlp.safetensors"), b, sizeof b);
+	cr_expect_eq(na, nb);
+	cr_expect_eq(memcmp(a, b, na < nb ? na : nb), 0, "the bytes differ "
+	             "from tests/data/nabla_mlp.safetensors");
+	/* Header length is a multiple of 8 and the header starts the JSON. */
+	cr_expect_eq(a[0] % 8, 0);
+	cr_expect_eq(a[8], '{');
+	nb_module_free(m);
+}
+
+Test(safetensors, round_trip_every_dtype)
+{
+	nb_module *m = mlp(NB_F64, "linear:3");
+	nb_module *m2 = mlp(NB_F64, "linear:3");
+	set_formula(m);
+	nb_tensor_set(nb_module_tensor(m, "fc1.weight"), 0, 1.0 / 3);
+	cr_assert_eq(nb_module_save(m, tmp("rt.safetensors"), NULL), NB_OK);
+	cr_assert_eq(nb_module_load(m2, tmp("rt.safetensors"), true, NULL),
+	             NB_OK, "%s", nb_last_error());
+	const nb_named_tensor *t, *t2;
+	size_t n = nb_module_tensors(m, &t);
+	nb_module_tensors(m2, &t2);
+	for (size_t j = 0; j < n; j++)
+		for (size_t k = 0; k < nb_tensor_numel(t[j].tensor); k++)
+			cr_expect_eq(nb_tensor_get(t[j].tensor, k),
+			             nb_tensor_get(t2[j].tensor, k));
+	/* Saving over a file replaces it; no temporary is left. */
+	cr_assert_eq(nb_module_save(m2, tmp("rt.safetensors"), NULL), NB_OK);
+	cr_expect_neq(access(tmp("rt.safetensors.tmp"), F_OK), 0);
+	nb_module_free(m);
+	nb_module_free(m2);
+}
+
+Test(safetensors, missing_unexpected_shape_dtype)
+{
+	const char *path = fixture("torch_mlp.safetensors");
+	nb_load_report rep;
+	/* An extra layer: its tensors are missing from the file. */
+	nb_module *m = mlp(NB_F32, "linear:3 linear:2");
+	double before = nb_tensor_get(nb_module_tensor(m, "fc1.weight"), 0);
+	cr_expect_eq(nb_module_load(m, path, true, &rep), NB_ENOTFOUND);
+	cr_expect(strstr(nb_last_error(), "missing fc3.weight, fc3.bias"),
+	          "%s", nb_last_error());
+	cr_expect(strstr(nb_last_error(), "load non-strictly"));
+	cr_expect_eq(nb_tensor_get(nb_module_tensor(m, "fc1.weight"), 0),
+	             before, "a failed load must not change the model");
+	cr_expect_eq(nb_module_load(m, path, false, &rep), NB_OK);
+	cr_expect_eq(rep.loaded, 9);
+	cr_expect_eq(rep.missing, 2);
+	cr_expect_str_eq(rep.missing_names, "fc3.weight, fc3.bias");
+	nb_module_free(m);
+	/* A different head: a shape error, strict or not. */
+	m = mlp(NB_F32, "linear:2");
+	cr_expect_eq(nb_module_load(m, path, false, &rep), NB_ESHAPE);
+	cr_expect(strstr(nb_last_error(), "tensor 'fc2.weight' has shape "
+	                 "[3, 4] in the file but [2, 4] in the model"), "%s",
+	          nb_last_error());
+	cr_expect_eq(nb_module_load(m, path, true, &rep), NB_ESHAPE);
+	nb_module_free(m);
+	/* Another dtype. */
+	m = mlp(NB_F64, "linear:3");
+	cr_expect_eq(nb_module_load(m, path, true, &rep), NB_EDTYPE);
+	cr_expect(strstr(nb_last_error(), "is float32 in the file but float64 "
+	                 "in the model"), "%s", nb_last_error());
+	nb_module_free(m);
+	/* No such file. */
+	m = mlp(NB_F32, "linear:3");
+	cr_expect_eq(nb_module_load(m, tmp("none.safetensors"), true, NULL),
+	             NB_EIO);
+	cr_expect(strstr(nb_last_error(), "No such file"));
+	nb_module_free(m);
+}
+
+Test(safetensors, save_errors)
+{
+	nb_tensor *a = nb_tensor_zeros(NB_F32, NB_SHAPE(2));
+	nb_named_tensor t[2] = {{"a", a, false}, {"a", a, false}};
+	cr_expect_eq(nb_safetensors_save(tmp("x"), t, 2, NULL), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "two tensors are named 'a'"));
+	t[1].name = "__metadata__";
+	cr_expect_eq(nb_safetensors_save(tmp("x"), t, 2, NULL), NB_EINVAL);
+	t[1].name = "";
+	cr_expect_eq(nb_safetensors_save(tmp("x"), t, 2, NULL), NB_EINVAL);
+	cr_expect_eq(nb_safetensors_save("/nonexistent/dir/x", t, 1, NULL),
+	             NB_EIO);
+	/* An empty file of no tensors is valid. */
+	cr_expect_eq(nb_safetensors_save(tmp("empty"), t, 0, NULL), NB_OK);
+	nb_safetensors *f;
+	cr_expect_eq(nb_safetensors_open(tmp("empty"), &f), NB_OK);
+	cr_expect_eq(nb_safetensors_count(f), 0);
+	nb_safetensors_close(f);
+	nb_tensor_free(a);
+}
+
+/* ---- hostile files ---- */
+
+/* Writes the 8-byte length hlen, the header text and ndata bytes. */
+static const char *write_raw(uint64_t hlen, const char *hdr, size_t ndata)
+{
+	const char *path = tmp("hostile.safetensors");
+	FILE *fp = fopen(path, "wb");
+	unsigned char len8[8];
+	for (int i = 0; i < 8; i++)
+		len8[i] = (unsigned char)(hlen >> (8 * i));
+	fwrite(len8, 1, 8, fp);
+	fwrite(hdr, 1, strlen(hdr), fp);
+	for (size_t i = 0; i < ndata; i++)
+		fputc(i & 0xff, fp);
+	fclose(fp);
+	return path;
+}
+
+static const char *write_file(const char *hdr, size_t ndata)
+{
+	return write_raw(strlen(hdr), hdr, ndata);
+}
+
+#define E(dt, shape, b, e) \
+	"{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":[" #b "," #e "]}"
+
+static const struct {
+	const char *what, *hdr;
+	size_t ndata;
+	const char *msg;
+} hostile[] = {
+	{"not JSON", "{abc", 0, "header JSON"},
+	{"an array", "[1,2]", 0, "not a JSON object"},
+	{"a duplicate name", "{\"a\":" E("F32", "[1]", 0, 4) ",\"a\":"
+	 E("F32", "[1]", 4, 8) "}", 8, "duplicate"},
+	{"a tensor that is a number", "{\"a\":3}", 0, "must be an object"},
+	{"a missing dtype", "{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}",
+	 4, "must be an object with exactly"},
+	{"an extra key", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+	 "\"data_offsets\":[0,4],\"x\":1}}", 4, "exactly"},
+	{"an unknown dtype", "{\"a\":" E("F17", "[1]", 0, 4) "}", 4,
+	 "unknown dtype 'F17'"},
+	{"a negative dimension", "{\"a\":" E("F32", "[-1]", 0, 4) "}", 4,
+	 "non-negative integers"},
+	{"a fractional dimension", "{\"a\":" E("F32", "[1.5]", 0, 4) "}", 4,
+	 "non-negative integers"},
+	{"rank 9", "{\"a\":" E("F32", "[1,1,1,1,1,1,1,1,1]", 0, 4) "}", 4,
+	 "rank 9"},
+	{"an overflowing shape", "{\"a\":" E("F32",
+	 "[4611686018427387904,4611686018427387904]", 0, 4) "}", 4,
+	 "too large"},
+	{"a huge numel", "{\"a\":" E("F64", "[4611686018427387904]", 0, 8) "}",
+	 8, "needs"},
+	{"three offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+	 "\"data_offsets\":[0,4,8]}}", 4, "data_offsets must be"},
+	{"begin after end", "{\"a\":" E("F32", "[0]", 4, 0) "}", 4,
+	 "data_offsets must be"},
+	{"negative offsets", "{\"a\":" E("F32", "[1]", -4, 0) "}", 4,
+	 "data_offsets must be"},
+	{"a size mismatch", "{\"a\":" E("F32", "[2]", 0, 4) "}", 4,
+	 "hold 4 bytes, but F32 of shape 2 elements needs 8"},
+	{"a gap", "{\"a\":" E("F32", "[1]", 0, 4) ",\"b\":" E("F32", "[1]", 8,
+	 12) "}", 12, "expected 4 (a gap)"},
+	{"an overlap", "{\"a\":" E("F32", "[2]", 0, 8) ",\"b\":" E("F32", "[1]",
+	 4, 8) "}", 8, "overlaps"},
+	{"not starting at 0", "{\"a\":" E("F32", "[1]", 4, 8) "}", 8,
+	 "starts at byte 4"},
+	{"truncated data", "{\"a\":" E("F32", "[4]", 0, 16) "}", 12,
+	 "truncated"},
+	{"trailing bytes", "{\"a\":" E("F32", "[1]", 0, 4) "}", 5,
+	 "trailing bytes"},
+	{"a non-string metadata value", "{\"__metadata__\":{\"k\":1}}", 0,
+	 "__metadata__ value 'k' is not a string"},
+	{"metadata that is a list", "{\"__metadata__\":[]}", 0,
+	 "__metadata__ is not an object"},
+	{"an empty name", "{\"\":" E("F32", "[1]", 0, 4) "}", 4,
+	 "empty name"},
+	{"a NUL in a name", "{\"a\\u0000b\":" E("F32", "[1]", 0, 4) "}", 4,
+	 "header JSON"},
+	{"offsets past 2^62", "{\"a\":" E("U8", "[1]", 9223372036854775807,
+	 9223372036854775807) "}", 0, "data_offsets must be"},
+};
+
+Test(safetensors, hostile_headers_are_errors)
+{
+	for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
+		nb_safetensors *f = (nb_safetensors *)1;
+		const char *p = write_file(hostile[i].hdr, hostile[i].ndata);
+		nb_status st = nb_safetensors_open(p, &f);
+		cr_expect_eq(st, NB_EFORMAT, "%s: %s (%s)", hostile[i].what,
+		             nb_strerror(st), nb_last_error());
+		cr_expect_null(f, "%s", hostile[i].what);
+		cr_expect(strstr(nb_last_error(), hostile[i].msg), "%s: '%s' lacks "
+		          "'%s'", hostile[i].what, nb_last_error(),
+		          hostile[i].msg);
+		cr_expect(strstr(nb_last_error(), "not a valid safetensors file"),
+		          "%s", hostile[i].what);
+	}
+}
+
+Test(safetensors, hostile_lengths_are_errors)
+{
+	nb_safetensors *f;
+	const char *p = tmp("short");
+	FILE *fp = fopen(p, "wb");
+	fwrite("\x02\0\0\0\0\0\0", 1, 7, fp);
+	fclose(fp);
+	cr_expect_eq(nb_safetensors_open(p, &f), NB_EFORMAT);
+	cr_expect(strstr(nb_last_error(), "7 bytes is too short"));
+	p = write_raw((uint64_t)1 << 63, "{}", 0);
+	cr_expect_eq(nb_safetensors_open(p, &f), NB_EFORMAT);
+	cr_expect(strstr(nb_last_error(), "larger than the file"));
+	p = write_raw(100, "{}", 0);
+	cr_expect_eq(nb_safetensors_open(p, &f), NB_EFORMAT);
+	cr_expect(strstr(nb_last_error(), "larger than the file"));
+	p = write_raw(1, "{", 0);
+	cr_expect_eq(nb_safetensors_open(p, &f), NB_EFORMAT);
+	cr_expect(strstr(nb_last_error(), "too small"));
+	/* A 200 MB header in a (sparse) 201 MB file: over the limit before
+	 * anything is allocated. */
+	p = write_raw(200u << 20, "{}", 0);
+	cr_assert_eq(truncate(p, 201 << 20), 0);
+	cr_expect_eq(nb_safetensors_open(p, &f), NB_EFORMAT);
+	cr_expect(strstr(nb_last_error(), "100 MB limit"), "%s",
+	          nb_last_error());
+	unlink(p);
+	cr_expect_eq(nb_safetensors_open(dir, &f), NB_EIO);
+	cr_expect(strstr(nb_last_error(), "not a regular file"));
+}
+
+Test(safetensors, unsupported_dtypes_are_listed_not_read)
+{
+	const char *p = write_file("{\"h\":" E("BF16", "[2]", 0, 4) "}", 4);
+	nb_safetensors *f;
+	cr_assert_eq(nb_safetensors_open(p, &f), NB_OK, "%s", nb_last_error());
+	cr_expect_str_eq(nb_safetensors_name(f, 0), "h");
+	cr_expect_str_eq(nb_safetensors_dtype_str(f, "h"), "BF16");
+	cr_expect_null(nb_safetensors_read(f, "h"));
+	cr_expect_eq(nb_last_status(), NB_EDTYPE);
+	cr_expect(strstr(nb_last_error(), "has dtype BF16"));
+	cr_expect_null(nb_safetensors_read(f, "nope"));
+	cr_expect_eq(nb_last_status(), NB_ENOTFOUND);
+	nb_safetensors_close(f);
+}
+
+/* Every truncation and every single-byte corruption of a real file is
+ * either rejected or, when the header still parses, read safely. */
+Test(safetensors, truncations_and_byte_flips)
+{
+	static char buf[1 << 14];
+	size_t n = read_file(fixture("torch_mlp.safetensors"), buf, sizeof buf);
+	const char *p = tmp("fuzz.safetensors");
+	int ok_opens = 0;
+	for (size_t cut = 0; cut < n; cut++) {
+		FILE *fp = fopen(p, "wb");
+		fwrite(buf, 1, cut, fp);
+		fclose(fp);
+		nb_safetensors *f = NULL;
+		cr_expect_neq(nb_safetensors_open(p, &f), NB_OK, "cut at %zu", cut);
+		nb_safetensors_close(f);
+	}
+	size_t hlen = (unsigned char)buf[0] | (size_t)(unsigned char)buf[1] << 8;
+	for (size_t i = 0; i < 8 + hlen; i++) {
+		char saved = buf[i];
+		buf[i] = (char)(buf[i] ^ (i < 8 ? 0x40 : 0x11));
+		FILE *fp = fopen(p, "wb");
+		fwrite(buf, 1, n, fp);
+		fclose(fp);
+		buf[i] = saved;
+		nb_safetensors *f = NULL;
+		if (nb_safetensors_open(p, &f))
+			continue;
+		ok_opens++;
+		for (size_t k = 0; k < nb_safetensors_count(f); k++)
+			nb_tensor_free(nb_safetensors_read(f,
+			               nb_safetensors_name(f, k)));
+		nb_safetensors_close(f);
+	}
+	cr_log_info("%d of %zu flipped files still opened", ok_opens, 8 + hlen);
+}
+
+Test(safetensors, optimizer_state_round_trip)
+{
+	nb_module *m = mlp(NB_F64, "linear:3");
+	nb_tensor *p[8];
+	size_t n = nb_module_params(m, true, p, 8);
+	nb_sgd_opts so = nb_sgd_defaults();
+	so.momentum = 0.9;
+	nb_optim *o = nb_optim_sgd(p, n, &so);
+	cr_assert_not_null(o, "%s", nb_last_error());
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nb_graph_tensor(g, NB_F64, NB_SHAPE(4, 5));
+	nb_tensor_fill(x, 0.5);
+	nb_tensor *y = nb_sum(g, nb_module_forward(m, g, x), 0, NULL, false);
+	cr_assert_eq(nb_backward(y, NULL), NB_OK, "%s", nb_graph_errmsg(g));
+	cr_assert_eq(nb_optim_step(o), NB_OK);
+	cr_assert_eq(nb_checkpoint_save(tmp("opt.safetensors"), m, o, NULL),
+	             NB_OK, "%s", nb_last_error());
+	/* The module loads strictly: optim/ entries are not its business. */
+	nb_module *m2 = mlp(NB_F64, "linear:3");
+	cr_assert_eq(nb_module_load(m2, tmp("opt.safetensors"), true, NULL),
+	             NB_OK, "%s", nb_last_error());
+	nb_tensor *p2[8];
+	nb_module_params(m2, true, p2, 8);
+	nb_optim *o2 = nb_optim_sgd(p2, n, &so);
+	cr_assert_eq(nb_optim_load_state(o2, tmp("opt.safetensors")), NB_OK,
+	             "%s", nb_last_error());
+	cr_expect_eq(nb_optim_state_count(o2), nb_optim_state_count(o));
+	for (size_t i = 0; i < nb_optim_state_count(o); i++) {
+		const char *nm;
+		nb_tensor *a = nb_optim_state_at(o, i, &nm);
+		nb_tensor *b = nb_optim_state_at(o2, i, NULL);
+		for (size_t k = 0; k < nb_tensor_numel(a); k++)
+			cr_expect_eq(nb_tensor_get(a, k), nb_tensor_get(b, k), "%s", nm);
+	}
+	cr_expect_eq(nb_optim_step_count(o2), 1);
+	/* Another kind of optimizer, a file without state. */
+	nb_optim *o3 = nb_optim_adam(p2, n, NULL);
+	cr_expect_eq(nb_optim_load_state(o3, tmp("opt.safetensors")),
+	             NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "is sgd's, not adam's"));
+	cr_assert_eq(nb_module_save(m, tmp("plain.safetensors"), NULL), NB_OK);
+	cr_expect_eq(nb_optim_load_state(o2, tmp("plain.safetensors")),
+	             NB_ENOTFOUND);
+	nb_optim_free(o);
+	nb_optim_free(o2);
+	nb_optim_free(o3);
+	nb_graph_free(g);
+	nb_module_free(m);
+	nb_module_free(m2);
+}
+
+/* Real batch norm: PyTorch's running statistics, counter and eval-mode
+ * output after loading its state_dict. */
+Test(safetensors, batch_norm_state_dict_matches_pytorch)
+{
+	nb_model_opts o = {.dtype = NB_F64};
+	nb_module *m = nb_model_parse("linear:4 batch_norm leaky_relu linear:3",
+	                              5, &o);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	const char *path = fixture("torch_bn_mlp_f64.safetensors");
+	nb_load_report rep;
+	cr_assert_eq(nb_module_load(m, path, false, &rep), NB_OK, "%s",
+	             nb_last_error());
+	cr_expect_eq(rep.loaded, 9);
+	cr_expect_eq(rep.missing, 0);
+	cr_expect_eq(nb_tensor_item(nb_module_tensor(m,
+	             "bn1.num_batches_tracked")), 3);
+	nb_safetensors *f;
+	cr_assert_eq(nb_safetensors_open(path, &f), NB_OK);
+	nb_tensor *x = nb_safetensors_read(f, "input");
+	nb_tensor *want = nb_safetensors_read(f, "output");
+	nb_module_set_training(m, false);
+	nb_graph *g = nb_graph_new();
+	nb_tensor *y = nb_module_forward(m, g, x);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	for (size_t i = 0; i < 6; i++)
+		cr_expect(fabs(nb_tensor_get(y, i) - nb_tensor_get(want, i)) <
+		          1e-12, "output[%zu] = %.17g, PyTorch %.17g", i,
+		          nb_tensor_get(y, i), nb_tensor_get(want, i));
+	nb_graph_free(g);
+	nb_tensor_free(x);
+	nb_tensor_free(want);
+	nb_safetensors_close(f);
+	nb_module_free(m);
+}

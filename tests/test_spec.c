@@ -1,0 +1,194 @@
+/*
+ * test_spec.c - the model spec language: valid specs, layer names, and
+ * every error with its position and message.
+ */
+#include "helpers.h"
+#include "testops.h"
+
+static void setup(void)
+{
+	nbt_register_test_ops();
+}
+
+TestSuite(spec, .init = setup);
+
+Test(spec, linear_and_ops)
+{
+	nb_spec *s;
+	nb_status st = nb_spec_parse("  linear:256 t_norm t_act t_drop:0.2\n"
+	                             "linear:10,bias=0  ", &s, NULL);
+	cr_assert_eq(st, NB_OK, "%s", nb_last_error());
+	cr_assert_eq(nb_spec_len(s), 5);
+	const nb_spec_layer *l = nb_spec_layer_at(s, 0);
+	cr_expect_eq(l->type, NB_LAYER_LINEAR);
+	cr_expect_eq(l->units, 256);
+	cr_expect(l->bias);
+	cr_expect_str_eq(l->name, "fc1");
+	cr_expect_eq(l->pos, 2);
+	cr_expect_eq(l->len, 10);
+	l = nb_spec_layer_at(s, 3);
+	cr_expect_eq(l->type, NB_LAYER_OP);
+	cr_expect_str_eq(l->op->name, "t_drop");
+	cr_expect_eq(((const t_drop_attrs *)l->attrs)->p, 0.2);
+	cr_expect_str_eq(l->name, "t_drop1");
+	l = nb_spec_layer_at(s, 4);
+	cr_expect_eq(l->units, 10);
+	cr_expect_not(l->bias);
+	cr_expect_str_eq(l->name, "fc2");
+	cr_expect_str_eq(nb_spec_layer_at(s, 1)->name, "t_norm1");
+	cr_expect_eq(nb_spec_input(s), 0);
+	cr_expect_eq(nb_spec_out_features(s, 784), 10);
+	cr_expect_null(nb_spec_layer_at(s, 5));
+	nb_spec_free(s);
+}
+
+Test(spec, keyword_arguments_labels_and_input)
+{
+	nb_spec *s;
+	nb_status st = nb_spec_parse("input:784 linear:units=32@enc "
+	    "t_norm:momentum=0.5,affine=false t_act:0.2@act "
+	    "t_act:slope=-1 linear:4", &s, NULL);
+	cr_assert_eq(st, NB_OK, "%s", nb_last_error());
+	cr_expect_eq(nb_spec_input(s), 784);
+	cr_assert_eq(nb_spec_len(s), 5);
+	cr_expect_str_eq(nb_spec_layer_at(s, 0)->name, "enc");
+	const t_norm_attrs *na = nb_spec_layer_at(s, 1)->attrs;
+	cr_expect_eq(na->momentum, 0.5);
+	cr_expect_not(na->affine);
+	cr_expect(na->track_running_stats);
+	cr_expect_eq(na->eps, 1e-5);
+	cr_expect_str_eq(nb_spec_layer_at(s, 2)->name, "act");
+	cr_expect_eq(((const t_act_attrs *)nb_spec_layer_at(s, 3)->attrs)->slope,
+	             -1);
+	/* Labelled layers do not count: the unlabelled t_act is the 1st. */
+	cr_expect_str_eq(nb_spec_layer_at(s, 3)->name, "t_act1");
+	cr_expect_str_eq(nb_spec_layer_at(s, 4)->name, "fc1");
+	nb_spec_free(s);
+	cr_assert_eq(nb_spec_parse("t_norm2:0.5,track_running_stats=1,"
+	             "affine=false", &s, NULL), NB_OK, "%s", nb_last_error());
+	cr_expect_eq(nb_spec_layer_at(s, 0)->flags,
+	             NB_LAYER_STATS | NB_LAYER_NO_AFFINE);
+	cr_expect_eq(((const t_norm_attrs *)nb_spec_layer_at(s, 0)->attrs)
+	             ->momentum, 0.5);
+	nb_spec_free(s);
+}
+
+/* Each bad spec, the byte offset of the error, its code and a part of
+ * the message. */
+static const struct {
+	const char *text;
+	size_t pos;
+	nb_status code;
+	const char *msg;
+} bad[] = {
+	{"", 0, NB_EFORMAT, "spec:1:1: the model has no layers"},
+	{"   \n ", 5, NB_EFORMAT, "spec:2:2: the model has no layers"},
+	{"linear:10 relux", 10, NB_ENOTFOUND,
+	 "spec:1:11: unknown layer 'relux'"},
+	{"linear:10 t_ac", 10, NB_ENOTFOUND, "did you mean 't_act'?"},
+	{"lineer:10", 0, NB_ENOTFOUND, "did you mean 'linear'?"},
+	{"linear:10 zzzzzzz", 10, NB_ENOTFOUND, "expected linear:N or an "
+	 "activation, normalization or regularizer op"},
+	{"linear:10\n  add", 12, NB_EINVAL,
+	 "spec:2:3: 'add' is an arithmetic op, not a layer"},
+	{"linear:4 l1_penalty", 9, NB_EINVAL, "'l1_penalty' is a weight "
+	 "penalty, not a layer"},
+	{"linear:4 relux", 9, NB_ENOTFOUND, "such as relu, tanh, batch_norm, "
+	 "layer_norm, dropout:P; 'nabla ops' lists them"},
+	{"linear", 6, NB_EINVAL, "spec:1:7: linear needs its output size"},
+	{"linear:", 7, NB_EFORMAT, "expected an argument after ':'"},
+	{"linear:10,", 10, NB_EFORMAT, "expected an argument after ','"},
+	{"linear:0", 7, NB_EINVAL, "attribute 'units' = 0 is outside"},
+	{"linear:ten", 7, NB_EINVAL, "takes an integer, not 'ten'"},
+	{"linear:10,bias=maybe", 15, NB_EINVAL, "takes a boolean"},
+	{"linear:10,bais=0", 10, NB_ENOTFOUND, "no attribute 'bais'"},
+	{"linear:10,20", 10, NB_EFORMAT, "only the first argument may be "
+	 "positional"},
+	{"t_act:0.1,slope=x", 16, NB_EINVAL, "takes a number, not 'x'"},
+	{"t_drop:1.5", 7, NB_EINVAL, "attribute 'p' = 1.5 is outside [0, 1]"},
+	{"t_drop:=1", 7, NB_EFORMAT, "expected an attribute name before '='"},
+	{"t_drop:p.q=1", 8, NB_EFORMAT, "bad character '.'"},
+	{"t_act:slope=[1,2", 12, NB_EFORMAT, "unterminated '['"},
+	{"t_act:1]", 7, NB_EFORMAT, "']' without '['"},
+	{"linear:10 ,relu", 10, NB_EFORMAT, "expected a layer name, not ','"},
+	{"linear:10;t_act", 9, NB_EFORMAT, "unexpected ';' after the layer"},
+	{"linear:10@", 10, NB_EFORMAT, "expected a module name after '@'"},
+	{"linear:10@a.b", 11, NB_EFORMAT, "unexpected '.'"},
+	{"linear:10 linear:5@fc1", 10, NB_EEXIST,
+	 "module name 'fc1' is taken by the layer at 1:1"},
+	{"linear:4@x t_act@x", 11, NB_EEXIST, "'x' is taken"},
+	{"linear:10 input:5", 10, NB_EINVAL, "input:N may only be the first"},
+	{"input", 5, NB_EINVAL, "input needs its size"},
+	{"input:5@in", 7, NB_EINVAL, "input takes no name"},
+	{"input:5 input:6", 8, NB_EINVAL, "only be the first"},
+	{"t_act:slope=0.1,slope=0.2,bogus=1", 26, NB_ENOTFOUND,
+	 "no attribute 'bogus'"},
+	{"t_norm2:affine=2", 15, NB_EINVAL, "affine takes 0 or 1"},
+	{"t_act:affine=0", 6, NB_ENOTFOUND, "no attribute 'affine'"},
+	{"t_norm:eps", 7, NB_EINVAL, "attribute 'momentum' takes a number"},
+};
+
+Test(spec, every_error_has_its_position)
+{
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		nb_spec *s = (nb_spec *)1;
+		size_t pos = 999;
+		nb_status st = nb_spec_parse(bad[i].text, &s, &pos);
+		cr_expect_eq(st, bad[i].code, "'%s': status %s, want %s (%s)",
+		             bad[i].text, nb_strerror(st),
+		             nb_strerror(bad[i].code), nb_last_error());
+		cr_expect_null(s, "'%s'", bad[i].text);
+		cr_expect_eq(pos, bad[i].pos, "'%s': error at %zu, want %zu (%s)",
+		             bad[i].text, pos, bad[i].pos, nb_last_error());
+		cr_expect(strstr(nb_last_error(), bad[i].msg) != NULL,
+		          "'%s': message '%s' lacks '%s'", bad[i].text,
+		          nb_last_error(), bad[i].msg);
+	}
+}
+
+Test(spec, null_arguments)
+{
+	nb_spec *s;
+	cr_expect_eq(nb_spec_parse(NULL, &s, NULL), NB_EINVAL);
+	cr_expect_eq(nb_spec_parse("linear:1", NULL, NULL), NB_EINVAL);
+	cr_expect_eq(nb_spec_len(NULL), 0);
+	nb_spec_free(NULL);
+}
+
+/* Every prefix of a valid spec parses or fails cleanly (a poor man's
+ * fuzz of truncation; ASan runs catch any overread). */
+Test(spec, every_prefix_is_safe)
+{
+	const char *full = "input:8 linear:16,bias=1@a t_norm:momentum=0.2 "
+	                   "t_act:[1] t_drop:0.25 linear:2";
+	char buf[128];
+	for (size_t n = 0; n <= strlen(full); n++) {
+		nb_spec *s = NULL;
+		memcpy(buf, full, n);
+		buf[n] = '\0';
+		nb_status st = nb_spec_parse(buf, &s, NULL);
+		cr_expect(st == NB_OK || s == NULL);
+		nb_spec_free(s);
+	}
+}
+
+/* Every byte of a valid spec replaced by each troublesome character:
+ * parses or fails with a position inside the text. */
+Test(spec, every_byte_replaced)
+{
+	const char *full = "input:8 linear:16,bias=1@a t_norm:momentum=0.2 "
+	                   "t_act:0.5 t_drop:p=0.25 linear:2";
+	const char subst[] = ":,=@[] \n;.-_x0\x7f\xff";
+	char buf[128];
+	size_t len = strlen(full);
+	for (size_t i = 0; i < len; i++)
+		for (size_t k = 0; k < sizeof subst - 1; k++) {
+			nb_spec *s = NULL;
+			size_t pos = 0;
+			memcpy(buf, full, len + 1);
+			buf[i] = subst[k];
+			if (nb_spec_parse(buf, &s, &pos))
+				cr_expect_leq(pos, len, "'%s': position %zu", buf, pos);
+			nb_spec_free(s);
+		}
+}

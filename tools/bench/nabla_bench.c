@@ -1,0 +1,449 @@
+/*
+ * nabla_bench.c - the nabla side of the benchmark suite (doc/performance.md).
+ *
+ *   nabla-bench WORKLOAD [--threads N] [--reps R] [--warmup W]
+ *
+ * Runs one workload: a setup, then W untimed and R timed iterations, and
+ * prints one JSON line: median, min and max milliseconds per iteration
+ * and the peak resident set.  tools/bench/torch_bench.py runs the same
+ * workloads in PyTorch and tools/bench/run.sh runs both and prints ratios.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+#include <nabla/nabla.h>
+#include "config.h"
+#ifdef HAVE_CBLAS
+#include <cblas.h>
+#endif
+
+typedef struct bench {
+	const char *name;
+	int (*setup)(void);
+	int (*step)(void);
+	void (*teardown)(void);
+} bench;
+
+static nb_graph *g;
+static nb_rng rng;
+static nb_tensor *params[32];
+static size_t n_params;
+static nb_optim *opt;
+static nb_tensor *xs, *ys; /* persistent inputs and targets */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "nabla-bench: %s: %s\n", what,
+	        g && nb_graph_status(g) ? nb_graph_errmsg(g) : nb_last_error());
+	return 1;
+}
+
+/* A parameter, registered for the optimizer. */
+static nb_tensor *param(nb_tensor *t)
+{
+	if (t) {
+		nb_tensor_set_requires_grad(t, true);
+		params[n_params++] = t;
+	}
+	return t;
+}
+
+/* PyTorch's default linear init: U(-1/sqrt(in), 1/sqrt(in)). */
+static nb_tensor *linear_w(int64_t out, int64_t in)
+{
+	double b = 1.0 / sqrt((double)in);
+	return param(nb_tensor_rand(NB_F32, NB_SHAPE(out, in), &rng, -b, b));
+}
+
+static nb_tensor *linear_b(int64_t out, int64_t in)
+{
+	double b = 1.0 / sqrt((double)in);
+	return param(nb_tensor_rand(NB_F32, NB_SHAPE(out), &rng, -b, b));
+}
+
+static int sgd(double lr, double momentum)
+{
+	nb_sgd_opts o = nb_sgd_defaults();
+	o.lr = lr;
+	o.momentum = momentum;
+	opt = nb_optim_sgd(params, n_params, &o);
+	return opt ? 0 : fail("optimizer");
+}
+
+static size_t graph_used_max; /* the largest step's working set */
+
+/* backward + optimizer step + reset: the end of every training step. */
+static int finish(nb_tensor *loss)
+{
+	if (!loss || nb_backward(loss, NULL))
+		return fail("step");
+	if (nb_graph_bytes_used(g) > graph_used_max)
+		graph_used_max = nb_graph_bytes_used(g);
+	if (nb_optim_step(opt))
+		return fail("optimizer step");
+	nb_optim_zero_grad(opt, false);
+	nb_graph_reset(g);
+	return 0;
+}
+
+static int common_setup(void)
+{
+	nb_rng_seed(&rng, 0);
+	g = nb_graph_new();
+	if (g) /* as PyTorch: intermediate gradients are not kept */
+		nb_graph_set_retain_grads(g, false);
+	return g ? 0 : fail("graph");
+}
+
+static void common_teardown(void)
+{
+	nb_optim_free(opt);
+	opt = NULL;
+	for (size_t i = 0; i < n_params; i++)
+		nb_tensor_free(params[i]);
+	n_params = 0;
+	nb_tensor_free(xs);
+	nb_tensor_free(ys);
+	xs = ys = NULL;
+	nb_graph_free(g);
+	g = NULL;
+}
+
+/* ---- seed10: the notes' network ---- */
+
+static int seed10_setup(void)
+{
+	if (common_setup())
+		return 1;
+	for (int i = 0; i < 10; i++)
+		if (!linear_w(750 - 50 * i, 800 - 50 * i))
+			return fail("init");
+	xs = nb_tensor_randn(NB_F32, NB_SHAPE(2000, 800), &rng, 0, 1);
+	ys = nb_tensor_randn(NB_F32, NB_SHAPE(2000, 300), &rng, 0, 1);
+	return xs && ys ? sgd(0.01, 0) : fail("data");
+}
+
+static int seed10_step(void)
+{
+	nb_tensor *h = xs;
+	for (int i = 0; i < 10; i++)
+		h = nb_tanh(g, nb_linear(g, h, params[i], NULL));
+	return finish(nb_mse_loss(g, h, ys));
+}
+
+#ifdef HAVE_CBLAS
+/*
+ * seed10_gemm: only the matrix products of a seed10 step, straight to
+ * OpenBLAS with the same shapes and transposes nabla uses: 10 forward
+ * (X W^T), 9 input gradients (dY W; the input needs none) and 10 weight
+ * gradients (dY^T X).  The floor for seed10.
+ */
+static float *gemm_buf[3];
+
+static int seed10_gemm_setup(void)
+{
+	size_t big = 2000 * 800;
+	for (int i = 0; i < 3; i++)
+		if (!(gemm_buf[i] = calloc(big, sizeof(float))))
+			return fail("out of memory");
+	return common_setup();
+}
+
+static int seed10_gemm_step(void)
+{
+	float *x = gemm_buf[0], *w = gemm_buf[1], *y = gemm_buf[2];
+	for (int i = 0; i < 10; i++) {
+		int in = 800 - 50 * i, out = 750 - 50 * i;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2000, out, in,
+		            1, x, in, w, in, 0, y, out);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, 2000,
+		            1, y, out, x, in, 1, w, in);
+		if (i > 0)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2000,
+			            in, out, 1, y, out, w, in, 1, x, in);
+	}
+	return 0;
+}
+
+static void seed10_gemm_teardown(void)
+{
+	for (int i = 0; i < 3; i++) {
+		free(gemm_buf[i]);
+		gemm_buf[i] = NULL;
+	}
+	common_teardown();
+}
+#endif
+
+/* ---- tiny: per-op overhead ---- */
+
+static int tiny_setup(void)
+{
+	static const int64_t sz[] = {16, 32, 32, 4};
+	if (common_setup())
+		return 1;
+	for (int i = 0; i < 3; i++)
+		if (!linear_w(sz[i + 1], sz[i]) || !linear_b(sz[i + 1], sz[i]))
+			return fail("init");
+	xs = nb_tensor_randn(NB_F32, NB_SHAPE(8, 16), &rng, 0, 1);
+	ys = nb_tensor_zeros(NB_I64, NB_SHAPE(8));
+	for (size_t i = 0; ys && i < 8; i++)
+		nb_tensor_set(ys, i, (double)nb_rng_below(&rng, 4));
+	return xs && ys ? sgd(0.01, 0) : fail("data");
+}
+
+static int tiny_step(void)
+{
+	nb_tensor *h = nb_relu(g, nb_linear(g, xs, params[0], params[1]));
+	h = nb_relu(g, nb_linear(g, h, params[2], params[3]));
+	return finish(nb_cross_entropy(g, nb_linear(g, h, params[4],
+	                                            params[5]), ys));
+}
+
+/* ---- mlp784: 784-256-256-10 with batch norm, relu, dropout ---- */
+
+static nb_tensor *bn_stats[4];
+
+static int mlp_setup_net(void)
+{
+	/* fc1 w, b; bn1 w, b; fc2 w, b; bn2 w, b; fc3 w, b */
+	if (!linear_w(256, 784) || !linear_b(256, 784) ||
+	    !param(nb_tensor_ones(NB_F32, NB_SHAPE(256))) ||
+	    !param(nb_tensor_zeros(NB_F32, NB_SHAPE(256))) ||
+	    !linear_w(256, 256) || !linear_b(256, 256) ||
+	    !param(nb_tensor_ones(NB_F32, NB_SHAPE(256))) ||
+	    !param(nb_tensor_zeros(NB_F32, NB_SHAPE(256))) ||
+	    !linear_w(10, 256) || !linear_b(10, 256))
+		return fail("init");
+	for (int i = 0; i < 4; i++)
+		if (!(bn_stats[i] = (i % 2 ? nb_tensor_ones
+		                           : nb_tensor_zeros)(NB_F32,
+		                                              NB_SHAPE(256))))
+			return fail("init");
+	return 0;
+}
+
+static nb_tensor *batch_norm(nb_tensor *x, int k)
+{
+	return nb_batch_norm(g, x, params[2 + 4 * k], params[3 + 4 * k],
+	                     bn_stats[2 * k], bn_stats[2 * k + 1], NULL, 0.1,
+	                     1e-5);
+}
+
+static nb_tensor *mlp_forward(nb_tensor *x)
+{
+	nb_tensor *h = nb_linear(g, x, params[0], params[1]);
+	h = nb_dropout(g, nb_relu(g, batch_norm(h, 0)), 0.2);
+	h = nb_linear(g, h, params[4], params[5]);
+	h = nb_relu(g, batch_norm(h, 1));
+	return nb_linear(g, h, params[8], params[9]);
+}
+
+static int mlp784_setup(void)
+{
+	if (common_setup() || mlp_setup_net())
+		return 1;
+	xs = nb_tensor_randn(NB_F32, NB_SHAPE(128, 784), &rng, 0, 1);
+	ys = nb_tensor_zeros(NB_I64, NB_SHAPE(128));
+	for (size_t i = 0; ys && i < 128; i++)
+		nb_tensor_set(ys, i, (double)nb_rng_below(&rng, 10));
+	return xs && ys ? sgd(0.1, 0.9) : fail("data");
+}
+
+static int mlp784_step(void)
+{
+	return finish(nb_cross_entropy(g, mlp_forward(xs), ys));
+}
+
+static void mlp784_teardown(void)
+{
+	for (int i = 0; i < 4; i++) {
+		nb_tensor_free(bn_stats[i]);
+		bn_stats[i] = NULL;
+	}
+	common_teardown();
+}
+
+/* ---- fmnist: one epoch of mlp784 on Fashion-MNIST ---- */
+
+static nb_dataset fm;
+static int64_t *order;
+
+static int fmnist_setup(void)
+{
+	if (common_setup() || mlp_setup_net())
+		return 1;
+	if (nb_dataset_fashion_mnist(NULL, &fm) ||
+	    nb_dataset_standardize(&fm, NULL, NULL))
+		return fail("Fashion-MNIST (install dataset-fashion-mnist)");
+	order = calloc((size_t)nb_tensor_dim(fm.train_x, 0), sizeof *order);
+	return order ? sgd(0.1, 0.9) : fail("out of memory");
+}
+
+static int fmnist_step(void)
+{
+	size_t n = (size_t)nb_tensor_dim(fm.train_x, 0);
+	for (size_t i = 0; i < n; i++)
+		order[i] = (int64_t)i;
+	nb_shuffle(order, n, &rng);
+	for (size_t i = 0; i < n; i += 128) {
+		nb_tensor *bx, *by;
+		size_t len = n - i < 128 ? n - i : 128;
+		if (nb_batch_gather(g, fm.train_x, fm.train_y, order + i, len,
+		                    &bx, &by))
+			return fail("batch");
+		if (finish(nb_cross_entropy(g, mlp_forward(bx), by)))
+			return 1;
+	}
+	return 0;
+}
+
+static void fmnist_teardown(void)
+{
+	free(order);
+	order = NULL;
+	nb_dataset_free(&fm);
+	mlp784_teardown();
+}
+
+/* ---- norms: forward + backward of the four normalizations ---- */
+
+static nb_tensor *norm_x;
+
+static int norms_setup(void)
+{
+	if (common_setup())
+		return 1;
+	norm_x = param(nb_tensor_randn(NB_F32, NB_SHAPE(32, 32, 28, 28), &rng,
+	                               0, 1));
+	/* gamma, beta per channel; layer norm's over [32, 28, 28] */
+	if (!norm_x || !param(nb_tensor_ones(NB_F32, NB_SHAPE(32))) ||
+	    !param(nb_tensor_zeros(NB_F32, NB_SHAPE(32))) ||
+	    !param(nb_tensor_ones(NB_F32, NB_SHAPE(32, 28, 28))) ||
+	    !param(nb_tensor_zeros(NB_F32, NB_SHAPE(32, 28, 28))))
+		return fail("init");
+	for (int i = 0; i < 2; i++)
+		if (!(bn_stats[i] = (i ? nb_tensor_ones : nb_tensor_zeros)(
+		          NB_F32, NB_SHAPE(32))))
+			return fail("init");
+	return 0;
+}
+
+/* One norm's forward and backward (sum of the output as the loss). */
+static int norms_step_one(const char *which)
+{
+	static const int64_t ln_shape[3] = {32, 28, 28};
+	nb_tensor *y;
+	if (!strcmp(which, "batch_norm"))
+		y = nb_batch_norm(g, norm_x, params[1], params[2], bn_stats[0],
+		                  bn_stats[1], NULL, 0.1, 1e-5);
+	else if (!strcmp(which, "group_norm"))
+		y = nb_group_norm(g, norm_x, 8, params[1], params[2], 1e-5);
+	else if (!strcmp(which, "instance_norm"))
+		y = nb_instance_norm(g, norm_x, params[1], params[2], NULL, NULL,
+		                     0.1, 1e-5);
+	else
+		y = nb_layer_norm(g, norm_x, 3, ln_shape, params[3], params[4],
+		                  1e-5);
+	nb_tensor *loss = nb_sum(g, y, 0, NULL, false);
+	if (!loss || nb_backward(loss, NULL))
+		return fail(which);
+	nb_graph_reset(g);
+	return 0;
+}
+
+static const char *norm_which;
+static int norms_step(void) { return norms_step_one(norm_which); }
+
+static void norms_teardown(void)
+{
+	for (int i = 0; i < 2; i++) {
+		nb_tensor_free(bn_stats[i]);
+		bn_stats[i] = NULL;
+	}
+	common_teardown();
+}
+
+static const bench benches[] = {
+	{"seed10", seed10_setup, seed10_step, common_teardown},
+#ifdef HAVE_CBLAS
+	{"seed10_gemm", seed10_gemm_setup, seed10_gemm_step,
+	 seed10_gemm_teardown},
+#endif
+	{"tiny", tiny_setup, tiny_step, common_teardown},
+	{"mlp784", mlp784_setup, mlp784_step, mlp784_teardown},
+	{"fmnist", fmnist_setup, fmnist_step, fmnist_teardown},
+	{"batch_norm", norms_setup, norms_step, norms_teardown},
+	{"group_norm", norms_setup, norms_step, norms_teardown},
+	{"instance_norm", norms_setup, norms_step, norms_teardown},
+	{"layer_norm", norms_setup, norms_step, norms_teardown},
+};
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+	int reps = 20, warmup = 3, threads = 1;
+	const bench *b = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+			reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--warmup") && i + 1 < argc)
+			warmup = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+			threads = atoi(argv[++i]);
+		else
+			for (size_t k = 0; k < sizeof benches / sizeof *benches; k++)
+				if (!strcmp(argv[i], benches[k].name))
+					b = &benches[k];
+	}
+	if (!b || reps < 1 || warmup < 0 || threads < 1) {
+		fprintf(stderr, "usage: nabla-bench WORKLOAD [--threads N] "
+		        "[--reps R] [--warmup W]\nworkloads:");
+		for (size_t k = 0; k < sizeof benches / sizeof *benches; k++)
+			fprintf(stderr, " %s", benches[k].name);
+		fprintf(stderr, "\n");
+		return 2;
+	}
+	nb_set_num_threads(threads);
+	norm_which = b->name;
+	if (b->setup())
+		return 1;
+	double *t = calloc((size_t)reps, sizeof *t);
+	if (!t)
+		return 1;
+	for (int i = 0; i < warmup; i++)
+		if (b->step())
+			return 1;
+	for (int i = 0; i < reps; i++) {
+		double t0 = now_ms();
+		if (b->step())
+			return 1;
+		t[i] = now_ms() - t0;
+	}
+	b->teardown();
+	qsort(t, (size_t)reps, sizeof *t, cmp);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("{\"engine\": \"nabla\", \"workload\": \"%s\", \"threads\": %d, "
+	       "\"reps\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, "
+	       "\"max_ms\": %.4f, \"peak_rss_kb\": %ld, \"graph_kb\": %zu}\n",
+	       b->name, threads, reps, t[reps / 2], t[0], t[reps - 1],
+	       ru.ru_maxrss, graph_used_max / 1024);
+	free(t);
+	return 0;
+}

@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""The PyTorch side of the benchmark suite: the workloads of nabla_bench.c,
+the same shapes, initialisation scheme, loss and optimizer.
+
+    torch_bench.py WORKLOAD [--threads N] [--reps R] [--warmup W]
+
+Prints one JSON line like nabla-bench.  Set OMP_NUM_THREADS and
+OPENBLAS_NUM_THREADS to N as well when calling it (run.sh does):
+torch.set_num_threads alone leaves BLAS's own threads at their default.
+"""
+import argparse
+import json
+import resource
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def seed10():
+    sizes = [800 - 50 * i for i in range(11)]
+    ws = [torch.empty(o, i).uniform_(-i ** -0.5, i ** -0.5).requires_grad_()
+          for i, o in zip(sizes, sizes[1:])]
+    x, y = torch.randn(2000, 800), torch.randn(2000, 300)
+    opt = torch.optim.SGD(ws, lr=0.01)
+
+    def step():
+        h = x
+        for w in ws:
+            h = torch.tanh(F.linear(h, w))
+        loss = F.mse_loss(h, y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+    return step
+
+
+def tiny():
+    net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(),
+                              torch.nn.Linear(32, 32), torch.nn.ReLU(),
+                              torch.nn.Linear(32, 4))
+    x, y = torch.randn(8, 16), torch.randint(0, 4, (8,))
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+
+    def step():
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+    return step
+
+
+def mlp784_net():
+    return torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.BatchNorm1d(256),
+        torch.nn.ReLU(), torch.nn.Dropout(0.2),
+        torch.nn.Linear(256, 256), torch.nn.BatchNorm1d(256),
+        torch.nn.ReLU(), torch.nn.Linear(256, 10))
+
+
+def mlp784():
+    net = mlp784_net()
+    x, y = torch.randn(128, 784), torch.randint(0, 10, (128,))
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+    def step():
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+    return step
+
+
+def fmnist():
+    import gzip
+    import numpy as np
+    d = "/usr/share/datasets/fashion-mnist/"
+    with gzip.open(d + "train-images-idx3-ubyte.gz") as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16)
+    with gzip.open(d + "train-labels-idx1-ubyte.gz") as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8)
+    x = torch.from_numpy(x.reshape(-1, 784).astype(np.float32) / 255)
+    x = (x - x.mean()) / x.std()
+    y = torch.from_numpy(y.astype(np.int64))
+    net = mlp784_net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+    def step():
+        order = torch.randperm(len(x))
+        for i in range(0, len(x), 128):
+            idx = order[i:i + 128]
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=False)
+    return step
+
+
+def norm(kind):
+    x = torch.randn(32, 32, 28, 28, requires_grad=True)
+    w, b = torch.ones(32, requires_grad=True), torch.zeros(32,
+                                                          requires_grad=True)
+    lw = torch.ones(32, 28, 28, requires_grad=True)
+    lb = torch.zeros(32, 28, 28, requires_grad=True)
+    rm, rv = torch.zeros(32), torch.ones(32)
+
+    def step():
+        if kind == "batch_norm":
+            y = F.batch_norm(x, rm, rv, w, b, training=True)
+        elif kind == "group_norm":
+            y = F.group_norm(x, 8, w, b)
+        elif kind == "instance_norm":
+            y = F.instance_norm(x, weight=w, bias=b)
+        else:
+            y = F.layer_norm(x, (32, 28, 28), lw, lb)
+        y.sum().backward()
+    return step
+
+
+WORKLOADS = {
+    "seed10": seed10, "tiny": tiny, "mlp784": mlp784, "fmnist": fmnist,
+    "batch_norm": lambda: norm("batch_norm"),
+    "group_norm": lambda: norm("group_norm"),
+    "instance_norm": lambda: norm("instance_norm"),
+    "layer_norm": lambda: norm("layer_norm"),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("workload", choices=sorted(WORKLOADS))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    step = WORKLOADS[a.workload]()
+    for _ in range(a.warmup):
+        step()
+    times = []
+    for _ in range(a.reps):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    print(json.dumps({
+        "engine": "torch", "workload": a.workload, "threads": a.threads,
+        "reps": a.reps, "median_ms": statistics.median(times),
+        "min_ms": min(times), "max_ms": max(times),
+        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()

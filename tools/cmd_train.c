@@ -1,0 +1,708 @@
+/*
+ * cmd_train.c - `nabla train`: train a model given by a spec on
+ * Fashion-MNIST (or the built-in synthetic set), with a progress bar on a
+ * terminal, plain lines or JSON Lines otherwise, and checkpoints.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli.h"
+
+#define DEFAULT_SPEC "linear:256 batch_norm relu dropout:0.2 " \
+                     "linear:256 batch_norm relu linear:10"
+#define MAX_FREEZE 32
+
+typedef struct train_opts {
+	const char *spec, *data, *save, *load, *init_from, *optim, *schedule;
+	const char *init;
+	const char *freeze[MAX_FREEZE];
+	int n_freeze;
+	double lr, momentum, weight_decay, clip_norm, clip_value, l1, l2;
+	double beta1, beta2, eps, alpha;
+	bool lr_set, momentum_set, wd_set, beta1_set, beta2_set, eps_set,
+	     alpha_set;
+	bool nesterov, json, anomaly, synthetic, quiet;
+	uint64_t seed, epochs, batch, threads, train_limit, test_limit;
+} train_opts;
+
+typedef struct train_ctx {
+	const train_opts *o;
+	nb_dataset d;
+	nb_module *model;
+	nb_graph *g;
+	nb_tensor **params;     /* trainable parameters */
+	size_t n_params;
+	nb_tensor **weights;    /* those of rank >= 2, for --l1 and --l2 */
+	size_t n_weights;
+	nb_optim *opt;
+	nb_sched *sched;
+	int64_t epoch0;         /* epochs done before (--load) */
+	char *spec;             /* the model's spec (owned) */
+	bool tty;
+} train_ctx;
+
+static int usage(void)
+{
+	printf(
+"Usage: nabla train [OPTION]...\n"
+"Train a classifier on Fashion-MNIST (or the built-in synthetic set) and\n"
+"report train loss, test loss and test accuracy after each epoch.\n\n"
+"Model and data:\n"
+"  --model SPEC        the model (default \"" DEFAULT_SPEC "\");\n"
+"                      see nabla(1), MODEL SPECS\n"
+"  --data DIR          Fashion-MNIST IDX files in DIR (default\n"
+"                      " NB_FASHION_MNIST_DIR ", else synthetic)\n"
+"  --synthetic         use the built-in synthetic set\n"
+"  --train-limit N, --test-limit N   use the first N samples only\n"
+"Optimization:\n"
+"  --optim NAME        sgd (default), adam, adamw or rmsprop\n"
+"  --lr X              learning rate (sgd 0.1; else PyTorch's default)\n"
+"  --momentum X        sgd (default 0.9) or rmsprop (default 0) momentum\n"
+"  --nesterov          Nesterov momentum (sgd)\n"
+"  --weight-decay X    weight decay (adamw 0.01, else 0)\n"
+"  --beta1 X, --beta2 X, --eps X   Adam's and AdamW's settings\n"
+"  --alpha X           RMSprop's smoothing constant (0.99)\n"
+"  --schedule S        step:SIZE,GAMMA | exp:GAMMA | cosine[:ETA_MIN]\n"
+"  --batch N           batch size (default 128)\n"
+"  --epochs N          epochs (default 3; 0 only evaluates)\n"
+"  --clip-norm X       clip the gradients' global L2 norm to X\n"
+"  --clip-value X      clip each gradient element to [-X, X]\n"
+"  --l1 X, --l2 X      add X*sum|w| or X*sum w^2 of the weights to the loss\n"
+"  --init SCHEME       linear weights by an nb_init_apply scheme\n"
+"                      (xavier_uniform, kaiming_normal:nonlinearity=auto,\n"
+"                      orthogonal:auto...; biases 0); default PyTorch's\n"
+"  --seed N            seed of initialization, shuffling, dropout (0)\n"
+"  --threads N         threads of matrix products\n"
+"  --detect-anomaly    fail at the first op making a NaN or infinity\n"
+"Checkpoints (safetensors):\n"
+"  --save FILE         save the model, its spec and the optimizer's state\n"
+"  --load FILE         resume from FILE: weights (all names must match),\n"
+"                      optimizer state and epoch; the spec is read from\n"
+"                      FILE unless --model is given\n"
+"  --init-from FILE    fine-tune: load the tensors of FILE that the model\n"
+"                      has, skip the rest\n"
+"  --freeze PREFIX     do not train parameters named PREFIX or PREFIX.*\n"
+"                      (repeatable)\n"
+"Output:\n"
+"  --json              JSON Lines on stdout: start, epoch and end events\n"
+"  --quiet             no progress bar\n"
+"  --help, --version\n\n"
+"Exit status: 0 trained, 1 failed (data, checkpoint, NaN loss), 2 usage.\n");
+	return CLI_OK;
+}
+
+/* ---- options ---- */
+
+static int bad_value(const char *opt, const char *v)
+{
+	return cli_usage_error("train", "bad value '%s' for --%s", v, opt);
+}
+
+static int parse_opts(int argc, char **argv, train_opts *o)
+{
+	enum { O_MODEL = 256, O_DATA, O_SYNTH, O_TRAIN_LIMIT, O_TEST_LIMIT,
+	       O_OPTIM, O_LR, O_MOMENTUM, O_NESTEROV, O_WD, O_SCHEDULE,
+	       O_BATCH, O_EPOCHS, O_CLIP_NORM, O_CLIP_VALUE, O_L1, O_L2,
+	       O_SEED, O_THREADS, O_ANOMALY, O_SAVE, O_LOAD, O_INIT_FROM,
+	       O_FREEZE, O_JSON, O_QUIET, O_HELP, O_VERSION, O_BETA1, O_BETA2,
+	       O_EPS, O_ALPHA, O_INIT };
+	static const struct option lo[] = {
+		{"model", required_argument, NULL, O_MODEL},
+		{"data", required_argument, NULL, O_DATA},
+		{"synthetic", no_argument, NULL, O_SYNTH},
+		{"train-limit", required_argument, NULL, O_TRAIN_LIMIT},
+		{"test-limit", required_argument, NULL, O_TEST_LIMIT},
+		{"optim", required_argument, NULL, O_OPTIM},
+		{"lr", required_argument, NULL, O_LR},
+		{"momentum", required_argument, NULL, O_MOMENTUM},
+		{"nesterov", no_argument, NULL, O_NESTEROV},
+		{"weight-decay", required_argument, NULL, O_WD},
+		{"schedule", required_argument, NULL, O_SCHEDULE},
+		{"batch", required_argument, NULL, O_BATCH},
+		{"epochs", required_argument, NULL, O_EPOCHS},
+		{"clip-norm", required_argument, NULL, O_CLIP_NORM},
+		{"clip-value", required_argument, NULL, O_CLIP_VALUE},
+		{"l1", required_argument, NULL, O_L1},
+		{"l2", required_argument, NULL, O_L2},
+		{"seed", required_argument, NULL, O_SEED},
+		{"threads", required_argument, NULL, O_THREADS},
+		{"detect-anomaly", no_argument, NULL, O_ANOMALY},
+		{"save", required_argument, NULL, O_SAVE},
+		{"load", required_argument, NULL, O_LOAD},
+		{"init-from", required_argument, NULL, O_INIT_FROM},
+		{"freeze", required_argument, NULL, O_FREEZE},
+		{"init", required_argument, NULL, O_INIT},
+		{"beta1", required_argument, NULL, O_BETA1},
+		{"beta2", required_argument, NULL, O_BETA2},
+		{"eps", required_argument, NULL, O_EPS},
+		{"alpha", required_argument, NULL, O_ALPHA},
+		{"json", no_argument, NULL, O_JSON},
+		{"quiet", no_argument, NULL, O_QUIET},
+		{"help", no_argument, NULL, O_HELP},
+		{"version", no_argument, NULL, O_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	int c, li;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", lo, &li)) != -1) {
+		double *d = c == O_LR ? &o->lr : c == O_MOMENTUM ? &o->momentum
+		          : c == O_WD ? &o->weight_decay
+		          : c == O_CLIP_NORM ? &o->clip_norm
+		          : c == O_CLIP_VALUE ? &o->clip_value
+		          : c == O_L1 ? &o->l1 : c == O_L2 ? &o->l2
+		          : c == O_BETA1 ? &o->beta1 : c == O_BETA2 ? &o->beta2
+		          : c == O_EPS ? &o->eps : c == O_ALPHA ? &o->alpha : NULL;
+		uint64_t *u = c == O_SEED ? &o->seed : c == O_EPOCHS ? &o->epochs
+		            : c == O_BATCH ? &o->batch : c == O_THREADS
+		            ? &o->threads : c == O_TRAIN_LIMIT ? &o->train_limit
+		            : c == O_TEST_LIMIT ? &o->test_limit : NULL;
+		if (d) {
+			if (!cli_parse_double(optarg, d) || !(*d >= 0) || isinf(*d))
+				return bad_value(lo[li].name, optarg);
+			o->lr_set |= c == O_LR;
+			o->momentum_set |= c == O_MOMENTUM;
+			o->wd_set |= c == O_WD;
+			o->beta1_set |= c == O_BETA1;
+			o->beta2_set |= c == O_BETA2;
+			o->eps_set |= c == O_EPS;
+			o->alpha_set |= c == O_ALPHA;
+			continue;
+		}
+		if (u) {
+			if (!cli_parse_u64(optarg, u) || (*u == 0 && c != O_SEED &&
+			    c != O_EPOCHS) || (c != O_SEED && *u > (1u << 30)))
+				return bad_value(lo[li].name, optarg);
+			continue;
+		}
+		switch (c) {
+		case O_MODEL: o->spec = optarg; break;
+		case O_INIT: o->init = optarg; break;
+		case O_DATA: o->data = optarg; break;
+		case O_SYNTH: o->synthetic = true; break;
+		case O_OPTIM: o->optim = optarg; break;
+		case O_NESTEROV: o->nesterov = true; break;
+		case O_SCHEDULE: o->schedule = optarg; break;
+		case O_ANOMALY: o->anomaly = true; break;
+		case O_SAVE: o->save = optarg; break;
+		case O_LOAD: o->load = optarg; break;
+		case O_INIT_FROM: o->init_from = optarg; break;
+		case O_FREEZE:
+			if (o->n_freeze == MAX_FREEZE)
+				return cli_usage_error("train", "at most %d --freeze",
+				                       MAX_FREEZE);
+			o->freeze[o->n_freeze++] = optarg;
+			break;
+		case O_JSON: o->json = true; break;
+		case O_QUIET: o->quiet = true; break;
+		case O_HELP: return usage() + 100;
+		case O_VERSION: cli_version(); return 100;
+		default:
+			return cli_usage_error("train", "unknown option or missing "
+			                       "value '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("train", "unexpected argument '%s'",
+		                       argv[optind]);
+	if (strcmp(o->optim, "sgd") && strcmp(o->optim, "adam") &&
+	    strcmp(o->optim, "adamw") && strcmp(o->optim, "rmsprop"))
+		return cli_usage_error("train", "unknown optimizer '%s' (sgd, "
+		                       "adam, adamw or rmsprop)", o->optim);
+	if (o->load && o->init_from)
+		return cli_usage_error("train", "--load and --init-from exclude "
+		                       "each other");
+	if (o->synthetic && o->data)
+		return cli_usage_error("train", "--data and --synthetic exclude "
+		                       "each other");
+	if (o->nesterov && (strcmp(o->optim, "sgd") || (o->momentum_set &&
+	    o->momentum == 0)))
+		return cli_usage_error("train", "--nesterov needs --optim sgd and "
+		                       "--momentum > 0");
+	return CLI_OK;
+}
+
+/* ---- optimizer and schedule (include/nabla/optim.h) ---- */
+
+typedef struct schedule {
+	int kind;        /* 0 none, 1 step, 2 exp, 3 cosine */
+	double a, b;     /* step: size, gamma; exp: gamma; cosine: eta_min */
+} schedule;
+
+static bool parse_schedule(const char *s, schedule *out)
+{
+	char *end;
+	memset(out, 0, sizeof *out);
+	if (!s)
+		return true;
+	if (!strncmp(s, "step:", 5)) {
+		out->kind = 1;
+		out->a = strtod(s + 5, &end);
+		return *end == ',' && out->a >= 1 && out->a == floor(out->a) &&
+		       out->a < 1e9 && cli_parse_double(end + 1, &out->b) &&
+		       out->b >= 0;
+	}
+	if (!strncmp(s, "exp:", 4)) {
+		out->kind = 2;
+		return cli_parse_double(s + 4, &out->a) && out->a >= 0;
+	}
+	if (!strncmp(s, "cosine", 6)) {
+		out->kind = 3;
+		return !s[6] || (s[6] == ':' && cli_parse_double(s + 7, &out->a) &&
+		                 out->a >= 0);
+	}
+	return false;
+}
+
+static nb_optim *make_optim(const train_opts *o, nb_tensor **p, size_t n)
+{
+	if (!strcmp(o->optim, "sgd")) {
+		nb_sgd_opts so = nb_sgd_defaults();
+		so.lr = o->lr_set ? o->lr : 0.1;
+		so.momentum = o->momentum_set ? o->momentum : 0.9;
+		so.weight_decay = o->wd_set ? o->weight_decay : so.weight_decay;
+		so.nesterov = o->nesterov;
+		return nb_optim_sgd(p, n, &so);
+	}
+	if (!strcmp(o->optim, "rmsprop")) {
+		nb_rmsprop_opts ro = nb_rmsprop_defaults();
+		ro.lr = o->lr_set ? o->lr : ro.lr;
+		ro.momentum = o->momentum_set ? o->momentum : ro.momentum;
+		ro.weight_decay = o->wd_set ? o->weight_decay : ro.weight_decay;
+		ro.alpha = o->alpha_set ? o->alpha : ro.alpha;
+		ro.eps = o->eps_set ? o->eps : ro.eps;
+		return nb_optim_rmsprop(p, n, &ro);
+	}
+	bool w = !strcmp(o->optim, "adamw");
+	nb_adam_opts ao = w ? nb_adamw_defaults() : nb_adam_defaults();
+	ao.lr = o->lr_set ? o->lr : ao.lr;
+	ao.weight_decay = o->wd_set ? o->weight_decay : ao.weight_decay;
+	ao.beta1 = o->beta1_set ? o->beta1 : ao.beta1;
+	ao.beta2 = o->beta2_set ? o->beta2 : ao.beta2;
+	ao.eps = o->eps_set ? o->eps : ao.eps;
+	return w ? nb_optim_adamw(p, n, &ao) : nb_optim_adam(p, n, &ao);
+}
+
+/* The optimizer, its schedule, and what --load restores of them. */
+static int setup_optim(train_ctx *t)
+{
+	const train_opts *o = t->o;
+	schedule sc;
+	parse_schedule(o->schedule, &sc);
+	if (!t->n_params)
+		return o->epochs ? cli_usage_error("train", "every parameter is "
+		                                   "frozen: nothing to train")
+		                 : CLI_OK;
+	if (!(t->opt = make_optim(o, t->params, t->n_params)))
+		goto fail;
+	if (sc.kind == 1)
+		t->sched = nb_sched_step_lr(t->opt, (int64_t)sc.a, sc.b);
+	else if (sc.kind == 2)
+		t->sched = nb_sched_exponential_lr(t->opt, sc.a);
+	else if (sc.kind == 3)
+		t->sched = nb_sched_cosine_lr(t->opt, t->epoch0 +
+		                              (int64_t)(o->epochs ? o->epochs
+		                                        : 1), sc.a);
+	if (sc.kind && !t->sched)
+		goto fail;
+	if (o->load) {
+		nb_status st = nb_optim_load_state(t->opt, o->load);
+		if (st == NB_OK && !o->json)
+			fprintf(stderr, "nabla train: resumed %s's state and epoch "
+			        "%lld from %s\n", nb_optim_name(t->opt),
+			        (long long)t->epoch0, o->load);
+		else if (st && st != NB_ENOTFOUND && st != NB_EINVAL)
+			goto fail;
+		else if (st && !o->json)
+			fprintf(stderr, "nabla train: %s; the optimizer starts "
+			        "afresh\n", nb_last_error());
+		if (t->sched && nb_sched_set_epoch(t->sched, t->epoch0))
+			goto fail;
+	}
+	return CLI_OK;
+fail:
+	fprintf(stderr, "nabla train: %s\n", nb_last_error());
+	return CLI_FAIL;
+}
+
+/* ---- data ---- */
+
+static void limit_rows(nb_tensor **x, nb_tensor **y, uint64_t n)
+{
+	if (!n || (uint64_t)nb_tensor_dim(*x, 0) <= n)
+		return;
+	int64_t xs[2] = {(int64_t)n, nb_tensor_dim(*x, 1)}, ys[1] = {(int64_t)n};
+	nb_tensor *a = nb_tensor_from_data(NB_F32, 2, xs, nb_tensor_data(*x),
+	                                   NB_COPY);
+	nb_tensor *b = nb_tensor_from_data(NB_I64, 1, ys, nb_tensor_data(*y),
+	                                   NB_COPY);
+	if (!a || !b) {
+		nb_tensor_free(a);
+		nb_tensor_free(b);
+		return;
+	}
+	nb_tensor_free(*x);
+	nb_tensor_free(*y);
+	*x = a;
+	*y = b;
+}
+
+static int load_data(train_ctx *t)
+{
+	const train_opts *o = t->o;
+	const char *dir = o->data ? o->data : NB_FASHION_MNIST_DIR;
+	nb_status st = NB_ENOTFOUND;
+	if (!o->synthetic)
+		st = nb_dataset_fashion_mnist(dir, &t->d);
+	if (st && o->data) {
+		fprintf(stderr, "nabla train: %s\n", nb_last_error());
+		return CLI_FAIL;
+	}
+	if (st) {
+		if (!o->synthetic)
+			fprintf(stderr, "nabla train: Fashion-MNIST is not in %s "
+			        "(apt-get install dataset-fashion-mnist, or --data "
+			        "DIR); using the built-in synthetic data set\n", dir);
+		if (nb_dataset_synthetic(6000, 1000, 784, 10, 1, &t->d)) {
+			fprintf(stderr, "nabla train: %s\n", nb_last_error());
+			return CLI_FAIL;
+		}
+	}
+	limit_rows(&t->d.train_x, &t->d.train_y, o->train_limit);
+	limit_rows(&t->d.test_x, &t->d.test_y, o->test_limit);
+	nb_dataset_standardize(&t->d, NULL, NULL);
+	return CLI_OK;
+}
+
+/* ---- the model ---- */
+
+static int build_model(train_ctx *t)
+{
+	const train_opts *o = t->o;
+	const char *spec = o->spec;
+	char *from_file = NULL;
+	nb_safetensors *f = NULL;
+	if (o->load && !nb_safetensors_open(o->load, &f)) {
+		const char *e = nb_safetensors_meta(f, "nabla.epoch");
+		t->epoch0 = e ? strtoll(e, NULL, 10) : 0;
+		if (t->epoch0 < 0 || t->epoch0 > 1000000000)
+			t->epoch0 = 0;
+		nb_safetensors_close(f);
+		f = NULL;
+	}
+	if (!spec && o->load) {
+		if (nb_safetensors_open(o->load, &f)) {
+			fprintf(stderr, "nabla train: %s\n", nb_last_error());
+			return CLI_FAIL;
+		}
+		const char *s = nb_safetensors_meta(f, "nabla.spec");
+		from_file = s ? strdup(s) : NULL;
+		nb_safetensors_close(f);
+		f = NULL;
+		if (!from_file) {
+			fprintf(stderr, "nabla train: %s has no nabla.spec metadata: "
+			        "give the model with --model\n", o->load);
+			return CLI_FAIL;
+		}
+		spec = from_file;
+	}
+	if (!spec)
+		spec = DEFAULT_SPEC;
+	nb_model_opts mo = {.dtype = NB_F32, .seed = o->seed, .init = o->init};
+	t->model = nb_model_parse(spec, t->d.features, &mo);
+	t->spec = strdup(spec);
+	free(from_file);
+	if (!t->model) {
+		fprintf(stderr, "nabla train: %s\n", nb_last_error());
+		return strncmp(nb_last_error(), "spec:", 5) ? CLI_FAIL : CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+static int load_weights(train_ctx *t)
+{
+	const train_opts *o = t->o;
+	nb_load_report rep;
+	const char *path = o->load ? o->load : o->init_from;
+	if (path && nb_module_load(t->model, path, o->load != NULL, &rep)) {
+		fprintf(stderr, "nabla train: %s\n", nb_last_error());
+		return CLI_FAIL;
+	}
+	if (path && !o->json && (rep.missing || rep.unexpected))
+		fprintf(stderr, "nabla train: %s: loaded %zu tensors; kept the "
+		        "initial values of %zu (%s); skipped %zu (%s)\n", path,
+		        rep.loaded, rep.missing, rep.missing_names, rep.unexpected,
+		        rep.unexpected_names);
+	for (int i = 0; i < o->n_freeze; i++)
+		if (nb_module_freeze(t->model, o->freeze[i], true, NULL)) {
+			fprintf(stderr, "nabla train: --freeze: %s\n",
+			        nb_last_error());
+			return CLI_USAGE;
+		}
+	size_t n = nb_module_params(t->model, true, NULL, 0);
+	t->params = calloc(n + 1, sizeof *t->params);
+	t->weights = calloc(n + 1, sizeof *t->weights);
+	if (!t->params || !t->weights) {
+		fprintf(stderr, "nabla train: out of memory\n");
+		return CLI_FAIL;
+	}
+	t->n_params = nb_module_params(t->model, true, t->params, n);
+	for (size_t i = 0; i < t->n_params; i++)
+		if (nb_tensor_ndim(t->params[i]) >= 2)
+			t->weights[t->n_weights++] = t->params[i];
+	return CLI_OK;
+}
+
+/* ---- one step ---- */
+
+/* --l1 and --l2: X sum |w| and X sum w^2 over the weights. */
+static nb_tensor *penalty(train_ctx *t, nb_tensor *loss)
+{
+	const train_opts *o = t->o;
+	if (o->l1 > 0 && t->n_weights)
+		loss = nb_add(t->g, loss, nb_penalty_sum(t->g, t->weights,
+		              t->n_weights, NB_PENALTY_L1, o->l1));
+	if (o->l2 > 0 && t->n_weights)
+		loss = nb_add(t->g, loss, nb_penalty_sum(t->g, t->weights,
+		              t->n_weights, NB_PENALTY_L2_FULL, o->l2));
+	return loss;
+}
+
+/* --clip-value, then --clip-norm (torch.nn.utils' rules). */
+static nb_status clip(train_ctx *t)
+{
+	const train_opts *o = t->o;
+	nb_status st = NB_OK;
+	if (o->clip_value > 0)
+		st = nb_clip_grad_value(t->params, t->n_params, o->clip_value);
+	if (!st && o->clip_norm > 0)
+		st = nb_clip_grad_norm(t->params, t->n_params, o->clip_norm, 2,
+		                       false, NULL);
+	return st;
+}
+
+/* ---- output ---- */
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void progress(train_ctx *t, uint64_t epoch, size_t done, size_t n,
+                     double loss, double rate)
+{
+	int w = 30, k = n ? (int)((double)w * (double)done / (double)n) : w;
+	fprintf(stderr, "\repoch %llu/%llu [", (unsigned long long)epoch + 1,
+	        (unsigned long long)t->o->epochs);
+	for (int i = 0; i < w; i++)
+		fputc(i < k ? '=' : i == k ? '>' : ' ', stderr);
+	fprintf(stderr, "] %3d%%  loss %.4f  %.0f samples/s ",
+	        (int)(100.0 * (double)done / (double)(n ? n : 1)), loss, rate);
+	fflush(stderr);
+}
+
+static void json_start(train_ctx *t, const char *spec)
+{
+	printf("{\"event\": \"start\", \"model\": ");
+	cli_json_str(stdout, spec);
+	printf(", \"data\": ");
+	cli_json_str(stdout, t->d.name);
+	printf(", \"train_samples\": %lld, \"test_samples\": %lld, "
+	       "\"features\": %lld, \"classes\": %lld, \"parameters\": %zu, "
+	       "\"trainable\": %zu, \"optim\": ",
+	       (long long)nb_tensor_dim(t->d.train_x, 0),
+	       (long long)nb_tensor_dim(t->d.test_x, 0),
+	       (long long)t->d.features, (long long)t->d.classes,
+	       nb_module_numel(t->model, false), nb_module_numel(t->model, true));
+	cli_json_str(stdout, t->o->optim);
+	printf(", \"lr\": %.9g, \"batch\": %llu, \"epochs\": %llu, "
+	       "\"seed\": %llu}\n", t->opt ? nb_optim_get_lr(t->opt) : 0,
+	       (unsigned long long)t->o->batch,
+	       (unsigned long long)t->o->epochs,
+	       (unsigned long long)t->o->seed);
+}
+
+/* ---- the loop ---- */
+
+static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
+                       double *train_loss, double *rate)
+{
+	const train_opts *o = t->o;
+	nb_rng *r = nb_graph_rng(t->g);
+	size_t n = (size_t)nb_tensor_dim(t->d.train_x, 0), steps = 0;
+	double sum = 0, t0 = now(), last = 0;
+	nb_shuffle(idx, n, r);
+	nb_module_set_training(t->model, true);
+	for (size_t at = 0; at < n; at += o->batch) {
+		size_t k = n - at < o->batch ? n - at : o->batch;
+		nb_tensor *bx, *by;
+		nb_graph_reset(t->g);
+		nb_optim_zero_grad(t->opt, false);
+		nb_batch_gather(t->g, t->d.train_x, t->d.train_y, idx + at, k,
+		                &bx, &by);
+		nb_tensor *loss = nb_cross_entropy(t->g,
+		    nb_module_forward(t->model, t->g, bx), by);
+		nb_tensor *total = penalty(t, loss);
+		if (!total || nb_backward(total, NULL)) {
+			fprintf(stderr, "%snabla train: %s\n", t->tty ? "\n" : "",
+			        nb_graph_errmsg(t->g));
+			return CLI_FAIL;
+		}
+		double l = nb_tensor_item(loss);
+		if (!isfinite(l)) {
+			fprintf(stderr, "%snabla train: the loss is %s at epoch %llu, "
+			        "step %zu (try a smaller --lr, --clip-norm, or "
+			        "--detect-anomaly)\n", t->tty ? "\n" : "",
+			        isnan(l) ? "NaN" : "infinite",
+			        (unsigned long long)epoch + 1, steps + 1);
+			return CLI_FAIL;
+		}
+		if (clip(t) || nb_optim_step(t->opt)) {
+			fprintf(stderr, "nabla train: %s\n", nb_last_error());
+			return CLI_FAIL;
+		}
+		sum += l * (double)k;
+		steps++;
+		if (t->tty && now() - last > 0.1) {
+			last = now();
+			progress(t, epoch, at + k, n, sum / (double)(at + k),
+			         (double)(at + k) / (last - t0 + 1e-9));
+		}
+	}
+	*train_loss = sum / (double)n;
+	*rate = (double)n / (now() - t0 + 1e-9);
+	if (t->tty)
+		fprintf(stderr, "\r%*s\r", 79, "");
+	return CLI_OK;
+}
+
+static int save_model(train_ctx *t, const char *spec, double acc)
+{
+	char in[32], accs[32], ep[32];
+	snprintf(in, sizeof in, "%lld", (long long)t->d.features);
+	snprintf(accs, sizeof accs, "%.6f", acc);
+	snprintf(ep, sizeof ep, "%lld", (long long)(t->epoch0 +
+	         (int64_t)t->o->epochs));
+	const char *meta[] = {"nabla.spec", spec, "nabla.in_features", in,
+	                      "nabla.data", t->d.name, "nabla.test_accuracy",
+	                      accs, "nabla.epoch", ep, NULL};
+	if (nb_checkpoint_save(t->o->save, t->model, t->opt, meta)) {
+		fprintf(stderr, "nabla train: %s\n", nb_last_error());
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+static int run(train_ctx *t)
+{
+	const train_opts *o = t->o;
+	int rc;
+	if ((rc = load_data(t)) || (rc = build_model(t)) ||
+	    (rc = load_weights(t)) || (rc = setup_optim(t)))
+		return rc;
+	if (!(t->g = nb_graph_new()))
+		return CLI_FAIL;
+	nb_graph_seed(t->g, o->seed);
+	nb_graph_set_anomaly(t->g, o->anomaly);
+	/* Training reads no intermediate gradient: recycle them. */
+	nb_graph_set_retain_grads(t->g, false);
+	const char *spec = t->spec ? t->spec : "";
+	size_t n = (size_t)nb_tensor_dim(t->d.train_x, 0);
+	int64_t *idx = malloc(n * sizeof *idx + 1);
+	if (!idx)
+		return CLI_FAIL;
+	if (o->json)
+		json_start(t, spec);
+	else
+		printf("model: %s\ndata: %s, %lld training and %lld test samples, "
+		       "%zu parameters (%zu trainable)\n", spec, t->d.name,
+		       (long long)n, (long long)nb_tensor_dim(t->d.test_x, 0),
+		       nb_module_numel(t->model, false),
+		       nb_module_numel(t->model, true));
+	double acc = NAN, test_loss = NAN, t0 = now();
+	for (uint64_t e = 0; e < o->epochs && !rc; e++) {
+		double train_loss, rate, lr = nb_optim_get_lr(t->opt);
+		if ((rc = train_epoch(t, e, idx, &train_loss, &rate)))
+			break;
+		if (t->sched && nb_sched_step(t->sched)) {
+			fprintf(stderr, "nabla train: %s\n", nb_last_error());
+			rc = CLI_FAIL;
+			break;
+		}
+		if (nb_evaluate(t->model, t->g, t->d.test_x, t->d.test_y, 1000,
+		                &test_loss, &acc)) {
+			fprintf(stderr, "nabla train: %s\n", nb_last_error());
+			rc = CLI_FAIL;
+			break;
+		}
+		if (o->json)
+			printf("{\"event\": \"epoch\", \"epoch\": %llu, \"lr\": %.9g, "
+			       "\"train_loss\": %.6f, \"test_loss\": %.6f, "
+			       "\"test_accuracy\": %.6f, \"samples_per_s\": %.1f}\n",
+			       (unsigned long long)e + 1, lr, train_loss,
+			       test_loss, acc, rate);
+		else
+			printf("epoch %llu/%llu  train_loss %.4f  test_loss %.4f  "
+			       "test_acc %.2f%%  %.0f samples/s\n",
+			       (unsigned long long)e + 1,
+			       (unsigned long long)o->epochs, train_loss, test_loss,
+			       100 * acc, rate);
+		fflush(stdout);
+	}
+	free(idx);
+	/* --epochs 0 evaluates the model as built or loaded. */
+	if (!rc && !o->epochs && nb_evaluate(t->model, t->g, t->d.test_x,
+	                                     t->d.test_y, 1000, &test_loss,
+	                                     &acc)) {
+		fprintf(stderr, "nabla train: %s\n", nb_last_error());
+		rc = CLI_FAIL;
+	}
+	if (!rc && !o->epochs && !o->json)
+		printf("test_loss %.4f  test_acc %.2f%%\n", test_loss, 100 * acc);
+	if (!rc && o->save)
+		rc = save_model(t, spec, acc);
+	if (!rc && o->json) {
+		printf("{\"event\": \"end\", \"test_accuracy\": %.6f, "
+		       "\"test_loss\": %.6f, \"seconds\": %.3f, \"saved\": ",
+		       isnan(acc) ? 0 : acc, isnan(test_loss) ? 0 : test_loss,
+		       now() - t0);
+		if (o->save)
+			cli_json_str(stdout, o->save);
+		else
+			printf("null");
+		printf("}\n");
+	}
+	return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	train_opts o = {.optim = "sgd", .epochs = 3, .batch = 128};
+	int rc = parse_opts(argc, argv, &o);
+	if (rc)
+		return rc >= 100 ? CLI_OK : rc;
+	schedule sc;
+	if (!parse_schedule(o.schedule, &sc))
+		return cli_usage_error("train", "bad --schedule '%s' (step:SIZE,"
+		                       "GAMMA, exp:GAMMA or cosine[:ETA_MIN])",
+		                       o.schedule);
+	if (o.threads && nb_set_num_threads((int)o.threads))
+		fprintf(stderr, "nabla train: %s\n", nb_last_error());
+	train_ctx t = {.o = &o};
+	t.tty = !o.quiet && !o.json && isatty(STDERR_FILENO);
+	rc = run(&t);
+	free(t.spec);
+	nb_sched_free(t.sched);
+	nb_optim_free(t.opt);
+	free(t.weights);
+	free(t.params);
+	nb_graph_free(t.g);
+	nb_module_free(t.model);
+	nb_dataset_free(&t.d);
+	return rc;
+}
