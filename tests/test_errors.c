@@ -520,6 +520,8 @@ static void uninstall(void)
 /* What a sweep runs: a graph, two steps of a small model with a scope,
  * names, a reset in between and backward.  On success *out receives
  * w's gradient (12 values). */
+static bool sweep_retain = true; /* the graph's retain_grads */
+
 static nb_status scenario(double *out)
 {
 	nb_status st = NB_OK;
@@ -529,6 +531,7 @@ static nb_status scenario(double *out)
 	nb_graph *g = nb_graph_new();
 	if (!g)
 		return nb_last_status();
+	nb_graph_set_retain_grads(g, sweep_retain);
 	if (!(w = nb_tensor_randn(NB_F64, NB_SHAPE(3, 4), &r, 0, 1)) ||
 	    !(b = nb_tensor_zeros(NB_F64, NB_SHAPE(3)))) {
 		st = nb_last_status();
@@ -623,6 +626,14 @@ Test(errors, allocation_failure_sweep_one_shot, .init = install,
 Test(errors, allocation_failure_sweep_persistent, .init = install,
      .fini = uninstall)
 {
+	sweep(true);
+}
+
+Test(errors, allocation_failure_sweep_without_retained_gradients,
+     .init = install, .fini = uninstall)
+{
+	sweep_retain = false;
+	sweep(false);
 	sweep(true);
 }
 

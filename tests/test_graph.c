@@ -786,3 +786,77 @@ Test(graph, separate_graphs_in_separate_threads)
 	cr_expect_str_eq(nb_last_error(), mine);
 	cr_expect(strstr(mine, "[-100]") != NULL, "%s", mine);
 }
+
+/* ---- retain_grads off: intermediate gradients recycled ---- */
+
+/* Leaf gradients of a few graph shapes (diamonds, a tensor twice in one
+ * op, an intermediate used by three ops, broadcasting, a constant branch)
+ * after two backward calls; intermediate gradients in *inter. */
+static void shapes_step(bool retain, double *out, int *n_inter)
+{
+	nb_graph *g = new_graph();
+	nb_graph_set_retain_grads(g, retain);
+	nb_tensor *x = param(NB_F64, NB_SHAPE(2, 3),
+	                     (double[]){0.5, -1, 2, 0.25, 1.5, -0.5});
+	nb_tensor *b = param(NB_F64, NB_SHAPE(3), (double[]){0.1, 0.2, 0.3});
+	nb_tensor *c = nbt_tensor(NB_F64, NB_SHAPE(2, 3),
+	                          (double[]){1, 2, 3, 4, 5, 6});
+	nb_tensor *h = nb_exp(g, nb_add(g, x, b));            /* [2,3] */
+	nb_tensor *hh = nb_mul(g, h, h);                       /* h twice */
+	nb_tensor *d = nb_add(g, nb_add(g, hh, h), nb_mul(g, h, c));
+	nb_tensor *k = nb_exp(g, c);                           /* constant */
+	nb_tensor *m = nb_max(g, nb_mul(g, d, k), 1, (int[]){1}, false);
+	nb_tensor *l = nb_add(g, nb_sum(g, m, 0, NULL, false),
+	                      nb_mean(g, nb_matmul(g, h, nb_transpose(g, x,
+	                                                              0, 1)),
+	                              0, NULL, false));
+	cr_assert_not_null(l, "%s", nb_graph_errmsg(g));
+	cr_assert_eq(nb_backward(l, NULL), NB_OK, "%s", nb_graph_errmsg(g));
+	cr_assert_eq(nb_backward(l, NULL), NB_OK, "%s", nb_graph_errmsg(g));
+	for (size_t i = 0; i < 6; i++)
+		out[i] = nb_tensor_get(nb_tensor_grad(x), i);
+	for (size_t i = 0; i < 3; i++)
+		out[6 + i] = nb_tensor_get(nb_tensor_grad(b), i);
+	*n_inter = (nb_tensor_grad(h) != NULL) + (nb_tensor_grad(hh) != NULL) +
+	           (nb_tensor_grad(d) != NULL) + (nb_tensor_grad(l) != NULL);
+	nb_tensor_free(x);
+	nb_tensor_free(b);
+	nb_tensor_free(c);
+	nb_graph_free(g);
+}
+
+Test(graph, retain_grads_off_gives_the_same_leaf_gradients)
+{
+	double a[9], b[9];
+	int ia, ib;
+	shapes_step(true, a, &ia);
+	shapes_step(false, b, &ib);
+	for (int i = 0; i < 9; i++)
+		cr_expect_eq(a[i], b[i], "leaf gradient %d: %.17g retained, "
+		             "%.17g recycled", i, a[i], b[i]);
+	cr_expect_eq(ia, 4, "retained: intermediates keep their gradients");
+	cr_expect_eq(ib, 0, "recycled: intermediates have none after backward");
+}
+
+Test(graph, retain_grads_off_deep_chain_and_leaves_of_the_graph)
+{
+	nb_graph *g = new_graph();
+	nb_graph_set_retain_grads(g, false);
+	nb_tensor *x = nb_graph_from_data(g, NB_F64, NB_SHAPE(2),
+	                                  (double[]){1, -2});
+	nb_tensor_set_requires_grad(x, true);
+	nb_tensor *y = x;
+	for (int i = 0; i < 1000; i++)
+		y = nb_affine_scalar(g, y, 1.001, 0.5);
+	nb_tensor *l = nb_sum(g, y, 0, NULL, false);
+	size_t before = nb_graph_bytes_used(g);
+	cr_assert_eq(nb_backward(l, NULL), NB_OK, "%s", nb_graph_errmsg(g));
+	double d = pow(1.001, 1000);
+	nbt_expect_close(nb_tensor_grad(x), (double[]){d, d}, 2, 0, 1e-12,
+	                 "graph leaf");
+	/* 1000 gradients of 2 doubles share a couple of 64-byte blocks. */
+	cr_expect_lt(nb_graph_bytes_used(g) - before, 64 * 16,
+	             "backward used %zu bytes", nb_graph_bytes_used(g) - before);
+	cr_expect_null(nb_tensor_grad(y));
+	nb_graph_free(g);
+}

@@ -7,7 +7,8 @@
  * for 100,000 steps with counting allocators installed through
  * nb_set_alloc_funcs: after a warm-up of 100 steps, the graph's size
  * (nb_graph_bytes) must not change and not one malloc or realloc may
- * happen.  NB_TEST_MEMORY_STEPS overrides the step count (for slow
+ * happen; with intermediate gradients retained (the default) and
+ * recycled.  NB_TEST_MEMORY_STEPS overrides the step count (for slow
  * runs under valgrind).
  */
 #include <time.h>
@@ -93,8 +94,7 @@ static double step(nb_graph *g, mlp *m, const float *xs, const float *ys)
 	return l;
 }
 
-Test(memory, training_loop_runs_in_constant_memory, .init = install,
-     .fini = uninstall, .timeout = 120)
+static void train(bool retain)
 {
 	long steps = 100000;
 	const char *env = getenv("NB_TEST_MEMORY_STEPS");
@@ -122,6 +122,7 @@ Test(memory, training_loop_runs_in_constant_memory, .init = install,
 	}
 	nb_graph *g = nb_graph_new();
 	cr_assert_not_null(g);
+	nb_graph_set_retain_grads(g, retain);
 
 	clock_t t0 = clock();
 	double first = 0, last = 0;
@@ -151,9 +152,9 @@ Test(memory, training_loop_runs_in_constant_memory, .init = install,
 	cr_expect_eq(nodes, 0);   /* reset leaves no node behind */
 	cr_expect(isfinite(last), "loss %g", last);
 	cr_expect_lt(last, first / 10, "loss %g -> %g", first, last);
-	cr_log_info("%ld steps in %.2f s; graph %zu bytes; %zu mallocs in "
-	            "warm-up; loss %g -> %g", steps, secs, bytes, mallocs,
-	            first, last);
+	cr_log_info("retain_grads %s: %ld steps in %.2f s; graph %zu bytes; "
+	            "%zu mallocs in warm-up; loss %g -> %g", retain ? "on" : "off",
+	            steps, secs, bytes, mallocs, first, last);
 
 	nb_graph_free(g);
 	nb_tensor_free(m.w1);
@@ -162,4 +163,18 @@ Test(memory, training_loop_runs_in_constant_memory, .init = install,
 	nb_tensor_free(m.b2);
 	cr_expect_eq(n_live, live0, "%zu blocks still live",
 	             n_live - live0);
+}
+
+Test(memory, training_loop_runs_in_constant_memory, .init = install,
+     .fini = uninstall, .timeout = 120)
+{
+	train(true);
+}
+
+/* With intermediate gradients recycled during backward (retain_grads
+ * off), the same: the free list is rebuilt each step from the arena. */
+Test(memory, training_loop_without_retained_gradients, .init = install,
+     .fini = uninstall, .timeout = 120)
+{
+	train(false);
 }
