@@ -64,10 +64,13 @@ static nb_status check_inputs(nb_op_ctx *c, nb_dtype *dt)
 		nb_tensor *x = c->in[i];
 		uint32_t bit = 1u << i;
 		if (!x) {
-			if (op->optional & bit)
-				continue;
+			/* Sticky errors: NULL may be the result of a failed op,
+			 * even for an optional input, which must not then pass
+			 * for "not given". */
 			if (c->g->err)
 				return c->g->err;
+			if (op->optional & bit)
+				continue;
 			return nb_op_fail(c, NB_EINVAL, "input %s is NULL",
 			                  input_name(op, i, nm, sizeof nm));
 		}
@@ -184,6 +187,8 @@ nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
 		.node_id = g->n_nodes,
 	};
 	if (n_in < 0 || n_in > NB_MAX_INPUTS || (n_in && !in)) {
+		/* The message describes no input: the list is not usable. */
+		c.n_in = 0;
 		nb_op_fail(&c, NB_EINVAL, "bad input list (%d inputs)", n_in);
 		return NULL;
 	}
@@ -198,6 +203,7 @@ nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
 	if (!out)
 		return NULL;
 	c.out = out;
+	out->flags |= NB_T_OP_RESULT;
 	if (op->forward(&c)) {
 		if (!g->err)
 			nb_op_fail(&c, NB_EINVAL, "forward failed");

@@ -120,7 +120,9 @@ int cmd_gradcheck(int argc, char **argv)
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	/* The leading ':' tells a missing value (':') from an unknown
+	 * option ('?'). */
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		double *d = c == 'e' ? &o.eps : c == 'a' ? &o.atol
 		          : c == 'r' ? &o.rtol : NULL;
 		if (d) {
@@ -143,6 +145,9 @@ int cmd_gradcheck(int argc, char **argv)
 		case 'D': rep.dot_dir = optarg; break;
 		case 'h': return usage();
 		case 'V': cli_version(); return CLI_OK;
+		case ':':
+			return cli_usage_error("gradcheck", "option '%s' needs a "
+			                       "value", argv[optind - 1]);
 		default:
 			return cli_usage_error("gradcheck", "unknown option '%s'",
 			                       argv[optind - 1]);

@@ -3,7 +3,10 @@
  *
  * Every wrapper takes the graph first, returns a new graph tensor, or
  * NULL on error (recorded on the graph, see nb_graph_errmsg); a NULL
- * input makes the result NULL and keeps the graph's first error.  All
+ * input makes the result NULL and keeps the graph's first error.  An
+ * optional input (linear's bias) may be NULL for "not given", except
+ * while the graph holds an error: the NULL may then be a failed result,
+ * and the op fails too.  All
  * float inputs of one op must share a dtype.  Axes may be negative
  * (counting from the end).
  */
