@@ -132,7 +132,11 @@ static void *attrs_copy(nb_op_ctx *c, const void *attrs)
 	else
 		nb_attrs_parse(op, NULL, buf);
 	if (nb_attrs_check(op, buf)) {
-		nb_op_fail(c, nb_last_status(), "%s", nb_last_error());
+		/* The message names the op already ("op: attribute ..."). */
+		char ins[256];
+		nb__describe_inputs(ins, sizeof ins, c->n_in, c->in);
+		nb__graph_fail(c->g, nb_last_status(), "%s%s", nb_last_error(),
+		               ins);
 		return NULL;
 	}
 	return buf;

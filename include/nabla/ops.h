@@ -64,7 +64,9 @@ nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b);
 /* x [.., in] times w[out, in] transposed, plus b [out] (b may be NULL). */
 nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b);
 
-/* Along one axis; max-shifted, so any finite input gives finite output. */
+/* Along one axis, max-shifted: finite output for any finite input whose
+ * differences along the axis are finite in the dtype (in float32,
+ * log_softmax of [3e38, -3e38] is -inf: -6e38 is not a float32). */
 nb_tensor *nb_softmax(nb_graph *g, nb_tensor *x, int axis);
 nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *x, int axis);
 
