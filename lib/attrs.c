@@ -230,6 +230,18 @@ nb_status nb_attrs_check(const nb_op *op, const void *buf)
 	return NB_OK;
 }
 
+/* The shortest "%.*g" form of v that strtod reads back exactly (at
+ * most 17 digits), so that formatted attributes parse to the same
+ * values: 0.1 stays "0.1", 1/3 needs all 17 digits. */
+static void format_double(double v, char *out, size_t n)
+{
+	for (int p = 6; p <= 17; p++) {
+		snprintf(out, n, "%.*g", p, v);
+		if (strtod(out, NULL) == v)
+			return;
+	}
+}
+
 static size_t format_one(const nb_attr_def *d, const void *buf, char *out,
                          size_t n)
 {
@@ -239,9 +251,11 @@ static size_t format_one(const nb_attr_def *d, const void *buf, char *out,
 		                        (long long)*CFIELD(buf, d, int64_t));
 	case NB_ATTR_FLOAT: {
 		double v = *CFIELD(buf, d, double);
+		char num[32];
 		if (isnan(v))
 			return (size_t)snprintf(out, n, "%s=none", d->name);
-		return (size_t)snprintf(out, n, "%s=%.9g", d->name, v);
+		format_double(v, num, sizeof num);
+		return (size_t)snprintf(out, n, "%s=%s", d->name, num);
 	}
 	case NB_ATTR_BOOL:
 		return (size_t)snprintf(out, n, "%s=%d", d->name,

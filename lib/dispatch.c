@@ -64,10 +64,13 @@ static nb_status check_inputs(nb_op_ctx *c, nb_dtype *dt)
 		nb_tensor *x = c->in[i];
 		uint32_t bit = 1u << i;
 		if (!x) {
-			if (op->optional & bit)
-				continue;
+			/* Sticky errors: NULL may be the result of a failed op,
+			 * even for an optional input, which must not then pass
+			 * for "not given". */
 			if (c->g->err)
 				return c->g->err;
+			if (op->optional & bit)
+				continue;
 			return nb_op_fail(c, NB_EINVAL, "input %s is NULL",
 			                  input_name(op, i, nm, sizeof nm));
 		}
@@ -129,7 +132,11 @@ static void *attrs_copy(nb_op_ctx *c, const void *attrs)
 	else
 		nb_attrs_parse(op, NULL, buf);
 	if (nb_attrs_check(op, buf)) {
-		nb_op_fail(c, nb_last_status(), "%s", nb_last_error());
+		/* The message names the op already ("op: attribute ..."). */
+		char ins[256];
+		nb__describe_inputs(ins, sizeof ins, c->n_in, c->in);
+		nb__graph_fail(c->g, nb_last_status(), "%s%s", nb_last_error(),
+		               ins);
 		return NULL;
 	}
 	return buf;
@@ -199,6 +206,8 @@ nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
 		.node_id = g->n_nodes,
 	};
 	if (n_in < 0 || n_in > NB_MAX_INPUTS || (n_in && !in)) {
+		/* The message describes no input: the list is not usable. */
+		c.n_in = 0;
 		nb_op_fail(&c, NB_EINVAL, "bad input list (%d inputs)", n_in);
 		return NULL;
 	}
@@ -213,6 +222,7 @@ nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
 	if (!out)
 		return NULL;
 	c.out = out;
+	out->flags |= NB_T_OP_RESULT;
 	/* Every op is recorded while grad mode is on, so the exporters see
 	 * the whole graph; backward skips nodes that need no gradient. */
 	nb_node *node = NULL;

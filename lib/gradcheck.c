@@ -283,6 +283,19 @@ static uint64_t name_hash(const char *s)
 	return h;
 }
 
+/* Names input i after the op's input i ("weight"), for the graph a
+ * callback may draw; a name that cannot be set is left out. */
+static void name_input(const nb_op *op, int i, nb_tensor *t)
+{
+	const char *s = op->input_names ? op->input_names : "";
+	char nm[32];
+	for (int k = 0; *s && k < i; s++)
+		k += *s == ',';
+	snprintf(nm, sizeof nm, "%.*s", (int)strcspn(s, ","), s);
+	if (*nm)
+		nb_tensor_set_name(t, nm);
+}
+
 /* Makes the case's inputs (persistent float64 / int64 tensors). */
 static nb_status make_inputs(gc_run *r, const gc_case *cs, nb_rng *rng)
 {
@@ -295,6 +308,7 @@ static nb_status make_inputs(gc_run *r, const gc_case *cs, nb_rng *rng)
 		if (!t)
 			return nb_last_status();
 		r->in[i] = t;
+		name_input(r->op, i, t);
 		for (size_t j = 0; j < t->numel; j++)
 			nb_tensor_set(t, j, gi->classes
 			    ? (double)nb_rng_below(rng, (uint64_t)gi->classes)
@@ -307,8 +321,8 @@ static nb_status make_inputs(gc_run *r, const gc_case *cs, nb_rng *rng)
 }
 
 static nb_status run_case(const nb_op *op, const nb_gradcheck_opts *o,
-                          const gc_case *cs, nb_gradcheck_cb cb, void *ud,
-                          int *n_failed)
+                          const gc_case *cs, int index, nb_gradcheck_cb cb,
+                          void *ud, int *n_failed)
 {
 	gc_run r = {.op = op, .o = o, .n_in = cs->n_in};
 	_Alignas(max_align_t) unsigned char attrs[NB_MAX_ATTRS_SIZE];
@@ -320,6 +334,7 @@ static nb_status run_case(const nb_op *op, const nb_gradcheck_opts *o,
 	res.op = op;
 	res.input = -1;
 	res.dtype = NB_F64;
+	res.case_index = index;
 	snprintf(res.attrs, sizeof res.attrs, "%s", cs->attrs);
 	if ((st = nb_attrs_parse(op, cs->attrs, attrs)))
 		goto fail;
@@ -329,6 +344,7 @@ static nb_status run_case(const nb_op *op, const nb_gradcheck_opts *o,
 		goto fail;
 	}
 	nb_graph_set_training(r.g, o->training);
+	res.graph = r.g;
 	if ((st = make_inputs(&r, cs, &rng)))
 		goto fail;
 	nb_tensor *y = forward(&r);
@@ -392,7 +408,7 @@ nb_status nb_gradcheck_op(const nb_op *op, const nb_gradcheck_opts *o,
                           nb_gradcheck_cb cb, void *ud, int *n_failed)
 {
 	nb_gradcheck_opts def = nb_gradcheck_defaults();
-	int dummy = 0;
+	int dummy = 0, index = 0;
 	if (!o)
 		o = &def;
 	if (!n_failed)
@@ -402,7 +418,7 @@ nb_status nb_gradcheck_op(const nb_op *op, const nb_gradcheck_opts *o,
 	if (!op->cases || !*op->cases)
 		return nb__set_error(NB_EINVAL, "gradcheck: op '%s' has no "
 		                     "sample cases", op->name);
-	for (const char *s = op->cases; *s;) {
+	for (const char *s = op->cases; *s; index++) {
 		size_t len = strcspn(s, ";");
 		gc_case cs;
 		if (!parse_case(s, len, &cs))
@@ -413,7 +429,7 @@ nb_status nb_gradcheck_op(const nb_op *op, const nb_gradcheck_opts *o,
 			                     "'%.*s' has %d inputs, the op %d",
 			                     op->name, (int)len, s, cs.n_in,
 			                     op->n_inputs);
-		nb_status st = run_case(op, o, &cs, cb, ud, n_failed);
+		nb_status st = run_case(op, o, &cs, index, cb, ud, n_failed);
 		if (st)
 			return st;
 		s += len;

@@ -43,6 +43,7 @@ void nb__arena_free(nb_arena *a);
 #define NB_T_REQUIRES_GRAD 1u
 #define NB_T_OWNS_DATA 2u
 #define NB_T_GRAPH 4u
+#define NB_T_OP_RESULT 8u /* made by an op, recorded or not */
 
 struct nb_tensor {
 	nb_dtype dtype;

@@ -31,6 +31,9 @@ typedef struct job {
 	atomic_size_t next;  /* next chunk to take */
 	atomic_size_t done;  /* chunks finished */
 	int helpers;         /* workers allowed to take part */
+	int active;          /* workers inside run_chunks (under lock): the
+	                        caller's frame holds the job, so it waits for
+	                        them to leave, not only for the chunks */
 } job;
 
 static pthread_mutex_t pool_busy = PTHREAD_MUTEX_INITIALIZER;
@@ -68,9 +71,12 @@ static void *worker(void *arg)
 		job *j = current;
 		if (!j || id >= j->helpers)
 			continue;
+		j->active++;
 		pthread_mutex_unlock(&lock);
 		run_chunks(j);
 		pthread_mutex_lock(&lock);
+		if (--j->active == 0)
+			pthread_cond_broadcast(&finished);
 	}
 	return NULL;
 }
@@ -156,7 +162,7 @@ void nb__parallel_for(size_t n, size_t grain, nb__range_fn fn, void *ctx)
 	pthread_mutex_unlock(&lock);
 	run_chunks(&j);
 	pthread_mutex_lock(&lock);
-	while (atomic_load(&j.done) < j.chunks)
+	while (atomic_load(&j.done) < j.chunks || j.active > 0)
 		pthread_cond_wait(&finished, &lock);
 	current = NULL;
 	pthread_mutex_unlock(&lock);

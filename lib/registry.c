@@ -1,9 +1,12 @@
 /*
  * registry.c - the op registry: a uthash table keyed by name, plus the
  * registration order for listings.  Built-in families register on first
- * use (pthread_once), so lookups after that are safe from any thread.
+ * use, under a mutex, so lookups after that are safe from any thread.
+ * If that fails (out of memory), what was registered is removed again
+ * and the next use tries anew: a failed first call breaks nothing.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include "internal.h"
 
@@ -20,8 +23,8 @@ typedef struct entry {
 static entry *table;
 static const nb_op **order;
 static size_t n_ops, cap_ops;
-static nb_status init_status = NB_OK;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool ready; /* the built-ins are in */
 
 static const char *const kind_names[NB_KIND_COUNT] = {
 	"arithmetic", "reduction", "shape", "linalg", "activation",
@@ -50,15 +53,29 @@ static nb_status check_def(const nb_op *op)
 	for (int i = 0; i < op->n_attrs; i++) {
 		const nb_attr_def *d = &op->attrs[i];
 		size_t sz = d->type == NB_ATTR_INTS ? sizeof(nb_ints) : 8;
-		if (!d->name || d->offset + (d->type == NB_ATTR_BOOL ? 1 :
+		if (!d->name || (unsigned)d->type > NB_ATTR_ENUM ||
+		    d->offset + (d->type == NB_ATTR_BOOL ? 1 :
 		    d->type == NB_ATTR_ENUM ? sizeof(int) : sz) >
 		    op->attrs_size || (d->type == NB_ATTR_ENUM && !d->choices))
 			return nb__set_error(NB_EINVAL, "register: op '%s': "
 			                     "attribute %d is malformed", nm, i);
+		for (int k = 0; k < i; k++)
+			if (!strcmp(op->attrs[k].name, d->name))
+				return nb__set_error(NB_EINVAL, "register: op '%s' "
+				    "has two attributes named '%s'", nm, d->name);
 	}
 	if (op->kind >= NB_KIND_COUNT)
 		return nb__set_error(NB_EINVAL, "register: op '%s' has an "
 		                     "unknown kind", nm);
+	/* Defaults must pass the op's own checks, or every call that
+	 * leaves them alone would fail. */
+	_Alignas(max_align_t) unsigned char defaults[NB_MAX_ATTRS_SIZE];
+	if (nb_attrs_parse(op, NULL, defaults)) {
+		char why[256];
+		snprintf(why, sizeof why, "%s", nb_last_error());
+		return nb__set_error(NB_EINVAL, "register: op '%s' has bad "
+		                     "defaults: %s", nm, why);
+	}
 	return NB_OK;
 }
 
@@ -105,7 +122,20 @@ nb_status nb__register_table(const nb_op *ops, size_t n)
 	return NB_OK;
 }
 
-static void init_builtins(void)
+/* Empties the registry (after a failed initialization). */
+static void clear(void)
+{
+	entry *e, *tmp;
+	HASH_ITER(hh, table, e, tmp) {
+		HASH_DEL(table, e);
+		nb__free(e);
+	}
+	nb__free(order);
+	order = NULL;
+	n_ops = cap_ops = 0;
+}
+
+static nb_status init_builtins(void)
 {
 	nb_status (*const families[])(void) = {
 		nb__register_arith, nb__register_reduce, nb__register_shape,
@@ -113,18 +143,32 @@ static void init_builtins(void)
 		nb__register_activation, nb__register_norm,
 		nb__register_regularize,
 	};
-	for (size_t i = 0; i < sizeof families / sizeof *families; i++)
-		if ((init_status = families[i]()))
-			return;
+	for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
+		nb_status st = families[i]();
+		if (st) {
+			clear();
+			return st;
+		}
+	}
+	return NB_OK;
 }
 
 nb_status nb__registry_ensure(void)
 {
-	pthread_once(&once, init_builtins);
-	if (init_status)
-		nb__set_error(init_status, "registry: built-in ops failed to "
-		              "register: %s", nb_strerror(init_status));
-	return init_status;
+	nb_status st = NB_OK;
+	if (atomic_load_explicit(&ready, memory_order_acquire))
+		return NB_OK;
+	pthread_mutex_lock(&init_lock);
+	if (!atomic_load_explicit(&ready, memory_order_relaxed)) {
+		st = init_builtins();
+		if (!st)
+			atomic_store_explicit(&ready, true, memory_order_release);
+	}
+	pthread_mutex_unlock(&init_lock);
+	if (st)
+		nb__set_error(st, "registry: built-in ops failed to register: "
+		              "%s", nb_strerror(st));
+	return st;
 }
 
 nb_status nb_op_register(const nb_op *op)

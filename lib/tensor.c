@@ -341,10 +341,15 @@ nb_status nb_tensor_set_requires_grad(nb_tensor *t, bool on)
 {
 	if (!t)
 		return nb__set_error(NB_EINVAL, "requires_grad: tensor is NULL");
+	/* Results made with grad mode off have no node, but the op
+	 * decided for them all the same. */
 	if (t->node)
 		return nb__set_error(NB_ESTATE,
 		    "requires_grad: cannot be set on the result of op '%s'",
 		    t->node->op->name);
+	if (t->flags & NB_T_OP_RESULT)
+		return nb__set_error(NB_ESTATE, "requires_grad: cannot be set "
+		                     "on the result of an op");
 	if (on && !nb__is_float(t->dtype))
 		return nb__set_error(NB_EDTYPE,
 		    "requires_grad: a %s tensor cannot require grad",

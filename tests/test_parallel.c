@@ -79,3 +79,29 @@ Test(parallel, norms_give_the_same_bits_with_any_thread_count)
 	}
 	nb_set_num_threads(1);
 }
+
+/*
+ * Many short parallel jobs back to back: a worker that wakes late for a
+ * job the others already finished must not touch it (the job lives in
+ * the caller's stack frame).  This crashed before the pool counted the
+ * workers inside a job.
+ */
+Test(parallel, many_short_jobs)
+{
+	nb_rng r;
+	nb_rng_seed(&r, 9);
+	nb_set_num_threads(3);
+	nb_tensor *x = nb_tensor_randn(NB_F32, NB_SHAPE(4, 8, 64, 64), &r, 0, 1);
+	nb_tensor_set_requires_grad(x, true);
+	nb_graph *g = nb_graph_new();
+	for (int i = 0; i < 400; i++) {
+		nb_tensor *y = nb_instance_norm(g, x, NULL, NULL, NULL, NULL, 0.1,
+		                                1e-5);
+		cr_assert_eq(nb_backward(nb_sum(g, y, 0, NULL, false), NULL),
+		             NB_OK, "%s", nb_graph_errmsg(g));
+		nb_graph_reset(g);
+	}
+	nb_graph_free(g);
+	nb_tensor_free(x);
+	nb_set_num_threads(1);
+}

@@ -23,6 +23,7 @@ int cmd_ops(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
 int cmd_initlab(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_dot(int argc, char **argv);
 
 /* Prints "nabla CMD: message" to stderr and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -32,6 +33,16 @@ void cli_json_str(FILE *f, const char *s);
 /* Parses a whole string as a double / unsigned integer. */
 bool cli_parse_double(const char *s, double *out);
 bool cli_parse_u64(const char *s, uint64_t *out);
+/*
+ * Renders DOT text (len bytes) as fmt ("svg", "png") into path (NULL:
+ * standard output) with Graphviz: libgvc in process when built with it,
+ * else the `dot` program from PATH; NABLA_DOT_RENDERER=libgvc|program
+ * chooses.  Prints the reason and returns CLI_FAIL when it cannot.
+ */
+int cli_render(const char *dot, size_t len, const char *fmt,
+               const char *path);
+/* "libgvc" or "program": what cli_render will use. */
+const char *cli_renderer(void);
 /* Prints the version banner. */
 void cli_version(void);
 

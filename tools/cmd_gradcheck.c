@@ -2,18 +2,54 @@
  * cmd_gradcheck.c - `nabla gradcheck`: the numerical gradient check of
  * every registered op (or the named ones), as a table or JSON.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "cli.h"
 
 typedef struct report {
 	bool json;
 	int checks, passed, failed;
+	const char *dot_dir;     /* --dot: write each case's graph there */
+	const nb_op *dot_op;     /* the case written last */
+	int dot_case, dot_errors;
 } report;
+
+/* DIR/OP.CASE.dot, once per case; bytes of the op's name that are not
+ * [A-Za-z0-9_-] become '_' in the file name. */
+static void write_dot(report *rep, const nb_gradcheck_result *r)
+{
+	char path[4096], name[256], title[512];
+	size_t k = 0;
+	if (!r->graph || (r->op == rep->dot_op && r->case_index ==
+	                  rep->dot_case))
+		return;
+	rep->dot_op = r->op;
+	rep->dot_case = r->case_index;
+	for (const char *s = r->op->name; *s && k + 1 < sizeof name; s++)
+		name[k++] = strchr("abcdefghijklmnopqrstuvwxyz"
+		                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", *s)
+		            ? *s : '_';
+	name[k] = '\0';
+	snprintf(path, sizeof path, "%s/%s.%d.dot", rep->dot_dir, name,
+	         r->case_index);
+	snprintf(title, sizeof title, "gradcheck %s, case %d%s%s",
+	         r->op->name, r->case_index, r->attrs[0] ? ": " : "",
+	         r->attrs);
+	nb_dot_opts o = nb_dot_defaults();
+	o.title = title;
+	if (nb_graph_save_dot(r->graph, path, &o)) {
+		fprintf(stderr, "nabla gradcheck: %s\n", nb_last_error());
+		rep->dot_errors++;
+	}
+}
 
 static void on_result(const nb_gradcheck_result *r, void *ud)
 {
 	report *rep = ud;
+	if (rep->dot_dir)
+		write_dot(rep, r);
 	rep->checks++;
 	if (r->pass)
 		rep->passed++;
@@ -59,6 +95,7 @@ static int usage(void)
 	       "  --seed S    seed of the sampled inputs (default 0)\n"
 	       "  --eval      check in evaluation mode (default: training)\n"
 	       "  --json      print one JSON object\n"
+	       "  --dot DIR   write each case's graph to DIR/OP.CASE.dot\n"
 	       "  --help, --version\n\n"
 	       "Exit status: 0 all passed, 1 a check failed, 2 usage error.\n");
 	return CLI_OK;
@@ -73,6 +110,7 @@ int cmd_gradcheck(int argc, char **argv)
 		{"seed", required_argument, NULL, 's'},
 		{"eval", no_argument, NULL, 'E'},
 		{"json", no_argument, NULL, 'j'},
+		{"dot", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -82,7 +120,9 @@ int cmd_gradcheck(int argc, char **argv)
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	/* The leading ':' tells a missing value (':') from an unknown
+	 * option ('?'). */
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		double *d = c == 'e' ? &o.eps : c == 'a' ? &o.atol
 		          : c == 'r' ? &o.rtol : NULL;
 		if (d) {
@@ -102,8 +142,12 @@ int cmd_gradcheck(int argc, char **argv)
 			break;
 		case 'E': o.training = false; break;
 		case 'j': rep.json = true; break;
+		case 'D': rep.dot_dir = optarg; break;
 		case 'h': return usage();
 		case 'V': cli_version(); return CLI_OK;
+		case ':':
+			return cli_usage_error("gradcheck", "option '%s' needs a "
+			                       "value", argv[optind - 1]);
 		default:
 			return cli_usage_error("gradcheck", "unknown option '%s'",
 			                       argv[optind - 1]);
@@ -118,6 +162,11 @@ int cmd_gradcheck(int argc, char **argv)
 		if (!nb_op_find(argv[i]))
 			return cli_usage_error("gradcheck", "unknown op '%s' (see "
 			                       "'nabla ops')", argv[i]);
+	if (rep.dot_dir && mkdir(rep.dot_dir, 0777) && errno != EEXIST) {
+		fprintf(stderr, "nabla gradcheck: cannot create '%s': %s\n",
+		        rep.dot_dir, strerror(errno));
+		return CLI_FAIL;
+	}
 	if (rep.json)
 		printf("{\"results\": [");
 	else
@@ -142,5 +191,5 @@ int cmd_gradcheck(int argc, char **argv)
 	else
 		printf("gradcheck: %d ops, %d checks, %d passed, %d failed\n",
 		       ops, rep.checks, rep.passed, rep.failed);
-	return rep.failed ? CLI_FAIL : CLI_OK;
+	return rep.failed || rep.dot_errors ? CLI_FAIL : CLI_OK;
 }

@@ -10,6 +10,7 @@ static const cli_cmd cmds[] = {
 	{"initlab", "the initialization study: activations and gradients "
 	 "per layer", cmd_initlab},
 	{"train", "train a model given by a spec; checkpoints", cmd_train},
+	{"dot", "draw a network's graph and its gradient health", cmd_dot},
 };
 
 static void usage(FILE *f)

@@ -43,14 +43,20 @@ typedef struct nb_gradcheck_result {
 	bool pass;
 	bool rule_only;      /* gradient-modifying: not compared */
 	char message[256];   /* why it failed, or "" */
+	int case_index;      /* which case of op->cases, from 0 */
+	/* The case's graph: the op applied to the case's inputs (named
+	 * after the op's inputs), e.g. for nb_graph_write_dot.  Borrowed,
+	 * valid during the callback only; NULL if it could not be made. */
+	const nb_graph *graph;
 } nb_gradcheck_result;
 
 typedef void (*nb_gradcheck_cb)(const nb_gradcheck_result *r, void *ud);
 
 /*
  * Checks every case of op, calling cb once per (case, input).  Returns
- * NB_OK when the checks could run (whatever they found; *n_failed counts
- * failures), or the error that stopped them (malformed recipe, ENOMEM).
+ * NB_OK when the checks could run (whatever they found), or the error
+ * that stopped them (malformed recipe, ENOMEM).  The failures are *added*
+ * to *n_failed (set it to 0 first), so one counter can span many ops.
  */
 nb_status nb_gradcheck_op(const nb_op *op, const nb_gradcheck_opts *o,
                           nb_gradcheck_cb cb, void *ud, int *n_failed);

@@ -7,7 +7,8 @@
  * tape in reverse creation order (a topological order) from a tensor.
  *
  * Errors are sticky, after cairo: an op that fails, or is given NULL,
- * returns NULL and the graph keeps its *first* error, so
+ * returns NULL and the graph keeps its *first* error (while it holds
+ * one, a NULL optional input counts as a failed input too), so
  *     nb_tensor *y = nb_relu(g, nb_linear(g, x, w, b));
  *     if (!y) fprintf(stderr, "%s\n", nb_graph_errmsg(g));
  * is checked once at the end.  The library never prints.

@@ -30,5 +30,6 @@
 #include "model.h"
 #include "checkpoint.h"
 #include "data.h"
+#include "dot.h"
 
 #endif

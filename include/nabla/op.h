@@ -160,7 +160,9 @@ struct nb_op {
  * Adds op to the registry.  op is borrowed and must stay valid (and
  * unchanged) for the life of the process: use a static descriptor.
  * NB_EEXIST for a name already taken, NB_EINVAL for a malformed
- * descriptor (no name, no forward, bad attribute table), NB_ENOMEM.
+ * descriptor (no name, no forward, bad attribute table: an unknown
+ * type, a repeated name, a default outside its range), NB_ENOMEM (the
+ * registry is then unchanged).
  * Registration is not thread-safe; lookups are, once nothing registers.
  */
 nb_status nb_op_register(const nb_op *op);
@@ -189,7 +191,10 @@ nb_tensor *nb_call(nb_graph *g, const char *name, int n_in,
 nb_status nb_attrs_parse(const nb_op *op, const char *s, void *buf);
 /* Checks every attribute of buf against its declared range. */
 nb_status nb_attrs_check(const nb_op *op, const void *buf);
-/* Formats the attributes that differ from the defaults as "k=v k=v". */
+/* Formats the attributes that differ from the defaults (all of them if
+ * all) as "k=v k=v", always NUL-terminated within n bytes.  Floats are
+ * written with as many digits as it takes for nb_attrs_parse to read
+ * the same value back. */
 char *nb_attrs_format(const nb_op *op, const void *buf, bool all, char *out,
                       size_t n);
 

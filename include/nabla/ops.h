@@ -3,7 +3,10 @@
  *
  * Every wrapper takes the graph first, returns a new graph tensor, or
  * NULL on error (recorded on the graph, see nb_graph_errmsg); a NULL
- * input makes the result NULL and keeps the graph's first error.  All
+ * input makes the result NULL and keeps the graph's first error.  An
+ * optional input (linear's bias) may be NULL for "not given", except
+ * while the graph holds an error: the NULL may then be a failed result,
+ * and the op fails too.  All
  * float inputs of one op must share a dtype.  Axes may be negative
  * (counting from the end).
  */
@@ -61,7 +64,9 @@ nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b);
 /* x [.., in] times w[out, in] transposed, plus b [out] (b may be NULL). */
 nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b);
 
-/* Along one axis; max-shifted, so any finite input gives finite output. */
+/* Along one axis, max-shifted: finite output for any finite input whose
+ * differences along the axis are finite in the dtype (in float32,
+ * log_softmax of [3e38, -3e38] is -inf: -6e38 is not a float32). */
 nb_tensor *nb_softmax(nb_graph *g, nb_tensor *x, int axis);
 nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *x, int axis);
 

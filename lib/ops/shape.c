@@ -38,6 +38,7 @@ static nb_status reshape_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 	const nb_tensor *x = c->in[0];
 	int infer = -1;
 	size_t known = 1;
+	bool zero = false, wraps = false;
 	(void)dt;
 	for (int i = 0; i < a->shape.n; i++) {
 		int64_t d = a->shape.v[i];
@@ -48,9 +49,21 @@ static nb_status reshape_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 		if (d < 0)
 			return nb_op_fail(c, NB_EINVAL, "bad size %lld in the new "
 			                  "shape", (long long)d);
-		known *= (size_t)d;
 		shape[i] = d;
+		/* A product that wraps around could match the input's count. */
+		if (d == 0)
+			zero = true;
+		else if (known > SIZE_MAX / (size_t)d)
+			wraps = true;
+		else
+			known *= (size_t)d;
 	}
+	if (zero)
+		known = 0;
+	else if (wraps)
+		return nb_op_fail(c, NB_ESHAPE, "the new shape has more elements "
+		                  "than size_t can count, the input %zu",
+		                  x->numel);
 	if (infer >= 0) {
 		if (known == 0 || x->numel % known)
 			return nb_op_fail(c, NB_ESHAPE, "cannot infer the -1 in "

@@ -1,0 +1,185 @@
+#!/bin/sh
+# test_cli.sh - the `nabla` command: exit codes (0 ok, 1 a check failed,
+# 2 usage error), messages on stderr, and the JSON of `nabla ops --json`
+# and `nabla gradcheck --json`.  Prints TAP.  JSON is validated with
+# python3 when it is installed (skipped otherwise).
+set -u
+build=${NB_BUILDDIR:-.}
+nabla=$build/nabla
+tmp=${TMPDIR:-/tmp}/nb-cli.$$
+trap 'rm -f "$tmp".*' EXIT INT TERM
+n=0
+failed=0
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+
+# run WANT_STATUS DESCRIPTION ARGS...: runs nabla, checks the status;
+# stdout in $tmp.out, stderr in $tmp.err.
+run() {
+	want=$1
+	what=$2
+	shift 2
+	"$nabla" "$@" >"$tmp.out" 2>"$tmp.err"
+	got=$?
+	if [ "$got" = "$want" ]; then
+		ok "$what (exit $got)"
+	else
+		not_ok "$what: exit $got, want $want"
+		sed 's/^/# /' "$tmp.err" | head -5
+	fi
+}
+
+# expect_in FILE PATTERN DESCRIPTION
+expect_in() {
+	if grep -q -- "$2" "$1"; then
+		ok "$3"
+	else
+		not_ok "$3: no '$2' in $(basename "$1")"
+		sed 's/^/# /' "$1" | head -5
+	fi
+}
+
+expect_empty() {
+	if [ -s "$1" ]; then
+		not_ok "$2"
+		sed 's/^/# /' "$1" | head -5
+	else
+		ok "$2"
+	fi
+}
+
+have_python=no
+if command -v python3 >/dev/null 2>&1 &&
+   python3 -c 'import json' >/dev/null 2>&1; then
+	have_python=yes
+fi
+
+# check_json DESCRIPTION PYTHON-ASSERTIONS (the document is `d`)
+check_json() {
+	if [ $have_python = no ]; then
+		skip "$1" "no python3"
+		return
+	fi
+	if python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+$2
+" "$tmp.out" 2>"$tmp.py"; then
+		ok "$1"
+	else
+		not_ok "$1"
+		sed 's/^/# /' "$tmp.py" | tail -5
+	fi
+}
+
+if [ ! -x "$nabla" ]; then
+	echo "1..0 # SKIP $nabla not built"
+	exit 0
+fi
+
+run 0 "--help" --help
+expect_in "$tmp.out" "Usage: nabla COMMAND" "--help prints the usage on stdout"
+expect_in "$tmp.out" "gradcheck" "--help lists the commands"
+run 0 "-h" -h
+run 0 "--version" --version
+expect_in "$tmp.out" "nabla [0-9][0-9.]*" "--version prints the version"
+run 2 "no command"
+expect_in "$tmp.err" "Usage" "no command: usage on stderr"
+run 2 "unknown command" frobnicate
+expect_in "$tmp.err" "unknown command 'frobnicate'" \
+	"unknown command: named on stderr"
+expect_empty "$tmp.out" "unknown command: nothing on stdout"
+run 2 "unknown option" --frobnicate
+expect_in "$tmp.err" "frobnicate" "unknown option: named on stderr"
+
+run 0 "ops" ops
+expect_in "$tmp.out" "^add " "ops lists add"
+expect_in "$tmp.out" "^cross_entropy " "ops lists cross_entropy"
+expect_in "$tmp.out" "[0-9][0-9]* ops" "ops prints the count"
+run 0 "ops --help" ops --help
+run 2 "ops with an unknown option" ops --frobnicate
+expect_in "$tmp.err" "nabla ops: unknown option '--frobnicate'" \
+	"ops: the bad option on stderr"
+run 2 "ops with an extra argument" ops extra
+expect_in "$tmp.err" "extra" "ops: the extra argument on stderr"
+
+run 0 "ops --json" ops --json
+# The documented fields; more may be added.
+check_json "ops --json is JSON with the documented fields" '
+ops = d["ops"]
+assert isinstance(ops, list) and len(ops) > 20, len(ops)
+names = [o["name"] for o in ops]
+assert len(set(names)) == len(names), "duplicate names"
+for k in ("add", "matmul", "cross_entropy"):
+    assert k in names, k
+kinds = {"arithmetic", "reduction", "shape", "linalg", "activation",
+         "normalization", "regularizer", "loss", "custom"}
+for o in ops:
+    for f in ("name", "kind", "inputs", "attrs", "random", "doc"):
+        assert f in o, (o.get("name"), f)
+    assert o["kind"] in kinds, o
+    assert isinstance(o["inputs"], list) and o["inputs"], o
+    assert isinstance(o["random"], bool), o
+    for a in o["attrs"]:
+        for f in ("name", "type", "default"):
+            assert f in a, (o["name"], a)
+        assert a["type"] in ("int", "float", "bool", "ints", "enum"), a
+        if a["type"] == "enum":
+            assert a["default"] in a["choices"].split("|"), a
+pw = ops[names.index("pow")]
+assert pw["attrs"][0]["name"] == "exponent" and pw["attrs"][0]["default"] == 2
+ce = ops[names.index("cross_entropy")]
+assert ce["inputs"] == ["input", "target"], ce
+'
+
+run 0 "gradcheck add --json" gradcheck add --json
+check_json "gradcheck --json has results and a summary" '
+r = d["results"]
+s = d["summary"]
+assert isinstance(r, list) and r, r
+for f in ("ops", "checks", "passed", "failed"):
+    assert isinstance(s[f], int), (f, s)
+assert s["ops"] == 1, s
+assert s["checks"] == len(r) and s["failed"] == 0, s
+assert s["passed"] + s["failed"] == s["checks"], s
+for x in r:
+    for f in ("op", "input", "dtype", "shape", "attrs", "max_abs_err",
+              "max_rel_err", "pass"):
+        assert f in x, (f, x)
+    assert x["op"] == "add" and x["pass"] is True, x
+assert {x["input"] for x in r} == {"input", "other"}, r
+'
+run 0 "gradcheck of two ops" gradcheck exp sum
+expect_in "$tmp.out" "2 ops" "gradcheck counts the ops"
+run 0 "gradcheck --eval" gradcheck --eval mean
+run 2 "gradcheck of an unknown op" gradcheck no_such_op
+expect_in "$tmp.err" "unknown op 'no_such_op'" "gradcheck: the op on stderr"
+expect_empty "$tmp.out" "gradcheck of an unknown op: nothing on stdout"
+run 2 "gradcheck --eps abc" gradcheck --eps abc add
+expect_in "$tmp.err" "bad value 'abc' for --eps" "--eps abc on stderr"
+run 2 "gradcheck --eps 0" gradcheck --eps 0 add
+run 2 "gradcheck --atol -1" gradcheck --atol -1 add
+run 2 "gradcheck --rtol nan" gradcheck --rtol nan add
+run 2 "gradcheck --seed -3" gradcheck --seed -3 add
+run 2 "gradcheck with an unknown option" gradcheck --frobnicate
+expect_in "$tmp.err" "unknown option '--frobnicate'" \
+	"gradcheck: the unknown option on stderr"
+run 2 "gradcheck --eps without a value" gradcheck add --eps
+expect_in "$tmp.err" "'--eps' needs a value" \
+	"a missing value is not called an unknown option"
+# No built-in fails with the defaults; a coarse step with no tolerance
+# makes exp's check fail, which must give status 1.
+run 1 "a failing check" gradcheck exp --atol 0 --rtol 0 --eps 1e-1
+expect_in "$tmp.out" "FAIL" "a failing check is reported"
+run 1 "a failing check, JSON" gradcheck --json exp --atol 0 --rtol 0 \
+	--eps 1e-1
+check_json "a failing check in the JSON summary" '
+s = d["summary"]
+assert s["failed"] > 0 and s["failed"] + s["passed"] == s["checks"], s
+assert any(not x["pass"] and x.get("message") for x in d["results"])
+'
+
+echo "1..$n"
+exit $failed
