@@ -6,13 +6,14 @@
  * its exit code, and runs again in the same process for the next input.
  *
  * A command line that parses runs the command, so the harness keeps the
- * work small and harmless: it refuses lines with --plot or --save
+ * work small and harmless: it refuses lines with --plot, --save or -o
  * (which would write files wherever the input says), and appends caps
  * that override what came before (getopt keeps the last value): a
- * single op for gradcheck, tiny layer sizes for initlab, and for train a
- * data directory that does not exist in place of the input's (so the
- * synthetic set is used), 16 rows and one epoch.  stdin is /dev/null
- * (--load /dev/stdin must not block).
+ * single op for gradcheck, tiny layer sizes for initlab, DOT output for
+ * dot (not Graphviz's renderers), and for train a data directory that
+ * does not exist in place of the input's (so the synthetic set is used),
+ * 16 rows and one epoch.  stdin is /dev/null (--load /dev/stdin must
+ * not block).
  */
 #include <fcntl.h>
 #include "fuzz.h"
@@ -24,6 +25,7 @@ int nabla_main(int argc, char **argv);
 static const char *const caps_gradcheck[] = {"relu", NULL};
 static const char *const caps_initlab[] = {"--sizes=6,4,4", "--batch=3",
                                            NULL};
+static const char *const caps_dot[] = {"-Tdot", NULL};
 static const char *const caps_train[] = {"--epochs=1", "--batch=8",
                                          "--train-limit=16",
                                          "--test-limit=16", NULL};
@@ -43,10 +45,12 @@ static void init(void)
 	fz_init_alloc();
 }
 
-/* Whether an argument names an option that writes a file. */
+/* Whether an argument may name an option that writes a file: --plot,
+ * --save (or their abbreviations), or -o in a cluster of short ones. */
 static int writes_files(const char *a)
 {
-	return !strncmp(a, "--p", 3) || !strncmp(a, "--sa", 4);
+	return !strncmp(a, "--p", 3) || !strncmp(a, "--sa", 4) ||
+	       (a[0] == '-' && a[1] != '-' && strchr(a, 'o'));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -75,6 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		caps = caps_gradcheck;
 	else if (argc > 1 && !strcmp(argv[1], "initlab"))
 		caps = caps_initlab;
+	else if (argc > 1 && !strcmp(argv[1], "dot"))
+		caps = caps_dot;
 	else if (argc > 1 && !strcmp(argv[1], "train")) {
 		caps = caps_train;
 		if (!synthetic) /* --data and --synthetic exclude each other */
