@@ -90,14 +90,18 @@ static double sample_value(const nb_op *op, const gc_input *in, nb_rng *r)
 		lo = -2;
 		hi = 2;
 	}
-	for (;;) {
-		double v = lo + (hi - lo) * nb_rng_uniform(r);
+	/* Away from the kinks, unless they cover [lo, hi]: then the last
+	 * draw (a bounded number of tries, not an endless loop). */
+	double v = lo;
+	for (int tries = 0; tries < 100; tries++) {
+		v = lo + (hi - lo) * nb_rng_uniform(r);
 		bool near = false;
 		for (int k = 0; k < op->n_kinks; k++)
 			near |= fabs(v - op->kinks[k]) < 0.02;
 		if (!near)
-			return v;
+			break;
 	}
+	return v;
 }
 
 typedef struct gc_run {

@@ -98,3 +98,32 @@ Test(gradcheck, rejects_a_malformed_recipe)
 	             NB_EFORMAT);
 	cr_expect(strstr(nb_last_error(), "test_wrong_square") != NULL);
 }
+
+/* Regression: sample values are drawn again while within 0.02 of a
+ * kink, with no limit, so a range [lo, hi] that the kinks cover made
+ * gradcheck loop forever.  It now gives up avoiding them after a while
+ * and reports what it finds (here: the right gradient of x^2). */
+static nb_status sq_backward(nb_op_ctx *c, const nb_tensor *gout,
+                             nb_tensor *const *gin)
+{
+	const double *x = nb_tensor_cdata(c->in[0]);
+	const double *g = nb_tensor_cdata(gout);
+	double *d = nb_tensor_data(gin[0]);
+	for (size_t i = 0; i < nb_tensor_numel(gout); i++)
+		d[i] += 2 * g[i] * x[i];
+	return NB_OK;
+}
+
+Test(gradcheck, a_range_covered_by_kinks_ends, .timeout = 30)
+{
+	nb_op op = wrong;
+	op.backward = sq_backward;
+	op.lo = 0.5;
+	op.hi = 0.51;
+	op.kinks[0] = 0.505;
+	op.n_kinks = 1;
+	int failed = 0;
+	cr_expect_eq(nb_gradcheck_op(&op, NULL, NULL, NULL, &failed), NB_OK,
+	             "%s", nb_last_error());
+	cr_expect_eq(failed, 0);
+}

@@ -134,7 +134,8 @@ struct nb_op {
 	 * class indices in [0, N); 'p' positive (0.5..2); '-' absent
 	 * (optional input given as NULL); 'c' constant (no grad checked).
 	 * Values are uniform in [lo, hi] (default [-2, 2]) at least 0.02
-	 * from each kink.
+	 * from each kink, as far as the range allows (after 100 draws
+	 * within 0.02 of a kink, the last one is taken).
 	 */
 	const char *cases;
 	double lo, hi;
