@@ -10,12 +10,13 @@
  * (which would write files wherever the input says), and appends caps
  * that override what came before (getopt keeps the last value): a
  * single op for gradcheck, tiny layer sizes for initlab, DOT output for
- * dot (not Graphviz's renderers), and for train a data directory that
- * does not exist in place of the input's (so the synthetic set is used),
- * 16 rows and one epoch.  stdin is /dev/null (--load /dev/stdin must
- * not block).
+ * dot (not Graphviz's renderers), and for train a tiny data set of its
+ * own in place of the input's --data (8 images of 4 x 4 in a temporary
+ * directory; --synthetic is left alone), 16 rows and one epoch.  stdin
+ * is /dev/null (--load /dev/stdin must not block).
  */
 #include <fcntl.h>
+#include <stdbool.h>
 #include "fuzz.h"
 
 int nabla_main(int argc, char **argv);
@@ -30,12 +31,53 @@ static const char *const caps_train[] = {"--epochs=1", "--batch=8",
                                          "--train-limit=16",
                                          "--test-limit=16", NULL};
 
+/* A Fashion-MNIST directory of 8 images of 4 x 4, for train. */
+static char data_dir[64] = "/tmp/nabla-fuzz-XXXXXX", data_opt[80];
+static const char *const data_files[] = {
+	"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+	"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+};
+
+static void remove_data(void)
+{
+	char path[160];
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof path, "%s/%s", data_dir, data_files[i]);
+		unlink(path);
+	}
+	rmdir(data_dir);
+}
+
+static void make_data(void)
+{
+	static const unsigned char images[16] = {0, 0, 8, 3, 0, 0, 0, 8,
+	                                         0, 0, 0, 4, 0, 0, 0, 4};
+	static const unsigned char labels[8] = {0, 0, 8, 1, 0, 0, 0, 8};
+	char path[160];
+	if (!mkdtemp(data_dir))
+		abort();
+	atexit(remove_data);
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof path, "%s/%s", data_dir, data_files[i]);
+		FILE *f = fopen(path, "wb");
+		if (!f)
+			abort();
+		bool img = i % 2 == 0;
+		fwrite(img ? images : labels, 1, img ? 16 : 8, f);
+		for (int k = 0; k < (img ? 128 : 8); k++)
+			fputc(img ? k * 2 : k % 10, f);
+		fclose(f);
+	}
+	snprintf(data_opt, sizeof data_opt, "--data=%s", data_dir);
+}
+
 static void init(void)
 {
 	static int done;
 	if (done)
 		return;
 	done = 1;
+	make_data();
 	int null = open("/dev/null", O_RDWR);
 	if (null >= 0) {
 		dup2(null, 0);
@@ -84,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else if (argc > 1 && !strcmp(argv[1], "train")) {
 		caps = caps_train;
 		if (!synthetic) /* --data and --synthetic exclude each other */
-			argv[argc++] = "--data=/nonexistent/nabla-fuzz";
+			argv[argc++] = data_opt;
 	}
 	for (int i = 0; caps && caps[i]; i++)
 		argv[argc++] = (char *)caps[i];
