@@ -11,9 +11,11 @@
  * that override what came before (getopt keeps the last value): a
  * single op for gradcheck, tiny layer sizes for initlab, DOT output for
  * dot (not Graphviz's renderers), and for train a tiny data set of its
- * own in place of the input's --data (8 images of 4 x 4 in a temporary
- * directory; --synthetic is left alone), 16 rows and one epoch.  stdin
- * is /dev/null (--load /dev/stdin must not block).
+ * own in place of the input's --data or --synthetic (8 images of 4 x 4
+ * in a temporary directory: the synthetic set would draw 6000 x 784
+ * values per run), 16 rows and one epoch; a line with both --data and
+ * --synthetic is left alone (a usage error).  stdin is /dev/null
+ * (--load /dev/stdin must not block).
  */
 #include <fcntl.h>
 #include <stdbool.h>
@@ -114,9 +116,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		i += len + 1;
 	}
 	const char *const *caps = NULL;
-	bool synthetic = false;
-	for (int i = 2; i < argc; i++)
+	bool synthetic = false, has_data = false;
+	for (int i = 2; i < argc; i++) {
 		synthetic |= !strncmp(argv[i], "--sy", 4);
+		has_data |= !strncmp(argv[i], "--da", 4);
+	}
 	if (argc > 1 && !strcmp(argv[1], "gradcheck"))
 		caps = caps_gradcheck;
 	else if (argc > 1 && !strcmp(argv[1], "initlab"))
@@ -125,7 +129,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		caps = caps_dot;
 	else if (argc > 1 && !strcmp(argv[1], "train")) {
 		caps = caps_train;
-		if (!synthetic) /* --data and --synthetic exclude each other */
+		if (synthetic && !has_data) { /* drop --synthetic, --sy... */
+			int k = 1;
+			for (int i = 1; i < argc; i++)
+				if (i < 2 || strncmp(argv[i], "--sy", 4))
+					argv[k++] = argv[i];
+			argc = k;
+		}
+		if (!synthetic || !has_data)
 			argv[argc++] = data_opt;
 	}
 	for (int i = 0; caps && caps[i]; i++)
