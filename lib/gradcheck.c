@@ -2,11 +2,11 @@
  * gradcheck.c - analytic Jacobians against central finite differences.
  * See nabla/gradcheck.h for the contract.
  */
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "internal.h"
+#include "recipe.h"
 
 nb_gradcheck_opts nb_gradcheck_defaults(void)
 {
@@ -14,74 +14,7 @@ nb_gradcheck_opts nb_gradcheck_defaults(void)
 	return o;
 }
 
-/* One input of a case. */
-typedef struct gc_input {
-	int ndim;
-	int64_t shape[NB_MAX_DIMS];
-	int64_t classes;   /* > 0: int64 indices in [0, classes) */
-	bool positive, absent, constant;
-} gc_input;
-
-typedef struct gc_case {
-	int n_in;
-	gc_input in[NB_MAX_INPUTS];
-	char attrs[96];
-} gc_case;
-
-/* Parses one case ("[3,4] [4]p|axis=1") of length len; false if bad. */
-static bool parse_case(const char *s, size_t len, gc_case *c)
-{
-	const char *end = s + len, *bar = memchr(s, '|', len);
-	memset(c, 0, sizeof *c);
-	if (bar) {
-		size_t n = (size_t)(end - bar - 1);
-		if (n >= sizeof c->attrs)
-			return false;
-		memcpy(c->attrs, bar + 1, n);
-		end = bar;
-	}
-	while (s < end) {
-		while (s < end && isspace((unsigned char)*s))
-			s++;
-		if (s == end)
-			break;
-		if (*s != '[' || c->n_in == NB_MAX_INPUTS)
-			return false;
-		gc_input *in = &c->in[c->n_in++];
-		s++;
-		while (s < end && *s != ']') {
-			char *e;
-			long v = strtol(s, &e, 10);
-			if (e == s || v < 0 || in->ndim == NB_MAX_DIMS)
-				return false;
-			in->shape[in->ndim++] = v;
-			s = e;
-			if (*s == ',')
-				s++;
-		}
-		if (s == end)
-			return false;
-		for (s++; s < end && !isspace((unsigned char)*s); s++) {
-			if (*s == 'p')
-				in->positive = true;
-			else if (*s == '-')
-				in->absent = true;
-			else if (*s == 'c')
-				in->constant = true;
-			else if (*s == 'i') {
-				char *e;
-				in->classes = strtol(s + 1, &e, 10);
-				if (in->classes <= 0)
-					return false;
-				s = e - 1;
-			} else
-				return false;
-		}
-	}
-	return true;
-}
-
-static double sample_value(const nb_op *op, const gc_input *in, nb_rng *r)
+static double sample_value(const nb_op *op, const nb_recipe_input *in, nb_rng *r)
 {
 	if (in->positive)
 		return 0.5 + 1.5 * nb_rng_uniform(r);
@@ -301,10 +234,10 @@ static void name_input(const nb_op *op, int i, nb_tensor *t)
 }
 
 /* Makes the case's inputs (persistent float64 / int64 tensors). */
-static nb_status make_inputs(gc_run *r, const gc_case *cs, nb_rng *rng)
+static nb_status make_inputs(gc_run *r, const nb_recipe_case *cs, nb_rng *rng)
 {
 	for (int i = 0; i < cs->n_in; i++) {
-		const gc_input *gi = &cs->in[i];
+		const nb_recipe_input *gi = &cs->in[i];
 		if (gi->absent)
 			continue;
 		nb_dtype dt = gi->classes ? NB_I64 : NB_F64;
@@ -325,7 +258,7 @@ static nb_status make_inputs(gc_run *r, const gc_case *cs, nb_rng *rng)
 }
 
 static nb_status run_case(const nb_op *op, const nb_gradcheck_opts *o,
-                          const gc_case *cs, int index, nb_gradcheck_cb cb,
+                          const nb_recipe_case *cs, int index, nb_gradcheck_cb cb,
                           void *ud, int *n_failed)
 {
 	gc_run r = {.op = op, .o = o, .n_in = cs->n_in};
@@ -408,11 +341,34 @@ out:
 	return st;
 }
 
+typedef struct gc_each {
+	const nb_op *op;
+	const nb_gradcheck_opts *o;
+	nb_gradcheck_cb cb;
+	void *ud;
+	int *n_failed;
+} gc_each;
+
+static int each_case(const nb_recipe_case *cs, int index, const char *s,
+                     size_t len, void *ud)
+{
+	const gc_each *e = ud;
+	if (!cs)
+		return nb__set_error(NB_EFORMAT, "gradcheck: op '%s': bad "
+		                     "case '%.*s'", e->op->name, (int)len, s);
+	if (cs->n_in != e->op->n_inputs)
+		return nb__set_error(NB_EFORMAT, "gradcheck: op '%s': case "
+		                     "'%.*s' has %d inputs, the op %d",
+		                     e->op->name, (int)len, s, cs->n_in,
+		                     e->op->n_inputs);
+	return run_case(e->op, e->o, cs, index, e->cb, e->ud, e->n_failed);
+}
+
 nb_status nb_gradcheck_op(const nb_op *op, const nb_gradcheck_opts *o,
                           nb_gradcheck_cb cb, void *ud, int *n_failed)
 {
 	nb_gradcheck_opts def = nb_gradcheck_defaults();
-	int dummy = 0, index = 0;
+	int dummy = 0;
 	if (!o)
 		o = &def;
 	if (!n_failed)
@@ -422,23 +378,6 @@ nb_status nb_gradcheck_op(const nb_op *op, const nb_gradcheck_opts *o,
 	if (!op->cases || !*op->cases)
 		return nb__set_error(NB_EINVAL, "gradcheck: op '%s' has no "
 		                     "sample cases", op->name);
-	for (const char *s = op->cases; *s; index++) {
-		size_t len = strcspn(s, ";");
-		gc_case cs;
-		if (!parse_case(s, len, &cs))
-			return nb__set_error(NB_EFORMAT, "gradcheck: op '%s': bad "
-			                     "case '%.*s'", op->name, (int)len, s);
-		if (cs.n_in != op->n_inputs)
-			return nb__set_error(NB_EFORMAT, "gradcheck: op '%s': case "
-			                     "'%.*s' has %d inputs, the op %d",
-			                     op->name, (int)len, s, cs.n_in,
-			                     op->n_inputs);
-		nb_status st = run_case(op, o, &cs, index, cb, ud, n_failed);
-		if (st)
-			return st;
-		s += len;
-		if (*s == ';')
-			s++;
-	}
-	return NB_OK;
+	gc_each e = {op, o, cb, ud, n_failed};
+	return (nb_status)nb__recipe_each(op->cases, each_case, &e);
 }

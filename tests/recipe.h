@@ -1,91 +1,41 @@
 /*
- * recipe.h - the tests' reader of an op's gradcheck recipe (nb_op.cases,
- * see nabla/op.h): "[3,4] [4]p; [4,5] [4]i5|axis=1" gives cases of
- * input shapes, flags and an attribute string.  test_edge and test_oom
- * build the inputs of every registered op from it.
+ * recipe.h - every registered op's inputs, made from its gradcheck
+ * recipe (nb_op.cases, read by the library's lib/recipe.c, which
+ * test_edge and test_oom compile in).
  */
 #ifndef NB_TEST_RECIPE_H
 #define NB_TEST_RECIPE_H
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <nabla/nabla.h>
+#include "../lib/recipe.h" /* the library's parser, compiled in */
 
-typedef struct rc_input {
-	int ndim;
-	int64_t shape[NB_MAX_DIMS];
-	int64_t classes; /* > 0: int64 class indices in [0, classes) */
-	bool positive, absent, constant;
-} rc_input;
+typedef nb_recipe_input rc_input;
+typedef nb_recipe_case rc_case;
 
-typedef struct rc_case {
-	int n_in;
-	rc_input in[NB_MAX_INPUTS];
-	char attrs[128];
-} rc_case;
+typedef struct rc_list {
+	rc_case *cs;
+	int n, max;
+} rc_list;
 
-/* Parses the case of length len at s; false if malformed. */
-static inline bool rc_parse_case(const char *s, size_t len, rc_case *c)
+static inline int rc_add(const nb_recipe_case *c, int index,
+                         const char *text, size_t len, void *ud)
 {
-	const char *end = s + len, *bar = memchr(s, '|', len);
-	memset(c, 0, sizeof *c);
-	if (bar) {
-		size_t n = (size_t)(end - bar - 1);
-		if (n >= sizeof c->attrs)
-			return false;
-		memcpy(c->attrs, bar + 1, n);
-		end = bar;
-	}
-	while (s < end) {
-		while (s < end && isspace((unsigned char)*s))
-			s++;
-		if (s == end)
-			break;
-		if (*s != '[' || c->n_in == NB_MAX_INPUTS)
-			return false;
-		rc_input *in = &c->in[c->n_in++];
-		for (s++; s < end && *s != ']';) {
-			char *e;
-			long v = strtol(s, &e, 10);
-			if (e == s || v < 0 || in->ndim == NB_MAX_DIMS)
-				return false;
-			in->shape[in->ndim++] = v;
-			s = *e == ',' ? e + 1 : e;
-		}
-		if (s == end)
-			return false;
-		for (s++; s < end && !isspace((unsigned char)*s); s++) {
-			if (*s == 'p')
-				in->positive = true;
-			else if (*s == '-')
-				in->absent = true;
-			else if (*s == 'c')
-				in->constant = true;
-			else if (*s == 'i') {
-				char *e;
-				in->classes = strtol(s + 1, &e, 10);
-				s = e - 1;
-			} else
-				return false;
-		}
-	}
-	return true;
+	rc_list *l = ud;
+	(void)index, (void)text, (void)len;
+	if (c && l->n < l->max)
+		l->cs[l->n++] = *c;
+	return l->n == l->max;
 }
 
-/* Every case of op's recipe into cs (up to max); returns the count. */
+/* The cases of op's recipe that parse into cs (up to max); the count. */
 static inline int rc_parse(const nb_op *op, rc_case *cs, int max)
 {
-	int n = 0;
-	for (const char *s = op->cases; s && *s && n < max;) {
-		size_t len = strcspn(s, ";");
-		if (rc_parse_case(s, len, &cs[n]))
-			n++;
-		s += len;
-		if (*s == ';')
-			s++;
-	}
-	return n;
+	rc_list l = {cs, 0, max};
+	if (max > 0)
+		nb__recipe_each(op->cases, rc_add, &l);
+	return l.n;
 }
 
 /*
