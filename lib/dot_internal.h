@@ -81,8 +81,9 @@ typedef struct dot {
 	size_t n_sums, cap_sums;
 } dot;
 
-/* How dot_puts escapes: inside "..." or inside an HTML-like <label>. */
-enum dot_esc { DOT_QUOTED, DOT_HTML };
+/* How dot_puts escapes: inside "...", inside an HTML-like <label>, or
+ * inside a "..." tooltip (which Graphviz 2.42 unescapes twice). */
+enum dot_esc { DOT_QUOTED, DOT_HTML, DOT_TOOLTIP };
 
 /* Writes the first n bytes of s escaped: any bytes give valid DOT. */
 void nb__dot_puts(dot *d, const char *s, size_t n, int esc);

@@ -45,8 +45,14 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
  * In "...": a quote or a backslash gets a backslash (Graphviz reads \\
  * in a label as one backslash, and no user text can then form \N, \G,
  * \l or a line continuation).  In <...>: XML's five characters as
- * entities.  Both: a newline becomes a line break, control characters
- * and bytes that are not well-formed UTF-8 become '?'.
+ * entities, and a backslash doubled too: Graphviz substitutes \N, \G...
+ * in HTML text as well, and 2.42 reads past the end of a text that ends
+ * in a single backslash (found by valgrind).  Both: a newline becomes a
+ * line break, control characters and bytes that are not well-formed
+ * UTF-8 become '?'.  In a tooltip, a backslash becomes '?' too: Graphviz
+ * 2.42 substitutes escapes in tooltips twice over (so "\\\\" shows as
+ * one backslash) and reads past the end of "x\\ \\"; the label beside
+ * it shows the name exactly.
  */
 void nb__dot_puts(dot *d, const char *s, size_t n, int esc)
 {
@@ -63,9 +69,10 @@ void nb__dot_puts(dot *d, const char *s, size_t n, int esc)
 		i++;
 		if (c == '\n')
 			fputs(esc == DOT_HTML ? "<BR/>" : "\\n", f);
-		else if (!len || c < 0x20 || c == 0x7f)
+		else if (!len || c < 0x20 || c == 0x7f ||
+		         (esc == DOT_TOOLTIP && c == '\\'))
 			fputc('?', f);
-		else if (esc == DOT_QUOTED && (c == '"' || c == '\\'))
+		else if (c == '\\' || (esc != DOT_HTML && c == '"'))
 			fprintf(f, "\\%c", c);
 		else if (esc == DOT_HTML && c == '&')
 			fputs("&amp;", f);
@@ -281,11 +288,11 @@ void nb__dot_op_node(dot *d, size_t i, const char *ind)
 	}
 	fputs(">, tooltip=\"", d->f);
 	fprintf(d->f, "node %zu: ", i);
-	puts_all(d, op->name, DOT_QUOTED);
+	puts_all(d, op->name, DOT_TOOLTIP);
 	fprintf(d->f, " (%s)", nb_op_kind_name(op->kind));
 	if (*nb_graph_node_scope(d->g, i)) {
 		fputs(" in ", d->f);
-		puts_all(d, nb_graph_node_scope(d->g, i), DOT_QUOTED);
+		puts_all(d, nb_graph_node_scope(d->g, i), DOT_TOOLTIP);
 	}
 	fputs("\"];\n", d->f);
 }
