@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include "internal.h"
 
-/* A zeroed graph tensor shaped like t, on a recycled buffer of the same
- * size when there is one. */
-static nb_tensor *graph_grad(nb_graph *g, const nb_tensor *t)
+/* A graph tensor shaped like t, zeroed unless zero is false, on a
+ * recycled buffer of the same size when there is one. */
+static nb_tensor *graph_grad(nb_graph *g, const nb_tensor *t, bool zero)
 {
 	size_t bytes = nb__nbytes(t);
 	for (nb_gbuf **p = &g->gfree; *p; p = &(*p)->next) {
@@ -27,14 +27,15 @@ static nb_tensor *graph_grad(nb_graph *g, const nb_tensor *t)
 		*p = b->next;
 		if (nb__tensor_init(gt, t->dtype, t->ndim, t->shape))
 			return NULL;
-		memset(b->data, 0, bytes);
+		if (zero)
+			memset(b->data, 0, bytes);
 		gt->data = b->data;
 		gt->graph = g;
 		gt->gen = g->gen;
 		gt->flags = NB_T_GRAPH;
 		return gt;
 	}
-	return nb__graph_new_tensor(g, t->dtype, t->ndim, t->shape);
+	return nb__graph_new_tensor_ex(g, t->dtype, t->ndim, t->shape, zero);
 }
 
 /* Gives the gradient of n's output back for reuse (retain_grads off):
@@ -52,14 +53,21 @@ static void release_grad(nb_graph *g, nb_node *n)
 	n->out->grad = NULL;
 }
 
-/* t's gradient buffer, created zeroed on first use. */
-static nb_tensor *ensure_grad(nb_graph *g, nb_tensor *t)
+/*
+ * t's gradient buffer, created on first use: zeroed, or for a graph
+ * tensor with *fresh true, left unwritten (then *fresh stays true).
+ * *fresh is false on return for a buffer that holds values.
+ */
+static nb_tensor *ensure_grad(nb_graph *g, nb_tensor *t, bool *fresh)
 {
+	bool may = *fresh;
+	*fresh = false;
 	if (t->grad)
 		return t->grad;
-	if (t->flags & NB_T_GRAPH)
-		t->grad = graph_grad(g, t);
-	else
+	if (t->flags & NB_T_GRAPH) {
+		t->grad = graph_grad(g, t, !may);
+		*fresh = may;
+	} else
 		t->grad = nb__tensor_like(t);
 	if (!t->grad)
 		nb__graph_fail(g, NB_ENOMEM, "backward: out of memory for a "
@@ -106,7 +114,8 @@ static nb_status seed_grad(nb_graph *g, nb_tensor *y, const nb_tensor *gout)
 		    nb_dtype_name(gout->dtype),
 		    nb_shape_str(y->ndim, y->shape, b, sizeof b),
 		    nb_dtype_name(y->dtype));
-	nb_tensor *gy = ensure_grad(g, y);
+	bool fresh = false;
+	nb_tensor *gy = ensure_grad(g, y, &fresh);
 	if (!gy)
 		return NB_ENOMEM;
 	if (!gout) {
@@ -121,21 +130,37 @@ static nb_status seed_grad(nb_graph *g, nb_tensor *y, const nb_tensor *gout)
 	return NB_OK;
 }
 
+/* Whether input j of n is also another of its inputs. */
+static bool given_twice(const nb_node *n, int j)
+{
+	for (int k = 0; k < n->n_in; k++)
+		if (k != j && n->in[k] == n->in[j])
+			return true;
+	return false;
+}
+
 static nb_status run_node(nb_graph *g, nb_node *n)
 {
 	nb_tensor *gin[NB_MAX_INPUTS] = {0};
 	const nb_op *op = n->op;
+	uint32_t fresh_bits = 0;
 	for (int j = 0; j < n->n_in; j++) {
 		nb_tensor *x = n->in[j];
 		if (!x || !(x->flags & NB_T_REQUIRES_GRAD) ||
 		    (op->nondiff & (1u << j)))
 			continue;
-		if (!(gin[j] = ensure_grad(g, x)))
+		/* An input given twice gets both gradients in one buffer:
+		 * the second must add to the first, so it starts zeroed. */
+		bool fresh = (op->flags & NB_OP_GRAD_FRESH) && !given_twice(n, j);
+		if (!(gin[j] = ensure_grad(g, x, &fresh)))
 			return NB_ENOMEM;
+		if (fresh)
+			fresh_bits |= 1u << j;
 	}
 	nb_op_ctx c = {
 		.g = g, .op = op, .n_in = n->n_in, .in = n->in, .out = n->out,
 		.attrs = n->attrs, .saved = n->saved, .node_id = n->id,
+		.fresh = fresh_bits,
 	};
 	nb_status st = op->backward(&c, n->out->grad, gin);
 	if (st) {

@@ -74,6 +74,19 @@ typedef struct nb_attr_def {
 #define NB_OP_RANDOM 1u        /* draws from the graph's generator */
 #define NB_OP_GRAD_MODIFYING 2u /* backward is a rule, not a derivative */
 #define NB_OP_NO_GRAD 4u       /* no backward at all (e.g. argmax) */
+/*
+ * forward() writes every element of its result (in every mode, for
+ * every input, before reading any of it), so the dispatcher hands it
+ * uninitialised memory instead of zeroing it first.  Without the flag
+ * the result starts zeroed.
+ */
+#define NB_OP_WRITES_ALL 8u
+/*
+ * backward() honours nb_op_ctx.fresh: it writes (=) every element of
+ * the gradients marked fresh instead of adding into them, so that
+ * nb_backward need not zero a gradient buffer it has just made.
+ */
+#define NB_OP_GRAD_FRESH 16u
 
 typedef struct nb_op nb_op;
 
@@ -91,6 +104,15 @@ typedef struct nb_op_ctx {
 	const void *attrs;
 	void *saved;
 	size_t node_id;
+	/*
+	 * Backward of an op flagged NB_OP_GRAD_FRESH only: bit i is set
+	 * when gin[i] was made for this call and holds no values yet (not
+	 * even zeros), so backward must write every element of it.  Other
+	 * gradients (and all of them without the flag) hold zeros or the
+	 * sums of earlier nodes, and backward adds into them.  Never set
+	 * for an input given twice to the node, nor for a leaf's gradient.
+	 */
+	uint32_t fresh;
 } nb_op_ctx;
 
 /*
@@ -103,7 +125,8 @@ typedef nb_status (*nb_shape_fn)(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 typedef nb_status (*nb_forward_fn)(nb_op_ctx *c);
 /*
  * gout is dL/d(out).  gin[i] is non-NULL exactly for the inputs that
- * need a gradient: add (+=) dL/d(in[i]) into it.
+ * need a gradient: add (+=) dL/d(in[i]) into it (or write it, for the
+ * gradients c->fresh marks: see NB_OP_GRAD_FRESH).
  */
 typedef nb_status (*nb_backward_fn)(nb_op_ctx *c, const nb_tensor *gout,
                                     nb_tensor *const *gin);

@@ -478,11 +478,12 @@ static nb_status prelu_backward(nb_op_ctx *c, const nb_tensor *gout,
 		.name = #NAME, .kind = NB_KIND_ACTIVATION, .doc = DOC,       \
 		.n_inputs = 1, .input_names = "input",                       \
 		.forward = NAME##_forward, .backward = NAME##_backward,      \
-		.cases = CASES, .lo = LO, .hi = HI, __VA_ARGS__              \
+		.cases = CASES, .lo = LO, .hi = HI,                          \
+		.flags = NB_UNARY_FLAGS, __VA_ARGS__                         \
 	}
 #define ATTR_ROW(NAME, DOC, ATYPE, DEFS, CASES, LO, HI, ...)                  \
 	NB_UNARY_ROW(NAME, NB_KIND_ACTIVATION, DOC, ATYPE, DEFS, CASES, LO,  \
-	             HI, __VA_ARGS__)
+	             HI, .flags = NB_UNARY_FLAGS, __VA_ARGS__)
 
 #define KINK0 .kinks = {0}, .n_kinks = 1
 #define CASES "[3,4]; [2,3,5]"
@@ -504,18 +505,20 @@ static const nb_op ops[] = {
 	    "negative_slope * x", leaky_attrs, leaky_defs,
 	    CASES "; [5]|negative_slope=0.2; [4]|negative_slope=-0.5", 0, 0,
 	    KINK0),
-	[OP_RRELU] = ATTR_ROW(rrelu, "leaky relu with a slope drawn from "
-	    "[lower, upper] per element in training, their mean in eval",
-	    rrelu_attrs, rrelu_defs,
+	/* Not ATTR_ROW: its flags are RANDOM as well. */
+	[OP_RRELU] = NB_UNARY_ROW(rrelu, NB_KIND_ACTIVATION, "leaky relu with "
+	    "a slope drawn from [lower, upper] per element in training, their "
+	    "mean in eval", rrelu_attrs, rrelu_defs,
 	    CASES "; [6]|lower=0.1 upper=0.3; [4]|lower=0.2 upper=0.2", 0, 0,
-	    KINK0, .flags = NB_OP_RANDOM, .shape = rrelu_check),
+	    KINK0, .flags = NB_OP_RANDOM | NB_OP_WRITES_ALL,
+	    .shape = rrelu_check),
 	[OP_PRELU] = {
 		.name = "prelu", .kind = NB_KIND_ACTIVATION,
 		.doc = "x for x > 0, else w * x; w learned, shared or one per "
 		       "channel (dim 1)",
 		.n_inputs = 2, .input_names = "input,weight",
 		.shape = prelu_shape, .forward = prelu_forward,
-		.backward = prelu_backward,
+		.backward = prelu_backward, .flags = NB_OP_WRITES_ALL,
 		.cases = "[3,4] [1]; [2,3,4] [3]; [4,3] [3]; [2,3] []; [5] [1]",
 		KINK0,
 	},

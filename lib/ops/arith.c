@@ -163,7 +163,8 @@ NB_UNARY_OP(affine_scalar, affine_attrs,
 		.name = #NAME, .kind = NB_KIND_ARITH, .doc = DOC,            \
 		.n_inputs = 1, .input_names = "input",                       \
 		.forward = NAME##_forward, .backward = NAME##_backward,      \
-		.cases = CASES, .lo = LO, .hi = HI, __VA_ARGS__              \
+		.cases = CASES, .lo = LO, .hi = HI,                          \
+		.flags = NB_UNARY_FLAGS, __VA_ARGS__                         \
 	}
 
 #define BINARY_ROW(NAME, DOC, CASES)                                         \
@@ -171,7 +172,8 @@ NB_UNARY_OP(affine_scalar, affine_attrs,
 		.name = #NAME, .kind = NB_KIND_ARITH, .doc = DOC,            \
 		.n_inputs = 2, .input_names = "input,other",                 \
 		.shape = bcast_shape, .forward = NAME##_forward,             \
-		.backward = NAME##_backward, .cases = CASES                  \
+		.backward = NAME##_backward, .cases = CASES,                 \
+		.flags = NB_OP_WRITES_ALL                                    \
 	}
 
 #define BCAST_CASES "[3,4] [3,4]; [3,4] [4]; [2,1,4] [3,1]; [] [2,3]; [4,1] []"
@@ -194,10 +196,12 @@ static const nb_op ops[] = {
 	             .kinks = {0}, .n_kinks = 1),
 	[OP_POW] = NB_UNARY_ROW(pow, NB_KIND_ARITH, "x^p for a scalar p", pow_attrs,
 	             pow_defs, "[3,4]p|exponent=2.5; [3,4]|exponent=2; "
-	             "[3,4]p|exponent=-1.5; [5]|exponent=3", 0, 0),
+	             "[3,4]p|exponent=-1.5; [5]|exponent=3", 0, 0,
+	             .flags = NB_UNARY_FLAGS),
 	[OP_AFFINE_SCALAR] = NB_UNARY_ROW(affine_scalar, NB_KIND_ARITH, "x * scale + shift",
 	             affine_attrs, affine_defs,
-	             "[3,4]|scale=-2.5 shift=0.5; [5]", 0, 0),
+	             "[3,4]|scale=-2.5 shift=0.5; [5]", 0, 0,
+	             .flags = NB_UNARY_FLAGS),
 };
 
 nb_status nb__register_arith(void)

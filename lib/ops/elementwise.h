@@ -28,13 +28,23 @@ typedef struct nb_noattrs {
 			ys[i] = (T)(FWD);                                    \
 		}                                                            \
 	}                                                                    \
+	/* dx += BWD, or dx = BWD into a fresh gradient (NB_OP_GRAD_FRESH) */\
 	static void NAME##_bwd_##TY(size_t n, const TY *restrict xs,           \
 	                           const TY *restrict ys,                     \
 	                           const TY *restrict gs, TY *restrict dx,     \
-	                           const ATYPE *A)                           \
+	                           const ATYPE *A, bool fresh)               \
 	{                                                                    \
 		typedef TY T;                                                \
 		(void)A;                                                     \
+		if (fresh) {                                                 \
+			for (size_t i = 0; i < n; i++) {                     \
+				const T x = xs[i], y = ys[i], g = gs[i];     \
+				(void)x;                                     \
+				(void)y;                                     \
+				dx[i] = (T)(BWD);                            \
+			}                                                    \
+			return;                                              \
+		}                                                            \
 		for (size_t i = 0; i < n; i++) {                             \
 			const T x = xs[i], y = ys[i], g = gs[i];             \
 			(void)x;                                             \
@@ -45,7 +55,9 @@ typedef struct nb_noattrs {
 
 /*
  * Defines NAME##_forward and NAME##_backward for a unary elementwise op
- * whose attributes are an ATYPE.
+ * whose attributes are an ATYPE.  Forward writes every element and
+ * backward honours c->fresh: rows may set NB_OP_WRITES_ALL |
+ * NB_OP_GRAD_FRESH (NB_UNARY_FLAGS).
  */
 #define NB_UNARY_OP(NAME, ATYPE, FWD, BWD)                                   \
 	NB__UNARY_T(NAME, float, ATYPE, FWD, BWD)                            \
@@ -65,15 +77,20 @@ typedef struct nb_noattrs {
 	                                 nb_tensor *const *gin)              \
 	{                                                                    \
 		const nb_tensor *x = c->in[0];                               \
+		bool fresh = c->fresh & 1u;                                  \
 		if (x->dtype == NB_F32)                                      \
 			NAME##_bwd_float(x->numel, x->data, c->out->data,    \
-			                 gout->data, gin[0]->data, c->attrs);\
+			                 gout->data, gin[0]->data, c->attrs, \
+			                 fresh);                             \
 		else                                                         \
 			NAME##_bwd_double(x->numel, x->data, c->out->data,   \
 			                  gout->data, gin[0]->data,          \
-			                  c->attrs);                         \
+			                  c->attrs, fresh);                  \
 		return NB_OK;                                                \
 	}
+
+/* The flags of an op whose forward and backward come from NB_UNARY_OP. */
+#define NB_UNARY_FLAGS (NB_OP_WRITES_ALL | NB_OP_GRAD_FRESH)
 
 /* A table row for a unary op defined with NB_UNARY_OP. */
 #define NB_UNARY_ROW(NAME, KIND, DOC, ATYPE, ATTRS, CASES, LO, HI, ...)     \

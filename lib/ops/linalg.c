@@ -160,8 +160,13 @@ static nb_status linear_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 			for (size_t j = 0; j < n; j++)                       \
 				y[r * n + j] += b[j];                        \
 	}                                                                    \
-	static void bias_grad_##T(T *gb, const T *g, size_t rows, size_t n)  \
+	/* gb += column sums of g (gb zeroed first when fresh) */            \
+	static void bias_grad_##T(T *gb, const T *g, size_t rows, size_t n,  \
+	                          bool fresh)                                \
 	{                                                                    \
+		if (fresh)                                                   \
+			for (size_t j = 0; j < n; j++)                       \
+				gb[j] = 0;                                   \
 		for (size_t r = 0; r < rows; r++)                            \
 			for (size_t j = 0; j < n; j++)                       \
 				gb[j] += g[r * n + j];                       \
@@ -190,16 +195,22 @@ static nb_status linear_backward(nb_op_ctx *c, const nb_tensor *gout,
 	const nb_tensor *x = c->in[0], *w = c->in[1];
 	int64_t in = w->shape[1], out = w->shape[0];
 	size_t rows = out ? gout->numel / (size_t)out : 0;
+	/* beta 0 writes a fresh gradient (every element, even for an
+	 * empty sum: nb__gemm zeroes C then), beta 1 adds into it */
 	if (gin[0]) /* dx += dy W */
 		nb__gemm(x->dtype, false, false, (int64_t)rows, in, out, 1.0,
-		         gout->data, out, w->data, in, 1.0, gin[0]->data, in);
+		         gout->data, out, w->data, in, c->fresh & 1 ? 0.0 : 1.0,
+		         gin[0]->data, in);
 	if (gin[1]) /* dW += dy^T x */
 		nb__gemm(x->dtype, true, false, out, in, (int64_t)rows, 1.0,
-		         gout->data, out, x->data, in, 1.0, gin[1]->data, in);
+		         gout->data, out, x->data, in, c->fresh & 2 ? 0.0 : 1.0,
+		         gin[1]->data, in);
+	bool fb = c->fresh & 4;
 	if (gin[2] && x->dtype == NB_F32)
-		bias_grad_float(gin[2]->data, gout->data, rows, (size_t)out);
+		bias_grad_float(gin[2]->data, gout->data, rows, (size_t)out, fb);
 	else if (gin[2])
-		bias_grad_double(gin[2]->data, gout->data, rows, (size_t)out);
+		bias_grad_double(gin[2]->data, gout->data, rows, (size_t)out,
+		                 fb);
 	return NB_OK;
 }
 
@@ -211,7 +222,7 @@ static const nb_op ops[] = {
 		.doc = "matrix product, batched and broadcast as in NumPy",
 		.n_inputs = 2, .input_names = "input,other",
 		.shape = matmul_shape, .forward = matmul_forward,
-		.backward = matmul_backward,
+		.backward = matmul_backward, .flags = NB_OP_WRITES_ALL,
 		.cases = "[3,4] [4,5]; [2,3,4] [4,2]; [4] [4,3]; [3,4] [4]; "
 		         "[2,1,3,4] [3,4,2]; [4] [4]",
 	},
@@ -221,6 +232,7 @@ static const nb_op ops[] = {
 		.input_names = "input,weight,bias", .optional = 4,
 		.shape = linear_shape, .forward = linear_forward,
 		.backward = linear_backward,
+		.flags = NB_OP_WRITES_ALL | NB_OP_GRAD_FRESH,
 		.cases = "[3,4] [5,4] [5]; [2,3,4] [5,4] [5]; [3,4] [2,4] [2]-",
 	},
 };

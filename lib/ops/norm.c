@@ -577,7 +577,7 @@ static const nb_op ops[] = {
 		.optional = 0x3e, .nondiff = 0x38, .int_inputs = 0x20,
 		.any_dtype = 0x18, ROW_ATTRS(bn_defs, bn_attrs),
 		.shape = bn_shape, .forward = bn_forward,
-		.backward = bn_backward,
+		.backward = bn_backward, .flags = NB_OP_WRITES_ALL,
 		.cases = "[4,3] [3] [3] [3] [3]p []i3; "
 		         "[2,3,2,2] [3] [3] [3] [3]p []i3|momentum=none; "
 		         "[3,2,3] [2]- [2]- [2]- [2]- []-; "

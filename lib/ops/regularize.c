@@ -180,12 +180,23 @@ typedef struct drop_saved {
 		for (size_t i = 0; i < n; i++)                               \
 			y[i] = x[i] * (T)0;                                  \
 	}                                                                    \
-	static void drop_grad_##T(const T *g, T *dx, const drop_saved *s,    \
-	                          size_t n)                                  \
+	/* dx += g m scale, or = into a fresh gradient */                   \
+	static void drop_grad_##T(const T *restrict g, T *restrict dx,       \
+	                          const drop_saved *s, size_t n, bool fresh) \
 	{                                                                    \
 		const T scale = (T)s->scale;                                 \
-		for (size_t i = 0; i < n; i++)                               \
-			dx[i] += s->mask[i] ? g[i] * scale : (T)0;           \
+		const unsigned char *restrict m = s->mask;                   \
+		/* g read unconditionally: a select, so that it vectorizes */\
+		if (fresh)                                                   \
+			for (size_t i = 0; i < n; i++) {                     \
+				T v = g[i] * scale;                          \
+				dx[i] = m[i] ? v : (T)0;                     \
+			}                                                    \
+		else                                                         \
+			for (size_t i = 0; i < n; i++) {                     \
+				T v = g[i] * scale;                          \
+				dx[i] += m[i] ? v : (T)0;                    \
+			}                                                    \
 	}
 DROP_APPLY_T(float)
 DROP_APPLY_T(double)
@@ -234,12 +245,17 @@ static nb_status dropout_backward(nb_op_ctx *c, const nb_tensor *gout,
 {
 	const drop_saved *s = c->saved;
 	nb_tensor *dx = gin[0];
-	if (s->mode == DROP_IDENTITY)
+	bool fresh = c->fresh & 1;
+	if (s->mode == DROP_IDENTITY && fresh)
+		memcpy(dx->data, gout->data, nb__nbytes(dx));
+	else if (s->mode == DROP_IDENTITY)
 		nb__tensor_acc(dx, gout);
+	else if (s->mode == DROP_ZERO && fresh)
+		memset(dx->data, 0, nb__nbytes(dx)); /* all bits 0 is +0 */
 	else if (s->mode == DROP_MASK && dx->dtype == NB_F32)
-		drop_grad_float(gout->data, dx->data, s, dx->numel);
+		drop_grad_float(gout->data, dx->data, s, dx->numel, fresh);
 	else if (s->mode == DROP_MASK)
-		drop_grad_double(gout->data, dx->data, s, dx->numel);
+		drop_grad_double(gout->data, dx->data, s, dx->numel, fresh);
 	return NB_OK;
 }
 
@@ -389,12 +405,13 @@ static const nb_op ops[] = {
 	[OP_DROPOUT] = REG_ROW("dropout", "inverted dropout: zero with "
 	    "probability p, scale the rest by 1/(1-p); identity in eval mode",
 	    dropout_defs, dropout_attrs, dropout_forward, dropout_backward,
-	    "[4,5]; [4,5]|p=0.2; [6]|p=0; [6]|p=1", .flags = NB_OP_RANDOM),
+	    "[4,5]; [4,5]|p=0.2; [6]|p=0; [6]|p=1",
+	    .flags = NB_OP_RANDOM | NB_OP_WRITES_ALL | NB_OP_GRAD_FRESH),
 	[OP_ALPHA_DROPOUT] = REG_ROW("alpha_dropout", "dropout for SELU "
 	    "networks: keeps mean and variance; identity in eval mode",
 	    dropout_defs, dropout_attrs, alpha_dropout_forward,
 	    dropout_backward, "[4,5]; [4,5]|p=0.2; [6]|p=0; [6]|p=1",
-	    .flags = NB_OP_RANDOM),
+	    .flags = NB_OP_RANDOM | NB_OP_WRITES_ALL | NB_OP_GRAD_FRESH),
 	[OP_CLIP_VALUE] = REG_ROW("clip_grad_value", "identity; backward "
 	    "clamps the gradient to [-clip, clip]", clip_value_defs,
 	    clip_value_attrs, identity_forward, clip_value_backward,
