@@ -41,6 +41,16 @@ void *nb__arena_alloc_raw(nb_arena *a, size_t n);
 void nb__arena_rewind(nb_arena *a);
 void nb__arena_free(nb_arena *a);
 
+/* ---- rng.c ---- */
+/*
+ * mask[i] = 1 with probability q (in [0, 1]), else 0, for i < n: the
+ * test u < q on 24-bit uniforms u = k 2^-24, two per draw of r: k is
+ * bits 63..40 of draw j for element 2j, bits 39..16 for element 2j + 1
+ * (an odd n leaves the last draw's second half unused).  Takes
+ * ceil(n / 2) draws; does not touch r's cached normal.
+ */
+void nb__rng_keep_mask(nb_rng *r, unsigned char *mask, size_t n, double q);
+
 /* ---- tensor.c ---- */
 #define NB_T_REQUIRES_GRAD 1u
 #define NB_T_OWNS_DATA 2u

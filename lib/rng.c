@@ -28,9 +28,10 @@ void nb_rng_seed(nb_rng *r, uint64_t seed)
 	r->spare = 0;
 }
 
-uint64_t nb_rng_next(nb_rng *r)
+/* One xoshiro256** step; static so that loops inline it (a library
+ * function may be interposed, so it is not inlined). */
+static inline uint64_t next(uint64_t *s)
 {
-	uint64_t *s = r->s;
 	uint64_t result = rotl(s[1] * 5, 7) * 9;
 	uint64_t t = s[1] << 17;
 	s[2] ^= s[0];
@@ -42,9 +43,14 @@ uint64_t nb_rng_next(nb_rng *r)
 	return result;
 }
 
+uint64_t nb_rng_next(nb_rng *r)
+{
+	return next(r->s);
+}
+
 double nb_rng_uniform(nb_rng *r)
 {
-	return (double)(nb_rng_next(r) >> 11) * 0x1.0p-53;
+	return (double)(next(r->s) >> 11) * 0x1.0p-53;
 }
 
 double nb_rng_normal(nb_rng *r)
@@ -61,6 +67,25 @@ double nb_rng_normal(nb_rng *r)
 	r->spare = rad * sin(th);
 	r->has_spare = 1;
 	return rad * cos(th);
+}
+
+void nb__rng_keep_mask(nb_rng *r, unsigned char *mask, size_t n, double q)
+{
+	/* u < q with u = k 2^-24 is k < q 2^24, i.e. k < ceil(q 2^24)
+	 * (exact: q 2^24 only shifts q's exponent). */
+	double tq = ceil(q * 0x1.0p24);
+	uint64_t t = tq <= 0 ? 0 : tq >= 0x1.0p24 ? (1u << 24) : (uint64_t)tq;
+	uint64_t s[4]; /* a local copy, so that it stays in registers */
+	memcpy(s, r->s, sizeof s);
+	size_t i = 0;
+	for (; i + 1 < n; i += 2) {
+		uint64_t x = next(s);
+		mask[i] = (x >> 40) < t;
+		mask[i + 1] = ((x >> 16) & 0xffffff) < t;
+	}
+	if (i < n)
+		mask[i] = (next(s) >> 40) < t;
+	memcpy(r->s, s, sizeof s);
 }
 
 uint64_t nb_rng_below(nb_rng *r, uint64_t n)

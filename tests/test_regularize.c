@@ -236,6 +236,42 @@ Test(dropout, same_seed_same_mask_other_seed_other_mask)
 }
 
 /*
+ * The mask is the documented stream (doc/regularization.md): element
+ * 2j is kept iff bits 63..40 of the generator's draw j, times 2^-24,
+ * are below 1 - p, element 2j + 1 iff bits 39..16 are; an odd count
+ * leaves the last draw's second half unused, so the generator moves
+ * by ceil(n / 2) draws.  p = 0.3 and an odd n; also q = 1 - p = 0.5,
+ * where k 2^-24 < q is exactly k < 2^23.
+ */
+Test(dropout, mask_is_the_documented_24_bit_stream)
+{
+	const size_t n = 1001;
+	const double ps[] = {0.3, 0.5};
+	for (int t = 0; t < 2; t++) {
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = nb_tensor_ones(NB_F32, NB_SHAPE((int64_t)n));
+		nb_graph_seed(g, 42);
+		nb_rng r = *nb_graph_rng(g);
+		nb_tensor *y = drop(g, false, x, ps[t]);
+		size_t bad = 0;
+		for (size_t i = 0; i < n; i += 2) {
+			uint64_t d = nb_rng_next(&r);
+			uint64_t k[2] = {d >> 40, (d >> 16) & 0xffffff};
+			for (size_t h = 0; h < 2 && i + h < n; h++) {
+				bool keep = (double)k[h] * 0x1.0p-24 < 1 - ps[t];
+				bad += keep != (nb_tensor_get(y, i + h) != 0);
+			}
+		}
+		cr_expect_eq(bad, 0, "p = %g: %zu mask elements differ from "
+		             "the documented draws", ps[t], bad);
+		cr_expect_eq(nb_rng_next(&r), nb_rng_next(nb_graph_rng(g)),
+		             "the generator did not move by ceil(n / 2) draws");
+		nb_tensor_free(x);
+		nb_graph_free(g);
+	}
+}
+
+/*
  * Backward uses the mask forward drew: grad = gout * mask / (1 - p),
  * even after the generator was reseeded and the graph set to eval mode
  * between forward and backward.

@@ -94,9 +94,11 @@ int nb_get_num_threads(void);
  * state seeded from a 64-bit seed by splitmix64.  Uniform doubles use the
  * top 53 bits of a draw (u = (x >> 11) * 2^-53, in [0, 1)); normal
  * numbers use the Box-Muller transform on two uniforms, caching the
- * second value.  Integer arithmetic only, so a seed gives the same
- * numbers on every machine (normal numbers: up to the last bit of libm's
- * log, sqrt, cos and sin).  A value type: copy it to fork a stream.
+ * second value; dropout's masks use 24-bit uniforms, two per draw
+ * (doc/regularization.md).  Integer arithmetic only, so a seed gives the
+ * same numbers on every machine (normal numbers: up to the last bit of
+ * libm's log, sqrt, cos and sin).  A value type: copy it to fork a
+ * stream.
  */
 typedef struct nb_rng {
 	uint64_t s[4];

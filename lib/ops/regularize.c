@@ -229,10 +229,9 @@ static nb_status dropout_run(nb_op_ctx *c, bool alpha)
 	} else {
 		s->scale = 1 / q;
 	}
-	/* Keep with probability q: Bernoulli(1 - p), as PyTorch. */
-	nb_rng *r = nb_op_rng(c);
-	for (size_t i = 0; i < x->numel; i++)
-		s->mask[i] = nb_rng_uniform(r) < q;
+	/* Keep with probability q: Bernoulli(1 - p), as PyTorch; 24-bit
+	 * uniforms, two per draw (doc/regularization.md). */
+	nb__rng_keep_mask(nb_op_rng(c), s->mask, x->numel, q);
 	if (x->dtype == NB_F32)
 		drop_apply_float(x->data, c->out->data, s, x->numel);
 	else
