@@ -176,6 +176,33 @@ Test(safetensors, writes_the_file_pytorch_reads)
 	nb_module_free(m);
 }
 
+/* Every metadata pair is written: there was a silent cap of 31. */
+Test(safetensors, keeps_every_metadata_pair)
+{
+	nb_module *m = mlp(NB_F32, "linear:3");
+	enum { PAIRS = 100 };
+	static char keys[PAIRS][16], vals[PAIRS][16];
+	const char *meta[2 * PAIRS + 1];
+	for (int i = 0; i < PAIRS; i++) {
+		snprintf(keys[i], sizeof keys[i], "key%d", i);
+		snprintf(vals[i], sizeof vals[i], "value%d", i);
+		meta[2 * i] = keys[i];
+		meta[2 * i + 1] = vals[i];
+	}
+	meta[2 * PAIRS] = NULL;
+	cr_assert_eq(nb_module_save(m, tmp("meta.safetensors"), meta), NB_OK,
+	             "%s", nb_last_error());
+	nb_safetensors *f;
+	cr_assert_eq(nb_safetensors_open(tmp("meta.safetensors"), &f), NB_OK);
+	cr_expect_str_eq(nb_safetensors_meta(f, "format"), "pt");
+	for (int i = 0; i < PAIRS; i++)
+		cr_expect(nb_safetensors_meta(f, keys[i]) &&
+		          !strcmp(nb_safetensors_meta(f, keys[i]), vals[i]),
+		          "%s", keys[i]);
+	nb_safetensors_close(f);
+	nb_module_free(m);
+}
+
 Test(safetensors, round_trip_every_dtype)
 {
 	nb_module *m = mlp(NB_F64, "linear:3");
