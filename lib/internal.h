@@ -162,6 +162,7 @@ nb_status nb__register_loss(void);
 nb_status nb__register_activation(void);
 nb_status nb__register_regularize(void);
 nb_status nb__register_norm(void);
+nb_status nb__register_conv(void);
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */

@@ -115,7 +115,8 @@ assert len(set(names)) == len(names), "duplicate names"
 for k in ("add", "matmul", "cross_entropy"):
     assert k in names, k
 kinds = {"arithmetic", "reduction", "shape", "linalg", "activation",
-         "normalization", "regularizer", "loss", "custom"}
+         "normalization", "regularizer", "loss", "convolution",
+         "pooling", "custom"}
 for o in ops:
     for f in ("name", "kind", "inputs", "attrs", "random", "doc"):
         assert f in o, (o.get("name"), f)

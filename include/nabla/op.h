@@ -30,6 +30,8 @@ typedef enum nb_op_kind {
 	NB_KIND_NORM,
 	NB_KIND_REGULARIZER,
 	NB_KIND_LOSS,
+	NB_KIND_CONV,
+	NB_KIND_POOL,
 	NB_KIND_CUSTOM,
 	NB_KIND_COUNT
 } nb_op_kind;
