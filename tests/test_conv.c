@@ -96,12 +96,13 @@ static double direct(const nb_tensor *x, const nb_tensor *w,
 	return s;
 }
 
-/* Large enough for two blocks of samples (4M elements each). */
+/* Large enough for two blocks of samples: (32 * 25 + 8) * 64 * 29
+ * elements of a sample, blocks of 4M elements, so samples 0-1 and 2. */
 Test(conv, im2col_gemm_matches_the_definition_across_blocks)
 {
 	nb_graph *g = nb_graph_new();
-	nb_tensor *x = randn(NB_F64, NB_SHAPE(3, 16, 64, 64), 1);
-	nb_tensor *w = randn(NB_F64, NB_SHAPE(8, 8, 5, 5), 2);
+	nb_tensor *x = randn(NB_F64, NB_SHAPE(3, 32, 64, 64), 1);
+	nb_tensor *w = randn(NB_F64, NB_SHAPE(8, 16, 5, 5), 2);
 	nb_conv2d_opts o = {{1, 2}, {2, 1}, {1, 2}, 2};
 	nb_tensor *y = nb_conv2d(g, x, w, NULL, &o);
 	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
@@ -119,6 +120,28 @@ Test(conv, im2col_gemm_matches_the_definition_across_blocks)
 					bad += fabs(got - want) > 1e-12 * (1 + fabs(want));
 				}
 	cr_expect_eq(bad, 0, "%d values differ from the definition", bad);
+	/* d sum(y) / dw[o, c, i, j]: the sum of what the tap reads, over
+	 * both blocks */
+	cr_assert_eq(nb_backward(nb_sum(g, y, 0, NULL, false), NULL), NB_OK);
+	const nb_tensor *dw = nb_tensor_grad(w);
+	const int64_t *xs = nb_tensor_shape(x);
+	bad = 0;
+	for (size_t k = 0; k < nb_tensor_numel(dw); k += 37) {
+		int64_t j = (int64_t)k % 5, i = (int64_t)k / 5 % 5;
+		int64_t c = (int64_t)k / 25 % 16, oc = (int64_t)k / 400;
+		int64_t ch = oc / 4 * 16 + c;
+		double want = 0;
+		for (int64_t n = 0; n < ys[0]; n++)
+			for (int64_t oy = 0; oy < ys[2]; oy++)
+				for (int64_t ox = 0; ox < ys[3]; ox++) {
+					int64_t iy = oy - 2 + i, ix = ox * 2 - 1 + 2 * j;
+					if (iy >= 0 && iy < 64 && ix >= 0 && ix < 64)
+						want += nb_tensor_get(x, (size_t)(((n * xs[1] +
+						        ch) * 64 + iy) * 64 + ix));
+				}
+		bad += fabs(nb_tensor_get(dw, k) - want) > 1e-10 * (1 + fabs(want));
+	}
+	cr_expect_eq(bad, 0, "%d weight gradients differ", bad);
 	nb_tensor_free(x);
 	nb_tensor_free(w);
 	nb_graph_free(g);

@@ -166,12 +166,12 @@ static T *FN(conv_buffers)(nb_op_ctx *c, const geom *q, size_t B, T **mat)
 static nb_status FN(conv_forward)(nb_op_ctx *c, const geom *q)
 {
 	nb_dtype dt = c->in[0]->dtype;
+	if (!q->N || !q->O) /* an empty result; the sizes below may not be */
+		return NB_OK;
 	size_t N = (size_t)q->N, L = (size_t)(q->OH * q->OW);
 	size_t Og = (size_t)(q->O / q->G), K = (size_t)(q->C / q->G * q->KH *
 	                                                q->KW);
 	size_t B = block_size(q), grain = sample_grain(q);
-	if (!N || !q->O)
-		return NB_OK;
 	T *mat, *col = FN(conv_buffers)(c, q, B, &mat);
 	if (!col)
 		return NB_ENOMEM;
@@ -216,12 +216,12 @@ static nb_status FN(conv_backward)(nb_op_ctx *c, const geom *q,
                                    nb_tensor *const *gin)
 {
 	nb_dtype dt = c->in[0]->dtype;
+	if (!q->N || !q->O)
+		return NB_OK;
 	size_t N = (size_t)q->N, L = (size_t)(q->OH * q->OW), O = (size_t)q->O;
 	size_t Og = O / (size_t)q->G, K = (size_t)(q->C / q->G * q->KH * q->KW);
 	size_t B = block_size(q), grain = sample_grain(q);
 	const T *go = gout->data, *w = c->in[1]->data;
-	if (!N || !O)
-		return NB_OK;
 	if (gin[2]) {
 		T *db = gin[2]->data;
 		for (size_t o = 0; o < O; o++) {
@@ -293,7 +293,7 @@ static double FN(window)(const geom *q, int64_t oy, int64_t ox,
 		ye = q->H + q->ph;
 	if (xe > q->W + q->pw)
 		xe = q->W + q->pw;
-	double padded = (double)((ye - ys) * (xe - xs));
+	double padded = (double)(ye - ys) * (double)(xe - xs);
 	*y0 = ys < 0 ? 0 : ys;
 	*x0 = xs < 0 ? 0 : xs;
 	*y1 = ye > q->H ? q->H : ye;
@@ -384,8 +384,12 @@ static void FN(pool)(const geom *q, bool is_max, bool include_pad,
 	                  .x = x->data, .gout = gout ? gout->data : NULL,
 	                  .y = y ? y->data : NULL, .dx = dx ? dx->data : NULL};
 	size_t planes = (size_t)(q->N * q->C);
-	size_t per = (size_t)(q->H * q->W + q->OH * q->OW * q->KH * q->KW);
-	size_t grain = 32768 / (per ? per : 1);
+	/* unsigned: a kernel of 2^32 x 2^32 fits a 1 x 1 input padded by
+	 * 2^31; the grain only needs to be large for small planes */
+	size_t per = (size_t)q->H * (size_t)q->W +
+	             (size_t)q->OH * (size_t)q->OW * (size_t)q->KH *
+	             (size_t)q->KW;
+	size_t grain = per && per < 32768 ? 32768 / per : 1;
 	nb__parallel_for(planes, grain ? grain : 1,
 	                 dx ? FN(pool_bwd_range) : FN(pool_fwd_range), &j);
 }
