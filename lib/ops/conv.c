@@ -240,6 +240,31 @@ static size_t sample_grain(const geom *q)
 	return g ? g : 1;
 }
 
+/*
+ * The window of output o on one axis of a pooling op: [*lo, *hi), the
+ * input elements it covers; returns its length within the padded input
+ * (PyTorch clips the window to the padded input first).
+ */
+static inline int64_t span(int64_t o, int64_t s, int64_t p, int64_t k,
+                           int64_t n, int64_t *lo, int64_t *hi)
+{
+	int64_t a = o * s - p, b = a + k;
+	if (b > n + p)
+		b = n + p;
+	*lo = a < 0 ? 0 : a;
+	*hi = b > n ? n : b;
+	return b - a;
+}
+
+/* avg_pool2d's divisor: the window in the padded input, or its input
+ * elements only. */
+static inline double divisor(bool include_pad, int64_t yn, int64_t xn,
+                             int64_t y0, int64_t y1, int64_t x0, int64_t x1)
+{
+	return include_pad ? (double)yn * (double)xn
+	                   : (double)(y1 - y0) * (double)(x1 - x0);
+}
+
 #define T float
 #include "conv_kernels.h"
 #undef T

@@ -277,33 +277,46 @@ typedef struct FN(pool_job) {
 	T *y, *dx;
 } FN(pool_job);
 
-/*
- * The window of output (oy, ox), clipped to the input: rows [*y0, *y1),
- * columns [*x0, *x1); the return value is the divisor of the average:
- * the window's size within the padded input (count_include_pad, as
- * PyTorch), or the clipped window's.
- */
-static double FN(window)(const geom *q, int64_t oy, int64_t ox,
-                         bool include_pad, int64_t *y0, int64_t *y1,
-                         int64_t *x0, int64_t *x1)
+static void FN(pool_fwd_range)(void *p, size_t lo, size_t hi)
 {
-	int64_t ys = oy * q->sh - q->ph, xs = ox * q->sw - q->pw;
-	int64_t ye = ys + q->KH, xe = xs + q->KW;
-	if (ye > q->H + q->ph)
-		ye = q->H + q->ph;
-	if (xe > q->W + q->pw)
-		xe = q->W + q->pw;
-	double padded = (double)(ye - ys) * (double)(xe - xs);
-	*y0 = ys < 0 ? 0 : ys;
-	*x0 = xs < 0 ? 0 : xs;
-	*y1 = ye > q->H ? q->H : ye;
-	*x1 = xe > q->W ? q->W : xe;
-	return include_pad ? padded : (double)((*y1 - *y0) * (*x1 - *x0));
+	const FN(pool_job) *j = p;
+	const geom *q = j->q;
+	size_t in = (size_t)(q->H * q->W), out = (size_t)(q->OH * q->OW);
+	for (size_t k = lo; k < hi; k++) {
+		const T *x = j->x + k * in;
+		T *y = j->y + k * out;
+		for (int64_t oy = 0; oy < q->OH; oy++) {
+			int64_t y0, y1, yn = span(oy, q->sh, q->ph, q->KH, q->H, &y0,
+			                          &y1);
+			for (int64_t ox = 0; ox < q->OW; ox++) {
+				int64_t x0, x1, xn = span(ox, q->sw, q->pw, q->KW, q->W,
+				                          &x0, &x1);
+				if (j->is_max) {
+					/* PyTorch's test: NaN wins; all -inf gives -inf */
+					T m = -(T)INFINITY;
+					for (int64_t iy = y0; iy < y1; iy++)
+						for (int64_t ix = x0; ix < x1; ix++) {
+							T v = x[iy * q->W + ix];
+							if (v > m || isnan(v))
+								m = v;
+						}
+					y[oy * q->OW + ox] = m;
+					continue;
+				}
+				double s = 0;
+				for (int64_t iy = y0; iy < y1; iy++)
+					for (int64_t ix = x0; ix < x1; ix++)
+						s += x[iy * q->W + ix];
+				y[oy * q->OW + ox] = (T)(s / divisor(j->include_pad, yn,
+				                                     xn, y0, y1, x0, x1));
+			}
+		}
+	}
 }
 
 /* Index (in the plane) of the window's first maximal element, as
  * PyTorch's kernel picks it: a NaN wins over numbers, a later NaN over
- * an earlier one. */
+ * an earlier one; a window of -inf gives its first element. */
 static int64_t FN(argmax)(const geom *q, const T *x, int64_t y0, int64_t y1,
                           int64_t x0, int64_t x1)
 {
@@ -320,36 +333,6 @@ static int64_t FN(argmax)(const geom *q, const T *x, int64_t y0, int64_t y1,
 	return best;
 }
 
-static void FN(pool_fwd_range)(void *p, size_t lo, size_t hi)
-{
-	const FN(pool_job) *j = p;
-	const geom *q = j->q;
-	size_t in = (size_t)(q->H * q->W), out = (size_t)(q->OH * q->OW);
-	for (size_t k = lo; k < hi; k++) {
-		const T *x = j->x + k * in;
-		T *y = j->y + k * out;
-		for (int64_t oy = 0; oy < q->OH; oy++)
-			for (int64_t ox = 0; ox < q->OW; ox++) {
-				int64_t y0, y1, x0, x1;
-				double div = FN(window)(q, oy, ox, j->include_pad, &y0,
-				                        &y1, &x0, &x1);
-				T *o = &y[oy * q->OW + ox];
-				if (j->is_max) {
-					int64_t a = FN(argmax)(q, x, y0, y1, x0, x1);
-					/* windows are never empty (padding <=
-					 * kernel / 2); all -inf gives -inf */
-					*o = x[a];
-					continue;
-				}
-				double s = 0;
-				for (int64_t iy = y0; iy < y1; iy++)
-					for (int64_t ix = x0; ix < x1; ix++)
-						s += x[iy * q->W + ix];
-				*o = (T)(s / div);
-			}
-	}
-}
-
 static void FN(pool_bwd_range)(void *p, size_t lo, size_t hi)
 {
 	const FN(pool_job) *j = p;
@@ -358,21 +341,24 @@ static void FN(pool_bwd_range)(void *p, size_t lo, size_t hi)
 	for (size_t k = lo; k < hi; k++) {
 		const T *x = j->x + k * in, *g = j->gout + k * out;
 		T *dx = j->dx + k * in;
-		for (int64_t oy = 0; oy < q->OH; oy++)
+		for (int64_t oy = 0; oy < q->OH; oy++) {
+			int64_t y0, y1, yn = span(oy, q->sh, q->ph, q->KH, q->H, &y0,
+			                          &y1);
 			for (int64_t ox = 0; ox < q->OW; ox++) {
-				int64_t y0, y1, x0, x1;
-				double div = FN(window)(q, oy, ox, j->include_pad, &y0,
-				                        &y1, &x0, &x1);
+				int64_t x0, x1, xn = span(ox, q->sw, q->pw, q->KW, q->W,
+				                          &x0, &x1);
 				T gv = g[oy * q->OW + ox];
 				if (j->is_max) {
 					dx[FN(argmax)(q, x, y0, y1, x0, x1)] += gv;
 					continue;
 				}
-				T share = (T)(gv / div);
+				T share = (T)(gv / divisor(j->include_pad, yn, xn, y0, y1,
+				                           x0, x1));
 				for (int64_t iy = y0; iy < y1; iy++)
 					for (int64_t ix = x0; ix < x1; ix++)
 						dx[iy * q->W + ix] += share;
 			}
+		}
 	}
 }
 
