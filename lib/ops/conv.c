@@ -316,19 +316,30 @@ static nb_status pool2d_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 	return st;
 }
 
+/*
+ * Forward (gout NULL) or backward of a pooling op.  max_pool2d's forward
+ * saves each output's argmax (int32, the index in its plane) when a
+ * gradient may follow, so that backward only scatters; planes of 2^31
+ * elements or more are searched again instead.
+ */
 static nb_status pool_run(nb_op_ctx *c, bool is_max, const nb_tensor *gout,
                           nb_tensor *dx)
 {
 	const pool2d_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0];
 	geom q;
 	pool_geom(c, &q);
 	bool pad = is_max || a->count_include_pad;
-	if (c->in[0]->dtype == NB_F32)
-		pool_float(&q, is_max, pad, c->in[0], gout, dx ? NULL : c->out,
-		           dx);
+	int32_t *idx = c->saved;
+	if (is_max && !gout && c->g->grad_enabled &&
+	    (x->flags & NB_T_REQUIRES_GRAD) && c->out->numel &&
+	    q.H * q.W <= INT32_MAX &&
+	    !(idx = nb_op_save(c, c->out->numel * sizeof *idx)))
+		return NB_ENOMEM;
+	if (x->dtype == NB_F32)
+		pool_float(&q, is_max, pad, x, gout, dx ? NULL : c->out, dx, idx);
 	else
-		pool_double(&q, is_max, pad, c->in[0], gout, dx ? NULL : c->out,
-		            dx);
+		pool_double(&q, is_max, pad, x, gout, dx ? NULL : c->out, dx, idx);
 	return NB_OK;
 }
 

@@ -275,7 +275,44 @@ typedef struct FN(pool_job) {
 	bool is_max, include_pad;
 	const T *x, *gout;
 	T *y, *dx;
+	int32_t *idx;    /* max: each output's argmax in its plane, or NULL */
 } FN(pool_job);
+
+/*
+ * The maximum of a window and (*at) the index in the plane of its first
+ * maximal element, as PyTorch's kernel picks it: a NaN wins over
+ * numbers, a later NaN over an earlier one; a window of -inf gives its
+ * first element.  The first loop has no NaN test in its selects, so
+ * that they compile to conditional moves (maxima of random data
+ * mispredict branches); a window with a NaN is searched again.
+ */
+static inline T FN(window_max)(const geom *q, const T *x, int64_t y0,
+                               int64_t y1, int64_t x0, int64_t x1,
+                               int64_t *at)
+{
+	int64_t best = y0 * q->W + x0;
+	T m = -(T)INFINITY;
+	bool nan = false;
+	for (int64_t iy = y0; iy < y1; iy++) {
+		const T *row = x + iy * q->W;
+		for (int64_t ix = x0; ix < x1; ix++) {
+			T v = row[ix];
+			nan |= v != v;
+			best = v > m ? iy * q->W + ix : best;
+			m = v > m ? v : m;
+		}
+	}
+	for (int64_t iy = y0; nan && iy < y1; iy++)
+		for (int64_t ix = x0; ix < x1; ix++) {
+			T v = x[iy * q->W + ix];
+			if (v != v) {
+				m = v;
+				best = iy * q->W + ix;
+			}
+		}
+	*at = best;
+	return m;
+}
 
 static void FN(pool_fwd_range)(void *p, size_t lo, size_t hi)
 {
@@ -285,52 +322,29 @@ static void FN(pool_fwd_range)(void *p, size_t lo, size_t hi)
 	for (size_t k = lo; k < hi; k++) {
 		const T *x = j->x + k * in;
 		T *y = j->y + k * out;
+		int32_t *idx = j->idx ? j->idx + k * out : NULL;
 		for (int64_t oy = 0; oy < q->OH; oy++) {
 			int64_t y0, y1, yn = span(oy, q->sh, q->ph, q->KH, q->H, &y0,
 			                          &y1);
 			for (int64_t ox = 0; ox < q->OW; ox++) {
 				int64_t x0, x1, xn = span(ox, q->sw, q->pw, q->KW, q->W,
-				                          &x0, &x1);
+				                          &x0, &x1), at;
+				size_t o = (size_t)(oy * q->OW + ox);
 				if (j->is_max) {
-					/* PyTorch's test: NaN wins; all -inf gives -inf */
-					T m = -(T)INFINITY;
-					for (int64_t iy = y0; iy < y1; iy++)
-						for (int64_t ix = x0; ix < x1; ix++) {
-							T v = x[iy * q->W + ix];
-							if (v > m || isnan(v))
-								m = v;
-						}
-					y[oy * q->OW + ox] = m;
+					y[o] = FN(window_max)(q, x, y0, y1, x0, x1, &at);
+					if (idx)
+						idx[o] = (int32_t)at;
 					continue;
 				}
 				double s = 0;
 				for (int64_t iy = y0; iy < y1; iy++)
 					for (int64_t ix = x0; ix < x1; ix++)
 						s += x[iy * q->W + ix];
-				y[oy * q->OW + ox] = (T)(s / divisor(j->include_pad, yn,
-				                                     xn, y0, y1, x0, x1));
+				y[o] = (T)(s / divisor(j->include_pad, yn, xn, y0, y1, x0,
+				                       x1));
 			}
 		}
 	}
-}
-
-/* Index (in the plane) of the window's first maximal element, as
- * PyTorch's kernel picks it: a NaN wins over numbers, a later NaN over
- * an earlier one; a window of -inf gives its first element. */
-static int64_t FN(argmax)(const geom *q, const T *x, int64_t y0, int64_t y1,
-                          int64_t x0, int64_t x1)
-{
-	int64_t best = y0 * q->W + x0;
-	T m = -(T)INFINITY;
-	for (int64_t iy = y0; iy < y1; iy++)
-		for (int64_t ix = x0; ix < x1; ix++) {
-			T v = x[iy * q->W + ix];
-			if (v > m || isnan(v)) {
-				m = v;
-				best = iy * q->W + ix;
-			}
-		}
-	return best;
 }
 
 static void FN(pool_bwd_range)(void *p, size_t lo, size_t hi)
@@ -341,15 +355,22 @@ static void FN(pool_bwd_range)(void *p, size_t lo, size_t hi)
 	for (size_t k = lo; k < hi; k++) {
 		const T *x = j->x + k * in, *g = j->gout + k * out;
 		T *dx = j->dx + k * in;
+		if (j->idx) { /* max, with the argmax saved by forward */
+			const int32_t *idx = j->idx + k * out;
+			for (size_t o = 0; o < out; o++)
+				dx[idx[o]] += g[o];
+			continue;
+		}
 		for (int64_t oy = 0; oy < q->OH; oy++) {
 			int64_t y0, y1, yn = span(oy, q->sh, q->ph, q->KH, q->H, &y0,
 			                          &y1);
 			for (int64_t ox = 0; ox < q->OW; ox++) {
 				int64_t x0, x1, xn = span(ox, q->sw, q->pw, q->KW, q->W,
-				                          &x0, &x1);
+				                          &x0, &x1), at;
 				T gv = g[oy * q->OW + ox];
 				if (j->is_max) {
-					dx[FN(argmax)(q, x, y0, y1, x0, x1)] += gv;
+					FN(window_max)(q, x, y0, y1, x0, x1, &at);
+					dx[at] += gv;
 					continue;
 				}
 				T share = (T)(gv / divisor(j->include_pad, yn, xn, y0, y1,
@@ -362,13 +383,15 @@ static void FN(pool_bwd_range)(void *p, size_t lo, size_t hi)
 	}
 }
 
+/* Forward (y) or backward (dx) of a pooling op; idx as in the job. */
 static void FN(pool)(const geom *q, bool is_max, bool include_pad,
                      const nb_tensor *x, const nb_tensor *gout,
-                     nb_tensor *y, nb_tensor *dx)
+                     nb_tensor *y, nb_tensor *dx, int32_t *idx)
 {
 	FN(pool_job) j = {.q = q, .is_max = is_max, .include_pad = include_pad,
 	                  .x = x->data, .gout = gout ? gout->data : NULL,
-	                  .y = y ? y->data : NULL, .dx = dx ? dx->data : NULL};
+	                  .y = y ? y->data : NULL, .dx = dx ? dx->data : NULL,
+	                  .idx = idx};
 	size_t planes = (size_t)(q->N * q->C);
 	/* unsigned: a kernel of 2^32 x 2^32 fits a 1 x 1 input padded by
 	 * 2^31; the grain only needs to be large for small planes */
