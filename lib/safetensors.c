@@ -660,15 +660,20 @@ nb_status nb_checkpoint_save(const char *path, nb_module *m,
 		return nb__set_error(NB_EINVAL, "save: module is NULL");
 	while (meta && meta[n_meta] && meta[n_meta + 1])
 		n_meta += 2;
-	/* "format", "nabla.optim", the caller's, and the NULL key */
-	const char **all = nb__calloc(n_meta + 5, sizeof *all);
+	/* "format", "nabla.optim", "nabla.optim.params", the caller's,
+	 * and the NULL key */
+	char count[24];
+	const char **all = nb__calloc(n_meta + 7, sizeof *all);
 	if (!all)
 		return nb__set_error(NB_ENOMEM, "save: out of memory");
 	all[k++] = "format";
 	all[k++] = "pt";
 	if (o) {
+		snprintf(count, sizeof count, "%zu", nb_optim_param_count(o));
 		all[k++] = "nabla.optim";
 		all[k++] = nb_optim_name(o);
+		all[k++] = "nabla.optim.params";
+		all[k++] = count;
 	}
 	if (n_meta)
 		memcpy(all + k, meta, n_meta * sizeof *all);
@@ -728,6 +733,19 @@ nb_status nb_optim_load_state(nb_optim *o, const char *path)
 	if (strcmp(kind, nb_optim_name(o))) {
 		st = nb__set_error(NB_EINVAL, "%s: the optimizer state is %s's, "
 		                   "not %s's", path, kind, nb_optim_name(o));
+		goto out;
+	}
+	/* Files since 2026-11 say how many parameters the state is for:
+	 * another model, or other parameters frozen, is then a clear
+	 * NB_EINVAL rather than a shape mismatch (or, worse, a match). */
+	const char *count = nb_safetensors_meta(f, "nabla.optim.params");
+	char mine[24];
+	snprintf(mine, sizeof mine, "%zu", nb_optim_param_count(o));
+	if (count && strcmp(count, mine)) {
+		st = nb__set_error(NB_EINVAL, "%s: the optimizer state is for "
+		                   "%.20s parameters, this optimizer updates %s "
+		                   "(another model, or other parameters frozen)",
+		                   path, count, mine);
 		goto out;
 	}
 	if (!(vals = nb__calloc(n + 1, sizeof *vals))) {
