@@ -17,9 +17,9 @@
 #error "norm_kernels.h is a template for norm.c: define T first"
 #endif
 
-#define FN(name) FN_(name, T)
-#define FN_(name, t) FN__(name, t)
-#define FN__(name, t) name##_##t
+#define FN(name) FN_(name, T, ISA)
+#define FN_(name, t, isa) FN__(name, t, isa)
+#define FN__(name, t, isa) name##_##t##_##isa
 
 /*
  * The sums below keep LANES independent partial sums, combined in a
@@ -39,7 +39,7 @@ static double lanes_total(const double *a)
 }
 #endif
 
-static double FN(sum)(const T *x, size_t n)
+static KERNEL double FN(sum)(const T *x, size_t n)
 {
 	double a[NB_NORM_LANES] = {0};
 	size_t i = 0;
@@ -52,7 +52,7 @@ static double FN(sum)(const T *x, size_t n)
 }
 
 /* sum (x - m)^2 */
-static double FN(sqdev)(const T *x, size_t n, double m)
+static KERNEL double FN(sqdev)(const T *x, size_t n, double m)
 {
 	double a[NB_NORM_LANES] = {0};
 	size_t i = 0;
@@ -67,7 +67,7 @@ static double FN(sqdev)(const T *x, size_t n, double m)
 }
 
 /* *sg = sum g, *sgx = sum g (x - m) */
-static void FN(gsums)(const T *g, const T *x, size_t n, double m,
+static KERNEL void FN(gsums)(const T *g, const T *x, size_t n, double m,
                       double *sg, double *sgx)
 {
 	double a[NB_NORM_LANES] = {0}, b[NB_NORM_LANES] = {0};
@@ -103,19 +103,19 @@ typedef struct FN(job) {
 } FN(job);
 
 /* Statistic k of a run (n, c). */
-static size_t FN(stat_of)(const layout *L, size_t n, size_t c)
+static KERNEL size_t FN(stat_of)(const layout *L, size_t n, size_t c)
 {
 	return stat0(L, n) + c / L->Cg;
 }
 
 /* Runs per task so that a task covers about 32K elements. */
-static size_t FN(grain)(size_t elems_per_unit)
+static KERNEL size_t FN(grain)(size_t elems_per_unit)
 {
 	size_t g = 32768 / (elems_per_unit ? elems_per_unit : 1);
 	return g ? g : 1;
 }
 
-static void FN(stats_range)(void *p, size_t lo, size_t hi)
+static KERNEL void FN(stats_range)(void *p, size_t lo, size_t hi)
 {
 	const FN(job) *j = p;
 	const layout *L = j->L;
@@ -141,9 +141,10 @@ static void FN(stats_range)(void *p, size_t lo, size_t hi)
 }
 
 /* Mean and biased variance of every statistics group. */
-static void FN(stats)(const layout *L, const T *x, double *mean,
-                      double *var)
+static KERNEL void FN(stats)(const layout *L, const void *xv,
+                             double *mean, double *var)
 {
+	const T *x = xv;
 	size_t C = L->C;
 	if (L->batch && L->S == 1) { /* [N, C]: rows of channels */
 		double M = (double)group_size(L);
@@ -169,14 +170,14 @@ static void FN(stats)(const layout *L, const T *x, double *mean,
 /* The tail of a mean whose head is h = (T)m: 0 when h is infinite (an
  * infinite running mean, or a double beyond T's range), where m - h
  * would be inf - inf = NaN and the result NaN instead of +-inf. */
-static inline T FN(tail)(double m, T h)
+static inline KERNEL T FN(tail)(double m, T h)
 {
 	return isfinite(h) ? (T)(m - (double)h) : (T)0;
 }
 
 /* Per-channel coefficients of sample n: the mean's head and tail, and
  * p = gamma * invstd. */
-static void FN(coefs)(const layout *L, size_t n, const double *mean,
+static KERNEL void FN(coefs)(const layout *L, size_t n, const double *mean,
                       const double *invstd, const T *w, T *mh, T *ml,
                       T *p)
 {
@@ -192,7 +193,7 @@ static void FN(coefs)(const layout *L, size_t n, const double *mean,
 }
 
 /* y = (x - mean) * gamma * invstd + beta over runs [lo, hi). */
-static void FN(apply_range)(void *p, size_t lo, size_t hi)
+static KERNEL void FN(apply_range)(void *p, size_t lo, size_t hi)
 {
 	const FN(job) *j = p;
 	const layout *L = j->L;
@@ -210,10 +211,12 @@ static void FN(apply_range)(void *p, size_t lo, size_t hi)
 }
 
 /* y = (x - mean) * gamma * invstd + beta. */
-static void FN(apply)(const layout *L, const T *x, T *y,
-                      const double *mean, const double *invstd,
-                      const T *w, const T *b, T *co)
+static KERNEL void FN(apply)(const layout *L, const void *xv, void *yv,
+                             const double *mean, const double *invstd,
+                             const void *wv, const void *bv, void *cov)
 {
+	const T *x = xv, *w = wv, *b = bv;
+	T *y = yv, *co = cov;
 	size_t C = L->C;
 	if (L->S > 1) {
 		FN(job) j = {.L = L, .x = x, .y = y, .mean = mean,
@@ -239,7 +242,7 @@ static void FN(apply)(const layout *L, const T *x, T *y,
  * sg = sum dy and sgx = sum dy (x - mean) (kept per run in rsg, rsgx),
  * dgamma[c] += sgx invstd and dbeta[c] += sg.
  */
-static void FN(bsums_range)(void *p, size_t lo, size_t hi)
+static KERNEL void FN(bsums_range)(void *p, size_t lo, size_t hi)
 {
 	const FN(job) *j = p;
 	const layout *L = j->L;
@@ -262,7 +265,7 @@ static void FN(bsums_range)(void *p, size_t lo, size_t hi)
  * sg and B = sum(dxhat * xhat) / invstd = sum gamma sgx.  rs holds 2 N C
  * doubles of scratch.
  */
-static void FN(bsums)(const layout *L, const T *x, const T *g,
+static KERNEL void FN(bsums)(const layout *L, const T *x, const T *g,
                       const double *mean, const double *invstd,
                       const T *w, double *dw, double *db, double *A,
                       double *B, double *rs)
@@ -296,7 +299,7 @@ static void FN(bsums)(const layout *L, const T *x, const T *g,
 }
 
 /* dx += k1 dy + k2 (x - mean) + k3 over runs [lo, hi) (see below). */
-static void FN(bwd_range)(void *p, size_t lo, size_t hi)
+static KERNEL void FN(bwd_range)(void *p, size_t lo, size_t hi)
 {
 	const FN(job) *j = p;
 	const layout *L = j->L;
@@ -329,12 +332,15 @@ static void FN(bwd_range)(void *p, size_t lo, size_t hi)
  * (the last two terms only with batch statistics) as k1 dy + k2 (x -
  * mean) + k3 with per-channel coefficients p, q, r.
  */
-static void FN(backward)(const layout *L, const T *x, const T *g,
-                         const double *mean, const double *invstd,
-                         bool batch_stats, const T *w, T *dx, double *dw,
-                         double *db, double *A, double *B, T *co,
-                         double *rs)
+static KERNEL void FN(backward)(const layout *L, const void *xv,
+                                const void *gv, const double *mean,
+                                const double *invstd, bool batch_stats,
+                                const void *wv, void *dxv, double *dw,
+                                double *db, double *A, double *B,
+                                void *cov, double *rs)
 {
+	const T *x = xv, *g = gv, *w = wv;
+	T *dx = dxv, *co = cov;
 	size_t C = L->C;
 	double M = (double)group_size(L);
 	FN(bsums)(L, x, g, mean, invstd, w, dw, db, A, B, rs);
@@ -378,7 +384,7 @@ typedef struct FN(ln_job) {
 	double eps, *mean, *invstd, *dw, *db;
 } FN(ln_job);
 
-static void FN(ln_forward_rows)(void *p, size_t lo, size_t hi)
+static KERNEL void FN(ln_forward_rows)(void *p, size_t lo, size_t hi)
 {
 	const FN(ln_job) *j = p;
 	size_t D = j->D;
@@ -401,9 +407,10 @@ static void FN(ln_forward_rows)(void *p, size_t lo, size_t hi)
 
 /* layer_norm: rows of D; w and b both given or both NULL.  Rows in
  * parallel. */
-static void FN(ln_forward)(size_t rows, size_t D, const T *x, T *y,
-                           const T *w, const T *b, double eps,
-                           double *mean, double *invstd)
+static KERNEL void FN(ln_forward)(size_t rows, size_t D, const void *x,
+                                  void *y, const void *w, const void *b,
+                                  double eps, double *mean,
+                                  double *invstd)
 {
 	FN(ln_job) j = {.D = D, .x = x, .y = y, .w = w, .b = b, .eps = eps,
 	                .mean = mean, .invstd = invstd};
@@ -412,7 +419,7 @@ static void FN(ln_forward)(size_t rows, size_t D, const T *x, T *y,
 
 /* dw += g (x - m) invstd and db += g over one stretch of a row
  * (restrict: the four arrays never overlap, so this vectorizes). */
-static void FN(ln_wgrad)(size_t len, const T *restrict x,
+static KERNEL void FN(ln_wgrad)(size_t len, const T *restrict x,
                          const T *restrict g, double m, double is,
                          double *restrict dw, double *restrict db)
 {
@@ -425,7 +432,7 @@ static void FN(ln_wgrad)(size_t len, const T *restrict x,
 enum { FN(LN_BLOCK) = 256 };
 
 /* dw and db of column blocks [lo, hi): every row, in row order. */
-static void FN(ln_wgrad_blocks)(void *p, size_t lo, size_t hi)
+static KERNEL void FN(ln_wgrad_blocks)(void *p, size_t lo, size_t hi)
 {
 	const FN(ln_job) *j = p;
 	size_t D = j->D, rows = j->rows;
@@ -441,7 +448,7 @@ static void FN(ln_wgrad_blocks)(void *p, size_t lo, size_t hi)
 
 /* dx of rows [lo, hi): A = sum w g and B = sum w g (x - m) per row, then
  * dx += invstd (w g) - invstd^3 (x - m) B / D - invstd A / D. */
-static void FN(ln_dx_rows)(void *p, size_t lo, size_t hi)
+static KERNEL void FN(ln_dx_rows)(void *p, size_t lo, size_t hi)
 {
 	const FN(ln_job) *j = p;
 	size_t D = j->D;
@@ -484,10 +491,11 @@ static void FN(ln_dx_rows)(void *p, size_t lo, size_t hi)
  * a block of dw and db stays in cache while the rows stream past (the
  * blocks in parallel); then dx, rows in parallel.
  */
-static void FN(ln_backward)(size_t rows, size_t D, const T *x, const T *g,
-                            const T *w, const double *mean,
-                            const double *invstd, T *dx, double *dw,
-                            double *db)
+static KERNEL void FN(ln_backward)(size_t rows, size_t D, const void *x,
+                                   const void *g, const void *w,
+                                   const double *mean,
+                                   const double *invstd, void *dx,
+                                   double *dw, double *db)
 {
 	FN(ln_job) j = {.D = D, .x = x, .g = g, .w = w, .dx = dx,
 	                .mean = (double *)mean, .invstd = (double *)invstd,
@@ -498,6 +506,10 @@ static void FN(ln_backward)(size_t rows, size_t D, const T *x, const T *g,
 	if (dx)
 		nb__parallel_for(rows, FN(grain)(D), FN(ln_dx_rows), &j);
 }
+
+static const norm_kernels FN(kernels) = {
+	FN(stats), FN(apply), FN(backward), FN(ln_forward), FN(ln_backward),
+};
 
 #undef FN__
 #undef FN_
