@@ -138,8 +138,8 @@ static size_t stat0(const layout *L, size_t n)
 /* The entry points of the kernels for one element type and ISA; the
  * arrays are float or double as the input's dtype. */
 typedef struct norm_kernels {
-	void (*stats)(const layout *L, const void *x, double *mean,
-	              double *var);
+	bool (*stats)(const layout *L, const void *x, void *y, const void *w,
+	              const void *b, double eps, double *mean, double *var);
 	void (*apply)(const layout *L, const void *x, void *y,
 	              const double *mean, const double *invstd, const void *w,
 	              const void *b, void *co);
@@ -154,7 +154,7 @@ typedef struct norm_kernels {
 	void (*ln_backward)(size_t rows, size_t D, const void *x,
 	                    const void *g, const void *w, const double *mean,
 	                    const double *invstd, void *dx, double *dw,
-	                    double *db);
+	                    double *db, void *co);
 } norm_kernels;
 
 /*
@@ -167,23 +167,27 @@ typedef struct norm_kernels {
  */
 #define KERNEL
 #define ISA base
+#define VBYTES 16
 #define T float
 #include "norm_kernels.h"
 #undef T
 #define T double
 #include "norm_kernels.h"
 #undef T
+#undef VBYTES
 #undef ISA
 #undef KERNEL
 #ifdef HAVE_AVX2_TARGET
 #define KERNEL __attribute__((target("avx2")))
 #define ISA avx2
+#define VBYTES 32
 #define T float
 #include "norm_kernels.h"
 #undef T
 #define T double
 #include "norm_kernels.h"
 #undef T
+#undef VBYTES
 #undef ISA
 #undef KERNEL
 #endif
@@ -267,8 +271,11 @@ static nb_status channel_forward(nb_op_ctx *c, const layout *L,
 	if (!x->numel)
 		return NB_OK;
 	const norm_kernels *K = kernels_for(x->dtype);
+	const void *wd = w ? w->data : NULL, *bd = b ? b->data : NULL;
+	bool done = false; /* the output written with the statistics */
 	if (batch_stats) {
-		K->stats(L, x->data, mean, invstd);
+		done = K->stats(L, x->data, c->out->data, wd, bd, eps, mean,
+		                invstd);
 		if (rm && !isnan(m))
 			update_running(L, mean, invstd, rm, rv, m);
 	} else {
@@ -279,8 +286,9 @@ static nb_status channel_forward(nb_op_ctx *c, const layout *L,
 	}
 	for (size_t k = 0; k < ns; k++)
 		invstd[k] = 1 / sqrt(invstd[k] + eps);
-	K->apply(L, x->data, c->out->data, mean, invstd, w ? w->data : NULL,
-	         b ? b->data : NULL, co->data);
+	if (!done)
+		K->apply(L, x->data, c->out->data, mean, invstd, wd, bd,
+		         co->data);
 	return NB_OK;
 }
 
@@ -588,16 +596,20 @@ static nb_status ln_backward(nb_op_ctx *c, const nb_tensor *gout,
 	size_t D = ln_size(c), rows = s->n;
 	if (!x->numel)
 		return NB_OK;
+	/* dw and db in double, and their block sums in x's dtype */
+	bool wgrad = gin[1] || gin[2];
 	nb_tensor *acc = nb_op_scratch(c, NB_F64, 1,
 	                               (int64_t[]){2 * (int64_t)D});
-	if (!acc)
+	nb_tensor *co = nb_op_scratch(c, x->dtype, 1,
+	                              (int64_t[]){2 * (int64_t)D});
+	if (!acc || !co)
 		return NB_ENOMEM;
 	double *dw = acc->data, *db = dw + D;
 	void *dx = gin[0] ? gin[0]->data : NULL;
 	const void *wd = w ? w->data : NULL;
 	kernels_for(x->dtype)->ln_backward(rows, D, x->data, gout->data, wd,
-	                                   s->stat, s->stat + rows, dx, dw,
-	                                   db);
+	                                   s->stat, s->stat + rows, dx,
+	                                   wgrad ? dw : NULL, db, co->data);
 	add_into(gin[1], dw);
 	add_into(gin[2], db);
 	return NB_OK;
