@@ -15,10 +15,10 @@
  * blocks are added in double: in float32, one add per element instead of
  * a conversion and a double add, with the rounding of at most
  * NB_NORM_BLOCK float adds per lane and block.  The mean is summed as
- * sum(x - x0), x0 the group's first element: the terms are then of the
- * order of the spread, not of the mean, so a large common offset costs
- * no accuracy, and a constant group sums to exactly 0 (its mean is
- * exactly x0).  mh and ml are the mean's head and tail in T: x - mean =
+ * sum(x - x0), x0 the group's first element (if finite): the terms are
+ * then of the order of the spread, not of the mean, so a large common
+ * offset costs no accuracy, and a constant group sums to exactly 0 (its
+ * mean is exactly x0).  mh and ml are the mean's head and tail in T: x - mean =
  * (x - mh) - ml, exact to T's rounding even when the mean is large (mh
  * is the nearest T, and x - mh is then exact for x within a factor 2 of
  * it).  In float32, x - x0 overflows for values beyond FLT_MAX / 2 of
@@ -154,6 +154,14 @@ static KERNEL void FN(gsums)(const T *g, const T *x, size_t n, T h, T l,
 	*sgx = lanes_total(b, NL);
 }
 
+/* The origin x0 of a group's sum(x - x0): its first element, or 0 if
+ * that is infinite or NaN (inf - inf would turn an infinite mean, as
+ * PyTorch's, into NaN). */
+static inline KERNEL T FN(origin)(T first)
+{
+	return isfinite(first) ? first : 0;
+}
+
 /* The tail of a mean whose head is h = (T)m: 0 when h is infinite (an
  * infinite running mean, or a double beyond T's range), where m - h
  * would be inf - inf = NaN and the result NaN instead of +-inf. */
@@ -219,10 +227,11 @@ static KERNEL void FN(stats_range)(void *p, size_t lo, size_t hi)
 		/* contiguous runs (group_norm) are summed as one */
 		size_t len = st == 1 ? nr * S : S, parts = st == 1 ? 1 : nr;
 		const T *x0 = j->x + r0 * S;
+		T o = FN(origin)(x0[0]);
 		double s = 0, q = 0;
 		for (size_t i = 0; i < parts; i++)
-			s += FN(sum)(x0 + i * st * S, len, x0[0]);
-		double m = (double)x0[0] + s / M;
+			s += FN(sum)(x0 + i * st * S, len, o);
+		double m = (double)o + s / M;
 		T h = (T)m, l = FN(tail)(m, h);
 		for (size_t i = 0; i < parts; i++)
 			q += FN(sqdev)(x0 + i * st * S, len, h, l);
@@ -513,7 +522,8 @@ static KERNEL void FN(ln_forward_rows)(void *p, size_t lo, size_t hi)
 	for (size_t n = lo; n < hi; n++) {
 		const T *xr = j->x + n * D;
 		T *yr = j->y + n * D;
-		double m = (double)xr[0] + FN(sum)(xr, D, xr[0]) / (double)D;
+		T o = FN(origin)(xr[0]);
+		double m = (double)o + FN(sum)(xr, D, o) / (double)D;
 		T h = (T)m, l = FN(tail)(m, h);
 		double is = 1 / sqrt(FN(sqdev)(xr, D, h, l) / (double)D +
 		                     j->eps);
