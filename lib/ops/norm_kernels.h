@@ -42,6 +42,7 @@
 
 #ifndef NB_NORM_BLOCK
 #define NB_NORM_BLOCK 8 /* lane rows per block */
+#define NB_NORM_ROWS 32 /* layer_norm: rows per block of dgamma, dbeta */
 
 /* The lanes' total a[0] + ... + a[nl - 1], in this order. */
 static double lanes_total(const double *a, int nl)
@@ -553,7 +554,7 @@ static KERNEL void FN(ln_forward)(size_t rows, size_t D, const void *x,
 
 /*
  * dgamma = sum over rows of dy xhat, dbeta = sum of dy: per column, in
- * T over blocks of NB_NORM_BLOCK rows (pf, pb), each block added to dw,
+ * T over blocks of NB_NORM_ROWS rows (pf, pb), each block added to dw,
  * db in double.  Adds row n's terms for columns [d0, d0 + len).
  */
 static inline KERNEL void FN(ln_wrow)(size_t len, const T *restrict x,
@@ -605,7 +606,7 @@ static KERNEL void FN(ln_wgrad_blocks)(void *p, size_t lo, size_t hi)
 			FN(ln_row)(j, n, &h, &l, &s);
 			FN(ln_wrow)(len, j->x + n * D + d0, j->g + n * D + d0, h,
 			            l, s, pf, pb);
-			if ((n + 1) % NB_NORM_BLOCK == 0 || n + 1 == rows)
+			if ((n + 1) % NB_NORM_ROWS == 0 || n + 1 == rows)
 				FN(ln_wflush)(len, pf, pb, j->dw + d0,
 				              j->db + d0);
 		}
@@ -702,7 +703,7 @@ static KERNEL void FN(ln_backward)(size_t rows, size_t D, const void *x,
 		T *pf = cov, *pb = pf + D;
 		for (size_t n = 0; n < rows; n++) {
 			FN(ln_dx_row)(&j, n, pf, pb);
-			if ((n + 1) % NB_NORM_BLOCK == 0 || n + 1 == rows)
+			if ((n + 1) % NB_NORM_ROWS == 0 || n + 1 == rows)
 				FN(ln_wflush)(D, pf, pb, dw, db);
 		}
 		return;
