@@ -626,6 +626,7 @@ enum { OP_BN, OP_IN, OP_GN, OP_LN };
 static const nb_op ops[] = {
 	[OP_BN] = {
 		.name = "batch_norm", .kind = NB_KIND_NORM,
+		.flags = NB_OP_WRITES_OUTPUT,
 		.doc = "per channel over (N, spatial); running statistics",
 		.n_inputs = 6, .input_names = "input,weight,bias,running_mean,"
 		"running_var,num_batches_tracked",
@@ -641,6 +642,7 @@ static const nb_op ops[] = {
 	},
 	[OP_IN] = {
 		.name = "instance_norm", .kind = NB_KIND_NORM,
+		.flags = NB_OP_WRITES_OUTPUT,
 		.doc = "per sample and channel over the spatial dims",
 		.n_inputs = 5, .input_names = "input,weight,bias,running_mean,"
 		"running_var",
@@ -654,6 +656,7 @@ static const nb_op ops[] = {
 	},
 	[OP_GN] = {
 		.name = "group_norm", .kind = NB_KIND_NORM,
+		.flags = NB_OP_WRITES_OUTPUT,
 		.doc = "per sample and group of channels over (C/G, spatial)",
 		.n_inputs = 3, .input_names = "input,weight,bias",
 		.optional = 0x6, ROW_ATTRS(gn_defs, gn_attrs),
@@ -666,6 +669,7 @@ static const nb_op ops[] = {
 	},
 	[OP_LN] = {
 		.name = "layer_norm", .kind = NB_KIND_NORM,
+		.flags = NB_OP_WRITES_OUTPUT,
 		.doc = "per sample over the trailing normalized_shape",
 		.n_inputs = 3, .input_names = "input,weight,bias",
 		.optional = 0x6, ROW_ATTRS(ln_defs, ln_attrs),
