@@ -29,7 +29,7 @@ static unsigned char *chunk_base(nb_chunk *c)
 	return (unsigned char *)p;
 }
 
-void *nb__arena_alloc(nb_arena *a, size_t n)
+void *nb__arena_alloc_raw(nb_arena *a, size_t n)
 {
 	if (n > SIZE_MAX / 2)
 		return NULL;
@@ -52,7 +52,14 @@ void *nb__arena_alloc(nb_arena *a, size_t n)
 	unsigned char *p = chunk_base(c) + c->used;
 	c->used += need;
 	a->peak_used += need;
-	memset(p, 0, n);
+	return p;
+}
+
+void *nb__arena_alloc(nb_arena *a, size_t n)
+{
+	void *p = nb__arena_alloc_raw(a, n);
+	if (p)
+		memset(p, 0, n);
 	return p;
 }
 

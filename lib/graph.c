@@ -117,8 +117,8 @@ void *nb__graph_meta_alloc(nb_graph *g, size_t n)
 	return nb__arena_alloc(&g->meta[g->gen & 1], n);
 }
 
-nb_tensor *nb__graph_new_tensor(nb_graph *g, nb_dtype dt, int ndim,
-                                const int64_t *shape)
+static nb_tensor *new_tensor(nb_graph *g, nb_dtype dt, int ndim,
+                             const int64_t *shape, bool zeroed)
 {
 	nb_tensor tmp;
 	nb_status st = nb__tensor_init(&tmp, dt, ndim, shape);
@@ -127,7 +127,10 @@ nb_tensor *nb__graph_new_tensor(nb_graph *g, nb_dtype dt, int ndim,
 		return NULL;
 	}
 	nb_tensor *t = nb__graph_meta_alloc(g, sizeof *t);
-	void *data = t ? nb__graph_alloc(g, nb__nbytes(&tmp)) : NULL;
+	size_t bytes = nb__nbytes(&tmp);
+	void *data = !t ? NULL
+	           : zeroed ? nb__graph_alloc(g, bytes)
+	                    : nb__arena_alloc_raw(&g->data, bytes);
 	if (!data) {
 		nb__graph_fail(g, NB_ENOMEM, "graph: out of memory for a %s "
 		               "tensor of %zu elements", nb_dtype_name(dt),
@@ -140,6 +143,18 @@ nb_tensor *nb__graph_new_tensor(nb_graph *g, nb_dtype dt, int ndim,
 	t->gen = g->gen;
 	t->flags = NB_T_GRAPH;
 	return t;
+}
+
+nb_tensor *nb__graph_new_tensor(nb_graph *g, nb_dtype dt, int ndim,
+                                const int64_t *shape)
+{
+	return new_tensor(g, dt, ndim, shape, true);
+}
+
+nb_tensor *nb__graph_new_tensor_raw(nb_graph *g, nb_dtype dt, int ndim,
+                                    const int64_t *shape)
+{
+	return new_tensor(g, dt, ndim, shape, false);
 }
 
 nb_tensor *nb_graph_tensor(nb_graph *g, nb_dtype dt, int ndim,

@@ -76,6 +76,9 @@ typedef struct nb_attr_def {
 #define NB_OP_RANDOM 1u        /* draws from the graph's generator */
 #define NB_OP_GRAD_MODIFYING 2u /* backward is a rule, not a derivative */
 #define NB_OP_NO_GRAD 4u       /* no backward at all (e.g. argmax) */
+/* forward writes every element of its result, which is then not zeroed
+ * first (without the flag, the result starts as zeros) */
+#define NB_OP_WRITES_OUTPUT 8u
 
 typedef struct nb_op nb_op;
 
