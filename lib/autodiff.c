@@ -35,7 +35,8 @@ static nb_tensor *graph_grad(nb_graph *g, const nb_tensor *t, bool zero)
 		gt->flags = NB_T_GRAPH;
 		return gt;
 	}
-	return nb__graph_new_tensor_ex(g, t->dtype, t->ndim, t->shape, zero);
+	return zero ? nb__graph_new_tensor(g, t->dtype, t->ndim, t->shape)
+	            : nb__graph_new_tensor_raw(g, t->dtype, t->ndim, t->shape);
 }
 
 /* Gives the gradient of n's output back for reuse (retain_grads off):

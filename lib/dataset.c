@@ -185,8 +185,7 @@ static nb_tensor *gather(nb_graph *g, const nb_tensor *x, const int64_t *idx,
 	memcpy(shape, x->shape, sizeof shape);
 	shape[0] = (int64_t)n;
 	/* Unzeroed: every row is copied in below (or b is dropped). */
-	nb_tensor *b = nb__graph_new_tensor_ex(g, x->dtype, x->ndim, shape,
-	                                       false);
+	nb_tensor *b = nb__graph_new_tensor_raw(g, x->dtype, x->ndim, shape);
 	if (!b)
 		return NULL;
 	size_t row = (x->shape[0] ? x->numel / (size_t)x->shape[0] : 0) *

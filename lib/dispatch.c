@@ -150,8 +150,9 @@ static nb_tensor *make_output(nb_op_ctx *c, nb_dtype dt)
 		memcpy(shape, c->in[0]->shape, sizeof shape);
 	if (c->op->shape && c->op->shape(c, &dt, &ndim, shape))
 		return NULL;
-	nb_tensor *out = nb__graph_new_tensor_ex(c->g, dt, ndim, shape,
-	    !(c->op->flags & NB_OP_WRITES_ALL));
+	nb_tensor *out = c->op->flags & NB_OP_WRITES_OUTPUT
+	    ? nb__graph_new_tensor_raw(c->g, dt, ndim, shape)
+	    : nb__graph_new_tensor(c->g, dt, ndim, shape);
 	if (!out && c->g->err == NB_ENOMEM)
 		nb_op_fail(c, NB_ENOMEM, "out of memory for the result");
 	return out;

@@ -195,6 +195,8 @@ static const char *kind_fill(nb_op_kind k)
 	case NB_KIND_LOSS: return "#fbdcdc";
 	case NB_KIND_REGULARIZER: return "#eadff5";
 	case NB_KIND_LINALG: return "#e4f2e4";
+	case NB_KIND_CONV: return "#dff0ee";
+	case NB_KIND_POOL: return "#eef5e0";
 	default: return "#f4f4f4";
 	}
 }

@@ -117,8 +117,8 @@ void *nb__graph_meta_alloc(nb_graph *g, size_t n)
 	return nb__arena_alloc(&g->meta[g->gen & 1], n);
 }
 
-nb_tensor *nb__graph_new_tensor_ex(nb_graph *g, nb_dtype dt, int ndim,
-                                   const int64_t *shape, bool zero)
+static nb_tensor *new_tensor(nb_graph *g, nb_dtype dt, int ndim,
+                             const int64_t *shape, bool zeroed)
 {
 	nb_tensor tmp;
 	nb_status st = nb__tensor_init(&tmp, dt, ndim, shape);
@@ -127,8 +127,10 @@ nb_tensor *nb__graph_new_tensor_ex(nb_graph *g, nb_dtype dt, int ndim,
 		return NULL;
 	}
 	nb_tensor *t = nb__graph_meta_alloc(g, sizeof *t);
-	void *data = !t ? NULL : zero ? nb__graph_alloc(g, nb__nbytes(&tmp))
-	           : nb__arena_alloc_raw(&g->data, nb__nbytes(&tmp));
+	size_t bytes = nb__nbytes(&tmp);
+	void *data = !t ? NULL
+	           : zeroed ? nb__graph_alloc(g, bytes)
+	                    : nb__arena_alloc_raw(&g->data, bytes);
 	if (!data) {
 		nb__graph_fail(g, NB_ENOMEM, "graph: out of memory for a %s "
 		               "tensor of %zu elements", nb_dtype_name(dt),
@@ -146,7 +148,13 @@ nb_tensor *nb__graph_new_tensor_ex(nb_graph *g, nb_dtype dt, int ndim,
 nb_tensor *nb__graph_new_tensor(nb_graph *g, nb_dtype dt, int ndim,
                                 const int64_t *shape)
 {
-	return nb__graph_new_tensor_ex(g, dt, ndim, shape, true);
+	return new_tensor(g, dt, ndim, shape, true);
+}
+
+nb_tensor *nb__graph_new_tensor_raw(nb_graph *g, nb_dtype dt, int ndim,
+                                    const int64_t *shape)
+{
+	return new_tensor(g, dt, ndim, shape, false);
 }
 
 nb_tensor *nb_graph_tensor(nb_graph *g, nb_dtype dt, int ndim,

@@ -35,8 +35,7 @@ typedef struct nb_arena {
 } nb_arena;
 
 void *nb__arena_alloc(nb_arena *a, size_t n); /* zeroed, 64-aligned */
-/* Not zeroed: for memory the caller writes entirely before reading it. */
-void *nb__arena_alloc_raw(nb_arena *a, size_t n);
+void *nb__arena_alloc_raw(nb_arena *a, size_t n); /* not zeroed */
 /* Keeps one chunk as large as all were (so a steady loop stops growing). */
 void nb__arena_rewind(nb_arena *a);
 void nb__arena_free(nb_arena *a);
@@ -119,13 +118,12 @@ struct nb_graph {
 	int scope_depth;
 };
 
-/* A graph tensor header with its zeroed data. */
+/* A graph tensor header with its zeroed data; _raw: data not zeroed,
+ * for a result its op overwrites entirely. */
 nb_tensor *nb__graph_new_tensor(nb_graph *g, nb_dtype dt, int ndim,
                                 const int64_t *shape);
-/* The same with its data left unwritten (zero false): for a tensor the
- * caller fills entirely before anything reads it. */
-nb_tensor *nb__graph_new_tensor_ex(nb_graph *g, nb_dtype dt, int ndim,
-                                   const int64_t *shape, bool zero);
+nb_tensor *nb__graph_new_tensor_raw(nb_graph *g, nb_dtype dt, int ndim,
+                                    const int64_t *shape);
 void *nb__graph_alloc(nb_graph *g, size_t n);      /* data arena */
 void *nb__graph_meta_alloc(nb_graph *g, size_t n); /* current meta arena */
 /* Room on the tape for one more node (NB_ENOMEM, recorded on g); after
@@ -178,6 +176,7 @@ nb_status nb__register_loss(void);
 nb_status nb__register_activation(void);
 nb_status nb__register_regularize(void);
 nb_status nb__register_norm(void);
+nb_status nb__register_conv(void);
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */

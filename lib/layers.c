@@ -1,7 +1,7 @@
 /*
- * layers.c - the built-in modules (sequential, linear, the op layer that
- * wraps an activation, normalization or regularizer op) and building a
- * sequential model from a parsed spec.
+ * layers.c - the built-in modules (sequential, linear, conv2d, flatten,
+ * the op layer that wraps an activation, normalization, regularizer or
+ * pooling op) and building a sequential model from a parsed spec.
  */
 #include <math.h>
 #include <stdio.h>
@@ -71,6 +71,110 @@ nb_module *nb_linear_new(const char *name, int64_t in, int64_t out,
 		return NULL;
 	}
 	return m;
+}
+
+/* ---- conv2d ---- */
+
+static nb_tensor *conv2d_forward(nb_module *m, nb_graph *g, nb_tensor *x)
+{
+	return nb_conv2d(g, x, nb_module_tensor(m, "weight"),
+	                 nb_module_tensor(m, "bias"), nb_module_state(m));
+}
+
+static const nb_module_class conv2d_class = {
+	.type = "conv2d", .forward = conv2d_forward, .free_state = nb__free,
+};
+
+nb_module *nb_conv2d_new(const char *name, int64_t in_channels,
+                         int64_t out_channels, int64_t kh, int64_t kw,
+                         const nb_conv2d_opts *o, bool bias, nb_dtype dt,
+                         nb_rng *rng)
+{
+	nb_conv2d_opts def = NB_CONV2D_DEFAULTS;
+	if (!o)
+		o = &def;
+	int64_t gr = o->groups;
+	if (in_channels < 1 || out_channels < 1 || kh < 1 || kw < 1 || !rng ||
+	    !nb__is_float(dt) || gr < 1 || in_channels % gr ||
+	    out_channels % gr) {
+		nb__set_error(NB_EINVAL, "conv2d '%s': %s", name ? name : "",
+		              !rng ? "generator is NULL"
+		              : !nb__is_float(dt) ? "dtype must be float"
+		              : in_channels < 1 || out_channels < 1 || kh < 1 ||
+		                kw < 1 ? "sizes must be at least 1"
+		              : "groups must divide the input and output channels");
+		return NULL;
+	}
+	nb_conv2d_opts *st = nb__malloc(sizeof *st);
+	if (!st) {
+		nb__set_error(NB_ENOMEM, "conv2d: out of memory");
+		return NULL;
+	}
+	*st = *o;
+	nb_module *m = nb_module_new(&conv2d_class, name, st);
+	if (!m)
+		return NULL;
+	/* As nn.Conv2d's reset_parameters: nn.Linear's rule with the fan-in
+	 * of one output, in_channels / groups * kh * kw. */
+	double bound = 1.0 / sqrt((double)(in_channels / gr * kh * kw));
+	nb_tensor *w = nb_tensor_rand(dt, NB_SHAPE(out_channels,
+	                              in_channels / gr, kh, kw), rng, -bound,
+	                              bound);
+	nb_tensor *b = w && bias ? nb_tensor_rand(dt, NB_SHAPE(out_channels),
+	                                          rng, -bound, bound) : NULL;
+	if (!w || (bias && !b)) {
+		nb_tensor_free(w);
+		nb_module_free(m);
+		return NULL;
+	}
+	if (nb_module_add_param(m, "weight", w) ||
+	    (b && nb_module_add_param(m, "bias", b))) {
+		if (nb_module_tensor(m, "weight") != w)
+			nb_tensor_free(b); /* never added */
+		nb_module_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* ---- flatten (and its inverse before a first conv2d) ---- */
+
+typedef struct flatten_state {
+	int64_t c, h, w; /* c > 0: flat to [N, c, h, w] */
+} flatten_state;
+
+static nb_tensor *flatten_forward(nb_module *m, nb_graph *g, nb_tensor *x)
+{
+	const flatten_state *s = nb_module_state(m);
+	int nd = nb_tensor_ndim(x);
+	if (nd < 1)
+		return nb_reshape(g, x, 1, (int64_t[]){1});
+	int64_t n = nb_tensor_shape(x)[0];
+	if (s->c && nd != 4)
+		return nb_reshape(g, x, 4, (int64_t[]){n, s->c, s->h, s->w});
+	if (s->c)
+		return x;
+	return nb_reshape(g, x, 2, (int64_t[]){n, -1});
+}
+
+static const nb_module_class flatten_class = {
+	.type = "flatten", .forward = flatten_forward, .free_state = nb__free,
+};
+
+nb_module *nb_flatten_new(const char *name, int64_t c, int64_t h, int64_t w)
+{
+	if (c < 0 || (c && (h < 1 || w < 1))) {
+		nb__set_error(NB_EINVAL, "flatten '%s': image sizes must be at "
+		              "least 1", name ? name : "");
+		return NULL;
+	}
+	flatten_state *s = nb__malloc(sizeof *s);
+	if (!s) {
+		nb__set_error(NB_ENOMEM, "flatten: out of memory");
+		return NULL;
+	}
+	*s = (flatten_state){c, h, w};
+	return nb_module_new(&flatten_class, name, s);
 }
 
 /* ---- op layers ---- */
@@ -191,7 +295,7 @@ static nb_status make_input(nb_module *m, op_layer *s, int i,
 static bool is_layer_kind(const nb_op *op)
 {
 	return op->kind == NB_KIND_ACTIVATION || op->kind == NB_KIND_NORM ||
-	       op->kind == NB_KIND_REGULARIZER;
+	       op->kind == NB_KIND_REGULARIZER || op->kind == NB_KIND_POOL;
 }
 
 nb_module *nb_op_layer_new(const char *name, const nb_op *op,
@@ -202,7 +306,8 @@ nb_module *nb_op_layer_new(const char *name, const nb_op *op,
 	    !nb__is_float(dt)) {
 		nb__set_error(NB_EINVAL, "layer '%s': %s", name ? name : "",
 		    !op ? "op is NULL" : !is_layer_kind(op) || op->n_inputs < 1
-		    ? "the op is not an activation, normalization or regularizer"
+		    ? "the op is not an activation, normalization, regularizer "
+		      "or pooling op"
 		    : features < 1 ? "features must be at least 1"
 		    : "dtype must be float");
 		return NULL;
@@ -262,22 +367,23 @@ nb_module *nb_layer_new(const char *name, const char *op_name,
 
 /* ---- models from specs ---- */
 
-/* The activation that follows layer i (before the next linear), or
- * "linear" (gain 1) when none does: the nonlinearity of an
+/* The activation that follows layer i (before the next linear or
+ * conv2d), or "linear" (gain 1) when none does: the nonlinearity of an
  * initialization scheme. */
 static const char *next_activation(const nb_spec *spec, size_t i)
 {
 	for (size_t k = i + 1; k < nb_spec_len(spec); k++) {
 		const nb_spec_layer *l = nb_spec_layer_at(spec, k);
-		if (l->type == NB_LAYER_LINEAR)
+		if (l->type == NB_LAYER_LINEAR || l->type == NB_LAYER_CONV2D)
 			break;
-		if (l->op->kind == NB_KIND_ACTIVATION)
+		if (l->type == NB_LAYER_OP && l->op->kind == NB_KIND_ACTIVATION)
 			return l->op->name;
 	}
 	return "linear";
 }
 
-/* Overwrites a linear module's weight by the scheme, zeroes its bias. */
+/* Overwrites a linear or conv2d module's weight by the scheme, zeroes
+ * its bias. */
 static nb_status apply_init(nb_module *m, const char *scheme,
                             const char *act, nb_rng *rng)
 {
@@ -289,16 +395,149 @@ static nb_status apply_init(nb_module *m, const char *scheme,
 	return st;
 }
 
-static nb_module *spec_layer(const nb_spec *spec, size_t i,
-                             int64_t *features, const nb_model_opts *o,
-                             nb_rng *rng)
+/*
+ * What flows from layer to layer: flat features [N, f], or images
+ * [N, c, h, w] (after a conv2d or pooling layer, until flatten).
+ */
+typedef struct flow {
+	int64_t f;
+	bool img;
+	int64_t c, h, w;
+} flow;
+
+static nb_module *flow_fail(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static nb_module *flow_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	nb__vset_error(NB_EINVAL, fmt, ap);
+	va_end(ap);
+	return NULL;
+}
+
+/* An int-or-pair value: (h, w), def when absent; false if more than 2
+ * values or one below min. */
+static bool pair_of(const nb_ints *a, int64_t def, int64_t min, int64_t *h,
+                    int64_t *w)
+{
+	*h = a->n ? a->v[0] : def;
+	*w = a->n ? a->v[a->n - 1] : def;
+	return a->n <= 2 && *h >= min && *w >= min && *h <= (1LL << 32) &&
+	       *w <= (1LL << 32);
+}
+
+/* The INTS attribute `name` of op in attrs (an empty list if none). */
+static nb_ints ints_attr(const nb_op *op, const void *attrs,
+                         const char *name)
+{
+	nb_ints r = {0};
+	for (int i = 0; i < op->n_attrs; i++)
+		if (op->attrs[i].type == NB_ATTR_INTS &&
+		    !strcmp(op->attrs[i].name, name))
+			memcpy(&r, (const unsigned char *)attrs +
+			       op->attrs[i].offset, sizeof r);
+	return r;
+}
+
+/* Output length of a window op on one axis, or -1 if it does not fit. */
+static int64_t window_out(int64_t n, int64_t k, int64_t s, int64_t p,
+                          int64_t d)
+{
+	int64_t span = d * (k - 1) + 1;
+	return n + 2 * p < span ? -1 : (n + 2 * p - span) / s + 1;
+}
+
+/* The images after a window op, or an error naming the layer's sizes. */
+static bool window_flow(flow *fl, const char *what, int64_t kh, int64_t kw,
+                        int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                        int64_t dh, int64_t dw)
+{
+	int64_t oh = window_out(fl->h, kh, sh, ph, dh);
+	int64_t ow = window_out(fl->w, kw, sw, pw, dw);
+	if (oh < 1 || ow < 1) {
+		flow_fail("%s: the kernel (%lldx%lld, dilated %lldx%lld) is "
+		          "larger than its padded input (%lld x %lld x %lld, "
+		          "padding %lld,%lld)", what, (long long)kh, (long long)kw,
+		          (long long)(dh * (kh - 1) + 1),
+		          (long long)(dw * (kw - 1) + 1), (long long)fl->c,
+		          (long long)fl->h, (long long)fl->w, (long long)ph,
+		          (long long)pw);
+		return false;
+	}
+	fl->h = oh;
+	fl->w = ow;
+	return true;
+}
+
+static nb_module *conv_layer(const nb_spec_layer *l, flow *fl,
+                             const nb_model_opts *o, nb_rng *rng,
+                             const char *act)
+{
+	const nb_conv2d_opts *c = &l->conv;
+	if (fl->c % c->groups || l->units % c->groups)
+		return flow_fail("conv2d: groups=%lld must divide the input "
+		                 "channels (%lld) and the output channels (%lld)",
+		                 (long long)c->groups, (long long)fl->c,
+		                 (long long)l->units);
+	if (!window_flow(fl, "conv2d", l->kernel[0], l->kernel[1],
+	                 c->stride[0], c->stride[1], c->padding[0],
+	                 c->padding[1], c->dilation[0], c->dilation[1]))
+		return NULL;
+	nb_module *m = nb_conv2d_new(l->name, fl->c, l->units, l->kernel[0],
+	                             l->kernel[1], c, l->bias, o->dtype, rng);
+	fl->c = l->units;
+	if (m && o->init && apply_init(m, o->init, act, rng)) {
+		nb_module_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static bool pool_flow(const nb_spec_layer *l, flow *fl)
+{
+	nb_ints ks = ints_attr(l->op, l->attrs, "kernel_size");
+	nb_ints ss = ints_attr(l->op, l->attrs, "stride");
+	nb_ints ps = ints_attr(l->op, l->attrs, "padding");
+	int64_t kh, kw, sh, sw, ph, pw;
+	if (!ks.n || !pair_of(&ks, 1, 1, &kh, &kw) ||
+	    !pair_of(&ss, 1, 1, &sh, &sw) || !pair_of(&ps, 0, 0, &ph, &pw)) {
+		if (!ks.n)
+			flow_fail("%s needs its kernel size (%s:K)", l->op->name,
+			          l->op->name);
+		else
+			flow_fail("%s: kernel_size, stride and padding take one or "
+			          "two values, kernel_size and stride at least 1, "
+			          "padding at least 0", l->op->name);
+		return false;
+	}
+	if (!ss.n) {
+		sh = kh;
+		sw = kw;
+	}
+	if (2 * ph > kh || 2 * pw > kw) {
+		flow_fail("%s: padding must be at most half the kernel size",
+		          l->op->name);
+		return false;
+	}
+	return window_flow(fl, l->op->name, kh, kw, sh, sw, ph, pw, 1, 1);
+}
+
+static nb_module *spec_layer(const nb_spec *spec, size_t i, flow *fl,
+                             const nb_model_opts *o, nb_rng *rng)
 {
 	const nb_spec_layer *l = nb_spec_layer_at(spec, i);
 	nb_dtype dt = o->dtype;
 	if (l->type == NB_LAYER_LINEAR) {
-		nb_module *m = nb_linear_new(l->name, *features, l->units, l->bias,
+		if (fl->img)
+			return flow_fail("linear needs flat features, not images "
+			                 "%lld x %lld x %lld: add flatten before it",
+			                 (long long)fl->c, (long long)fl->h,
+			                 (long long)fl->w);
+		nb_module *m = nb_linear_new(l->name, fl->f, l->units, l->bias,
 		                             dt, rng);
-		*features = l->units;
+		fl->f = l->units;
 		if (m && o->init &&
 		    apply_init(m, o->init, next_activation(spec, i), rng)) {
 			nb_module_free(m);
@@ -306,8 +545,47 @@ static nb_module *spec_layer(const nb_spec *spec, size_t i,
 		}
 		return m;
 	}
-	return nb_op_layer_new(l->name, l->op, l->attrs, *features, dt,
-	                       l->flags);
+	if (l->type == NB_LAYER_FLATTEN) {
+		if (fl->img)
+			fl->f = fl->c * fl->h * fl->w;
+		fl->img = false;
+		return nb_flatten_new(l->name, 0, 0, 0);
+	}
+	if (l->type == NB_LAYER_CONV2D)
+		return conv_layer(l, fl, o, rng, next_activation(spec, i));
+	if (l->op->kind == NB_KIND_POOL && !pool_flow(l, fl))
+		return NULL;
+	return nb_op_layer_new(l->name, l->op, l->attrs, fl->img ? fl->c : fl->f,
+	                       dt, l->flags);
+}
+
+static bool wants_images(const nb_spec_layer *l)
+{
+	return l->type == NB_LAYER_CONV2D ||
+	       (l->type == NB_LAYER_OP && l->op->kind == NB_KIND_POOL);
+}
+
+/*
+ * A first conv2d or pooling layer reads flat inputs of f = S * S
+ * features as one-channel S x S images (Fashion-MNIST's 784 as 28 x 28):
+ * the module "image" in front reshapes them.  Later ones need images
+ * from the layer before.
+ */
+static nb_module *image_module(size_t i, flow *fl, const nb_spec_layer *l)
+{
+	const char *nm = l->type == NB_LAYER_CONV2D ? "conv2d" : l->op->name;
+	int64_t s = (int64_t)llround(sqrt((double)fl->f));
+	if (i > 0)
+		return flow_fail("%s needs images [N, C, H, W], but the layer "
+		                 "before gives %lld flat features", nm,
+		                 (long long)fl->f);
+	if (s * s != fl->f)
+		return flow_fail("%s as the first layer reads the %lld input "
+		                 "features as a square one-channel image, and "
+		                 "%lld is not a square", nm, (long long)fl->f,
+		                 (long long)fl->f);
+	*fl = (flow){.img = true, .c = 1, .h = s, .w = s};
+	return nb_flatten_new("image", 1, s, s);
 }
 
 nb_module *nb_model_from_spec(const nb_spec *spec, int64_t in_features,
@@ -336,10 +614,16 @@ nb_module *nb_model_from_spec(const nb_spec *spec, int64_t in_features,
 	nb_module *model = nb_sequential_new("model");
 	if (!model)
 		return NULL;
+	flow fl = {.f = f};
 	for (size_t i = 0; i < nb_spec_len(spec); i++) {
 		const nb_spec_layer *l = nb_spec_layer_at(spec, i);
-		nb_module *m = spec_layer(spec, i, &f, o, &rng);
-		if (!m || nb_module_add(model, m)) {
+		nb_module *m = NULL;
+		bool ok = true;
+		if (wants_images(l) && !fl.img)
+			ok = (m = image_module(i, &fl, l)) && !nb_module_add(model, m);
+		if (ok)
+			m = spec_layer(spec, i, &fl, o, &rng);
+		if (!ok || !m || nb_module_add(model, m)) {
 			char msg[512];
 			nb__spec_where(spec, l->pos, &line, &col);
 			snprintf(msg, sizeof msg, "%s", nb_last_error());

@@ -28,7 +28,8 @@ static atomic_bool ready; /* the built-ins are in */
 
 static const char *const kind_names[NB_KIND_COUNT] = {
 	"arithmetic", "reduction", "shape", "linalg", "activation",
-	"normalization", "regularizer", "loss", "custom",
+	"normalization", "regularizer", "loss", "convolution", "pooling",
+	"custom",
 };
 
 const char *nb_op_kind_name(nb_op_kind k)
@@ -141,7 +142,7 @@ static nb_status init_builtins(void)
 		nb__register_arith, nb__register_reduce, nb__register_shape,
 		nb__register_linalg, nb__register_loss,
 		nb__register_activation, nb__register_norm,
-		nb__register_regularize,
+		nb__register_regularize, nb__register_conv,
 	};
 	for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
 		nb_status st = families[i]();

@@ -526,20 +526,7 @@ out:
 nb_status nb_module_save(nb_module *m, const char *path,
                          const char *const *meta)
 {
-	const nb_named_tensor *t;
-	const char *all[66] = {"format", "pt"};
-	size_t k = 2;
-	if (!m)
-		return nb__set_error(NB_EINVAL, "save: module is NULL");
-	for (size_t i = 0; meta && meta[i] && meta[i + 1] && k < 64; i += 2) {
-		all[k++] = meta[i];
-		all[k++] = meta[i + 1];
-	}
-	all[k] = NULL;
-	size_t n = nb_module_tensors(m, &t);
-	if (!t && nb_last_status() == NB_ENOMEM)
-		return NB_ENOMEM;
-	return nb_safetensors_save(path, t, n, all);
+	return nb_checkpoint_save(path, m, NULL, meta);
 }
 
 /* Appends name to a comma-separated list in buf, "..." when full. */
@@ -667,25 +654,39 @@ nb_status nb_checkpoint_save(const char *path, nb_module *m,
                              const nb_optim *o, const char *const *meta)
 {
 	const nb_named_tensor *mt;
-	const char *all[68] = {"format", "pt"};
-	size_t k = 2, n_opt = o ? nb_optim_state_count(o) : 0;
+	size_t k = 0, n_meta = 0, n_opt = o ? nb_optim_state_count(o) : 0;
 	nb_status st = NB_OK;
 	if (!m)
 		return nb__set_error(NB_EINVAL, "save: module is NULL");
+	while (meta && meta[n_meta] && meta[n_meta + 1])
+		n_meta += 2;
+	/* "format", "nabla.optim", "nabla.optim.params", the caller's,
+	 * and the NULL key */
+	char count[24];
+	const char **all = nb__calloc(n_meta + 7, sizeof *all);
+	if (!all)
+		return nb__set_error(NB_ENOMEM, "save: out of memory");
+	all[k++] = "format";
+	all[k++] = "pt";
 	if (o) {
+		snprintf(count, sizeof count, "%zu", nb_optim_param_count(o));
 		all[k++] = "nabla.optim";
 		all[k++] = nb_optim_name(o);
+		all[k++] = "nabla.optim.params";
+		all[k++] = count;
 	}
-	for (size_t i = 0; meta && meta[i] && meta[i + 1] && k < 66; i += 2) {
-		all[k++] = meta[i];
-		all[k++] = meta[i + 1];
-	}
-	all[k] = NULL;
+	if (n_meta)
+		memcpy(all + k, meta, n_meta * sizeof *all);
+	all[k + n_meta] = NULL;
 	size_t n = nb_module_tensors(m, &mt);
-	if (!mt && nb_last_status() == NB_ENOMEM)
-		return NB_ENOMEM;
-	nb_named_tensor *t = nb__calloc(n + n_opt + 1, sizeof *t);
-	char **names = nb__calloc(n_opt + 1, sizeof *names);
+	nb_named_tensor *t = NULL;
+	char **names = NULL;
+	if (!mt && nb_last_status() == NB_ENOMEM) {
+		st = NB_ENOMEM;
+		goto out;
+	}
+	t = nb__calloc(n + n_opt + 1, sizeof *t);
+	names = nb__calloc(n_opt + 1, sizeof *names);
 	if (!t || !names) {
 		st = nb__set_error(NB_ENOMEM, "save: out of memory");
 		goto out;
@@ -708,6 +709,7 @@ out:
 		nb__free(names[i]);
 	nb__free(names);
 	nb__free(t);
+	nb__free(all);
 	return st;
 }
 
@@ -731,6 +733,19 @@ nb_status nb_optim_load_state(nb_optim *o, const char *path)
 	if (strcmp(kind, nb_optim_name(o))) {
 		st = nb__set_error(NB_EINVAL, "%s: the optimizer state is %s's, "
 		                   "not %s's", path, kind, nb_optim_name(o));
+		goto out;
+	}
+	/* Files since 2026-11 say how many parameters the state is for:
+	 * another model, or other parameters frozen, is then a clear
+	 * NB_EINVAL rather than a shape mismatch (or, worse, a match). */
+	const char *count = nb_safetensors_meta(f, "nabla.optim.params");
+	char mine[24];
+	snprintf(mine, sizeof mine, "%zu", nb_optim_param_count(o));
+	if (count && strcmp(count, mine)) {
+		st = nb__set_error(NB_EINVAL, "%s: the optimizer state is for "
+		                   "%.20s parameters, this optimizer updates %s "
+		                   "(another model, or other parameters frozen)",
+		                   path, count, mine);
 		goto out;
 	}
 	if (!(vals = nb__calloc(n + 1, sizeof *vals))) {

@@ -1,14 +1,16 @@
 /*
  * spec.c - the model spec language: parsing text such as
  *     linear:256 batch_norm relu dropout:0.2 linear:10
+ *     conv2d:8:3:padding=1 relu max_pool2d:2 flatten linear:10
  * into a list of layers (nb_spec), with errors that give the line and
  * column of the problem and say what was expected.
  *
  * Grammar (white space separates layers; nothing else may):
  *     spec   = { ws } layer { ws { ws } layer } { ws }
  *     layer  = name [ ":" args ] [ "@" label ]
- *     args   = arg { "," arg }
- *     arg    = value | key "=" value        (only the first is positional)
+ *     args   = arg { "," arg }              (conv2d: "," or ":")
+ *     arg    = value | key "=" value        (only the first is positional;
+ *                                            conv2d: the first two)
  *     value  = 1*( letter | digit | "." | "-" | "+" | "_" | list )
  *     list   = "[" { any but "]", white space or "@" } "]"
  *     name, key = ( letter | "_" ) { letter | digit | "_" }
@@ -48,6 +50,39 @@ static const nb_op linear_layer = {
 	.name = "linear", .attrs = linear_defs, .n_attrs = 2,
 	.attrs_size = sizeof(linear_args),
 };
+
+/* conv2d:OUT:K[:stride=S,padding=P,dilation=D,groups=G,bias=0]; the
+ * op's own attributes, plus the layer's sizes and bias. */
+typedef struct conv_args {
+	int64_t out_channels;
+	nb_ints kernel_size, stride, padding, dilation;
+	int64_t groups;
+	bool bias;
+} conv_args;
+
+static const nb_attr_def conv_defs[] = {
+	{"out_channels", NB_ATTR_INT, offsetof(conv_args, out_channels), 0, 1,
+	 (double)(1LL << 40), NULL, 0, "output channels"},
+	{"kernel_size", NB_ATTR_INTS, offsetof(conv_args, kernel_size), 0, 0,
+	 0, NULL, 0, "K or [KH,KW]"},
+	{"stride", NB_ATTR_INTS, offsetof(conv_args, stride), 0, 0, 0, NULL, 0,
+	 "S or [SH,SW]"},
+	{"padding", NB_ATTR_INTS, offsetof(conv_args, padding), 0, 0, 0, NULL,
+	 0, "P or [PH,PW]"},
+	{"dilation", NB_ATTR_INTS, offsetof(conv_args, dilation), 0, 0, 0,
+	 NULL, 0, "D or [DH,DW]"},
+	{"groups", NB_ATTR_INT, offsetof(conv_args, groups), 1, 1,
+	 (double)(1LL << 40), NULL, 0, "channel groups"},
+	{"bias", NB_ATTR_BOOL, offsetof(conv_args, bias), 1, 0, 0, NULL, 0,
+	 "add a bias"},
+};
+
+static const nb_op conv_layer = {
+	.name = "conv2d", .attrs = conv_defs, .n_attrs = 7,
+	.attrs_size = sizeof(conv_args),
+};
+
+static const nb_op flatten_layer = {.name = "flatten"};
 
 typedef struct input_args {
 	int64_t features;
@@ -121,7 +156,7 @@ static bool is_label_char(char c)
 static bool layer_kind(nb_op_kind k)
 {
 	return k == NB_KIND_ACTIVATION || k == NB_KIND_NORM ||
-	       k == NB_KIND_REGULARIZER;
+	       k == NB_KIND_REGULARIZER || k == NB_KIND_POOL;
 }
 
 /* Edit distance of a[0..na) and b, capped at 3 (enough to suggest). */
@@ -169,10 +204,12 @@ static void suggest(const char *w, size_t n, char *out, size_t cap)
 	int bestd = n > 4 ? 3 : 2;
 	char examples[160] = "";
 	size_t k = 0;
-	if (distance(w, n, "linear") < bestd) {
-		best = "linear";
-		bestd = distance(w, n, "linear");
-	}
+	static const char *const own[] = {"linear", "conv2d", "flatten"};
+	for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+		if (distance(w, n, own[i]) < bestd) {
+			best = own[i];
+			bestd = distance(w, n, own[i]);
+		}
 	for (size_t i = 0; i < nb_op_count(); i++) {
 		const nb_op *op = nb_op_at(i);
 		int d = layer_kind(op->kind) && !is_penalty(op)
@@ -191,9 +228,9 @@ static void suggest(const char *w, size_t n, char *out, size_t cap)
 			k += (size_t)snprintf(examples + k, sizeof examples - k,
 			                      ", %s", common[i]);
 	}
-	snprintf(out, cap, "%s%s%sexpected linear:N or an activation, "
-	         "normalization or regularizer op such as %s; 'nabla ops' "
-	         "lists them", best ? "did you mean '" : "",
+	snprintf(out, cap, "%s%s%sexpected linear:N, conv2d:OUT:K, flatten "
+	         "or an activation, normalization, regularizer or pooling op "
+	         "such as %s; 'nabla ops' lists them", best ? "did you mean '" : "",
 	         best ? best : "", best ? "'? " : "",
 	         k ? examples + 2 : "relu, batch_norm, dropout:P");
 }
@@ -293,6 +330,8 @@ static nb_status parse_args(parser *p, const nb_op *op, void *buf,
 	char acc[1024];
 	size_t alen = 0;
 	int count = 0;
+	bool conv = op == &conv_layer;
+	int npos = conv ? 2 : 1; /* positional arguments */
 	acc[0] = '\0';
 	for (;;) {
 		size_t at = p->i, len = 0;
@@ -310,16 +349,16 @@ static nb_status parse_args(parser *p, const nb_op *op, void *buf,
 			eq = NULL;
 		size_t vpos = at;
 		if (!eq) {
-			if (count)
-				return fail_at(p, at, NB_EFORMAT, "only the first "
-				    "argument may be positional: write KEY=%.*s",
-				    (int)len, a);
+			if (count >= npos)
+				return fail_at(p, at, NB_EFORMAT, "only the first %s"
+				    "may be positional: write KEY=%.*s",
+				    conv ? "two arguments " : "argument ", (int)len, a);
 			if (!op->n_attrs)
 				return fail_at(p, at, NB_EINVAL, "'%s' takes no "
 				               "arguments", op->name);
 			alen += (size_t)snprintf(acc + alen, sizeof acc - alen,
 			                         "%s%s=%.*s", alen ? " " : "",
-			                         op->attrs[0].name, (int)len, a);
+			                         op->attrs[count].name, (int)len, a);
 		} else {
 			if (eq == a || !is_ident(*a, true))
 				return fail_at(p, at, NB_EFORMAT, "expected an "
@@ -348,7 +387,7 @@ static nb_status parse_args(parser *p, const nb_op *op, void *buf,
 	next:
 		count++;
 		p->i += len;
-		if (p->text[p->i] != ',')
+		if (p->text[p->i] != ',' && !(conv && p->text[p->i] == ':'))
 			return NB_OK;
 		p->i++;
 	}
@@ -399,6 +438,53 @@ static nb_status resolve(parser *p, size_t at, size_t n, const nb_op **op)
 	               (int)n, w, hint);
 }
 
+/* An int-or-pair argument of conv2d into v[2]: def when absent. */
+static nb_status conv_pair(parser *p, size_t at, const char *name,
+                           const nb_ints *a, int64_t def, int64_t min,
+                           int64_t v[2])
+{
+	v[0] = a->n ? a->v[0] : def;
+	v[1] = a->n ? a->v[a->n - 1] : def;
+	if (a->n > 2)
+		return fail_at(p, at, NB_EINVAL, "conv2d: %s takes one or two "
+		               "values (height, width), not %d", name, a->n);
+	for (int k = 0; k < 2; k++)
+		if (v[k] < min || v[k] > (1LL << 32))
+			return fail_at(p, at, NB_EINVAL, "conv2d: %s=%lld is outside "
+			               "[%lld, 2^32]", name, (long long)v[k],
+			               (long long)min);
+	return NB_OK;
+}
+
+/* conv2d's arguments (parsed into a) into the layer l. */
+static nb_status conv_finish(parser *p, size_t at, const conv_args *a,
+                             nb_spec_layer *l)
+{
+	nb_status st;
+	nb_conv2d_opts *o = &l->conv;
+	if (!a->out_channels || !a->kernel_size.n)
+		return fail_at(p, at, NB_EINVAL, "conv2d needs its output "
+		               "channels and kernel size (conv2d:OUT:K)");
+	if ((st = conv_pair(p, at, "kernel_size", &a->kernel_size, 1, 1,
+	                    l->kernel)) ||
+	    (st = conv_pair(p, at, "stride", &a->stride, 1, 1, o->stride)) ||
+	    (st = conv_pair(p, at, "padding", &a->padding, 0, 0,
+	                    o->padding)) ||
+	    (st = conv_pair(p, at, "dilation", &a->dilation, 1, 1,
+	                    o->dilation)))
+		return st;
+	if (a->out_channels % a->groups)
+		return fail_at(p, at, NB_EINVAL, "conv2d: groups=%lld must divide "
+		               "the output channels (%lld)", (long long)a->groups,
+		               (long long)a->out_channels);
+	o->groups = a->groups;
+	l->type = NB_LAYER_CONV2D;
+	l->units = a->out_channels;
+	l->bias = a->bias;
+	l->op = nb_op_find("conv2d");
+	return NB_OK;
+}
+
 static nb_status parse_layer(parser *p)
 {
 	size_t at = p->i, n = 0;
@@ -414,8 +500,12 @@ static nb_status parse_layer(parser *p)
 		n++;
 	bool is_linear = n == 6 && !strncmp(p->text + at, "linear", 6);
 	bool is_input = n == 5 && !strncmp(p->text + at, "input", 5);
-	if (is_linear || is_input)
-		op = is_linear ? &linear_layer : &input_layer;
+	bool is_conv = n == 6 && !strncmp(p->text + at, "conv2d", 6);
+	bool is_flatten = n == 7 && !strncmp(p->text + at, "flatten", 7);
+	bool own = is_linear || is_input || is_conv || is_flatten;
+	if (own)
+		op = is_linear ? &linear_layer : is_input ? &input_layer
+		   : is_conv ? &conv_layer : &flatten_layer;
 	else if ((st = resolve(p, at, n, &op)))
 		return st;
 	/* Not nb_attrs_parse: linear's and input's size has no valid
@@ -426,7 +516,7 @@ static nb_status parse_layer(parser *p)
 	if (p->text[p->i] == ':') {
 		p->i++;
 		if ((st = parse_args(p, op, buf, op->kind == NB_KIND_NORM &&
-		                     !is_linear && !is_input ? &l.flags : NULL)))
+		                     !own ? &l.flags : NULL)))
 			return st;
 	}
 	if (is_input) {
@@ -449,6 +539,11 @@ static nb_status parse_layer(parser *p)
 		l.type = NB_LAYER_LINEAR;
 		l.units = a->units;
 		l.bias = a->bias;
+	} else if (is_conv) {
+		if ((st = conv_finish(p, at + n, (const conv_args *)buf, &l)))
+			return st;
+	} else if (is_flatten) {
+		l.type = NB_LAYER_FLATTEN;
 	} else {
 		void *copy = nb__malloc(op->attrs_size);
 		if (!copy)
@@ -482,10 +577,15 @@ static const char *auto_prefix(const nb_spec_layer *l)
 	static const char *const short_names[][2] = {
 		{"batch_norm", "bn"}, {"layer_norm", "ln"},
 		{"group_norm", "gn"}, {"instance_norm", "in"},
-		{"dropout", "drop"},
+		{"dropout", "drop"}, {"max_pool2d", "maxpool"},
+		{"avg_pool2d", "avgpool"},
 	};
 	if (l->type == NB_LAYER_LINEAR)
 		return "fc";
+	if (l->type == NB_LAYER_CONV2D)
+		return "conv";
+	if (l->type == NB_LAYER_FLATTEN)
+		return "flatten";
 	for (size_t i = 0; i < sizeof short_names / sizeof *short_names; i++)
 		if (!strcmp(l->op->name, short_names[i][0]))
 			return short_names[i][1];

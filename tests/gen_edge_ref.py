@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(HERE, "refspec"))
 
 from gen_ref import T  # noqa: E402  (after the path set-up)
 
-FAMILIES = ["base", "activation", "norm", "regularize"]
+FAMILIES = ["base", "activation", "norm", "regularize", "conv"]
 SPECIALS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 

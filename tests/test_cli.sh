@@ -102,8 +102,30 @@ run 0 "ops --help" ops --help
 run 2 "ops with an unknown option" ops --frobnicate
 expect_in "$tmp.err" "nabla ops: unknown option '--frobnicate'" \
 	"ops: the bad option on stderr"
-run 2 "ops with an extra argument" ops extra
-expect_in "$tmp.err" "extra" "ops: the extra argument on stderr"
+run 2 "ops with an unknown op name" ops extra
+expect_in "$tmp.err" "nabla ops: unknown op 'extra'" "ops: the unknown op on stderr"
+run 2 "ops: one unknown name among known ones" ops relu nope
+expect_in "$tmp.err" "'nope'" "ops: the unknown one is named"
+run 0 "ops NAME describes an op" ops conv2d cross_entropy
+expect_in "$tmp.out" "^conv2d (convolution): " "ops conv2d: the header line"
+expect_in "$tmp.out" "inputs: input, weight, bias (optional)" \
+	"ops conv2d: inputs, the optional one marked"
+expect_in "$tmp.out" "groups  *int   default 1, in \\[1, " \
+	"ops conv2d: an int attribute with its range"
+expect_in "$tmp.out" "step between windows" "ops conv2d: attribute docs"
+expect_in "$tmp.out" "ignore_index  *int   default -100" \
+	"ops cross_entropy follows"
+expect_in "$tmp.out" "gradcheck cases: " "ops NAME: the recipe"
+run 0 "ops NAME --json" ops dropout --json
+check_json "ops NAME --json has the details" '
+o, = d["ops"]
+assert o["name"] == "dropout" and o["random"] is True, o
+p, = o["attrs"]
+assert p["name"] == "p" and p["default"] == 0.5, p
+assert p["min"] == 0 and p["max"] == 1 and p["doc"], p
+assert o["optional"] == [] and o["differentiable"] is True, o
+assert o["grad_modifying"] is False and "[4,5]" in o["cases"], o
+'
 
 run 0 "ops --json" ops --json
 # The documented fields; more may be added.
@@ -115,7 +137,8 @@ assert len(set(names)) == len(names), "duplicate names"
 for k in ("add", "matmul", "cross_entropy"):
     assert k in names, k
 kinds = {"arithmetic", "reduction", "shape", "linalg", "activation",
-         "normalization", "regularizer", "loss", "custom"}
+         "normalization", "regularizer", "loss", "convolution",
+         "pooling", "custom"}
 for o in ops:
     for f in ("name", "kind", "inputs", "attrs", "random", "doc"):
         assert f in o, (o.get("name"), f)

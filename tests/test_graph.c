@@ -451,6 +451,10 @@ Test(graph, scopes)
 	cr_expect(strstr(nb_last_error(), "16") != NULL, "%s",
 	          nb_last_error());
 	cr_expect_str_eq(nb_graph_scope(g), "m.m.m.m.m.m.m.m.m.m.m.m.m.m.m.m");
+	/* ... and the failure is kept on the graph, as documented. */
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	cr_expect_eq(nb_backward(nb_sum(g, nb_exp(g, x), 0, NULL, false),
+	                         NULL), NB_EINVAL);
 	cr_expect_eq(nb_graph_scope_push(g, NULL), NB_EINVAL);
 	cr_expect_eq(nb_graph_scope_push(NULL, "x"), NB_EINVAL);
 

@@ -456,16 +456,98 @@ static void *failing_realloc(void *p, size_t n)
 	return alloc_budget-- > 0 ? realloc(p, n) : NULL;
 }
 
+/* A CNN from a spec: flat 784-feature inputs read as 28 x 28 images,
+ * the parameters' names and shapes, and the output's. */
+Test(model, cnn_from_a_spec)
+{
+	nb_module *m = nb_model_parse("conv2d:4:3:padding=1 relu max_pool2d:2 "
+	                              "conv2d:6:3:stride=2,groups=2 batch_norm "
+	                              "avg_pool2d:2 flatten linear:10", 784,
+	                              &f64);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	const nb_named_tensor *t;
+	size_t n = nb_module_tensors(m, &t);
+	const char *want[] = {"conv1.weight", "conv1.bias", "conv2.weight",
+	                      "conv2.bias", "bn1.weight", "bn1.bias",
+	                      "bn1.running_mean", "bn1.running_var",
+	                      "bn1.num_batches_tracked", "fc1.weight",
+	                      "fc1.bias"};
+	cr_assert_eq(n, sizeof want / sizeof *want);
+	for (size_t i = 0; i < n; i++)
+		cr_expect_str_eq(t[i].name, want[i]);
+	const int64_t *ws = nb_tensor_shape(nb_module_tensor(m, "conv2.weight"));
+	cr_expect(ws[0] == 6 && ws[1] == 2 && ws[2] == 3 && ws[3] == 3);
+	/* 28 -> 28 -> 14 -> 6 -> 3: fc1 reads 6 * 3 * 3 */
+	cr_expect_eq(nb_tensor_shape(nb_module_tensor(m, "fc1.weight"))[1], 54);
+	/* conv1's bound 1/sqrt(1 * 3 * 3) */
+	nb_tensor *w = nb_module_tensor(m, "conv1.weight");
+	double mx = 0;
+	for (size_t i = 0; i < nb_tensor_numel(w); i++)
+		mx = fmax(mx, fabs(nb_tensor_get(w, i)));
+	cr_expect(mx > 0.2 && mx <= 1.0 / 3, "%g", mx);
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nb_graph_tensor(g, NB_F64, NB_SHAPE(5, 784));
+	nb_tensor *y = nb_module_forward(m, g, x);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	cr_expect(nb_tensor_shape(y)[0] == 5 && nb_tensor_shape(y)[1] == 10);
+	/* images pass the first reshape unchanged */
+	nb_graph_reset(g);
+	x = nb_graph_tensor(g, NB_F64, NB_SHAPE(2, 1, 28, 28));
+	cr_expect_not_null(nb_module_forward(m, g, x), "%s",
+	                   nb_graph_errmsg(g));
+	nb_graph_free(g);
+	nb_module_free(m);
+}
+
+Test(model, cnn_spec_errors_when_building)
+{
+	static const struct {
+		const char *spec;
+		int64_t in;
+		const char *msg;
+	} bad[] = {
+		{"conv2d:4:3", 780, "spec:1:1: conv2d as the first layer reads "
+		 "the 780 input features as a square one-channel image, and 780 "
+		 "is not a square"},
+		{"linear:16 max_pool2d:2", 784, "spec:1:11: max_pool2d needs "
+		 "images [N, C, H, W], but the layer before gives 16 flat "
+		 "features"},
+		{"conv2d:4:3 linear:10", 784, "spec:1:12: linear needs flat "
+		 "features, not images 4 x 26 x 26: add flatten before it"},
+		{"conv2d:4:5 conv2d:4:30", 784, "spec:1:12: conv2d: the kernel "
+		 "(30x30, dilated 30x30) is larger than its padded input "
+		 "(4 x 24 x 24, padding 0,0)"},
+		{"conv2d:4:3:dilation=14", 784, "dilated 29x29) is larger"},
+		{"conv2d:4:3 conv2d:6:3:groups=3", 784, "spec:1:12: conv2d: "
+		 "groups=3 must divide the input channels (4)"},
+		{"max_pool2d:3,padding=2", 784, "padding must be at most half"},
+		{"avg_pool2d:kernel_size=[2,2,2]", 784, "take one or two values"},
+		{"max_pool2d:stride=2", 784, "max_pool2d needs its kernel size"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		cr_expect_null(nb_model_parse(bad[i].spec, bad[i].in, NULL),
+		               "'%s'", bad[i].spec);
+		cr_expect(strstr(nb_last_error(), bad[i].msg), "'%s': '%s' lacks "
+		          "'%s'", bad[i].spec, nb_last_error(), bad[i].msg);
+	}
+	cr_expect_null(nb_conv2d_new("c", 4, 6, 3, 3,
+	                             &(nb_conv2d_opts){{1, 1}, {0, 0}, {1, 1},
+	                                               4}, true, NB_F32,
+	                             &(nb_rng){0}));
+	cr_expect(strstr(nb_last_error(), "groups must divide"));
+}
+
 Test(model, every_allocation_failure_is_clean)
 {
-	const char *spec = "linear:8 t_norm t_act@act t_drop:0.1 linear:2";
-	nb_module *m = nb_model_parse(spec, 3, &f64); /* warm the registry */
+	const char *spec = "conv2d:2:2 max_pool2d:2 flatten linear:8 t_norm "
+	                   "t_act@act t_drop:0.1 linear:2";
+	nb_module *m = nb_model_parse(spec, 9, &f64); /* warm the registry */
 	nb_module_free(m);
 	int failures = 0;
 	for (long budget = 0; budget < 10000; budget++) {
 		alloc_budget = budget;
 		nb_set_alloc_funcs(failing_malloc, failing_realloc, free);
-		m = nb_model_parse(spec, 3, &f64);
+		m = nb_model_parse(spec, 9, &f64);
 		nb_status st = nb_last_status();
 		nb_set_alloc_funcs(NULL, NULL, NULL);
 		if (m) {

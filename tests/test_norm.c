@@ -708,6 +708,80 @@ Test(norm, empty_batch)
 	nb_graph_free(g);
 }
 
+/* ---- the AVX2 and the baseline kernels ---- */
+
+/* One normalization's output and gradients (x, weight, bias) as
+ * doubles, on [11, 6, 9, 37]: runs of 333 (full blocks of lanes and a
+ * tail), layer_norm over [6, 9, 37] (11 rows: a partial block of
+ * rows). */
+static double *run_isa(int which, nb_dtype dt, size_t *len)
+{
+	static const int64_t ln_shape[3] = {6, 9, 37};
+	nb_rng r;
+	nb_rng_seed(&r, 9);
+	nb_tensor *x = nb_tensor_randn(dt, NB_SHAPE(11, 6, 9, 37), &r, 2, 3);
+	nb_tensor *go = nb_tensor_randn(dt, NB_SHAPE(11, 6, 9, 37), &r, 0, 1);
+	nb_tensor *w = which == 3
+	    ? nb_tensor_randn(dt, NB_SHAPE(6, 9, 37), &r, 1, 0.2)
+	    : nb_tensor_randn(dt, NB_SHAPE(6), &r, 1, 0.2);
+	nb_tensor *b = nb_tensor_randn(dt, 1 + 2 * (which == 3),
+	                               nb_tensor_shape(w), &r, 0, 0.2);
+	nb_tensor *in[] = {x, w, b};
+	for (int i = 0; i < 3; i++)
+		nb_tensor_set_requires_grad(in[i], true);
+	nb_graph *g = nb_graph_new();
+	nb_tensor *y = which == 0
+	    ? nb_batch_norm(g, x, w, b, NULL, NULL, NULL, 0.1, 1e-5)
+	    : which == 1 ? nb_group_norm(g, x, 3, w, b, 1e-5)
+	    : which == 2 ? nb_instance_norm(g, x, w, b, NULL, NULL, 0.1, 1e-5)
+	                 : nb_layer_norm(g, x, 3, ln_shape, w, b, 1e-5);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	cr_assert_eq(nb_backward(y, go), NB_OK, "%s", nb_last_error());
+	size_t n = nb_tensor_numel(x), m = nb_tensor_numel(w), k = 0;
+	*len = 2 * n + 2 * m;
+	double *v = malloc(*len * sizeof *v);
+	cr_assert_not_null(v);
+	for (size_t i = 0; i < n; i++)
+		v[k++] = nb_tensor_get(y, i);
+	for (int t = 0; t < 3; t++)
+		for (size_t i = 0; i < (t ? m : n); i++)
+			v[k++] = nb_tensor_get(nb_tensor_grad(in[t]), i);
+	nb_graph_free(g);
+	for (int i = 0; i < 3; i++)
+		nb_tensor_free(in[i]);
+	nb_tensor_free(go);
+	return v;
+}
+
+/*
+ * The kernels are built for the baseline ISA and for AVX2 (chosen at
+ * run time; NB_DISABLE_AVX2 forces the baseline): their sums have
+ * lanes fixed by the code, so both give the same bits.  (Without AVX2,
+ * both runs take the baseline kernels.)
+ */
+Test(norm, avx2_and_baseline_kernels_give_the_same_bits)
+{
+	for (int d = 0; d < 2; d++)
+		for (int which = 0; which < 4; which++) {
+			nb_dtype dt = d ? NB_F64 : NB_F32;
+			size_t n1, n2;
+			unsetenv("NB_DISABLE_AVX2");
+			double *a = run_isa(which, dt, &n1);
+			setenv("NB_DISABLE_AVX2", "1", 1);
+			double *b = run_isa(which, dt, &n2);
+			unsetenv("NB_DISABLE_AVX2");
+			cr_assert_eq(n1, n2);
+			size_t i = 0;
+			while (i < n1 && !memcmp(&a[i], &b[i], sizeof *a))
+				i++;
+			cr_expect_eq(i, n1, "%s %s: value %zu differs: %.17g "
+			             "vs %.17g", ops4[which], nb_dtype_name(dt),
+			             i, i < n1 ? a[i] : 0, i < n1 ? b[i] : 0);
+			free(a);
+			free(b);
+		}
+}
+
 /* ---- the typed wrappers ---- */
 
 Test(norm, wrappers_match_the_registered_ops)

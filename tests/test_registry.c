@@ -149,7 +149,7 @@ Test(registry, kind_names)
 {
 	const char *want[] = {"arithmetic", "reduction", "shape", "linalg",
 	                      "activation", "normalization", "regularizer",
-	                      "loss", "custom"};
+	                      "loss", "convolution", "pooling", "custom"};
 	for (int k = 0; k < NB_KIND_COUNT; k++)
 		cr_expect_str_eq(nb_op_kind_name((nb_op_kind)k), want[k]);
 	cr_expect_str_eq(nb_op_kind_name(NB_KIND_COUNT), "?");

@@ -176,6 +176,33 @@ Test(safetensors, writes_the_file_pytorch_reads)
 	nb_module_free(m);
 }
 
+/* Every metadata pair is written: there was a silent cap of 31. */
+Test(safetensors, keeps_every_metadata_pair)
+{
+	nb_module *m = mlp(NB_F32, "linear:3");
+	enum { PAIRS = 100 };
+	static char keys[PAIRS][16], vals[PAIRS][16];
+	const char *meta[2 * PAIRS + 1];
+	for (int i = 0; i < PAIRS; i++) {
+		snprintf(keys[i], sizeof keys[i], "key%d", i);
+		snprintf(vals[i], sizeof vals[i], "value%d", i);
+		meta[2 * i] = keys[i];
+		meta[2 * i + 1] = vals[i];
+	}
+	meta[2 * PAIRS] = NULL;
+	cr_assert_eq(nb_module_save(m, tmp("meta.safetensors"), meta), NB_OK,
+	             "%s", nb_last_error());
+	nb_safetensors *f;
+	cr_assert_eq(nb_safetensors_open(tmp("meta.safetensors"), &f), NB_OK);
+	cr_expect_str_eq(nb_safetensors_meta(f, "format"), "pt");
+	for (int i = 0; i < PAIRS; i++)
+		cr_expect(nb_safetensors_meta(f, keys[i]) &&
+		          !strcmp(nb_safetensors_meta(f, keys[i]), vals[i]),
+		          "%s", keys[i]);
+	nb_safetensors_close(f);
+	nb_module_free(m);
+}
+
 Test(safetensors, round_trip_every_dtype)
 {
 	nb_module *m = mlp(NB_F64, "linear:3");
@@ -484,9 +511,27 @@ Test(safetensors, optimizer_state_round_trip)
 	cr_assert_eq(nb_module_save(m, tmp("plain.safetensors"), NULL), NB_OK);
 	cr_expect_eq(nb_optim_load_state(o2, tmp("plain.safetensors")),
 	             NB_ENOTFOUND);
+	/* Fewer parameters (the first layer frozen now): a clear error,
+	 * nothing copied. */
+	nb_safetensors *f;
+	cr_assert_eq(nb_safetensors_open(tmp("opt.safetensors"), &f), NB_OK);
+	char want[24];
+	snprintf(want, sizeof want, "%zu", n);
+	cr_expect_str_eq(nb_safetensors_meta(f, "nabla.optim.params"), want);
+	nb_safetensors_close(f);
+	nb_optim *o4 = nb_optim_sgd(p2 + 2, n - 2, &so);
+	cr_assert_not_null(o4);
+	cr_expect_eq(nb_optim_load_state(o4, tmp("opt.safetensors")),
+	             NB_EINVAL);
+	char msg[96];
+	snprintf(msg, sizeof msg, "for %zu parameters, this optimizer updates "
+	         "%zu (another model, or other parameters frozen)", n, n - 2);
+	cr_expect(strstr(nb_last_error(), msg), "%s", nb_last_error());
+	cr_expect_eq(nb_optim_step_count(o4), 0);
 	nb_optim_free(o);
 	nb_optim_free(o2);
 	nb_optim_free(o3);
+	nb_optim_free(o4);
 	nb_graph_free(g);
 	nb_module_free(m);
 	nb_module_free(m2);

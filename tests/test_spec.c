@@ -87,8 +87,25 @@ static const struct {
 	 "spec:1:11: unknown layer 'relux'"},
 	{"linear:10 t_ac", 10, NB_ENOTFOUND, "did you mean 't_act'?"},
 	{"lineer:10", 0, NB_ENOTFOUND, "did you mean 'linear'?"},
-	{"linear:10 zzzzzzz", 10, NB_ENOTFOUND, "expected linear:N or an "
-	 "activation, normalization or regularizer op"},
+	{"linear:10 zzzzzzz", 10, NB_ENOTFOUND, "expected linear:N, "
+	 "conv2d:OUT:K, flatten or an activation, normalization, regularizer "
+	 "or pooling op"},
+	{"conv2d", 6, NB_EINVAL, "conv2d needs its output channels and "
+	 "kernel size (conv2d:OUT:K)"},
+	{"conv2d:8", 6, NB_EINVAL, "conv2d needs its output channels"},
+	{"conv2d:8:3:4", 11, NB_EFORMAT, "only the first two arguments may "
+	 "be positional"},
+	{"conv2d:8:3:stride=0", 6, NB_EINVAL, "conv2d: stride=0 is outside "
+	 "[1, 2^32]"},
+	{"conv2d:8:[3,3,3]", 6, NB_EINVAL, "kernel_size takes one or two "
+	 "values"},
+	{"conv2d:8:3:padding=-1", 6, NB_EINVAL, "padding=-1 is outside"},
+	{"conv2d:6:3:groups=4", 6, NB_EINVAL, "groups=4 must divide the "
+	 "output channels (6)"},
+	{"conv2d:8:3:strid=2", 11, NB_ENOTFOUND, "no attribute 'strid'"},
+	{"flatten:1", 8, NB_EINVAL, "'flatten' takes no arguments"},
+	{"flaten", 0, NB_ENOTFOUND, "did you mean 'flatten'?"},
+	{"conv2:8:3", 0, NB_ENOTFOUND, "did you mean 'conv2d'?"},
 	{"linear:10\n  add", 12, NB_EINVAL,
 	 "spec:2:3: 'add' is an arithmetic op, not a layer"},
 	{"linear:4 l1_penalty", 9, NB_EINVAL, "'l1_penalty' is a weight "
@@ -127,6 +144,47 @@ static const struct {
 	{"t_act:affine=0", 6, NB_ENOTFOUND, "no attribute 'affine'"},
 	{"t_norm:eps", 7, NB_EINVAL, "attribute 'momentum' takes a number"},
 };
+
+Test(spec, conv_pooling_and_flatten)
+{
+	nb_spec *s;
+	nb_status st = nb_spec_parse("conv2d:8:3 relu max_pool2d:2 "
+	                             "conv2d:16:[3,5]:stride=2,padding=1,"
+	                             "dilation=[1,2],groups=2,bias=0@c "
+	                             "avg_pool2d:3,stride=1,padding=1 flatten "
+	                             "linear:10", &s, NULL);
+	cr_assert_eq(st, NB_OK, "%s", nb_last_error());
+	cr_assert_eq(nb_spec_len(s), 7);
+	const nb_spec_layer *l = nb_spec_layer_at(s, 0);
+	cr_expect_eq(l->type, NB_LAYER_CONV2D);
+	cr_expect_eq(l->units, 8);
+	cr_expect(l->kernel[0] == 3 && l->kernel[1] == 3);
+	cr_expect(l->bias);
+	cr_expect(l->conv.stride[0] == 1 && l->conv.padding[1] == 0 &&
+	          l->conv.dilation[0] == 1 && l->conv.groups == 1);
+	cr_expect_str_eq(l->name, "conv1");
+	l = nb_spec_layer_at(s, 2);
+	cr_expect_eq(l->type, NB_LAYER_OP);
+	cr_expect_str_eq(l->op->name, "max_pool2d");
+	cr_expect_str_eq(l->name, "maxpool1");
+	l = nb_spec_layer_at(s, 3);
+	cr_expect_eq(l->type, NB_LAYER_CONV2D);
+	cr_expect_str_eq(l->name, "c");
+	cr_expect_eq(l->units, 16);
+	cr_expect(l->kernel[0] == 3 && l->kernel[1] == 5);
+	cr_expect(l->conv.stride[0] == 2 && l->conv.stride[1] == 2);
+	cr_expect(l->conv.padding[0] == 1 && l->conv.dilation[1] == 2);
+	cr_expect(l->conv.groups == 2 && !l->bias);
+	cr_expect_str_eq(nb_spec_layer_at(s, 4)->name, "avgpool1");
+	cr_expect_eq(nb_spec_layer_at(s, 5)->type, NB_LAYER_FLATTEN);
+	cr_expect_str_eq(nb_spec_layer_at(s, 5)->name, "flatten1");
+	nb_spec_free(s);
+	/* commas work as well as colons */
+	cr_expect_eq(nb_spec_parse("conv2d:4,3,padding=1", &s, NULL), NB_OK,
+	             "%s", nb_last_error());
+	cr_expect_eq(nb_spec_layer_at(s, 0)->conv.padding[0], 1);
+	nb_spec_free(s);
+}
 
 Test(spec, every_error_has_its_position)
 {

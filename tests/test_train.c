@@ -181,6 +181,14 @@ Test(train, fine_tune_with_a_new_head)
 	                    784 * 16 * 4), 0, "a frozen layer changed");
 	nb_tensor_free(a);
 	nb_tensor_free(b);
+	/* Resuming with a layer frozen now: the weights load, the
+	 * optimizer (saved for 4 parameters) starts afresh with a note. */
+	cr_expect_eq(nabla(QUICK "--model 'linear:16 linear:10' --momentum 0.9 "
+	                   "--load base.safetensors --freeze fc1 --epochs 1"),
+	             0, "%s", err);
+	cr_expect(strstr(err, "the optimizer state is for 4 parameters, this "
+	                 "optimizer updates 2"), "%s", err);
+	cr_expect(strstr(err, "the optimizer starts afresh"), "%s", err);
 	cr_expect_eq(nabla(QUICK "--model 'linear:16 linear:10' --freeze fc9 "
 	                   "--epochs 0"), 2);
 	cr_expect(strstr(err, "no parameter is named 'fc9'"), "%s", err);

@@ -10,7 +10,9 @@
 # Criterion's report, so the logs decide: any error, invalid read or
 # write, use of uninitialised memory, or definitely lost block, in any
 # process, fails the run.  Possibly lost blocks (OpenBLAS's and nabla's
-# worker threads, which live until the process ends) do not.
+# worker threads, which live until the process ends) do not.  Leaks
+# inside Graphviz are suppressed (tests/valgrind-graphviz.supp); nothing
+# else is.
 #
 # The whole suite takes about 10 minutes on two cores (2026-11): nearly
 # all of it valgrind starting a process per test, about 2 s each, so no
@@ -46,6 +48,7 @@ for prog in "$@"; do
 		--trace-children-skip='/bin/*,/usr/bin/*' \
 		--error-exitcode=1 --leak-check=full \
 		--errors-for-leak-kinds=definite --show-leak-kinds=definite \
+		--num-callers=40 --suppressions="$top/tests/valgrind-graphviz.supp" \
 		--log-file="$logs/$name/vg.%p.log" \
 		"$prog" >"$logs/$name.out" 2>&1
 	rc=$?

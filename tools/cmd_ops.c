@@ -1,8 +1,10 @@
 /*
- * cmd_ops.c - `nabla ops`: list every registered op.
+ * cmd_ops.c - `nabla ops`: list every registered op, or describe the
+ * named ones (attributes with types, defaults, ranges and docs).
  */
 #include <getopt.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 
@@ -30,7 +32,7 @@ static void print_default(FILE *f, const nb_attr_def *d, bool json)
 			fprintf(f, "%.9g", d->def);
 		break;
 	case NB_ATTR_BOOL: fputs(d->def ? "true" : "false", f); break;
-	case NB_ATTR_INTS: fputs(json ? "null" : "(none)", f); break;
+	case NB_ATTR_INTS: fputs(json ? "null" : "unset", f); break;
 	case NB_ATTR_ENUM: {
 		const char *s = d->choices;
 		for (int i = 0; i < (int)d->def && s; i++) {
@@ -49,52 +51,96 @@ static void print_default(FILE *f, const nb_attr_def *d, bool json)
 	}
 }
 
-static void print_inputs_json(FILE *f, const nb_op *op)
+/* The name of input i ("input", "weight"...), or "input<i>". */
+static const char *input_name(const nb_op *op, int i, char *nm, size_t n)
 {
 	const char *s = op->input_names ? op->input_names : "";
+	for (int k = 0; k < i && *s; k++) {
+		s += strcspn(s, ",");
+		if (*s == ',')
+			s++;
+	}
+	if (*s)
+		snprintf(nm, n, "%.*s", (int)strcspn(s, ","), s);
+	else
+		snprintf(nm, n, "input%d", i);
+	return nm;
+}
+
+static void print_inputs_json(FILE *f, const nb_op *op)
+{
 	fputc('[', f);
 	for (int i = 0; i < op->n_inputs; i++) {
 		char nm[64];
-		size_t len = strcspn(s, ",");
-		snprintf(nm, sizeof nm, "%.*s", (int)len, s);
 		if (i)
 			fputs(", ", f);
-		cli_json_str(f, nm);
-		s += len;
-		if (*s == ',')
-			s++;
+		cli_json_str(f, input_name(op, i, nm, sizeof nm));
 	}
 	fputc(']', f);
 }
 
-static void list_json(void)
+static bool bounded(const nb_attr_def *d)
 {
-	size_t n = nb_op_count();
+	return (d->type == NB_ATTR_INT || d->type == NB_ATTR_FLOAT) &&
+	       d->min <= d->max;
+}
+
+static void print_op_json(FILE *f, const nb_op *op, bool detail)
+{
+	fprintf(f, "{\"name\": ");
+	cli_json_str(f, op->name);
+	fprintf(f, ", \"kind\": \"%s\", \"inputs\": ",
+	        nb_op_kind_name(op->kind));
+	print_inputs_json(f, op);
+	fprintf(f, ", \"attrs\": [");
+	for (int k = 0; k < op->n_attrs; k++) {
+		const nb_attr_def *d = &op->attrs[k];
+		fprintf(f, "%s{\"name\": ", k ? ", " : "");
+		cli_json_str(f, d->name);
+		fprintf(f, ", \"type\": \"%s\", \"default\": ",
+		        type_name(d->type));
+		print_default(f, d, true);
+		if (d->type == NB_ATTR_ENUM) {
+			fprintf(f, ", \"choices\": ");
+			cli_json_str(f, d->choices);
+		}
+		if (detail) {
+			if (bounded(d))
+				fprintf(f, ", \"min\": %.17g, \"max\": %.17g",
+				        d->min, d->max);
+			fprintf(f, ", \"doc\": ");
+			cli_json_str(f, d->doc ? d->doc : "");
+		}
+		fprintf(f, "}");
+	}
+	fprintf(f, "], \"random\": %s, \"doc\": ",
+	        op->flags & NB_OP_RANDOM ? "true" : "false");
+	cli_json_str(f, op->doc ? op->doc : "");
+	if (detail) {
+		fprintf(f, ", \"optional\": [");
+		for (int i = 0, n = 0; i < op->n_inputs; i++) {
+			char nm[64];
+			if (!(op->optional & (1u << i)))
+				continue;
+			fputs(n++ ? ", " : "", f);
+			cli_json_str(f, input_name(op, i, nm, sizeof nm));
+		}
+		fprintf(f, "], \"differentiable\": %s, "
+		        "\"grad_modifying\": %s, \"cases\": ",
+		        op->flags & NB_OP_NO_GRAD || !op->backward ? "false"
+		                                                   : "true",
+		        op->flags & NB_OP_GRAD_MODIFYING ? "true" : "false");
+		cli_json_str(f, op->cases ? op->cases : "");
+	}
+	fprintf(f, "}");
+}
+
+static void list_json(const nb_op *const *ops, size_t n, bool detail)
+{
 	printf("{\"ops\": [");
 	for (size_t i = 0; i < n; i++) {
-		const nb_op *op = nb_op_at(i);
-		printf("%s\n  {\"name\": ", i ? "," : "");
-		cli_json_str(stdout, op->name);
-		printf(", \"kind\": \"%s\", \"inputs\": ",
-		       nb_op_kind_name(op->kind));
-		print_inputs_json(stdout, op);
-		printf(", \"attrs\": [");
-		for (int k = 0; k < op->n_attrs; k++) {
-			const nb_attr_def *d = &op->attrs[k];
-			printf("%s{\"name\": ", k ? ", " : "");
-			cli_json_str(stdout, d->name);
-			printf(", \"type\": \"%s\", \"default\": ", type_name(d->type));
-			print_default(stdout, d, true);
-			if (d->type == NB_ATTR_ENUM) {
-				printf(", \"choices\": ");
-				cli_json_str(stdout, d->choices);
-			}
-			printf("}");
-		}
-		printf("], \"random\": %s, \"doc\": ",
-		       op->flags & NB_OP_RANDOM ? "true" : "false");
-		cli_json_str(stdout, op->doc ? op->doc : "");
-		printf("}");
+		printf("%s\n  ", i ? "," : "");
+		print_op_json(stdout, ops[i], detail);
 	}
 	printf("\n]}\n");
 }
@@ -110,12 +156,60 @@ static void list_text(void)
 		if (!op->n_attrs)
 			printf("-");
 		for (int k = 0; k < op->n_attrs; k++) {
-			printf("%s%s=", k ? " " : "", op->attrs[k].name);
-			print_default(stdout, &op->attrs[k], false);
+			/* a list without a fixed default: its doc says what
+			 * unset means (all axes, stride 1...) */
+			printf("%s%s", k ? " " : "", op->attrs[k].name);
+			if (op->attrs[k].type != NB_ATTR_INTS) {
+				putchar('=');
+				print_default(stdout, &op->attrs[k], false);
+			}
 		}
 		printf("%s\n", op->flags & NB_OP_RANDOM ? "  [random]" : "");
 	}
-	printf("%zu ops\n", n);
+	printf("%zu ops (nabla ops NAME describes one)\n", n);
+}
+
+/* Everything about one op, for `nabla ops NAME`. */
+static void describe(const nb_op *op)
+{
+	char nm[64];
+	printf("%s (%s): %s\n", op->name, nb_op_kind_name(op->kind),
+	       op->doc ? op->doc : "");
+	printf("  inputs:");
+	for (int i = 0; i < op->n_inputs; i++)
+		printf("%s %s%s", i ? "," : "", input_name(op, i, nm, sizeof nm),
+		       op->optional & (1u << i) ? " (optional)" : "");
+	printf("%s\n", op->n_inputs ? "" : " none");
+	if (op->n_attrs)
+		printf("  attributes:\n");
+	for (int k = 0; k < op->n_attrs; k++) {
+		const nb_attr_def *d = &op->attrs[k];
+		printf("    %-18s %-5s ", d->name, type_name(d->type));
+		if (d->type == NB_ATTR_INTS) {
+			printf("unset by default");
+		} else {
+			printf("default ");
+			print_default(stdout, d, false);
+		}
+		if (bounded(d) && d->type == NB_ATTR_INT)
+			printf(", in [%lld, %lld]", (long long)d->min,
+			       (long long)d->max);
+		else if (bounded(d))
+			printf(", in [%.9g, %.9g]", d->min, d->max);
+		if (d->type == NB_ATTR_ENUM)
+			printf(", one of %s", d->choices);
+		printf("\n");
+		if (d->doc && *d->doc)
+			printf("      %s\n", d->doc);
+	}
+	printf("  gradient: %s\n", op->flags & NB_OP_NO_GRAD || !op->backward
+	       ? "none" : op->flags & NB_OP_GRAD_MODIFYING
+	       ? "a rule (gradient-modifying), checked by gradcheck against it"
+	       : "exact, checked by nabla gradcheck");
+	if (op->flags & NB_OP_RANDOM)
+		printf("  random: draws from the graph's generator\n");
+	if (op->cases && *op->cases)
+		printf("  gradcheck cases: %s\n", op->cases);
 }
 
 int cmd_ops(int argc, char **argv)
@@ -133,25 +227,61 @@ int cmd_ops(int argc, char **argv)
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h':
-			printf("Usage: nabla ops [--json]\n"
+			printf("Usage: nabla ops [OP]... [--json]\n"
 			       "List every registered op with its kind, inputs and "
-			       "attributes (defaults).\n");
+			       "attributes (defaults);\nwith names, describe those "
+			       "ops: inputs, attributes (type, default, range,\n"
+			       "meaning), gradient, gradcheck cases.\n");
 			return CLI_OK;
 		default:
 			return cli_usage_error("ops", "unknown option '%s'",
 			                       argv[optind - 1]);
 		}
 	}
-	if (optind < argc)
-		return cli_usage_error("ops", "unexpected argument '%s'",
-		                       argv[optind]);
 	if (!nb_op_count()) {
 		fprintf(stderr, "nabla ops: %s\n", nb_last_error());
 		return CLI_FAIL;
 	}
-	if (json)
-		list_json();
-	else
-		list_text();
+	if (optind == argc) {
+		if (json) {
+			size_t n = nb_op_count();
+			const nb_op **all = malloc((n ? n : 1) * sizeof *all);
+			if (!all) {
+				fprintf(stderr, "nabla ops: out of memory\n");
+				return CLI_FAIL;
+			}
+			for (size_t i = 0; i < n; i++)
+				all[i] = nb_op_at(i);
+			list_json(all, n, false);
+			free(all);
+		} else {
+			list_text();
+		}
+		return CLI_OK;
+	}
+	/* Named ops: all must exist before anything is printed. */
+	int n = argc - optind;
+	const nb_op **ops = malloc((size_t)n * sizeof *ops);
+	if (!ops) {
+		fprintf(stderr, "nabla ops: out of memory\n");
+		return CLI_FAIL;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!(ops[i] = nb_op_find(argv[optind + i]))) {
+			free(ops);
+			return cli_usage_error("ops", "unknown op '%s' (nabla ops "
+			                       "lists them)", argv[optind + i]);
+		}
+	}
+	if (json) {
+		list_json(ops, (size_t)n, true);
+	} else {
+		for (int i = 0; i < n; i++) {
+			if (i)
+				putchar('\n');
+			describe(ops[i]);
+		}
+	}
+	free(ops);
 	return CLI_OK;
 }

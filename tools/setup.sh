@@ -8,9 +8,11 @@
 # only when one is missing), then configure and build in _build/.  The
 # demo trains a small model through the C API, gradchecks every op, runs
 # the notes' initialization study and trains on Fashion-MNIST.
-# `check` runs the Criterion suite in the normal build and under
-# AddressSanitizer + UBSan, the portable (no-BLAS) build, and distcheck,
-# and ends with one line "tests: N passed, N failed".
+# `check` runs the Criterion suite in the normal build, under valgrind,
+# under AddressSanitizer + UBSan, and in the portable (no-BLAS) build,
+# runs each libFuzzer target of tests/fuzz/ for 20 seconds (a clang
+# build), then distcheck, and ends with one line "tests: N passed, N
+# failed" (doc/guarantees.md says what each part checks).
 set -eu
 
 mode=${1:-demo}
@@ -19,7 +21,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config uthash-dev
 libcriterion-dev libopenblas-dev libjansson-dev zlib1g-dev libcairo2-dev
-graphviz libgraphviz-dev valgrind dataset-fashion-mnist"
+graphviz libgraphviz-dev valgrind dataset-fashion-mnist clang
+libclang-rt-14-dev"
 
 install_packages() {
 	missing=""
@@ -68,6 +71,42 @@ check_in() {
 	[ -f "$1/test-suite.log" ] && count "$1" || failed=$((failed + 1))
 }
 
+# valgrind_in DIR: make check-valgrind there; each test program that
+# runs clean under valgrind counts as a test passed (tests/valgrind.sh).
+valgrind_in() {
+	if ! (cd "$1" && make -s check-valgrind >valgrind.out 2>&1); then
+		echo "setup: make check-valgrind in $1: FAILED"
+		grep -v '^valgrind: .*: clean' "$1/valgrind.out" | tail -n 80
+		status=1
+	fi
+	p=$(grep -c '^valgrind: .*: clean' "$1/valgrind.out" || true)
+	f=$(grep -c '^valgrind: .*: FAILED' "$1/valgrind.out" || true)
+	echo "setup: valgrind: ${p:-0} programs clean, ${f:-0} with errors"
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+	[ "${p:-0}${f:-0}" != 00 ] || failed=$((failed + 1))
+}
+
+# fuzz_in DIR: a clang build with --enable-fuzzing in DIR, then each
+# fuzz target for 20 seconds (make fuzz); each target counts as a test.
+fuzz_in() {
+	(cd "$top" && { [ -x configure ] || autoreconf -fi >/dev/null; })
+	mkdir -p "$1"
+	if ! (cd "$1" && "$top/configure" -q CC=clang --enable-fuzzing &&
+	      make -s -j"$jobs" fuzz FUZZ_TIME=20 >fuzz.out 2>&1); then
+		echo "setup: make fuzz in $1: FAILED"
+		tail -n 60 "$1/fuzz.out" 2>/dev/null || true
+		status=1
+	fi
+	p=$(grep -c '^fuzz: .*no crash' "$1/fuzz.out" 2>/dev/null || true)
+	f=$(grep -c '^fuzz: .*FAILED' "$1/fuzz.out" 2>/dev/null || true)
+	sed -n 's/^fuzz: /setup: fuzz: /p' "$1/fuzz.out" 2>/dev/null || true
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+	# no target ran at all (configure or build failed): one failure
+	[ "${p:-0}${f:-0}" != 00 ] || failed=$((failed + 1))
+}
+
 install_packages
 
 case "$mode" in
@@ -89,10 +128,12 @@ check)
 	passed=0 failed=0 status=0
 	build "$top/_build"
 	check_in "$top/_build"
+	valgrind_in "$top/_build"
 	build "$top/_build-noblas" --without-blas
 	check_in "$top/_build-noblas"
 	build "$top/_build-san" --enable-sanitizers
 	check_in "$top/_build-san"
+	fuzz_in "$top/_build-fuzz"
 	if (cd "$top/_build" && make -s distcheck >/dev/null 2>&1); then
 		echo "setup: make distcheck: ok"
 		passed=$((passed + 1))

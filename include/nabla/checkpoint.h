@@ -85,7 +85,8 @@ nb_status nb_module_save(nb_module *m, const char *path,
  * Saves m as nb_module_save does, plus the optimizer's state (o may be
  * NULL): each entry of nb_optim_state_at as "optim/NAME" ("optim/step",
  * "optim/0.momentum_buffer", ...; parameters by their index in the
- * optimizer) and the metadata "nabla.optim" = nb_optim_name(o).  Names
+ * optimizer), the metadata "nabla.optim" = nb_optim_name(o) and
+ * "nabla.optim.params" = nb_optim_param_count(o) in decimal.  Names
  * starting with "optim/" are reserved for this: nb_module_load skips
  * them, and module names cannot contain '/'.
  */
@@ -95,9 +96,11 @@ nb_status nb_checkpoint_save(const char *path, nb_module *m,
  * Restores o's state from a file written by nb_checkpoint_save for an
  * optimizer of the same kind over the same parameters.  NB_ENOTFOUND
  * when the file has no optimizer state or lacks an entry, NB_EINVAL
- * when it was saved by another kind of optimizer, NB_ESHAPE/NB_EDTYPE
- * for a mismatched entry, and the errors of nb_safetensors_open.  All
- * entries are checked before any is copied.
+ * when it was saved by another kind of optimizer or for another number
+ * of parameters (metadata "nabla.optim.params", written since 2026-11:
+ * another model, or other parameters frozen), NB_ESHAPE/NB_EDTYPE for a
+ * mismatched entry, and the errors of nb_safetensors_open.  All entries
+ * are checked before any is copied.
  */
 nb_status nb_optim_load_state(nb_optim *o, const char *path);
 

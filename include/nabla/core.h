@@ -83,8 +83,11 @@ void nb_set_alloc_funcs(nb_malloc_fn m, nb_realloc_fn r, nb_free_fn f);
  * Threads used by nabla's own kernels (normalizations, large elementwise
  * work) and, when nabla is built with OpenBLAS, by its matrix products.
  * The default is the environment variable NB_NUM_THREADS, or else the
- * number of online processors.  Results do not depend on the count: work
- * is split in chunks of fixed size.  NB_EINVAL outside 1..64.
+ * number of online processors.  nabla's own kernels give the same bits
+ * for any count (work is split in chunks of fixed size); OpenBLAS's
+ * matrix products may round differently with its thread count (the
+ * --without-blas build is bit-identical end to end).  NB_EINVAL outside
+ * 1..64.
  */
 nb_status nb_set_num_threads(int n);
 int nb_get_num_threads(void);

@@ -94,7 +94,11 @@ nb_rng *nb_graph_rng(nb_graph *g);
  * clusters and for error messages: push "fc1" inside "block1" and the
  * nodes recorded until the matching pop are in scope "block1.fc1".
  * Scopes are cleared by reset.  push copies name; NB_ENOMEM, or
- * NB_EINVAL past 16 levels.  pop at top level is a no-op.
+ * NB_EINVAL past 16 levels, and either failure is kept on the graph
+ * like a failed op's (nb_graph_status; nb_backward refuses until
+ * reset), since the scopes no longer match the caller's pushes and
+ * pops.  A NULL name or graph is NB_EINVAL in nb_last_error() only.
+ * pop at top level is a no-op.
  */
 nb_status nb_graph_scope_push(nb_graph *g, const char *name);
 void nb_graph_scope_pop(nb_graph *g);

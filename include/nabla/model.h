@@ -31,6 +31,7 @@
 #define NABLA_MODEL_H
 
 #include "op.h"
+#include "conv.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -160,6 +161,30 @@ nb_module *nb_sequential_new(const char *name);
 nb_module *nb_linear_new(const char *name, int64_t in, int64_t out,
                          bool bias, nb_dtype dt, nb_rng *rng);
 
+/*
+ * A 2-D convolution layer: nb_conv2d of its input [N, in_channels, H, W]
+ * with weight [out_channels, in_channels / groups, kh, kw] and bias
+ * [out_channels] (no bias if !bias), of dtype dt, initialized as
+ * PyTorch's nn.Conv2d: uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)] with
+ * fan_in = in_channels / groups * kh * kw, drawn from rng.  o (copied;
+ * NULL: NB_CONV2D_DEFAULTS) gives stride, padding, dilation and groups,
+ * which must divide both channel counts (NB_EINVAL).  Parameters
+ * "weight" and "bias".
+ */
+nb_module *nb_conv2d_new(const char *name, int64_t in_channels,
+                         int64_t out_channels, int64_t kh, int64_t kw,
+                         const nb_conv2d_opts *o, bool bias, nb_dtype dt,
+                         nb_rng *rng);
+
+/*
+ * Reshapes its input [N, ...] to [N, rest] (PyTorch's nn.Flatten), or,
+ * when c > 0, a flat input [N, c * h * w] to the images [N, c, h, w]
+ * (4-D inputs then pass unchanged): what a model spec puts before a
+ * first conv2d or pooling layer.
+ */
+nb_module *nb_flatten_new(const char *name, int64_t c, int64_t h,
+                          int64_t w);
+
 /* Options of op layers (flags of nb_op_layer_new); 0 is PyTorch's
  * default: instance_norm without affine parameters and running
  * statistics, every other layer with all the op takes. */
@@ -170,7 +195,7 @@ nb_module *nb_linear_new(const char *name, int64_t in, int64_t out,
 
 /*
  * A layer that applies a registered op of kind activation,
- * normalization or regularizer to its input, with the attribute struct
+ * normalization, regularizer or pooling to its input, with the attribute struct
  * attrs (op->attrs_size bytes, copied; NULL for the defaults).  The op's
  * inputs after the first are made by name, for `features` channels
  * (the size of dimension 1 of the input):
@@ -211,6 +236,16 @@ nb_module *nb_layer_new(const char *name, const char *op_name,
  * (NB_LAYER_* flags) unless the op has attributes of those names.
  *   linear:N[,bias=0]     a linear layer with N outputs (fcK)
  *   input:N               only first: the input size (features)
+ *   conv2d:OUT:K[:stride=S,padding=P,dilation=D,groups=G,bias=0]
+ *                         a conv2d layer (convK); ':' or ',' between
+ *                         arguments, the first two positional; K, S, P,
+ *                         D one value or a pair [H,W].  A first conv2d
+ *                         or pooling layer reads its N input features
+ *                         as [batch, 1, S, S] images with N = S*S (a
+ *                         module "image" in front reshapes them)
+ *   max_pool2d:K, avg_pool2d:K   pooling (maxpoolK, avgpoolK)
+ *   flatten               images to [batch, C*H*W] (flattenK); linear
+ *                         after conv2d or pooling needs it
  *   any activation, normalization or regularizer op: relu, gelu,
  *   leaky_relu:0.1, batch_norm, layer_norm:eps=1e-6, dropout:0.2, ...
  * Modules are named after their type with a count from 1: linear fc1,
@@ -221,7 +256,9 @@ nb_module *nb_layer_new(const char *name, const char *op_name,
 
 typedef enum nb_layer_type {
 	NB_LAYER_LINEAR,
-	NB_LAYER_OP
+	NB_LAYER_OP,
+	NB_LAYER_CONV2D,
+	NB_LAYER_FLATTEN
 } nb_layer_type;
 
 /* One parsed layer; borrowed from its spec. */
@@ -235,6 +272,10 @@ typedef struct nb_spec_layer {
 	const char *name;    /* the module name (given with @ or automatic) */
 	size_t pos;          /* byte offset of the layer in the text */
 	size_t len;          /* its length in bytes */
+	/* NB_LAYER_CONV2D: units output channels, a kernel[0] x kernel[1]
+	 * kernel, bias as for linear, and these options */
+	int64_t kernel[2];
+	nb_conv2d_opts conv;
 } nb_spec_layer;
 
 typedef struct nb_spec nb_spec;

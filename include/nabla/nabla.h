@@ -23,6 +23,7 @@
 #include "ops.h"
 #include "activation.h"
 #include "norm.h"
+#include "conv.h"
 #include "gradcheck.h"
 #include "regularize.h"
 #include "optim.h"

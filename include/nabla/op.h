@@ -30,6 +30,8 @@ typedef enum nb_op_kind {
 	NB_KIND_NORM,
 	NB_KIND_REGULARIZER,
 	NB_KIND_LOSS,
+	NB_KIND_CONV,
+	NB_KIND_POOL,
 	NB_KIND_CUSTOM,
 	NB_KIND_COUNT
 } nb_op_kind;
@@ -80,7 +82,7 @@ typedef struct nb_attr_def {
  * uninitialised memory instead of zeroing it first.  Without the flag
  * the result starts zeroed.
  */
-#define NB_OP_WRITES_ALL 8u
+#define NB_OP_WRITES_OUTPUT 8u
 /*
  * backward() honours nb_op_ctx.fresh: it writes (=) every element of
  * the gradients marked fresh instead of adding into them, so that

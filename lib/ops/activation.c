@@ -510,7 +510,7 @@ static const nb_op ops[] = {
 	    "a slope drawn from [lower, upper] per element in training, their "
 	    "mean in eval", rrelu_attrs, rrelu_defs,
 	    CASES "; [6]|lower=0.1 upper=0.3; [4]|lower=0.2 upper=0.2", 0, 0,
-	    KINK0, .flags = NB_OP_RANDOM | NB_OP_WRITES_ALL,
+	    KINK0, .flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT,
 	    .shape = rrelu_check),
 	[OP_PRELU] = {
 		.name = "prelu", .kind = NB_KIND_ACTIVATION,
@@ -518,7 +518,7 @@ static const nb_op ops[] = {
 		       "channel (dim 1)",
 		.n_inputs = 2, .input_names = "input,weight",
 		.shape = prelu_shape, .forward = prelu_forward,
-		.backward = prelu_backward, .flags = NB_OP_WRITES_ALL,
+		.backward = prelu_backward, .flags = NB_OP_WRITES_OUTPUT,
 		.cases = "[3,4] [1]; [2,3,4] [3]; [4,3] [3]; [2,3] []; [5] [1]",
 		KINK0,
 	},

@@ -173,7 +173,7 @@ NB_UNARY_OP(affine_scalar, affine_attrs,
 		.n_inputs = 2, .input_names = "input,other",                 \
 		.shape = bcast_shape, .forward = NAME##_forward,             \
 		.backward = NAME##_backward, .cases = CASES,                 \
-		.flags = NB_OP_WRITES_ALL                                    \
+		.flags = NB_OP_WRITES_OUTPUT                                    \
 	}
 
 #define BCAST_CASES "[3,4] [3,4]; [3,4] [4]; [2,1,4] [3,1]; [] [2,3]; [4,1] []"

@@ -56,7 +56,7 @@ typedef struct nb_noattrs {
 /*
  * Defines NAME##_forward and NAME##_backward for a unary elementwise op
  * whose attributes are an ATYPE.  Forward writes every element and
- * backward honours c->fresh: rows may set NB_OP_WRITES_ALL |
+ * backward honours c->fresh: rows may set NB_OP_WRITES_OUTPUT |
  * NB_OP_GRAD_FRESH (NB_UNARY_FLAGS).
  */
 #define NB_UNARY_OP(NAME, ATYPE, FWD, BWD)                                   \
@@ -90,7 +90,7 @@ typedef struct nb_noattrs {
 	}
 
 /* The flags of an op whose forward and backward come from NB_UNARY_OP. */
-#define NB_UNARY_FLAGS (NB_OP_WRITES_ALL | NB_OP_GRAD_FRESH)
+#define NB_UNARY_FLAGS (NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH)
 
 /* A table row for a unary op defined with NB_UNARY_OP. */
 #define NB_UNARY_ROW(NAME, KIND, DOC, ATYPE, ATTRS, CASES, LO, HI, ...)     \

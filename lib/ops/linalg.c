@@ -224,7 +224,7 @@ static const nb_op ops[] = {
 		.doc = "matrix product, batched and broadcast as in NumPy",
 		.n_inputs = 2, .input_names = "input,other",
 		.shape = matmul_shape, .forward = matmul_forward,
-		.backward = matmul_backward, .flags = NB_OP_WRITES_ALL,
+		.backward = matmul_backward, .flags = NB_OP_WRITES_OUTPUT,
 		.cases = "[3,4] [4,5]; [2,3,4] [4,2]; [4] [4,3]; [3,4] [4]; "
 		         "[2,1,3,4] [3,4,2]; [4] [4]",
 	},
@@ -234,7 +234,7 @@ static const nb_op ops[] = {
 		.input_names = "input,weight,bias", .optional = 4,
 		.shape = linear_shape, .forward = linear_forward,
 		.backward = linear_backward,
-		.flags = NB_OP_WRITES_ALL | NB_OP_GRAD_FRESH,
+		.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH,
 		.cases = "[3,4] [5,4] [5]; [2,3,4] [5,4] [5]; [3,4] [2,4] [2]-",
 	},
 };

@@ -41,8 +41,10 @@
  * num_batches_tracked (input 5), which a training forward increments,
  * and then uses momentum = 1 / num_batches_tracked.
  */
+#include "config.h"
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include "elementwise.h"
 
 /* ---- attributes ---- */
@@ -133,13 +135,77 @@ static size_t stat0(const layout *L, size_t n)
 	return L->batch ? 0 : n * L->G;
 }
 
-/* The kernels, for float and for double (see norm_kernels.h). */
+/* The entry points of the kernels for one element type and ISA; the
+ * arrays are float or double as the input's dtype. */
+typedef struct norm_kernels {
+	bool (*stats)(const layout *L, const void *x, void *y, const void *w,
+	              const void *b, double eps, double *mean, double *var);
+	void (*apply)(const layout *L, const void *x, void *y,
+	              const double *mean, const double *invstd, const void *w,
+	              const void *b, void *co);
+	void (*backward)(const layout *L, const void *x, const void *g,
+	                 const double *mean, const double *invstd,
+	                 bool batch_stats, const void *w, void *dx, double *dw,
+	                 double *db, double *A, double *B, void *co,
+	                 double *rs);
+	void (*ln_forward)(size_t rows, size_t D, const void *x, void *y,
+	                   const void *w, const void *b, double eps,
+	                   double *mean, double *invstd);
+	void (*ln_backward)(size_t rows, size_t D, const void *x,
+	                    const void *g, const void *w, const double *mean,
+	                    const double *invstd, void *dx, double *dw,
+	                    double *db, void *co);
+} norm_kernels;
+
+/*
+ * The kernels (norm_kernels.h), for float and for double, built for the
+ * baseline ISA and, where the compiler can, once more for AVX2 (the
+ * target attribute on every function; no FMA, so no contraction), chosen
+ * at run time by kernels_for().  Every sum keeps NB_NORM_LANES explicit
+ * lanes combined in a fixed order, and no element's arithmetic depends
+ * on the vector width, so both builds give the same bits.
+ */
+#define KERNEL
+#define ISA base
+#define VBYTES 16
 #define T float
 #include "norm_kernels.h"
 #undef T
 #define T double
 #include "norm_kernels.h"
 #undef T
+#undef VBYTES
+#undef ISA
+#undef KERNEL
+#ifdef HAVE_AVX2_TARGET
+#define KERNEL __attribute__((target("avx2")))
+#define ISA avx2
+#define VBYTES 32
+#define T float
+#include "norm_kernels.h"
+#undef T
+#define T double
+#include "norm_kernels.h"
+#undef T
+#undef VBYTES
+#undef ISA
+#undef KERNEL
+#endif
+
+/* The AVX2 kernels when the CPU (and the OS) support them, unless the
+ * environment sets NB_DISABLE_AVX2 (a non-empty value other than 0), which
+ * tests use to compare the two builds. */
+static const norm_kernels *kernels_for(nb_dtype dt)
+{
+#ifdef HAVE_AVX2_TARGET
+	const char *off = getenv("NB_DISABLE_AVX2");
+	if (__builtin_cpu_supports("avx2") &&
+	    !(off && *off && strcmp(off, "0")))
+		return dt == NB_F32 ? &kernels_float_avx2
+		                    : &kernels_double_avx2;
+#endif
+	return dt == NB_F32 ? &kernels_float_base : &kernels_double_base;
+}
 
 /* ---- shared forward / backward of the channel normalizations ---- */
 
@@ -204,12 +270,12 @@ static nb_status channel_forward(nb_op_ctx *c, const layout *L,
 	double *mean = s->stat, *invstd = s->stat + ns;
 	if (!x->numel)
 		return NB_OK;
-	bool f32 = x->dtype == NB_F32;
+	const norm_kernels *K = kernels_for(x->dtype);
+	const void *wd = w ? w->data : NULL, *bd = b ? b->data : NULL;
+	bool done = false; /* the output written with the statistics */
 	if (batch_stats) {
-		if (f32)
-			stats_float(L, x->data, mean, invstd);
-		else
-			stats_double(L, x->data, mean, invstd);
+		done = K->stats(L, x->data, c->out->data, wd, bd, eps, mean,
+		                invstd);
 		if (rm && !isnan(m))
 			update_running(L, mean, invstd, rm, rv, m);
 	} else {
@@ -220,12 +286,9 @@ static nb_status channel_forward(nb_op_ctx *c, const layout *L,
 	}
 	for (size_t k = 0; k < ns; k++)
 		invstd[k] = 1 / sqrt(invstd[k] + eps);
-	if (f32)
-		apply_float(L, x->data, c->out->data, mean, invstd,
-		            w ? w->data : NULL, b ? b->data : NULL, co->data);
-	else
-		apply_double(L, x->data, c->out->data, mean, invstd,
-		             w ? w->data : NULL, b ? b->data : NULL, co->data);
+	if (!done)
+		K->apply(L, x->data, c->out->data, mean, invstd, wd, bd,
+		         co->data);
 	return NB_OK;
 }
 
@@ -266,14 +329,9 @@ static nb_status channel_backward(nb_op_ctx *c, const layout *L,
 	const double *mean = s->stat, *invstd = s->stat + ns;
 	void *dx = gin[0] ? gin[0]->data : NULL;
 	const void *wd = w ? w->data : NULL;
-	if (x->dtype == NB_F32)
-		backward_float(L, x->data, gout->data, mean, invstd,
-		               s->batch_stats, wd, dx, dw, db, A, B, co->data,
-		               rs);
-	else
-		backward_double(L, x->data, gout->data, mean, invstd,
-		                s->batch_stats, wd, dx, dw, db, A, B, co->data,
-		                rs);
+	kernels_for(x->dtype)->backward(L, x->data, gout->data, mean, invstd,
+	                                s->batch_stats, wd, dx, dw, db, A, B,
+	                                co->data, rs);
 	add_into(gin[1], dw);
 	add_into(gin[2], db);
 	return NB_OK;
@@ -525,12 +583,8 @@ static nb_status ln_forward(nb_op_ctx *c)
 			nb_tensor_fill(t, 1.0);
 		*(w ? &bd : &wd) = t->data;
 	}
-	if (x->dtype == NB_F32)
-		ln_forward_float(rows, D, x->data, c->out->data, wd, bd, a->eps,
-		                 s->stat, s->stat + rows);
-	else
-		ln_forward_double(rows, D, x->data, c->out->data, wd, bd,
-		                  a->eps, s->stat, s->stat + rows);
+	kernels_for(x->dtype)->ln_forward(rows, D, x->data, c->out->data, wd,
+	                                  bd, a->eps, s->stat, s->stat + rows);
 	return NB_OK;
 }
 
@@ -542,19 +596,20 @@ static nb_status ln_backward(nb_op_ctx *c, const nb_tensor *gout,
 	size_t D = ln_size(c), rows = s->n;
 	if (!x->numel)
 		return NB_OK;
+	/* dw and db in double, and their block sums in x's dtype */
+	bool wgrad = gin[1] || gin[2];
 	nb_tensor *acc = nb_op_scratch(c, NB_F64, 1,
 	                               (int64_t[]){2 * (int64_t)D});
-	if (!acc)
+	nb_tensor *co = nb_op_scratch(c, x->dtype, 1,
+	                              (int64_t[]){2 * (int64_t)D});
+	if (!acc || !co)
 		return NB_ENOMEM;
 	double *dw = acc->data, *db = dw + D;
 	void *dx = gin[0] ? gin[0]->data : NULL;
 	const void *wd = w ? w->data : NULL;
-	if (x->dtype == NB_F32)
-		ln_backward_float(rows, D, x->data, gout->data, wd, s->stat,
-		                  s->stat + rows, dx, dw, db);
-	else
-		ln_backward_double(rows, D, x->data, gout->data, wd, s->stat,
-		                   s->stat + rows, dx, dw, db);
+	kernels_for(x->dtype)->ln_backward(rows, D, x->data, gout->data, wd,
+	                                   s->stat, s->stat + rows, dx,
+	                                   wgrad ? dw : NULL, db, co->data);
 	add_into(gin[1], dw);
 	add_into(gin[2], db);
 	return NB_OK;
@@ -571,13 +626,14 @@ enum { OP_BN, OP_IN, OP_GN, OP_LN };
 static const nb_op ops[] = {
 	[OP_BN] = {
 		.name = "batch_norm", .kind = NB_KIND_NORM,
+		.flags = NB_OP_WRITES_OUTPUT,
 		.doc = "per channel over (N, spatial); running statistics",
 		.n_inputs = 6, .input_names = "input,weight,bias,running_mean,"
 		"running_var,num_batches_tracked",
 		.optional = 0x3e, .nondiff = 0x38, .int_inputs = 0x20,
 		.any_dtype = 0x18, ROW_ATTRS(bn_defs, bn_attrs),
 		.shape = bn_shape, .forward = bn_forward,
-		.backward = bn_backward, .flags = NB_OP_WRITES_ALL,
+		.backward = bn_backward,
 		.cases = "[4,3] [3] [3] [3] [3]p []i3; "
 		         "[2,3,2,2] [3] [3] [3] [3]p []i3|momentum=none; "
 		         "[3,2,3] [2]- [2]- [2]- [2]- []-; "
@@ -586,6 +642,7 @@ static const nb_op ops[] = {
 	},
 	[OP_IN] = {
 		.name = "instance_norm", .kind = NB_KIND_NORM,
+		.flags = NB_OP_WRITES_OUTPUT,
 		.doc = "per sample and channel over the spatial dims",
 		.n_inputs = 5, .input_names = "input,weight,bias,running_mean,"
 		"running_var",
@@ -599,6 +656,7 @@ static const nb_op ops[] = {
 	},
 	[OP_GN] = {
 		.name = "group_norm", .kind = NB_KIND_NORM,
+		.flags = NB_OP_WRITES_OUTPUT,
 		.doc = "per sample and group of channels over (C/G, spatial)",
 		.n_inputs = 3, .input_names = "input,weight,bias",
 		.optional = 0x6, ROW_ATTRS(gn_defs, gn_attrs),
@@ -611,6 +669,7 @@ static const nb_op ops[] = {
 	},
 	[OP_LN] = {
 		.name = "layer_norm", .kind = NB_KIND_NORM,
+		.flags = NB_OP_WRITES_OUTPUT,
 		.doc = "per sample over the trailing normalized_shape",
 		.n_inputs = 3, .input_names = "input,weight,bias",
 		.optional = 0x6, ROW_ATTRS(ln_defs, ln_attrs),

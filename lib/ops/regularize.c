@@ -405,12 +405,12 @@ static const nb_op ops[] = {
 	    "probability p, scale the rest by 1/(1-p); identity in eval mode",
 	    dropout_defs, dropout_attrs, dropout_forward, dropout_backward,
 	    "[4,5]; [4,5]|p=0.2; [6]|p=0; [6]|p=1",
-	    .flags = NB_OP_RANDOM | NB_OP_WRITES_ALL | NB_OP_GRAD_FRESH),
+	    .flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH),
 	[OP_ALPHA_DROPOUT] = REG_ROW("alpha_dropout", "dropout for SELU "
 	    "networks: keeps mean and variance; identity in eval mode",
 	    dropout_defs, dropout_attrs, alpha_dropout_forward,
 	    dropout_backward, "[4,5]; [4,5]|p=0.2; [6]|p=0; [6]|p=1",
-	    .flags = NB_OP_RANDOM | NB_OP_WRITES_ALL | NB_OP_GRAD_FRESH),
+	    .flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH),
 	[OP_CLIP_VALUE] = REG_ROW("clip_grad_value", "identity; backward "
 	    "clamps the gradient to [-clip, clip]", clip_value_defs,
 	    clip_value_attrs, identity_forward, clip_value_backward,

@@ -274,6 +274,45 @@ static void mlp784_teardown(void)
 	common_teardown();
 }
 
+/* ---- cnn: a training step of a small CNN on 28 x 28 images ----
+ * conv2d 1->16 3x3 pad 1, relu, max_pool2d 2, conv2d 16->32 3x3 pad 1,
+ * relu, max_pool2d 2, flatten, linear 1568->10; batch 128, SGD. */
+
+static nb_tensor *conv_w(int64_t out, int64_t in)
+{
+	double b = 1.0 / sqrt((double)(in * 9));
+	return param(nb_tensor_rand(NB_F32, NB_SHAPE(out, in, 3, 3), &rng, -b,
+	                            b));
+}
+
+static int cnn_setup(void)
+{
+	if (common_setup())
+		return 1;
+	if (!conv_w(16, 1) || !linear_b(16, 9) || !conv_w(32, 16) ||
+	    !linear_b(32, 144) || !linear_w(10, 1568) || !linear_b(10, 1568))
+		return fail("init");
+	xs = nb_tensor_randn(NB_F32, NB_SHAPE(128, 1, 28, 28), &rng, 0, 1);
+	ys = nb_tensor_zeros(NB_I64, NB_SHAPE(128));
+	for (size_t i = 0; ys && i < 128; i++)
+		nb_tensor_set(ys, i, (double)nb_rng_below(&rng, 10));
+	return xs && ys ? sgd(0.1, 0.9) : fail("data");
+}
+
+static int cnn_step(void)
+{
+	nb_conv2d_opts same = NB_CONV2D_DEFAULTS;
+	nb_pool2d_opts pool = {.kernel_size = {2, 2}};
+	same.padding[0] = same.padding[1] = 1;
+	nb_tensor *h = nb_relu(g, nb_conv2d(g, xs, params[0], params[1], &same));
+	h = nb_max_pool2d(g, h, &pool);
+	h = nb_relu(g, nb_conv2d(g, h, params[2], params[3], &same));
+	h = nb_max_pool2d(g, h, &pool);
+	h = nb_reshape(g, h, NB_SHAPE(128, -1));
+	h = nb_linear(g, h, params[4], params[5]);
+	return finish(nb_cross_entropy(g, h, ys));
+}
+
 /* ---- fmnist: one epoch of mlp784 on Fashion-MNIST ---- */
 
 static nb_dataset fm;
@@ -382,6 +421,7 @@ static const bench benches[] = {
 #endif
 	{"tiny", tiny_setup, tiny_step, common_teardown},
 	{"mlp784", mlp784_setup, mlp784_step, mlp784_teardown},
+	{"cnn", cnn_setup, cnn_step, common_teardown},
 	{"fmnist", fmnist_setup, fmnist_step, fmnist_teardown},
 	{"batch_norm", norms_setup, norms_step, norms_teardown},
 	{"group_norm", norms_setup, norms_step, norms_teardown},

@@ -12,7 +12,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../_build}
 [ $# -gt 0 ] && shift
-workloads=${*:-"tiny seed10 seed10_gemm mlp784 batch_norm group_norm instance_norm layer_norm fmnist"}
+workloads=${*:-"tiny seed10 seed10_gemm mlp784 cnn batch_norm group_norm instance_norm layer_norm fmnist"}
 out=$(mktemp)
 for w in $workloads; do
 	case $w in

@@ -72,6 +72,23 @@ def mlp784():
     return step
 
 
+def cnn():
+    nn = torch.nn
+    net = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(1568, 10))
+    x, y = torch.randn(128, 1, 28, 28), torch.randint(0, 10, (128,))
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+    def step():
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+    return step
+
+
 def fmnist():
     import gzip
     import numpy as np
@@ -120,6 +137,7 @@ def norm(kind):
 
 WORKLOADS = {
     "seed10": seed10, "tiny": tiny, "mlp784": mlp784, "fmnist": fmnist,
+    "cnn": cnn,
     "batch_norm": lambda: norm("batch_norm"),
     "group_norm": lambda: norm("group_norm"),
     "instance_norm": lambda: norm("instance_norm"),

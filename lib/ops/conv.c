@@ -1,0 +1,465 @@
+/*
+ * conv.c - convolution and pooling over [N, C, H, W] feature maps, with
+ * PyTorch's semantics (doc/conv.md):
+ *
+ *   conv2d      y[n, o, oy, ox] = b[o] + sum over c in o's group, i, j of
+ *               w[o, c', i, j] x[n, c, oy*sh - ph + i*dh, ox*sw - pw + j*dw]
+ *               (zero outside x).  As im2col + GEMM: with X the
+ *               [C*KH*KW, OH*OW] matrix of windows of a sample,
+ *               Y = W X per group; so dW += dY X^T, dX = col2im(W^T dY),
+ *               db += the sums of dY.
+ *   max_pool2d  the window's maximum; its gradient goes to the window's
+ *               first maximal element (PyTorch's rule).
+ *   avg_pool2d  the window's mean, over the window within the padded
+ *               input (count_include_pad) or over its real elements.
+ *
+ * stride, padding, dilation and kernel_size take one value (both axes)
+ * or two (height, width), as PyTorch's int-or-pair arguments.
+ * Flattening needs no op: reshape with shape=N,-1 does it.
+ */
+#include <math.h>
+#include "elementwise.h"
+
+/* ---- attributes ---- */
+
+typedef struct conv2d_attrs {
+	nb_ints stride, padding, dilation;
+	int64_t groups;
+} conv2d_attrs;
+
+static const nb_attr_def conv2d_defs[] = {
+	{"stride", NB_ATTR_INTS, offsetof(conv2d_attrs, stride), 0, 0, 0, NULL,
+	 0, "step between windows: S or SH,SW (default 1)"},
+	{"padding", NB_ATTR_INTS, offsetof(conv2d_attrs, padding), 0, 0, 0,
+	 NULL, 0, "zeros added on each side: P or PH,PW (default 0)"},
+	{"dilation", NB_ATTR_INTS, offsetof(conv2d_attrs, dilation), 0, 0, 0,
+	 NULL, 0, "step between kernel taps: D or DH,DW (default 1)"},
+	{"groups", NB_ATTR_INT, offsetof(conv2d_attrs, groups), 1, 1,
+	 (double)(1LL << 40), NULL, 0, "channel groups (divide C_in, C_out)"},
+};
+
+typedef struct pool2d_attrs {
+	nb_ints kernel_size, stride, padding;
+	bool count_include_pad;
+} pool2d_attrs;
+
+static const nb_attr_def pool2d_defs[] = {
+	{"kernel_size", NB_ATTR_INTS, offsetof(pool2d_attrs, kernel_size), 0,
+	 0, 0, NULL, 0, "window: K or KH,KW (required)"},
+	{"stride", NB_ATTR_INTS, offsetof(pool2d_attrs, stride), 0, 0, 0, NULL,
+	 0, "step between windows: S or SH,SW (default kernel_size)"},
+	{"padding", NB_ATTR_INTS, offsetof(pool2d_attrs, padding), 0, 0, 0,
+	 NULL, 0, "implicit padding on each side, at most kernel_size / 2"},
+	/* avg_pool2d only (max_pool2d's table stops before it) */
+	{"count_include_pad", NB_ATTR_BOOL,
+	 offsetof(pool2d_attrs, count_include_pad), 1, 0, 0, NULL, 0,
+	 "divide by the window's size including the padding"},
+};
+
+/* ---- geometry ---- */
+
+typedef struct geom {
+	int64_t N, C, H, W;    /* input */
+	int64_t O, G;          /* output channels (conv2d; pools: C), groups */
+	int64_t KH, KW;        /* kernel */
+	int64_t sh, sw, ph, pw, dh, dw;
+	int64_t OH, OW;        /* output */
+} geom;
+
+/* Attribute values beyond this are refused (no overflow in sizes). */
+#define MAX_ATTR ((int64_t)1 << 32)
+
+/* An int-or-pair attribute: (h, w), def when absent. */
+static nb_status pair(nb_op_ctx *c, const char *name, const nb_ints *a,
+                      int64_t def, int64_t min, int64_t *h, int64_t *w)
+{
+	if (a->n > 2)
+		return nb_op_fail(c, NB_EINVAL, "%s takes one or two values "
+		                  "(height, width), not %d", name, a->n);
+	*h = a->n ? a->v[0] : def;
+	*w = a->n ? a->v[a->n - 1] : def;
+	for (int k = 0; k < a->n; k++)
+		if (a->v[k] < min || a->v[k] > MAX_ATTR)
+			return nb_op_fail(c, NB_EINVAL, "%s=%lld is outside "
+			                  "[%lld, 2^32]", name, (long long)a->v[k],
+			                  (long long)min);
+	return NB_OK;
+}
+
+/* Output size of one axis, or -1 when the (dilated) kernel does not fit
+ * in the padded input. */
+static int64_t out_size(int64_t n, int64_t k, int64_t s, int64_t p,
+                        int64_t d)
+{
+	int64_t span = d * (k - 1) + 1;
+	if (n + 2 * p < span)
+		return -1;
+	return (n + 2 * p - span) / s + 1;
+}
+
+/* The output size, checking that the kernel fits the padded input. */
+static nb_status out_dims(nb_op_ctx *c, geom *q)
+{
+	q->OH = out_size(q->H, q->KH, q->sh, q->ph, q->dh);
+	q->OW = out_size(q->W, q->KW, q->sw, q->pw, q->dw);
+	if (q->OH < 0 || q->OW < 0)
+		return nb_op_fail(c, NB_ESHAPE, "the kernel (%lldx%lld, dilated "
+		    "%lldx%lld) is larger than the padded input (%lldx%lld)",
+		    (long long)q->KH, (long long)q->KW,
+		    (long long)(q->dh * (q->KH - 1) + 1),
+		    (long long)(q->dw * (q->KW - 1) + 1),
+		    (long long)(q->H + 2 * q->ph), (long long)(q->W + 2 * q->pw));
+	return NB_OK;
+}
+
+static nb_status input_4d(nb_op_ctx *c, geom *q)
+{
+	const nb_tensor *x = c->in[0];
+	if (x->ndim != 4)
+		return nb_op_fail(c, NB_ESHAPE, "input must be [N, C, H, W] "
+		                  "(4-D), not %d-D", x->ndim);
+	q->N = x->shape[0];
+	q->C = x->shape[1];
+	q->H = x->shape[2];
+	q->W = x->shape[3];
+	return NB_OK;
+}
+
+static nb_status conv_geom(nb_op_ctx *c, geom *q)
+{
+	const conv2d_attrs *a = c->attrs;
+	const nb_tensor *w = c->in[1], *b = c->in[2];
+	nb_status st;
+	if ((st = input_4d(c, q)))
+		return st;
+	if (w->ndim != 4)
+		return nb_op_fail(c, NB_ESHAPE, "weight must be [C_out, "
+		                  "C_in/groups, kH, kW] (4-D), not %d-D", w->ndim);
+	q->O = w->shape[0];
+	q->G = a->groups;
+	q->KH = w->shape[2];
+	q->KW = w->shape[3];
+	if (q->C % q->G || q->O % q->G)
+		return nb_op_fail(c, NB_ESHAPE, "groups=%lld must divide the "
+		                  "input channels (%lld) and the output channels "
+		                  "(%lld)", (long long)q->G, (long long)q->C,
+		                  (long long)q->O);
+	if (w->shape[1] != q->C / q->G)
+		return nb_op_fail(c, NB_ESHAPE, "channel mismatch: the input has "
+		                  "%lld channels, so weight's second axis must be "
+		                  "%lld (C_in / groups), not %lld", (long long)q->C,
+		                  (long long)(q->C / q->G),
+		                  (long long)w->shape[1]);
+	if (q->KH < 1 || q->KW < 1)
+		return nb_op_fail(c, NB_ESHAPE, "the kernel (%lldx%lld) must be at "
+		                  "least 1x1", (long long)q->KH, (long long)q->KW);
+	if (b && (b->ndim != 1 || b->shape[0] != q->O))
+		return nb_op_fail(c, NB_ESHAPE, "bias must be [%lld] (C_out)",
+		                  (long long)q->O);
+	if ((st = pair(c, "stride", &a->stride, 1, 1, &q->sh, &q->sw)) ||
+	    (st = pair(c, "padding", &a->padding, 0, 0, &q->ph, &q->pw)) ||
+	    (st = pair(c, "dilation", &a->dilation, 1, 1, &q->dh, &q->dw)))
+		return st;
+	return out_dims(c, q);
+}
+
+static nb_status pool_geom(nb_op_ctx *c, geom *q)
+{
+	const pool2d_attrs *a = c->attrs;
+	nb_status st;
+	if ((st = input_4d(c, q)))
+		return st;
+	q->O = q->C;
+	q->G = 1;
+	q->dh = q->dw = 1;
+	if (!a->kernel_size.n)
+		return nb_op_fail(c, NB_EINVAL, "kernel_size is required (such "
+		                  "as kernel_size=2)");
+	if ((st = pair(c, "kernel_size", &a->kernel_size, 1, 1, &q->KH,
+	               &q->KW)) ||
+	    (st = pair(c, "stride", &a->stride, 1, 1, &q->sh, &q->sw)) ||
+	    (st = pair(c, "padding", &a->padding, 0, 0, &q->ph, &q->pw)))
+		return st;
+	if (!a->stride.n) {
+		q->sh = q->KH;
+		q->sw = q->KW;
+	}
+	if (2 * q->ph > q->KH || 2 * q->pw > q->KW)
+		return nb_op_fail(c, NB_EINVAL, "padding (%lld, %lld) must be at "
+		                  "most half the kernel (%lldx%lld)",
+		                  (long long)q->ph, (long long)q->pw,
+		                  (long long)q->KH, (long long)q->KW);
+	return out_dims(c, q);
+}
+
+static void set_out(const geom *q, int *ndim, int64_t *shape)
+{
+	*ndim = 4;
+	shape[0] = q->N;
+	shape[1] = q->O;
+	shape[2] = q->OH;
+	shape[3] = q->OW;
+}
+
+/* ---- helpers of the kernels ---- */
+
+/* The o in [0, out) with 0 <= o*s + off < n: [*lo, *hi). */
+static void valid_range(int64_t off, int64_t s, int64_t n, int64_t out,
+                        int64_t *lo, int64_t *hi)
+{
+	*lo = off >= 0 ? 0 : (-off + s - 1) / s;
+	*hi = n - off <= 0 ? 0 : (n - off - 1) / s + 1;
+	if (*hi > out)
+		*hi = out;
+	if (*lo > *hi)
+		*lo = *hi;
+}
+
+static bool mul_ok(size_t a, size_t b, size_t *out)
+{
+	return !__builtin_mul_overflow(a, b, out);
+}
+
+/* Samples per block: the columns and the GEMM's result of a block hold
+ * about 4M elements (at least one sample).  Depends on the shapes
+ * only, so the order of the weight gradient's sums does too. */
+static size_t block_size(const geom *q)
+{
+	size_t per, L = (size_t)(q->OH * q->OW);
+	if (!mul_ok((size_t)(q->C * q->KH * q->KW + q->O), L, &per) || !per)
+		return 1;
+	size_t b = ((size_t)1 << 22) / per;
+	return b < 1 ? 1 : b > (size_t)q->N ? (size_t)(q->N ? q->N : 1) : b;
+}
+
+/* Samples per parallel task: about 32K elements of columns. */
+static size_t sample_grain(const geom *q)
+{
+	size_t per = (size_t)(q->C * q->KH * q->KW) * (size_t)(q->OH * q->OW);
+	size_t g = 32768 / (per ? per : 1);
+	return g ? g : 1;
+}
+
+/*
+ * The window of output o on one axis of a pooling op: [*lo, *hi), the
+ * input elements it covers; returns its length within the padded input
+ * (PyTorch clips the window to the padded input first).
+ */
+static inline int64_t span(int64_t o, int64_t s, int64_t p, int64_t k,
+                           int64_t n, int64_t *lo, int64_t *hi)
+{
+	int64_t a = o * s - p, b = a + k;
+	if (b > n + p)
+		b = n + p;
+	*lo = a < 0 ? 0 : a;
+	*hi = b > n ? n : b;
+	return b - a;
+}
+
+/* avg_pool2d's divisor: the window in the padded input, or its input
+ * elements only. */
+static inline double divisor(bool include_pad, int64_t yn, int64_t xn,
+                             int64_t y0, int64_t y1, int64_t x0, int64_t x1)
+{
+	return include_pad ? (double)yn * (double)xn
+	                   : (double)(y1 - y0) * (double)(x1 - x0);
+}
+
+#define T float
+#include "conv_kernels.h"
+#undef T
+#define T double
+#include "conv_kernels.h"
+#undef T
+
+/* ---- conv2d ---- */
+
+static nb_status conv2d_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                              int64_t *shape)
+{
+	geom q;
+	nb_status st = conv_geom(c, &q);
+	(void)dt;
+	if (!st)
+		set_out(&q, ndim, shape);
+	return st;
+}
+
+static nb_status conv2d_forward(nb_op_ctx *c)
+{
+	geom q;
+	conv_geom(c, &q);
+	return c->in[0]->dtype == NB_F32 ? conv_forward_float(c, &q)
+	                                 : conv_forward_double(c, &q);
+}
+
+static nb_status conv2d_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                 nb_tensor *const *gin)
+{
+	geom q;
+	conv_geom(c, &q);
+	return c->in[0]->dtype == NB_F32
+	       ? conv_backward_float(c, &q, gout, gin)
+	       : conv_backward_double(c, &q, gout, gin);
+}
+
+/* ---- max_pool2d, avg_pool2d ---- */
+
+static nb_status pool2d_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
+                              int64_t *shape)
+{
+	geom q;
+	nb_status st = pool_geom(c, &q);
+	(void)dt;
+	if (!st)
+		set_out(&q, ndim, shape);
+	return st;
+}
+
+/*
+ * Forward (gout NULL) or backward of a pooling op.  max_pool2d's forward
+ * saves each output's argmax (int32, the index in its plane) when a
+ * gradient may follow, so that backward only scatters; planes of 2^31
+ * elements or more are searched again instead.
+ */
+static nb_status pool_run(nb_op_ctx *c, bool is_max, const nb_tensor *gout,
+                          nb_tensor *dx)
+{
+	const pool2d_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0];
+	geom q;
+	pool_geom(c, &q);
+	bool pad = is_max || a->count_include_pad;
+	int32_t *idx = c->saved;
+	if (is_max && !gout && c->g->grad_enabled &&
+	    (x->flags & NB_T_REQUIRES_GRAD) && c->out->numel &&
+	    q.H * q.W <= INT32_MAX &&
+	    !(idx = nb_op_save(c, c->out->numel * sizeof *idx)))
+		return NB_ENOMEM;
+	if (x->dtype == NB_F32)
+		pool_float(&q, is_max, pad, x, gout, dx ? NULL : c->out, dx, idx);
+	else
+		pool_double(&q, is_max, pad, x, gout, dx ? NULL : c->out, dx, idx);
+	return NB_OK;
+}
+
+static nb_status max_pool2d_forward(nb_op_ctx *c)
+{
+	return pool_run(c, true, NULL, NULL);
+}
+
+static nb_status max_pool2d_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                     nb_tensor *const *gin)
+{
+	return pool_run(c, true, gout, gin[0]);
+}
+
+static nb_status avg_pool2d_forward(nb_op_ctx *c)
+{
+	return pool_run(c, false, NULL, NULL);
+}
+
+static nb_status avg_pool2d_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                     nb_tensor *const *gin)
+{
+	return pool_run(c, false, gout, gin[0]);
+}
+
+enum { OP_CONV2D, OP_MAX_POOL2D, OP_AVG_POOL2D };
+
+static const nb_op ops[] = {
+	[OP_CONV2D] = {
+		.name = "conv2d", .kind = NB_KIND_CONV,
+		.doc = "2-D convolution (cross-correlation) of [N, C, H, W] "
+		       "with [C_out, C_in/groups, kH, kW], plus bias",
+		.n_inputs = 3, .input_names = "input,weight,bias",
+		.optional = 4, .attrs = conv2d_defs,
+		.n_attrs = (int)(sizeof conv2d_defs / sizeof *conv2d_defs),
+		.attrs_size = sizeof(conv2d_attrs), .shape = conv2d_shape,
+		.forward = conv2d_forward, .backward = conv2d_backward,
+		.cases = "[2,3,5,5] [4,3,3,3] [4]; "
+		         "[2,2,6,5] [3,2,3,2] [3]|stride=2 padding=1; "
+		         "[1,4,5,6] [4,2,2,3] [4]|groups=2 stride=1,2; "
+		         "[2,2,7,7] [2,2,3,3] [2]-|dilation=2 padding=2,1; "
+		         "[1,6,4,4] [6,1,3,3] [6]|groups=6 padding=1; "
+		         "[2,3,3,4] [2,3,1,1] [2]|stride=2",
+	},
+	[OP_MAX_POOL2D] = {
+		.name = "max_pool2d", .kind = NB_KIND_POOL,
+		.doc = "maximum over each window of [N, C, H, W]",
+		.n_inputs = 1, .input_names = "input", .attrs = pool2d_defs,
+		.n_attrs = 3, .attrs_size = sizeof(pool2d_attrs),
+		.shape = pool2d_shape, .forward = max_pool2d_forward,
+		.backward = max_pool2d_backward,
+		.cases = "[2,3,4,4]|kernel_size=2; "
+		         "[1,2,5,6]|kernel_size=3 stride=2 padding=1; "
+		         "[2,2,5,5]|kernel_size=2,3 stride=1; "
+		         "[1,3,6,5]|kernel_size=3,2 stride=2,1 padding=1,1",
+	},
+	[OP_AVG_POOL2D] = {
+		.name = "avg_pool2d", .kind = NB_KIND_POOL,
+		.doc = "mean over each window of [N, C, H, W]",
+		.n_inputs = 1, .input_names = "input", .attrs = pool2d_defs,
+		.n_attrs = 4, .attrs_size = sizeof(pool2d_attrs),
+		.shape = pool2d_shape, .forward = avg_pool2d_forward,
+		.backward = avg_pool2d_backward,
+		.cases = "[2,3,4,4]|kernel_size=2; "
+		         "[1,2,5,6]|kernel_size=3 stride=2 padding=1; "
+		         "[1,2,5,6]|kernel_size=3 stride=2 padding=1 "
+		         "count_include_pad=0; "
+		         "[2,2,5,5]|kernel_size=2,3 stride=1,2 padding=1,0",
+	},
+};
+
+nb_status nb__register_conv(void)
+{
+	return nb__register_table(ops, sizeof ops / sizeof *ops);
+}
+
+/* ---- typed wrappers (include/nabla/conv.h) ---- */
+
+static nb_ints ints2(const int64_t v[2])
+{
+	nb_ints r = {.n = 2};
+	r.v[0] = v[0];
+	r.v[1] = v[1];
+	return r;
+}
+
+nb_tensor *nb_conv2d(nb_graph *g, nb_tensor *x, nb_tensor *weight,
+                     nb_tensor *bias, const nb_conv2d_opts *o)
+{
+	conv2d_attrs a = {.groups = 1};
+	if (o) {
+		a.stride = ints2(o->stride);
+		a.padding = ints2(o->padding);
+		a.dilation = ints2(o->dilation);
+		a.groups = o->groups;
+	}
+	return nb_apply(g, &ops[OP_CONV2D], 3, (nb_tensor *[]){x, weight, bias},
+	                &a);
+}
+
+static nb_tensor *pool(nb_graph *g, int op, nb_tensor *x,
+                       const nb_pool2d_opts *o)
+{
+	pool2d_attrs a = {.count_include_pad = true};
+	if (o) {
+		a.kernel_size = ints2(o->kernel_size);
+		if (o->stride[0] || o->stride[1])
+			a.stride = ints2(o->stride);
+		a.padding = ints2(o->padding);
+		a.count_include_pad = !o->exclude_pad;
+	}
+	return nb_apply(g, &ops[op], 1, &x, &a);
+}
+
+nb_tensor *nb_max_pool2d(nb_graph *g, nb_tensor *x, const nb_pool2d_opts *o)
+{
+	return pool(g, OP_MAX_POOL2D, x, o);
+}
+
+nb_tensor *nb_avg_pool2d(nb_graph *g, nb_tensor *x, const nb_pool2d_opts *o)
+{
+	return pool(g, OP_AVG_POOL2D, x, o);
+}
