@@ -112,7 +112,8 @@ typedef struct nb_op_ctx {
 	 * even zeros), so backward must write every element of it.  Other
 	 * gradients (and all of them without the flag) hold zeros or the
 	 * sums of earlier nodes, and backward adds into them.  Never set
-	 * for an input given twice to the node, nor for a leaf's gradient.
+	 * for an input given twice to the node, nor for the gradient of a
+	 * persistent tensor (nb_tensor_*), which is zeroed or accumulates.
 	 */
 	uint32_t fresh;
 } nb_op_ctx;
