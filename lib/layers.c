@@ -27,6 +27,33 @@ nb_module *nb_sequential_new(const char *name)
 
 /* ---- linear ---- */
 
+/*
+ * Adds "weight" of the given shape and, with bias, "bias" of its first
+ * size to m, both uniform in [-bound, bound] drawn in that order (as
+ * PyTorch's reset_parameters).  Returns m, or NULL with m freed.
+ */
+static nb_module *add_weight_bias(nb_module *m, nb_dtype dt, int ndim,
+                                  const int64_t *shape, bool bias,
+                                  double bound, nb_rng *rng)
+{
+	nb_tensor *w = nb_tensor_rand(dt, ndim, shape, rng, -bound, bound);
+	nb_tensor *b = w && bias ? nb_tensor_rand(dt, 1, shape, rng, -bound,
+	                                          bound) : NULL;
+	if (!w || (bias && !b)) {
+		nb_tensor_free(w);
+		nb_module_free(m);
+		return NULL;
+	}
+	if (nb_module_add_param(m, "weight", w) ||
+	    (b && nb_module_add_param(m, "bias", b))) {
+		if (nb_module_tensor(m, "weight") != w)
+			nb_tensor_free(b); /* never added */
+		nb_module_free(m);
+		return NULL;
+	}
+	return m;
+}
+
 static nb_tensor *linear_forward(nb_module *m, nb_graph *g, nb_tensor *x)
 {
 	return nb_linear(g, x, nb_module_tensor(m, "weight"),
@@ -54,23 +81,7 @@ nb_module *nb_linear_new(const char *name, int64_t in, int64_t out,
 	 * gain sqrt(2 / (1 + 5)) and bound gain * sqrt(3 / fan_in), which
 	 * is 1 / sqrt(fan_in); the bias uses the same bound. */
 	double bound = 1.0 / sqrt((double)in);
-	nb_tensor *w = nb_tensor_rand(dt, NB_SHAPE(out, in), rng, -bound,
-	                              bound);
-	nb_tensor *b = w && bias ? nb_tensor_rand(dt, NB_SHAPE(out), rng,
-	                                          -bound, bound) : NULL;
-	if (!w || (bias && !b)) {
-		nb_tensor_free(w);
-		nb_module_free(m);
-		return NULL;
-	}
-	if (nb_module_add_param(m, "weight", w) ||
-	    (b && nb_module_add_param(m, "bias", b))) {
-		if (nb_module_tensor(m, "weight") != w)
-			nb_tensor_free(b); /* never added */
-		nb_module_free(m);
-		return NULL;
-	}
-	return m;
+	return add_weight_bias(m, dt, NB_SHAPE(out, in), bias, bound, rng);
 }
 
 /* ---- conv2d ---- */
@@ -117,24 +128,8 @@ nb_module *nb_conv2d_new(const char *name, int64_t in_channels,
 	/* As nn.Conv2d's reset_parameters: nn.Linear's rule with the fan-in
 	 * of one output, in_channels / groups * kh * kw. */
 	double bound = 1.0 / sqrt((double)(in_channels / gr * kh * kw));
-	nb_tensor *w = nb_tensor_rand(dt, NB_SHAPE(out_channels,
-	                              in_channels / gr, kh, kw), rng, -bound,
-	                              bound);
-	nb_tensor *b = w && bias ? nb_tensor_rand(dt, NB_SHAPE(out_channels),
-	                                          rng, -bound, bound) : NULL;
-	if (!w || (bias && !b)) {
-		nb_tensor_free(w);
-		nb_module_free(m);
-		return NULL;
-	}
-	if (nb_module_add_param(m, "weight", w) ||
-	    (b && nb_module_add_param(m, "bias", b))) {
-		if (nb_module_tensor(m, "weight") != w)
-			nb_tensor_free(b); /* never added */
-		nb_module_free(m);
-		return NULL;
-	}
-	return m;
+	return add_weight_bias(m, dt, NB_SHAPE(out_channels, in_channels / gr,
+	                       kh, kw), bias, bound, rng);
 }
 
 /* ---- flatten (and its inverse before a first conv2d) ---- */
