@@ -47,7 +47,7 @@ exits() {
 is_svg() { grep -q '<svg' "$1"; }
 is_png() { [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = "211PNG" ]; }
 
-echo "1..26"
+echo "1..32"
 
 command -v dot >/dev/null 2>&1 ||
 	echo "# the Graphviz dot program is missing: install graphviz"
@@ -77,6 +77,15 @@ ok "-T png to standard output" \
 	sh -c '"$0" dot --example seed10 --depth 0 -T png >"$1"' \
 	"$nabla" "$tmp/c.png"
 ok "... is PNG" is_png "$tmp/c.png"
+ok "without -T, -o x.png renders PNG" \
+	"$nabla" dot --example seed10 --depth 0 -o "$tmp/d.png"
+ok "... is PNG" is_png "$tmp/d.png"
+ok "without -T, -o x.svg renders SVG" \
+	"$nabla" dot --model "linear:8 relu linear:2" --input 4,6 -o "$tmp/e.svg"
+ok "... is SVG" is_svg "$tmp/e.svg"
+ok "-T dot wins over the extension" \
+	"$nabla" dot --example seed10 -T dot -o "$tmp/f.svg"
+ok "... which is DOT" grep -q "^digraph nabla" "$tmp/f.svg"
 ok "no dot program: -T svg fails and says why" \
 	exits 1 "program '/nonexistent/dot' was not found.*-T dot" \
 	env NABLA_DOT_RENDERER=program NABLA_DOT_PROGRAM=/nonexistent/dot \

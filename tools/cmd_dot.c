@@ -47,9 +47,10 @@ static int usage(void)
 	       "  --seed S         seed of the weights and the batch (default "
 	       "0)\n"
 	       "  -o FILE          write to FILE (default: standard output)\n"
-	       "  -T FORMAT        dot (default), svg or png; svg and png "
-	       "need Graphviz\n"
-	       "                   (renderer: %s)\n"
+	       "  -T FORMAT        dot, svg or png (default: as FILE ends, "
+	       ".svg or .png,\n"
+	       "                   else dot); svg and png need Graphviz "
+	       "(renderer: %s)\n"
 	       "  --help, --version\n\n"
 	       "Exit status: 0 written, 1 failed, 2 usage error.\n",
 	       example_names, cli_renderer());
@@ -177,6 +178,13 @@ static int parse(int argc, char **argv, dot_args *a)
 	if (optind < argc)
 		return cli_usage_error("dot", "unexpected argument '%s'",
 		                       argv[optind]);
+	/* Without -T, the format follows -o's extension (graph.svg,
+	 * graph.png); anything else is DOT. */
+	if (!a->format) {
+		const char *dot = a->out ? strrchr(a->out, '.') : NULL;
+		a->format = dot && (!strcmp(dot, ".svg") || !strcmp(dot, ".png"))
+		            ? dot + 1 : "dot";
+	}
 	if (strcmp(a->format, "dot") && strcmp(a->format, "svg") &&
 	    strcmp(a->format, "png"))
 		return cli_usage_error("dot", "unknown format '%s' (dot, svg "
@@ -283,7 +291,7 @@ out:
 
 int cmd_dot(int argc, char **argv)
 {
-	dot_args a = {.format = "dot", .o = nb_dot_defaults()};
+	dot_args a = {.o = nb_dot_defaults()};
 	example ex = {0};
 	char *text = NULL;
 	size_t len = 0;
