@@ -20,7 +20,6 @@
  * Every test counts the blocks nabla holds and expects none left over.
  */
 #include <jansson.h>
-#include <jansson.h>
 #include "helpers.h"
 #include "faultalloc.h"
 #include "recipe.h"

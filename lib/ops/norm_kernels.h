@@ -172,6 +172,15 @@ static inline KERNEL T FN(tail)(double m, T h)
 }
 
 /* Units per task so that a task covers about 32K elements. */
+/* y = ((x - h) - l) * s + u over one run of n elements: the
+ * normalization, for the fused statistics pass and for apply. */
+static inline KERNEL void FN(norm_run)(const T *x, T *y, size_t n, T h,
+                                       T l, T s, T u)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = ((x[i] - h) - l) * s + u;
+}
+
 static KERNEL size_t FN(grain)(size_t elems_per_unit)
 {
 	size_t g = 32768 / (elems_per_unit ? elems_per_unit : 1);
@@ -244,11 +253,8 @@ static KERNEL void FN(stats_range)(void *p, size_t lo, size_t hi)
 		for (size_t i = 0; i < nr; i++) {
 			size_t r = r0 + i * st, c = r % C;
 			T sc = (T)((j->w ? (double)j->w[c] : 1.0) * is);
-			T u = j->b ? j->b[c] : 0;
-			const T *xr = j->x + r * S;
-			T *yr = j->y + r * S;
-			for (size_t e = 0; e < S; e++)
-				yr[e] = ((xr[e] - h) - l) * sc + u;
+			FN(norm_run)(j->x + r * S, j->y + r * S, S, h, l, sc,
+			             j->b ? j->b[c] : 0);
 		}
 	}
 }
@@ -320,11 +326,8 @@ static KERNEL void FN(apply_range)(void *p, size_t lo, size_t hi)
 		size_t n = r / C, c = r % C, k = FN(stat_of)(L, n, c);
 		T h = (T)j->mean[k], l = FN(tail)(j->mean[k], h);
 		T s = (T)((j->w ? (double)j->w[c] : 1.0) * j->invstd[k]);
-		T u = j->b ? j->b[c] : 0;
-		const T *xr = j->x + r * S;
-		T *yr = j->y + r * S;
-		for (size_t i = 0; i < S; i++)
-			yr[i] = ((xr[i] - h) - l) * s + u;
+		FN(norm_run)(j->x + r * S, j->y + r * S, S, h, l, s,
+		             j->b ? j->b[c] : 0);
 	}
 }
 
