@@ -222,11 +222,22 @@ nb_status nb_attrs_check(const nb_op *op, const void *buf)
 		}
 		if (isnan(v) && (d->flags & NB_ATTR_NULLABLE))
 			continue;
-		if (isnan(v) || (d->min <= d->max && (v < d->min || v > d->max)))
+		if (isnan(v))
+			return nb__set_error(NB_EINVAL, "%s: attribute '%s' is "
+			    "NaN", op->name, d->name);
+		const nb_range *r = &d->range;
+		bool lo = (r->bounds & NB_RANGE_MIN) && v < r->min;
+		bool hi = (r->bounds & NB_RANGE_MAX) && v > r->max;
+		if (lo || hi)
 			return nb__set_error(NB_EINVAL, "%s: attribute '%s' = %g "
-			    "is outside [%g, %g]", op->name, d->name, v, d->min,
-			    d->max);
+			    "is outside [%g, %g]", op->name, d->name, v,
+			    r->bounds & NB_RANGE_MIN ? r->min : -HUGE_VAL,
+			    r->bounds & NB_RANGE_MAX ? r->max : HUGE_VAL);
 	}
+	char why[256] = "";
+	if (op->check && !op->check(buf, why, sizeof why))
+		return nb__set_error(NB_EINVAL, "%s: %s", op->name,
+		                     why[0] ? why : "attributes do not fit");
 	return NB_OK;
 }
 

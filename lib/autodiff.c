@@ -39,19 +39,23 @@ static nb_tensor *graph_grad(nb_graph *g, const nb_tensor *t, bool zero)
 	            : nb__graph_new_tensor_raw(g, t->dtype, t->ndim, t->shape);
 }
 
-/* Gives the gradient of n's output back for reuse (retain_grads off):
- * n's backward has run, and no other node reads it. */
-static void release_grad(nb_graph *g, nb_node *n)
+/* Gives the gradients of n's results back for reuse (retain_grads
+ * off): n's backward has run, and no other node reads them. */
+static void release_grads(nb_graph *g, nb_node *n)
 {
-	nb_tensor *gt = n->out->grad;
-	nb_gbuf *b = nb__graph_meta_alloc(g, sizeof *b);
-	if (!b)
-		return; /* not recycled: the arena keeps it until reset */
-	b->bytes = nb__nbytes(gt);
-	b->data = gt->data;
-	b->next = g->gfree;
-	g->gfree = b;
-	n->out->grad = NULL;
+	for (int k = 0; k < n->n_out; k++) {
+		nb_tensor *gt = n->out[k]->grad;
+		if (!gt)
+			continue;
+		nb_gbuf *b = nb__graph_meta_alloc(g, sizeof *b);
+		if (!b)
+			return; /* not recycled: the arena keeps it until reset */
+		b->bytes = nb__nbytes(gt);
+		b->data = gt->data;
+		b->next = g->gfree;
+		g->gfree = b;
+		n->out[k]->grad = NULL;
+	}
 }
 
 /*
@@ -74,27 +78,6 @@ static nb_tensor *ensure_grad(nb_graph *g, nb_tensor *t, bool *fresh)
 		nb__graph_fail(g, NB_ENOMEM, "backward: out of memory for a "
 		               "gradient of %zu elements", t->numel);
 	return t->grad;
-}
-
-static bool all_finite(const nb_tensor *t)
-{
-	if (t->dtype == NB_F32) {
-		const float *p = t->data;
-		for (size_t i = 0; i < t->numel; i++)
-			if (!isfinite(p[i]))
-				return false;
-	} else if (t->dtype == NB_F64) {
-		const double *p = t->data;
-		for (size_t i = 0; i < t->numel; i++)
-			if (!isfinite(p[i]))
-				return false;
-	}
-	return true;
-}
-
-bool nb__all_finite(const nb_tensor *t)
-{
-	return all_finite(t);
 }
 
 static nb_status seed_grad(nb_graph *g, nb_tensor *y, const nb_tensor *gout)
@@ -140,30 +123,65 @@ static bool given_twice(const nb_node *n, int j)
 	return false;
 }
 
+/* Whether any result of n has received a gradient and needs one. */
+static bool has_grad(const nb_node *n)
+{
+	for (int k = 0; k < n->n_out; k++)
+		if (n->out[k]->grad && (n->out[k]->flags & NB_T_REQUIRES_GRAD))
+			return true;
+	return false;
+}
+
+/* The output gradients of n for its backward: a zero gradient for a
+ * result that received none (of an op with several). */
+static const nb_tensor *const *output_grads(nb_graph *g, nb_node *n)
+{
+	const nb_tensor **go = nb__graph_meta_alloc(g, (size_t)n->n_out *
+	                                            sizeof *go);
+	if (!go) {
+		nb__graph_fail(g, NB_ENOMEM, "backward: out of memory");
+		return NULL;
+	}
+	for (int k = 0; k < n->n_out; k++) {
+		bool fresh = false;
+		if (!(go[k] = ensure_grad(g, n->out[k], &fresh)))
+			return NULL;
+	}
+	return go;
+}
+
 static nb_status run_node(nb_graph *g, nb_node *n)
 {
-	nb_tensor *gin[NB_MAX_INPUTS] = {0};
 	const nb_op *op = n->op;
+	nb_tensor *small[NB_MAX_INPUTS] = {0};
+	nb_tensor **gin = small;
+	if (n->n_in > NB_MAX_INPUTS &&
+	    !(gin = nb__graph_meta_alloc(g, (size_t)n->n_in * sizeof *gin)))
+		return nb__graph_fail(g, NB_ENOMEM, "backward: out of memory");
 	uint32_t fresh_bits = 0;
 	for (int j = 0; j < n->n_in; j++) {
 		nb_tensor *x = n->in[j];
-		if (!x || !(x->flags & NB_T_REQUIRES_GRAD) ||
-		    (op->nondiff & (1u << j)))
+		if (!nb__input_needs_grad(op, j, x))
 			continue;
 		/* An input given twice gets both gradients in one buffer:
 		 * the second must add to the first, so it starts zeroed. */
-		bool fresh = (op->flags & NB_OP_GRAD_FRESH) && !given_twice(n, j);
+		bool fresh = (op->flags & NB_OP_GRAD_FRESH) && j < 32 &&
+		             !given_twice(n, j);
 		if (!(gin[j] = ensure_grad(g, x, &fresh)))
 			return NB_ENOMEM;
 		if (fresh)
 			fresh_bits |= 1u << j;
 	}
+	const nb_tensor *const *gouts = output_grads(g, n);
+	if (!gouts)
+		return NB_ENOMEM;
 	nb_op_ctx c = {
-		.g = g, .op = op, .n_in = n->n_in, .in = n->in, .out = n->out,
+		.g = g, .op = op, .n_in = n->n_in, .in = n->in, .out = n->out[0],
 		.attrs = n->attrs, .saved = n->saved, .node_id = n->id,
-		.fresh = fresh_bits,
+		.fresh = fresh_bits, .n_out = n->n_out, .outs = n->out,
+		.gouts = gouts,
 	};
-	nb_status st = op->backward(&c, n->out->grad, gin);
+	nb_status st = op->backward(&c, gouts[0], gin);
 	if (st) {
 		if (!g->err)
 			nb_op_fail(&c, st, "backward failed");
@@ -172,7 +190,7 @@ static nb_status run_node(nb_graph *g, nb_node *n)
 	if (!g->anomaly)
 		return NB_OK;
 	for (int j = 0; j < n->n_in; j++) {
-		if (gin[j] && !all_finite(gin[j]))
+		if (gin[j] && !nb__all_finite(gin[j]))
 			return nb_op_fail(&c, NB_ENONFINITE,
 			    "anomaly: backward of node %zu produced a non-finite "
 			    "gradient for input %d", n->id, j);
@@ -201,19 +219,19 @@ nb_status nb_backward(nb_tensor *y, const nb_tensor *grad_out)
 		    "was made with grad mode off)");
 	/* Intermediate gradients are recomputed by every call. */
 	for (size_t i = 0; i < g->n_nodes; i++)
-		g->tape[i]->out->grad = NULL;
+		for (int k = 0; k < g->tape[i]->n_out; k++)
+			g->tape[i]->out[k]->grad = NULL;
 	nb_status st = seed_grad(g, y, grad_out);
 	if (st || !y->node)
 		return st;
 	for (size_t i = y->node->id + 1; i-- > 0;) {
 		nb_node *n = g->tape[i];
-		if (!n->out->grad || !(n->out->flags & NB_T_REQUIRES_GRAD) ||
-		    !n->op->backward)
+		if (!n->op->backward || !has_grad(n))
 			continue;
 		if ((st = run_node(g, n)))
 			return st;
 		if (!g->retain_grads)
-			release_grad(g, n);
+			release_grads(g, n);
 	}
 	return NB_OK;
 }

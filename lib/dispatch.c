@@ -36,18 +36,25 @@ nb_tensor *nb_op_scratch(nb_op_ctx *c, nb_dtype dt, int ndim,
 bool nb_op_training(const nb_op_ctx *c) { return c->g->training; }
 nb_rng *nb_op_rng(nb_op_ctx *c) { return &c->g->rng; }
 
+const nb_input_def *nb_op_input(const nb_op *op, int i)
+{
+	if (!op || i < 0 || op->n_inputs < 1)
+		return NULL;
+	const nb_input_def *last = &op->inputs[op->n_inputs - 1];
+	if (i < op->n_inputs)
+		return &op->inputs[i];
+	return last->flags & NB_IN_VARIADIC ? last : NULL;
+}
+
 static const char *input_name(const nb_op *op, int i, char *buf, size_t n)
 {
-	const char *s = op->input_names;
-	for (int k = 0; s && *s && k < i; s++)
-		if (*s == ',')
-			k++;
-	if (s && *s) {
-		size_t len = strcspn(s, ",");
-		snprintf(buf, n, "'%.*s'", (int)len, s);
-	} else {
+	const nb_input_def *d = nb_op_input(op, i);
+	if (d && i >= op->n_inputs - 1 && (d->flags & NB_IN_VARIADIC))
+		snprintf(buf, n, "'%s' %d", d->name, i - (op->n_inputs - 1));
+	else if (d)
+		snprintf(buf, n, "'%s'", d->name);
+	else
 		snprintf(buf, n, "%d", i);
-	}
 	return buf;
 }
 
@@ -55,32 +62,35 @@ static const char *input_name(const nb_op *op, int i, char *buf, size_t n)
 static nb_status check_inputs(nb_op_ctx *c, nb_dtype *dt)
 {
 	const nb_op *op = c->op;
-	char nm[64];
+	char nm[80];
 	bool have_dt = false;
-	if (c->n_in != op->n_inputs)
-		return nb_op_fail(c, NB_EINVAL, "takes %d inputs, got %d",
-		                  op->n_inputs, c->n_in);
+	bool variadic = op->n_inputs &&
+	    (op->inputs[op->n_inputs - 1].flags & NB_IN_VARIADIC);
+	if (variadic ? c->n_in < op->min_inputs : c->n_in != op->n_inputs)
+		return nb_op_fail(c, NB_EINVAL, "takes %s%d inputs, got %d",
+		                  variadic ? "at least " : "",
+		                  variadic ? op->min_inputs : op->n_inputs,
+		                  c->n_in);
 	for (int i = 0; i < c->n_in; i++) {
 		nb_tensor *x = c->in[i];
-		uint32_t bit = 1u << i;
+		const nb_input_def *d = nb_op_input(op, i);
 		if (!x) {
 			/* Sticky errors: NULL may be the result of a failed op,
 			 * even for an optional input, which must not then pass
 			 * for "not given". */
 			if (c->g->err)
 				return c->g->err;
-			if (op->optional & bit)
+			if (d->flags & NB_IN_OPTIONAL)
 				continue;
 			return nb_op_fail(c, NB_EINVAL, "input %s is NULL",
 			                  input_name(op, i, nm, sizeof nm));
 		}
 		if (nb__check_live(c->g, x, op->name))
 			return c->g->err;
-		if (op->int_inputs & bit) {
+		if (d->flags & NB_IN_INT64) {
 			if (x->dtype != NB_I64)
 				return nb_op_fail(c, NB_EDTYPE, "input %s must be "
-				    "int64 class indices, not %s",
-				    input_name(op, i, nm, sizeof nm),
+				    "int64, not %s", input_name(op, i, nm, sizeof nm),
 				    nb_dtype_name(x->dtype));
 			continue;
 		}
@@ -88,7 +98,7 @@ static nb_status check_inputs(nb_op_ctx *c, nb_dtype *dt)
 			return nb_op_fail(c, NB_EDTYPE, "input %s must be float32 "
 			    "or float64, not %s", input_name(op, i, nm, sizeof nm),
 			    nb_dtype_name(x->dtype));
-		if (op->any_dtype & bit)
+		if (d->flags & NB_IN_ANY_FLOAT)
 			continue;
 		if (!have_dt) {
 			*dt = x->dtype;
@@ -105,13 +115,24 @@ static nb_status check_inputs(nb_op_ctx *c, nb_dtype *dt)
 	return NB_OK;
 }
 
+/* Whether input i of a node of op may receive a gradient. */
+static bool differentiable(const nb_op *op, int i)
+{
+	const nb_input_def *d = nb_op_input(op, i);
+	return d && !(d->flags & (NB_IN_NONDIFF | NB_IN_INT64));
+}
+
+bool nb__input_needs_grad(const nb_op *op, int i, const nb_tensor *x)
+{
+	return x && (x->flags & NB_T_REQUIRES_GRAD) && differentiable(op, i);
+}
+
 static bool needs_grad(const nb_op_ctx *c)
 {
-	if ((c->op->flags & NB_OP_NO_GRAD) || !c->op->backward)
+	if (!c->op->backward)
 		return false;
 	for (int i = 0; i < c->n_in; i++)
-		if (c->in[i] && (c->in[i]->flags & NB_T_REQUIRES_GRAD) &&
-		    !(c->op->nondiff & (1u << i)))
+		if (nb__input_needs_grad(c->op, i, c->in[i]))
 			return true;
 	return false;
 }
@@ -142,20 +163,47 @@ static void *attrs_copy(nb_op_ctx *c, const void *attrs)
 	return buf;
 }
 
-static nb_tensor *make_output(nb_op_ctx *c, nb_dtype dt)
+/* The results, made from the shape rule's dtypes and shapes, into an
+ * array of the meta arena (c->outs, c->n_out). */
+static nb_status make_outputs(nb_op_ctx *c, nb_dtype dt)
 {
-	int ndim = c->in[0] ? c->in[0]->ndim : 0;
-	int64_t shape[NB_MAX_DIMS] = {0};
-	if (c->in[0])
-		memcpy(shape, c->in[0]->shape, sizeof shape);
-	if (c->op->shape && c->op->shape(c, &dt, &ndim, shape))
-		return NULL;
-	nb_tensor *out = c->op->flags & NB_OP_WRITES_OUTPUT
-	    ? nb__graph_new_tensor_raw(c->g, dt, ndim, shape)
-	    : nb__graph_new_tensor(c->g, dt, ndim, shape);
-	if (!out && c->g->err == NB_ENOMEM)
-		nb_op_fail(c, NB_ENOMEM, "out of memory for the result");
-	return out;
+	nb_result_def res[NB_MAX_OUTPUTS];
+	int n = c->op->n_outputs > 1 ? c->op->n_outputs : 1;
+	res[0].dtype = dt;
+	res[0].ndim = c->n_in && c->in[0] ? c->in[0]->ndim : 0;
+	memset(res[0].shape, 0, sizeof res[0].shape);
+	if (c->n_in && c->in[0])
+		memcpy(res[0].shape, c->in[0]->shape, sizeof res[0].shape);
+	for (int k = 1; k < NB_MAX_OUTPUTS; k++)
+		res[k] = res[0];
+	c->n_out = n;
+	if (c->op->shape && c->op->shape(c, res))
+		return c->g->err ? c->g->err : nb_op_fail(c, NB_ESHAPE,
+		    "the shape rule failed");
+	if (c->n_out < 1 || c->n_out > NB_MAX_OUTPUTS)
+		return nb_op_fail(c, NB_EINVAL, "the shape rule asked for %d "
+		                  "results (1..%d)", c->n_out, NB_MAX_OUTPUTS);
+	nb_tensor **outs = nb__graph_meta_alloc(c->g, (size_t)c->n_out *
+	                                        sizeof *outs);
+	if (!outs)
+		return nb_op_fail(c, NB_ENOMEM, "out of memory for the results");
+	bool raw = c->op->flags & NB_OP_WRITES_OUTPUT;
+	for (int k = 0; k < c->n_out; k++) {
+		nb_result_def *r = &res[k];
+		outs[k] = raw ? nb__graph_new_tensor_raw(c->g, r->dtype, r->ndim,
+		                                         r->shape)
+		              : nb__graph_new_tensor(c->g, r->dtype, r->ndim,
+		                                     r->shape);
+		if (!outs[k])
+			return c->g->err == NB_ENOMEM
+			    ? nb_op_fail(c, NB_ENOMEM, "out of memory for the "
+			                 "result") : c->g->err;
+		outs[k]->flags |= NB_T_OP_RESULT;
+		outs[k]->out_index = k;
+	}
+	c->outs = outs;
+	c->out = outs[0];
+	return NB_OK;
 }
 
 /*
@@ -184,15 +232,82 @@ static nb_status record(nb_op_ctx *c, nb_node *n, void *attrs)
 {
 	memcpy(n->in, c->in, (size_t)c->n_in * sizeof *n->in);
 	n->op = c->op;
-	n->out = c->out;
+	n->out = (nb_tensor **)c->outs;
+	n->n_out = c->n_out;
 	n->n_in = c->n_in;
 	n->attrs = attrs;
 	n->saved = c->saved;
 	n->scope = c->g->scope;
 	if (nb__graph_push_node(c->g, n))
 		return NB_ENOMEM;
-	c->out->node = n;
+	for (int k = 0; k < c->n_out; k++)
+		c->outs[k]->node = n;
 	return NB_OK;
+}
+
+/* The first result of the run that is not finite, or -1. */
+static int first_nonfinite(const nb_op_ctx *c)
+{
+	for (int k = 0; k < c->n_out; k++)
+		if (!nb__all_finite(c->outs[k]))
+			return k;
+	return -1;
+}
+
+/* Applies op; on success c->outs holds the results. */
+static nb_status run(nb_op_ctx *c, const void *attrs)
+{
+	nb_graph *g = c->g;
+	const nb_op *op = c->op;
+	static nb_tensor *const none[1] = {NULL};
+	if (c->n_in < 0 || c->n_in > NB_MAX_CALL_INPUTS ||
+	    (c->n_in && !c->in)) {
+		/* The message describes no input: the list is not usable. */
+		int n = c->n_in;
+		c->n_in = 0;
+		c->in = none;
+		return nb_op_fail(c, NB_EINVAL, "bad input list (%d inputs)", n);
+	}
+	if (!c->in)
+		c->in = none;
+	nb_dtype dt = NB_F32;
+	if (check_inputs(c, &dt))
+		return g->err;
+	void *a = attrs_copy(c, attrs);
+	if (op->attrs_size && !a)
+		return g->err;
+	c->attrs = a;
+	if (make_outputs(c, dt))
+		return g->err;
+	/* Every op is recorded while grad mode is on, so the exporters see
+	 * the whole graph; backward skips nodes that need no gradient. */
+	nb_node *node = NULL;
+	if (g->grad_enabled && !(node = reserve_node(c)))
+		return g->err;
+	if (op->forward(c))
+		return g->err ? g->err
+		              : nb_op_fail(c, NB_EINVAL, "forward failed");
+	int bad = g->anomaly ? first_nonfinite(c) : -1;
+	if (bad >= 0)
+		return nb_op_fail(c, NB_ENONFINITE, "anomaly: forward of node "
+		                  "%zu produced a non-finite value in result %d",
+		                  g->n_nodes, bad);
+	if (node) {
+		if (needs_grad(c))
+			for (int k = 0; k < c->n_out; k++)
+				c->outs[k]->flags |= NB_T_REQUIRES_GRAD;
+		if (record(c, node, a))
+			return g->err;
+	}
+	return NB_OK;
+}
+
+static nb_op_ctx new_ctx(nb_graph *g, const nb_op *op, int n_in,
+                         nb_tensor *const *in)
+{
+	return (nb_op_ctx){
+		.g = g, .op = op, .n_in = n_in, .in = in, .node_id = g->n_nodes,
+	};
 }
 
 nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
@@ -202,70 +317,26 @@ nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
 		nb__set_error(NB_EINVAL, "apply: %s is NULL", g ? "op" : "graph");
 		return NULL;
 	}
-	nb_tensor *none[1] = {NULL};
-	nb_op_ctx c = {
-		.g = g, .op = op, .n_in = n_in, .in = in ? in : none,
-		.node_id = g->n_nodes,
-	};
-	if (n_in < 0 || n_in > NB_MAX_INPUTS || (n_in && !in)) {
-		/* The message describes no input: the list is not usable. */
-		c.n_in = 0;
-		nb_op_fail(&c, NB_EINVAL, "bad input list (%d inputs)", n_in);
-		return NULL;
-	}
-	nb_dtype dt = NB_F32;
-	if (check_inputs(&c, &dt))
-		return NULL;
-	void *a = attrs_copy(&c, attrs);
-	if (op->attrs_size && !a)
-		return NULL;
-	c.attrs = a;
-	nb_tensor *out = make_output(&c, dt);
-	if (!out)
-		return NULL;
-	c.out = out;
-	out->flags |= NB_T_OP_RESULT;
-	/* Every op is recorded while grad mode is on, so the exporters see
-	 * the whole graph; backward skips nodes that need no gradient. */
-	nb_node *node = NULL;
-	if (g->grad_enabled && !(node = reserve_node(&c)))
-		return NULL;
-	if (op->forward(&c)) {
-		if (!g->err)
-			nb_op_fail(&c, NB_EINVAL, "forward failed");
-		return NULL;
-	}
-	if (g->anomaly && !nb__all_finite(out)) {
-		nb_op_fail(&c, NB_ENONFINITE, "anomaly: forward of node %zu "
-		           "produced a non-finite value", g->n_nodes);
-		return NULL;
-	}
-	if (node) {
-		if (needs_grad(&c))
-			out->flags |= NB_T_REQUIRES_GRAD;
-		if (record(&c, node, a))
-			return NULL;
-	}
-	return out;
+	nb_op_ctx c = new_ctx(g, op, n_in, in);
+	return run(&c, attrs) ? NULL : c.outs[0];
 }
 
-nb_tensor *nb_call(nb_graph *g, const char *name, int n_in,
-                   nb_tensor *const *in, const char *attrs)
+int nb_apply_multi(nb_graph *g, const nb_op *op, int n_in,
+                   nb_tensor *const *in, const void *attrs,
+                   nb_tensor **outs, int max_out)
 {
-	if (!g || !name) {
-		nb__set_error(NB_EINVAL, "call: %s is NULL",
-		              g ? "op name" : "graph");
-		return NULL;
+	if (!g || !op || (max_out > 0 && !outs) || max_out < 0) {
+		nb__set_error(NB_EINVAL, "apply: %s", !g ? "graph is NULL"
+		              : !op ? "op is NULL" : "bad result array");
+		if (g && op && !g->err)
+			nb__graph_fail(g, NB_EINVAL, "%s: bad result array (%d)",
+			               op->name, max_out);
+		return -1;
 	}
-	const nb_op *op = nb_op_find(name);
-	if (!op) {
-		nb__graph_fail(g, NB_ENOTFOUND, "unknown op '%s'", name);
-		return NULL;
-	}
-	_Alignas(max_align_t) unsigned char buf[NB_MAX_ATTRS_SIZE];
-	if (nb_attrs_parse(op, attrs, buf)) {
-		nb__graph_fail(g, nb_last_status(), "%s", nb_last_error());
-		return NULL;
-	}
-	return nb_apply(g, op, n_in, in, buf);
+	nb_op_ctx c = new_ctx(g, op, n_in, in);
+	if (run(&c, attrs))
+		return -1;
+	for (int k = 0; k < c.n_out && k < max_out; k++)
+		outs[k] = c.outs[k];
+	return c.n_out;
 }

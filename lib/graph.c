@@ -14,8 +14,6 @@
 
 nb_graph *nb_graph_new(void)
 {
-	if (nb__registry_ensure())
-		return NULL;
 	nb__threads_init();
 	nb_graph *g = nb__calloc(1, sizeof *g);
 	if (!g) {
@@ -254,7 +252,19 @@ int nb_graph_node_inputs(const nb_graph *g, size_t i, nb_tensor *const **in)
 
 nb_tensor *nb_graph_node_output(const nb_graph *g, size_t i)
 {
-	return i < g->n_nodes ? g->tape[i]->out : NULL;
+	return i < g->n_nodes ? g->tape[i]->out[0] : NULL;
+}
+
+int nb_graph_node_outputs(const nb_graph *g, size_t i, nb_tensor *const **out)
+{
+	if (!g || i >= g->n_nodes) {
+		if (out)
+			*out = NULL;
+		return 0;
+	}
+	if (out)
+		*out = g->tape[i]->out;
+	return g->tape[i]->n_out;
 }
 
 const void *nb_graph_node_attrs(const nb_graph *g, size_t i)
@@ -302,4 +312,30 @@ const char *nb_graph_scope(const nb_graph *g)
 long nb_tensor_node(const nb_tensor *t)
 {
 	return t && t->node ? (long)t->node->id : -1;
+}
+
+int nb_tensor_output_index(const nb_tensor *t)
+{
+	return t && t->node ? t->out_index : 0;
+}
+
+/* Here, not in tensor.c: a graph tensor's name lives in the meta arena
+ * of its step. */
+nb_status nb_tensor_set_name(nb_tensor *t, const char *name)
+{
+	if (!t)
+		return nb__set_error(NB_EINVAL, "set_name: tensor is NULL");
+	char *copy = NULL;
+	if (name) {
+		size_t n = strlen(name) + 1;
+		copy = (t->flags & NB_T_GRAPH)
+		       ? nb__graph_meta_alloc(t->graph, n) : nb__malloc(n);
+		if (!copy)
+			return nb__set_error(NB_ENOMEM, "set_name: out of memory");
+		memcpy(copy, name, n);
+	}
+	if (!(t->flags & NB_T_GRAPH))
+		nb__free(t->name);
+	t->name = copy;
+	return NB_OK;
 }

@@ -64,6 +64,7 @@ struct nb_tensor {
 	void *data;
 	struct nb_tensor *grad;
 	struct nb_node *node;   /* producer; NULL for leaves */
+	int out_index;          /* which of node's results */
 	nb_graph *graph;        /* NULL for persistent tensors */
 	uint64_t gen;           /* the graph's generation at creation */
 	unsigned flags;
@@ -84,13 +85,16 @@ static inline bool nb__is_float(nb_dtype dt)
 }
 /* A persistent zero tensor like t (for gradients). */
 nb_tensor *nb__tensor_like(const nb_tensor *t);
+/* Whether every element of a float tensor is finite (true for others). */
+bool nb__all_finite(const nb_tensor *t);
 /* t += u, same shape and dtype. */
 void nb__tensor_acc(nb_tensor *t, const nb_tensor *u);
 
 /* ---- graph.c ---- */
 typedef struct nb_node {
 	const nb_op *op;
-	nb_tensor *out;
+	nb_tensor **out;        /* n_out results */
+	int n_out;
 	nb_tensor **in;
 	int n_in;
 	void *attrs;
@@ -140,8 +144,10 @@ nb_status nb__check_live(nb_graph *g, const nb_tensor *t, const char *what);
 void nb__describe_inputs(char *buf, size_t n, int n_in,
                          nb_tensor *const *in);
 
-/* ---- autodiff.c ---- */
-bool nb__all_finite(const nb_tensor *t);
+
+/* ---- dispatch.c ---- */
+/* Whether input i (x) of a node of op receives a gradient. */
+bool nb__input_needs_grad(const nb_op *op, int i, const nb_tensor *x);
 
 /* ---- spec.c ---- */
 /* Line and column (from 1) of byte offset pos of the spec's text. */
@@ -164,19 +170,19 @@ void nb__attrs_defaults(const nb_op *op, void *buf);
 /* Largest attribute struct an op may declare. */
 #define NB_MAX_ATTRS_SIZE 512
 
-/* ---- registry.c ---- */
+/* ---- ops/registry.c, ops/families.c ---- */
 nb_status nb__registry_ensure(void);
-/* Each op family registers its table here (called once by the registry). */
-nb_status nb__register_table(const nb_op *ops, size_t n);
-nb_status nb__register_arith(void);
-nb_status nb__register_reduce(void);
-nb_status nb__register_shape(void);
-nb_status nb__register_linalg(void);
-nb_status nb__register_loss(void);
-nb_status nb__register_activation(void);
-nb_status nb__register_regularize(void);
-nb_status nb__register_norm(void);
-nb_status nb__register_conv(void);
+/* A family: its ops, ended by NULL, in the order `nabla ops` lists
+ * them.  The built-in families are listed in ops/families.c. */
+typedef struct nb__family {
+	const char *name;
+	const nb_op *const *ops;
+} nb__family;
+extern const nb__family nb__families[]; /* ended by a NULL name */
+extern const nb_op *const nb__arith_ops[], *const nb__reduce_ops[],
+	*const nb__shape_ops[], *const nb__linalg_ops[], *const nb__loss_ops[],
+	*const nb__activation_ops[], *const nb__norm_ops[],
+	*const nb__regularize_ops[], *const nb__conv_ops[];
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */

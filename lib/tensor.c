@@ -377,25 +377,6 @@ void nb_tensor_zero_grad(nb_tensor *t)
 		memset(t->grad->data, 0, nb__nbytes(t->grad));
 }
 
-nb_status nb_tensor_set_name(nb_tensor *t, const char *name)
-{
-	if (!t)
-		return nb__set_error(NB_EINVAL, "set_name: tensor is NULL");
-	char *copy = NULL;
-	if (name) {
-		size_t n = strlen(name) + 1;
-		copy = (t->flags & NB_T_GRAPH)
-		       ? nb__graph_meta_alloc(t->graph, n) : nb__malloc(n);
-		if (!copy)
-			return nb__set_error(NB_ENOMEM, "set_name: out of memory");
-		memcpy(copy, name, n);
-	}
-	if (!(t->flags & NB_T_GRAPH))
-		nb__free(t->name);
-	t->name = copy;
-	return NB_OK;
-}
-
 const char *nb_tensor_name(const nb_tensor *t)
 {
 	return t ? t->name : NULL;
@@ -414,4 +395,20 @@ void nb__tensor_acc(nb_tensor *t, const nb_tensor *u)
 		for (size_t i = 0; i < t->numel; i++)
 			a[i] += b[i];
 	}
+}
+
+bool nb__all_finite(const nb_tensor *t)
+{
+	if (t->dtype == NB_F32) {
+		const float *p = t->data;
+		for (size_t i = 0; i < t->numel; i++)
+			if (!isfinite(p[i]))
+				return false;
+	} else if (t->dtype == NB_F64) {
+		const double *p = t->data;
+		for (size_t i = 0; i < t->numel; i++)
+			if (!isfinite(p[i]))
+				return false;
+	}
+	return true;
 }

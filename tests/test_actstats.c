@@ -2,7 +2,7 @@
  * test_actstats.c - nb_activation_stats (lib/actstats.c) on small
  * outputs whose statistics are worked out by hand in the comments.
  */
-#include "helpers.h"
+#include "support/helpers.h"
 
 static nb_act_stats stats_of(const char *op, nb_dtype dt, int ndim,
                              const int64_t *shape, const double *v)

@@ -3,7 +3,7 @@
  * intermediate gradients are recycled during backward, the leaves'
  * gradients are the same bits, and the step needs less memory.
  */
-#include "helpers.h"
+#include "support/helpers.h"
 #include <nabla/activation.h>
 
 /* A 6-layer tanh MLP step; returns the step's data bytes after backward and

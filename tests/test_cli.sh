@@ -108,10 +108,13 @@ run 2 "ops: one unknown name among known ones" ops relu nope
 expect_in "$tmp.err" "'nope'" "ops: the unknown one is named"
 run 0 "ops NAME describes an op" ops conv2d cross_entropy
 expect_in "$tmp.out" "^conv2d (convolution): " "ops conv2d: the header line"
-expect_in "$tmp.out" "inputs: input, weight, bias (optional)" \
-	"ops conv2d: inputs, the optional one marked"
-expect_in "$tmp.out" "groups  *int   default 1, in \\[1, " \
+expect_in "$tmp.out" \
+	"inputs: input, weight (parameter), bias (parameter, optional)" \
+	"ops conv2d: inputs with their roles, the optional one marked"
+expect_in "$tmp.out" "groups  *int   default 1, at least 1" \
 	"ops conv2d: an int attribute with its range"
+expect_in "$tmp.out" "label_smoothing  *float default 0, in \\[0, 1\\]" \
+	"ops cross_entropy: a float attribute bounded on both sides"
 expect_in "$tmp.out" "step between windows" "ops conv2d: attribute docs"
 expect_in "$tmp.out" "ignore_index  *int   default -100" \
 	"ops cross_entropy follows"

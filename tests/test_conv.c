@@ -3,10 +3,10 @@
  * values worked by hand, a direct convolution against im2col + GEMM over
  * several blocks of samples, the thread count's (lack of) effect, the
  * gradient rules of pooling, and every error path with its message.
- * PyTorch references are in tests/ref/conv.json (test_reference), the
+ * PyTorch references are in tests/ref/ops/conv.json (test_reference), the
  * gradients checked numerically by test_gradcheck.
  */
-#include "helpers.h"
+#include "support/helpers.h"
 
 static const nb_dtype dtypes[] = {NB_F32, NB_F64};
 

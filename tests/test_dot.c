@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <unistd.h>
 #include "config.h"
-#include "helpers.h"
+#include "support/helpers.h"
 #include "../tools/example.h"
 #ifdef HAVE_GVC
 #include <gvc.h>
@@ -351,8 +351,9 @@ Test(dot, activation_statistics)
 
 /* ---- roles, running statistics, absent inputs ---- */
 
-/* A normalization-like op: running statistics as any_dtype optional
- * inputs, like batch_norm's.  Forward: x - mean(running_mean). */
+/* A normalization-like op: running statistics as optional BUFFER
+ * inputs of any float dtype, like batch_norm's.  Forward:
+ * x - running_mean[0]. */
 static nb_status rn_forward(nb_op_ctx *c)
 {
 	double mu = c->in[1] ? nb_tensor_get(c->in[1], 0) : 0;
@@ -361,10 +362,33 @@ static nb_status rn_forward(nb_op_ctx *c)
 	return NB_OK;
 }
 
+/* The descriptor now requires a backward (or NB_OP_NO_GRAD); d/dx is 1. */
+static nb_status rn_backward(nb_op_ctx *c, const nb_tensor *gout,
+                             nb_tensor *const *gin)
+{
+	(void)c;
+	for (size_t i = 0; gin[0] && i < nb_tensor_numel(gout); i++)
+		nb_tensor_set(gin[0], i, nb_tensor_get(gin[0], i) +
+		              nb_tensor_get(gout, i));
+	return NB_OK;
+}
+
+/* The DOT exporter finds the running statistics by their role
+ * (NB_ROLE_BUFFER), not by their names. */
+static const nb_input_def rn_inputs[] = {
+	{.name = "input"},
+	{.name = "running_mean", .role = NB_ROLE_BUFFER,
+	 .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF | NB_IN_ANY_FLOAT},
+	{.name = "running_var", .role = NB_ROLE_BUFFER,
+	 .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF | NB_IN_ANY_FLOAT},
+};
+
+static const nb_op_test rn_test = {.cases = "[3]"};
+
 static const nb_op running_norm = {
-	.name = "test_running_norm", .kind = NB_KIND_NORM, .n_inputs = 3,
-	.input_names = "input,running_mean,running_var", .optional = 6,
-	.nondiff = 6, .any_dtype = 6, .forward = rn_forward, .cases = "[3]",
+	.version = NB_OP_VERSION, .name = "test_running_norm",
+	.kind = NB_KIND_NORM, .inputs = rn_inputs, .n_inputs = 3,
+	.forward = rn_forward, .backward = rn_backward, .test = &rn_test,
 };
 
 Test(dot, roles_running_stats_and_absent_inputs)
@@ -514,16 +538,23 @@ static nb_status id_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return NB_OK;
 }
 
+static const nb_input_def weird_inputs[] = {{.name = "in\"put"}};
+static const nb_input_def plain_inputs[] = {{.name = "input"}};
+static const nb_op_test weird_test = {.cases = "[2]"};
+static const nb_op_test weird_literal_test = {.cases = "[2]", .out_lo = -1,
+                                              .out_hi = 1};
+
 static const nb_op weird = {
-	.name = "we\"ird{op}\n<&>\\", .kind = NB_KIND_CUSTOM, .n_inputs = 1,
-	.input_names = "in\"put", .forward = id_forward,
-	.backward = id_backward, .cases = "[2]",
+	.version = NB_OP_VERSION, .name = "we\"ird{op}\n<&>\\",
+	.kind = NB_KIND_CUSTOM, .inputs = weird_inputs, .n_inputs = 1,
+	.forward = id_forward, .backward = id_backward, .test = &weird_test,
 };
 
 static const nb_op weird_literal = {
-	.name = "we\"ird{op}\\n", .kind = NB_KIND_ACTIVATION, .n_inputs = 1,
-	.input_names = "input", .forward = id_forward,
-	.backward = id_backward, .cases = "[2]", .out_lo = -1, .out_hi = 1,
+	.version = NB_OP_VERSION, .name = "we\"ird{op}\\n",
+	.kind = NB_KIND_ACTIVATION, .inputs = plain_inputs, .n_inputs = 1,
+	.forward = id_forward, .backward = id_backward,
+	.test = &weird_literal_test,
 };
 
 Test(dot, hostile_names_are_escaped)

@@ -2,16 +2,16 @@
  * test_edge.c - hostile shapes and values through every registered op.
  *
  * The ops are not listed here: each test walks the registry and builds
- * the inputs of every op from its gradcheck recipe (nb_op.cases, read by
- * recipe.h), then changes them:
+ * the inputs of every op from its gradcheck recipe (nb_op_test.cases,
+ * read by recipe.h), then changes them:
  *  - zero-size dimensions: every op either works, with a defined result
  *    (an empty sum is 0, an empty mean NaN, as PyTorch), or fails with a
  *    clean error; forward and backward, both dtypes, both modes;
  *  - extreme values (1e38, denormals 1e-40 and 4.9e-324, 1e308, zeros,
  *    NaN, infinities) in every float input: no crash, no undefined
  *    behaviour (the suite also runs under UBSan and valgrind);
- *  - NaN and infinities where PyTorch has them: tests/ref_edge/
- *    nonfinite.json (tests/gen_edge_ref.py) records, element by element,
+ *  - NaN and infinities where PyTorch has them: tests/ref/edge/
+ *    nonfinite.json (tests/ref/gen_edge_ref.py) records, element by element,
  *    where PyTorch's outputs and gradients are NaN or infinite when one
  *    input element is, and nabla's must be the same;
  *  - rank-8 inputs, and shapes of 2^31 and more elements: refused or
@@ -20,9 +20,9 @@
  * Every test counts the blocks nabla holds and expects none left over.
  */
 #include <jansson.h>
-#include "helpers.h"
-#include "faultalloc.h"
-#include "recipe.h"
+#include "support/helpers.h"
+#include "support/faultalloc.h"
+#include "support/recipe.h"
 
 #define MAX_CASES 16
 
@@ -547,7 +547,7 @@ Test(edge, nan_and_infinities_propagate_as_in_pytorch)
 {
 	char path[1024];
 	json_error_t err;
-	snprintf(path, sizeof path, "%s/tests/ref_edge/nonfinite.json",
+	snprintf(path, sizeof path, "%s/tests/ref/edge/nonfinite.json",
 	         nbt_srcdir());
 	fa_uninstall(); /* jansson's memory is its own */
 	json_t *root = json_load_file(path, 0, &err);

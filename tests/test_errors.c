@@ -4,7 +4,7 @@
  * allocation-failure sweeps: whichever allocation fails, a call reports
  * NB_ENOMEM, leaks nothing and never crashes.
  */
-#include "helpers.h"
+#include "support/helpers.h"
 
 /* The sweeps reach huge mallocs nowhere, but keep ASan's allocator
  * behaving like the C library's if an op ever asks for one. */
@@ -65,7 +65,9 @@ Test(errors, wrong_input_count)
 	expect_fail(g, nb_call(g, "exp", -1, in, NULL), NB_EINVAL, "exp/-1",
 	            "exp", "bad input list", NULL);
 	expect_fail(g, nb_call(g, "exp", NB_MAX_INPUTS + 1, in, NULL),
-	            NB_EINVAL, "exp/9", "bad input list", NULL);
+	            NB_EINVAL, "exp/17", "takes 1 inputs, got 17", NULL);
+	expect_fail(g, nb_call(g, "exp", NB_MAX_CALL_INPUTS + 1, in, NULL),
+	            NB_EINVAL, "exp/65537", "bad input list", NULL);
 	/* A count without a list. */
 	const nb_op *add = nb_op_find("add");
 	expect_fail(g, nb_apply(g, add, 2, NULL, NULL), NB_EINVAL,
@@ -196,7 +198,7 @@ Test(errors, int64_where_a_float_is_expected)
 	            NULL);
 	/* And a float where int64 class indices are expected. */
 	expect_fail(g, nb_cross_entropy(g, l, f), NB_EDTYPE, "ce target",
-	            "cross_entropy", "must be int64 class indices", "float32",
+	            "cross_entropy", "must be int64, not float32", "float32",
 	            NULL);
 	expect_fail(g, nb_cross_entropy(g, i, i), NB_EDTYPE, "ce logits",
 	            "cross_entropy", "'input'", NULL);
@@ -402,16 +404,14 @@ typedef struct fail_attrs {
 } fail_attrs;
 
 static const nb_attr_def fail_defs[] = {
-	{"where", NB_ATTR_INT, offsetof(fail_attrs, where), 0, 0, 3, NULL, 0,
-	 "where to fail"},
+	{.name = "where", .type = NB_ATTR_INT,
+	 .offset = offsetof(fail_attrs, where), .def = 0,
+	 .range = NB_RANGE(0, 3), .doc = "where to fail"},
 };
 
-static nb_status fail_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                            int64_t *shape)
+static nb_status fail_shape(nb_op_ctx *c, nb_result_def *res)
 {
-	(void)dt;
-	(void)ndim;
-	(void)shape;
+	(void)res;
 	if (((const fail_attrs *)c->attrs)->where == 1)
 		return nb_op_fail(c, NB_ESHAPE, "refused shape %d", 42);
 	return NB_OK;
@@ -432,11 +432,14 @@ static nb_status fail_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return ((const fail_attrs *)c->attrs)->where == 3 ? NB_EINVAL : NB_OK;
 }
 
+static const nb_input_def fail_inputs[] = {{.name = "input"}};
+
 static const nb_op failing = {
-	.name = "test_failing", .kind = NB_KIND_CUSTOM, .n_inputs = 1,
-	.input_names = "input", .attrs = fail_defs, .n_attrs = 1,
-	.attrs_size = sizeof(fail_attrs), .shape = fail_shape,
-	.forward = fail_forward, .backward = fail_backward,
+	.version = NB_OP_VERSION, .name = "test_failing",
+	.kind = NB_KIND_CUSTOM, .inputs = fail_inputs, .n_inputs = 1,
+	.attrs = fail_defs, .n_attrs = 1, .attrs_size = sizeof(fail_attrs),
+	.shape = fail_shape, .forward = fail_forward,
+	.backward = fail_backward,
 };
 
 Test(errors, op_failures_are_reported_with_the_op_name)
@@ -681,6 +684,8 @@ static nb_status copy_forward(nb_op_ctx *c)
 	return nb_tensor_copy(c->out, c->in[0]);
 }
 
+static const nb_input_def copy_inputs[] = {{.name = "input"}};
+
 Test(errors, registration_survives_allocation_failure, .init = install,
      .fini = uninstall)
 {
@@ -691,8 +696,11 @@ Test(errors, registration_survives_allocation_failure, .init = install,
 	cr_assert_gt(nb_op_count(), 0);
 	for (int i = 0; i < N; i++) {
 		snprintf(names[i], sizeof names[i], "test_oom_%d", i);
-		ops[i] = (nb_op){.name = names[i], .kind = NB_KIND_CUSTOM,
-		                 .n_inputs = 1, .forward = copy_forward};
+		/* No backward: the descriptor must say so (NB_OP_NO_GRAD). */
+		ops[i] = (nb_op){.version = NB_OP_VERSION, .name = names[i],
+		                 .kind = NB_KIND_CUSTOM, .inputs = copy_inputs,
+		                 .n_inputs = 1, .flags = NB_OP_NO_GRAD,
+		                 .forward = copy_forward};
 		size_t count = nb_op_count();
 		for (long k = 0;; k++) {
 			long live = n_live;

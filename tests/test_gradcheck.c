@@ -3,7 +3,7 @@
  * no op can be added without passing it; and the checker itself must
  * catch a wrong backward.
  */
-#include "helpers.h"
+#include "support/helpers.h"
 
 static void on_result(const nb_gradcheck_result *r, void *ud)
 {
@@ -66,10 +66,14 @@ static nb_status sq_wrong_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return NB_OK;
 }
 
+static const nb_input_def sq_inputs[] = {{.name = "input"}};
+static const nb_op_test sq_test = {.cases = "[4]"};
+
 static const nb_op wrong = {
-	.name = "test_wrong_square", .kind = NB_KIND_CUSTOM, .n_inputs = 1,
-	.input_names = "input", .forward = sq_forward,
-	.backward = sq_wrong_backward, .cases = "[4]",
+	.version = NB_OP_VERSION, .name = "test_wrong_square",
+	.kind = NB_KIND_CUSTOM, .inputs = sq_inputs, .n_inputs = 1,
+	.forward = sq_forward, .backward = sq_wrong_backward,
+	.test = &sq_test,
 };
 
 static void count_fail(const nb_gradcheck_result *r, void *ud)
@@ -89,11 +93,14 @@ Test(gradcheck, catches_a_wrong_gradient)
 
 Test(gradcheck, rejects_a_malformed_recipe)
 {
+	/* The recipe is test metadata, behind op->test (issue 13). */
 	nb_op bad = wrong;
-	bad.cases = "[4";
+	nb_op_test t = sq_test;
+	bad.test = &t;
+	t.cases = "[4";
 	cr_expect_eq(nb_gradcheck_op(&bad, NULL, NULL, NULL, NULL),
 	             NB_EFORMAT);
-	bad.cases = "[4] [4]";
+	t.cases = "[4] [4]";
 	cr_expect_eq(nb_gradcheck_op(&bad, NULL, NULL, NULL, NULL),
 	             NB_EFORMAT);
 	cr_expect(strstr(nb_last_error(), "test_wrong_square") != NULL);
@@ -117,11 +124,13 @@ static nb_status sq_backward(nb_op_ctx *c, const nb_tensor *gout,
 Test(gradcheck, a_range_covered_by_kinks_ends, .timeout = 30)
 {
 	nb_op op = wrong;
+	nb_op_test t = sq_test;
 	op.backward = sq_backward;
-	op.lo = 0.5;
-	op.hi = 0.51;
-	op.kinks[0] = 0.505;
-	op.n_kinks = 1;
+	op.test = &t;
+	t.lo = 0.5;
+	t.hi = 0.51;
+	t.kinks[0] = 0.505;
+	t.n_kinks = 1;
 	int failed = 0;
 	cr_expect_eq(nb_gradcheck_op(&op, NULL, NULL, NULL, &failed), NB_OK,
 	             "%s", nb_last_error());

@@ -3,7 +3,7 @@
  * and the graph's modes, against the contracts of nabla/graph.h.
  */
 #include <pthread.h>
-#include "helpers.h"
+#include "support/helpers.h"
 
 static nb_graph *new_graph(void)
 {
@@ -40,11 +40,14 @@ static nb_status id_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return NB_OK;
 }
 
+static const nb_input_def one_input[] = {{.name = "input"}};
+static const nb_op_test id_test = {.cases = "[3]"};
+
 static const nb_op counting_id = {
-	.name = "test_counting_identity", .kind = NB_KIND_CUSTOM,
-	.doc = "identity; counts backward calls", .n_inputs = 1,
-	.input_names = "input", .forward = id_forward,
-	.backward = id_backward, .cases = "[3]",
+	.version = NB_OP_VERSION, .name = "test_counting_identity",
+	.kind = NB_KIND_CUSTOM, .doc = "identity; counts backward calls",
+	.inputs = one_input, .n_inputs = 1, .forward = id_forward,
+	.backward = id_backward, .test = &id_test,
 };
 
 static nb_tensor *cid(nb_graph *g, nb_tensor *x)
@@ -477,9 +480,11 @@ static nb_status mode_forward(nb_op_ctx *c)
 	return nb_tensor_copy(c->out, c->in[0]);
 }
 
+/* No backward, so the descriptor says NB_OP_NO_GRAD. */
 static const nb_op mode_probe = {
-	.name = "test_mode_probe", .kind = NB_KIND_CUSTOM, .n_inputs = 1,
-	.forward = mode_forward,
+	.version = NB_OP_VERSION, .name = "test_mode_probe",
+	.kind = NB_KIND_CUSTOM, .inputs = one_input, .n_inputs = 1,
+	.flags = NB_OP_NO_GRAD, .forward = mode_forward,
 };
 
 Test(graph, training_and_eval)
@@ -697,7 +702,8 @@ static nb_status sq_backward(nb_op_ctx *c, const nb_tensor *gout,
 }
 
 static const nb_op saving_square = {
-	.name = "test_saving_square", .kind = NB_KIND_CUSTOM, .n_inputs = 1,
+	.version = NB_OP_VERSION, .name = "test_saving_square",
+	.kind = NB_KIND_CUSTOM, .inputs = one_input, .n_inputs = 1,
 	.forward = sq_forward, .backward = sq_backward,
 };
 

@@ -5,7 +5,7 @@
  */
 #include <unistd.h>
 #include <zlib.h>
-#include "helpers.h"
+#include "support/helpers.h"
 
 static char dir[256];
 

@@ -11,7 +11,7 @@
  * fails, a wrong factor such as sqrt(2) or 5/3 always does) and the mean
  * within 2% of std.
  */
-#include "helpers.h"
+#include "support/helpers.h"
 
 #define ROWS 256
 #define COLS 512

@@ -1,8 +1,8 @@
 /*
  * test_initlab.c - the initialization study (tools/initlab.c) against an
- * independent computation: tests/initlab_ref.py replays the same network
+ * independent computation: tests/ref/initlab_ref.py replays the same network
  * from nabla's documented generator with NumPy in float64 (forward and
- * an analytic backward) and wrote tests/initlab_ref.json.
+ * an analytic backward) and wrote tests/ref/initlab_ref.json.
  *
  * Tolerances.  float64: both sides compute the same sums in different
  * orders (BLAS vs NumPy), so statistics agree to ~1e-12 relative; we
@@ -18,7 +18,7 @@
  * the saturated cases.
  */
 #include <jansson.h>
-#include "helpers.h"
+#include "support/helpers.h"
 #include "initlab.h"
 
 static json_t *ref;
@@ -27,7 +27,7 @@ static void load_ref(void)
 {
 	char path[1024];
 	json_error_t e;
-	snprintf(path, sizeof path, "%s/tests/initlab_ref.json", nbt_srcdir());
+	snprintf(path, sizeof path, "%s/tests/ref/initlab_ref.json", nbt_srcdir());
 	ref = json_load_file(path, 0, &e);
 	cr_assert_not_null(ref, "%s: %s (line %d)", path, e.text, e.line);
 }

@@ -12,7 +12,7 @@
  * runs under valgrind).
  */
 #include <time.h>
-#include "helpers.h"
+#include "support/helpers.h"
 
 static size_t n_malloc, n_realloc, n_free, n_live;
 

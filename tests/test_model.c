@@ -3,8 +3,8 @@
  * freezing, train/eval, user modules, models from specs and their
  * errors.
  */
-#include "helpers.h"
-#include "testops.h"
+#include "support/helpers.h"
+#include "support/testops.h"
 
 static void setup(void)
 {
@@ -293,7 +293,9 @@ Test(model, module_errors)
 	cr_expect_null(nb_layer_new("l", "nope", NULL, 3, NB_F32, 0));
 	cr_expect_eq(nb_last_status(), NB_ENOTFOUND);
 	cr_expect_null(nb_layer_new("l", "add", NULL, 3, NB_F32, 0));
-	cr_expect(strstr(nb_last_error(), "not an activation"));
+	/* add has no NB_OP_LAYER flag (issue 13: the flag, not the kind). */
+	cr_expect(strstr(nb_last_error(), "cannot be a layer"), "%s",
+	          nb_last_error());
 	cr_expect_null(nb_layer_new("l", "t_drop", "p=2", 3, NB_F32, 0));
 	cr_expect_eq(nb_module_freeze(m, "zz", true, NULL), NB_ENOTFOUND);
 	nb_graph *g = nb_graph_new();
@@ -304,22 +306,90 @@ Test(model, module_errors)
 	nb_module_free(NULL);
 }
 
-Test(model, layer_options_by_attribute)
+/*
+ * A normalization-like op with bool attributes named "affine" and
+ * "track_running_stats": before issue 13 they decided what its layer
+ * made.  Now only the layer flags (the spec options of those names) do:
+ * the attributes are the op's own business, whatever they are called.
+ */
+typedef struct named_attrs {
+	bool affine;
+	bool track_running_stats;
+} named_attrs;
+
+static const nb_attr_def named_defs[] = {
+	{.name = "affine", .type = NB_ATTR_BOOL,
+	 .offset = offsetof(named_attrs, affine), .def = 1},
+	{.name = "track_running_stats", .type = NB_ATTR_BOOL,
+	 .offset = offsetof(named_attrs, track_running_stats), .def = 1},
+};
+
+static const nb_op t_norm_named = {
+	.version = NB_OP_VERSION, .name = "t_norm_named",
+	.kind = NB_KIND_NORM, .inputs = t_norm_inputs, .n_inputs = 5,
+	.attrs = named_defs, .n_attrs = 2, .attrs_size = sizeof(named_attrs),
+	.flags = NB_OP_LAYER, .forward = t_norm_fwd, .backward = t_norm_bwd,
+	.test = &t_norm_test,
+};
+
+Test(model, layer_options_by_flags)
 {
-	/* The op's own attribute wins over the flags. */
-	nb_module *m = nb_layer_new("bn", "t_norm", "affine=0", 4, NB_F64,
-	                            NB_LAYER_AFFINE);
+	/* Issue 13: the flags decide what a layer makes, from the inputs'
+	 * groups (t_norm's weight and bias: affine, its running statistics:
+	 * stats).  Before, t_norm's own attributes affine= and
+	 * track_running_stats= won over the flags; t_norm has no such
+	 * attributes now (test_spec checks the spec options). */
+	nb_module *m = nb_layer_new("bn", "t_norm", NULL, 4, NB_F64,
+	                            NB_LAYER_NO_AFFINE);
 	cr_assert_not_null(m, "%s", nb_last_error());
 	cr_expect_null(nb_module_tensor(m, "weight"));
+	cr_expect_null(nb_module_tensor(m, "bias"));
 	cr_expect_not_null(nb_module_tensor(m, "running_mean"));
+	cr_expect_not_null(nb_module_tensor(m, "num_batches_tracked"));
 	nb_module_free(m);
-	m = nb_layer_new("bn", "t_norm", "track_running_stats=0", 4,
-	                 NB_F64, 0);
+	m = nb_layer_new("bn", "t_norm", NULL, 4, NB_F64, NB_LAYER_NO_STATS);
+	cr_assert_not_null(m, "%s", nb_last_error());
 	cr_expect_not_null(nb_module_tensor(m, "weight"));
 	cr_expect_null(nb_module_tensor(m, "running_mean"));
 	cr_expect_null(nb_module_tensor(m, "num_batches_tracked"));
 	nb_module_free(m);
-	/* An op without those attributes: the flags decide. */
+	/* What the input definitions say: weight 1, bias 0, running_mean
+	 * 0, running_var 1, each [features]. */
+	m = nb_layer_new("bn", "t_norm", NULL, 3, NB_F64, 0);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	const char *names[] = {"weight", "bias", "running_mean",
+	                       "running_var"};
+	const double fill[] = {1, 0, 0, 1};
+	for (int i = 0; i < 4; i++) {
+		nb_tensor *t = nb_module_tensor(m, names[i]);
+		cr_assert_not_null(t, "%s", names[i]);
+		cr_expect_eq(nb_tensor_ndim(t), 1, "%s", names[i]);
+		cr_expect_eq(nb_tensor_dim(t, 0), 3, "%s", names[i]);
+		for (size_t k = 0; k < 3; k++)
+			cr_expect_eq(nb_tensor_get(t, k), fill[i], "%s", names[i]);
+	}
+	nb_module_free(m);
+	/* No attribute of those names any more. */
+	cr_expect_null(nb_layer_new("bn", "t_norm", "affine=0", 4, NB_F64,
+	                            NB_LAYER_AFFINE));
+	cr_expect_eq(nb_last_status(), NB_ENOTFOUND);
+	/* An op that does have attributes of those names: they steer
+	 * nothing, the flags do. */
+	nb_status st = nb_op_register(&t_norm_named);
+	cr_assert(st == NB_OK || st == NB_EEXIST, "%s", nb_last_error());
+	m = nb_layer_new("bn", "t_norm_named",
+	                 "affine=0 track_running_stats=0", 4, NB_F64, 0);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	cr_expect_not_null(nb_module_tensor(m, "weight"));
+	cr_expect_not_null(nb_module_tensor(m, "running_mean"));
+	nb_module_free(m);
+	m = nb_layer_new("bn", "t_norm_named", "affine=1", 4, NB_F64,
+	                 NB_LAYER_NO_AFFINE | NB_LAYER_NO_STATS);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	const nb_named_tensor *t;
+	cr_expect_eq(nb_module_tensors(m, &t), 0);
+	nb_module_free(m);
+	/* The spec options set the flags. */
 	m = nb_layer_new("bn", "t_norm2", NULL, 4, NB_F64, NB_LAYER_NO_AFFINE);
 	cr_assert_not_null(m, "%s", nb_last_error());
 	cr_expect_null(nb_module_tensor(m, "bias"));
@@ -328,11 +398,14 @@ Test(model, layer_options_by_attribute)
 	m = nb_model_parse("t_norm2:affine=0,track_running_stats=false,"
 	                   "momentum=0.3", 4, &f64);
 	cr_assert_not_null(m, "%s", nb_last_error());
-	const nb_named_tensor *t;
 	cr_expect_eq(nb_module_tensors(m, &t), 0);
 	nb_module_free(m);
 	m = nb_model_parse("t_norm2:momentum=0.3,affine=1", 4, &f64);
 	cr_expect_eq(nb_module_tensors(m, &t), 5);
+	nb_module_free(m);
+	m = nb_model_parse("t_norm:track_running_stats=0", 4, &f64);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	cr_expect_eq(nb_module_tensors(m, &t), 2, "weight and bias only");
 	nb_module_free(m);
 }
 

@@ -1,12 +1,12 @@
 /*
  * test_norm.c - the normalizations beyond what test_reference and
  * test_gradcheck check for every op: running statistics over several
- * steps against PyTorch's modules (tests/ref_steps/norm_steps.json,
- * from tests/gen_norm_steps.py), error paths, numerical stability
+ * steps against PyTorch's modules (tests/ref/steps/norm_steps.json,
+ * from tests/ref/gen_norm_steps.py), error paths, numerical stability
  * (large means, constant inputs), evaluation mode and the wrappers.
  */
 #include <jansson.h>
-#include "helpers.h"
+#include "support/helpers.h"
 
 static const char *const ops4[] = {"batch_norm", "instance_norm",
                                    "group_norm", "layer_norm"};
@@ -116,7 +116,7 @@ Test(norm, running_statistics_over_steps_match_pytorch)
 {
 	char path[1200];
 	json_error_t err;
-	snprintf(path, sizeof path, "%s/tests/ref_steps/norm_steps.json",
+	snprintf(path, sizeof path, "%s/tests/ref/steps/norm_steps.json",
 	         nbt_srcdir());
 	json_t *root = json_load_file(path, 0, &err);
 	cr_assert_not_null(root, "%s: %s", path, err.text);
@@ -838,8 +838,18 @@ Test(norm, registered_as_normalizations)
 		cr_assert_not_null(op, "%s", ops4[k]);
 		cr_expect_eq(op->kind, NB_KIND_NORM);
 		cr_expect_str_eq(nb_op_kind_name(op->kind), "normalization");
-		cr_expect_eq(op->optional & 1, 0, "input is required");
-		cr_expect_eq(op->nondiff & 7, 0, "input, weight, bias get "
-		             "gradients");
+		/* Per-input definitions replace the old bit masks
+		 * (issue 13); the roles say what a layer makes. */
+		cr_assert_geq(op->n_inputs, 3, "%s", ops4[k]);
+		cr_expect_eq(op->inputs[0].flags & NB_IN_OPTIONAL, 0,
+		             "input is required");
+		for (int i = 0; i < 3; i++)
+			cr_expect_eq(op->inputs[i].flags & NB_IN_NONDIFF, 0,
+			             "%s: input, weight, bias get gradients",
+			             ops4[k]);
+		cr_expect_eq(op->inputs[0].role, NB_ROLE_DATA, "%s", ops4[k]);
+		cr_expect_eq(op->inputs[1].role, NB_ROLE_PARAM, "%s", ops4[k]);
+		cr_expect_eq(op->inputs[2].role, NB_ROLE_PARAM, "%s", ops4[k]);
+		cr_expect(op->flags & NB_OP_LAYER, "%s", ops4[k]);
 	}
 }

@@ -7,7 +7,7 @@
  * (The numerics of every op are also checked against PyTorch by
  * test_reference and against finite differences by test_gradcheck.)
  */
-#include "helpers.h"
+#include "support/helpers.h"
 
 static nb_graph *G;
 

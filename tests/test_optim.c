@@ -2,8 +2,8 @@
  * test_optim.c - the optimizers (lib/optim.c) and learning-rate schedules
  * (lib/sched.c).
  *
- * PyTorch trajectories (tests/ref_optim/optim.json, from
- * tests/gen_optim_ref.py): every optimizer and setting, 6 steps, 3
+ * PyTorch trajectories (tests/ref/optim/optim.json, from
+ * tests/ref/gen_optim_ref.py): every optimizer and setting, 6 steps, 3
  * parameters, float32 and float64, some parameters without a gradient at
  * some steps; the parameters are compared after every step and the
  * state at the end.  Tolerances: float64 atol 1e-12 rtol 1e-10; float32
@@ -11,7 +11,7 @@
  * Schedules: the lr at every epoch against torch.optim.lr_scheduler.
  */
 #include <jansson.h>
-#include "helpers.h"
+#include "support/helpers.h"
 
 static nb_dtype dtype_of(json_t *c)
 {
@@ -173,7 +173,7 @@ static void run_optim_case(json_t *c, err_stats *es)
 Test(optim, trajectories_match_pytorch)
 {
 	char path[1024];
-	snprintf(path, sizeof path, "%s/tests/ref_optim/optim.json",
+	snprintf(path, sizeof path, "%s/tests/ref/optim/optim.json",
 	         nbt_srcdir());
 	json_error_t err;
 	json_t *root = json_load_file(path, 0, &err);
@@ -616,7 +616,7 @@ static nb_sched *sched_of(json_t *c, nb_optim *o)
 Test(sched, lr_per_epoch_matches_pytorch)
 {
 	char path[1024];
-	snprintf(path, sizeof path, "%s/tests/ref_optim/sched.json",
+	snprintf(path, sizeof path, "%s/tests/ref/optim/sched.json",
 	         nbt_srcdir());
 	json_error_t err;
 	json_t *root = json_load_file(path, 0, &err);

@@ -2,7 +2,7 @@
  * test_parallel.c - nabla's thread count and the promise that results do
  * not depend on it (work is split in chunks of fixed size).
  */
-#include "helpers.h"
+#include "support/helpers.h"
 #include <nabla/norm.h>
 
 Test(parallel, set_and_get)

@@ -1,14 +1,14 @@
 /*
  * test_reference.c - every op's forward values, input gradients and
  * state (running statistics) against the PyTorch reference files in
- * tests/ref/ (written by tests/gen_ref.py; PyTorch is not needed here).
+ * tests/ref/ (written by tests/ref/gen_ref.py; PyTorch is not needed here).
  *
  * Tolerances are PyTorch's assert_close defaults widened for summation
  * order: float32 atol 1e-5 rtol 1e-4, float64 atol 1e-9 rtol 1e-7.
  */
 #include <dirent.h>
 #include <jansson.h>
-#include "helpers.h"
+#include "support/helpers.h"
 
 static nb_dtype dtype_of(const char *s)
 {
@@ -141,7 +141,7 @@ out:
 Test(reference, every_file_matches_pytorch)
 {
 	char dir[1024];
-	snprintf(dir, sizeof dir, "%s/tests/ref", nbt_srcdir());
+	snprintf(dir, sizeof dir, "%s/tests/ref/ops", nbt_srcdir());
 	DIR *d = opendir(dir);
 	cr_assert_not_null(d, "cannot open %s", dir);
 	struct dirent *e;
@@ -177,7 +177,7 @@ Test(reference, every_file_matches_pytorch)
 Test(reference, every_op_has_a_reference)
 {
 	char path[1400], dir[1024];
-	snprintf(dir, sizeof dir, "%s/tests/ref", nbt_srcdir());
+	snprintf(dir, sizeof dir, "%s/tests/ref/ops", nbt_srcdir());
 	DIR *d = opendir(dir);
 	cr_assert_not_null(d);
 	struct dirent *e;

@@ -5,7 +5,7 @@
  */
 #include <stddef.h>
 #include <pthread.h>
-#include "helpers.h"
+#include "support/helpers.h"
 
 /* ---- test_cube: y = k * scale * x^3 (+ offset), a user op with an
  * attribute of every type ---- */
@@ -20,18 +20,23 @@ typedef struct cube_attrs {
 } cube_attrs;
 
 static const nb_attr_def cube_defs[] = {
-	{"scale", NB_ATTR_FLOAT, offsetof(cube_attrs, scale), 1, -100, 100,
-	 NULL, 0, "factor"},
-	{"offset", NB_ATTR_FLOAT, offsetof(cube_attrs, offset), NAN, 1, 0,
-	 NULL, NB_ATTR_NULLABLE, "added, unless none"},
-	{"flip", NB_ATTR_BOOL, offsetof(cube_attrs, flip), 0, 1, 0, NULL, 0,
-	 "negate"},
-	{"mode", NB_ATTR_ENUM, offsetof(cube_attrs, mode), 0, 1, 0,
-	 "plain|twice|half", 0, "extra factor 1, 2 or 1/2"},
-	{"count", NB_ATTR_INT, offsetof(cube_attrs, count), 3, 1, 5, NULL, 0,
-	 "a bounded integer"},
-	{"tag", NB_ATTR_INTS, offsetof(cube_attrs, tag), 0, 1, 0, NULL, 0,
-	 "a list"},
+	{.name = "scale", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(cube_attrs, scale), .def = 1,
+	 .range = NB_RANGE(-100, 100), .doc = "factor"},
+	{.name = "offset", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(cube_attrs, offset), .def = NAN,
+	 .range = NB_UNBOUNDED, .flags = NB_ATTR_NULLABLE,
+	 .doc = "added, unless none"},
+	{.name = "flip", .type = NB_ATTR_BOOL,
+	 .offset = offsetof(cube_attrs, flip), .def = 0, .doc = "negate"},
+	{.name = "mode", .type = NB_ATTR_ENUM,
+	 .offset = offsetof(cube_attrs, mode), .def = 0,
+	 .choices = "plain|twice|half", .doc = "extra factor 1, 2 or 1/2"},
+	{.name = "count", .type = NB_ATTR_INT,
+	 .offset = offsetof(cube_attrs, count), .def = 3,
+	 .range = NB_RANGE(1, 5), .doc = "a bounded integer"},
+	{.name = "tag", .type = NB_ATTR_INTS,
+	 .offset = offsetof(cube_attrs, tag), .doc = "a list"},
 };
 
 static double cube_factor(const cube_attrs *a)
@@ -64,15 +69,22 @@ static nb_status cube_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return NB_OK;
 }
 
-static const nb_op cube = {
-	.name = "test_cube", .kind = NB_KIND_CUSTOM,
-	.doc = "k * scale * x^3 + offset", .n_inputs = 1,
-	.input_names = "input", .attrs = cube_defs,
-	.n_attrs = (int)(sizeof cube_defs / sizeof *cube_defs),
-	.attrs_size = sizeof(cube_attrs), .forward = cube_forward,
-	.backward = cube_backward,
+static const nb_input_def cube_inputs[] = {
+	{.name = "input", .doc = "any shape"},
+};
+
+static const nb_op_test cube_test = {
 	.cases = "[4]; [2,3]|scale=2 mode=twice; "
 	         "[3]|offset=0.5 flip=1 mode=half; [2,2]|scale=-1.5 offset=none",
+};
+
+static const nb_op cube = {
+	.version = NB_OP_VERSION, .name = "test_cube", .kind = NB_KIND_CUSTOM,
+	.doc = "k * scale * x^3 + offset", .inputs = cube_inputs,
+	.n_inputs = 1, .attrs = cube_defs,
+	.n_attrs = (int)(sizeof cube_defs / sizeof *cube_defs),
+	.attrs_size = sizeof(cube_attrs), .forward = cube_forward,
+	.backward = cube_backward, .test = &cube_test,
 };
 
 /* Registers test_cube once per process (tests may share one). */
@@ -116,6 +128,13 @@ Test(registry, lookups)
 		cr_assert_not_null(op, "op %zu", i);
 		cr_expect_eq(nb_op_find(op->name), op, "%s", op->name);
 		cr_expect_not_null(op->forward, "%s", op->name);
+		/* What registration guarantees of every descriptor. */
+		cr_expect_eq(op->version, NB_OP_VERSION, "%s", op->name);
+		cr_expect_eq(!op->backward, !!(op->flags & NB_OP_NO_GRAD), "%s",
+		             op->name);
+		for (int k = 0; k < op->n_inputs; k++)
+			cr_expect(op->inputs[k].name && *op->inputs[k].name,
+			          "%s: input %d", op->name, k);
 	}
 	cr_expect_null(nb_op_at(n));
 	cr_expect_null(nb_op_at((size_t)-1));
@@ -123,7 +142,8 @@ Test(registry, lookups)
 
 Test(registry, registration_order)
 {
-	/* Families in registry.c's order, each in its table's order. */
+	/* Families in the order of their table (lib/ops/families.c), each
+	 * in its list's order. */
 	const char *order[] = {"add", "sub", "mul", "div", "neg", "exp",
 	                       "log", "sqrt", "abs", "pow", "affine_scalar",
 	                       "sum", "mean", "max", "reshape", "permute",
@@ -176,8 +196,10 @@ Test(registry, duplicate_names_are_refused)
 }
 
 /* Registers a copy of test_cube changed by the caller; must be refused
- * with NB_EINVAL and leave the registry as it was. */
-static void expect_refused(const nb_op *op, const char *what)
+ * with NB_EINVAL, a message containing sub (unless NULL), and leave the
+ * registry as it was. */
+static void expect_refused(const nb_op *op, const char *what,
+                           const char *sub)
 {
 	size_t n = nb_op_count();
 	cr_expect_eq(nb_op_register(op), NB_EINVAL, "%s: %s", what,
@@ -185,54 +207,131 @@ static void expect_refused(const nb_op *op, const char *what)
 	cr_expect_eq(nb_last_status(), NB_EINVAL, "%s", what);
 	cr_expect(strstr(nb_last_error(), "register") != NULL, "%s: %s", what,
 	          nb_last_error());
+	if (sub)
+		cr_expect(strstr(nb_last_error(), sub) != NULL,
+		          "%s: message '%s' lacks '%s'", what, nb_last_error(),
+		          sub);
 	cr_expect_eq(nb_op_count(), n, "%s", what);
 	if (op && op->name)
 		cr_expect_null(nb_op_find(op->name), "%s", what);
 }
+
+/* Malformed input tables, for test_bad copies of test_cube. */
+static const nb_input_def in_unnamed[] = {{.name = NULL}};
+static const nb_input_def in_empty_name[] = {{.name = ""}};
+static const nb_input_def in_twice[] = {{.name = "x"}, {.name = "x"}};
+static const nb_input_def in_variadic_first[] = {
+	{.name = "xs", .flags = NB_IN_VARIADIC}, {.name = "y"},
+};
+static const nb_input_def in_variadic_last[] = {
+	{.name = "x"}, {.name = "y"}, {.name = "rest", .flags = NB_IN_VARIADIC},
+};
+static const nb_input_def in_param_first[] = {
+	{.name = "weight", .role = NB_ROLE_PARAM, .fill = NB_FILL_CONST},
+	{.name = "input"},
+};
+static const nb_input_def in_bad_role[] = {
+	{.name = "input", .role = (nb_role)7},
+};
 
 Test(registry, malformed_descriptors_are_refused)
 {
 	/* Static: the last one is registered, and the registry keeps it. */
 	static nb_attr_def defs[6];
 	static nb_op op;
-	expect_refused(NULL, "NULL");
-#define BAD(FIELD, VALUE, WHAT)                                              \
+	/* min and max written, but not NB_RANGE_GIVEN: not a range. */
+	const nb_range unsaid = {0}, unsaid_1_5 = {.min = 1, .max = 5};
+	char many[32];
+	snprintf(many, sizeof many, "%d inputs", NB_MAX_INPUTS + 1);
+	expect_refused(NULL, "NULL", "NULL");
+#define BAD(FIELD, VALUE, WHAT, SUB)                                         \
 	do {                                                                 \
 		op = cube;                                                   \
 		op.name = "test_bad";                                        \
 		op.FIELD = VALUE;                                            \
-		expect_refused(&op, WHAT);                                   \
+		expect_refused(&op, WHAT, SUB);                              \
 	} while (0)
-	BAD(name, NULL, "no name");
-	BAD(name, "", "empty name");
-	BAD(forward, NULL, "no forward");
-	BAD(n_inputs, -1, "-1 inputs");
-	BAD(n_inputs, NB_MAX_INPUTS + 1, "9 inputs");
-	BAD(attrs_size, 100000, "huge attribute struct");
-	BAD(attrs, NULL, "attributes declared, none given");
-	BAD(n_attrs, -1, "-1 attributes");
-	BAD(kind, NB_KIND_COUNT, "unknown kind");
-	BAD(attrs_size, offsetof(cube_attrs, tag), "struct too small");
+	BAD(name, NULL, "no name", NULL);
+	BAD(name, "", "empty name", NULL);
+	BAD(forward, NULL, "no forward", "forward");
+	/* The descriptor version (sqlite3_module.iVersion's role). */
+	BAD(version, 0, "version 0 (left out)", "NB_OP_VERSION");
+	BAD(version, 99, "version 99 (from the future)", "version 99");
+	BAD(version, -1, "version -1", "version -1");
+	BAD(n_inputs, -1, "-1 inputs", "-1 inputs");
+	BAD(n_inputs, NB_MAX_INPUTS + 1, "too many inputs", many);
+	BAD(inputs, NULL, "inputs declared, none defined", NULL);
+	BAD(attrs_size, 100000, "huge attribute struct", NULL);
+	BAD(attrs, NULL, "attributes declared, none given", NULL);
+	BAD(n_attrs, -1, "-1 attributes", NULL);
+	BAD(kind, NB_KIND_COUNT, "unknown kind", "kind");
+	BAD(attrs_size, offsetof(cube_attrs, tag), "struct too small", NULL);
+	/* Results: 0 or 1 mean one; at most NB_MAX_OUTPUTS. */
+	BAD(n_outputs, -1, "-1 results", "-1 results");
+	BAD(n_outputs, NB_MAX_OUTPUTS + 1, "too many results", "results");
+	/* Gradients: a backward exactly when not flagged NB_OP_NO_GRAD. */
+	BAD(backward, NULL, "no backward, not flagged",
+	    "flag it NB_OP_NO_GRAD (not differentiable)");
+	BAD(flags, NB_OP_NO_GRAD, "NB_OP_NO_GRAD with a backward",
+	    "NB_OP_NO_GRAD but has a backward");
+	/* min_inputs belongs to variadic ops only. */
+	BAD(min_inputs, 1, "min_inputs on a fixed-arity op", "min_inputs 1");
+	/* A layer's input 0 is the data. */
+	op = cube;
+	op.name = "test_bad";
+	op.inputs = in_param_first;
+	op.n_inputs = 2;
+	op.flags = NB_OP_LAYER;
+	expect_refused(&op, "NB_OP_LAYER, input 0 a parameter", "NB_OP_LAYER");
 #undef BAD
+	/* Input tables. */
+#define BAD_INPUTS(TABLE, N, MIN, WHAT, SUB)                                 \
+	do {                                                                 \
+		op = cube;                                                   \
+		op.name = "test_bad";                                        \
+		op.inputs = TABLE;                                           \
+		op.n_inputs = N;                                             \
+		op.min_inputs = MIN;                                         \
+		expect_refused(&op, WHAT, SUB);                              \
+	} while (0)
+	BAD_INPUTS(in_unnamed, 1, 0, "input without a name", "without a name");
+	BAD_INPUTS(in_empty_name, 1, 0, "input named ''", "without a name");
+	BAD_INPUTS(in_twice, 2, 0, "two inputs named x", "two inputs named 'x'");
+	BAD_INPUTS(in_variadic_first, 2, 1, "variadic input not last",
+	           "variadic input 'xs' before the last");
+	BAD_INPUTS(in_variadic_last, 3, 1, "min_inputs below the fixed inputs",
+	           "min_inputs 1");
+	BAD_INPUTS(in_variadic_last, 3, -1, "negative min_inputs",
+	           "min_inputs -1");
+	BAD_INPUTS(in_bad_role, 1, 0, "unknown role", "malformed input");
+#undef BAD_INPUTS
 	/* Attribute tables. */
-#define BAD_ATTR(I, FIELD, VALUE, WHAT)                                      \
+#define BAD_ATTR(I, FIELD, VALUE, WHAT, SUB)                                 \
 	do {                                                                 \
 		memcpy(defs, cube_defs, sizeof defs);                        \
 		defs[I].FIELD = VALUE;                                       \
 		op = cube;                                                   \
 		op.name = "test_bad";                                        \
 		op.attrs = defs;                                             \
-		expect_refused(&op, WHAT);                                   \
+		expect_refused(&op, WHAT, SUB);                              \
 	} while (0)
-	BAD_ATTR(0, name, NULL, "attribute without a name");
-	BAD_ATTR(2, offset, sizeof(cube_attrs), "attribute past the struct");
-	BAD_ATTR(3, choices, NULL, "enum without choices");
-	BAD_ATTR(1, type, (nb_attr_type)17, "unknown attribute type");
-	BAD_ATTR(4, def, 9, "int default outside its range");
-	BAD_ATTR(0, def, -1000, "float default outside its range");
-	BAD_ATTR(0, def, NAN, "NaN default of a non-nullable float");
-	BAD_ATTR(3, def, 3, "enum default past the choices");
-	BAD_ATTR(5, name, "scale", "two attributes with one name");
+	BAD_ATTR(0, name, NULL, "attribute without a name", NULL);
+	BAD_ATTR(2, offset, sizeof(cube_attrs), "attribute past the struct",
+	         NULL);
+	BAD_ATTR(3, choices, NULL, "enum without choices", NULL);
+	BAD_ATTR(1, type, (nb_attr_type)17, "unknown attribute type", NULL);
+	BAD_ATTR(4, def, 9, "int default outside its range", "count");
+	BAD_ATTR(0, def, -1000, "float default outside its range", "scale");
+	BAD_ATTR(0, def, NAN, "NaN default of a non-nullable float", "scale");
+	BAD_ATTR(3, def, 3, "enum default past the choices", "mode");
+	BAD_ATTR(5, name, "scale", "two attributes with one name",
+	         "two attributes named 'scale'");
+	/* A numeric range is never implied by zeros: leaving it out is an
+	 * error, for floats and integers alike. */
+	BAD_ATTR(0, range, unsaid, "float attribute without a range",
+	         "range of attribute 'scale' unsaid");
+	BAD_ATTR(4, range, unsaid_1_5, "int attribute without a range",
+	         "range of attribute 'count' unsaid");
 #undef BAD_ATTR
 	/* The same table, well formed, is fine. */
 	memcpy(defs, cube_defs, sizeof defs);
@@ -241,6 +340,174 @@ Test(registry, malformed_descriptors_are_refused)
 	op.attrs = defs;
 	cr_expect_eq(nb_op_register(&op), NB_OK, "%s", nb_last_error());
 	cr_expect_eq(nb_op_find("test_good_copy"), &op);
+}
+
+/* What registration accepts: a variadic table with min_inputs at least
+ * the fixed inputs, an op without gradient flagged so, ranges said in
+ * words, several results.  Each registers once per process. */
+/* Registers op, or finds it registered by an earlier test of this
+ * process. */
+static void register_once(const nb_op *op)
+{
+	nb_status st = nb_op_register(op);
+	cr_expect(st == NB_OK || (st == NB_EEXIST && nb_op_find(op->name) == op),
+	          "%s: %s", op->name, nb_last_error());
+}
+
+Test(registry, well_formed_variants_are_accepted)
+{
+	static nb_op v, ng, r, multi;
+	static nb_attr_def defs[6];
+	v = cube;
+	v.name = "test_ok_variadic";
+	v.inputs = in_variadic_last;
+	v.n_inputs = 3;
+	v.min_inputs = 2;
+	register_once(&v);
+	cr_expect_eq(nb_op_input(&v, 2), &in_variadic_last[2]);
+	cr_expect_eq(nb_op_input(&v, 40), &in_variadic_last[2]);
+	cr_expect_eq(nb_op_input(&v, 1), &in_variadic_last[1]);
+	cr_expect_null(nb_op_input(&v, -1));
+	cr_expect_null(nb_op_input(&cube, 1), "past a fixed table");
+	ng = cube;
+	ng.name = "test_ok_no_grad";
+	ng.backward = NULL;
+	ng.flags = NB_OP_NO_GRAD;
+	register_once(&ng);
+	memcpy(defs, cube_defs, sizeof defs);
+	defs[0].range = (nb_range)NB_AT_LEAST(-100);
+	defs[4].range = (nb_range)NB_AT_MOST(5);
+	r = cube;
+	r.name = "test_ok_ranges";
+	r.attrs = defs;
+	register_once(&r);
+	cube_attrs a;
+	cr_expect_eq(nb_attrs_parse(&r, "scale=1e6 count=-40", &a), NB_OK,
+	             "%s", nb_last_error());
+	cr_expect_eq(nb_attrs_parse(&r, "scale=-101", &a), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "outside [-100, inf]") != NULL,
+	          "%s", nb_last_error());
+	cr_expect_eq(nb_attrs_parse(&r, "count=6", &a), NB_EINVAL);
+	multi = cube;
+	multi.name = "test_ok_results";
+	multi.n_outputs = NB_MAX_OUTPUTS;
+	register_once(&multi);
+}
+
+/* ---- a cross-attribute check hook: lower <= upper ---- */
+
+typedef struct clamp_attrs {
+	double lower, upper;
+} clamp_attrs;
+
+static bool clamp_check(const void *attrs, char *why, size_t n)
+{
+	const clamp_attrs *a = attrs;
+	if (a->lower <= a->upper)
+		return true;
+	snprintf(why, n, "lower %g is above upper %g", a->lower, a->upper);
+	return false;
+}
+
+static nb_status clamp_forward(nb_op_ctx *c)
+{
+	const clamp_attrs *a = c->attrs;
+	for (size_t i = 0; i < nb_tensor_numel(c->out); i++) {
+		double x = nb_tensor_get(c->in[0], i);
+		nb_tensor_set(c->out, i, x < a->lower ? a->lower
+		                         : x > a->upper ? a->upper : x);
+	}
+	return NB_OK;
+}
+
+static nb_status clamp_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                nb_tensor *const *gin)
+{
+	const clamp_attrs *a = c->attrs;
+	for (size_t i = 0; i < nb_tensor_numel(gout); i++) {
+		double x = nb_tensor_get(c->in[0], i);
+		if (x > a->lower && x < a->upper)
+			nb_tensor_set(gin[0], i, nb_tensor_get(gin[0], i) +
+			              nb_tensor_get(gout, i));
+	}
+	return NB_OK;
+}
+
+static const nb_attr_def clamp_defs[] = {
+	{.name = "lower", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(clamp_attrs, lower), .def = -1,
+	 .range = NB_UNBOUNDED, .doc = "at most upper"},
+	{.name = "upper", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(clamp_attrs, upper), .def = 1,
+	 .range = NB_UNBOUNDED, .doc = "at least lower"},
+};
+
+static const nb_op_test clamp_test = {
+	.cases = "[5]; [2,3]|lower=-0.5 upper=0.25; [3]|lower=0 upper=0",
+	.kinks = {-1, 1, -0.5, 0.25}, .n_kinks = 4,
+};
+
+static const nb_op clamp = {
+	.version = NB_OP_VERSION, .name = "test_clamp", .kind = NB_KIND_CUSTOM,
+	.doc = "clamp to [lower, upper]", .inputs = cube_inputs, .n_inputs = 1,
+	.attrs = clamp_defs, .n_attrs = 2, .attrs_size = sizeof(clamp_attrs),
+	.check = clamp_check, .forward = clamp_forward,
+	.backward = clamp_backward, .test = &clamp_test,
+};
+
+Test(registry, check_hook_refuses_attributes_that_do_not_fit)
+{
+	nb_status st = nb_op_register(&clamp);
+	cr_assert(st == NB_OK || st == NB_EEXIST, "%s", nb_last_error());
+	nb_graph *g = nb_graph_new();
+	cr_assert_not_null(g);
+	nb_tensor *x = nb_tensor_zeros(NB_F64, NB_SHAPE(3));
+	cr_assert_not_null(x);
+	nb_tensor_set(x, 0, -2);
+	nb_tensor_set(x, 1, 0.5);
+	nb_tensor_set(x, 2, 3);
+	nb_tensor *y = nb_call(g, "test_clamp", 1, &x, "lower=0 upper=1");
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	cr_expect_eq(nb_tensor_get(y, 0), 0);
+	cr_expect_eq(nb_tensor_get(y, 1), 0.5);
+	cr_expect_eq(nb_tensor_get(y, 2), 1);
+	/* Each value is within its own (unbounded) range; together they
+	 * do not fit: the hook says why, the engine names the op. */
+	cr_expect_null(nb_call(g, "test_clamp", 1, &x, "lower=2 upper=1"));
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	cr_expect(strstr(nb_graph_errmsg(g), "test_clamp") != NULL, "%s",
+	          nb_graph_errmsg(g));
+	cr_expect(strstr(nb_graph_errmsg(g), "lower 2 is above upper 1") !=
+	          NULL, "%s", nb_graph_errmsg(g));
+	nb_graph_reset(g);
+	/* Through nb_apply with a struct, and nb_attrs_check. */
+	clamp_attrs a = {.lower = 0.5, .upper = -0.5};
+	cr_expect_null(nb_apply(g, &clamp, 1, &x, &a));
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	cr_expect(strstr(nb_graph_errmsg(g), "lower 0.5 is above upper -0.5")
+	          != NULL, "%s", nb_graph_errmsg(g));
+	cr_expect_eq(nb_attrs_check(&clamp, &a), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "test_clamp: lower 0.5") != NULL,
+	          "%s", nb_last_error());
+	a.upper = 0.5;
+	cr_expect_eq(nb_attrs_check(&clamp, &a), NB_OK);
+	nb_graph_free(g);
+	nb_tensor_free(x);
+	/* Defaults that the hook refuses: registration fails. */
+	static nb_attr_def defs[2];
+	static nb_op bad;
+	memcpy(defs, clamp_defs, sizeof defs);
+	defs[0].def = 3;
+	bad = clamp;
+	bad.name = "test_bad_clamp";
+	bad.attrs = defs;
+	expect_refused(&bad, "defaults refused by check",
+	               "lower 3 is above upper 1");
+	/* The op passes gradcheck like any other. */
+	int failed = 0;
+	cr_expect_eq(nb_gradcheck_op(&clamp, NULL, NULL, NULL, &failed), NB_OK,
+	             "%s", nb_last_error());
+	cr_expect_eq(failed, 0);
 }
 
 Test(registry, user_op_is_a_first_class_op)

@@ -25,7 +25,7 @@
  *   normal: u1 = 1 - uniform, u2 = uniform, r = sqrt(-2 log u1),
  *           th = 2 pi u2; first r cos th, then r sin th
  */
-#include "helpers.h"
+#include "support/helpers.h"
 
 static const uint64_t seed0_state[4] = {
 	0xe220a8397b1dcdafULL, 0x6e789e6aa1b965f4ULL,

@@ -1,12 +1,12 @@
 /*
  * test_safetensors.c - checkpoints: PyTorch-written fixtures (made by
- * tests/gen_safetensors.py), nabla-written files PyTorch reads, round
+ * tests/ref/gen_safetensors.py), nabla-written files PyTorch reads, round
  * trips, name/shape/dtype errors, non-strict loading, and a table of
  * corrupt, truncated and hostile files.
  */
 #include <unistd.h>
-#include "helpers.h"
-#include "testops.h"
+#include "support/helpers.h"
+#include "support/testops.h"
 
 static char dir[256];
 

@@ -4,7 +4,7 @@
  * against the contracts of nabla/tensor.h.
  */
 #include <stdint.h>
-#include "helpers.h"
+#include "support/helpers.h"
 
 /* The huge-shape tests reach malloc with sizes no machine has; under
  * AddressSanitizer malloc must then return NULL, as the C library's

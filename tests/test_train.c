@@ -6,7 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <jansson.h>
-#include "helpers.h"
+#include "support/helpers.h"
 
 static char dir[512], nabla_bin[512], out[1 << 16], err[1 << 14];
 

@@ -51,38 +51,74 @@ static void print_default(FILE *f, const nb_attr_def *d, bool json)
 	}
 }
 
-/* The name of input i ("input", "weight"...), or "input<i>". */
-static const char *input_name(const nb_op *op, int i, char *nm, size_t n)
+static const char *role_name(nb_role r)
 {
-	const char *s = op->input_names ? op->input_names : "";
-	for (int k = 0; k < i && *s; k++) {
-		s += strcspn(s, ",");
-		if (*s == ',')
-			s++;
+	switch (r) {
+	case NB_ROLE_DATA: return "data";
+	case NB_ROLE_PARAM: return "parameter";
+	case NB_ROLE_BUFFER: return "buffer";
 	}
-	if (*s)
-		snprintf(nm, n, "%.*s", (int)strcspn(s, ","), s);
-	else
-		snprintf(nm, n, "input%d", i);
-	return nm;
+	return "?";
+}
+
+/* "input,weight,bias"; a variadic last input as "tensors...". */
+static const char *input_list(const nb_op *op, char *buf, size_t n)
+{
+	size_t k = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < op->n_inputs && k < n; i++)
+		k += (size_t)snprintf(buf + k, n - k, "%s%s%s", i ? "," : "",
+		                      op->inputs[i].name,
+		                      op->inputs[i].flags & NB_IN_VARIADIC
+		                      ? "..." : "");
+	return op->n_inputs ? buf : "-";
 }
 
 static void print_inputs_json(FILE *f, const nb_op *op)
 {
 	fputc('[', f);
 	for (int i = 0; i < op->n_inputs; i++) {
-		char nm[64];
 		if (i)
 			fputs(", ", f);
-		cli_json_str(f, input_name(op, i, nm, sizeof nm));
+		cli_json_str(f, op->inputs[i].name);
 	}
 	fputc(']', f);
 }
 
-static bool bounded(const nb_attr_def *d)
+/* Each input's role and flags, for `nabla ops NAME --json`. */
+static void print_input_defs_json(FILE *f, const nb_op *op)
+{
+	fputc('[', f);
+	for (int i = 0; i < op->n_inputs; i++) {
+		const nb_input_def *d = &op->inputs[i];
+		fprintf(f, "%s{\"name\": ", i ? ", " : "");
+		cli_json_str(f, d->name);
+		fprintf(f, ", \"role\": \"%s\", \"optional\": %s, "
+		        "\"differentiable\": %s, \"dtype\": \"%s\", "
+		        "\"variadic\": %s", role_name(d->role),
+		        d->flags & NB_IN_OPTIONAL ? "true" : "false",
+		        d->flags & (NB_IN_NONDIFF | NB_IN_INT64) ||
+		        (op->flags & NB_OP_NO_GRAD) ? "false" : "true",
+		        d->flags & NB_IN_INT64 ? "int64" : d->flags &
+		        NB_IN_ANY_FLOAT ? "float32|float64" : "the op's",
+		        d->flags & NB_IN_VARIADIC ? "true" : "false");
+		if (d->role != NB_ROLE_DATA && d->fill == NB_FILL_CONST)
+			fprintf(f, ", \"layer_fill\": %.9g", d->value);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+static bool has_min(const nb_attr_def *d)
 {
 	return (d->type == NB_ATTR_INT || d->type == NB_ATTR_FLOAT) &&
-	       d->min <= d->max;
+	       (d->range.bounds & NB_RANGE_MIN);
+}
+
+static bool has_max(const nb_attr_def *d)
+{
+	return (d->type == NB_ATTR_INT || d->type == NB_ATTR_FLOAT) &&
+	       (d->range.bounds & NB_RANGE_MAX);
 }
 
 static void print_op_json(FILE *f, const nb_op *op, bool detail)
@@ -105,9 +141,10 @@ static void print_op_json(FILE *f, const nb_op *op, bool detail)
 			cli_json_str(f, d->choices);
 		}
 		if (detail) {
-			if (bounded(d))
-				fprintf(f, ", \"min\": %.17g, \"max\": %.17g",
-				        d->min, d->max);
+			if (has_min(d))
+				fprintf(f, ", \"min\": %.17g", d->range.min);
+			if (has_max(d))
+				fprintf(f, ", \"max\": %.17g", d->range.max);
 			fprintf(f, ", \"doc\": ");
 			cli_json_str(f, d->doc ? d->doc : "");
 		}
@@ -119,18 +156,23 @@ static void print_op_json(FILE *f, const nb_op *op, bool detail)
 	if (detail) {
 		fprintf(f, ", \"optional\": [");
 		for (int i = 0, n = 0; i < op->n_inputs; i++) {
-			char nm[64];
-			if (!(op->optional & (1u << i)))
+			if (!(op->inputs[i].flags & NB_IN_OPTIONAL))
 				continue;
 			fputs(n++ ? ", " : "", f);
-			cli_json_str(f, input_name(op, i, nm, sizeof nm));
+			cli_json_str(f, op->inputs[i].name);
 		}
-		fprintf(f, "], \"differentiable\": %s, "
+		fprintf(f, "], \"input_defs\": ");
+		print_input_defs_json(f, op);
+		fprintf(f, ", \"results\": %d, \"layer\": %s",
+		        op->n_outputs > 1 ? op->n_outputs : 1,
+		        op->flags & NB_OP_LAYER ? "true" : "false");
+		fprintf(f, ", \"differentiable\": %s, "
 		        "\"grad_modifying\": %s, \"cases\": ",
 		        op->flags & NB_OP_NO_GRAD || !op->backward ? "false"
 		                                                   : "true",
 		        op->flags & NB_OP_GRAD_MODIFYING ? "true" : "false");
-		cli_json_str(f, op->cases ? op->cases : "");
+		cli_json_str(f, op->test && op->test->cases ? op->test->cases
+		                                            : "");
 	}
 	fprintf(f, "}");
 }
@@ -151,8 +193,9 @@ static void list_text(void)
 	printf("%-16s %-14s %-22s %s\n", "OP", "KIND", "INPUTS", "ATTRIBUTES");
 	for (size_t i = 0; i < n; i++) {
 		const nb_op *op = nb_op_at(i);
+		char ins[256];
 		printf("%-16s %-14s %-22s ", op->name, nb_op_kind_name(op->kind),
-		       op->input_names ? op->input_names : "-");
+		       input_list(op, ins, sizeof ins));
 		if (!op->n_attrs)
 			printf("-");
 		for (int k = 0; k < op->n_attrs; k++) {
@@ -172,14 +215,24 @@ static void list_text(void)
 /* Everything about one op, for `nabla ops NAME`. */
 static void describe(const nb_op *op)
 {
-	char nm[64];
 	printf("%s (%s): %s\n", op->name, nb_op_kind_name(op->kind),
 	       op->doc ? op->doc : "");
 	printf("  inputs:");
-	for (int i = 0; i < op->n_inputs; i++)
-		printf("%s %s%s", i ? "," : "", input_name(op, i, nm, sizeof nm),
-		       op->optional & (1u << i) ? " (optional)" : "");
+	for (int i = 0; i < op->n_inputs; i++) {
+		const nb_input_def *d = &op->inputs[i];
+		printf("%s %s%s%s%s", i ? "," : "", d->name,
+		       d->flags & NB_IN_VARIADIC ? "..." : "",
+		       d->role == NB_ROLE_PARAM ? " (parameter"
+		       : d->role == NB_ROLE_BUFFER ? " (buffer" : "",
+		       d->flags & NB_IN_OPTIONAL
+		       ? (d->role == NB_ROLE_DATA ? " (optional)" : ", optional)")
+		       : (d->role == NB_ROLE_DATA ? "" : ")"));
+	}
 	printf("%s\n", op->n_inputs ? "" : " none");
+	if (op->n_outputs > 1)
+		printf("  results: %d\n", op->n_outputs);
+	if (op->flags & NB_OP_LAYER)
+		printf("  layer: yes (the spec language takes it)\n");
 	if (op->n_attrs)
 		printf("  attributes:\n");
 	for (int k = 0; k < op->n_attrs; k++) {
@@ -191,11 +244,15 @@ static void describe(const nb_op *op)
 			printf("default ");
 			print_default(stdout, d, false);
 		}
-		if (bounded(d) && d->type == NB_ATTR_INT)
-			printf(", in [%lld, %lld]", (long long)d->min,
-			       (long long)d->max);
-		else if (bounded(d))
-			printf(", in [%.9g, %.9g]", d->min, d->max);
+		if (has_min(d) && has_max(d) && d->type == NB_ATTR_INT)
+			printf(", in [%lld, %lld]", (long long)d->range.min,
+			       (long long)d->range.max);
+		else if (has_min(d) && has_max(d))
+			printf(", in [%.9g, %.9g]", d->range.min, d->range.max);
+		else if (has_min(d))
+			printf(", at least %.9g", d->range.min);
+		else if (has_max(d))
+			printf(", at most %.9g", d->range.max);
 		if (d->type == NB_ATTR_ENUM)
 			printf(", one of %s", d->choices);
 		printf("\n");
@@ -208,8 +265,8 @@ static void describe(const nb_op *op)
 	       : "exact, checked by nabla gradcheck");
 	if (op->flags & NB_OP_RANDOM)
 		printf("  random: draws from the graph's generator\n");
-	if (op->cases && *op->cases)
-		printf("  gradcheck cases: %s\n", op->cases);
+	if (op->test && op->test->cases && *op->test->cases)
+		printf("  gradcheck cases: %s\n", op->test->cases);
 }
 
 int cmd_ops(int argc, char **argv)

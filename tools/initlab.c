@@ -84,17 +84,6 @@ static int auto_groups(const il_config *c)
 	return best;
 }
 
-/* The k-th name of op's "input,weight,bias" list into buf. */
-static const char *input_name(const nb_op *op, int k, char *buf, size_t n)
-{
-	const char *s = op->input_names ? op->input_names : "";
-	for (; k > 0 && *s; s++)
-		if (*s == ',')
-			k--;
-	snprintf(buf, n, "%.*s", (int)strcspn(s, ","), s);
-	return buf;
-}
-
 /*
  * The normalization of layer i applied to z [batch, out], by name.
  * Optional inputs are left out: no affine map (PyTorch's initial
@@ -109,7 +98,7 @@ static nb_tensor *normalize(net *n, const il_config *c, int i, nb_tensor *z)
 	static const char *const ops[] = {NULL, "batch_norm", "layer_norm",
 	                                  "instance_norm", "group_norm"};
 	int64_t out = c->sizes[i + 1], ch = out;
-	char attrs[64] = "", nm[64];
+	char attrs[64] = "";
 	const nb_op *op = nb_op_find(ops[c->norm]);
 	if (!op) {
 		nb_call(n->g, ops[c->norm], 1, &z, NULL); /* records the error */
@@ -126,13 +115,15 @@ static nb_tensor *normalize(net *n, const il_config *c, int i, nb_tensor *z)
 		z = nb_reshape(n->g, z, 3, (const int64_t[]){c->batch, 1, out});
 	}
 	nb_tensor *in[NB_MAX_INPUTS] = {z};
+	/* The required parameters and buffers, as a layer fills them
+	 * (weight 1, bias 0); the optional ones (running statistics) left
+	 * out. */
 	for (int k = 1; k < op->n_inputs && k < NB_MAX_INPUTS; k++) {
-		if (op->optional & (1u << k))
+		const nb_input_def *d = &op->inputs[k];
+		if (d->flags & NB_IN_OPTIONAL)
 			continue;
-		input_name(op, k, nm, sizeof nm);
-		bool one = !strcmp(nm, "weight") || strstr(nm, "var");
 		in[k] = n->np[i][k - 1] = nb_tensor_full(c->dtype, 1, &ch,
-		                                         one ? 1.0 : 0.0);
+		    d->fill == NB_FILL_CONST ? d->value : 0.0);
 		if (!in[k])
 			return NULL;
 	}
@@ -182,8 +173,10 @@ static nb_status build(net *n, const il_config *c, const nb_op *act,
 		    nb_tensor_set_requires_grad(n->w[i], true))
 			goto fail;
 	}
+	/* A learned slope (prelu): filled as a layer would. */
 	if (act->n_inputs == 2 && !(n->act_w = nb_tensor_full(c->dtype,
-	                                         NB_SHAPE(1), 0.25)))
+	    NB_SHAPE(1), act->inputs[1].fill == NB_FILL_CONST
+	                 ? act->inputs[1].value : 0.0)))
 		goto fail;
 	if (!(n->g = nb_graph_new()))
 		goto fail;
@@ -322,9 +315,10 @@ nb_status il_run_study(const il_config *c, il_run *out, char *err,
 	                            errn);
 	if (!act)
 		return NB_ENOTFOUND;
-	out->bounded = act->out_lo != act->out_hi;
-	out->out_lo = act->out_lo;
-	out->out_hi = act->out_hi;
+	const nb_op_test *t = act->test;
+	out->bounded = t && t->out_lo != t->out_hi;
+	out->out_lo = t ? t->out_lo : 0;
+	out->out_hi = t ? t->out_hi : 0;
 	if ((st = build(&n, c, act, attrs, name, err, errn)))
 		goto done;
 	nb_tensor *aL = n.a[c->n_layers - 1];

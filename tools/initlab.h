@@ -4,7 +4,7 @@
  * activation, one forward and one backward pass, and per-layer
  * statistics of the activations and of the weight gradients.  Kept out
  * of cmd_initlab.c so that tests can run it and compare it with an
- * independent computation (tests/initlab_ref.py).
+ * independent computation (tests/ref/initlab_ref.py).
  */
 #ifndef NB_INITLAB_H
 #define NB_INITLAB_H

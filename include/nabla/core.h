@@ -20,8 +20,9 @@ extern "C" {
 
 /* Largest rank of a tensor. */
 #define NB_MAX_DIMS 8
-/* Largest number of inputs of one op. */
-#define NB_MAX_INPUTS 8
+/* Largest number of input definitions of one op (a variadic op takes
+ * any number of inputs through its last definition). */
+#define NB_MAX_INPUTS 16
 
 /*
  * Every fallible call reports one of these.  NB_OK is zero, so

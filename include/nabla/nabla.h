@@ -16,21 +16,30 @@
 #ifndef NABLA_NABLA_H
 #define NABLA_NABLA_H
 
+/* The engine (lib/): status codes, tensors, the graph, op descriptors. */
 #include "core.h"
 #include "tensor.h"
 #include "graph.h"
 #include "op.h"
+
+/* The ops (lib/ops/): one header per family of typed wrappers. */
 #include "ops.h"
 #include "activation.h"
 #include "norm.h"
 #include "conv.h"
-#include "gradcheck.h"
 #include "regularize.h"
-#include "optim.h"
-#include "init.h"
+
+/* Models (lib/nn/): modules, specs, initializers, optimizers. */
 #include "model.h"
+#include "init.h"
+#include "optim.h"
+
+/* Files (lib/io/): checkpoints and data sets. */
 #include "checkpoint.h"
 #include "data.h"
+
+/* The graph drawn (lib/dot/) and checked (lib/check/). */
 #include "dot.h"
+#include "gradcheck.h"
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * nabla/op.h - op descriptors and the op registry.
  *
- * An op is a static, read-only descriptor (nb_op) registered by name.
+ * An op is a static, read-only descriptor (nb_op) registered by name:
+ * its inputs (each with a role and flags), attributes, results, shape
+ * rule, forward and backward side by side (doc/extending.md).
  * Built-ins register themselves the first time the registry is used;
  * users register their own with nb_op_register() and those then appear
  * in `nabla ops`, in gradcheck and in the DOT exporter like built-ins.
@@ -21,6 +23,11 @@
 extern "C" {
 #endif
 
+/*
+ * What an op is, for listings, the DOT exporter's colours and the study
+ * tools (an activation's statistics).  Code reads kinds and flags, never
+ * an op's name.
+ */
 typedef enum nb_op_kind {
 	NB_KIND_ARITH,
 	NB_KIND_REDUCE,
@@ -36,7 +43,10 @@ typedef enum nb_op_kind {
 	NB_KIND_COUNT
 } nb_op_kind;
 
+/* "arithmetic", "activation"...; "?" for a value out of range. */
 const char *nb_op_kind_name(nb_op_kind k);
+
+/* ---- attributes ---- */
 
 typedef enum nb_attr_type {
 	NB_ATTR_INT,   /* int64_t */
@@ -52,35 +62,132 @@ typedef struct nb_ints {
 	int64_t v[NB_MAX_DIMS];
 } nb_ints;
 
+/*
+ * The inclusive range of an INT or FLOAT attribute.  Always written with
+ * one of the macros below: the registry refuses a numeric attribute
+ * whose range was left out, so "unbounded" is said in words, never
+ * implied by zeros.
+ */
+typedef struct nb_range {
+	double min, max;
+	unsigned bounds; /* NB_RANGE_* */
+} nb_range;
+
+#define NB_RANGE_GIVEN 1u
+#define NB_RANGE_MIN 2u
+#define NB_RANGE_MAX 4u
+#define NB_RANGE(lo, hi)                                                     \
+	{(lo), (hi), NB_RANGE_GIVEN | NB_RANGE_MIN | NB_RANGE_MAX}
+#define NB_AT_LEAST(lo) {(lo), 0, NB_RANGE_GIVEN | NB_RANGE_MIN}
+#define NB_AT_MOST(hi) {0, (hi), NB_RANGE_GIVEN | NB_RANGE_MAX}
+#define NB_UNBOUNDED {0, 0, NB_RANGE_GIVEN}
+
 /* Attribute flags. */
 #define NB_ATTR_NULLABLE 1u /* FLOAT: "none" is accepted, stored as NAN */
 
 /*
  * One typed attribute of an op, stored at `offset` in the op's attribute
- * struct.  min/max bound INT and FLOAT values inclusively, unless
- * min > max (unbounded).  def is the default of INT, FLOAT, BOOL and ENUM
- * (the choice's index); INTS default to n = 0.
+ * struct.  Write rows with designated initializers:
+ *   {.name = "alpha", .type = NB_ATTR_FLOAT, .offset = offsetof(A, alpha),
+ *    .def = 1.0, .range = NB_AT_LEAST(0), .doc = "..."}
+ * def is the default of INT, FLOAT, BOOL and ENUM (the choice's index);
+ * INTS default to n = 0.  range bounds INT and FLOAT values.
  */
 typedef struct nb_attr_def {
 	const char *name;
 	nb_attr_type type;
 	size_t offset;
 	double def;
-	double min, max;
+	nb_range range;
 	const char *choices; /* ENUM: "none|tanh" */
-	unsigned flags;
+	unsigned flags;      /* NB_ATTR_* */
 	const char *doc;
 } nb_attr_def;
+
+/* ---- inputs ---- */
+
+/* What an input is to a model: data flowing through, a learned
+ * parameter, or a buffer of state (running statistics, counters). */
+typedef enum nb_role {
+	NB_ROLE_DATA = 0,
+	NB_ROLE_PARAM,
+	NB_ROLE_BUFFER
+} nb_role;
+
+/* Input flags. */
+#define NB_IN_OPTIONAL 1u  /* may be NULL: "not given" */
+#define NB_IN_NONDIFF 2u   /* never receives a gradient */
+#define NB_IN_INT64 4u     /* int64 (class indices, counters), not float */
+#define NB_IN_ANY_FLOAT 8u /* float32 or float64 whatever the op's dtype
+                              (running statistics kept in float64) */
+/*
+ * The last input only: it stands for any number of inputs, at least
+ * nb_op.min_inputs in all (cat, stack).  Every one of them has this
+ * definition.
+ */
+#define NB_IN_VARIADIC 16u
+/*
+ * PARAM and BUFFER inputs that are NB_IN_OPTIONAL: a layer leaves this
+ * input out unless its group is switched on (instance_norm's weight and
+ * running statistics, as PyTorch's affine=False,
+ * track_running_stats=False).  Without the flag a layer makes it unless
+ * the group is switched off.
+ */
+#define NB_IN_LAYER_OFF 32u
+
+/* The layer switch that makes an optional PARAM or BUFFER input. */
+typedef enum nb_in_group {
+	NB_GROUP_NONE = 0,
+	NB_GROUP_AFFINE, /* the affine map: weight and bias (affine=) */
+	NB_GROUP_STATS   /* running statistics (track_running_stats=) */
+} nb_in_group;
+
+/* The shape a layer gives a PARAM or BUFFER input it makes. */
+typedef enum nb_in_shape {
+	NB_SHAPE_FEATURES = 0, /* [F]: one per feature or channel */
+	NB_SHAPE_ONE,          /* [1]: one shared value (prelu's weight) */
+	NB_SHAPE_SCALAR        /* []: a scalar (a counter) */
+} nb_in_shape;
+
+/* How a layer fills a PARAM or BUFFER input it makes. */
+typedef enum nb_in_fill {
+	NB_FILL_NONE = 0, /* a layer cannot make it (linear's weight is
+	                     made by nb_linear_layer, not by an op layer) */
+	NB_FILL_CONST     /* every element = value */
+} nb_in_fill;
+
+/*
+ * One input of an op.  Layers, the spec language, the DOT exporter,
+ * gradcheck and `nabla ops` read these fields; none of them reads the
+ * name, which is for messages, listings and checkpoint keys only.
+ */
+typedef struct nb_input_def {
+	const char *name;
+	unsigned flags;     /* NB_IN_* */
+	nb_role role;
+	/* PARAM and BUFFER only: how nb_op_layer_new makes the input. */
+	nb_in_group group;
+	nb_in_shape shape;
+	nb_in_fill fill;
+	double value;
+	const char *doc;
+} nb_input_def;
+
+/* ---- the descriptor ---- */
 
 /* Op flags. */
 #define NB_OP_RANDOM 1u        /* draws from the graph's generator */
 #define NB_OP_GRAD_MODIFYING 2u /* backward is a rule, not a derivative */
-#define NB_OP_NO_GRAD 4u       /* no backward at all (e.g. argmax) */
 /*
- * forward() writes every element of its result (in every mode, for
+ * No gradient at all (argmax, comparisons): backward must be NULL, and
+ * registration refuses an op without backward that does not say so.
+ */
+#define NB_OP_NO_GRAD 4u
+/*
+ * forward() writes every element of its results (in every mode, for
  * every input, before reading any of it), so the dispatcher hands it
  * uninitialised memory instead of zeroing it first.  Without the flag
- * the result starts zeroed.
+ * the results start zeroed.
  */
 #define NB_OP_WRITES_OUTPUT 8u
 /*
@@ -89,6 +196,17 @@ typedef struct nb_attr_def {
  * nb_backward need not zero a gradient buffer it has just made.
  */
 #define NB_OP_GRAD_FRESH 16u
+/*
+ * The op can be a layer of a model (nb_op_layer_new, the spec
+ * language): input 0 is the data, every other input is a PARAM or
+ * BUFFER a layer can make, and the result is the layer's output.
+ */
+#define NB_OP_LAYER 32u
+
+/* Largest number of results of one op (split, chunk). */
+#define NB_MAX_OUTPUTS 64
+/* Largest number of inputs of one call (a variadic op's). */
+#define NB_MAX_CALL_INPUTS 65536
 
 typedef struct nb_op nb_op;
 
@@ -102,7 +220,7 @@ typedef struct nb_op_ctx {
 	const nb_op *op;
 	int n_in;
 	nb_tensor *const *in;
-	nb_tensor *out;
+	nb_tensor *out;          /* result 0 (outs[0]) */
 	const void *attrs;
 	void *saved;
 	size_t node_id;
@@ -112,46 +230,56 @@ typedef struct nb_op_ctx {
 	 * even zeros), so backward must write every element of it.  Other
 	 * gradients (and all of them without the flag) hold zeros or the
 	 * sums of earlier nodes, and backward adds into them.  Never set
-	 * for an input given twice to the node, nor for the gradient of a
-	 * persistent tensor (nb_tensor_*), which is zeroed or accumulates.
+	 * for an input given twice to the node, for the gradient of a
+	 * persistent tensor (nb_tensor_*), which is zeroed or accumulates,
+	 * nor for inputs past the 32nd.
 	 */
 	uint32_t fresh;
+	int n_out;               /* results: 1, or as the shape rule said */
+	nb_tensor *const *outs;
+	/* Backward only: dL/d(outs[k]) for every k, never NULL (zeros for a
+	 * result that received no gradient); gouts[0] is backward's gout. */
+	const nb_tensor *const *gouts;
 } nb_op_ctx;
 
+/* The dtype and shape of one result. */
+typedef struct nb_result_def {
+	nb_dtype dtype;
+	int ndim;
+	int64_t shape[NB_MAX_DIMS];
+} nb_result_def;
+
 /*
- * The result's dtype and shape.  On entry *dt is the dtype of the float
- * inputs and ndim/shape are those of input 0.  Return NB_OK, or report
- * the problem with nb_op_fail().
+ * The results' dtypes and shapes.  On entry c->n_out is op->n_outputs
+ * (1 when 0) and every res[k] holds the dtype of the float inputs and
+ * the shape of input 0 (or []).  The rule checks what is particular to
+ * the op, fills in res[0 .. n_out-1], and may change c->n_out (1 to
+ * NB_MAX_OUTPUTS) for an op whose number of results depends on its
+ * inputs or attributes (split).  Return NB_OK, or report the problem
+ * with nb_op_fail().  NULL: one result shaped like input 0.
  */
-typedef nb_status (*nb_shape_fn)(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                                 int64_t *shape);
+typedef nb_status (*nb_shape_fn)(nb_op_ctx *c, nb_result_def *res);
 typedef nb_status (*nb_forward_fn)(nb_op_ctx *c);
 /*
- * gout is dL/d(out).  gin[i] is non-NULL exactly for the inputs that
- * need a gradient: add (+=) dL/d(in[i]) into it (or write it, for the
- * gradients c->fresh marks: see NB_OP_GRAD_FRESH).
+ * gout is dL/d(out) (c->gouts[0]; the other results' in c->gouts).
+ * gin[i] is non-NULL exactly for the inputs that need a gradient: add
+ * (+=) dL/d(in[i]) into it (or write it, for the gradients c->fresh
+ * marks: see NB_OP_GRAD_FRESH).
  */
 typedef nb_status (*nb_backward_fn)(nb_op_ctx *c, const nb_tensor *gout,
                                     nb_tensor *const *gin);
+/*
+ * A check across attributes (lower <= upper), run after each value has
+ * passed its own range: true if attrs are acceptable, else false with a
+ * reason written into why (n bytes, NUL-terminated).
+ */
+typedef bool (*nb_attrs_check_fn)(const void *attrs, char *why, size_t n);
 
-struct nb_op {
-	const char *name;
-	nb_op_kind kind;
-	const char *doc;        /* one line for `nabla ops` */
-	int n_inputs;           /* fixed count of inputs */
-	const char *input_names;/* "input,weight,bias" */
-	uint32_t optional;      /* bit i: input i may be NULL */
-	uint32_t nondiff;       /* bit i: input i never gets a gradient */
-	uint32_t int_inputs;    /* bit i: input i is NB_I64 (class indices) */
-	uint32_t any_dtype;     /* bit i: input i may have another float dtype
-	                           (running statistics) */
-	const nb_attr_def *attrs;
-	int n_attrs;
-	size_t attrs_size;      /* sizeof the attribute struct */
-	unsigned flags;         /* NB_OP_* */
-	nb_shape_fn shape;
-	nb_forward_fn forward;
-	nb_backward_fn backward;
+/*
+ * What the gradient checker, the statistics and the tests need, apart
+ * from the engine's contract (nb_op.test points to one, or is NULL).
+ */
+typedef struct nb_op_test {
 	/*
 	 * Gradcheck recipe: cases separated by ';', each a list of inputs
 	 * then optionally '|' and an attribute string, e.g.
@@ -159,7 +287,7 @@ struct nb_op {
 	 * An input is [dims] followed by optional letters: 'i<N>' int64
 	 * class indices in [0, N); 'p' positive (0.5..2); '-' absent
 	 * (optional input given as NULL); 'c' constant (no grad checked).
-	 * Values are uniform in [lo, hi] (default [-2, 2]) at least 0.02
+	 * Values are uniform in [lo, hi] (lo == hi: [-2, 2]) at least 0.02
 	 * from each kink, as far as the range allows (after 100 draws
 	 * within 0.02 of a kink, the last one is taken).
 	 */
@@ -181,15 +309,58 @@ struct nb_op {
 	 * 0, 0) means unbounded.
 	 */
 	double out_lo, out_hi;
+} nb_op_test;
+
+/* The descriptor version this header declares. */
+#define NB_OP_VERSION 1
+
+/*
+ * An op.  Static and read-only: write it with designated initializers,
+ * version first, so that a descriptor compiled against this header
+ * keeps working when later versions add fields at the end:
+ *   static const nb_op swish = {
+ *       .version = NB_OP_VERSION, .name = "swish", ...
+ *   };
+ */
+struct nb_op {
+	int version;             /* NB_OP_VERSION */
+	const char *name;
+	nb_op_kind kind;
+	const char *doc;         /* one line for `nabla ops` */
+	/* Inputs, in call order; with NB_IN_VARIADIC on the last one, any
+	 * number >= min_inputs. */
+	const nb_input_def *inputs;
+	int n_inputs;
+	int min_inputs;          /* variadic ops only */
+	int n_outputs;           /* 0 or 1: one result */
+	const nb_attr_def *attrs;
+	int n_attrs;
+	size_t attrs_size;       /* sizeof the attribute struct */
+	nb_attrs_check_fn check; /* optional */
+	unsigned flags;          /* NB_OP_* */
+	/* NB_OP_LAYER: the prefix of its layers' module names in a spec
+	 * ("bn" makes bn1, bn2...); NULL: the op's name. */
+	const char *layer_prefix;
+	nb_shape_fn shape;
+	nb_forward_fn forward;
+	nb_backward_fn backward; /* NULL only with NB_OP_NO_GRAD */
+	const nb_op_test *test;  /* optional */
 };
+
+/* The definition that input i of a call to op has (the variadic one for
+ * every i past the last), or NULL when i is out of range. */
+const nb_input_def *nb_op_input(const nb_op *op, int i);
 
 /*
  * Adds op to the registry.  op is borrowed and must stay valid (and
  * unchanged) for the life of the process: use a static descriptor.
  * NB_EEXIST for a name already taken, NB_EINVAL for a malformed
- * descriptor (no name, no forward, bad attribute table: an unknown
- * type, a repeated name, a default outside its range), NB_ENOMEM (the
- * registry is then unchanged).
+ * descriptor (a version this library does not know, no name, no
+ * forward, no backward without NB_OP_NO_GRAD, a bad input table: a
+ * variadic input that is not the last, NB_OP_LAYER without a data input
+ * 0; a bad attribute table: an unknown type, a repeated name, a numeric
+ * attribute without a range, a default outside its range or refused by
+ * check), NB_ENOMEM (the registry is then unchanged).
  * Registration is not thread-safe; lookups are, once nothing registers.
  */
 nb_status nb_op_register(const nb_op *op);
@@ -201,10 +372,20 @@ const nb_op *nb_op_at(size_t i);
 
 /*
  * Apply op to inputs with an attribute struct (NULL: the defaults).
- * Returns the result, a graph tensor, or NULL on error (recorded on g).
+ * Returns the result (result 0 of an op with several), a graph tensor,
+ * or NULL on error (recorded on g).
  */
 nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
                     nb_tensor *const *in, const void *attrs);
+/*
+ * The same, for ops with several results: stores up to max_out of them
+ * in outs and returns how many the op made (which may exceed max_out:
+ * the rest are on the tape but not stored), or -1 on error (recorded
+ * on g; outs untouched).
+ */
+int nb_apply_multi(nb_graph *g, const nb_op *op, int n_in,
+                   nb_tensor *const *in, const void *attrs,
+                   nb_tensor **outs, int max_out);
 /*
  * Apply the op named `name`, with attributes from a string of
  * `key=value` pairs separated by spaces or ';' ("negative_slope=0.2",
@@ -216,7 +397,8 @@ nb_tensor *nb_call(nb_graph *g, const char *name, int n_in,
 /* Fills buf (op->attrs_size bytes) with op's defaults, then applies the
  * attribute string s.  Errors name the op and the attribute. */
 nb_status nb_attrs_parse(const nb_op *op, const char *s, void *buf);
-/* Checks every attribute of buf against its declared range. */
+/* Checks every attribute of buf against its declared range, then the
+ * op's check across attributes. */
 nb_status nb_attrs_check(const nb_op *op, const void *buf);
 /* Formats the attributes that differ from the defaults (all of them if
  * all) as "k=v k=v", always NUL-terminated within n bytes.  Floats are
@@ -243,17 +425,22 @@ nb_status nb_op_fail(nb_op_ctx *c, nb_status code, const char *fmt, ...)
 bool nb_op_training(const nb_op_ctx *c);
 nb_rng *nb_op_rng(nb_op_ctx *c);
 
-/* The tape, for exporters: node i's op, inputs, output and attributes
- * (borrowed, valid until reset). */
+/* The tape, for exporters: node i's op, inputs, results and attributes
+ * (borrowed, valid until reset).  nb_graph_node_output is result 0;
+ * nb_graph_node_outputs stores the array of all in *out and returns how
+ * many there are. */
 const nb_op *nb_graph_node_op(const nb_graph *g, size_t i);
 int nb_graph_node_inputs(const nb_graph *g, size_t i, nb_tensor *const **in);
 nb_tensor *nb_graph_node_output(const nb_graph *g, size_t i);
+int nb_graph_node_outputs(const nb_graph *g, size_t i, nb_tensor *const **out);
 const void *nb_graph_node_attrs(const nb_graph *g, size_t i);
 /* The scope (module path such as "block1.fc1") that was current when
  * node i was recorded; "" at top level.  Borrowed, valid until reset. */
 const char *nb_graph_node_scope(const nb_graph *g, size_t i);
 /* The node that made t (its index), or -1 for a leaf. */
 long nb_tensor_node(const nb_tensor *t);
+/* Which result of its node t is (0 for a leaf or a single result). */
+int nb_tensor_output_index(const nb_tensor *t);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,7 @@
  */
 #include "vecmath.h"
 #include <tgmath.h>
+#include <stdio.h>
 #include "elementwise.h"
 
 /* ---- stable building blocks, for float and double ---- */
@@ -151,150 +152,272 @@ typedef struct hardtanh_attrs {
 	double min_val, max_val;
 } hardtanh_attrs;
 
-/* min > max: unbounded (NaN is refused by the attribute check). */
+/* NB_UNBOUNDED: any value (NaN is refused by the attribute check). */
 static const nb_attr_def leaky_defs[] = {
-	{"negative_slope", NB_ATTR_FLOAT, offsetof(leaky_attrs, negative_slope),
-	 0.01, 1, 0, NULL, 0, "slope a of the negative side, a x"},
+	{.name = "negative_slope", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(leaky_attrs, negative_slope), .def = 0.01,
+	 .range = NB_UNBOUNDED, .doc = "slope a of the negative side, a x"},
 };
 static const nb_attr_def rrelu_defs[] = {
-	{"lower", NB_ATTR_FLOAT, offsetof(rrelu_attrs, lower), 1.0 / 8, 1, 0,
-	 NULL, 0, "lowest negative-side slope drawn in training"},
-	{"upper", NB_ATTR_FLOAT, offsetof(rrelu_attrs, upper), 1.0 / 3, 1, 0,
-	 NULL, 0, "highest negative-side slope; eval uses (lower + upper) / 2"},
+	{.name = "lower", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(rrelu_attrs, lower), .def = 1.0 / 8,
+	 .range = NB_UNBOUNDED,
+	 .doc = "lowest negative-side slope drawn in training"},
+	{.name = "upper", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(rrelu_attrs, upper), .def = 1.0 / 3,
+	 .range = NB_UNBOUNDED,
+	 .doc = "highest negative-side slope; eval uses (lower + upper) / 2"},
 };
 static const nb_attr_def elu_defs[] = {
-	{"alpha", NB_ATTR_FLOAT, offsetof(alpha_attrs, alpha), 1, 1, 0, NULL,
-	 0, "alpha in alpha (e^x - 1) for x <= 0"},
+	{.name = "alpha", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(alpha_attrs, alpha), .def = 1,
+	 .range = NB_UNBOUNDED, .doc = "alpha in alpha (e^x - 1) for x <= 0"},
 };
 static const nb_attr_def celu_defs[] = {
-	{"alpha", NB_ATTR_FLOAT, offsetof(alpha_attrs, alpha), 1, 1, 0, NULL,
-	 0, "alpha in alpha (e^(x/alpha) - 1) for x <= 0; not 0"},
+	{.name = "alpha", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(alpha_attrs, alpha), .def = 1,
+	 .range = NB_UNBOUNDED,
+	 .doc = "alpha in alpha (e^(x/alpha) - 1) for x <= 0; not 0"},
 };
 static const nb_attr_def gelu_defs[] = {
-	{"approximate", NB_ATTR_ENUM, offsetof(gelu_attrs, approximate), 0, 1,
-	 0, "none|tanh", 0, "none: exact x Phi(x); tanh: the tanh formula"},
+	{.name = "approximate", .type = NB_ATTR_ENUM,
+	 .offset = offsetof(gelu_attrs, approximate), .def = 0,
+	 .choices = "none|tanh",
+	 .doc = "none: exact x Phi(x); tanh: the tanh formula"},
 };
 static const nb_attr_def softplus_defs[] = {
-	{"beta", NB_ATTR_FLOAT, offsetof(softplus_attrs, beta), 1, 1, 0, NULL,
-	 0, "log(1 + e^(beta x)) / beta; not 0"},
-	{"threshold", NB_ATTR_FLOAT, offsetof(softplus_attrs, threshold), 20,
-	 1, 0, NULL, 0, "identity where beta x > threshold"},
+	{.name = "beta", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(softplus_attrs, beta), .def = 1,
+	 .range = NB_UNBOUNDED, .doc = "log(1 + e^(beta x)) / beta; not 0"},
+	{.name = "threshold", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(softplus_attrs, threshold), .def = 20,
+	 .range = NB_UNBOUNDED, .doc = "identity where beta x > threshold"},
 };
 static const nb_attr_def hardtanh_defs[] = {
-	{"min_val", NB_ATTR_FLOAT, offsetof(hardtanh_attrs, min_val), -1, 1, 0,
-	 NULL, 0, "lower limit"},
-	{"max_val", NB_ATTR_FLOAT, offsetof(hardtanh_attrs, max_val), 1, 1, 0,
-	 NULL, 0, "upper limit, >= min_val"},
+	{.name = "min_val", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(hardtanh_attrs, min_val), .def = -1,
+	 .range = NB_UNBOUNDED, .doc = "lower limit"},
+	{.name = "max_val", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(hardtanh_attrs, max_val), .def = 1,
+	 .range = NB_UNBOUNDED, .doc = "upper limit, >= min_val"},
 };
 
-/* Checks across attributes, which the per-attribute ranges cannot say;
- * as shape rules, they run before forward. */
-static nb_status rrelu_check(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                             int64_t *shape)
+/* Checks across attributes, which the per-attribute ranges cannot say
+ * (the .check of each op; the engine prefixes "opname: "). */
+static bool rrelu_check(const void *attrs, char *why, size_t n)
 {
-	const rrelu_attrs *a = c->attrs;
-	(void)dt, (void)ndim, (void)shape;
-	if (a->lower > a->upper)
-		return nb_op_fail(c, NB_EINVAL, "lower = %g is above upper = "
-		                  "%g", a->lower, a->upper);
-	return NB_OK;
+	const rrelu_attrs *a = attrs;
+	if (a->lower > a->upper) {
+		snprintf(why, n, "lower = %g is above upper = %g", a->lower,
+		         a->upper);
+		return false;
+	}
+	return true;
 }
 
-static nb_status celu_check(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                            int64_t *shape)
+static bool celu_check(const void *attrs, char *why, size_t n)
 {
-	(void)dt, (void)ndim, (void)shape;
-	if (((const alpha_attrs *)c->attrs)->alpha == 0)
-		return nb_op_fail(c, NB_EINVAL, "alpha must not be 0 "
-		                  "(x / alpha)");
-	return NB_OK;
+	if (((const alpha_attrs *)attrs)->alpha == 0) {
+		snprintf(why, n, "alpha must not be 0 (x / alpha)");
+		return false;
+	}
+	return true;
 }
 
-static nb_status softplus_check(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                                int64_t *shape)
+static bool softplus_check(const void *attrs, char *why, size_t n)
 {
-	(void)dt, (void)ndim, (void)shape;
-	if (((const softplus_attrs *)c->attrs)->beta == 0)
-		return nb_op_fail(c, NB_EINVAL, "beta must not be 0 "
-		                  "(log(1 + e^(beta x)) / beta)");
-	return NB_OK;
+	if (((const softplus_attrs *)attrs)->beta == 0) {
+		snprintf(why, n, "beta must not be 0 "
+		         "(log(1 + e^(beta x)) / beta)");
+		return false;
+	}
+	return true;
 }
 
-static nb_status hardtanh_check(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                                int64_t *shape)
+static bool hardtanh_check(const void *attrs, char *why, size_t n)
 {
-	const hardtanh_attrs *a = c->attrs;
-	(void)dt, (void)ndim, (void)shape;
-	if (a->min_val > a->max_val)
-		return nb_op_fail(c, NB_EINVAL, "min_val = %g is above max_val "
-		                  "= %g", a->min_val, a->max_val);
-	return NB_OK;
+	const hardtanh_attrs *a = attrs;
+	if (a->min_val > a->max_val) {
+		snprintf(why, n, "min_val = %g is above max_val = %g",
+		         a->min_val, a->max_val);
+		return false;
+	}
+	return true;
 }
 
 /* ---- the elementwise ops: forward, then d/dx times g ---- */
 
+/* The common gradcheck cases, and a kink at 0 (the ReLU family). */
+#define CASES "[3,4]; [2,3,5]"
+#define KINK0 .kinks = {0}, .n_kinks = 1
+
+/* The flags of an elementwise activation (a layer in a spec). */
+#define ACT_FLAGS (NB_UNARY_FLAGS | NB_OP_LAYER)
+
 /* sigmoid(x) = 1 / (1 + e^-x);  sigmoid' = sigmoid(x) sigmoid(-x) */
 NB_UNARY_OP(sigmoid, nb_noattrs, SIGM(x), g * DSIGM(x))
+static const nb_op_test sigmoid_test = {
+	.cases = CASES, .lo = -6, .hi = 6, .out_lo = 0, .out_hi = 1,
+};
+static const nb_op sigmoid_op = NB_UNARY_DESC0(sigmoid, NB_KIND_ACTIVATION,
+    "1 / (1 + e^-x), in (0, 1)", &sigmoid_test, .flags = ACT_FLAGS);
+
 /* tanh' = 1 - tanh^2 */
 NB_UNARY_OP(tanh, nb_noattrs, tanh(x), g * DTANH(x))
+static const nb_op_test tanh_test = {
+	.cases = CASES, .lo = -3, .hi = 3, .out_lo = -1, .out_hi = 1,
+};
+static const nb_op tanh_op = NB_UNARY_DESC0(tanh, NB_KIND_ACTIVATION,
+    "hyperbolic tangent, in (-1, 1)", &tanh_test, .flags = ACT_FLAGS);
+
+/* relu and selu: the common cases around their kink at 0. */
+static const nb_op_test kink0_test = {.cases = CASES, KINK0};
+
 /* max(x, 0);  1 for x > 0, else 0.  NaN stays NaN, with gradient g, as
  * PyTorch's (its clamp propagates NaN; its backward zeroes only where
  * the result is <= 0). */
 NB_UNARY_OP(relu, nb_noattrs, x <= 0 ? (T)0 : x, x <= 0 ? (T)0 : g)
+static const nb_op relu_op = NB_UNARY_DESC0(relu, NB_KIND_ACTIVATION,
+    "max(x, 0)", &kink0_test, .flags = ACT_FLAGS);
+
 /* x for x > 0, a x otherwise */
 NB_UNARY_OP(leaky_relu, leaky_attrs,
             x > 0 ? x : x * (T)A->negative_slope,
             x > 0 ? g : g * (T)A->negative_slope)
+static const nb_op_test leaky_relu_test = {
+	.cases = CASES "; [5]|negative_slope=0.2; [4]|negative_slope=-0.5",
+	KINK0,
+};
+static const nb_op leaky_relu_op = NB_UNARY_DESC(leaky_relu,
+    NB_KIND_ACTIVATION, "x for x > 0, else negative_slope * x",
+    leaky_attrs, leaky_defs, &leaky_relu_test, .flags = ACT_FLAGS);
+
 /* x for x > 0, alpha (e^x - 1) otherwise;  alpha e^x there */
 NB_UNARY_OP(elu, alpha_attrs,
             x > 0 ? x : (T)A->alpha * expm1(x),
             x > 0 ? g : g * (T)A->alpha * exp(x))
+static const nb_op_test elu_test = {.cases = CASES "; [5]|alpha=0.5", KINK0};
+static const nb_op elu_op = NB_UNARY_DESC(elu, NB_KIND_ACTIVATION,
+    "x for x > 0, else alpha (e^x - 1)", alpha_attrs, elu_defs, &elu_test,
+    .flags = ACT_FLAGS);
+
 /* scale * elu(x; alpha) with SELU's fixed constants */
 NB_UNARY_OP(selu, nb_noattrs,
             x > 0 ? (T)SELU_SCALE * x
                   : (T)(SELU_SCALE * SELU_ALPHA) * expm1(x),
             x > 0 ? g * (T)SELU_SCALE
                   : g * (T)(SELU_SCALE * SELU_ALPHA) * exp(x))
+static const nb_op selu_op = NB_UNARY_DESC0(selu, NB_KIND_ACTIVATION,
+    "scale * elu(x, alpha), the self-normalizing constants", &kink0_test,
+    .flags = ACT_FLAGS);
+
 /* x for x > 0, alpha (e^(x/alpha) - 1) otherwise;  e^(x/alpha) there */
 NB_UNARY_OP(celu, alpha_attrs,
             x > 0 ? x : (T)A->alpha * expm1(x / (T)A->alpha),
             x > 0 ? g : g * exp(x / (T)A->alpha))
+static const nb_op_test celu_test = {
+	.cases = CASES "; [5]|alpha=2; [5]|alpha=0.5", KINK0,
+};
+static const nb_op celu_op = NB_UNARY_DESC(celu, NB_KIND_ACTIVATION,
+    "x for x > 0, else alpha (e^(x/alpha) - 1)", alpha_attrs, celu_defs,
+    &celu_test, .flags = ACT_FLAGS, .check = celu_check);
+
 /* x Phi(x);  Phi(x) + x phi(x).  Tanh form: see gelu_tanh above. */
 NB_UNARY_OP(gelu, gelu_attrs,
             A->approximate ? GELU_TANH(x) : x * NCDF(x),
             g * (A->approximate ? DGELU_TANH(x) : NCDF(x) + x * NPDF(x)))
+static const nb_op_test gelu_test = {
+	.cases = CASES "; [3,4]|approximate=tanh", .lo = -4, .hi = 4,
+};
+static const nb_op gelu_op = NB_UNARY_DESC(gelu, NB_KIND_ACTIVATION,
+    "x Phi(x), exact (erf) or tanh approximation", gelu_attrs, gelu_defs,
+    &gelu_test, .flags = ACT_FLAGS);
+
+/* silu and mish: the common cases on [-4, 4]. */
+static const nb_op_test smooth_test = {.cases = CASES, .lo = -4, .hi = 4};
+
 /* x sigmoid(x);  sigmoid(x) + x sigmoid'(x) */
 NB_UNARY_OP(silu, nb_noattrs, x * SIGM(x), g * (SIGM(x) + x * DSIGM(x)))
+static const nb_op silu_op = NB_UNARY_DESC0(silu, NB_KIND_ACTIVATION,
+    "x sigmoid(x) (swish)", &smooth_test, .flags = ACT_FLAGS);
+
 /* x t(x), t = tanh(softplus(x));  t + x (1 - t^2) sigmoid(x) */
 NB_UNARY_OP(mish, nb_noattrs, x * MISH_T(x),
             g * (MISH_T(x) + x * SIGM(x) * MISH_DT(x)))
+static const nb_op mish_op = NB_UNARY_DESC0(mish, NB_KIND_ACTIVATION,
+    "x tanh(softplus(x))", &smooth_test, .flags = ACT_FLAGS);
+
 /* log(1 + e^(b x)) / b, x where b x > threshold;  sigmoid(b x) */
 NB_UNARY_OP(softplus, softplus_attrs,
             x * (T)A->beta > (T)A->threshold
                 ? x : SOFTPLUS(x * (T)A->beta) / (T)A->beta,
             x * (T)A->beta > (T)A->threshold
                 ? g : g * SIGM(x * (T)A->beta))
+static const nb_op_test softplus_test = {
+	.cases = CASES "; [5]|beta=2; [5]|beta=0.5 threshold=10",
+};
+static const nb_op softplus_op = NB_UNARY_DESC(softplus, NB_KIND_ACTIVATION,
+    "log(1 + e^(beta x)) / beta, x where beta x > threshold",
+    softplus_attrs, softplus_defs, &softplus_test, .flags = ACT_FLAGS,
+    .check = softplus_check);
+
 /* x / (1 + |x|);  1 / (1 + |x|)^2 */
 NB_UNARY_OP(softsign, nb_noattrs, x / (1 + fabs(x)),
             g / ((1 + fabs(x)) * (1 + fabs(x))))
+static const nb_op_test softsign_test = {
+	.cases = CASES, .lo = -4, .hi = 4, .out_lo = -1, .out_hi = 1,
+};
+static const nb_op softsign_op = NB_UNARY_DESC0(softsign, NB_KIND_ACTIVATION,
+    "x / (1 + |x|), in (-1, 1)", &softsign_test, .flags = ACT_FLAGS);
+
 /* clamp(x, min, max);  1 strictly inside, 0 at and beyond the limits */
 NB_UNARY_OP(hardtanh, hardtanh_attrs,
             x < (T)A->min_val ? (T)A->min_val
             : x > (T)A->max_val ? (T)A->max_val : x,
             x <= (T)A->min_val || x >= (T)A->max_val ? (T)0 : g)
+/* The limits are attributes; out_lo/out_hi give the defaults. */
+static const nb_op_test hardtanh_test = {
+	.cases = CASES "; [6]|min_val=-0.5 max_val=0.5",
+	.kinks = {-1, 1, -0.5, 0.5}, .n_kinks = 4, .out_lo = -1, .out_hi = 1,
+};
+static const nb_op hardtanh_op = NB_UNARY_DESC(hardtanh, NB_KIND_ACTIVATION,
+    "x clamped to [min_val, max_val]", hardtanh_attrs, hardtanh_defs,
+    &hardtanh_test, .flags = ACT_FLAGS, .check = hardtanh_check);
+
 /* clamp(x + 3, 0, 6) / 6;  1/6 strictly inside (-3, 3) */
 NB_UNARY_OP(hardsigmoid, nb_noattrs,
             x <= -3 ? (T)0 : x >= 3 ? (T)1 : (x + 3) / 6,
             x > -3 && x < 3 ? g / 6 : (T)0)
+static const nb_op_test hardsigmoid_test = {
+	.cases = CASES, .lo = -4, .hi = 4, .kinks = {-3, 3}, .n_kinks = 2,
+	.out_lo = 0, .out_hi = 1,
+};
+static const nb_op hardsigmoid_op = NB_UNARY_DESC0(hardsigmoid,
+    NB_KIND_ACTIVATION, "clamp(x + 3, 0, 6) / 6, in [0, 1]",
+    &hardsigmoid_test, .flags = ACT_FLAGS);
+
 /* x clamp(x + 3, 0, 6) / 6;  0 below -3, x/3 + 1/2 up to 3, then 1
  * (NaN takes the middle branch: a NaN gradient, as PyTorch's) */
 NB_UNARY_OP(hardswish, nb_noattrs,
             x <= -3 ? (T)0 : x >= 3 ? x : x * (x + 3) / 6,
             x < -3 ? (T)0 : x > 3 ? g : g * (x / 3 + (T)0.5))
+static const nb_op_test hardswish_test = {
+	.cases = CASES, .lo = -4, .hi = 4, .kinks = {-3, 3}, .n_kinks = 2,
+};
+static const nb_op hardswish_op = NB_UNARY_DESC0(hardswish,
+    NB_KIND_ACTIVATION, "x clamp(x + 3, 0, 6) / 6", &hardswish_test,
+    .flags = ACT_FLAGS);
+
 /* log sigmoid(x) = -softplus(-x) = min(x, 0) - log1p(e^-|x|);
  * derivative sigmoid(-x) */
 NB_UNARY_OP(log_sigmoid, nb_noattrs,
             fmin(x, (T)0) - log1p(exp(-fabs(x))), g * SIGM(-x))
+static const nb_op_test log_sigmoid_test = {
+	.cases = CASES, .lo = -6, .hi = 6,
+};
+static const nb_op log_sigmoid_op = NB_UNARY_DESC0(log_sigmoid,
+    NB_KIND_ACTIVATION, "log(sigmoid(x)) = -softplus(-x)",
+    &log_sigmoid_test, .flags = ACT_FLAGS);
 
 /* ---- rrelu: random negative slope in training ---- */
 
@@ -364,6 +487,17 @@ static nb_status rrelu_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return NB_OK;
 }
 
+static const nb_op_test rrelu_test = {
+	.cases = CASES "; [6]|lower=0.1 upper=0.3; [4]|lower=0.2 upper=0.2",
+	KINK0,
+};
+/* Not ACT_FLAGS: random, and its backward accumulates. */
+static const nb_op rrelu_op = NB_UNARY_DESC(rrelu, NB_KIND_ACTIVATION,
+    "leaky relu with a slope drawn from [lower, upper] per element in "
+    "training, their mean in eval", rrelu_attrs, rrelu_defs, &rrelu_test,
+    .flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT | NB_OP_LAYER,
+    .check = rrelu_check);
+
 /* ---- prelu: learned negative slope, shared or one per channel ---- */
 
 /*
@@ -372,12 +506,11 @@ static nb_status rrelu_backward(nb_op_ctx *c, const nb_tensor *gout,
  *   dL/dx = g (x > 0), g w_c otherwise;
  *   dL/dw_c = sum of g x over the elements of channel c with x <= 0.
  */
-static nb_status prelu_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                             int64_t *shape)
+static nb_status prelu_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const nb_tensor *x = c->in[0], *w = c->in[1];
 	int64_t ch = x->ndim >= 2 ? x->shape[1] : 1;
-	(void)dt, (void)ndim, (void)shape;
+	(void)res;
 	if (w->ndim > 1)
 		return nb_op_fail(c, NB_ESHAPE, "weight must be a scalar or "
 		                  "1-D, not of rank %d", w->ndim);
@@ -470,161 +603,107 @@ static nb_status prelu_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return NB_OK;
 }
 
-/* ---- the table ---- */
-
-/* A row for an op without attributes. */
-#define PLAIN_ROW(NAME, DOC, CASES, LO, HI, ...)                              \
-	{                                                                    \
-		.name = #NAME, .kind = NB_KIND_ACTIVATION, .doc = DOC,       \
-		.n_inputs = 1, .input_names = "input",                       \
-		.forward = NAME##_forward, .backward = NAME##_backward,      \
-		.cases = CASES, .lo = LO, .hi = HI,                          \
-		.flags = NB_UNARY_FLAGS, __VA_ARGS__                         \
-	}
-#define ATTR_ROW(NAME, DOC, ATYPE, DEFS, CASES, LO, HI, ...)                  \
-	NB_UNARY_ROW(NAME, NB_KIND_ACTIVATION, DOC, ATYPE, DEFS, CASES, LO,  \
-	             HI, .flags = NB_UNARY_FLAGS, __VA_ARGS__)
-
-#define KINK0 .kinks = {0}, .n_kinks = 1
-#define CASES "[3,4]; [2,3,5]"
-
-enum {
-	OP_SIGMOID, OP_TANH, OP_RELU, OP_LEAKY_RELU, OP_RRELU, OP_PRELU,
-	OP_ELU, OP_SELU, OP_CELU, OP_GELU, OP_SILU, OP_MISH, OP_SOFTPLUS,
-	OP_SOFTSIGN, OP_HARDTANH, OP_HARDSIGMOID, OP_HARDSWISH,
-	OP_LOG_SIGMOID
+/* The weight is learned: a layer makes one shared slope of 0.25. */
+static const nb_input_def prelu_inputs[] = {
+	{.name = "input"},
+	{.name = "weight", .role = NB_ROLE_PARAM, .shape = NB_SHAPE_ONE,
+	 .fill = NB_FILL_CONST, .value = 0.25,
+	 .doc = "[1] or [] shared, or [C] one per channel (dim 1 of input)"},
 };
 
-static const nb_op ops[] = {
-	[OP_SIGMOID] = PLAIN_ROW(sigmoid, "1 / (1 + e^-x), in (0, 1)",
-	    CASES, -6, 6, .out_lo = 0, .out_hi = 1),
-	[OP_TANH] = PLAIN_ROW(tanh, "hyperbolic tangent, in (-1, 1)",
-	    CASES, -3, 3, .out_lo = -1, .out_hi = 1),
-	[OP_RELU] = PLAIN_ROW(relu, "max(x, 0)", CASES, 0, 0, KINK0),
-	[OP_LEAKY_RELU] = ATTR_ROW(leaky_relu, "x for x > 0, else "
-	    "negative_slope * x", leaky_attrs, leaky_defs,
-	    CASES "; [5]|negative_slope=0.2; [4]|negative_slope=-0.5", 0, 0,
-	    KINK0),
-	/* Not ATTR_ROW: its flags are RANDOM as well. */
-	[OP_RRELU] = NB_UNARY_ROW(rrelu, NB_KIND_ACTIVATION, "leaky relu with "
-	    "a slope drawn from [lower, upper] per element in training, their "
-	    "mean in eval", rrelu_attrs, rrelu_defs,
-	    CASES "; [6]|lower=0.1 upper=0.3; [4]|lower=0.2 upper=0.2", 0, 0,
-	    KINK0, .flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT,
-	    .shape = rrelu_check),
-	[OP_PRELU] = {
-		.name = "prelu", .kind = NB_KIND_ACTIVATION,
-		.doc = "x for x > 0, else w * x; w learned, shared or one per "
-		       "channel (dim 1)",
-		.n_inputs = 2, .input_names = "input,weight",
-		.shape = prelu_shape, .forward = prelu_forward,
-		.backward = prelu_backward, .flags = NB_OP_WRITES_OUTPUT,
-		.cases = "[3,4] [1]; [2,3,4] [3]; [4,3] [3]; [2,3] []; [5] [1]",
-		KINK0,
-	},
-	[OP_ELU] = ATTR_ROW(elu, "x for x > 0, else alpha (e^x - 1)",
-	    alpha_attrs, elu_defs, CASES "; [5]|alpha=0.5", 0, 0, KINK0),
-	[OP_SELU] = PLAIN_ROW(selu, "scale * elu(x, alpha), the "
-	    "self-normalizing constants", CASES, 0, 0, KINK0),
-	[OP_CELU] = ATTR_ROW(celu, "x for x > 0, else alpha (e^(x/alpha) - "
-	    "1)", alpha_attrs, celu_defs, CASES "; [5]|alpha=2; [5]|alpha=0.5",
-	    0, 0, KINK0, .shape = celu_check),
-	[OP_GELU] = ATTR_ROW(gelu, "x Phi(x), exact (erf) or tanh "
-	    "approximation", gelu_attrs, gelu_defs,
-	    CASES "; [3,4]|approximate=tanh", -4, 4),
-	[OP_SILU] = PLAIN_ROW(silu, "x sigmoid(x) (swish)", CASES, -4, 4),
-	[OP_MISH] = PLAIN_ROW(mish, "x tanh(softplus(x))", CASES, -4, 4),
-	[OP_SOFTPLUS] = ATTR_ROW(softplus, "log(1 + e^(beta x)) / beta, x "
-	    "where beta x > threshold", softplus_attrs, softplus_defs,
-	    CASES "; [5]|beta=2; [5]|beta=0.5 threshold=10", 0, 0,
-	    .shape = softplus_check),
-	[OP_SOFTSIGN] = PLAIN_ROW(softsign, "x / (1 + |x|), in (-1, 1)",
-	    CASES, -4, 4, .out_lo = -1, .out_hi = 1),
-	/* The limits are attributes; out_lo/out_hi give the defaults. */
-	[OP_HARDTANH] = ATTR_ROW(hardtanh, "x clamped to [min_val, max_val]",
-	    hardtanh_attrs, hardtanh_defs,
-	    CASES "; [6]|min_val=-0.5 max_val=0.5", 0, 0,
-	    .kinks = {-1, 1, -0.5, 0.5}, .n_kinks = 4,
-	    .shape = hardtanh_check, .out_lo = -1, .out_hi = 1),
-	[OP_HARDSIGMOID] = PLAIN_ROW(hardsigmoid, "clamp(x + 3, 0, 6) / 6, "
-	    "in [0, 1]", CASES, -4, 4, .kinks = {-3, 3}, .n_kinks = 2,
-	    .out_lo = 0, .out_hi = 1),
-	[OP_HARDSWISH] = PLAIN_ROW(hardswish, "x clamp(x + 3, 0, 6) / 6",
-	    CASES, -4, 4, .kinks = {-3, 3}, .n_kinks = 2),
-	[OP_LOG_SIGMOID] = PLAIN_ROW(log_sigmoid, "log(sigmoid(x)) = "
-	    "-softplus(-x)", CASES, -6, 6),
+static const nb_op_test prelu_test = {
+	.cases = "[3,4] [1]; [2,3,4] [3]; [4,3] [3]; [2,3] []; [5] [1]",
+	KINK0,
 };
 
-nb_status nb__register_activation(void)
-{
-	return nb__register_table(ops, sizeof ops / sizeof *ops);
-}
+static const nb_op prelu_op = {
+	.version = NB_OP_VERSION,
+	.name = "prelu",
+	.kind = NB_KIND_ACTIVATION,
+	.doc = "x for x > 0, else w * x; w learned, shared or one per "
+	       "channel (dim 1)",
+	.inputs = prelu_inputs,
+	.n_inputs = 2,
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_LAYER,
+	.shape = prelu_shape,
+	.forward = prelu_forward,
+	.backward = prelu_backward,
+	.test = &prelu_test,
+};
 
 /* ---- typed wrappers (include/nabla/activation.h) ---- */
 
-#define WRAP_PLAIN(NAME, OP)                                                 \
+#define WRAP_PLAIN(NAME)                                                     \
 	nb_tensor *nb_##NAME(nb_graph *g, nb_tensor *x)                      \
 	{                                                                    \
-		return nb_apply(g, &ops[OP], 1, &x, NULL);                   \
+		return nb_apply(g, &NAME##_op, 1, &x, NULL);                 \
 	}
 
-WRAP_PLAIN(sigmoid, OP_SIGMOID)
-WRAP_PLAIN(tanh, OP_TANH)
-WRAP_PLAIN(relu, OP_RELU)
-WRAP_PLAIN(selu, OP_SELU)
-WRAP_PLAIN(silu, OP_SILU)
-WRAP_PLAIN(mish, OP_MISH)
-WRAP_PLAIN(softsign, OP_SOFTSIGN)
-WRAP_PLAIN(hardsigmoid, OP_HARDSIGMOID)
-WRAP_PLAIN(hardswish, OP_HARDSWISH)
-WRAP_PLAIN(log_sigmoid, OP_LOG_SIGMOID)
+WRAP_PLAIN(sigmoid)
+WRAP_PLAIN(tanh)
+WRAP_PLAIN(relu)
+WRAP_PLAIN(selu)
+WRAP_PLAIN(silu)
+WRAP_PLAIN(mish)
+WRAP_PLAIN(softsign)
+WRAP_PLAIN(hardsigmoid)
+WRAP_PLAIN(hardswish)
+WRAP_PLAIN(log_sigmoid)
 
 nb_tensor *nb_leaky_relu(nb_graph *g, nb_tensor *x, double negative_slope)
 {
 	leaky_attrs a = {negative_slope};
-	return nb_apply(g, &ops[OP_LEAKY_RELU], 1, &x, &a);
+	return nb_apply(g, &leaky_relu_op, 1, &x, &a);
 }
 
 nb_tensor *nb_rrelu(nb_graph *g, nb_tensor *x, double lower, double upper)
 {
 	rrelu_attrs a = {lower, upper};
-	return nb_apply(g, &ops[OP_RRELU], 1, &x, &a);
+	return nb_apply(g, &rrelu_op, 1, &x, &a);
 }
 
 nb_tensor *nb_prelu(nb_graph *g, nb_tensor *x, nb_tensor *weight)
 {
-	return nb_apply(g, &ops[OP_PRELU], 2, (nb_tensor *[]){x, weight},
+	return nb_apply(g, &prelu_op, 2, (nb_tensor *[]){x, weight},
 	                NULL);
 }
 
 nb_tensor *nb_elu(nb_graph *g, nb_tensor *x, double alpha)
 {
 	alpha_attrs a = {alpha};
-	return nb_apply(g, &ops[OP_ELU], 1, &x, &a);
+	return nb_apply(g, &elu_op, 1, &x, &a);
 }
 
 nb_tensor *nb_celu(nb_graph *g, nb_tensor *x, double alpha)
 {
 	alpha_attrs a = {alpha};
-	return nb_apply(g, &ops[OP_CELU], 1, &x, &a);
+	return nb_apply(g, &celu_op, 1, &x, &a);
 }
 
 nb_tensor *nb_gelu(nb_graph *g, nb_tensor *x, nb_gelu_approx approximate)
 {
 	gelu_attrs a = {(int)approximate};
-	return nb_apply(g, &ops[OP_GELU], 1, &x, &a);
+	return nb_apply(g, &gelu_op, 1, &x, &a);
 }
 
 nb_tensor *nb_softplus(nb_graph *g, nb_tensor *x, double beta,
                        double threshold)
 {
 	softplus_attrs a = {beta, threshold};
-	return nb_apply(g, &ops[OP_SOFTPLUS], 1, &x, &a);
+	return nb_apply(g, &softplus_op, 1, &x, &a);
 }
 
 nb_tensor *nb_hardtanh(nb_graph *g, nb_tensor *x, double min_val,
                        double max_val)
 {
 	hardtanh_attrs a = {min_val, max_val};
-	return nb_apply(g, &ops[OP_HARDTANH], 1, &x, &a);
+	return nb_apply(g, &hardtanh_op, 1, &x, &a);
 }
+
+/* The family, in the order `nabla ops` lists it. */
+const nb_op *const nb__activation_ops[] = {
+	&sigmoid_op, &tanh_op, &relu_op, &leaky_relu_op, &rrelu_op, &prelu_op,
+	&elu_op, &selu_op, &celu_op, &gelu_op, &silu_op, &mish_op,
+	&softplus_op, &softsign_op, &hardtanh_op, &hardsigmoid_op,
+	&hardswish_op, &log_sigmoid_op, NULL,
+};

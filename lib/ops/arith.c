@@ -11,234 +11,454 @@
 
 /* ---- binary ops with broadcasting ---- */
 
-static nb_status bcast_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                             int64_t *shape)
+static nb_status bcast_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const nb_tensor *a = c->in[0], *b = c->in[1];
-	(void)dt;
-	if (!nb__broadcast_shape(a->ndim, a->shape, b->ndim, b->shape, ndim,
-	                         shape))
+	if (!nb__broadcast_shape(a->ndim, a->shape, b->ndim, b->shape,
+	                         &res->ndim, res->shape))
 		return nb_op_fail(c, NB_ESHAPE, "shapes cannot be broadcast "
 		                  "together");
 	return NB_OK;
 }
 
-/* Computes out[i] = EXPR(x = a[ia], y = b[ib]) over the broadcast. */
-#define BIN_MAP(T, a, b, out, EXPR)                                          \
-	do {                                                                 \
-		const T *ap = (a)->data, *bp = (b)->data;                    \
-		T *op = (out)->data;                                         \
-		if ((a)->numel == (out)->numel &&                            \
-		    (b)->numel == (out)->numel) {                            \
-			for (size_t i = 0; i < (out)->numel; i++) {          \
-				const T x = ap[i], y = bp[i];                \
-				op[i] = (T)(EXPR);                           \
-			}                                                    \
-		} else if ((b)->numel == 1) {                                \
-			const T y = bp[0];                                   \
-			for (size_t i = 0; i < (out)->numel; i++) {          \
-				const T x = ap[i];                           \
-				op[i] = (T)(EXPR);                           \
-			}                                                    \
-		} else {                                                     \
-			int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];            \
-			nb__broadcast_strides((a)->ndim, (a)->shape,         \
-			                      (out)->ndim, (out)->shape, sa);\
-			nb__broadcast_strides((b)->ndim, (b)->shape,         \
-			                      (out)->ndim, (out)->shape, sb);\
-			NB_BCAST_LOOP((out)->ndim, (out)->shape, sa, sb, {   \
-				const T x = ap[ia], y = bp[ib];              \
-				op[i] = (T)(EXPR);                           \
-			});                                                  \
-		}                                                            \
-	} while (0)
+/* How the operands a, b map onto the elements of a broadcast result. */
+typedef enum bin_mode {
+	BIN_SAME,     /* both have the result's count: flat index i */
+	BIN_SCALAR_B, /* b is one element, a has the result's count */
+	BIN_BCAST     /* anything else: strides, 0 on broadcast axes */
+} bin_mode;
 
-/* Like BIN_MAP, with g = gout[i], adding into dst[i] (out-shaped). */
-#define BIN_GRAD(T, a, b, gout, dst, EXPR)                                   \
-	do {                                                                 \
-		const T *ap = (a)->data, *bp = (b)->data;                    \
-		const T *gp = (gout)->data;                                  \
-		T *dp = (dst);                                               \
-		int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];                    \
-		nb__broadcast_strides((a)->ndim, (a)->shape, (gout)->ndim,   \
-		                      (gout)->shape, sa);                    \
-		nb__broadcast_strides((b)->ndim, (b)->shape, (gout)->ndim,   \
-		                      (gout)->shape, sb);                    \
-		NB_BCAST_LOOP((gout)->ndim, (gout)->shape, sa, sb, {         \
-			const T x = ap[ia], y = bp[ib], g = gp[i];           \
-			(void)x;                                             \
-			(void)y;                                             \
-			dp[i] += (T)(EXPR);                                  \
-		});                                                          \
-	} while (0)
+typedef struct bin_geom {
+	bin_mode mode;
+	size_t n;             /* elements of the result */
+	int ndim;             /* the result's rank and shape (borrowed) */
+	const int64_t *shape;
+	int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS]; /* BIN_BCAST only */
+} bin_geom;
+
+/* The geometry of a op b over a result shaped like out. */
+static void bin_geom_of(bin_geom *q, const nb_tensor *a, const nb_tensor *b,
+                        const nb_tensor *out)
+{
+	q->n = out->numel;
+	q->ndim = out->ndim;
+	q->shape = out->shape;
+	if (a->numel == out->numel && b->numel == out->numel) {
+		q->mode = BIN_SAME;
+	} else if (b->numel == 1) {
+		q->mode = BIN_SCALAR_B;
+	} else {
+		q->mode = BIN_BCAST;
+		nb__broadcast_strides(a->ndim, a->shape, out->ndim, out->shape,
+		                      q->sa);
+		nb__broadcast_strides(b->ndim, b->shape, out->ndim, out->shape,
+		                      q->sb);
+	}
+}
 
 /*
- * The gradient of input k: straight into gin[k] when it has the
- * result's shape, else through a scratch tensor summed to its shape.
+ * A walk over the rows (last axis) of a broadcast result: row starts at
+ * flat index base, with operand offsets oa, ob and last-axis strides
+ * la, lb.  bin_row_next steps to the next row, carrying the index.
  */
-#define BIN_BACKWARD(T, c, gout, gin, k, EXPR)                               \
-	do {                                                                 \
-		nb_tensor *a_ = (c)->in[0], *b_ = (c)->in[1];                \
-		nb_tensor *inp_ = (c)->in[k], *gk_ = (gin)[k];                \
-		if (inp_->numel == (gout)->numel) {                           \
-			BIN_GRAD(T, a_, b_, gout, gk_->data, EXPR);          \
-			break;                                               \
-		}                                                            \
-		nb_tensor *tmp_ = nb_op_scratch(c, (gout)->dtype,            \
-		                                (gout)->ndim, (gout)->shape);\
-		if (!tmp_)                                                   \
-			return NB_ENOMEM;                                    \
-		BIN_GRAD(T, a_, b_, gout, tmp_->data, EXPR);                 \
-		nb__sum_to_shape((gout)->dtype, tmp_->data, (gout)->ndim,    \
-		                 (gout)->shape, gk_->data, inp_->ndim,        \
-		                 inp_->shape);                                \
-	} while (0)
+typedef struct bin_rows {
+	int64_t idx[NB_MAX_DIMS];
+	int64_t len, la, lb, oa, ob;
+} bin_rows;
 
-#define BINARY_OP(NAME, FWD, DA, DB)                                         \
-	static nb_status NAME##_forward(nb_op_ctx *c)                        \
-	{                                                                    \
-		if (c->out->dtype == NB_F32)                                 \
-			BIN_MAP(float, c->in[0], c->in[1], c->out, FWD);     \
-		else                                                         \
-			BIN_MAP(double, c->in[0], c->in[1], c->out, FWD);    \
-		return NB_OK;                                                \
-	}                                                                    \
-	static nb_status NAME##_backward(nb_op_ctx *c, const nb_tensor *gout,\
-	                                 nb_tensor *const *gin)              \
-	{                                                                    \
-		bool f = gout->dtype == NB_F32;                              \
-		if (gin[0] && f)                                             \
-			BIN_BACKWARD(float, c, gout, gin, 0, DA);            \
-		else if (gin[0])                                             \
-			BIN_BACKWARD(double, c, gout, gin, 0, DA);           \
-		if (gin[1] && f)                                             \
-			BIN_BACKWARD(float, c, gout, gin, 1, DB);            \
-		else if (gin[1])                                             \
-			BIN_BACKWARD(double, c, gout, gin, 1, DB);           \
-		return NB_OK;                                                \
+static void bin_rows_init(bin_rows *r, const bin_geom *q)
+{
+	int nd = q->ndim;
+	memset(r->idx, 0, sizeof r->idx);
+	r->len = nd ? q->shape[nd - 1] : 1;
+	r->la = nd ? q->sa[nd - 1] : 0;
+	r->lb = nd ? q->sb[nd - 1] : 0;
+	r->oa = 0;
+	r->ob = 0;
+}
+
+static void bin_row_next(bin_rows *r, const bin_geom *q)
+{
+	int k = q->ndim - 2;
+	/* Axes at their last index wrap to 0; the next one up advances. */
+	while (k >= 0 && r->idx[k] + 1 >= q->shape[k]) {
+		r->oa -= q->sa[k] * r->idx[k];
+		r->ob -= q->sb[k] * r->idx[k];
+		r->idx[k] = 0;
+		k--;
+	}
+	if (k >= 0) {
+		r->idx[k]++;
+		r->oa += q->sa[k];
+		r->ob += q->sb[k];
+	}
+}
+
+/*
+ * A binary kernel over one dtype: for every element i of the result,
+ * ELEM computes from a[ia] and b[ib] (and g[i]) into dst[i].  The
+ * same-shape and scalar-b loops are tight and vectorize; broadcasting
+ * runs row by row.  Every kernel has the type bin_fn.
+ */
+typedef void (*bin_fn)(const bin_geom *q, const void *a, const void *b,
+                       const void *g, void *dst);
+
+#define BIN_LOOPS(q, ELEM)                                                   \
+	if ((q)->mode == BIN_SAME) {                                         \
+		for (size_t i = 0; i < (q)->n; i++) {                        \
+			const size_t ia = i, ib = i;                         \
+			ELEM;                                                \
+		}                                                            \
+	} else if ((q)->mode == BIN_SCALAR_B) {                              \
+		for (size_t i = 0; i < (q)->n; i++) {                        \
+			const size_t ia = i, ib = 0;                         \
+			ELEM;                                                \
+		}                                                            \
+	} else {                                                             \
+		bin_rows r_;                                                 \
+		bin_rows_init(&r_, q);                                       \
+		for (size_t base_ = 0; base_ < (q)->n;                       \
+		     base_ += (size_t)r_.len) {                              \
+			for (int64_t j_ = 0; j_ < r_.len; j_++) {            \
+				const size_t i = base_ + (size_t)j_;         \
+				const int64_t ia = r_.oa + j_ * r_.la;       \
+				const int64_t ib = r_.ob + j_ * r_.lb;       \
+				ELEM;                                        \
+			}                                                    \
+			bin_row_next(&r_, q);                                \
+		}                                                            \
 	}
 
-BINARY_OP(add, x + y, g, g)
-BINARY_OP(sub, x - y, g, -g)
-BINARY_OP(mul, x * y, g * y, g * x)
-BINARY_OP(div, x / y, g / y, -g * x / (y * y))
+/* NAME##_fwd_T: dst[i] = FWD(x = a[ia], y = b[ib]). */
+#define BIN_FWD_T(NAME, T, FWD)                                              \
+	static void NAME##_fwd_##T(const bin_geom *q, const void *a_,        \
+	                           const void *b_, const void *g_, void *d_) \
+	{                                                                    \
+		const T *restrict ap = a_;                                   \
+		const T *restrict bp = b_;                                   \
+		T *restrict dp = d_;                                         \
+		(void)g_;                                                    \
+		BIN_LOOPS(q, {                                               \
+			const T x = ap[ia];                                  \
+			const T y = bp[ib];                                  \
+			dp[i] = (T)(FWD);                                    \
+		})                                                           \
+	}
 
-/* ---- unary ops ---- */
+/* GNAME_T: dst[i] += GRAD(x = a[ia], y = b[ib], g = gout[i]). */
+#define BIN_GRAD_T(GNAME, T, GRAD)                                           \
+	static void GNAME##_##T(const bin_geom *q, const void *a_,           \
+	                        const void *b_, const void *g_, void *d_)    \
+	{                                                                    \
+		const T *restrict ap = a_;                                   \
+		const T *restrict bp = b_;                                   \
+		const T *restrict gp = g_;                                   \
+		T *restrict dp = d_;                                         \
+		BIN_LOOPS(q, {                                               \
+			const T x = ap[ia];                                  \
+			const T y = bp[ib];                                  \
+			const T g = gp[i];                                   \
+			(void)x;                                             \
+			(void)y;                                             \
+			dp[i] += (T)(GRAD);                                  \
+		})                                                           \
+	}
+
+/* The kernels of a binary op f(x, y) with partials DA, DB, per dtype
+ * ([0] float32, [1] float64). */
+typedef struct bin_kernels {
+	bin_fn fwd[2], da[2], db[2];
+} bin_kernels;
+
+#define BIN_KERNELS(NAME, FWD, DA, DB)                                       \
+	BIN_FWD_T(NAME, float, FWD)                                          \
+	BIN_FWD_T(NAME, double, FWD)                                         \
+	BIN_GRAD_T(NAME##_da, float, DA)                                     \
+	BIN_GRAD_T(NAME##_da, double, DA)                                    \
+	BIN_GRAD_T(NAME##_db, float, DB)                                     \
+	BIN_GRAD_T(NAME##_db, double, DB)                                    \
+	static const bin_kernels NAME##_kernels = {                          \
+		.fwd = {NAME##_fwd_float, NAME##_fwd_double},                \
+		.da = {NAME##_da_float, NAME##_da_double},                   \
+		.db = {NAME##_db_float, NAME##_db_double},                   \
+	};
+
+static nb_status bin_forward(nb_op_ctx *c, const bin_kernels *k)
+{
+	const nb_tensor *a = c->in[0], *b = c->in[1];
+	bin_geom q;
+	bin_geom_of(&q, a, b, c->out);
+	k->fwd[c->out->dtype == NB_F32 ? 0 : 1](&q, a->data, b->data, NULL,
+	                                        c->out->data);
+	return NB_OK;
+}
+
+/*
+ * Adds the gradient of input k, computed by kernel, into gin[k]:
+ * straight when input k has the result's count, else through a zeroed
+ * scratch tensor summed to input k's shape.  NB_ENOMEM (recorded) if
+ * the scratch cannot be made.
+ */
+static nb_status bin_grad_into(nb_op_ctx *c, const nb_tensor *gout,
+                               nb_tensor *const *gin, int k, bin_fn kernel)
+{
+	const nb_tensor *a = c->in[0], *b = c->in[1], *in = c->in[k];
+	bin_geom q;
+	bin_geom_of(&q, a, b, gout);
+	if (in->numel == gout->numel) {
+		kernel(&q, a->data, b->data, gout->data, gin[k]->data);
+		return NB_OK;
+	}
+	nb_tensor *tmp = nb_op_scratch(c, gout->dtype, gout->ndim, gout->shape);
+	if (!tmp)
+		return NB_ENOMEM;
+	kernel(&q, a->data, b->data, gout->data, tmp->data);
+	nb__sum_to_shape(gout->dtype, tmp->data, gout->ndim, gout->shape,
+	                 gin[k]->data, in->ndim, in->shape);
+	return NB_OK;
+}
+
+static nb_status bin_backward(nb_op_ctx *c, const nb_tensor *gout,
+                              nb_tensor *const *gin, const bin_kernels *k)
+{
+	int d = gout->dtype == NB_F32 ? 0 : 1;
+	nb_status st = NB_OK;
+	if (gin[0])
+		st = bin_grad_into(c, gout, gin, 0, k->da[d]);
+	if (st == NB_OK && gin[1])
+		st = bin_grad_into(c, gout, gin, 1, k->db[d]);
+	return st;
+}
+
+static const nb_input_def bin_inputs[] = {
+	{.name = "input"},
+	{.name = "other", .doc = "broadcastable with input"},
+};
+
+#define BCAST_CASES "[3,4] [3,4]; [3,4] [4]; [2,1,4] [3,1]; [] [2,3]; [4,1] []"
+
+static const nb_op_test bcast_test = {.cases = BCAST_CASES};
+
+BIN_KERNELS(add, x + y, g, g)
+
+static nb_status add_forward(nb_op_ctx *c)
+{
+	return bin_forward(c, &add_kernels);
+}
+
+static nb_status add_backward(nb_op_ctx *c, const nb_tensor *gout,
+                              nb_tensor *const *gin)
+{
+	return bin_backward(c, gout, gin, &add_kernels);
+}
+
+static const nb_op add_op = {
+	.version = NB_OP_VERSION, .name = "add", .kind = NB_KIND_ARITH,
+	.doc = "a + b, broadcasting", .inputs = bin_inputs, .n_inputs = 2,
+	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.forward = add_forward, .backward = add_backward, .test = &bcast_test,
+};
+
+BIN_KERNELS(sub, x - y, g, -g)
+
+static nb_status sub_forward(nb_op_ctx *c)
+{
+	return bin_forward(c, &sub_kernels);
+}
+
+static nb_status sub_backward(nb_op_ctx *c, const nb_tensor *gout,
+                              nb_tensor *const *gin)
+{
+	return bin_backward(c, gout, gin, &sub_kernels);
+}
+
+static const nb_op sub_op = {
+	.version = NB_OP_VERSION, .name = "sub", .kind = NB_KIND_ARITH,
+	.doc = "a - b, broadcasting", .inputs = bin_inputs, .n_inputs = 2,
+	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.forward = sub_forward, .backward = sub_backward, .test = &bcast_test,
+};
+
+BIN_KERNELS(mul, x * y, g * y, g * x)
+
+static nb_status mul_forward(nb_op_ctx *c)
+{
+	return bin_forward(c, &mul_kernels);
+}
+
+static nb_status mul_backward(nb_op_ctx *c, const nb_tensor *gout,
+                              nb_tensor *const *gin)
+{
+	return bin_backward(c, gout, gin, &mul_kernels);
+}
+
+static const nb_op mul_op = {
+	.version = NB_OP_VERSION, .name = "mul", .kind = NB_KIND_ARITH,
+	.doc = "a * b, broadcasting", .inputs = bin_inputs, .n_inputs = 2,
+	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.forward = mul_forward, .backward = mul_backward, .test = &bcast_test,
+};
+
+/* d/da a/b = 1/b,  d/db a/b = -a/b^2 */
+BIN_KERNELS(div, x / y, g / y, -g * x / (y * y))
+
+static nb_status div_forward(nb_op_ctx *c)
+{
+	return bin_forward(c, &div_kernels);
+}
+
+static nb_status div_backward(nb_op_ctx *c, const nb_tensor *gout,
+                              nb_tensor *const *gin)
+{
+	return bin_backward(c, gout, gin, &div_kernels);
+}
+
+static const nb_op_test div_test = {
+	.cases = "[3,4] [3,4]p; [3,4] [4]p; [2,1,4] [3,1]p; [] [2,3]p",
+};
+
+static const nb_op div_op = {
+	.version = NB_OP_VERSION, .name = "div", .kind = NB_KIND_ARITH,
+	.doc = "a / b, broadcasting", .inputs = bin_inputs, .n_inputs = 2,
+	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.forward = div_forward, .backward = div_backward, .test = &div_test,
+};
+
+/* ---- unary ops ----
+ * <tgmath.h> resolves exp, log, sqrt, fabs and pow to their float
+ * versions (expf...) in the float32 kernels. */
+
+static const nb_op_test any_test = {.cases = "[5]; [3,4]"};
+static const nb_op_test positive_test = {.cases = "[5]p; [3,4]p"};
+
+NB_UNARY_OP(neg, nb_noattrs, -x, -g)
+static const nb_op neg_op = NB_UNARY_DESC0(neg, NB_KIND_ARITH, "-x",
+	&any_test, .flags = NB_UNARY_FLAGS);
+
+NB_UNARY_OP(exp, nb_noattrs, exp(x), g * y)
+static const nb_op exp_op = NB_UNARY_DESC0(exp, NB_KIND_ARITH, "e^x",
+	&any_test, .flags = NB_UNARY_FLAGS);
+
+NB_UNARY_OP(log, nb_noattrs, log(x), g / x)
+static const nb_op log_op = NB_UNARY_DESC0(log, NB_KIND_ARITH,
+	"natural logarithm", &positive_test, .flags = NB_UNARY_FLAGS);
+
+NB_UNARY_OP(sqrt, nb_noattrs, sqrt(x), g / (2 * y))
+static const nb_op sqrt_op = NB_UNARY_DESC0(sqrt, NB_KIND_ARITH,
+	"square root", &positive_test, .flags = NB_UNARY_FLAGS);
+
+NB_UNARY_OP(abs, nb_noattrs, fabs(x),
+            x > 0 ? g : (x < 0 ? -g : (T)0))
+static const nb_op_test abs_test = {
+	.cases = "[5]; [3,4]", .kinks = {0}, .n_kinks = 1,
+};
+static const nb_op abs_op = NB_UNARY_DESC0(abs, NB_KIND_ARITH,
+	"|x|; gradient sign(x), 0 at 0", &abs_test, .flags = NB_UNARY_FLAGS);
 
 typedef struct pow_attrs {
 	double exponent;
 } pow_attrs;
 
-typedef struct affine_attrs {
-	double scale, shift;
-} affine_attrs;
-
-static const nb_attr_def no_attrs[1];
 static const nb_attr_def pow_defs[] = {
-	{"exponent", NB_ATTR_FLOAT, offsetof(pow_attrs, exponent), 2, 1, 0,
-	 NULL, 0, "the power p in x^p"},
-};
-static const nb_attr_def affine_defs[] = {
-	{"scale", NB_ATTR_FLOAT, offsetof(affine_attrs, scale), 1, 1, 0, NULL,
-	 0, "s in x * s + t"},
-	{"shift", NB_ATTR_FLOAT, offsetof(affine_attrs, shift), 0, 1, 0, NULL,
-	 0, "t in x * s + t"},
+	{.name = "exponent", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(pow_attrs, exponent), .def = 2,
+	 .range = NB_UNBOUNDED, .doc = "the power p in x^p"},
 };
 
-NB_UNARY_OP(neg, nb_noattrs, -x, -g)
-NB_UNARY_OP(exp, nb_noattrs, exp(x), g * y)
-NB_UNARY_OP(log, nb_noattrs, log(x), g / x)
-NB_UNARY_OP(sqrt, nb_noattrs, sqrt(x), g / (2 * y))
-NB_UNARY_OP(abs, nb_noattrs, fabs(x),
-            x > 0 ? g : (x < 0 ? -g : (T)0))
 /* d/dx x^p = p x^(p-1); at x = 0 with p >= 1 this is 0 (PyTorch too). */
 NB_UNARY_OP(pow, pow_attrs, pow(x, (T)A->exponent),
             A->exponent == 0 ? (T)0
             : g * (T)A->exponent * pow(x, (T)(A->exponent - 1)))
+static const nb_op_test pow_test = {
+	.cases = "[3,4]p|exponent=2.5; [3,4]|exponent=2; "
+	         "[3,4]p|exponent=-1.5; [5]|exponent=3",
+};
+static const nb_op pow_op = NB_UNARY_DESC(pow, NB_KIND_ARITH,
+	"x^p for a scalar p", pow_attrs, pow_defs, &pow_test,
+	.flags = NB_UNARY_FLAGS);
+
+typedef struct affine_attrs {
+	double scale, shift;
+} affine_attrs;
+
+static const nb_attr_def affine_defs[] = {
+	{.name = "scale", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(affine_attrs, scale), .def = 1,
+	 .range = NB_UNBOUNDED, .doc = "s in x * s + t"},
+	{.name = "shift", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(affine_attrs, shift), .def = 0,
+	 .range = NB_UNBOUNDED, .doc = "t in x * s + t"},
+};
+
 NB_UNARY_OP(affine_scalar, affine_attrs,
             x * (T)A->scale + (T)A->shift, g * (T)A->scale)
+static const nb_op_test affine_scalar_test = {
+	.cases = "[3,4]|scale=-2.5 shift=0.5; [5]",
+};
+static const nb_op affine_scalar_op = NB_UNARY_DESC(affine_scalar,
+	NB_KIND_ARITH, "x * scale + shift", affine_attrs, affine_defs,
+	&affine_scalar_test, .flags = NB_UNARY_FLAGS);
 
-#define NO_ATTRS_ROW(NAME, DOC, CASES, LO, HI, ...)                           \
-	{                                                                    \
-		.name = #NAME, .kind = NB_KIND_ARITH, .doc = DOC,            \
-		.n_inputs = 1, .input_names = "input",                       \
-		.forward = NAME##_forward, .backward = NAME##_backward,      \
-		.cases = CASES, .lo = LO, .hi = HI,                          \
-		.flags = NB_UNARY_FLAGS, __VA_ARGS__                         \
-	}
-
-#define BINARY_ROW(NAME, DOC, CASES)                                         \
-	{                                                                    \
-		.name = #NAME, .kind = NB_KIND_ARITH, .doc = DOC,            \
-		.n_inputs = 2, .input_names = "input,other",                 \
-		.shape = bcast_shape, .forward = NAME##_forward,             \
-		.backward = NAME##_backward, .cases = CASES,                 \
-		.flags = NB_OP_WRITES_OUTPUT                                    \
-	}
-
-#define BCAST_CASES "[3,4] [3,4]; [3,4] [4]; [2,1,4] [3,1]; [] [2,3]; [4,1] []"
-
-enum {
-	OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_NEG, OP_EXP, OP_LOG, OP_SQRT, OP_ABS, OP_POW, OP_AFFINE_SCALAR
+const nb_op *const nb__arith_ops[] = {
+	&add_op, &sub_op, &mul_op, &div_op, &neg_op, &exp_op, &log_op,
+	&sqrt_op, &abs_op, &pow_op, &affine_scalar_op, NULL,
 };
 
-static const nb_op ops[] = {
-	[OP_ADD] = BINARY_ROW(add, "a + b, broadcasting", BCAST_CASES),
-	[OP_SUB] = BINARY_ROW(sub, "a - b, broadcasting", BCAST_CASES),
-	[OP_MUL] = BINARY_ROW(mul, "a * b, broadcasting", BCAST_CASES),
-	[OP_DIV] = BINARY_ROW(div, "a / b, broadcasting",
-	           "[3,4] [3,4]p; [3,4] [4]p; [2,1,4] [3,1]p; [] [2,3]p"),
-	[OP_NEG] = NO_ATTRS_ROW(neg, "-x", "[5]; [3,4]", 0, 0),
-	[OP_EXP] = NO_ATTRS_ROW(exp, "e^x", "[5]; [3,4]", 0, 0),
-	[OP_LOG] = NO_ATTRS_ROW(log, "natural logarithm", "[5]p; [3,4]p", 0, 0),
-	[OP_SQRT] = NO_ATTRS_ROW(sqrt, "square root", "[5]p; [3,4]p", 0, 0),
-	[OP_ABS] = NO_ATTRS_ROW(abs, "|x|; gradient sign(x), 0 at 0", "[5]; [3,4]", 0, 0,
-	             .kinks = {0}, .n_kinks = 1),
-	[OP_POW] = NB_UNARY_ROW(pow, NB_KIND_ARITH, "x^p for a scalar p", pow_attrs,
-	             pow_defs, "[3,4]p|exponent=2.5; [3,4]|exponent=2; "
-	             "[3,4]p|exponent=-1.5; [5]|exponent=3", 0, 0,
-	             .flags = NB_UNARY_FLAGS),
-	[OP_AFFINE_SCALAR] = NB_UNARY_ROW(affine_scalar, NB_KIND_ARITH, "x * scale + shift",
-	             affine_attrs, affine_defs,
-	             "[3,4]|scale=-2.5 shift=0.5; [5]", 0, 0,
-	             .flags = NB_UNARY_FLAGS),
-};
+/* ---- the C API ---- */
 
-nb_status nb__register_arith(void)
+nb_tensor *nb_add(nb_graph *g, nb_tensor *a, nb_tensor *b)
 {
-	(void)no_attrs;
-	return nb__register_table(ops, sizeof ops / sizeof *ops);
+	return nb_apply(g, &add_op, 2, (nb_tensor *[]){a, b}, NULL);
 }
 
-#define WRAP2(NAME, OP)                                                          \
-	nb_tensor *nb_##NAME(nb_graph *g, nb_tensor *a, nb_tensor *b)        \
-	{                                                                    \
-		return nb_apply(g, &ops[OP], 2, (nb_tensor *[]){a, b}, NULL);      \
-	}
-#define WRAP1(NAME, OP)                                                          \
-	nb_tensor *nb_##NAME(nb_graph *g, nb_tensor *x)                      \
-	{                                                                    \
-		return nb_apply(g, &ops[OP], 1, &x, NULL);                         \
-	}
+nb_tensor *nb_sub(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+	return nb_apply(g, &sub_op, 2, (nb_tensor *[]){a, b}, NULL);
+}
 
-WRAP2(add, OP_ADD)
-WRAP2(sub, OP_SUB)
-WRAP2(mul, OP_MUL)
-WRAP2(div, OP_DIV)
-WRAP1(neg, OP_NEG)
-WRAP1(exp, OP_EXP)
-WRAP1(log, OP_LOG)
-WRAP1(sqrt, OP_SQRT)
-WRAP1(abs, OP_ABS)
+nb_tensor *nb_mul(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+	return nb_apply(g, &mul_op, 2, (nb_tensor *[]){a, b}, NULL);
+}
+
+nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+	return nb_apply(g, &div_op, 2, (nb_tensor *[]){a, b}, NULL);
+}
+
+nb_tensor *nb_neg(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &neg_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_exp(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &exp_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_log(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &log_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_sqrt(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &sqrt_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_abs(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &abs_op, 1, &x, NULL);
+}
 
 nb_tensor *nb_pow(nb_graph *g, nb_tensor *x, double exponent)
 {
 	pow_attrs a = {exponent};
-	return nb_apply(g, &ops[OP_POW], 1, &x, &a);
+	return nb_apply(g, &pow_op, 1, &x, &a);
 }
 
 nb_tensor *nb_affine_scalar(nb_graph *g, nb_tensor *x, double s, double t)
 {
 	affine_attrs a = {s, t};
-	return nb_apply(g, &ops[OP_AFFINE_SCALAR], 1, &x, &a);
+	return nb_apply(g, &affine_scalar_op, 1, &x, &a);
 }

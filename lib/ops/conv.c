@@ -28,14 +28,20 @@ typedef struct conv2d_attrs {
 } conv2d_attrs;
 
 static const nb_attr_def conv2d_defs[] = {
-	{"stride", NB_ATTR_INTS, offsetof(conv2d_attrs, stride), 0, 0, 0, NULL,
-	 0, "step between windows: S or SH,SW (default 1)"},
-	{"padding", NB_ATTR_INTS, offsetof(conv2d_attrs, padding), 0, 0, 0,
-	 NULL, 0, "zeros added on each side: P or PH,PW (default 0)"},
-	{"dilation", NB_ATTR_INTS, offsetof(conv2d_attrs, dilation), 0, 0, 0,
-	 NULL, 0, "step between kernel taps: D or DH,DW (default 1)"},
-	{"groups", NB_ATTR_INT, offsetof(conv2d_attrs, groups), 1, 1,
-	 (double)(1LL << 40), NULL, 0, "channel groups (divide C_in, C_out)"},
+	{.name = "stride", .type = NB_ATTR_INTS,
+	 .offset = offsetof(conv2d_attrs, stride),
+	 .doc = "step between windows: S or SH,SW (default 1)"},
+	{.name = "padding", .type = NB_ATTR_INTS,
+	 .offset = offsetof(conv2d_attrs, padding),
+	 .doc = "zeros added on each side: P or PH,PW (default 0)"},
+	{.name = "dilation", .type = NB_ATTR_INTS,
+	 .offset = offsetof(conv2d_attrs, dilation),
+	 .doc = "step between kernel taps: D or DH,DW (default 1)"},
+	/* No maximum: groups divides C_out, so it is at most C_out. */
+	{.name = "groups", .type = NB_ATTR_INT,
+	 .offset = offsetof(conv2d_attrs, groups), .def = 1,
+	 .range = NB_AT_LEAST(1),
+	 .doc = "channel groups (divide C_in, C_out)"},
 };
 
 typedef struct pool2d_attrs {
@@ -44,16 +50,19 @@ typedef struct pool2d_attrs {
 } pool2d_attrs;
 
 static const nb_attr_def pool2d_defs[] = {
-	{"kernel_size", NB_ATTR_INTS, offsetof(pool2d_attrs, kernel_size), 0,
-	 0, 0, NULL, 0, "window: K or KH,KW (required)"},
-	{"stride", NB_ATTR_INTS, offsetof(pool2d_attrs, stride), 0, 0, 0, NULL,
-	 0, "step between windows: S or SH,SW (default kernel_size)"},
-	{"padding", NB_ATTR_INTS, offsetof(pool2d_attrs, padding), 0, 0, 0,
-	 NULL, 0, "implicit padding on each side, at most kernel_size / 2"},
+	{.name = "kernel_size", .type = NB_ATTR_INTS,
+	 .offset = offsetof(pool2d_attrs, kernel_size),
+	 .doc = "window: K or KH,KW (required)"},
+	{.name = "stride", .type = NB_ATTR_INTS,
+	 .offset = offsetof(pool2d_attrs, stride),
+	 .doc = "step between windows: S or SH,SW (default kernel_size)"},
+	{.name = "padding", .type = NB_ATTR_INTS,
+	 .offset = offsetof(pool2d_attrs, padding),
+	 .doc = "implicit padding on each side, at most kernel_size / 2"},
 	/* avg_pool2d only (max_pool2d's table stops before it) */
-	{"count_include_pad", NB_ATTR_BOOL,
-	 offsetof(pool2d_attrs, count_include_pad), 1, 0, 0, NULL, 0,
-	 "divide by the window's size including the padding"},
+	{.name = "count_include_pad", .type = NB_ATTR_BOOL,
+	 .offset = offsetof(pool2d_attrs, count_include_pad), .def = 1,
+	 .doc = "divide by the window's size including the padding"},
 };
 
 /* ---- geometry ---- */
@@ -192,13 +201,13 @@ static nb_status pool_geom(nb_op_ctx *c, geom *q)
 	return out_dims(c, q);
 }
 
-static void set_out(const geom *q, int *ndim, int64_t *shape)
+static void set_out(const geom *q, nb_result_def *res)
 {
-	*ndim = 4;
-	shape[0] = q->N;
-	shape[1] = q->O;
-	shape[2] = q->OH;
-	shape[3] = q->OW;
+	res->ndim = 4;
+	res->shape[0] = q->N;
+	res->shape[1] = q->O;
+	res->shape[2] = q->OH;
+	res->shape[3] = q->OW;
 }
 
 /* ---- helpers of the kernels ---- */
@@ -274,14 +283,12 @@ static inline double divisor(bool include_pad, int64_t yn, int64_t xn,
 
 /* ---- conv2d ---- */
 
-static nb_status conv2d_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                              int64_t *shape)
+static nb_status conv2d_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	geom q;
 	nb_status st = conv_geom(c, &q);
-	(void)dt;
 	if (!st)
-		set_out(&q, ndim, shape);
+		set_out(&q, res);
 	return st;
 }
 
@@ -303,16 +310,49 @@ static nb_status conv2d_backward(nb_op_ctx *c, const nb_tensor *gout,
 	       : conv_backward_double(c, &q, gout, gin);
 }
 
+/* A conv2d layer (nb_conv2d_new) makes weight and bias itself. */
+static const nb_input_def conv2d_inputs[] = {
+	{.name = "input", .doc = "[N, C_in, H, W]"},
+	{.name = "weight", .role = NB_ROLE_PARAM, .fill = NB_FILL_NONE,
+	 .doc = "[C_out, C_in/groups, kH, kW]"},
+	{.name = "bias", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .fill = NB_FILL_NONE, .doc = "[C_out]"},
+};
+
+static const nb_op_test conv2d_test = {
+	.cases = "[2,3,5,5] [4,3,3,3] [4]; "
+	         "[2,2,6,5] [3,2,3,2] [3]|stride=2 padding=1; "
+	         "[1,4,5,6] [4,2,2,3] [4]|groups=2 stride=1,2; "
+	         "[2,2,7,7] [2,2,3,3] [2]-|dilation=2 padding=2,1; "
+	         "[1,6,4,4] [6,1,3,3] [6]|groups=6 padding=1; "
+	         "[2,3,3,4] [2,3,1,1] [2]|stride=2",
+};
+
+static const nb_op conv2d_op = {
+	.version = NB_OP_VERSION,
+	.name = "conv2d",
+	.kind = NB_KIND_CONV,
+	.doc = "2-D convolution (cross-correlation) of [N, C, H, W] with "
+	       "[C_out, C_in/groups, kH, kW], plus bias",
+	.inputs = conv2d_inputs,
+	.n_inputs = 3,
+	.attrs = conv2d_defs,
+	.n_attrs = (int)(sizeof conv2d_defs / sizeof *conv2d_defs),
+	.attrs_size = sizeof(conv2d_attrs),
+	.shape = conv2d_shape,
+	.forward = conv2d_forward,
+	.backward = conv2d_backward,
+	.test = &conv2d_test,
+};
+
 /* ---- max_pool2d, avg_pool2d ---- */
 
-static nb_status pool2d_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                              int64_t *shape)
+static nb_status pool2d_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	geom q;
 	nb_status st = pool_geom(c, &q);
-	(void)dt;
 	if (!st)
-		set_out(&q, ndim, shape);
+		set_out(&q, res);
 	return st;
 }
 
@@ -365,56 +405,66 @@ static nb_status avg_pool2d_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return pool_run(c, false, gout, gin[0]);
 }
 
-enum { OP_CONV2D, OP_MAX_POOL2D, OP_AVG_POOL2D };
-
-static const nb_op ops[] = {
-	[OP_CONV2D] = {
-		.name = "conv2d", .kind = NB_KIND_CONV,
-		.doc = "2-D convolution (cross-correlation) of [N, C, H, W] "
-		       "with [C_out, C_in/groups, kH, kW], plus bias",
-		.n_inputs = 3, .input_names = "input,weight,bias",
-		.optional = 4, .attrs = conv2d_defs,
-		.n_attrs = (int)(sizeof conv2d_defs / sizeof *conv2d_defs),
-		.attrs_size = sizeof(conv2d_attrs), .shape = conv2d_shape,
-		.forward = conv2d_forward, .backward = conv2d_backward,
-		.cases = "[2,3,5,5] [4,3,3,3] [4]; "
-		         "[2,2,6,5] [3,2,3,2] [3]|stride=2 padding=1; "
-		         "[1,4,5,6] [4,2,2,3] [4]|groups=2 stride=1,2; "
-		         "[2,2,7,7] [2,2,3,3] [2]-|dilation=2 padding=2,1; "
-		         "[1,6,4,4] [6,1,3,3] [6]|groups=6 padding=1; "
-		         "[2,3,3,4] [2,3,1,1] [2]|stride=2",
-	},
-	[OP_MAX_POOL2D] = {
-		.name = "max_pool2d", .kind = NB_KIND_POOL,
-		.doc = "maximum over each window of [N, C, H, W]",
-		.n_inputs = 1, .input_names = "input", .attrs = pool2d_defs,
-		.n_attrs = 3, .attrs_size = sizeof(pool2d_attrs),
-		.shape = pool2d_shape, .forward = max_pool2d_forward,
-		.backward = max_pool2d_backward,
-		.cases = "[2,3,4,4]|kernel_size=2; "
-		         "[1,2,5,6]|kernel_size=3 stride=2 padding=1; "
-		         "[2,2,5,5]|kernel_size=2,3 stride=1; "
-		         "[1,3,6,5]|kernel_size=3,2 stride=2,1 padding=1,1",
-	},
-	[OP_AVG_POOL2D] = {
-		.name = "avg_pool2d", .kind = NB_KIND_POOL,
-		.doc = "mean over each window of [N, C, H, W]",
-		.n_inputs = 1, .input_names = "input", .attrs = pool2d_defs,
-		.n_attrs = 4, .attrs_size = sizeof(pool2d_attrs),
-		.shape = pool2d_shape, .forward = avg_pool2d_forward,
-		.backward = avg_pool2d_backward,
-		.cases = "[2,3,4,4]|kernel_size=2; "
-		         "[1,2,5,6]|kernel_size=3 stride=2 padding=1; "
-		         "[1,2,5,6]|kernel_size=3 stride=2 padding=1 "
-		         "count_include_pad=0; "
-		         "[2,2,5,5]|kernel_size=2,3 stride=1,2 padding=1,0",
-	},
+static const nb_input_def pool2d_inputs[] = {
+	{.name = "input", .doc = "[N, C, H, W]"},
 };
 
-nb_status nb__register_conv(void)
-{
-	return nb__register_table(ops, sizeof ops / sizeof *ops);
-}
+static const nb_op_test max_pool2d_test = {
+	.cases = "[2,3,4,4]|kernel_size=2; "
+	         "[1,2,5,6]|kernel_size=3 stride=2 padding=1; "
+	         "[2,2,5,5]|kernel_size=2,3 stride=1; "
+	         "[1,3,6,5]|kernel_size=3,2 stride=2,1 padding=1,1",
+};
+
+static const nb_op max_pool2d_op = {
+	.version = NB_OP_VERSION,
+	.name = "max_pool2d",
+	.kind = NB_KIND_POOL,
+	.doc = "maximum over each window of [N, C, H, W]",
+	.inputs = pool2d_inputs,
+	.n_inputs = 1,
+	.attrs = pool2d_defs,
+	.n_attrs = 3, /* not count_include_pad */
+	.attrs_size = sizeof(pool2d_attrs),
+	.flags = NB_OP_LAYER,
+	.layer_prefix = "maxpool",
+	.shape = pool2d_shape,
+	.forward = max_pool2d_forward,
+	.backward = max_pool2d_backward,
+	.test = &max_pool2d_test,
+};
+
+static const nb_op_test avg_pool2d_test = {
+	.cases = "[2,3,4,4]|kernel_size=2; "
+	         "[1,2,5,6]|kernel_size=3 stride=2 padding=1; "
+	         "[1,2,5,6]|kernel_size=3 stride=2 padding=1 "
+	         "count_include_pad=0; "
+	         "[2,2,5,5]|kernel_size=2,3 stride=1,2 padding=1,0",
+};
+
+static const nb_op avg_pool2d_op = {
+	.version = NB_OP_VERSION,
+	.name = "avg_pool2d",
+	.kind = NB_KIND_POOL,
+	.doc = "mean over each window of [N, C, H, W]",
+	.inputs = pool2d_inputs,
+	.n_inputs = 1,
+	.attrs = pool2d_defs,
+	.n_attrs = (int)(sizeof pool2d_defs / sizeof *pool2d_defs),
+	.attrs_size = sizeof(pool2d_attrs),
+	.flags = NB_OP_LAYER,
+	.layer_prefix = "avgpool",
+	.shape = pool2d_shape,
+	.forward = avg_pool2d_forward,
+	.backward = avg_pool2d_backward,
+	.test = &avg_pool2d_test,
+};
+
+/* ---- the family, in the order of `nabla ops` ---- */
+
+const nb_op *const nb__conv_ops[] = {
+	&conv2d_op, &max_pool2d_op, &avg_pool2d_op, NULL,
+};
 
 /* ---- typed wrappers (include/nabla/conv.h) ---- */
 
@@ -436,11 +486,11 @@ nb_tensor *nb_conv2d(nb_graph *g, nb_tensor *x, nb_tensor *weight,
 		a.dilation = ints2(o->dilation);
 		a.groups = o->groups;
 	}
-	return nb_apply(g, &ops[OP_CONV2D], 3, (nb_tensor *[]){x, weight, bias},
+	return nb_apply(g, &conv2d_op, 3, (nb_tensor *[]){x, weight, bias},
 	                &a);
 }
 
-static nb_tensor *pool(nb_graph *g, int op, nb_tensor *x,
+static nb_tensor *pool(nb_graph *g, const nb_op *op, nb_tensor *x,
                        const nb_pool2d_opts *o)
 {
 	pool2d_attrs a = {.count_include_pad = true};
@@ -451,15 +501,15 @@ static nb_tensor *pool(nb_graph *g, int op, nb_tensor *x,
 		a.padding = ints2(o->padding);
 		a.count_include_pad = !o->exclude_pad;
 	}
-	return nb_apply(g, &ops[op], 1, &x, &a);
+	return nb_apply(g, op, 1, &x, &a);
 }
 
 nb_tensor *nb_max_pool2d(nb_graph *g, nb_tensor *x, const nb_pool2d_opts *o)
 {
-	return pool(g, OP_MAX_POOL2D, x, o);
+	return pool(g, &max_pool2d_op, x, o);
 }
 
 nb_tensor *nb_avg_pool2d(nb_graph *g, nb_tensor *x, const nb_pool2d_opts *o)
 {
-	return pool(g, OP_AVG_POOL2D, x, o);
+	return pool(g, &avg_pool2d_op, x, o);
 }

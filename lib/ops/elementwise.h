@@ -92,15 +92,34 @@ typedef struct nb_noattrs {
 /* The flags of an op whose forward and backward come from NB_UNARY_OP. */
 #define NB_UNARY_FLAGS (NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH)
 
-/* A table row for a unary op defined with NB_UNARY_OP. */
-#define NB_UNARY_ROW(NAME, KIND, DOC, ATYPE, ATTRS, CASES, LO, HI, ...)     \
+/* The one input of a unary op. */
+__attribute__((unused)) static const nb_input_def nb__unary_inputs[] = {
+	{.name = "input"},
+};
+
+/*
+ * The descriptor of a unary op defined with NB_UNARY_OP, with test
+ * metadata TEST (a pointer to an nb_op_test); more designated
+ * initializers (.flags, .check) may follow.
+ */
+#define NB_UNARY_DESC(NAME, KIND, DOC, ATYPE, ATTRS, TEST, ...)              \
 	{                                                                    \
-		.name = #NAME, .kind = KIND, .doc = DOC, .n_inputs = 1,      \
-		.input_names = "input", .attrs = ATTRS,                      \
+		.version = NB_OP_VERSION, .name = #NAME, .kind = KIND,       \
+		.doc = DOC, .inputs = nb__unary_inputs, .n_inputs = 1,       \
+		.attrs = ATTRS,                                              \
 		.n_attrs = (int)(sizeof(ATTRS) / sizeof(nb_attr_def)),       \
 		.attrs_size = sizeof(ATYPE), .forward = NAME##_forward,      \
-		.backward = NAME##_backward, .cases = CASES, .lo = LO,       \
-		.hi = HI, __VA_ARGS__                                        \
+		.backward = NAME##_backward, .test = TEST, __VA_ARGS__       \
+	}
+
+/* The same for a unary op without attributes (NB_UNARY_OP with
+ * nb_noattrs). */
+#define NB_UNARY_DESC0(NAME, KIND, DOC, TEST, ...)                           \
+	{                                                                    \
+		.version = NB_OP_VERSION, .name = #NAME, .kind = KIND,       \
+		.doc = DOC, .inputs = nb__unary_inputs, .n_inputs = 1,       \
+		.forward = NAME##_forward, .backward = NAME##_backward,      \
+		.test = TEST, __VA_ARGS__                                    \
 	}
 
 /*

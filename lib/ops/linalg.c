@@ -46,12 +46,10 @@ static bool mm_dims_of(const nb_tensor *a, const nb_tensor *b, mm_dims *d)
 	return true;
 }
 
-static nb_status matmul_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                              int64_t *shape)
+static nb_status matmul_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const nb_tensor *a = c->in[0], *b = c->in[1];
 	mm_dims d;
-	(void)dt;
 	if (a->ndim == 0 || b->ndim == 0)
 		return nb_op_fail(c, NB_ESHAPE, "operands must have at least "
 		                  "one axis");
@@ -59,39 +57,36 @@ static nb_status matmul_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 		return nb_op_fail(c, NB_ESHAPE, "inner sizes differ or batch "
 		                  "axes cannot be broadcast");
 	int n = d.nbatch;
-	memcpy(shape, d.batch, (size_t)n * sizeof *shape);
+	memcpy(res->shape, d.batch, (size_t)n * sizeof *res->shape);
 	if (a->ndim > 1)
-		shape[n++] = d.n;
+		res->shape[n++] = d.n;
 	if (b->ndim > 1)
-		shape[n++] = d.m;
-	*ndim = n;
+		res->shape[n++] = d.m;
+	res->ndim = n;
 	return NB_OK;
 }
 
-/* Calls fn(offset of A, offset of B, offset of C) for each batch item. */
-#define FOR_BATCH(d, BODY)                                                   \
-	do {                                                                 \
-		size_t nb_ = nb__numel((d)->nbatch, (d)->batch);             \
-		int64_t zero_[NB_MAX_DIMS] = {0};                            \
-		(void)zero_;                                                 \
-		if ((d)->nbatch == 0) {                                      \
-			int64_t oa = 0, ob = 0;                              \
-			size_t bi = 0;                                       \
-			BODY;                                                \
-			break;                                               \
-		}                                                            \
-		for (size_t bi = 0; bi < nb_; bi++) {                        \
-			size_t r_ = bi;                                      \
-			int64_t oa = 0, ob = 0;                              \
-			for (int q_ = (d)->nbatch - 1; q_ >= 0; q_--) {      \
-				int64_t ix_ = (int64_t)(r_ % (size_t)(d)->batch[q_]); \
-				r_ /= (size_t)(d)->batch[q_];                \
-				oa += ix_ * (d)->sa[q_];                     \
-				ob += ix_ * (d)->sb[q_];                     \
-			}                                                    \
-			BODY;                                                \
-		}                                                            \
-	} while (0)
+/* The number of batch items: 1 without batch axes, 0 with an empty one. */
+static size_t batch_count(const mm_dims *d)
+{
+	return nb__numel(d->nbatch, d->batch);
+}
+
+/* The element offsets of batch item bi (row-major over d->batch) in A
+ * and B; broadcast axes contribute nothing.  C's is bi * n * m. */
+static void batch_offsets(const mm_dims *d, size_t bi, int64_t *oa,
+                          int64_t *ob)
+{
+	size_t r = bi;
+	*oa = 0;
+	*ob = 0;
+	for (int q = d->nbatch - 1; q >= 0; q--) {
+		int64_t ix = (int64_t)(r % (size_t)d->batch[q]);
+		r /= (size_t)d->batch[q];
+		*oa += ix * d->sa[q];
+		*ob += ix * d->sb[q];
+	}
+}
 
 static nb_status matmul_forward(nb_op_ctx *c)
 {
@@ -101,10 +96,14 @@ static nb_status matmul_forward(nb_op_ctx *c)
 	mm_dims_of(a, b, &d);
 	const char *ap = a->data, *bp = b->data;
 	char *cp = c->out->data;
-	FOR_BATCH(&d, nb__gemm(a->dtype, false, false, d.n, d.m, d.k, 1.0,
-	                       ap + (size_t)oa * es, d.k,
-	                       bp + (size_t)ob * es, d.m, 0.0,
-	                       cp + bi * (size_t)(d.n * d.m) * es, d.m));
+	size_t nbi = batch_count(&d);
+	for (size_t bi = 0; bi < nbi; bi++) {
+		int64_t oa, ob;
+		batch_offsets(&d, bi, &oa, &ob);
+		nb__gemm(a->dtype, false, false, d.n, d.m, d.k, 1.0,
+		         ap + (size_t)oa * es, d.k, bp + (size_t)ob * es, d.m,
+		         0.0, cp + bi * (size_t)(d.n * d.m) * es, d.m);
+	}
 	return NB_OK;
 }
 
@@ -116,31 +115,53 @@ static nb_status matmul_backward(nb_op_ctx *c, const nb_tensor *gout,
 	size_t es = nb_dtype_size(a->dtype);
 	mm_dims_of(a, b, &d);
 	const char *ap = a->data, *bp = b->data, *gp = gout->data;
-	/* Broadcast batch items accumulate into the same slice (beta 1). */
-	if (gin[0]) {
+	size_t nbi = batch_count(&d);
+	/* Broadcast batch items accumulate into the same slice (beta 1).
+	 * All of dA before dB: for matmul(x, x) both may be one buffer. */
+	for (size_t bi = 0; gin[0] && bi < nbi; bi++) { /* dA += dC B^T */
+		int64_t oa, ob;
 		char *ga = gin[0]->data;
-		FOR_BATCH(&d, nb__gemm(a->dtype, false, true, d.n, d.k, d.m,
-		                       1.0, gp + bi * (size_t)(d.n * d.m) * es,
-		                       d.m, bp + (size_t)ob * es, d.m, 1.0,
-		                       ga + (size_t)oa * es, d.k));
+		batch_offsets(&d, bi, &oa, &ob);
+		nb__gemm(a->dtype, false, true, d.n, d.k, d.m, 1.0,
+		         gp + bi * (size_t)(d.n * d.m) * es, d.m,
+		         bp + (size_t)ob * es, d.m, 1.0, ga + (size_t)oa * es,
+		         d.k);
 	}
-	if (gin[1]) {
+	for (size_t bi = 0; gin[1] && bi < nbi; bi++) { /* dB += A^T dC */
+		int64_t oa, ob;
 		char *gb = gin[1]->data;
-		FOR_BATCH(&d, nb__gemm(a->dtype, true, false, d.k, d.m, d.n,
-		                       1.0, ap + (size_t)oa * es, d.k,
-		                       gp + bi * (size_t)(d.n * d.m) * es, d.m,
-		                       1.0, gb + (size_t)ob * es, d.m));
+		batch_offsets(&d, bi, &oa, &ob);
+		nb__gemm(a->dtype, true, false, d.k, d.m, d.n, 1.0,
+		         ap + (size_t)oa * es, d.k,
+		         gp + bi * (size_t)(d.n * d.m) * es, d.m, 1.0,
+		         gb + (size_t)ob * es, d.m);
 	}
 	return NB_OK;
 }
 
+static const nb_input_def matmul_inputs[] = {
+	{.name = "input", .doc = "[..., n, k] or [k]"},
+	{.name = "other", .doc = "[..., k, m] or [k]"},
+};
+
+static const nb_op_test matmul_test = {
+	.cases = "[3,4] [4,5]; [2,3,4] [4,2]; [4] [4,3]; [3,4] [4]; "
+	         "[2,1,3,4] [3,4,2]; [4] [4]",
+};
+
+static const nb_op matmul_op = {
+	.version = NB_OP_VERSION, .name = "matmul", .kind = NB_KIND_LINALG,
+	.doc = "matrix product, batched and broadcast as in NumPy",
+	.inputs = matmul_inputs, .n_inputs = 2, .flags = NB_OP_WRITES_OUTPUT,
+	.shape = matmul_shape, .forward = matmul_forward,
+	.backward = matmul_backward, .test = &matmul_test,
+};
+
 /* ---- linear: y = x W^T + b ---- */
 
-static nb_status linear_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                              int64_t *shape)
+static nb_status linear_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const nb_tensor *x = c->in[0], *w = c->in[1], *b = c->in[2];
-	(void)dt;
 	if (w->ndim != 2)
 		return nb_op_fail(c, NB_ESHAPE, "weight must be [out, in]");
 	if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
@@ -149,7 +170,7 @@ static nb_status linear_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 	if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
 		return nb_op_fail(c, NB_ESHAPE, "bias must be [%lld]",
 		                  (long long)w->shape[0]);
-	shape[*ndim - 1] = w->shape[0];
+	res->shape[res->ndim - 1] = w->shape[0];
 	return NB_OK;
 }
 
@@ -216,40 +237,36 @@ static nb_status linear_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return NB_OK;
 }
 
-enum { OP_MATMUL, OP_LINEAR };
-
-static const nb_op ops[] = {
-	[OP_MATMUL] = {
-		.name = "matmul", .kind = NB_KIND_LINALG,
-		.doc = "matrix product, batched and broadcast as in NumPy",
-		.n_inputs = 2, .input_names = "input,other",
-		.shape = matmul_shape, .forward = matmul_forward,
-		.backward = matmul_backward, .flags = NB_OP_WRITES_OUTPUT,
-		.cases = "[3,4] [4,5]; [2,3,4] [4,2]; [4] [4,3]; [3,4] [4]; "
-		         "[2,1,3,4] [3,4,2]; [4] [4]",
-	},
-	[OP_LINEAR] = {
-		.name = "linear", .kind = NB_KIND_LINALG,
-		.doc = "x W^T + b (b optional)", .n_inputs = 3,
-		.input_names = "input,weight,bias", .optional = 4,
-		.shape = linear_shape, .forward = linear_forward,
-		.backward = linear_backward,
-		.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH,
-		.cases = "[3,4] [5,4] [5]; [2,3,4] [5,4] [5]; [3,4] [2,4] [2]-",
-	},
+/* linear's weight and bias are made by nb_linear_layer, not by an op
+ * layer (NB_FILL_NONE). */
+static const nb_input_def linear_inputs[] = {
+	{.name = "input", .doc = "[..., in]"},
+	{.name = "weight", .role = NB_ROLE_PARAM, .fill = NB_FILL_NONE,
+	 .doc = "[out, in]"},
+	{.name = "bias", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .fill = NB_FILL_NONE, .doc = "[out]"},
 };
 
-nb_status nb__register_linalg(void)
-{
-	return nb__register_table(ops, sizeof ops / sizeof *ops);
-}
+static const nb_op_test linear_test = {
+	.cases = "[3,4] [5,4] [5]; [2,3,4] [5,4] [5]; [3,4] [2,4] [2]-",
+};
+
+static const nb_op linear_op = {
+	.version = NB_OP_VERSION, .name = "linear", .kind = NB_KIND_LINALG,
+	.doc = "x W^T + b (b optional)", .inputs = linear_inputs,
+	.n_inputs = 3, .flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH,
+	.shape = linear_shape, .forward = linear_forward,
+	.backward = linear_backward, .test = &linear_test,
+};
+
+const nb_op *const nb__linalg_ops[] = {&matmul_op, &linear_op, NULL};
 
 nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b)
 {
-	return nb_apply(g, &ops[OP_MATMUL], 2, (nb_tensor *[]){a, b}, NULL);
+	return nb_apply(g, &matmul_op, 2, (nb_tensor *[]){a, b}, NULL);
 }
 
 nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b)
 {
-	return nb_apply(g, &ops[OP_LINEAR], 3, (nb_tensor *[]){x, w, b}, NULL);
+	return nb_apply(g, &linear_op, 3, (nb_tensor *[]){x, w, b}, NULL);
 }

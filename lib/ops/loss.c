@@ -9,7 +9,10 @@
  *   cross_entropy, target t, smoothing e over C classes, count n:
  *     loss = sum_i [(1 - e)(lse_i - x_i,t) + e (lse_i - mean_c x_i,c)] / n
  *     dx_i,c = g * (softmax_i,c - (1 - e)[c = t] - e / C) / n
+ * The float32 kernels call float math (expf, logf) per element; their
+ * sums of exponentials are accumulated in double, converted once per row.
  */
+#include "vecmath.h"
 #include <math.h>
 #include "elementwise.h"
 
@@ -18,8 +21,9 @@ typedef struct axis_attrs {
 } axis_attrs;
 
 static const nb_attr_def axis_defs[] = {
-	{"axis", NB_ATTR_INT, offsetof(axis_attrs, axis), -1, 1, 0, NULL, 0,
-	 "the axis to normalize over"},
+	{.name = "axis", .type = NB_ATTR_INT,
+	 .offset = offsetof(axis_attrs, axis), .def = -1,
+	 .range = NB_UNBOUNDED, .doc = "the axis to normalize over"},
 };
 
 /* [outer, n, inner] view of x around axis. */
@@ -35,16 +39,13 @@ static void split_axis(const nb_tensor *x, int ax, size_t *outer, size_t *n,
 	*n = x->ndim ? (size_t)x->shape[ax] : 1;
 }
 
-static nb_status axis_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                            int64_t *shape)
+static nb_status axis_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const axis_attrs *a = c->attrs;
 	int ax;
-	(void)dt;
-	(void)shape;
-	if (!nb__axis(*ndim, a->axis, &ax))
+	if (!nb__axis(res->ndim, a->axis, &ax))
 		return nb_op_fail(c, NB_EINVAL, "axis %lld is out of range for "
-		                  "rank %d", (long long)a->axis, *ndim);
+		                  "rank %d", (long long)a->axis, res->ndim);
 	return NB_OK;
 }
 
@@ -55,65 +56,103 @@ static int get_axis(const nb_op_ctx *c)
 	return ax;
 }
 
-/* y = softmax (log_ = false) or log_softmax (log_ = true) of x. */
-#define SOFTMAX_T(T)                                                         \
-	static void softmax_##T(const T *x, T *y, size_t outer, size_t n,    \
-	                        size_t inner, bool log_)                     \
-	{                                                                    \
-		for (size_t o = 0; o < outer; o++)                           \
-			for (size_t j = 0; j < inner; j++) {                 \
-				const T *xp = x + o * n * inner + j;         \
-				T *yp = y + o * n * inner + j;               \
-				T m = -INFINITY, s = 0;                      \
-				for (size_t i = 0; i < n; i++)               \
-					m = xp[i * inner] > m ? xp[i * inner] : m; \
-				/* A row of -inf: exp(-inf - 0) = 0, sum 0,  \
-				 * NaN out, as PyTorch.  +inf is not reset:  \
-				 * inf - inf makes the row NaN, as PyTorch. */\
-				if (m == -INFINITY)                          \
-					m = 0;                               \
-				for (size_t i = 0; i < n; i++)               \
-					s += exp(xp[i * inner] - m);         \
-				/* (x - m) - log s, not x - (m + log s):  \
-				 * m + log s rounds away small terms. */  \
-				T ls = log(s);                               \
-				for (size_t i = 0; i < n; i++)               \
-					yp[i * inner] = log_                 \
-					    ? (xp[i * inner] - m) - ls       \
-					    : (T)exp(xp[i * inner] - m) / s; \
-			}                                                    \
-	}                                                                    \
-	static void softmax_bwd_##T(const T *y, const T *g, T *dx,           \
-	                            size_t outer, size_t n, size_t inner,    \
-	                            bool log_)                               \
-	{                                                                    \
-		for (size_t o = 0; o < outer; o++)                           \
-			for (size_t j = 0; j < inner; j++) {                 \
-				size_t b = o * n * inner + j;                \
-				T s = 0;                                     \
-				for (size_t i = 0; i < n; i++)               \
-					s += log_ ? g[b + i * inner]         \
-					          : g[b + i * inner] *       \
-					            y[b + i * inner];        \
-				for (size_t i = 0; i < n; i++) {             \
-					size_t k = b + i * inner;            \
-					dx[k] += log_ ? g[k] - (T)exp(y[k]) * s \
-					              : y[k] * (g[k] - s);   \
-				}                                            \
-			}                                                    \
-	}
-SOFTMAX_T(float)
-SOFTMAX_T(double)
+/* ---- softmax, log_softmax ---- */
+
+/*
+ * y = softmax (log_ = false) or log_softmax (log_ = true) of x, one row
+ * of n elements at stride inner per (o, j).  A row of -inf: m is reset to
+ * 0, exp(-inf) = 0, sum 0, NaN out, as PyTorch.  +inf is not reset:
+ * inf - inf makes the row NaN, as PyTorch.  log_softmax is computed as
+ * (x - m) - log s, not x - (m + log s): m + log s rounds away small terms.
+ */
+static void softmax_f32(const float *x, float *y, size_t outer, size_t n,
+                        size_t inner, bool log_)
+{
+	for (size_t o = 0; o < outer; o++)
+		for (size_t j = 0; j < inner; j++) {
+			const float *xp = x + o * n * inner + j;
+			float *yp = y + o * n * inner + j;
+			float m = -INFINITY;
+			double s = 0;
+			for (size_t i = 0; i < n; i++)
+				m = xp[i * inner] > m ? xp[i * inner] : m;
+			if (m == -INFINITY)
+				m = 0;
+			for (size_t i = 0; i < n; i++)
+				s += (double)expf(xp[i * inner] - m);
+			const float sf = (float)s, ls = logf(sf);
+			for (size_t i = 0; i < n; i++)
+				yp[i * inner] = log_ ? (xp[i * inner] - m) - ls
+				                     : expf(xp[i * inner] - m) / sf;
+		}
+}
+
+static void softmax_f64(const double *x, double *y, size_t outer, size_t n,
+                        size_t inner, bool log_)
+{
+	for (size_t o = 0; o < outer; o++)
+		for (size_t j = 0; j < inner; j++) {
+			const double *xp = x + o * n * inner + j;
+			double *yp = y + o * n * inner + j;
+			double m = -INFINITY, s = 0;
+			for (size_t i = 0; i < n; i++)
+				m = xp[i * inner] > m ? xp[i * inner] : m;
+			if (m == -INFINITY)
+				m = 0;
+			for (size_t i = 0; i < n; i++)
+				s += exp(xp[i * inner] - m);
+			const double ls = log(s);
+			for (size_t i = 0; i < n; i++)
+				yp[i * inner] = log_ ? (xp[i * inner] - m) - ls
+				                     : exp(xp[i * inner] - m) / s;
+		}
+}
+
+/* dx += y (g - sum(g y)) (softmax) or g - exp(y) sum(g) (log_softmax). */
+static void softmax_bwd_f32(const float *y, const float *g, float *dx,
+                            size_t outer, size_t n, size_t inner, bool log_)
+{
+	for (size_t o = 0; o < outer; o++)
+		for (size_t j = 0; j < inner; j++) {
+			size_t b = o * n * inner + j;
+			float s = 0;
+			for (size_t i = 0; i < n; i++)
+				s += log_ ? g[b + i * inner]
+				          : g[b + i * inner] * y[b + i * inner];
+			for (size_t i = 0; i < n; i++) {
+				size_t k = b + i * inner;
+				dx[k] += log_ ? g[k] - expf(y[k]) * s
+				              : y[k] * (g[k] - s);
+			}
+		}
+}
+
+static void softmax_bwd_f64(const double *y, const double *g, double *dx,
+                            size_t outer, size_t n, size_t inner, bool log_)
+{
+	for (size_t o = 0; o < outer; o++)
+		for (size_t j = 0; j < inner; j++) {
+			size_t b = o * n * inner + j;
+			double s = 0;
+			for (size_t i = 0; i < n; i++)
+				s += log_ ? g[b + i * inner]
+				          : g[b + i * inner] * y[b + i * inner];
+			for (size_t i = 0; i < n; i++) {
+				size_t k = b + i * inner;
+				dx[k] += log_ ? g[k] - exp(y[k]) * s
+				              : y[k] * (g[k] - s);
+			}
+		}
+}
 
 static nb_status run_softmax(nb_op_ctx *c, bool log_)
 {
 	size_t outer, n, inner;
 	split_axis(c->in[0], get_axis(c), &outer, &n, &inner);
 	if (c->out->dtype == NB_F32)
-		softmax_float(c->in[0]->data, c->out->data, outer, n, inner, log_);
+		softmax_f32(c->in[0]->data, c->out->data, outer, n, inner, log_);
 	else
-		softmax_double(c->in[0]->data, c->out->data, outer, n, inner,
-		               log_);
+		softmax_f64(c->in[0]->data, c->out->data, outer, n, inner, log_);
 	return NB_OK;
 }
 
@@ -123,11 +162,11 @@ static nb_status run_softmax_bwd(nb_op_ctx *c, const nb_tensor *gout,
 	size_t outer, n, inner;
 	split_axis(c->in[0], get_axis(c), &outer, &n, &inner);
 	if (gout->dtype == NB_F32)
-		softmax_bwd_float(c->out->data, gout->data, gin[0]->data, outer,
-		                  n, inner, log_);
+		softmax_bwd_f32(c->out->data, gout->data, gin[0]->data, outer, n,
+		                inner, log_);
 	else
-		softmax_bwd_double(c->out->data, gout->data, gin[0]->data, outer,
-		                   n, inner, log_);
+		softmax_bwd_f64(c->out->data, gout->data, gin[0]->data, outer, n,
+		                inner, log_);
 	return NB_OK;
 }
 
@@ -136,15 +175,15 @@ static nb_status softmax_forward(nb_op_ctx *c)
 	return run_softmax(c, false);
 }
 
-static nb_status log_softmax_forward(nb_op_ctx *c)
-{
-	return run_softmax(c, true);
-}
-
 static nb_status softmax_backward(nb_op_ctx *c, const nb_tensor *g,
                                   nb_tensor *const *gin)
 {
 	return run_softmax_bwd(c, g, gin, false);
+}
+
+static nb_status log_softmax_forward(nb_op_ctx *c)
+{
+	return run_softmax(c, true);
 }
 
 static nb_status log_softmax_backward(nb_op_ctx *c, const nb_tensor *g,
@@ -152,6 +191,45 @@ static nb_status log_softmax_backward(nb_op_ctx *c, const nb_tensor *g,
 {
 	return run_softmax_bwd(c, g, gin, true);
 }
+
+/* softmax and log_softmax share their gradcheck recipe. */
+static const nb_op_test softmax_test = {
+	.cases = "[3,4]; [2,3,4]|axis=1; [5]|axis=0",
+};
+
+static const nb_op softmax_op = {
+	.version = NB_OP_VERSION,
+	.name = "softmax",
+	.kind = NB_KIND_ACTIVATION,
+	.doc = "exp(x) / sum exp(x) along an axis, max-shifted",
+	.inputs = nb__unary_inputs,
+	.n_inputs = 1,
+	.attrs = axis_defs,
+	.n_attrs = 1,
+	.attrs_size = sizeof(axis_attrs),
+	.flags = NB_OP_LAYER,
+	.shape = axis_shape,
+	.forward = softmax_forward,
+	.backward = softmax_backward,
+	.test = &softmax_test,
+};
+
+static const nb_op log_softmax_op = {
+	.version = NB_OP_VERSION,
+	.name = "log_softmax",
+	.kind = NB_KIND_ACTIVATION,
+	.doc = "x - logsumexp(x) along an axis, max-shifted",
+	.inputs = nb__unary_inputs,
+	.n_inputs = 1,
+	.attrs = axis_defs,
+	.n_attrs = 1,
+	.attrs_size = sizeof(axis_attrs),
+	.flags = NB_OP_LAYER,
+	.shape = axis_shape,
+	.forward = log_softmax_forward,
+	.backward = log_softmax_backward,
+	.test = &softmax_test,
+};
 
 /* ---- mse ---- */
 
@@ -161,15 +239,12 @@ static bool same_shape(const nb_tensor *a, const nb_tensor *b)
 	       !memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof *a->shape);
 }
 
-static nb_status mse_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                           int64_t *shape)
+static nb_status mse_shape(nb_op_ctx *c, nb_result_def *res)
 {
-	(void)dt;
-	(void)shape;
 	if (!same_shape(c->in[0], c->in[1]))
 		return nb_op_fail(c, NB_ESHAPE, "input and target must have the "
 		                  "same shape");
-	*ndim = 0;
+	res->ndim = 0;
 	return NB_OK;
 }
 
@@ -185,20 +260,30 @@ static nb_status mse_forward(nb_op_ctx *c)
 	return NB_OK;
 }
 
-#define MSE_BWD_T(T)                                                         \
-	static void mse_bwd_##T(const T *a, const T *b, T g, T *da, T *db,   \
-	                        size_t n)                                    \
-	{                                                                    \
-		for (size_t i = 0; i < n; i++) {                             \
-			T d = 2 * g * (a[i] - b[i]);                         \
-			if (da)                                              \
-				da[i] += d;                                  \
-			if (db)                                              \
-				db[i] -= d;                                  \
-		}                                                            \
+/* d = 2 g (a - b): da += d, db -= d (either may be NULL). */
+static void mse_bwd_f32(const float *a, const float *b, float g, float *da,
+                        float *db, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float d = 2 * g * (a[i] - b[i]);
+		if (da)
+			da[i] += d;
+		if (db)
+			db[i] -= d;
 	}
-MSE_BWD_T(float)
-MSE_BWD_T(double)
+}
+
+static void mse_bwd_f64(const double *a, const double *b, double g,
+                        double *da, double *db, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		double d = 2 * g * (a[i] - b[i]);
+		if (da)
+			da[i] += d;
+		if (db)
+			db[i] -= d;
+	}
+}
 
 static nb_status mse_backward(nb_op_ctx *c, const nb_tensor *gout,
                               nb_tensor *const *gin)
@@ -208,11 +293,33 @@ static nb_status mse_backward(nb_op_ctx *c, const nb_tensor *gout,
 	void *da = gin[0] ? gin[0]->data : NULL;
 	void *db = gin[1] ? gin[1]->data : NULL;
 	if (a->dtype == NB_F32)
-		mse_bwd_float(a->data, b->data, (float)g, da, db, a->numel);
+		mse_bwd_f32(a->data, b->data, (float)g, da, db, a->numel);
 	else
-		mse_bwd_double(a->data, b->data, g, da, db, a->numel);
+		mse_bwd_f64(a->data, b->data, g, da, db, a->numel);
 	return NB_OK;
 }
+
+static const nb_input_def mse_inputs[] = {
+	{.name = "input"},
+	{.name = "target", .doc = "the same shape as input"},
+};
+
+static const nb_op_test mse_test = {
+	.cases = "[3,4] [3,4]; [5] [5]",
+};
+
+static const nb_op mse_op = {
+	.version = NB_OP_VERSION,
+	.name = "mse",
+	.kind = NB_KIND_LOSS,
+	.doc = "mean squared error, mean((input - target)^2)",
+	.inputs = mse_inputs,
+	.n_inputs = 2,
+	.shape = mse_shape,
+	.forward = mse_forward,
+	.backward = mse_backward,
+	.test = &mse_test,
+};
 
 /* ---- cross_entropy ---- */
 
@@ -222,18 +329,18 @@ typedef struct ce_attrs {
 } ce_attrs;
 
 static const nb_attr_def ce_defs[] = {
-	{"ignore_index", NB_ATTR_INT, offsetof(ce_attrs, ignore_index), -100,
-	 1, 0, NULL, 0, "targets with this value add no loss"},
-	{"label_smoothing", NB_ATTR_FLOAT, offsetof(ce_attrs, label_smoothing),
-	 0, 0, 1, NULL, 0, "mix e of the uniform distribution into targets"},
+	{.name = "ignore_index", .type = NB_ATTR_INT,
+	 .offset = offsetof(ce_attrs, ignore_index), .def = -100,
+	 .range = NB_UNBOUNDED, .doc = "targets with this value add no loss"},
+	{.name = "label_smoothing", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(ce_attrs, label_smoothing), .def = 0,
+	 .range = NB_RANGE(0, 1),
+	 .doc = "mix e of the uniform distribution into targets"},
 };
 
-static nb_status ce_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                          int64_t *shape)
+static nb_status ce_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const nb_tensor *x = c->in[0], *t = c->in[1];
-	(void)dt;
-	(void)shape;
 	bool ok = x->ndim >= 2 && t->ndim == x->ndim - 1 &&
 	          t->shape[0] == x->shape[0];
 	for (int i = 2; ok && i < x->ndim; i++)
@@ -243,7 +350,7 @@ static nb_status ce_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 		                  "and target [N, d...]");
 	if (x->shape[1] == 0)
 		return nb_op_fail(c, NB_ESHAPE, "there are no classes (C = 0)");
-	*ndim = 0;
+	res->ndim = 0;
 	return NB_OK;
 }
 
@@ -253,142 +360,239 @@ typedef struct ce_saved {
 	double lse[];
 } ce_saved;
 
+/*
+ * The logits as [N, C, inner] and the targets as [N, inner]: position p
+ * of the target is row (p / inner, :, p % inner) of the logits, whose
+ * class k is at base + k * inner.
+ */
+typedef struct ce_dims {
+	size_t C, inner, np;
+} ce_dims;
+
+static ce_dims ce_get_dims(const nb_op_ctx *c)
+{
+	const nb_tensor *x = c->in[0], *t = c->in[1];
+	size_t N = (size_t)x->shape[0];
+	ce_dims d = {(size_t)x->shape[1], N ? t->numel / N : 0, t->numel};
+	if (!d.inner)
+		d.inner = 1;
+	return d;
+}
+
+static size_t ce_base(const ce_dims *d, size_t p)
+{
+	return (p / d->inner) * d->C * d->inner + p % d->inner;
+}
+
+/* NB_EINVAL, naming the first target outside [0, C) that is not
+ * ignore_index. */
+static nb_status ce_check_targets(nb_op_ctx *c, const ce_dims *d)
+{
+	const int64_t *tp = c->in[1]->data;
+	int64_t ignore = ((const ce_attrs *)c->attrs)->ignore_index;
+	for (size_t p = 0; p < d->np; p++) {
+		int64_t tv = tp[p];
+		if (tv != ignore && (tv < 0 || (size_t)tv >= d->C))
+			return nb_op_fail(c, NB_EINVAL, "target %lld at position "
+			                  "%zu is outside [0, %zu)", (long long)tv,
+			                  p, d->C);
+	}
+	return NB_OK;
+}
+
+/*
+ * The summed loss of the positions not ignored (the targets are
+ * checked); stores each one's lse and their count in s.  Only with
+ * smoothing does the mean logit enter, as PyTorch: a -inf logit makes
+ * the mean -inf, and 0 * inf would turn the loss into NaN.  A row of
+ * -inf resets m to 0, as in softmax.
+ */
+static double ce_fwd_f32(const float *x, const int64_t *tp,
+                         const ce_dims *d, const ce_attrs *a, ce_saved *s)
+{
+	double loss = 0, eps = a->label_smoothing;
+	for (size_t p = 0; p < d->np; p++) {
+		if (tp[p] == a->ignore_index)
+			continue;
+		const float *xp = x + ce_base(d, p);
+		float m = -INFINITY;
+		double sum = 0, mean = 0;
+		for (size_t k = 0; k < d->C; k++) {
+			float v = xp[k * d->inner];
+			m = v > m ? v : m;
+			mean += (double)v;
+		}
+		if (m == -INFINITY)
+			m = 0;
+		for (size_t k = 0; k < d->C; k++)
+			sum += (double)expf(xp[k * d->inner] - m);
+		double lse = (double)m + (double)logf((float)sum);
+		s->lse[p] = lse;
+		loss += (1 - eps) *
+		        (lse - (double)xp[(size_t)tp[p] * d->inner]);
+		if (eps > 0)
+			loss += eps * (lse - mean / (double)d->C);
+		s->count += 1;
+	}
+	return loss;
+}
+
+static double ce_fwd_f64(const double *x, const int64_t *tp,
+                         const ce_dims *d, const ce_attrs *a, ce_saved *s)
+{
+	double loss = 0, eps = a->label_smoothing;
+	for (size_t p = 0; p < d->np; p++) {
+		if (tp[p] == a->ignore_index)
+			continue;
+		const double *xp = x + ce_base(d, p);
+		double m = -INFINITY, sum = 0, mean = 0;
+		for (size_t k = 0; k < d->C; k++) {
+			double v = xp[k * d->inner];
+			m = v > m ? v : m;
+			mean += v;
+		}
+		if (m == -INFINITY)
+			m = 0;
+		for (size_t k = 0; k < d->C; k++)
+			sum += exp(xp[k * d->inner] - m);
+		double lse = m + log(sum);
+		s->lse[p] = lse;
+		loss += (1 - eps) * (lse - xp[(size_t)tp[p] * d->inner]);
+		if (eps > 0)
+			loss += eps * (lse - mean / (double)d->C);
+		s->count += 1;
+	}
+	return loss;
+}
+
 static nb_status ce_forward(nb_op_ctx *c)
 {
 	const nb_tensor *x = c->in[0], *t = c->in[1];
 	const ce_attrs *a = c->attrs;
-	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1];
-	size_t inner = N ? t->numel / N : 0;
-	const int64_t *tp = t->data;
+	ce_dims d = ce_get_dims(c);
+	nb_status st = ce_check_targets(c, &d);
+	if (st != NB_OK)
+		return st;
 	ce_saved *s = nb_op_save(c, sizeof *s + t->numel * sizeof(double));
 	if (!s)
 		return NB_ENOMEM;
-	double loss = 0, eps = a->label_smoothing;
-	for (size_t p = 0; p < t->numel; p++) {
-		size_t n = p / (inner ? inner : 1), j = p % (inner ? inner : 1);
-		size_t base = n * C * inner + j;
-		int64_t tv = tp[p];
-		if (tv == a->ignore_index)
-			continue;
-		if (tv < 0 || (size_t)tv >= C)
-			return nb_op_fail(c, NB_EINVAL, "target %lld at position "
-			                  "%zu is outside [0, %zu)", (long long)tv,
-			                  p, C);
-		double m = -INFINITY, sum = 0, mean = 0;
-		for (size_t k = 0; k < C; k++) {
-			double v = nb_tensor_get(x, base + k * inner);
-			m = v > m ? v : m;
-			mean += v;
-		}
-		if (m == -INFINITY) /* as in softmax */
-			m = 0;
-		for (size_t k = 0; k < C; k++)
-			sum += exp(nb_tensor_get(x, base + k * inner) - m);
-		double lse = m + log(sum);
-		s->lse[p] = lse;
-		loss += (1 - eps) * (lse - nb_tensor_get(x, base +
-		                     (size_t)tv * inner));
-		/* Only with smoothing, as PyTorch: a -inf logit makes mean
-		 * -inf, and 0 * inf would turn the loss into NaN. */
-		if (eps > 0)
-			loss += eps * (lse - mean / (double)C);
-		s->count += 1;
-	}
+	double loss;
+	if (x->dtype == NB_F32)
+		loss = ce_fwd_f32(x->data, t->data, &d, a, s);
+	else
+		loss = ce_fwd_f64(x->data, t->data, &d, a, s);
 	nb_tensor_set(c->out, 0, loss / s->count);
 	return NB_OK;
+}
+
+/* dx_c += g (exp(x_c - lse) - eps / C - (1 - eps)[c = t]) at every
+ * position not ignored; x - lse is taken in double, as lse is kept. */
+static void ce_bwd_f32(const float *x, const int64_t *tp, const ce_dims *d,
+                       const ce_attrs *a, const ce_saved *s, double g,
+                       float *dx)
+{
+	double eps = a->label_smoothing, u = eps / (double)d->C;
+	for (size_t p = 0; p < d->np; p++) {
+		if (tp[p] == a->ignore_index)
+			continue;
+		size_t base = ce_base(d, p);
+		for (size_t k = 0; k < d->C; k++) {
+			size_t q = base + k * d->inner;
+			float pr = expf((float)((double)x[q] - s->lse[p]));
+			double dk = (double)pr - u -
+			            ((int64_t)k == tp[p] ? 1 - eps : 0);
+			dx[q] = (float)((double)dx[q] + g * dk);
+		}
+	}
+}
+
+static void ce_bwd_f64(const double *x, const int64_t *tp, const ce_dims *d,
+                       const ce_attrs *a, const ce_saved *s, double g,
+                       double *dx)
+{
+	double eps = a->label_smoothing, u = eps / (double)d->C;
+	for (size_t p = 0; p < d->np; p++) {
+		if (tp[p] == a->ignore_index)
+			continue;
+		size_t base = ce_base(d, p);
+		for (size_t k = 0; k < d->C; k++) {
+			size_t q = base + k * d->inner;
+			double pr = exp(x[q] - s->lse[p]);
+			double dk = pr - u - ((int64_t)k == tp[p] ? 1 - eps : 0);
+			dx[q] += g * dk;
+		}
+	}
 }
 
 static nb_status ce_backward(nb_op_ctx *c, const nb_tensor *gout,
                              nb_tensor *const *gin)
 {
 	const nb_tensor *x = c->in[0], *t = c->in[1];
-	const ce_attrs *a = c->attrs;
 	const ce_saved *s = c->saved;
-	size_t N = (size_t)x->shape[0], C = (size_t)x->shape[1];
-	size_t inner = N ? t->numel / N : 0;
-	const int64_t *tp = t->data;
-	double g = nb_tensor_get(gout, 0) / s->count, eps = a->label_smoothing;
-	for (size_t p = 0; p < t->numel; p++) {
-		size_t n = p / (inner ? inner : 1), j = p % (inner ? inner : 1);
-		size_t base = n * C * inner + j;
-		if (tp[p] == a->ignore_index)
-			continue;
-		for (size_t k = 0; k < C; k++) {
-			size_t q = base + k * inner;
-			double pr = exp(nb_tensor_get(x, q) - s->lse[p]);
-			double d = pr - eps / (double)C -
-			           ((int64_t)k == tp[p] ? 1 - eps : 0);
-			nb_tensor_set(gin[0], q, nb_tensor_get(gin[0], q) + g * d);
-		}
-	}
+	ce_dims d = ce_get_dims(c);
+	double g = nb_tensor_get(gout, 0) / s->count;
+	if (x->dtype == NB_F32)
+		ce_bwd_f32(x->data, t->data, &d, c->attrs, s, g, gin[0]->data);
+	else
+		ce_bwd_f64(x->data, t->data, &d, c->attrs, s, g, gin[0]->data);
 	return NB_OK;
 }
 
-enum { OP_SOFTMAX, OP_LOG_SOFTMAX, OP_MSE, OP_CE };
-
-static const nb_op ops[] = {
-	[OP_SOFTMAX] = {
-		.name = "softmax", .kind = NB_KIND_ACTIVATION,
-		.doc = "exp(x) / sum exp(x) along an axis, max-shifted",
-		.n_inputs = 1, .input_names = "input", .attrs = axis_defs,
-		.n_attrs = 1, .attrs_size = sizeof(axis_attrs),
-		.shape = axis_shape, .forward = softmax_forward,
-		.backward = softmax_backward,
-		.cases = "[3,4]; [2,3,4]|axis=1; [5]|axis=0",
-	},
-	[OP_LOG_SOFTMAX] = {
-		.name = "log_softmax", .kind = NB_KIND_ACTIVATION,
-		.doc = "x - logsumexp(x) along an axis, max-shifted",
-		.n_inputs = 1, .input_names = "input", .attrs = axis_defs,
-		.n_attrs = 1, .attrs_size = sizeof(axis_attrs),
-		.shape = axis_shape, .forward = log_softmax_forward,
-		.backward = log_softmax_backward,
-		.cases = "[3,4]; [2,3,4]|axis=1; [5]|axis=0",
-	},
-	[OP_MSE] = {
-		.name = "mse", .kind = NB_KIND_LOSS,
-		.doc = "mean squared error, mean((input - target)^2)",
-		.n_inputs = 2, .input_names = "input,target",
-		.shape = mse_shape, .forward = mse_forward,
-		.backward = mse_backward, .cases = "[3,4] [3,4]; [5] [5]",
-	},
-	[OP_CE] = {
-		.name = "cross_entropy", .kind = NB_KIND_LOSS,
-		.doc = "softmax cross-entropy of logits and class indices, mean",
-		.n_inputs = 2, .input_names = "input,target", .nondiff = 2,
-		.int_inputs = 2, .attrs = ce_defs, .n_attrs = 2,
-		.attrs_size = sizeof(ce_attrs), .shape = ce_shape,
-		.forward = ce_forward, .backward = ce_backward,
-		.cases = "[4,5] [4]i5; [2,3,4] [2,4]i3; "
-		         "[4,5] [4]i5|label_smoothing=0.1",
-	},
+static const nb_input_def ce_inputs[] = {
+	{.name = "input", .doc = "logits [N, C, d...]"},
+	{.name = "target", .flags = NB_IN_INT64 | NB_IN_NONDIFF,
+	 .doc = "class indices [N, d...], int64"},
 };
 
-nb_status nb__register_loss(void)
-{
-	return nb__register_table(ops, sizeof ops / sizeof *ops);
-}
+static const nb_op_test ce_test = {
+	.cases = "[4,5] [4]i5; [2,3,4] [2,4]i3; "
+	         "[4,5] [4]i5|label_smoothing=0.1",
+};
+
+static const nb_op cross_entropy_op = {
+	.version = NB_OP_VERSION,
+	.name = "cross_entropy",
+	.kind = NB_KIND_LOSS,
+	.doc = "softmax cross-entropy of logits and class indices, mean",
+	.inputs = ce_inputs,
+	.n_inputs = 2,
+	.attrs = ce_defs,
+	.n_attrs = 2,
+	.attrs_size = sizeof(ce_attrs),
+	.shape = ce_shape,
+	.forward = ce_forward,
+	.backward = ce_backward,
+	.test = &ce_test,
+};
+
+/* ---- typed wrappers (include/nabla/ops.h) ---- */
 
 nb_tensor *nb_softmax(nb_graph *g, nb_tensor *x, int axis)
 {
 	axis_attrs a = {axis};
-	return nb_apply(g, &ops[OP_SOFTMAX], 1, &x, &a);
+	return nb_apply(g, &softmax_op, 1, &x, &a);
 }
 
 nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *x, int axis)
 {
 	axis_attrs a = {axis};
-	return nb_apply(g, &ops[OP_LOG_SOFTMAX], 1, &x, &a);
+	return nb_apply(g, &log_softmax_op, 1, &x, &a);
 }
 
 nb_tensor *nb_mse_loss(nb_graph *g, nb_tensor *pred, nb_tensor *target)
 {
-	return nb_apply(g, &ops[OP_MSE], 2, (nb_tensor *[]){pred, target}, NULL);
+	return nb_apply(g, &mse_op, 2, (nb_tensor *[]){pred, target}, NULL);
 }
 
 nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *logits,
                             nb_tensor *target)
 {
 	ce_attrs a = {-100, 0};
-	return nb_apply(g, &ops[OP_CE], 2, (nb_tensor *[]){logits, target}, &a);
+	return nb_apply(g, &cross_entropy_op, 2,
+	                (nb_tensor *[]){logits, target}, &a);
 }
+
+/* The family, in the order `nabla ops` lists it. */
+const nb_op *const nb__loss_ops[] = {
+	&softmax_op, &log_softmax_op, &mse_op, &cross_entropy_op, NULL,
+};

@@ -42,7 +42,6 @@
  * and then uses momentum = 1 / num_batches_tracked.
  */
 #include "config.h"
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include "elementwise.h"
@@ -64,32 +63,39 @@ typedef struct ln_attrs {
 } ln_attrs;
 
 #define EPS_DEF(S)                                                           \
-	{"eps", NB_ATTR_FLOAT, offsetof(S, eps), 1e-5, 0, DBL_MAX, NULL, 0,  \
-	 "added to the variance before the square root"}
+	{.name = "eps", .type = NB_ATTR_FLOAT, .offset = offsetof(S, eps),   \
+	 .def = 1e-5, .range = NB_AT_LEAST(0),                               \
+	 .doc = "added to the variance before the square root"}
 
 static const nb_attr_def bn_defs[] = {
-	{"momentum", NB_ATTR_FLOAT, offsetof(bn_attrs, momentum), 0.1, 0, 1,
-	 NULL, NB_ATTR_NULLABLE, "weight of the batch in the running "
-	 "statistics; none: cumulative average (needs num_batches_tracked)"},
+	{.name = "momentum", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(bn_attrs, momentum), .def = 0.1,
+	 .range = NB_RANGE(0, 1), .flags = NB_ATTR_NULLABLE,
+	 .doc = "weight of the batch in the running statistics; none: "
+	        "cumulative average (needs num_batches_tracked)"},
 	EPS_DEF(bn_attrs),
 };
 
 static const nb_attr_def in_defs[] = {
-	{"momentum", NB_ATTR_FLOAT, offsetof(bn_attrs, momentum), 0.1, 0, 1,
-	 NULL, 0, "weight of the batch in the running statistics"},
+	{.name = "momentum", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(bn_attrs, momentum), .def = 0.1,
+	 .range = NB_RANGE(0, 1),
+	 .doc = "weight of the batch in the running statistics"},
 	EPS_DEF(bn_attrs),
 };
 
 static const nb_attr_def gn_defs[] = {
-	{"num_groups", NB_ATTR_INT, offsetof(gn_attrs, num_groups), 1, 1, 1e9,
-	 NULL, 0, "groups the channels are split into; must divide C"},
+	{.name = "num_groups", .type = NB_ATTR_INT,
+	 .offset = offsetof(gn_attrs, num_groups), .def = 1,
+	 .range = NB_AT_LEAST(1),
+	 .doc = "groups the channels are split into; must divide C"},
 	EPS_DEF(gn_attrs),
 };
 
 static const nb_attr_def ln_defs[] = {
-	{"normalized_shape", NB_ATTR_INTS,
-	 offsetof(ln_attrs, normalized_shape), 0, 1, 0, NULL, 0,
-	 "trailing dims to normalize over (default: the last one)"},
+	{.name = "normalized_shape", .type = NB_ATTR_INTS,
+	 .offset = offsetof(ln_attrs, normalized_shape),
+	 .doc = "trailing dims to normalize over (default: the last one)"},
 	EPS_DEF(ln_attrs),
 };
 
@@ -381,14 +387,11 @@ static bool uses_batch_stats(const nb_op_ctx *c)
 	return nb_op_training(c) || !c->in[3];
 }
 
-static nb_status bn_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                          int64_t *shape)
+static nb_status bn_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const bn_attrs *a = c->attrs;
 	const nb_tensor *x = c->in[0], *cnt = c->in[5];
-	(void)dt;
-	(void)ndim;
-	(void)shape;
+	(void)res;
 	if (check_channels(c, 2, true))
 		return c->g->err;
 	if (cnt && cnt->numel != 1)
@@ -438,15 +441,64 @@ static nb_status bn_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return channel_backward(c, &L, gout, gin);
 }
 
+/* Affine map and running statistics (a layer makes them all). */
+static const nb_input_def bn_inputs[] = {
+	{.name = "input", .doc = "[N, C] or [N, C, *spatial]"},
+	{.name = "weight", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .group = NB_GROUP_AFFINE, .shape = NB_SHAPE_FEATURES,
+	 .fill = NB_FILL_CONST, .value = 1.0, .doc = "gamma, [C]"},
+	{.name = "bias", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .group = NB_GROUP_AFFINE, .shape = NB_SHAPE_FEATURES,
+	 .fill = NB_FILL_CONST, .value = 0.0, .doc = "beta, [C]"},
+	{.name = "running_mean",
+	 .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF | NB_IN_ANY_FLOAT,
+	 .role = NB_ROLE_BUFFER, .group = NB_GROUP_STATS,
+	 .shape = NB_SHAPE_FEATURES, .fill = NB_FILL_CONST, .value = 0.0,
+	 .doc = "[C], updated in place by a training forward"},
+	{.name = "running_var",
+	 .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF | NB_IN_ANY_FLOAT,
+	 .role = NB_ROLE_BUFFER, .group = NB_GROUP_STATS,
+	 .shape = NB_SHAPE_FEATURES, .fill = NB_FILL_CONST, .value = 1.0,
+	 .doc = "[C], updated in place by a training forward"},
+	{.name = "num_batches_tracked",
+	 .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF | NB_IN_INT64,
+	 .role = NB_ROLE_BUFFER, .group = NB_GROUP_STATS,
+	 .shape = NB_SHAPE_SCALAR, .fill = NB_FILL_CONST, .value = 0,
+	 .doc = "int64 counter of training forwards (momentum=none)"},
+};
+
+static const nb_op_test bn_test = {
+	.cases = "[4,3] [3] [3] [3] [3]p []i3; "
+	         "[2,3,2,2] [3] [3] [3] [3]p []i3|momentum=none; "
+	         "[3,2,3] [2]- [2]- [2]- [2]- []-; "
+	         "[2,2,1,2,1,1,2,1] [2] [2]- [2]- [2]- []-; "
+	         "[3,2] [2]- [2] [2] [2]p []-|eps=0.1 momentum=0.5",
+};
+
+static const nb_op batch_norm_op = {
+	.version = NB_OP_VERSION,
+	.name = "batch_norm",
+	.kind = NB_KIND_NORM,
+	.doc = "per channel over (N, spatial); running statistics",
+	.inputs = bn_inputs,
+	.n_inputs = 6,
+	.attrs = bn_defs,
+	.n_attrs = (int)(sizeof bn_defs / sizeof *bn_defs),
+	.attrs_size = sizeof(bn_attrs),
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_LAYER,
+	.layer_prefix = "bn",
+	.shape = bn_shape,
+	.forward = bn_forward,
+	.backward = bn_backward,
+	.test = &bn_test,
+};
+
 /* ---- instance_norm ---- */
 
-static nb_status in_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                          int64_t *shape)
+static nb_status in_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const nb_tensor *x = c->in[0];
-	(void)dt;
-	(void)ndim;
-	(void)shape;
+	(void)res;
 	if (check_channels(c, 3, true))
 		return c->g->err;
 	size_t nc = (size_t)(x->shape[0] * x->shape[1]);
@@ -474,16 +526,61 @@ static nb_status in_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return channel_backward(c, &L, gout, gin);
 }
 
+/* As batch_norm's, but a layer makes none of them unless asked
+ * (PyTorch's affine=False, track_running_stats=False). */
+static const nb_input_def in_inputs[] = {
+	{.name = "input", .doc = "[N, C, *spatial]"},
+	{.name = "weight", .flags = NB_IN_OPTIONAL | NB_IN_LAYER_OFF,
+	 .role = NB_ROLE_PARAM, .group = NB_GROUP_AFFINE,
+	 .shape = NB_SHAPE_FEATURES, .fill = NB_FILL_CONST, .value = 1.0,
+	 .doc = "gamma, [C]"},
+	{.name = "bias", .flags = NB_IN_OPTIONAL | NB_IN_LAYER_OFF,
+	 .role = NB_ROLE_PARAM, .group = NB_GROUP_AFFINE,
+	 .shape = NB_SHAPE_FEATURES, .fill = NB_FILL_CONST, .value = 0.0,
+	 .doc = "beta, [C]"},
+	{.name = "running_mean", .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF |
+	 NB_IN_ANY_FLOAT | NB_IN_LAYER_OFF,
+	 .role = NB_ROLE_BUFFER, .group = NB_GROUP_STATS,
+	 .shape = NB_SHAPE_FEATURES, .fill = NB_FILL_CONST, .value = 0.0,
+	 .doc = "[C], updated in place by a training forward"},
+	{.name = "running_var", .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF |
+	 NB_IN_ANY_FLOAT | NB_IN_LAYER_OFF,
+	 .role = NB_ROLE_BUFFER, .group = NB_GROUP_STATS,
+	 .shape = NB_SHAPE_FEATURES, .fill = NB_FILL_CONST, .value = 1.0,
+	 .doc = "[C], updated in place by a training forward"},
+};
+
+static const nb_op_test in_test = {
+	.cases = "[2,3,4] [3] [3] [3] [3]p; "
+	         "[2,2,3,2] [2]- [2]- [2]- [2]-; "
+	         "[1,2,3] [2] [2] [2]- [2]-|eps=0.01",
+};
+
+static const nb_op instance_norm_op = {
+	.version = NB_OP_VERSION,
+	.name = "instance_norm",
+	.kind = NB_KIND_NORM,
+	.doc = "per sample and channel over the spatial dims",
+	.inputs = in_inputs,
+	.n_inputs = 5,
+	.attrs = in_defs,
+	.n_attrs = (int)(sizeof in_defs / sizeof *in_defs),
+	.attrs_size = sizeof(bn_attrs),
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_LAYER,
+	.layer_prefix = "in",
+	.shape = in_shape,
+	.forward = in_forward,
+	.backward = in_backward,
+	.test = &in_test,
+};
+
 /* ---- group_norm ---- */
 
-static nb_status gn_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                          int64_t *shape)
+static nb_status gn_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const gn_attrs *a = c->attrs;
 	int64_t C;
-	(void)dt;
-	(void)ndim;
-	(void)shape;
+	(void)res;
 	if (check_channels(c, 2, false))
 		return c->g->err;
 	C = c->in[0]->shape[1];
@@ -509,6 +606,41 @@ static nb_status gn_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return channel_backward(c, &L, gout, gin);
 }
 
+static const nb_input_def gn_inputs[] = {
+	{.name = "input", .doc = "[N, C] or [N, C, *spatial]"},
+	{.name = "weight", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .group = NB_GROUP_AFFINE, .shape = NB_SHAPE_FEATURES,
+	 .fill = NB_FILL_CONST, .value = 1.0, .doc = "gamma, [C]"},
+	{.name = "bias", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .group = NB_GROUP_AFFINE, .shape = NB_SHAPE_FEATURES,
+	 .fill = NB_FILL_CONST, .value = 0.0, .doc = "beta, [C]"},
+};
+
+static const nb_op_test gn_test = {
+	.cases = "[2,4,3] [4] [4]|num_groups=2; "
+	         "[2,6] [6] [6]|num_groups=3; "
+	         "[1,4,2,2] [4]- [4]-|num_groups=1; "
+	         "[2,3,3] [3] [3]|num_groups=3",
+};
+
+static const nb_op group_norm_op = {
+	.version = NB_OP_VERSION,
+	.name = "group_norm",
+	.kind = NB_KIND_NORM,
+	.doc = "per sample and group of channels over (C/G, spatial)",
+	.inputs = gn_inputs,
+	.n_inputs = 3,
+	.attrs = gn_defs,
+	.n_attrs = (int)(sizeof gn_defs / sizeof *gn_defs),
+	.attrs_size = sizeof(gn_attrs),
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_LAYER,
+	.layer_prefix = "gn",
+	.shape = gn_shape,
+	.forward = gn_forward,
+	.backward = gn_backward,
+	.test = &gn_test,
+};
+
 /* ---- layer_norm ---- */
 
 /* How many trailing dims are normalized: normalized_shape's, or 1. */
@@ -528,16 +660,13 @@ static size_t ln_size(const nb_op_ctx *c)
 	return D;
 }
 
-static nb_status ln_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                          int64_t *shape)
+static nb_status ln_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const ln_attrs *a = c->attrs;
 	const nb_tensor *x = c->in[0];
 	int k = ln_dims(c);
 	char s1[96], s2[96];
-	(void)dt;
-	(void)ndim;
-	(void)shape;
+	(void)res;
 	if (x->ndim < k || x->ndim < 1)
 		return nb_op_fail(c, NB_ESHAPE, "normalizes the last %d dims, "
 		                  "but the input has rank %d", k, x->ndim);
@@ -615,77 +744,49 @@ static nb_status ln_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return NB_OK;
 }
 
-/* ---- the table ---- */
-
-enum { OP_BN, OP_IN, OP_GN, OP_LN };
-
-#define ROW_ATTRS(DEFS, S)                                                   \
-	.attrs = DEFS, .n_attrs = (int)(sizeof DEFS / sizeof *DEFS),         \
-	.attrs_size = sizeof(S)
-
-static const nb_op ops[] = {
-	[OP_BN] = {
-		.name = "batch_norm", .kind = NB_KIND_NORM,
-		.flags = NB_OP_WRITES_OUTPUT,
-		.doc = "per channel over (N, spatial); running statistics",
-		.n_inputs = 6, .input_names = "input,weight,bias,running_mean,"
-		"running_var,num_batches_tracked",
-		.optional = 0x3e, .nondiff = 0x38, .int_inputs = 0x20,
-		.any_dtype = 0x18, ROW_ATTRS(bn_defs, bn_attrs),
-		.shape = bn_shape, .forward = bn_forward,
-		.backward = bn_backward,
-		.cases = "[4,3] [3] [3] [3] [3]p []i3; "
-		         "[2,3,2,2] [3] [3] [3] [3]p []i3|momentum=none; "
-		         "[3,2,3] [2]- [2]- [2]- [2]- []-; "
-		         "[2,2,1,2,1,1,2,1] [2] [2]- [2]- [2]- []-; "
-		         "[3,2] [2]- [2] [2] [2]p []-|eps=0.1 momentum=0.5",
-	},
-	[OP_IN] = {
-		.name = "instance_norm", .kind = NB_KIND_NORM,
-		.flags = NB_OP_WRITES_OUTPUT,
-		.doc = "per sample and channel over the spatial dims",
-		.n_inputs = 5, .input_names = "input,weight,bias,running_mean,"
-		"running_var",
-		.optional = 0x1e, .nondiff = 0x18, .any_dtype = 0x18,
-		ROW_ATTRS(in_defs, bn_attrs),
-		.shape = in_shape, .forward = in_forward,
-		.backward = in_backward,
-		.cases = "[2,3,4] [3] [3] [3] [3]p; "
-		         "[2,2,3,2] [2]- [2]- [2]- [2]-; "
-		         "[1,2,3] [2] [2] [2]- [2]-|eps=0.01",
-	},
-	[OP_GN] = {
-		.name = "group_norm", .kind = NB_KIND_NORM,
-		.flags = NB_OP_WRITES_OUTPUT,
-		.doc = "per sample and group of channels over (C/G, spatial)",
-		.n_inputs = 3, .input_names = "input,weight,bias",
-		.optional = 0x6, ROW_ATTRS(gn_defs, gn_attrs),
-		.shape = gn_shape, .forward = gn_forward,
-		.backward = gn_backward,
-		.cases = "[2,4,3] [4] [4]|num_groups=2; "
-		         "[2,6] [6] [6]|num_groups=3; "
-		         "[1,4,2,2] [4]- [4]-|num_groups=1; "
-		         "[2,3,3] [3] [3]|num_groups=3",
-	},
-	[OP_LN] = {
-		.name = "layer_norm", .kind = NB_KIND_NORM,
-		.flags = NB_OP_WRITES_OUTPUT,
-		.doc = "per sample over the trailing normalized_shape",
-		.n_inputs = 3, .input_names = "input,weight,bias",
-		.optional = 0x6, ROW_ATTRS(ln_defs, ln_attrs),
-		.shape = ln_shape, .forward = ln_forward,
-		.backward = ln_backward,
-		.cases = "[3,4] [4] [4]; "
-		         "[2,3,4] [3,4] [3,4]|normalized_shape=3,4; "
-		         "[2,5] [5]- [5]-; [6] [6] [6]-; "
-		         "[2,1,1,1,1,1,2,3] [3] [3]",
-	},
+static const nb_input_def ln_inputs[] = {
+	{.name = "input", .doc = "[..., *normalized_shape]"},
+	{.name = "weight", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .group = NB_GROUP_AFFINE, .shape = NB_SHAPE_FEATURES,
+	 .fill = NB_FILL_CONST, .value = 1.0,
+	 .doc = "gamma, shaped as normalized_shape"},
+	{.name = "bias", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .group = NB_GROUP_AFFINE, .shape = NB_SHAPE_FEATURES,
+	 .fill = NB_FILL_CONST, .value = 0.0,
+	 .doc = "beta, shaped as normalized_shape"},
 };
 
-nb_status nb__register_norm(void)
-{
-	return nb__register_table(ops, sizeof ops / sizeof *ops);
-}
+static const nb_op_test ln_test = {
+	.cases = "[3,4] [4] [4]; "
+	         "[2,3,4] [3,4] [3,4]|normalized_shape=3,4; "
+	         "[2,5] [5]- [5]-; [6] [6] [6]-; "
+	         "[2,1,1,1,1,1,2,3] [3] [3]",
+};
+
+static const nb_op layer_norm_op = {
+	.version = NB_OP_VERSION,
+	.name = "layer_norm",
+	.kind = NB_KIND_NORM,
+	.doc = "per sample over the trailing normalized_shape",
+	.inputs = ln_inputs,
+	.n_inputs = 3,
+	.attrs = ln_defs,
+	.n_attrs = (int)(sizeof ln_defs / sizeof *ln_defs),
+	.attrs_size = sizeof(ln_attrs),
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_LAYER,
+	.layer_prefix = "ln",
+	.shape = ln_shape,
+	.forward = ln_forward,
+	.backward = ln_backward,
+	.test = &ln_test,
+};
+
+/* ---- the family, in the order of `nabla ops` ---- */
+
+const nb_op *const nb__norm_ops[] = {
+	&batch_norm_op, &instance_norm_op, &group_norm_op, &layer_norm_op,
+	NULL,
+};
 
 /* ---- typed wrappers (include/nabla/norm.h) ---- */
 
@@ -698,7 +799,7 @@ nb_tensor *nb_batch_norm(nb_graph *g, nb_tensor *x, nb_tensor *weight,
 	bn_attrs a = {momentum, eps};
 	nb_tensor *in[] = {x, weight, bias, running_mean, running_var,
 	                   num_batches_tracked};
-	return nb_apply(g, &ops[OP_BN], 6, in, &a);
+	return nb_apply(g, &batch_norm_op, 6, in, &a);
 }
 
 nb_tensor *nb_instance_norm(nb_graph *g, nb_tensor *x, nb_tensor *weight,
@@ -708,14 +809,14 @@ nb_tensor *nb_instance_norm(nb_graph *g, nb_tensor *x, nb_tensor *weight,
 {
 	bn_attrs a = {momentum, eps};
 	nb_tensor *in[] = {x, weight, bias, running_mean, running_var};
-	return nb_apply(g, &ops[OP_IN], 5, in, &a);
+	return nb_apply(g, &instance_norm_op, 5, in, &a);
 }
 
 nb_tensor *nb_group_norm(nb_graph *g, nb_tensor *x, int64_t num_groups,
                          nb_tensor *weight, nb_tensor *bias, double eps)
 {
 	gn_attrs a = {num_groups, eps};
-	return nb_apply(g, &ops[OP_GN], 3, (nb_tensor *[]){x, weight, bias},
+	return nb_apply(g, &group_norm_op, 3, (nb_tensor *[]){x, weight, bias},
 	                &a);
 }
 
@@ -737,6 +838,6 @@ nb_tensor *nb_layer_norm(nb_graph *g, nb_tensor *x, int n_norm,
 	if (n_norm)
 		memcpy(a.normalized_shape.v, normalized_shape,
 		       (size_t)n_norm * sizeof *normalized_shape);
-	return nb_apply(g, &ops[OP_LN], 3, (nb_tensor *[]){x, weight, bias},
+	return nb_apply(g, &layer_norm_op, 3, (nb_tensor *[]){x, weight, bias},
 	                &a);
 }

@@ -15,10 +15,12 @@ typedef struct reduce_attrs {
 } reduce_attrs;
 
 static const nb_attr_def reduce_defs[] = {
-	{"axes", NB_ATTR_INTS, offsetof(reduce_attrs, axes), 0, 1, 0, NULL, 0,
-	 "axes to reduce (default: all)"},
-	{"keepdim", NB_ATTR_BOOL, offsetof(reduce_attrs, keepdim), 0, 1, 0,
-	 NULL, 0, "keep reduced axes with size 1"},
+	{.name = "axes", .type = NB_ATTR_INTS,
+	 .offset = offsetof(reduce_attrs, axes),
+	 .doc = "axes to reduce (default: all)"},
+	{.name = "keepdim", .type = NB_ATTR_BOOL,
+	 .offset = offsetof(reduce_attrs, keepdim), .def = 0,
+	 .doc = "keep reduced axes with size 1"},
 };
 
 /* Marks the reduced axes; false (with the error recorded) if bad. */
@@ -59,28 +61,32 @@ static size_t keep_shape(nb_op_ctx *c, int64_t *shape)
 	return count;
 }
 
-static nb_status reduce_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                              int64_t *shape)
+static nb_status reduce_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const reduce_attrs *a = c->attrs;
 	const nb_tensor *x = c->in[0];
 	bool red[NB_MAX_DIMS];
 	int n = 0;
-	(void)dt;
 	if (!reduced_axes(c, red))
 		return c->g->err;
 	for (int i = 0; i < x->ndim; i++) {
-		if (red[i] && !strcmp(c->op->name, "max") && x->shape[i] == 0)
-			return nb_op_fail(c, NB_ESHAPE, "cannot take the max over "
-			                  "an axis of size 0");
 		if (!red[i])
-			shape[n++] = x->shape[i];
+			res->shape[n++] = x->shape[i];
 		else if (a->keepdim)
-			shape[n++] = 1;
+			res->shape[n++] = 1;
 	}
-	*ndim = n;
+	res->ndim = n;
 	return NB_OK;
 }
+
+static const nb_input_def reduce_inputs[] = {
+	{.name = "input"},
+};
+
+#define REDUCE_CASES "[3,4]; [3,4]|axes=1; [2,3,4]|axes=0,2 keepdim=1; " \
+	"[2,3,4]|axes=-1; [5]|axes=0 keepdim=1"
+
+static const nb_op_test reduce_test = {.cases = REDUCE_CASES};
 
 static nb_status sum_forward(nb_op_ctx *c)
 {
@@ -103,12 +109,22 @@ static nb_status sum_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return NB_OK;
 }
 
+static const nb_op sum_op = {
+	.version = NB_OP_VERSION, .name = "sum", .kind = NB_KIND_REDUCE,
+	.doc = "sum over axes", .inputs = reduce_inputs, .n_inputs = 1,
+	.attrs = reduce_defs, .n_attrs = 2, .attrs_size = sizeof(reduce_attrs),
+	.shape = reduce_shape, .forward = sum_forward,
+	.backward = sum_backward, .test = &reduce_test,
+};
+
+/* t *= s, in t's dtype */
 static void scale(nb_tensor *t, double s)
 {
 	if (t->dtype == NB_F32) {
 		float *p = t->data;
+		const float sf = (float)s;
 		for (size_t i = 0; i < t->numel; i++)
-			p[i] = (float)(p[i] * s);
+			p[i] *= sf;
 	} else {
 		double *p = t->data;
 		for (size_t i = 0; i < t->numel; i++)
@@ -138,6 +154,30 @@ static nb_status mean_backward(nb_op_ctx *c, const nb_tensor *gout,
 	scale(tmp, count ? 1.0 / (double)count : 0);
 	nb__broadcast_add(x->dtype, tmp->data, x->ndim, ks, gin[0]->data,
 	                  x->ndim, x->shape);
+	return NB_OK;
+}
+
+static const nb_op mean_op = {
+	.version = NB_OP_VERSION, .name = "mean", .kind = NB_KIND_REDUCE,
+	.doc = "mean over axes", .inputs = reduce_inputs, .n_inputs = 1,
+	.attrs = reduce_defs, .n_attrs = 2, .attrs_size = sizeof(reduce_attrs),
+	.shape = reduce_shape, .forward = mean_forward,
+	.backward = mean_backward, .test = &reduce_test,
+};
+
+/* reduce_shape, and no axis of size 0 among the reduced ones */
+static nb_status max_shape(nb_op_ctx *c, nb_result_def *res)
+{
+	const nb_tensor *x = c->in[0];
+	bool red[NB_MAX_DIMS];
+	nb_status st = reduce_shape(c, res);
+	if (st != NB_OK)
+		return st;
+	reduced_axes(c, red);
+	for (int i = 0; i < x->ndim; i++)
+		if (red[i] && x->shape[i] == 0)
+			return nb_op_fail(c, NB_ESHAPE, "cannot take the max over "
+			                  "an axis of size 0");
 	return NB_OK;
 }
 
@@ -180,72 +220,59 @@ static nb_status max_backward(nb_op_ctx *c, const nb_tensor *gout,
                               nb_tensor *const *gin)
 {
 	const int64_t *arg = c->saved;
-	for (size_t i = 0; i < gout->numel; i++) {
-		if (gout->dtype == NB_F32)
-			((float *)gin[0]->data)[arg[i]] +=
-				((const float *)gout->data)[i];
-		else
-			((double *)gin[0]->data)[arg[i]] +=
-				((const double *)gout->data)[i];
+	if (gout->dtype == NB_F32) {
+		const float *gp = gout->data;
+		float *dx = gin[0]->data;
+		for (size_t i = 0; i < gout->numel; i++)
+			dx[arg[i]] += gp[i];
+	} else {
+		const double *gp = gout->data;
+		double *dx = gin[0]->data;
+		for (size_t i = 0; i < gout->numel; i++)
+			dx[arg[i]] += gp[i];
 	}
 	return NB_OK;
 }
 
-#define REDUCE_CASES "[3,4]; [3,4]|axes=1; [2,3,4]|axes=0,2 keepdim=1; " \
-	"[2,3,4]|axes=-1; [5]|axes=0 keepdim=1"
-
-#define REDUCE_ROW(NAME, DOC)                                                \
-	{                                                                    \
-		.name = #NAME, .kind = NB_KIND_REDUCE, .doc = DOC,           \
-		.n_inputs = 1, .input_names = "input", .attrs = reduce_defs, \
-		.n_attrs = 2, .attrs_size = sizeof(reduce_attrs),            \
-		.shape = reduce_shape, .forward = NAME##_forward,            \
-		.backward = NAME##_backward, .cases = REDUCE_CASES           \
-	}
-
-enum { OP_SUM, OP_MEAN, OP_MAX };
-
-static const nb_op ops[] = {
-	[OP_SUM] = REDUCE_ROW(sum, "sum over axes"),
-	[OP_MEAN] = REDUCE_ROW(mean, "mean over axes"),
-	[OP_MAX] = REDUCE_ROW(max, "maximum over axes; gradient to the first "
-	                      "maximal element"),
+static const nb_op max_op = {
+	.version = NB_OP_VERSION, .name = "max", .kind = NB_KIND_REDUCE,
+	.doc = "maximum over axes; gradient to the first maximal element",
+	.inputs = reduce_inputs, .n_inputs = 1, .attrs = reduce_defs,
+	.n_attrs = 2, .attrs_size = sizeof(reduce_attrs), .shape = max_shape,
+	.forward = max_forward, .backward = max_backward, .test = &reduce_test,
 };
 
-nb_status nb__register_reduce(void)
-{
-	return nb__register_table(ops, sizeof ops / sizeof *ops);
-}
+const nb_op *const nb__reduce_ops[] = {&sum_op, &mean_op, &max_op, NULL};
 
-static nb_tensor *reduce(nb_graph *g, int k, nb_tensor *x, int naxes,
-                         const int *axes, bool keepdim)
+static nb_tensor *reduce(nb_graph *g, const nb_op *op, nb_tensor *x,
+                         int naxes, const int *axes, bool keepdim)
 {
 	reduce_attrs a = {.keepdim = keepdim};
 	if (naxes < 0 || naxes > NB_MAX_DIMS || (naxes && !axes)) {
 		nb__graph_fail(g, NB_EINVAL, "%s: bad axis list (%d axes)",
-		               ops[k].name, naxes);
+		               op->name, naxes);
 		return NULL;
 	}
 	a.axes.n = naxes;
 	for (int i = 0; i < naxes; i++)
 		a.axes.v[i] = axes[i];
-	return nb_apply(g, &ops[k], 1, &x, &a);
+	return nb_apply(g, op, 1, &x, &a);
 }
 
 nb_tensor *nb_sum(nb_graph *g, nb_tensor *x, int naxes, const int *axes,
                   bool keepdim)
 {
-	return reduce(g, OP_SUM, x, naxes, axes, keepdim);
+	return reduce(g, &sum_op, x, naxes, axes, keepdim);
 }
 
 nb_tensor *nb_mean(nb_graph *g, nb_tensor *x, int naxes, const int *axes,
                    bool keepdim)
 {
-	return reduce(g, OP_MEAN, x, naxes, axes, keepdim);
+	return reduce(g, &mean_op, x, naxes, axes, keepdim);
 }
 
 nb_tensor *nb_max(nb_graph *g, nb_tensor *x, int naxes, const int *axes,
                   bool keepdim)
 {
-	return reduce(g, OP_MAX, x, naxes, axes, keepdim);
+	return reduce(g, &max_op, x, naxes, axes, keepdim);
 }

@@ -33,55 +33,82 @@ typedef struct penalty_attrs {
 	int convention; /* l2 only */
 } penalty_attrs;
 
+/* The only input of every regularizer. */
+static const nb_input_def reg_inputs[] = {
+	{.name = "input"},
+};
+
 static const nb_attr_def l1_defs[] = {
-	{"lambda", NB_ATTR_FLOAT, offsetof(penalty_attrs, lambda), 1, 0,
-	 INFINITY, NULL, 0, "weight of the penalty"},
+	{.name = "lambda", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(penalty_attrs, lambda), .def = 1,
+	 .range = NB_AT_LEAST(0), .doc = "weight of the penalty"},
 };
 
 static const nb_attr_def l2_defs[] = {
-	{"lambda", NB_ATTR_FLOAT, offsetof(penalty_attrs, lambda), 1, 0,
-	 INFINITY, NULL, 0, "weight of the penalty"},
-	{"convention", NB_ATTR_ENUM, offsetof(penalty_attrs, convention),
-	 L2_HALF, 1, 0, "half|full", 0,
-	 "half: lambda/2 sum w^2 (gradient lambda w, as SGD weight_decay); "
-	 "full: lambda sum w^2"},
+	{.name = "lambda", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(penalty_attrs, lambda), .def = 1,
+	 .range = NB_AT_LEAST(0), .doc = "weight of the penalty"},
+	{.name = "convention", .type = NB_ATTR_ENUM,
+	 .offset = offsetof(penalty_attrs, convention), .def = L2_HALF,
+	 .choices = "half|full",
+	 .doc = "half: lambda/2 sum w^2 (gradient lambda w, as SGD "
+	        "weight_decay); full: lambda sum w^2"},
 };
 
-static nb_status scalar_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                              int64_t *shape)
+static nb_status scalar_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	(void)c;
-	(void)dt;
-	(void)shape;
-	*ndim = 0;
+	res->ndim = 0;
 	return NB_OK;
 }
 
 /* sum |x| (square = false) or sum x^2, accumulated in double. */
-#define PENALTY_T(T)                                                         \
-	static double psum_##T(const T *x, size_t n, bool square)            \
-	{                                                                    \
-		double s = 0;                                                \
-		if (square)                                                  \
-			for (size_t i = 0; i < n; i++)                       \
-				s += (double)x[i] * x[i];                    \
-		else                                                         \
-			for (size_t i = 0; i < n; i++)                       \
-				s += fabs((double)x[i]);                     \
-		return s;                                                    \
-	}                                                                    \
-	/* dx += k sign(x) (square = false) or k x. */                       \
-	static void pgrad_##T(const T *x, T *dx, size_t n, T k, bool square) \
-	{                                                                    \
-		if (square)                                                  \
-			for (size_t i = 0; i < n; i++)                       \
-				dx[i] += k * x[i];                           \
-		else                                                         \
-			for (size_t i = 0; i < n; i++)                       \
-				dx[i] += x[i] > 0 ? k : x[i] < 0 ? -k : 0;   \
-	}
-PENALTY_T(float)
-PENALTY_T(double)
+static double psum_float(const float *x, size_t n, bool square)
+{
+	double s = 0;
+	if (square)
+		for (size_t i = 0; i < n; i++)
+			s += (double)x[i] * x[i];
+	else
+		for (size_t i = 0; i < n; i++)
+			s += fabsf(x[i]);
+	return s;
+}
+
+static double psum_double(const double *x, size_t n, bool square)
+{
+	double s = 0;
+	if (square)
+		for (size_t i = 0; i < n; i++)
+			s += x[i] * x[i];
+	else
+		for (size_t i = 0; i < n; i++)
+			s += fabs(x[i]);
+	return s;
+}
+
+/* dx += k sign(x) (square = false) or k x. */
+static void pgrad_float(const float *x, float *dx, size_t n, float k,
+                        bool square)
+{
+	if (square)
+		for (size_t i = 0; i < n; i++)
+			dx[i] += k * x[i];
+	else
+		for (size_t i = 0; i < n; i++)
+			dx[i] += x[i] > 0 ? k : x[i] < 0 ? -k : 0.0f;
+}
+
+static void pgrad_double(const double *x, double *dx, size_t n, double k,
+                         bool square)
+{
+	if (square)
+		for (size_t i = 0; i < n; i++)
+			dx[i] += k * x[i];
+	else
+		for (size_t i = 0; i < n; i++)
+			dx[i] += x[i] > 0 ? k : x[i] < 0 ? -k : 0.0;
+}
 
 /* The factor c in y = c lambda sum(...): 1 for l1 and full l2. */
 static double penalty_factor(const nb_op_ctx *c, bool square)
@@ -137,6 +164,50 @@ static nb_status l2_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return penalty_backward(c, gout, gin, true);
 }
 
+static const nb_op_test l1_test = {
+	.cases = "[3,4]; [5]|lambda=0.25; []|lambda=2",
+	.kinks = {0},
+	.n_kinks = 1,
+};
+
+static const nb_op l1_penalty_op = {
+	.version = NB_OP_VERSION,
+	.name = "l1_penalty",
+	.kind = NB_KIND_REGULARIZER,
+	.doc = "lambda * sum |w|, a scalar to add to the loss",
+	.inputs = reg_inputs,
+	.n_inputs = 1,
+	.attrs = l1_defs,
+	.n_attrs = (int)(sizeof l1_defs / sizeof *l1_defs),
+	.attrs_size = sizeof(penalty_attrs),
+	.shape = scalar_shape,
+	.forward = l1_forward,
+	.backward = l1_backward,
+	.test = &l1_test,
+};
+
+static const nb_op_test l2_test = {
+	.cases = "[3,4]; [5]|lambda=0.25 convention=full; "
+	         "[2,3]|convention=full",
+};
+
+static const nb_op l2_penalty_op = {
+	.version = NB_OP_VERSION,
+	.name = "l2_penalty",
+	.kind = NB_KIND_REGULARIZER,
+	.doc = "lambda/2 * sum w^2 (convention=half) or lambda * sum w^2 "
+	       "(full), a scalar to add to the loss",
+	.inputs = reg_inputs,
+	.n_inputs = 1,
+	.attrs = l2_defs,
+	.n_attrs = (int)(sizeof l2_defs / sizeof *l2_defs),
+	.attrs_size = sizeof(penalty_attrs),
+	.shape = scalar_shape,
+	.forward = l2_forward,
+	.backward = l2_backward,
+	.test = &l2_test,
+};
+
 /* ---- dropout and alpha dropout ---- */
 
 typedef struct dropout_attrs {
@@ -144,8 +215,10 @@ typedef struct dropout_attrs {
 } dropout_attrs;
 
 static const nb_attr_def dropout_defs[] = {
-	{"p", NB_ATTR_FLOAT, offsetof(dropout_attrs, p), 0.5, 0, 1, NULL, 0,
-	 "probability of dropping an element"},
+	{.name = "p", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(dropout_attrs, p), .def = 0.5,
+	 .range = NB_RANGE(0, 1),
+	 .doc = "probability of dropping an element"},
 };
 
 /* SELU's alpha * scale: alpha' = -1.7580993408473766 is A' = -this. */
@@ -164,42 +237,74 @@ typedef struct drop_saved {
 	unsigned char mask[];
 } drop_saved;
 
-#define DROP_APPLY_T(T)                                                      \
-	static void drop_apply_##T(const T *x, T *y, const drop_saved *s,    \
-	                           size_t n)                                 \
-	{                                                                    \
-		const T scale = (T)s->scale, shift = (T)s->shift;            \
-		const T dropped = (T)s->dropped;                             \
-		for (size_t i = 0; i < n; i++)                               \
-			y[i] = s->mask[i] ? x[i] * scale + shift             \
-			                  : x[i] * (T)0 + dropped;           \
-	}                                                                    \
-	/* p = 1: x * 0, so that NaN and infinities give NaN. */            \
-	static void drop_zero_##T(const T *x, T *y, size_t n)                \
-	{                                                                    \
-		for (size_t i = 0; i < n; i++)                               \
-			y[i] = x[i] * (T)0;                                  \
-	}                                                                    \
-	/* dx += g m scale, or = into a fresh gradient */                   \
-	static void drop_grad_##T(const T *restrict g, T *restrict dx,       \
-	                          const drop_saved *s, size_t n, bool fresh) \
-	{                                                                    \
-		const T scale = (T)s->scale;                                 \
-		const unsigned char *restrict m = s->mask;                   \
-		/* g read unconditionally: a select, so that it vectorizes */\
-		if (fresh)                                                   \
-			for (size_t i = 0; i < n; i++) {                     \
-				T v = g[i] * scale;                          \
-				dx[i] = m[i] ? v : (T)0;                     \
-			}                                                    \
-		else                                                         \
-			for (size_t i = 0; i < n; i++) {                     \
-				T v = g[i] * scale;                          \
-				dx[i] += m[i] ? v : (T)0;                    \
-			}                                                    \
-	}
-DROP_APPLY_T(float)
-DROP_APPLY_T(double)
+static void drop_apply_float(const float *x, float *y, const drop_saved *s,
+                             size_t n)
+{
+	const float scale = (float)s->scale, shift = (float)s->shift;
+	const float dropped = (float)s->dropped;
+	for (size_t i = 0; i < n; i++)
+		y[i] = s->mask[i] ? x[i] * scale + shift
+		                  : x[i] * 0.0f + dropped;
+}
+
+static void drop_apply_double(const double *x, double *y,
+                              const drop_saved *s, size_t n)
+{
+	const double scale = s->scale, shift = s->shift;
+	const double dropped = s->dropped;
+	for (size_t i = 0; i < n; i++)
+		y[i] = s->mask[i] ? x[i] * scale + shift
+		                  : x[i] * 0.0 + dropped;
+}
+
+/* p = 1: x * 0, so that NaN and infinities give NaN. */
+static void drop_zero_float(const float *x, float *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = x[i] * 0.0f;
+}
+
+static void drop_zero_double(const double *x, double *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = x[i] * 0.0;
+}
+
+/* dx += g m scale, or = into a fresh gradient.  g is read
+ * unconditionally: a select, so that it vectorizes. */
+static void drop_grad_float(const float *restrict g, float *restrict dx,
+                            const drop_saved *s, size_t n, bool fresh)
+{
+	const float scale = (float)s->scale;
+	const unsigned char *restrict m = s->mask;
+	if (fresh)
+		for (size_t i = 0; i < n; i++) {
+			float v = g[i] * scale;
+			dx[i] = m[i] ? v : 0.0f;
+		}
+	else
+		for (size_t i = 0; i < n; i++) {
+			float v = g[i] * scale;
+			dx[i] += m[i] ? v : 0.0f;
+		}
+}
+
+static void drop_grad_double(const double *restrict g, double *restrict dx,
+                             const drop_saved *s, size_t n, bool fresh)
+{
+	const double scale = s->scale;
+	const unsigned char *restrict m = s->mask;
+	if (fresh)
+		for (size_t i = 0; i < n; i++) {
+			double v = g[i] * scale;
+			dx[i] = m[i] ? v : 0.0;
+		}
+	else
+		for (size_t i = 0; i < n; i++) {
+			double v = g[i] * scale;
+			dx[i] += m[i] ? v : 0.0;
+		}
+}
 
 static nb_status dropout_run(nb_op_ctx *c, bool alpha)
 {
@@ -268,6 +373,48 @@ static nb_status alpha_dropout_forward(nb_op_ctx *c)
 	return dropout_run(c, true);
 }
 
+/* The same cases for both dropouts. */
+static const nb_op_test dropout_test = {
+	.cases = "[4,5]; [4,5]|p=0.2; [6]|p=0; [6]|p=1",
+};
+
+static const nb_op dropout_op = {
+	.version = NB_OP_VERSION,
+	.name = "dropout",
+	.kind = NB_KIND_REGULARIZER,
+	.doc = "inverted dropout: zero with probability p, scale the rest by "
+	       "1/(1-p); identity in eval mode",
+	.inputs = reg_inputs,
+	.n_inputs = 1,
+	.attrs = dropout_defs,
+	.n_attrs = (int)(sizeof dropout_defs / sizeof *dropout_defs),
+	.attrs_size = sizeof(dropout_attrs),
+	.flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH |
+	         NB_OP_LAYER,
+	.layer_prefix = "drop",
+	.forward = dropout_forward,
+	.backward = dropout_backward,
+	.test = &dropout_test,
+};
+
+static const nb_op alpha_dropout_op = {
+	.version = NB_OP_VERSION,
+	.name = "alpha_dropout",
+	.kind = NB_KIND_REGULARIZER,
+	.doc = "dropout for SELU networks: keeps mean and variance; identity "
+	       "in eval mode",
+	.inputs = reg_inputs,
+	.n_inputs = 1,
+	.attrs = dropout_defs,
+	.n_attrs = (int)(sizeof dropout_defs / sizeof *dropout_defs),
+	.attrs_size = sizeof(dropout_attrs),
+	.flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH |
+	         NB_OP_LAYER,
+	.forward = alpha_dropout_forward,
+	.backward = dropout_backward,
+	.test = &dropout_test,
+};
+
 /* ---- gradient clipping: identity forward, clipping backward ---- */
 
 typedef struct clip_value_attrs {
@@ -279,13 +426,17 @@ typedef struct clip_norm_attrs {
 } clip_norm_attrs;
 
 static const nb_attr_def clip_value_defs[] = {
-	{"clip", NB_ATTR_FLOAT, offsetof(clip_value_attrs, clip), 1, 0,
-	 INFINITY, NULL, 0, "the gradient is clamped to [-clip, clip]"},
+	{.name = "clip", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(clip_value_attrs, clip), .def = 1,
+	 .range = NB_AT_LEAST(0),
+	 .doc = "the gradient is clamped to [-clip, clip]"},
 };
 
 static const nb_attr_def clip_norm_defs[] = {
-	{"max_norm", NB_ATTR_FLOAT, offsetof(clip_norm_attrs, max_norm), 1, 0,
-	 INFINITY, NULL, 0, "largest L2 norm of the gradient passed back"},
+	{.name = "max_norm", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(clip_norm_attrs, max_norm), .def = 1,
+	 .range = NB_AT_LEAST(0),
+	 .doc = "largest L2 norm of the gradient passed back"},
 };
 
 static nb_status identity_forward(nb_op_ctx *c)
@@ -294,26 +445,47 @@ static nb_status identity_forward(nb_op_ctx *c)
 	return NB_OK;
 }
 
-#define CLIP_T(T)                                                            \
-	static void clamp_acc_##T(const T *g, T *dx, size_t n, T lim)        \
-	{                                                                    \
-		for (size_t i = 0; i < n; i++)                               \
-			dx[i] += g[i] > lim ? lim : g[i] < -lim ? -lim : g[i];\
-	}                                                                    \
-	static double norm2_##T(const T *g, size_t n)                        \
-	{                                                                    \
-		double s = 0;                                                \
-		for (size_t i = 0; i < n; i++)                               \
-			s += (double)g[i] * g[i];                            \
-		return sqrt(s);                                              \
-	}                                                                    \
-	static void scale_acc_##T(const T *g, T *dx, size_t n, T k)          \
-	{                                                                    \
-		for (size_t i = 0; i < n; i++)                               \
-			dx[i] += g[i] * k;                                   \
-	}
-CLIP_T(float)
-CLIP_T(double)
+static void clamp_acc_float(const float *g, float *dx, size_t n, float lim)
+{
+	for (size_t i = 0; i < n; i++)
+		dx[i] += g[i] > lim ? lim : g[i] < -lim ? -lim : g[i];
+}
+
+static void clamp_acc_double(const double *g, double *dx, size_t n,
+                             double lim)
+{
+	for (size_t i = 0; i < n; i++)
+		dx[i] += g[i] > lim ? lim : g[i] < -lim ? -lim : g[i];
+}
+
+/* ||g||_2, the squares summed in double. */
+static double norm2_float(const float *g, size_t n)
+{
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)g[i] * g[i];
+	return sqrt(s);
+}
+
+static double norm2_double(const double *g, size_t n)
+{
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += g[i] * g[i];
+	return sqrt(s);
+}
+
+static void scale_acc_float(const float *g, float *dx, size_t n, float k)
+{
+	for (size_t i = 0; i < n; i++)
+		dx[i] += g[i] * k;
+}
+
+static void scale_acc_double(const double *g, double *dx, size_t n, double k)
+{
+	for (size_t i = 0; i < n; i++)
+		dx[i] += g[i] * k;
+}
 
 static nb_status clip_value_backward(nb_op_ctx *c, const nb_tensor *gout,
                                      nb_tensor *const *gin)
@@ -375,65 +547,62 @@ static void clip_norm_rule(const void *attrs, const nb_tensor *gout,
 		nb_tensor_set(expect, i, k * nb_tensor_get(gout, i));
 }
 
-/* ---- the table ---- */
-
-enum {
-	OP_L1, OP_L2, OP_DROPOUT, OP_ALPHA_DROPOUT, OP_CLIP_VALUE,
-	OP_CLIP_NORM
+static const nb_op_test clip_value_test = {
+	.cases = "[3,4]; [5]|clip=0.5",
+	.grad_rule = clip_value_rule,
 };
 
-#define REG_ROW(NAME, DOC, DEFS, ATYPE, FWD, BWD, CASES, ...)                \
-	{                                                                    \
-		.name = NAME, .kind = NB_KIND_REGULARIZER, .doc = DOC,       \
-		.n_inputs = 1, .input_names = "input", .attrs = DEFS,        \
-		.n_attrs = (int)(sizeof(DEFS) / sizeof(nb_attr_def)),        \
-		.attrs_size = sizeof(ATYPE), .forward = FWD,                 \
-		.backward = BWD, .cases = CASES, __VA_ARGS__                 \
-	}
-
-static const nb_op ops[] = {
-	[OP_L1] = REG_ROW("l1_penalty", "lambda * sum |w|, a scalar to add "
-	    "to the loss", l1_defs, penalty_attrs, l1_forward, l1_backward,
-	    "[3,4]; [5]|lambda=0.25; []|lambda=2", .shape = scalar_shape,
-	    .kinks = {0}, .n_kinks = 1),
-	[OP_L2] = REG_ROW("l2_penalty", "lambda/2 * sum w^2 (convention=half)"
-	    " or lambda * sum w^2 (full), a scalar to add to the loss",
-	    l2_defs, penalty_attrs, l2_forward, l2_backward,
-	    "[3,4]; [5]|lambda=0.25 convention=full; [2,3]|convention=full",
-	    .shape = scalar_shape),
-	[OP_DROPOUT] = REG_ROW("dropout", "inverted dropout: zero with "
-	    "probability p, scale the rest by 1/(1-p); identity in eval mode",
-	    dropout_defs, dropout_attrs, dropout_forward, dropout_backward,
-	    "[4,5]; [4,5]|p=0.2; [6]|p=0; [6]|p=1",
-	    .flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH),
-	[OP_ALPHA_DROPOUT] = REG_ROW("alpha_dropout", "dropout for SELU "
-	    "networks: keeps mean and variance; identity in eval mode",
-	    dropout_defs, dropout_attrs, alpha_dropout_forward,
-	    dropout_backward, "[4,5]; [4,5]|p=0.2; [6]|p=0; [6]|p=1",
-	    .flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH),
-	[OP_CLIP_VALUE] = REG_ROW("clip_grad_value", "identity; backward "
-	    "clamps the gradient to [-clip, clip]", clip_value_defs,
-	    clip_value_attrs, identity_forward, clip_value_backward,
-	    "[3,4]; [5]|clip=0.5", .flags = NB_OP_GRAD_MODIFYING,
-	    .grad_rule = clip_value_rule),
-	[OP_CLIP_NORM] = REG_ROW("clip_grad_norm", "identity; backward "
-	    "rescales the gradient to L2 norm max_norm when it is larger",
-	    clip_norm_defs, clip_norm_attrs, identity_forward,
-	    clip_norm_backward, "[3,4]; [5]|max_norm=2",
-	    .flags = NB_OP_GRAD_MODIFYING, .grad_rule = clip_norm_rule),
+static const nb_op clip_grad_value_op = {
+	.version = NB_OP_VERSION,
+	.name = "clip_grad_value",
+	.kind = NB_KIND_REGULARIZER,
+	.doc = "identity; backward clamps the gradient to [-clip, clip]",
+	.inputs = reg_inputs,
+	.n_inputs = 1,
+	.attrs = clip_value_defs,
+	.n_attrs = (int)(sizeof clip_value_defs / sizeof *clip_value_defs),
+	.attrs_size = sizeof(clip_value_attrs),
+	.flags = NB_OP_GRAD_MODIFYING | NB_OP_LAYER,
+	.forward = identity_forward,
+	.backward = clip_value_backward,
+	.test = &clip_value_test,
 };
 
-nb_status nb__register_regularize(void)
-{
-	return nb__register_table(ops, sizeof ops / sizeof *ops);
-}
+static const nb_op_test clip_norm_test = {
+	.cases = "[3,4]; [5]|max_norm=2",
+	.grad_rule = clip_norm_rule,
+};
+
+static const nb_op clip_grad_norm_op = {
+	.version = NB_OP_VERSION,
+	.name = "clip_grad_norm",
+	.kind = NB_KIND_REGULARIZER,
+	.doc = "identity; backward rescales the gradient to L2 norm max_norm "
+	       "when it is larger",
+	.inputs = reg_inputs,
+	.n_inputs = 1,
+	.attrs = clip_norm_defs,
+	.n_attrs = (int)(sizeof clip_norm_defs / sizeof *clip_norm_defs),
+	.attrs_size = sizeof(clip_norm_attrs),
+	.flags = NB_OP_GRAD_MODIFYING | NB_OP_LAYER,
+	.forward = identity_forward,
+	.backward = clip_norm_backward,
+	.test = &clip_norm_test,
+};
+
+/* ---- the family, in the order of `nabla ops` ---- */
+
+const nb_op *const nb__regularize_ops[] = {
+	&l1_penalty_op, &l2_penalty_op, &dropout_op, &alpha_dropout_op,
+	&clip_grad_value_op, &clip_grad_norm_op, NULL,
+};
 
 /* ---- typed wrappers ---- */
 
 nb_tensor *nb_l1_penalty(nb_graph *g, nb_tensor *w, double lambda)
 {
 	penalty_attrs a = {lambda, 0};
-	return nb_apply(g, &ops[OP_L1], 1, &w, &a);
+	return nb_apply(g, &l1_penalty_op, 1, &w, &a);
 }
 
 nb_tensor *nb_l2_penalty(nb_graph *g, nb_tensor *w, double lambda,
@@ -446,7 +615,7 @@ nb_tensor *nb_l2_penalty(nb_graph *g, nb_tensor *w, double lambda,
 			               "convention %d", (int)conv);
 		return NULL;
 	}
-	return nb_apply(g, &ops[OP_L2], 1, &w, &a);
+	return nb_apply(g, &l2_penalty_op, 1, &w, &a);
 }
 
 nb_tensor *nb_penalty_sum(nb_graph *g, nb_tensor *const *params, size_t n,
@@ -483,23 +652,23 @@ nb_tensor *nb_penalty_sum(nb_graph *g, nb_tensor *const *params, size_t n,
 nb_tensor *nb_dropout(nb_graph *g, nb_tensor *x, double p)
 {
 	dropout_attrs a = {p};
-	return nb_apply(g, &ops[OP_DROPOUT], 1, &x, &a);
+	return nb_apply(g, &dropout_op, 1, &x, &a);
 }
 
 nb_tensor *nb_alpha_dropout(nb_graph *g, nb_tensor *x, double p)
 {
 	dropout_attrs a = {p};
-	return nb_apply(g, &ops[OP_ALPHA_DROPOUT], 1, &x, &a);
+	return nb_apply(g, &alpha_dropout_op, 1, &x, &a);
 }
 
 nb_tensor *nb_clip_grad_value_op(nb_graph *g, nb_tensor *x, double clip)
 {
 	clip_value_attrs a = {clip};
-	return nb_apply(g, &ops[OP_CLIP_VALUE], 1, &x, &a);
+	return nb_apply(g, &clip_grad_value_op, 1, &x, &a);
 }
 
 nb_tensor *nb_clip_grad_norm_op(nb_graph *g, nb_tensor *x, double max_norm)
 {
 	clip_norm_attrs a = {max_norm};
-	return nb_apply(g, &ops[OP_CLIP_NORM], 1, &x, &a);
+	return nb_apply(g, &clip_grad_norm_op, 1, &x, &a);
 }

@@ -17,29 +17,36 @@ typedef struct transpose_attrs {
 } transpose_attrs;
 
 static const nb_attr_def reshape_defs[] = {
-	{"shape", NB_ATTR_INTS, offsetof(reshape_attrs, shape), 0, 1, 0, NULL,
-	 0, "the new shape; one entry may be -1"},
+	{.name = "shape", .type = NB_ATTR_INTS,
+	 .offset = offsetof(reshape_attrs, shape),
+	 .doc = "the new shape; one entry may be -1"},
 };
 static const nb_attr_def permute_defs[] = {
-	{"perm", NB_ATTR_INTS, offsetof(permute_attrs, perm), 0, 1, 0, NULL, 0,
-	 "a permutation of the axes"},
+	{.name = "perm", .type = NB_ATTR_INTS,
+	 .offset = offsetof(permute_attrs, perm),
+	 .doc = "a permutation of the axes"},
 };
+/* Any integer: the shape rule checks the axes against the rank. */
 static const nb_attr_def transpose_defs[] = {
-	{"dim0", NB_ATTR_INT, offsetof(transpose_attrs, dim0), 0, 1, 0, NULL,
-	 0, "first axis"},
-	{"dim1", NB_ATTR_INT, offsetof(transpose_attrs, dim1), 1, 1, 0, NULL,
-	 0, "second axis"},
+	{.name = "dim0", .type = NB_ATTR_INT,
+	 .offset = offsetof(transpose_attrs, dim0), .def = 0,
+	 .range = NB_UNBOUNDED, .doc = "first axis"},
+	{.name = "dim1", .type = NB_ATTR_INT,
+	 .offset = offsetof(transpose_attrs, dim1), .def = 1,
+	 .range = NB_UNBOUNDED, .doc = "second axis"},
 };
 
-static nb_status reshape_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                               int64_t *shape)
+static const nb_input_def shape_inputs[] = {
+	{.name = "input"},
+};
+
+static nb_status reshape_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const reshape_attrs *a = c->attrs;
 	const nb_tensor *x = c->in[0];
 	int infer = -1;
 	size_t known = 1;
 	bool zero = false, wraps = false;
-	(void)dt;
 	for (int i = 0; i < a->shape.n; i++) {
 		int64_t d = a->shape.v[i];
 		if (d == -1 && infer < 0) {
@@ -49,7 +56,7 @@ static nb_status reshape_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 		if (d < 0)
 			return nb_op_fail(c, NB_EINVAL, "bad size %lld in the new "
 			                  "shape", (long long)d);
-		shape[i] = d;
+		res->shape[i] = d;
 		/* A product that wraps around could match the input's count. */
 		if (d == 0)
 			zero = true;
@@ -68,13 +75,13 @@ static nb_status reshape_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
 		if (known == 0 || x->numel % known)
 			return nb_op_fail(c, NB_ESHAPE, "cannot infer the -1 in "
 			                  "the new shape");
-		shape[infer] = (int64_t)(x->numel / known);
-		known *= (size_t)shape[infer];
+		res->shape[infer] = (int64_t)(x->numel / known);
+		known *= (size_t)res->shape[infer];
 	}
 	if (known != x->numel)
 		return nb_op_fail(c, NB_ESHAPE, "the new shape has %zu elements, "
 		                  "the input %zu", known, x->numel);
-	*ndim = a->shape.n;
+	res->ndim = a->shape.n;
 	return NB_OK;
 }
 
@@ -91,6 +98,19 @@ static nb_status reshape_backward(nb_op_ctx *c, const nb_tensor *gout,
 	nb__tensor_acc(gin[0], gout);
 	return NB_OK;
 }
+
+static const nb_op_test reshape_test = {
+	.cases = "[3,4]|shape=4,3; [2,6]|shape=-1; [2,3,4]|shape=6,-1",
+};
+
+static const nb_op reshape_op = {
+	.version = NB_OP_VERSION, .name = "reshape", .kind = NB_KIND_SHAPE,
+	.doc = "same data, new shape", .inputs = shape_inputs, .n_inputs = 1,
+	.attrs = reshape_defs, .n_attrs = 1,
+	.attrs_size = sizeof(reshape_attrs), .shape = reshape_shape,
+	.forward = reshape_forward, .backward = reshape_backward,
+	.test = &reshape_test,
+};
 
 /* Reads the permutation of a permute or transpose node into perm. */
 static nb_status get_perm(nb_op_ctx *c, int *perm)
@@ -126,15 +146,13 @@ static nb_status get_perm(nb_op_ctx *c, int *perm)
 	return NB_OK;
 }
 
-static nb_status permute_shape(nb_op_ctx *c, nb_dtype *dt, int *ndim,
-                               int64_t *shape)
+static nb_status permute_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	int perm[NB_MAX_DIMS];
-	(void)dt;
 	if (get_perm(c, perm))
 		return c->g->err;
-	for (int i = 0; i < *ndim; i++)
-		shape[i] = c->in[0]->shape[perm[i]];
+	for (int i = 0; i < res->ndim; i++)
+		res->shape[i] = c->in[0]->shape[perm[i]];
 	return NB_OK;
 }
 
@@ -186,37 +204,37 @@ static nb_status permute_backward(nb_op_ctx *c, const nb_tensor *gout,
 	return NB_OK;
 }
 
-#define transpose_forward permute_forward
-#define transpose_backward permute_backward
-
-#define SHAPE_ROW(NAME, SHAPE, DOC, ATYPE, DEFS, CASES)                      \
-	{                                                                    \
-		.name = #NAME, .kind = NB_KIND_SHAPE, .doc = DOC,            \
-		.n_inputs = 1, .input_names = "input", .attrs = DEFS,        \
-		.n_attrs = (int)(sizeof DEFS / sizeof *DEFS),                \
-		.attrs_size = sizeof(ATYPE), .shape = SHAPE,                 \
-		.forward = NAME##_forward, .backward = NAME##_backward,      \
-		.cases = CASES                                               \
-	}
-
-enum { OP_RESHAPE, OP_PERMUTE, OP_TRANSPOSE };
-
-static const nb_op ops[] = {
-	[OP_RESHAPE] = SHAPE_ROW(reshape, reshape_shape, "same data, new shape",
-	    reshape_attrs, reshape_defs,
-	    "[3,4]|shape=4,3; [2,6]|shape=-1; [2,3,4]|shape=6,-1"),
-	[OP_PERMUTE] = SHAPE_ROW(permute, permute_shape, "reorder the axes",
-	    permute_attrs, permute_defs,
-	    "[2,3,4]|perm=2,0,1; [3,4]|perm=1,0"),
-	[OP_TRANSPOSE] = SHAPE_ROW(transpose, permute_shape, "swap two axes",
-	    transpose_attrs, transpose_defs,
-	    "[3,4]; [2,3,4]|dim0=0 dim1=2"),
+static const nb_op_test permute_test = {
+	.cases = "[2,3,4]|perm=2,0,1; [3,4]|perm=1,0",
 };
 
-nb_status nb__register_shape(void)
-{
-	return nb__register_table(ops, sizeof ops / sizeof *ops);
-}
+static const nb_op permute_op = {
+	.version = NB_OP_VERSION, .name = "permute", .kind = NB_KIND_SHAPE,
+	.doc = "reorder the axes", .inputs = shape_inputs, .n_inputs = 1,
+	.attrs = permute_defs, .n_attrs = 1,
+	.attrs_size = sizeof(permute_attrs), .shape = permute_shape,
+	.forward = permute_forward, .backward = permute_backward,
+	.test = &permute_test,
+};
+
+/* transpose is permute with the permutation get_perm makes of dim0,
+ * dim1: the same shape rule, forward and backward. */
+static const nb_op_test transpose_test = {
+	.cases = "[3,4]; [2,3,4]|dim0=0 dim1=2",
+};
+
+static const nb_op transpose_op = {
+	.version = NB_OP_VERSION, .name = "transpose", .kind = NB_KIND_SHAPE,
+	.doc = "swap two axes", .inputs = shape_inputs, .n_inputs = 1,
+	.attrs = transpose_defs, .n_attrs = 2,
+	.attrs_size = sizeof(transpose_attrs), .shape = permute_shape,
+	.forward = permute_forward, .backward = permute_backward,
+	.test = &transpose_test,
+};
+
+const nb_op *const nb__shape_ops[] = {
+	&reshape_op, &permute_op, &transpose_op, NULL,
+};
 
 nb_tensor *nb_reshape(nb_graph *g, nb_tensor *x, int ndim,
                       const int64_t *shape)
@@ -229,7 +247,7 @@ nb_tensor *nb_reshape(nb_graph *g, nb_tensor *x, int ndim,
 	a.shape.n = ndim;
 	for (int i = 0; i < ndim; i++)
 		a.shape.v[i] = shape[i];
-	return nb_apply(g, &ops[OP_RESHAPE], 1, &x, &a);
+	return nb_apply(g, &reshape_op, 1, &x, &a);
 }
 
 nb_tensor *nb_permute(nb_graph *g, nb_tensor *x, const int *perm)
@@ -240,11 +258,11 @@ nb_tensor *nb_permute(nb_graph *g, nb_tensor *x, const int *perm)
 		for (int i = 0; i < x->ndim; i++)
 			a.perm.v[i] = perm[i];
 	}
-	return nb_apply(g, &ops[OP_PERMUTE], 1, &x, &a);
+	return nb_apply(g, &permute_op, 1, &x, &a);
 }
 
 nb_tensor *nb_transpose(nb_graph *g, nb_tensor *x, int d0, int d1)
 {
 	transpose_attrs a = {d0, d1};
-	return nb_apply(g, &ops[OP_TRANSPOSE], 1, &x, &a);
+	return nb_apply(g, &transpose_op, 1, &x, &a);
 }

@@ -204,111 +204,65 @@ static const nb_module_class op_layer_class = {
 	.type = "op", .forward = op_layer_forward, .free_state = op_layer_free,
 };
 
-/* The value of op's boolean attribute `name` in attrs; -1 if absent. */
-static int bool_attr(const nb_op *op, const void *attrs, const char *name)
-{
-	for (int i = 0; i < op->n_attrs; i++)
-		if (op->attrs[i].type == NB_ATTR_BOOL &&
-		    !strcmp(op->attrs[i].name, name))
-			return *((const bool *)((const unsigned char *)attrs +
-			                        op->attrs[i].offset));
-	return -1;
-}
-
-/* Input i's name (from op->input_names) into buf. */
-static const char *input_name(const nb_op *op, int i, char *buf, size_t n)
-{
-	const char *s = op->input_names ? op->input_names : "";
-	for (int k = 0; *s && k < i; s++)
-		if (*s == ',')
-			k++;
-	snprintf(buf, n, "%.*s", (int)strcspn(s, ","), s);
-	return buf;
-}
-
 /*
- * Whether the layer makes weight and bias (affine) and running
- * statistics (stats): the op's own boolean attribute of that name if it
- * has one, else the flags, else PyTorch's default (instance_norm has
- * neither; every other layer has both).
+ * Whether a layer makes the optional inputs of group grp: the flags
+ * (on, off) when they say, else the inputs' own default (made unless
+ * flagged NB_IN_LAYER_OFF, as instance_norm's are).
  */
-static void layer_parts(const nb_op *op, const void *attrs, unsigned flags,
-                        bool *affine, bool *stats)
+static bool group_on(const nb_input_def *d, unsigned flags)
 {
-	bool inorm = !strcmp(op->name, "instance_norm");
-	int a = bool_attr(op, attrs, "affine");
-	int t = bool_attr(op, attrs, "track_running_stats");
-	*affine = a >= 0 ? a : (flags & NB_LAYER_AFFINE) ? true
-	        : (flags & NB_LAYER_NO_AFFINE) ? false : !inorm;
-	*stats = t >= 0 ? t : (flags & NB_LAYER_STATS) ? true
-	       : (flags & NB_LAYER_NO_STATS) ? false : !inorm;
+	unsigned on = d->group == NB_GROUP_AFFINE ? NB_LAYER_AFFINE
+	            : d->group == NB_GROUP_STATS ? NB_LAYER_STATS : 0;
+	if (on && (flags & on))
+		return true;
+	if (on && (flags & (on << 1)))
+		return false;
+	return !(d->flags & NB_IN_LAYER_OFF);
 }
 
-/* Makes input i of the op layer (a parameter, a buffer or NULL). */
+/* Makes input i of the op layer as its definition says (a parameter, a
+ * buffer, or NULL for an optional one left out). */
 static nb_status make_input(nb_module *m, op_layer *s, int i,
                             int64_t features, nb_dtype dt, unsigned flags)
 {
-	const nb_op *op = s->op;
-	char nm[64];
-	bool optional = op->optional & (1u << i), affine, stats;
-	layer_parts(op, s->attrs, flags, &affine, &stats);
-	input_name(op, i, nm, sizeof nm);
-	bool is_count = !strcmp(nm, "num_batches_tracked");
-	bool is_stat = is_count || !strcmp(nm, "running_mean") ||
-	               !strcmp(nm, "running_var");
-	bool is_affine = !strcmp(nm, "weight") || !strcmp(nm, "bias");
-	if (optional && ((is_stat && !stats) || (is_affine && !affine)))
+	const nb_input_def *d = &s->op->inputs[i];
+	bool optional = d->flags & NB_IN_OPTIONAL;
+	if (optional && (d->role == NB_ROLE_DATA || !group_on(d, flags)))
 		return NB_OK;
-	if (is_count) {
-		nb_tensor *t = nb_tensor_zeros(NB_I64, 0, NULL);
-		if (!t)
-			return nb_last_status();
-		s->in[i] = t;
-		return nb_module_add_buffer(m, nm, t);
-	}
-	if (is_affine || is_stat) {
-		bool prelu = op->kind == NB_KIND_ACTIVATION;
-		int64_t n = prelu ? 1 : features;
-		double v = !strcmp(nm, "weight") ? (prelu ? 0.25 : 1.0)
-		         : !strcmp(nm, "running_var") ? 1.0 : 0.0;
-		nb_tensor *t = nb_tensor_full(dt, 1, &n, v);
-		if (!t)
-			return nb_last_status();
-		s->in[i] = t;
-		return is_stat ? nb_module_add_buffer(m, nm, t)
-		               : nb_module_add_param(m, nm, t);
-	}
-	if (optional)
-		return NB_OK;
-	return nb__set_error(NB_EINVAL, "layer '%s': op '%s' needs input '%s', "
-	                     "which a layer cannot make (it makes weight, "
-	                     "bias, running_mean, running_var and "
-	                     "num_batches_tracked)", nb_module_name(m), op->name,
-	                     nm);
-}
-
-static bool is_layer_kind(const nb_op *op)
-{
-	return op->kind == NB_KIND_ACTIVATION || op->kind == NB_KIND_NORM ||
-	       op->kind == NB_KIND_REGULARIZER || op->kind == NB_KIND_POOL;
+	if (d->role == NB_ROLE_DATA || d->fill != NB_FILL_CONST)
+		return nb__set_error(NB_EINVAL, "layer '%s': op '%s' needs input "
+		    "'%s', which a layer cannot make (only parameters and "
+		    "buffers whose definition gives a fill)", nb_module_name(m),
+		    s->op->name, d->name);
+	int64_t n = d->shape == NB_SHAPE_FEATURES ? features : 1;
+	int ndim = d->shape == NB_SHAPE_SCALAR ? 0 : 1;
+	nb_tensor *t = nb_tensor_full(d->flags & NB_IN_INT64 ? NB_I64 : dt,
+	                              ndim, &n, d->value);
+	if (!t)
+		return nb_last_status();
+	s->in[i] = t;
+	return d->role == NB_ROLE_BUFFER ? nb_module_add_buffer(m, d->name, t)
+	                                 : nb_module_add_param(m, d->name, t);
 }
 
 nb_module *nb_op_layer_new(const char *name, const nb_op *op,
                            const void *attrs, int64_t features,
                            nb_dtype dt, unsigned flags)
 {
-	if (!op || !is_layer_kind(op) || op->n_inputs < 1 || features < 1 ||
-	    !nb__is_float(dt)) {
+	bool layer = op && (op->flags & NB_OP_LAYER) && op->n_inputs >= 1 &&
+	    !(op->inputs[op->n_inputs - 1].flags & NB_IN_VARIADIC);
+	if (!layer || features < 1 || !nb__is_float(dt)) {
 		nb__set_error(NB_EINVAL, "layer '%s': %s", name ? name : "",
-		    !op ? "op is NULL" : !is_layer_kind(op) || op->n_inputs < 1
-		    ? "the op is not an activation, normalization, regularizer "
-		      "or pooling op"
+		    !op ? "op is NULL" : !layer
+		    ? "the op cannot be a layer (its descriptor has no "
+		      "NB_OP_LAYER flag)"
 		    : features < 1 ? "features must be at least 1"
 		    : "dtype must be float");
 		return NULL;
 	}
 	op_layer *s = nb__calloc(1, sizeof *s);
-	if (!s || !(s->attrs = nb__malloc(op->attrs_size))) {
+	if (!s || !(s->attrs = nb__malloc(op->attrs_size ? op->attrs_size
+	                                                 : 1))) {
 		nb__free(s);
 		nb__set_error(NB_ENOMEM, "layer: out of memory");
 		return NULL;
@@ -322,16 +276,17 @@ nb_module *nb_op_layer_new(const char *name, const nb_op *op,
 	if (!m)
 		return NULL;
 	bool has_stats = false, has_count = false;
-	char nm[64];
 	for (int i = 1; i < op->n_inputs; i++) {
 		if (make_input(m, s, i, features, dt, flags))
 			goto fail;
-		input_name(op, i, nm, sizeof nm);
-		has_stats |= s->in[i] && !strcmp(nm, "running_mean");
-		has_count |= s->in[i] && !strcmp(nm, "num_batches_tracked");
+		const nb_input_def *d = &op->inputs[i];
+		bool stat = s->in[i] && d->role == NB_ROLE_BUFFER &&
+		            d->group == NB_GROUP_STATS;
+		has_stats |= stat && !(d->flags & NB_IN_INT64);
+		has_count |= stat && (d->flags & NB_IN_INT64);
 	}
-	/* PyTorch keeps the count beside running statistics; an op that
-	 * does not take it as an input gets it counted here. */
+	/* PyTorch keeps a count beside running statistics; an op that does
+	 * not take one as an input gets it counted here. */
 	if (has_stats && !has_count) {
 		s->tracked = nb_tensor_zeros(NB_I64, 0, NULL);
 		if (!s->tracked || nb_module_add_buffer(m, "num_batches_tracked",

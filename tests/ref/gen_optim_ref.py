@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes the PyTorch references of nabla's optimizers, learning-rate
-schedules and parameter-level gradient clipping, tests/ref_optim/*.json:
+schedules and parameter-level gradient clipping, tests/ref/optim/*.json:
 
   optim.json  optimizer trajectories: initial parameters, the gradient of
               every parameter at every step (null: no gradient, the
@@ -12,7 +12,7 @@ schedules and parameter-level gradient clipping, tests/ref_optim/*.json:
 These are not op cases, so they live outside tests/ref/ (which
 tests/test_reference.c replays as ops).  tests/test_optim.c and
 tests/test_regularize.c replay them without PyTorch.
-Run with Debian's python3-torch:  /usr/bin/python3 tests/gen_optim_ref.py
+Run with Debian's python3-torch:  /usr/bin/python3 tests/ref/gen_optim_ref.py
 """
 import json
 import math
@@ -22,7 +22,7 @@ import zlib
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "ref_optim")
+OUT = os.path.join(HERE, "optim")
 DTYPES = ("float32", "float64")
 SHAPES = ([3, 4], [5], [2, 1, 3])
 STEPS = 6
@@ -228,7 +228,7 @@ def run_clip(c, dtype_name):
 def write(name, cases):
     path = os.path.join(OUT, name)
     with open(path, "w") as f:
-        json.dump({"generator": "tests/gen_optim_ref.py",
+        json.dump({"generator": "tests/ref/gen_optim_ref.py",
                    "torch": torch.__version__, "cases": cases}, f,
                   separators=(",", ":"))
         f.write("\n")

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""Writes tests/ref_edge/nonfinite.json: where PyTorch's results are NaN
+"""Writes tests/ref/edge/nonfinite.json: where PyTorch's results are NaN
 or infinite when one input element is NaN, +inf or -inf.
 
-For every PyTorch reference case of tests/refspec/*.py (the same op,
-attributes and inputs that tests/gen_ref.py uses), each float input in
+For every PyTorch reference case of tests/ref/spec/*.py (the same op,
+attributes and inputs that tests/ref/gen_ref.py uses), each float input in
 turn gets NaN, +inf or -inf as its first element; the case runs forward
 and backward (output gradient all ones), and the file records, element
 by element, the class of the output, of each input gradient and of the
@@ -12,7 +12,7 @@ finite.  JSON has no NaN, hence the classes rather than values.
 
 tests/test_edge.c replays the file and expects nabla's classes to be the
 same: NaN and infinities propagate where PyTorch propagates them.
-Run with Debian's python3-torch:  /usr/bin/python3 tests/gen_edge_ref.py
+Run with Debian's python3-torch:  /usr/bin/python3 tests/ref/gen_edge_ref.py
 """
 import importlib
 import json
@@ -25,7 +25,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "refspec"))
+sys.path.insert(0, os.path.join(HERE, "spec"))
 
 from gen_ref import T  # noqa: E402  (after the path set-up)
 
@@ -114,10 +114,10 @@ def main():
                            for s, x in zip(c["inputs"], base)],
                 "variants": variants,
             })
-    path = os.path.join(HERE, "ref_edge", "nonfinite.json")
+    path = os.path.join(HERE, "edge", "nonfinite.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
-        json.dump({"generator": "tests/gen_edge_ref.py",
+        json.dump({"generator": "tests/ref/gen_edge_ref.py",
                    "torch": torch.__version__, "cases": cases}, f,
                   separators=(",", ":"))
         f.write("\n")

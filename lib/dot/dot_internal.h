@@ -22,7 +22,7 @@ typedef struct dot_leaf {
 	size_t first;       /* first consumer */
 	int slot;           /* and the input it is there */
 	int role;           /* enum dot_role */
-	bool only_buffers;  /* only fed to any_dtype inputs */
+	bool only_buffers;  /* only fed to buffer inputs (NB_ROLE_BUFFER) */
 	bool visible;       /* some drawn node consumes it */
 	bool absorbed;      /* drawn inside a summary node */
 	long unit;          /* the one unit consuming it; -1 none, -2 several */
@@ -97,7 +97,7 @@ void nb__dot_summary_node(dot *d, size_t k, const char *indent);
 void nb__dot_tensor_node(dot *d, const char *id, const nb_tensor *t,
                          int role, const char *fallback, size_t fb_len,
                          const char *indent);
-/* The name of op's input k: a pointer into input_names, *len bytes. */
+/* The name of op's input k ("" past its definitions), *len bytes. */
 const char *nb__dot_slot_name(const nb_op *op, int k, size_t *len);
 /* An edge carrying t; from_op: t is an op's result (label its shape). */
 void nb__dot_edge_stmt(dot *d, const char *src, const char *dst,

@@ -18,7 +18,9 @@ static double sample_value(const nb_op *op, const nb_recipe_input *in, nb_rng *r
 {
 	if (in->positive)
 		return 0.5 + 1.5 * nb_rng_uniform(r);
-	double lo = op->lo, hi = op->hi;
+	static const nb_op_test none;
+	const nb_op_test *t = op->test ? op->test : &none;
+	double lo = t->lo, hi = t->hi;
 	if (lo >= hi) {
 		lo = -2;
 		hi = 2;
@@ -29,8 +31,8 @@ static double sample_value(const nb_op *op, const nb_recipe_input *in, nb_rng *r
 	for (int tries = 0; tries < 100; tries++) {
 		v = lo + (hi - lo) * nb_rng_uniform(r);
 		bool near = false;
-		for (int k = 0; k < op->n_kinks; k++)
-			near |= fabs(v - op->kinks[k]) < 0.02;
+		for (int k = 0; k < t->n_kinks && k < 4; k++)
+			near |= fabs(v - t->kinks[k]) < 0.02;
 		if (!near)
 			break;
 	}
@@ -44,26 +46,44 @@ typedef struct gc_run {
 	nb_tensor *in[NB_MAX_INPUTS];
 	int n_in;
 	const void *attrs;
-	size_t out_numel;
+	size_t out_numel;        /* of all results together */
+	nb_tensor *outs[NB_MAX_OUTPUTS];
+	int n_out;
 } gc_run;
 
-/* Forward on the current inputs; the result is a graph tensor. */
+/* Forward on the current inputs; r->outs are graph tensors.  Returns
+ * result 0, or NULL on error. */
 static nb_tensor *forward(gc_run *r)
 {
 	nb_graph_reset(r->g);
 	nb_graph_seed(r->g, r->o->seed + 1);
-	return nb_apply(r->g, r->op, r->n_in, r->in, r->attrs);
+	r->n_out = nb_apply_multi(r->g, r->op, r->n_in, r->in, r->attrs,
+	                          r->outs, NB_MAX_OUTPUTS);
+	return r->n_out > 0 ? r->outs[0] : NULL;
 }
 
-/* f(x) into out (out_numel doubles). */
+/* f(x) into out (out_numel doubles): every result, one after another. */
 static nb_status eval(gc_run *r, double *out)
 {
-	nb_tensor *y = forward(r);
-	if (!y)
+	if (!forward(r))
 		return nb_graph_status(r->g);
-	for (size_t i = 0; i < y->numel; i++)
-		out[i] = nb_tensor_get(y, i);
+	for (int k = 0; k < r->n_out; k++) {
+		const nb_tensor *y = r->outs[k];
+		for (size_t i = 0; i < y->numel; i++)
+			*out++ = nb_tensor_get(y, i);
+	}
 	return NB_OK;
+}
+
+/* The result holding element j of f(x), and j's index within it. */
+static nb_tensor *result_at(gc_run *r, size_t *j)
+{
+	for (int k = 0; k < r->n_out; k++) {
+		if (*j < r->outs[k]->numel)
+			return r->outs[k];
+		*j -= r->outs[k]->numel;
+	}
+	return NULL;
 }
 
 /* Row j of the Jacobian of input k: backward of a one-hot gradient. */
@@ -71,13 +91,14 @@ static nb_status analytic(gc_run *r, int k, double *jac)
 {
 	nb_tensor *x = r->in[k];
 	for (size_t j = 0; j < r->out_numel; j++) {
-		nb_tensor *y = forward(r);
-		if (!y)
+		if (!forward(r))
 			return nb_graph_status(r->g);
+		size_t e = j;
+		nb_tensor *y = result_at(r, &e);
 		nb_tensor *go = nb_graph_tensor(r->g, y->dtype, y->ndim, y->shape);
 		if (!go)
 			return NB_ENOMEM;
-		nb_tensor_set(go, j, 1.0);
+		nb_tensor_set(go, e, 1.0);
 		nb_tensor_zero_grad(x);
 		nb_status st = nb_backward(y, go);
 		if (st)
@@ -138,10 +159,12 @@ static nb_status check_rule(gc_run *r, int k, nb_gradcheck_result *res)
 	nb_tensor *x = r->in[k];
 	res->rule_only = true;
 	res->pass = true;
-	if (!r->op->grad_rule || k != 0) {
+	void (*rule)(const void *, const nb_tensor *, nb_tensor *) =
+	    r->op->test ? r->op->test->grad_rule : NULL;
+	if (!rule || k != 0) {
 		snprintf(res->message, sizeof res->message,
 		         "gradient-modifying op without a rule to check");
-		res->pass = r->op->grad_rule != NULL;
+		res->pass = rule != NULL;
 		return NB_OK;
 	}
 	nb_rng rng;
@@ -159,7 +182,7 @@ static nb_status check_rule(gc_run *r, int k, nb_gradcheck_result *res)
 		for (size_t i = 0; i < go->numel; i++)
 			nb_tensor_set(go, i, scales[s] * (2 * nb_rng_uniform(&rng) -
 			                                  1));
-		r->op->grad_rule(r->attrs, go, want);
+		rule(r->attrs, go, want);
 		nb_tensor_zero_grad(x);
 		nb_status st = nb_backward(y, go);
 		if (!st)
@@ -224,13 +247,9 @@ static uint64_t name_hash(const char *s)
  * callback may draw; a name that cannot be set is left out. */
 static void name_input(const nb_op *op, int i, nb_tensor *t)
 {
-	const char *s = op->input_names ? op->input_names : "";
-	char nm[32];
-	for (int k = 0; *s && k < i; s++)
-		k += *s == ',';
-	snprintf(nm, sizeof nm, "%.*s", (int)strcspn(s, ","), s);
-	if (*nm)
-		nb_tensor_set_name(t, nm);
+	const nb_input_def *d = nb_op_input(op, i);
+	if (d)
+		nb_tensor_set_name(t, d->name);
 }
 
 /* Makes the case's inputs (persistent float64 / int64 tensors). */
@@ -250,11 +269,33 @@ static nb_status make_inputs(gc_run *r, const nb_recipe_case *cs, nb_rng *rng)
 			nb_tensor_set(t, j, gi->classes
 			    ? (double)nb_rng_below(rng, (uint64_t)gi->classes)
 			    : sample_value(r->op, gi, rng));
-		if (!gi->classes && !gi->constant &&
-		    !(r->op->nondiff & (1u << i)))
+		const nb_input_def *d = nb_op_input(r->op, i);
+		if (!gi->classes && !gi->constant && d &&
+		    !(d->flags & (NB_IN_NONDIFF | NB_IN_INT64)))
 			t->flags |= NB_T_REQUIRES_GRAD;
 	}
 	return NB_OK;
+}
+
+/* An op without a gradient: its results must not require one, and
+ * backward through them must be refused, whatever the inputs want. */
+static void check_refused(gc_run *r, nb_gradcheck_result *res,
+                          int *n_failed, nb_gradcheck_cb cb, void *ud)
+{
+	bool ok = true;
+	for (int k = 0; k < r->n_out; k++)
+		ok &= !nb_tensor_requires_grad(r->outs[k]) &&
+		      nb_backward(r->outs[k], NULL) != NB_OK;
+	nb_graph_clear_error(r->g);
+	res->pass = ok;
+	res->rule_only = true;
+	snprintf(res->message, sizeof res->message, "%s", ok
+	         ? "no gradient: backward refused, as declared"
+	         : "declared without gradient, but a result requires one");
+	if (!ok)
+		++*n_failed;
+	if (cb)
+		cb(res, ud);
 }
 
 static nb_status run_case(const nb_op *op, const nb_gradcheck_opts *o,
@@ -291,21 +332,18 @@ static nb_status run_case(const nb_op *op, const nb_gradcheck_opts *o,
 		         nb_graph_errmsg(r.g));
 		goto fail;
 	}
-	r.out_numel = y->numel;
+	for (int k = 0; k < r.n_out; k++)
+		r.out_numel += r.outs[k]->numel;
+	if (op->flags & NB_OP_NO_GRAD) {
+		check_refused(&r, &res, n_failed, cb, ud);
+		goto out;
+	}
 	for (int k = 0; k < r.n_in; k++) {
 		if (!r.in[k] || !(r.in[k]->flags & NB_T_REQUIRES_GRAD))
 			continue;
 		nb_gradcheck_result ri = res;
-		const char *nm = op->input_names ? op->input_names : "";
-		for (int q = 0; q < k && nm; q++) {
-			nm = strchr(nm, ',');
-			nm = nm ? nm + 1 : NULL;
-		}
-		static _Thread_local char name[32];
-		snprintf(name, sizeof name, "%.*s", nm ? (int)strcspn(nm, ",") : 0,
-		         nm ? nm : "");
 		ri.input = k;
-		ri.input_name = name;
+		ri.input_name = nb_op_input(op, k)->name;
 		nb_shape_str(r.in[k]->ndim, r.in[k]->shape, ri.shape,
 		             sizeof ri.shape);
 		st = (op->flags & NB_OP_GRAD_MODIFYING) ? check_rule(&r, k, &ri)
@@ -356,11 +394,15 @@ static int each_case(const nb_recipe_case *cs, int index, const char *s,
 	if (!cs)
 		return nb__set_error(NB_EFORMAT, "gradcheck: op '%s': bad "
 		                     "case '%.*s'", e->op->name, (int)len, s);
-	if (cs->n_in != e->op->n_inputs)
+	const nb_op *op = e->op;
+	bool variadic = op->n_inputs &&
+	    (op->inputs[op->n_inputs - 1].flags & NB_IN_VARIADIC);
+	if (variadic ? cs->n_in < op->min_inputs : cs->n_in != op->n_inputs)
 		return nb__set_error(NB_EFORMAT, "gradcheck: op '%s': case "
-		                     "'%.*s' has %d inputs, the op %d",
-		                     e->op->name, (int)len, s, cs->n_in,
-		                     e->op->n_inputs);
+		                     "'%.*s' has %d inputs, the op %s%d",
+		                     op->name, (int)len, s, cs->n_in,
+		                     variadic ? "at least " : "",
+		                     variadic ? op->min_inputs : op->n_inputs);
 	return run_case(e->op, e->o, cs, index, e->cb, e->ud, e->n_failed);
 }
 
@@ -375,9 +417,9 @@ nb_status nb_gradcheck_op(const nb_op *op, const nb_gradcheck_opts *o,
 		n_failed = &dummy;
 	if (!op)
 		return nb__set_error(NB_EINVAL, "gradcheck: op is NULL");
-	if (!op->cases || !*op->cases)
+	if (!op->test || !op->test->cases || !*op->test->cases)
 		return nb__set_error(NB_EINVAL, "gradcheck: op '%s' has no "
 		                     "sample cases", op->name);
 	gc_each e = {op, o, cb, ud, n_failed};
-	return (nb_status)nb__recipe_each(op->cases, each_case, &e);
+	return (nb_status)nb__recipe_each(op->test->cases, each_case, &e);
 }

@@ -212,20 +212,17 @@ static const char *const role_style[] = {
 static const char *const role_fill[] = {"#d6f0d0", "#d8e6fb", "#eeeeee",
                                         "#fde3c8"};
 
-/* The name of op's input k (pointer into input_names, length *len). */
+/* The name of op's input k ("" past its definitions), length *len. */
 const char *nb__dot_slot_name(const nb_op *op, int k, size_t *len)
 {
-	const char *s = op->input_names ? op->input_names : "";
-	for (; *s && k > 0; s++)
-		if (*s == ',')
-			k--;
-	*len = strcspn(s, ",");
+	const nb_input_def *def = nb_op_input(op, k);
+	const char *s = def ? def->name : "";
+	*len = strlen(s);
 	return s;
 }
 
 /* "no bias", "running stats: held": absent optional inputs, and whether
- * the running statistics (running_*, num_batches_tracked: batch_norm's
- * inputs) are given. */
+ * the buffers (running statistics: batch_norm's) are given. */
 static void inputs_note(dot *d, const nb_op *op, nb_tensor *const *in,
                         int m)
 {
@@ -233,8 +230,8 @@ static void inputs_note(dot *d, const nb_op *op, nb_tensor *const *in,
 	for (int k = 0; k < m; k++) {
 		size_t len;
 		const char *nm = nb__dot_slot_name(op, k, &len);
-		if ((len >= 8 && !strncmp(nm, "running_", 8)) ||
-		    (len == 19 && !strncmp(nm, "num_batches_tracked", 19))) {
+		const nb_input_def *def = nb_op_input(op, k);
+		if (def && def->role == NB_ROLE_BUFFER) {
 			running++;
 			held += in[k] != NULL;
 		} else if (!in[k] && len) {
@@ -279,7 +276,7 @@ void nb__dot_op_node(dot *d, size_t i, const char *ind)
 	if (d->o.health && op->kind == NB_KIND_ACTIVATION &&
 	    !nb_activation_stats(op, nb_graph_node_output(d->g, i), &s) &&
 	    s.n) {
-		bool bounded = op->out_lo < op->out_hi;
+		bool bounded = op->test && op->test->out_lo < op->test->out_hi;
 		fprintf(d->f, "<BR/><FONT POINT-SIZE=\"9\" COLOR=\"%s\">"
 		        "%s %.1f%%, dead %.1f%%<BR/>std %s</FONT>",
 		        s.dead_units > 0 || s.saturated > 0.5 ? "#c00000"
@@ -481,6 +478,11 @@ void nb__dot_edge_stmt(dot *d, const char *src, const char *dst,
 	fprintf(d->f, "\t%s -> %s [", src, dst);
 	if (label) {
 		fputs("label=\"", d->f);
+		/* Which result, for an op with several (split). */
+		long j = nb_tensor_node(t);
+		if (from_op && j >= 0 &&
+		    nb_graph_node_outputs(d->g, (size_t)j, NULL) > 1)
+			fprintf(d->f, "#%d ", nb_tensor_output_index(t));
 		if (from_op && d->o.edge_shapes)
 			fputs(nb_shape_str(nb_tensor_ndim(t),
 			                   nb_tensor_shape(t), s, sizeof s), d->f);

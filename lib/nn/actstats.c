@@ -63,9 +63,10 @@ nb_status nb_activation_stats(const nb_op *op, const nb_tensor *out,
 		return NB_OK;
 
 	limits l = {false, 0, 0};
-	if (op && op->out_lo < op->out_hi) {
-		double tol = 0.01 * (op->out_hi - op->out_lo);
-		l = (limits){true, op->out_lo + tol, op->out_hi - tol};
+	const nb_op_test *t = op ? op->test : NULL;
+	if (t && t->out_lo < t->out_hi) {
+		double tol = 0.01 * (t->out_hi - t->out_lo);
+		l = (limits){true, t->out_lo + tol, t->out_hi - tol};
 	}
 	double sum = 0;
 	size_t n_sat = 0, n_zero = 0;

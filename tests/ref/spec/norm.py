@@ -5,7 +5,7 @@ Input order is nabla's: batch_norm(input, weight, bias, running_mean,
 running_var, num_batches_tracked), instance_norm(input, weight, bias,
 running_mean, running_var), group_norm and layer_norm(input, weight,
 bias).  Running statistics are recorded after forward (state=...).
-Several training steps in a row are covered by tests/gen_norm_steps.py.
+Several training steps in a row are covered by tests/ref/gen_norm_steps.py.
 """
 import torch.nn.functional as F
 from gen_ref import T, case

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Writes tests/ref_steps/norm_steps.json: running statistics of
+"""Writes tests/ref/steps/norm_steps.json: running statistics of
 PyTorch's BatchNorm and InstanceNorm modules over several steps.
 
-tests/gen_ref.py checks one forward at a time; the running statistics
+tests/ref/gen_ref.py checks one forward at a time; the running statistics
 are a recurrence, so this replays whole sequences through the modules
 themselves (nn.BatchNorm*d, including momentum=None and its
 num_batches_tracked counter, and nn.InstanceNorm*d with
@@ -10,7 +10,7 @@ track_running_stats): several training steps, each recording the output
 and the running statistics after it, then evaluation steps that use
 them.  tests/test_norm.c replays the file through nabla.
 
-Run with Debian's python3-torch:  /usr/bin/python3 tests/gen_norm_steps.py
+Run with Debian's python3-torch:  /usr/bin/python3 tests/ref/gen_norm_steps.py
 """
 import json
 import os
@@ -97,10 +97,10 @@ def main():
     torch.use_deterministic_algorithms(True)
     scenarios = [run(*s, dt) for s in SCENARIOS
                  for dt in ("float32", "float64")]
-    os.makedirs(os.path.join(HERE, "ref_steps"), exist_ok=True)
-    path = os.path.join(HERE, "ref_steps", "norm_steps.json")
+    os.makedirs(os.path.join(HERE, "steps"), exist_ok=True)
+    path = os.path.join(HERE, "steps", "norm_steps.json")
     with open(path, "w") as f:
-        json.dump({"generator": "tests/gen_norm_steps.py",
+        json.dump({"generator": "tests/ref/gen_norm_steps.py",
                    "torch": torch.__version__, "scenarios": scenarios}, f,
                   separators=(",", ":"))
         f.write("\n")

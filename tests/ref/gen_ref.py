@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Writes the PyTorch reference files tests/ref/<family>.json.
+"""Writes the PyTorch reference files tests/ref/ops/<family>.json.
 
-Each module tests/refspec/<family>.py defines CASES, a list made with
+Each module tests/ref/spec/<family>.py defines CASES, a list made with
 case() below: an op name and attribute string as nabla knows them, the
 same computation in PyTorch, and the inputs.  For every case and dtype
 this script draws the inputs from a seeded generator, runs the PyTorch
@@ -10,7 +10,7 @@ records inputs, output, output gradient, input gradients, and the
 values of any "state" inputs after forward (running statistics).
 
 The test suite (tests/test_reference.c) replays every file without
-PyTorch.  Run with Debian's python3-torch:  /usr/bin/python3 tests/gen_ref.py
+PyTorch.  Run with Debian's python3-torch:  /usr/bin/python3 tests/ref/gen_ref.py
 """
 import importlib
 import json
@@ -21,7 +21,7 @@ import zlib
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "refspec"))
+sys.path.insert(0, os.path.join(HERE, "spec"))
 
 
 class T:
@@ -117,14 +117,14 @@ def run_case(c, dtype_name):
 def main(argv):
     torch.use_deterministic_algorithms(True)
     families = argv[1:] or sorted(
-        f[:-3] for f in os.listdir(os.path.join(HERE, "refspec"))
+        f[:-3] for f in os.listdir(os.path.join(HERE, "spec"))
         if f.endswith(".py") and not f.startswith("_"))
     for fam in families:
         mod = importlib.import_module(fam)
         cases = [run_case(c, dt) for c in mod.CASES for dt in c["dtypes"]]
-        path = os.path.join(HERE, "ref", fam + ".json")
+        path = os.path.join(HERE, "ops", fam + ".json")
         with open(path, "w") as f:
-            json.dump({"generator": "tests/gen_ref.py",
+            json.dump({"generator": "tests/ref/gen_ref.py",
                        "torch": torch.__version__, "cases": cases}, f,
                       separators=(",", ":"))
             f.write("\n")

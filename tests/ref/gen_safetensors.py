@@ -2,7 +2,7 @@
 """Writes the PyTorch-made safetensors fixtures of test_safetensors, and
 reads back the one nabla wrote, to show that weights move both ways.
 
-    /usr/bin/python3 tests/gen_safetensors.py     # from the source tree
+    /usr/bin/python3 tests/ref/gen_safetensors.py     # from the source tree
 
 Debian's python3-torch (1.13) has no `safetensors` package, so the format
 is written and read here by hand with struct and json: an 8-byte
@@ -34,7 +34,7 @@ import sys
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "data")
+DATA = os.path.join(os.path.dirname(HERE), "data")
 
 DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
 TORCH = {v: k for k, v in DTYPES.items()}
@@ -105,7 +105,7 @@ def set_formula(model):
 
 def main():
     os.makedirs(DATA, exist_ok=True)
-    meta = {"format": "pt", "generator": "tests/gen_safetensors.py"}
+    meta = {"format": "pt", "generator": "tests/ref/gen_safetensors.py"}
 
     m = MLP(True, torch.float32)
     save(os.path.join(DATA, "torch_mlp.safetensors"), set_formula(m), meta)

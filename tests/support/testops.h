@@ -6,9 +6,16 @@
  *   t_act:  y = x >= 0 ? x : slope * x                 (activation)
  *   t_norm: y = x * weight + bias; in training mode running_mean moves
  *           towards the batch mean by momentum          (normalization)
- *   t_norm2: t_norm without the affine and track_running_stats
- *           attributes, so the layer's own options apply
+ *   t_norm2: the same op under another name
  *   t_drop: y = x (records that it ran in training mode) (regularizer)
+ *
+ * Since issue 13 a layer makes t_norm's weight, bias and running
+ * statistics from their input definitions (role, group, fill), and the
+ * layer switches affine= and track_running_stats= come only from the
+ * NB_LAYER_* flags (the spec options of those names).  t_norm used to
+ * have bool attributes "affine" and "track_running_stats" that steered
+ * its layer; that rule is gone, so they are gone too, and t_norm and
+ * t_norm2 (which lacked them, to test the flags) now behave alike.
  */
 #ifndef NB_TEST_TESTOPS_H
 #define NB_TEST_TESTOPS_H
@@ -23,8 +30,6 @@ typedef struct t_act_attrs {
 typedef struct t_norm_attrs {
 	double momentum;
 	double eps;
-	bool affine;
-	bool track_running_stats;
 } t_norm_attrs;
 
 typedef struct t_drop_attrs {
@@ -32,24 +37,43 @@ typedef struct t_drop_attrs {
 } t_drop_attrs;
 
 static const nb_attr_def t_act_defs[] = {
-	{"slope", NB_ATTR_FLOAT, offsetof(t_act_attrs, slope), 0.01, -10, 10,
-	 NULL, 0, "negative slope"},
+	{.name = "slope", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(t_act_attrs, slope), .def = 0.01,
+	 .range = NB_RANGE(-10, 10), .doc = "negative slope"},
 };
 
 static const nb_attr_def t_norm_defs[] = {
-	{"momentum", NB_ATTR_FLOAT, offsetof(t_norm_attrs, momentum), 0.1, 0,
-	 1, NULL, 0, ""},
-	{"eps", NB_ATTR_FLOAT, offsetof(t_norm_attrs, eps), 1e-5, 0, 1, NULL,
-	 0, ""},
-	{"affine", NB_ATTR_BOOL, offsetof(t_norm_attrs, affine), 1, 0, 0, NULL,
-	 0, ""},
-	{"track_running_stats", NB_ATTR_BOOL,
-	 offsetof(t_norm_attrs, track_running_stats), 1, 0, 0, NULL, 0, ""},
+	{.name = "momentum", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(t_norm_attrs, momentum), .def = 0.1,
+	 .range = NB_RANGE(0, 1), .doc = ""},
+	{.name = "eps", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(t_norm_attrs, eps), .def = 1e-5,
+	 .range = NB_RANGE(0, 1), .doc = ""},
 };
 
 static const nb_attr_def t_drop_defs[] = {
-	{"p", NB_ATTR_FLOAT, offsetof(t_drop_attrs, p), 0.5, 0, 1, NULL, 0,
-	 ""},
+	{.name = "p", .type = NB_ATTR_FLOAT, .offset = offsetof(t_drop_attrs, p),
+	 .def = 0.5, .range = NB_RANGE(0, 1), .doc = ""},
+};
+
+static const nb_input_def t_one_input[] = {{.name = "input"}};
+
+/* What a layer of t_norm makes: weight 1 and bias 0 (group affine),
+ * running_mean 0 and running_var 1 (group stats), all [features]. */
+static const nb_input_def t_norm_inputs[] = {
+	{.name = "input"},
+	{.name = "weight", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .group = NB_GROUP_AFFINE, .fill = NB_FILL_CONST, .value = 1.0},
+	{.name = "bias", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .group = NB_GROUP_AFFINE, .fill = NB_FILL_CONST, .value = 0.0},
+	{.name = "running_mean",
+	 .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF | NB_IN_ANY_FLOAT,
+	 .role = NB_ROLE_BUFFER, .group = NB_GROUP_STATS,
+	 .fill = NB_FILL_CONST, .value = 0.0},
+	{.name = "running_var",
+	 .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF | NB_IN_ANY_FLOAT,
+	 .role = NB_ROLE_BUFFER, .group = NB_GROUP_STATS,
+	 .fill = NB_FILL_CONST, .value = 1.0},
 };
 
 static int t_drop_training_calls;
@@ -143,35 +167,50 @@ static nb_status t_drop_bwd(nb_op_ctx *c, const nb_tensor *g,
 	return NB_OK;
 }
 
-static const nb_op t_ops[] = {
-	{.name = "t_act", .kind = NB_KIND_ACTIVATION, .n_inputs = 1,
-	 .input_names = "input", .attrs = t_act_defs, .n_attrs = 1,
-	 .attrs_size = sizeof(t_act_attrs), .forward = t_act_fwd,
-	 .backward = t_act_bwd, .cases = "[3,4]"},
-	{.name = "t_norm", .kind = NB_KIND_NORM, .n_inputs = 5,
-	 .input_names = "input,weight,bias,running_mean,running_var",
-	 .optional = 0x1e, .nondiff = 0x18, .any_dtype = 0x18,
-	 .attrs = t_norm_defs, .n_attrs = 4,
-	 .attrs_size = sizeof(t_norm_attrs), .forward = t_norm_fwd,
-	 .backward = t_norm_bwd, .cases = "[3,4] [4] [4] [4]c [4]c"},
-	{.name = "t_norm2", .kind = NB_KIND_NORM, .n_inputs = 5,
-	 .input_names = "input,weight,bias,running_mean,running_var",
-	 .optional = 0x1e, .nondiff = 0x18, .any_dtype = 0x18,
-	 .attrs = t_norm_defs, .n_attrs = 2,
-	 .attrs_size = sizeof(t_norm_attrs), .forward = t_norm_fwd,
-	 .backward = t_norm_bwd, .cases = "[3,4] [4] [4] [4]c [4]c"},
-	{.name = "t_drop", .kind = NB_KIND_REGULARIZER, .n_inputs = 1,
-	 .input_names = "input", .attrs = t_drop_defs, .n_attrs = 1,
-	 .attrs_size = sizeof(t_drop_attrs), .forward = t_drop_fwd,
-	 .backward = t_drop_bwd, .flags = NB_OP_RANDOM, .cases = "[3,4]"},
+static const nb_op_test t_one_test = {.cases = "[3,4]"};
+static const nb_op_test t_norm_test = {.cases = "[3,4] [4] [4] [4]c [4]c"};
+
+static const nb_op t_act_op = {
+	.version = NB_OP_VERSION, .name = "t_act", .kind = NB_KIND_ACTIVATION,
+	.inputs = t_one_input, .n_inputs = 1, .attrs = t_act_defs,
+	.n_attrs = 1, .attrs_size = sizeof(t_act_attrs),
+	.flags = NB_OP_LAYER, .forward = t_act_fwd, .backward = t_act_bwd,
+	.test = &t_one_test,
 };
+
+static const nb_op t_norm_op = {
+	.version = NB_OP_VERSION, .name = "t_norm", .kind = NB_KIND_NORM,
+	.inputs = t_norm_inputs, .n_inputs = 5, .attrs = t_norm_defs,
+	.n_attrs = 2, .attrs_size = sizeof(t_norm_attrs),
+	.flags = NB_OP_LAYER, .forward = t_norm_fwd, .backward = t_norm_bwd,
+	.test = &t_norm_test,
+};
+
+static const nb_op t_norm2_op = {
+	.version = NB_OP_VERSION, .name = "t_norm2", .kind = NB_KIND_NORM,
+	.inputs = t_norm_inputs, .n_inputs = 5, .attrs = t_norm_defs,
+	.n_attrs = 2, .attrs_size = sizeof(t_norm_attrs),
+	.flags = NB_OP_LAYER, .forward = t_norm_fwd, .backward = t_norm_bwd,
+	.test = &t_norm_test,
+};
+
+static const nb_op t_drop_op = {
+	.version = NB_OP_VERSION, .name = "t_drop",
+	.kind = NB_KIND_REGULARIZER, .inputs = t_one_input, .n_inputs = 1,
+	.attrs = t_drop_defs, .n_attrs = 1, .attrs_size = sizeof(t_drop_attrs),
+	.flags = NB_OP_RANDOM | NB_OP_LAYER, .forward = t_drop_fwd,
+	.backward = t_drop_bwd, .test = &t_one_test,
+};
+
+static const nb_op *const t_ops[] = {&t_act_op, &t_norm_op, &t_norm2_op,
+                                     &t_drop_op, NULL};
 
 /* Registers the test ops once per process. */
 static inline void nbt_register_test_ops(void)
 {
-	for (size_t i = 0; i < sizeof t_ops / sizeof *t_ops; i++)
-		if (!nb_op_find(t_ops[i].name))
-			nb_op_register(&t_ops[i]);
+	for (const nb_op *const *op = t_ops; *op; op++)
+		if (!nb_op_find((*op)->name))
+			nb_op_register(*op);
 }
 
 #endif

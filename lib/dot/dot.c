@@ -146,7 +146,8 @@ static nb_status scan_leaves(dot *d)
 			long L = leaf_of(d, in[k], i, k);
 			if (L < 0)
 				return NB_ENOMEM;
-			if (!(op->any_dtype & (1u << k)))
+			const nb_input_def *def = nb_op_input(op, k);
+			if (!def || def->role != NB_ROLE_BUFFER)
 				d->leaves[L].only_buffers = false;
 		}
 	}

@@ -1,5 +1,5 @@
 /*
- * recipe.h - the reader of an op's gradcheck recipe (nb_op.cases, see
+ * recipe.h - the reader of an op's gradcheck recipe (nb_op_test.cases, see
  * nabla/op.h): "[3,4] [4]p; [4,5] [4]i5|axis=1" is two cases, each the
  * shapes and flags of the inputs and an attribute string.  Private:
  * lib/gradcheck.c builds its checks from it, and the edge-case and

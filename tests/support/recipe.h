@@ -1,6 +1,6 @@
 /*
  * recipe.h - every registered op's inputs, made from its gradcheck
- * recipe (nb_op.cases, read by the library's lib/recipe.c, which
+ * recipe (nb_op_test.cases, read by the library's lib/check/recipe.c, which
  * test_edge and test_oom compile in).
  */
 #ifndef NB_TEST_RECIPE_H
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <nabla/nabla.h>
-#include "../lib/recipe.h" /* the library's parser, compiled in */
+#include "../../lib/check/recipe.h" /* the library's parser, compiled in */
 
 typedef nb_recipe_input rc_input;
 typedef nb_recipe_case rc_case;
@@ -29,12 +29,13 @@ static inline int rc_add(const nb_recipe_case *c, int index,
 	return l->n == l->max;
 }
 
-/* The cases of op's recipe that parse into cs (up to max); the count. */
+/* The cases of op's recipe that parse into cs (up to max); the count
+ * (0 for an op without test metadata). */
 static inline int rc_parse(const nb_op *op, rc_case *cs, int max)
 {
 	rc_list l = {cs, 0, max};
-	if (max > 0)
-		nb__recipe_each(op->cases, rc_add, &l);
+	if (max > 0 && op->test && op->test->cases)
+		nb__recipe_each(op->test->cases, rc_add, &l);
 	return l.n;
 }
 

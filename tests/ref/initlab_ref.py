@@ -6,10 +6,10 @@ xoshiro256** seeded by splitmix64, uniform = top 53 bits * 2^-53, Box-Muller
 normals with a cached second value), draws the input and the weights in the
 documented order (input row-major, then W_1, W_2, ... row-major, each [out, in]),
 runs forward and an analytic backward in float64 (normalizations included),
-and writes the per-layer statistics to tests/initlab_ref.json.  Nothing here
+and writes the per-layer statistics to tests/ref/initlab_ref.json.  Nothing here
 calls nabla.
 
-    /usr/bin/python3 tests/initlab_ref.py     # rewrites tests/initlab_ref.json
+    /usr/bin/python3 tests/ref/initlab_ref.py     # rewrites tests/ref/initlab_ref.json
 
 Definitions shared with tools/initlab.c (and doc/initlab.md):
   loss        L = sum(a_L^2) / (2 * batch)
@@ -219,10 +219,10 @@ CASES = [
 
 def main():
     batch, sizes, seed = 200, [80, 70, 60, 50, 40, 30], 7
-    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = os.path.join(top, "tests", "initlab_ref.json")
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = os.path.join(top, "tests", "ref", "initlab_ref.json")
     doc = {
-        "generator": "tests/initlab_ref.py (NumPy %s), float64" % np.__version__,
+        "generator": "tests/ref/initlab_ref.py (NumPy %s), float64" % np.__version__,
         "batch": batch, "sizes": sizes, "seed": seed,
         "cases": [run(c, batch, sizes, seed) for c in CASES],
     }

@@ -39,11 +39,14 @@ typedef struct linear_args {
 	bool bias;
 } linear_args;
 
+#define SIZE_RANGE NB_RANGE(1, (double)(1LL << 40))
+
 static const nb_attr_def linear_defs[] = {
-	{"units", NB_ATTR_INT, offsetof(linear_args, units), 0, 1,
-	 (double)(1LL << 40), NULL, 0, "output features"},
-	{"bias", NB_ATTR_BOOL, offsetof(linear_args, bias), 1, 0, 0, NULL, 0,
-	 "add a bias"},
+	{.name = "units", .type = NB_ATTR_INT,
+	 .offset = offsetof(linear_args, units), .range = SIZE_RANGE,
+	 .doc = "output features"},
+	{.name = "bias", .type = NB_ATTR_BOOL,
+	 .offset = offsetof(linear_args, bias), .def = 1, .doc = "add a bias"},
 };
 
 static const nb_op linear_layer = {
@@ -61,20 +64,22 @@ typedef struct conv_args {
 } conv_args;
 
 static const nb_attr_def conv_defs[] = {
-	{"out_channels", NB_ATTR_INT, offsetof(conv_args, out_channels), 0, 1,
-	 (double)(1LL << 40), NULL, 0, "output channels"},
-	{"kernel_size", NB_ATTR_INTS, offsetof(conv_args, kernel_size), 0, 0,
-	 0, NULL, 0, "K or [KH,KW]"},
-	{"stride", NB_ATTR_INTS, offsetof(conv_args, stride), 0, 0, 0, NULL, 0,
-	 "S or [SH,SW]"},
-	{"padding", NB_ATTR_INTS, offsetof(conv_args, padding), 0, 0, 0, NULL,
-	 0, "P or [PH,PW]"},
-	{"dilation", NB_ATTR_INTS, offsetof(conv_args, dilation), 0, 0, 0,
-	 NULL, 0, "D or [DH,DW]"},
-	{"groups", NB_ATTR_INT, offsetof(conv_args, groups), 1, 1,
-	 (double)(1LL << 40), NULL, 0, "channel groups"},
-	{"bias", NB_ATTR_BOOL, offsetof(conv_args, bias), 1, 0, 0, NULL, 0,
-	 "add a bias"},
+	{.name = "out_channels", .type = NB_ATTR_INT,
+	 .offset = offsetof(conv_args, out_channels), .range = SIZE_RANGE,
+	 .doc = "output channels"},
+	{.name = "kernel_size", .type = NB_ATTR_INTS,
+	 .offset = offsetof(conv_args, kernel_size), .doc = "K or [KH,KW]"},
+	{.name = "stride", .type = NB_ATTR_INTS,
+	 .offset = offsetof(conv_args, stride), .doc = "S or [SH,SW]"},
+	{.name = "padding", .type = NB_ATTR_INTS,
+	 .offset = offsetof(conv_args, padding), .doc = "P or [PH,PW]"},
+	{.name = "dilation", .type = NB_ATTR_INTS,
+	 .offset = offsetof(conv_args, dilation), .doc = "D or [DH,DW]"},
+	{.name = "groups", .type = NB_ATTR_INT,
+	 .offset = offsetof(conv_args, groups), .def = 1, .range = SIZE_RANGE,
+	 .doc = "channel groups"},
+	{.name = "bias", .type = NB_ATTR_BOOL,
+	 .offset = offsetof(conv_args, bias), .def = 1, .doc = "add a bias"},
 };
 
 static const nb_op conv_layer = {
@@ -89,8 +94,9 @@ typedef struct input_args {
 } input_args;
 
 static const nb_attr_def input_defs[] = {
-	{"features", NB_ATTR_INT, offsetof(input_args, features), 0, 1,
-	 (double)(1LL << 40), NULL, 0, "input features"},
+	{.name = "features", .type = NB_ATTR_INT,
+	 .offset = offsetof(input_args, features), .range = SIZE_RANGE,
+	 .doc = "input features"},
 };
 
 static const nb_op input_layer = {
@@ -153,10 +159,20 @@ static bool is_label_char(char c)
 	return isalnum((unsigned char)c) || c == '_' || c == '-';
 }
 
-static bool layer_kind(nb_op_kind k)
+static bool is_layer(const nb_op *op)
 {
-	return k == NB_KIND_ACTIVATION || k == NB_KIND_NORM ||
-	       k == NB_KIND_REGULARIZER || k == NB_KIND_POOL;
+	return op->flags & NB_OP_LAYER;
+}
+
+/* Whether op has an optional input a layer makes in group grp. */
+static bool has_group(const nb_op *op, nb_in_group grp)
+{
+	for (int i = 1; i < op->n_inputs; i++)
+		if (op->inputs[i].role != NB_ROLE_DATA &&
+		    op->inputs[i].group == grp &&
+		    (op->inputs[i].flags & NB_IN_OPTIONAL))
+			return true;
+	return false;
 }
 
 /* Edit distance of a[0..na) and b, capped at 3 (enough to suggest). */
@@ -189,9 +205,7 @@ static int distance(const char *a, size_t na, const char *b)
  * scalar for the loss. */
 static bool is_penalty(const nb_op *op)
 {
-	size_t n = strlen(op->name);
-	return op->kind == NB_KIND_REGULARIZER && n > 8 &&
-	       !strcmp(op->name + n - 8, "_penalty");
+	return op->kind == NB_KIND_REGULARIZER && !is_layer(op);
 }
 
 /* "did you mean 'relu'? " or "", and a few layer names as examples. */
@@ -212,8 +226,7 @@ static void suggest(const char *w, size_t n, char *out, size_t cap)
 		}
 	for (size_t i = 0; i < nb_op_count(); i++) {
 		const nb_op *op = nb_op_at(i);
-		int d = layer_kind(op->kind) && !is_penalty(op)
-		        ? distance(w, n, op->name) : 99;
+		int d = is_layer(op) ? distance(w, n, op->name) : 99;
 		if (d < bestd) {
 			bestd = d;
 			best = op->name;
@@ -281,9 +294,9 @@ static nb_status scan_arg(parser *p, size_t *len)
 }
 
 /*
- * A normalization's layer options affine= and track_running_stats=,
- * when the op has no attribute of that name: sets the NB_LAYER_* flag
- * and removes the argument from acc (which ends with it).  Returns
+ * The layer options affine= and track_running_stats= of an op with
+ * optional inputs in those groups (nb_in_group): sets the NB_LAYER_*
+ * flag and removes the argument from acc (which ends with it).  Returns
  * whether the argument was one; *st is the error, if any.
  */
 static bool layer_option(parser *p, const nb_op *op, const char *a,
@@ -294,11 +307,9 @@ static bool layer_option(parser *p, const nb_op *op, const char *a,
 	*st = NB_OK;
 	for (int k = 0; k < 2; k++) {
 		size_t kl = strlen(keys[k]);
-		if (len <= kl || strncmp(a, keys[k], kl) || a[kl] != '=')
+		if (len <= kl || strncmp(a, keys[k], kl) || a[kl] != '=' ||
+		    !has_group(op, k ? NB_GROUP_STATS : NB_GROUP_AFFINE))
 			continue;
-		for (int i = 0; i < op->n_attrs; i++)
-			if (!strcmp(op->attrs[i].name, keys[k]))
-				return false;
 		const char *v = a + kl + 1;
 		size_t vl = len - kl - 1;
 		bool on = vl == 1 && *v == '1', off = vl == 1 && *v == '0';
@@ -424,7 +435,7 @@ static nb_status resolve(parser *p, size_t at, size_t n, const nb_op **op)
 			return fail_at(p, at, NB_EINVAL, "'%s' is a weight penalty, "
 			               "not a layer: add it to the loss (nabla train "
 			               "--l1, --l2)", name);
-		if (*op && layer_kind((*op)->kind))
+		if (*op && is_layer(*op))
 			return NB_OK;
 		if (*op)
 			return fail_at(p, at, NB_EINVAL, "'%s' is %s %s op, not a "
@@ -515,8 +526,7 @@ static nb_status parse_layer(parser *p)
 	p->i = at + n;
 	if (p->text[p->i] == ':') {
 		p->i++;
-		if ((st = parse_args(p, op, buf, op->kind == NB_KIND_NORM &&
-		                     !own ? &l.flags : NULL)))
+		if ((st = parse_args(p, op, buf, own ? NULL : &l.flags)))
 			return st;
 	}
 	if (is_input) {
@@ -574,22 +584,13 @@ fail:
 /* The automatic module name prefix of a layer. */
 static const char *auto_prefix(const nb_spec_layer *l)
 {
-	static const char *const short_names[][2] = {
-		{"batch_norm", "bn"}, {"layer_norm", "ln"},
-		{"group_norm", "gn"}, {"instance_norm", "in"},
-		{"dropout", "drop"}, {"max_pool2d", "maxpool"},
-		{"avg_pool2d", "avgpool"},
-	};
 	if (l->type == NB_LAYER_LINEAR)
 		return "fc";
 	if (l->type == NB_LAYER_CONV2D)
 		return "conv";
 	if (l->type == NB_LAYER_FLATTEN)
 		return "flatten";
-	for (size_t i = 0; i < sizeof short_names / sizeof *short_names; i++)
-		if (!strcmp(l->op->name, short_names[i][0]))
-			return short_names[i][1];
-	return l->op->name;
+	return l->op->layer_prefix ? l->op->layer_prefix : l->op->name;
 }
 
 /*

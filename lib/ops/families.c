@@ -1,0 +1,20 @@
+/*
+ * families.c - the op families built into nabla, in registration order
+ * (the order of `nabla ops`).  A new family is one line here, one
+ * declaration in internal.h, and one file lib/ops/<family>.c holding
+ * its ops and the NULL-ended list of them.
+ */
+#include "internal.h"
+
+const nb__family nb__families[] = {
+	{"arith", nb__arith_ops},
+	{"reduce", nb__reduce_ops},
+	{"shape", nb__shape_ops},
+	{"linalg", nb__linalg_ops},
+	{"loss", nb__loss_ops},
+	{"activation", nb__activation_ops},
+	{"norm", nb__norm_ops},
+	{"regularize", nb__regularize_ops},
+	{"conv", nb__conv_ops},
+	{NULL, NULL},
+};
