@@ -29,6 +29,7 @@ nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b);
 /* Elementwise unary. */
 nb_tensor *nb_neg(nb_graph *g, nb_tensor *x);
 nb_tensor *nb_exp(nb_graph *g, nb_tensor *x);
+nb_tensor *nb_square(nb_graph *g, nb_tensor *x); /* x^2 */
 nb_tensor *nb_log(nb_graph *g, nb_tensor *x);
 nb_tensor *nb_sqrt(nb_graph *g, nb_tensor *x);
 nb_tensor *nb_abs(nb_graph *g, nb_tensor *x);  /* d|x|/dx = sign(x), 0 at 0 */

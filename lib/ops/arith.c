@@ -339,6 +339,11 @@ NB_UNARY_OP(exp, nb_noattrs, exp(x), g * y)
 static const nb_op exp_op = NB_UNARY_DESC0(exp, NB_KIND_ARITH, "e^x",
 	&any_test, .flags = NB_UNARY_FLAGS);
 
+/* d/dx x^2 = 2x */
+NB_UNARY_OP(square, nb_noattrs, x * x, 2 * g * x)
+static const nb_op square_op = NB_UNARY_DESC0(square, NB_KIND_ARITH, "x^2",
+	&any_test, .flags = NB_UNARY_FLAGS);
+
 NB_UNARY_OP(log, nb_noattrs, log(x), g / x)
 static const nb_op log_op = NB_UNARY_DESC0(log, NB_KIND_ARITH,
 	"natural logarithm", &positive_test, .flags = NB_UNARY_FLAGS);
@@ -400,8 +405,8 @@ static const nb_op affine_scalar_op = NB_UNARY_DESC(affine_scalar,
 	&affine_scalar_test, .flags = NB_UNARY_FLAGS);
 
 const nb_op *const nb__arith_ops[] = {
-	&add_op, &sub_op, &mul_op, &div_op, &neg_op, &exp_op, &log_op,
-	&sqrt_op, &abs_op, &pow_op, &affine_scalar_op, NULL,
+	&add_op, &sub_op, &mul_op, &div_op, &neg_op, &exp_op, &square_op,
+	&log_op, &sqrt_op, &abs_op, &pow_op, &affine_scalar_op, NULL,
 };
 
 /* ---- the C API ---- */
@@ -429,6 +434,11 @@ nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b)
 nb_tensor *nb_neg(nb_graph *g, nb_tensor *x)
 {
 	return nb_apply(g, &neg_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_square(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &square_op, 1, &x, NULL);
 }
 
 nb_tensor *nb_exp(nb_graph *g, nb_tensor *x)

@@ -18,6 +18,7 @@ for a, b in B:
 CASES += [
     case("neg", "", torch.neg, [T([3, 4])]),
     case("exp", "", torch.exp, [T([3, 4])]),
+    case("square", "", torch.square, [T([3, 4])]),
     case("log", "", torch.log, [T([3, 4], kind="pos")]),
     case("sqrt", "", torch.sqrt, [T([3, 4], kind="pos")]),
     case("abs", "", torch.abs, [T([3, 4])]),
