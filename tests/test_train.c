@@ -328,3 +328,28 @@ Test(train, data_that_cannot_be_trained_on)
 	cr_expect(strstr(err, "./train-labels-idx1-ubyte: IDX type f32 holds "
 	                 "floats"), "%s", err);
 }
+
+/* --init and --freeze values are checked as options: an unknown scheme
+ * was reported as "spec:1:1: init: unknown scheme 'foo'" (it is not in
+ * the spec), and --freeze "" froze every parameter (the empty prefix). */
+Test(train, init_and_freeze_values)
+{
+	cr_expect_eq(nabla(QUICK "--model 'relu' --init foo --epochs 0"), 2);
+	const char *want = "nabla train: --init: unknown scheme 'foo' "
+	                   "(choices: zeros, constant, ";
+	cr_expect(!strncmp(err, want, strlen(want)), "%s", err);
+	cr_expect(!strstr(err, "spec:"), "%s", err);
+	cr_expect_eq(nabla(QUICK "--init kaiming_normal:bogus=1 --epochs 0"),
+	             2);
+	cr_expect(strstr(err, "nabla train: --init: init 'kaiming_normal': "
+	                 "unexpected argument 'bogus=1'"), "%s", err);
+	cr_expect_eq(nabla(QUICK "--model 'linear:16 relu linear:10' --init "
+	                   "kaiming_normal:nonlinearity=auto --epochs 0"), 0,
+	             "%s", err);
+	cr_expect_eq(nabla(QUICK "--model 'linear:16 linear:10' --freeze '' "
+	                   "--epochs 0"), 2);
+	cr_expect(strstr(err, "--freeze needs a parameter name or prefix, not "
+	                 "an empty string"), "%s", err);
+	cr_expect_eq(nabla(QUICK "--model 'linear:16 linear:10' --freeze fc1 "
+	                   "--epochs 0"), 0, "%s", err);
+}
