@@ -207,5 +207,22 @@ assert s["failed"] > 0 and s["failed"] + s["passed"] == s["checks"], s
 assert any(not x["pass"] and x.get("message") for x in d["results"])
 '
 
+# Model specs from the command line: a repeated attribute is an error
+# (the last one won), control bytes are shown escaped (they were
+# echoed raw to the terminal).
+run 2 "a spec attribute given twice" dot --model 'linear:4,bias=0,bias=1' \
+	--input 4
+expect_in "$tmp.err" "spec:1:17: linear: attribute 'bias' is given twice (first at 1:10)" \
+	"the repeated attribute and both places on stderr"
+run 2 "a spec with a control byte" dot --model "$(printf 'linear:4\033[2J')" \
+	--input 4
+expect_in "$tmp.err" "unexpected '\\\\x1b' after the layer" \
+	"the control byte shown as \\x1b"
+if LC_ALL=C grep -q "$(printf '\033')" "$tmp.err"; then
+	not_ok "no raw control byte on stderr"
+else
+	ok "no raw control byte on stderr"
+fi
+
 echo "1..$n"
 exit $failed

@@ -147,6 +147,10 @@ Test(idx, corrupt_gzip_and_missing_files)
 	fclose(fp);
 	cr_expect_null(nb_idx_read(path, NB_F32));
 	cr_expect_eq(nb_last_status(), NB_EFORMAT, "%s", nb_last_error());
+	/* zlib's message begins with the path: said once, not twice */
+	const char *e = nb_last_error(), *first = strstr(e, path);
+	cr_expect(first == e && !strstr(first + 1, path) &&
+	          strstr(e, ": gzip: "), "%s", e);
 	cr_expect_null(nb_idx_read("/nonexistent/x-idx1-ubyte", NB_F32));
 	cr_expect_eq(nb_last_status(), NB_EIO);
 	cr_expect_null(nb_idx_read(path, (nb_dtype)7));
@@ -176,10 +180,158 @@ Test(idx, fashion_mnist_layout_in_a_directory)
 	nb_dataset_free(&d);
 	put("t10k-labels-idx1-ubyte.gz", bad, sizeof bad, true);
 	cr_expect_eq(nb_dataset_fashion_mnist(dir, &d), NB_EFORMAT);
-	cr_expect(strstr(nb_last_error(), "label 1 is 10"), "%s",
-	          nb_last_error());
+	cr_expect(strstr(nb_last_error(), "/t10k-labels-idx1-ubyte.gz: label 1 "
+	                 "is 10, not a class 0..9"), "%s", nb_last_error());
 	cr_expect_null(d.train_x);
 	cr_expect_eq(nb_dataset_fashion_mnist("/nonexistent", &d), NB_EIO);
+}
+
+/* A gzip stream damaged far from its start fails while the data are
+ * read: the message named the path twice ("P: P: incorrect data
+ * check"), as zlib's own message begins with it. */
+Test(idx, corrupt_gzip_data_names_the_path_once)
+{
+	enum { N = 1 << 17 };
+	static unsigned char b[8 + N];
+	const unsigned char h[] = {0, 0, 8, 1, 0, 2, 0, 0}; /* u8 [131072] */
+	uint32_t x = 1;
+	memcpy(b, h, 8);
+	for (size_t i = 8; i < sizeof b; i++) { /* incompressible */
+		x = x * 1664525u + 1013904223u;
+		b[i] = (unsigned char)(x >> 24);
+	}
+	char path[512];
+	snprintf(path, sizeof path, "%s", put("late.gz", b, sizeof b, true));
+	FILE *fp = fopen(path, "r+b");
+	cr_assert_not_null(fp);
+	cr_assert_eq(fseek(fp, -100, SEEK_END), 0);
+	int c = fgetc(fp);
+	cr_assert_eq(fseek(fp, -100, SEEK_END), 0);
+	fputc(c ^ 0xff, fp);
+	cr_assert_eq(fclose(fp), 0);
+	cr_expect_null(nb_idx_read(path, NB_F32));
+	const char *e = nb_last_error(), *first = strstr(e, path);
+	cr_expect_eq(nb_last_status(), NB_EFORMAT, "%s", e);
+	cr_expect(first == e && !strstr(first + 1, path), "%s", e);
+	cr_expect(strstr(e, ": gzip: "), "%s", e);
+}
+
+/* A directory named like an IDX file is said to be one (it read as
+ * "shorter than its 4-byte magic"). */
+Test(idx, a_directory_is_not_a_file)
+{
+	char path[512], cmd[600];
+	snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+	snprintf(cmd, sizeof cmd, "mkdir '%s'", path);
+	cr_assert_eq(system(cmd), 0);
+	cr_expect_null(nb_idx_read(path, NB_F32));
+	cr_expect_eq(nb_last_status(), NB_EIO);
+	cr_expect(strstr(nb_last_error(), "train-images-idx3-ubyte: is a "
+	                 "directory, not an IDX file"), "%s", nb_last_error());
+	nb_dataset d;
+	cr_expect_eq(nb_dataset_fashion_mnist(dir, &d), NB_EIO);
+	cr_expect(strstr(nb_last_error(), "is a directory"), "%s",
+	          nb_last_error());
+}
+
+/* Labels read as integers must be stored as integers: f32 NaN, 9.99 and
+ * -0.5 used to become classes 0, 9 and 0.  Floats still read as floats. */
+Test(idx, float_labels_are_not_integers)
+{
+	const unsigned char f32[] = {0, 0, 0xd, 1, 0, 0, 0, 3,
+	                             0x7f, 0xc0, 0, 0,       /* NaN */
+	                             0x41, 0x1f, 0xd7, 0x0a, /* 9.99 */
+	                             0xbf, 0, 0, 0};         /* -0.5 */
+	const unsigned char f64[] = {0, 0, 0xe, 1, 0, 0, 0, 1, 0x40, 0x08, 0, 0,
+	                             0, 0, 0, 0};            /* 3.0 */
+	const char *path = put("l-idx1-ubyte", f32, sizeof f32, false);
+	cr_expect_null(nb_idx_read(path, NB_I64));
+	cr_expect_eq(nb_last_status(), NB_EDTYPE);
+	cr_expect(strstr(nb_last_error(), "l-idx1-ubyte: IDX type f32 holds "
+	                 "floats; integer values (labels) need u8, i8, i16 or "
+	                 "i32"), "%s", nb_last_error());
+	nb_tensor *t = nb_idx_read(path, NB_F32);
+	cr_assert_not_null(t, "%s", nb_last_error());
+	cr_expect(isnan(nb_tensor_get(t, 0)));
+	cr_expect_float_eq(nb_tensor_get(t, 1), 9.99, 1e-6);
+	nb_tensor_free(t);
+	cr_expect_null(nb_idx_read(put("l", f64, sizeof f64, true), NB_I64));
+	cr_expect(strstr(nb_last_error(), "IDX type f64 holds floats"), "%s",
+	          nb_last_error());
+}
+
+/* IDX images [n, h, w] of u8 zeros (n * h * w <= 64). */
+static void put_images(const char *name, int n, int h, int w)
+{
+	unsigned char b[16 + 64] = {0, 0, 8, 3, 0, 0, 0, (unsigned char)n, 0,
+	                            0, 0, (unsigned char)h, 0, 0, 0,
+	                            (unsigned char)w};
+	put(name, b, 16 + (size_t)(n * h * w), false);
+}
+
+/* IDX labels [n] of type code (u8 0x08 or f32 0x0d), all class 1. */
+static void put_labels(const char *name, int n, unsigned char code)
+{
+	unsigned char b[8 + 4 * 16] = {0, 0, code, 1, 0, 0, 0,
+	                               (unsigned char)n};
+	size_t sz = code == 0x0d ? 4 : 1;
+	for (int i = 0; i < n; i++) {
+		if (sz == 4) { /* 1.0f */
+			b[8 + 4 * i] = 0x3f;
+			b[9 + 4 * i] = 0x80;
+		} else {
+			b[8 + i] = 1;
+		}
+	}
+	put(name, b, 8 + sz * (size_t)n, false);
+}
+
+static void put_set(int ntrain, int th, int tw, int ntest, int sh, int sw,
+                    unsigned char label_code)
+{
+	put_images("train-images-idx3-ubyte", ntrain, th, tw);
+	put_labels("train-labels-idx1-ubyte", ntrain, 0x08);
+	put_images("t10k-images-idx3-ubyte", ntest, sh, sw);
+	put_labels("t10k-labels-idx1-ubyte", ntest, label_code);
+}
+
+/* The data set's own checks: every error names the file. */
+Test(idx, fashion_mnist_refuses_what_it_cannot_train_on)
+{
+	nb_dataset d;
+	put_set(2, 4, 4, 2, 4, 4, 0x08);
+	cr_assert_eq(nb_dataset_fashion_mnist(dir, &d), NB_OK, "%s",
+	             nb_last_error());
+	nb_dataset_free(&d);
+	/* an empty training set used to train and print train_loss -nan */
+	put_set(0, 4, 4, 2, 4, 4, 0x08);
+	cr_expect_eq(nb_dataset_fashion_mnist(dir, &d), NB_EFORMAT);
+	cr_expect(strstr(nb_last_error(), "/train-images-idx3-ubyte: the "
+	                 "training set is empty (0 images of 4 x 4)"), "%s",
+	          nb_last_error());
+	cr_expect_null(d.train_x);
+	put_set(2, 4, 4, 0, 4, 4, 0x08);
+	cr_expect_eq(nb_dataset_fashion_mnist(dir, &d), NB_EFORMAT);
+	cr_expect(strstr(nb_last_error(), "/t10k-images-idx3-ubyte: the test "
+	                 "set is empty"), "%s", nb_last_error());
+	put_set(2, 0, 4, 2, 0, 4, 0x08);
+	cr_expect_eq(nb_dataset_fashion_mnist(dir, &d), NB_EFORMAT);
+	cr_expect(strstr(nb_last_error(), "(2 images of 0 x 4)"), "%s",
+	          nb_last_error());
+	/* 2 x 8 beside 4 x 4: the same 16 pixels used to pass */
+	put_set(2, 4, 4, 2, 2, 8, 0x08);
+	cr_expect_eq(nb_dataset_fashion_mnist(dir, &d), NB_EFORMAT);
+	cr_expect(strstr(nb_last_error(), "/t10k-images-idx3-ubyte: the test "
+	                 "images are 2 x 8, the training images 4 x 4 ("),
+	          "%s", nb_last_error());
+	cr_expect(strstr(nb_last_error(), "/train-images-idx3-ubyte)"), "%s",
+	          nb_last_error());
+	/* float labels, even whole numbers */
+	put_set(2, 4, 4, 2, 4, 4, 0x0d);
+	cr_expect_eq(nb_dataset_fashion_mnist(dir, &d), NB_EDTYPE);
+	cr_expect(strstr(nb_last_error(), "/t10k-labels-idx1-ubyte: IDX type "
+	                 "f32 holds floats"), "%s", nb_last_error());
+	cr_expect_null(d.test_y);
 }
 
 Test(dataset, installed_fashion_mnist)

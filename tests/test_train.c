@@ -262,3 +262,94 @@ Test(train, schedule_l1_l2_clipping_and_anomaly_run)
 	for (size_t i = 0; i < n; i++)
 		json_decref(ev[i]);
 }
+
+/* Writes an IDX file of type code, dims[0..rank), n bytes of data. */
+static void put_idx(const char *name, unsigned char code, int rank,
+                    const uint32_t *dims, const void *data, size_t n)
+{
+	char path[700];
+	unsigned char h[4] = {0, 0, code, (unsigned char)rank};
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *fp = fopen(path, "wb");
+	cr_assert_not_null(fp, "%s", path);
+	cr_assert_eq(fwrite(h, 1, 4, fp), 4);
+	for (int i = 0; i < rank; i++) {
+		unsigned char d[4] = {(unsigned char)(dims[i] >> 24),
+		                      (unsigned char)(dims[i] >> 16),
+		                      (unsigned char)(dims[i] >> 8),
+		                      (unsigned char)dims[i]};
+		cr_assert_eq(fwrite(d, 1, 4, fp), 4);
+	}
+	cr_assert_eq(fwrite(data, 1, n, fp), n);
+	cr_assert_eq(fclose(fp), 0);
+}
+
+/* A Fashion-MNIST directory of n_train images h x w and n_test th x tw
+ * (at most 4 each, of 784 pixels at most), labels 0 1 2 3. */
+static void put_data(uint32_t n_train, uint32_t h, uint32_t w,
+                     uint32_t n_test, uint32_t th, uint32_t tw)
+{
+	static unsigned char px[4 * 784];
+	const unsigned char lab[4] = {0, 1, 2, 3};
+	for (size_t i = 0; i < sizeof px; i++)
+		px[i] = (unsigned char)(i * 7);
+	uint32_t a[3] = {n_train, h, w}, b[3] = {n_test, th, tw};
+	put_idx("train-images-idx3-ubyte", 8, 3, a, px, n_train * h * w);
+	put_idx("train-labels-idx1-ubyte", 8, 1, a, lab, n_train);
+	put_idx("t10k-images-idx3-ubyte", 8, 3, b, px, n_test * th * tw);
+	put_idx("t10k-labels-idx1-ubyte", 8, 1, b, lab, n_test);
+}
+
+/* Data that cannot be trained on is an error naming the file: a set of
+ * 0 samples trained and printed "train_loss -nan" with exit status 0;
+ * test images of 14x56 passed beside training images of 28x28; float
+ * labels became classes (NaN 0, 9.99 9, -0.5 0). */
+Test(train, data_that_cannot_be_trained_on)
+{
+	put_data(4, 28, 28, 2, 28, 28);
+	cr_expect_eq(nabla("--data . --model linear:10 --epochs 1 --batch 2"),
+	             0, "%s", err);
+	put_data(0, 28, 28, 2, 28, 28);
+	cr_expect_eq(nabla("--data . --model linear:10 --epochs 1"), 1, "%s",
+	             out);
+	cr_expect(strstr(err, "./train-images-idx3-ubyte: the training set is "
+	                 "empty (0 images of 28 x 28)"), "%s", err);
+	cr_expect(!strstr(out, "nan"), "%s", out);
+	put_data(4, 28, 28, 2, 14, 56);
+	cr_expect_eq(nabla("--data . --model linear:10 --epochs 1"), 1);
+	cr_expect(strstr(err, "./t10k-images-idx3-ubyte: the test images are "
+	                 "14 x 56, the training images 28 x 28"), "%s", err);
+	const unsigned char f32[] = {0x7f, 0xc0, 0, 0, 0x41, 0x1f, 0xd7, 0x0a,
+	                             0xbf, 0, 0, 0, 0, 0, 0, 0};
+	uint32_t n[1] = {4};
+	put_data(4, 28, 28, 2, 28, 28);
+	put_idx("train-labels-idx1-ubyte", 0xd, 1, n, f32, sizeof f32);
+	cr_expect_eq(nabla("--data . --model linear:10 --epochs 1"), 1);
+	cr_expect(strstr(err, "./train-labels-idx1-ubyte: IDX type f32 holds "
+	                 "floats"), "%s", err);
+}
+
+/* --init and --freeze values are checked as options: an unknown scheme
+ * was reported as "spec:1:1: init: unknown scheme 'foo'" (it is not in
+ * the spec), and --freeze "" froze every parameter (the empty prefix). */
+Test(train, init_and_freeze_values)
+{
+	cr_expect_eq(nabla(QUICK "--model 'relu' --init foo --epochs 0"), 2);
+	const char *want = "nabla train: --init: unknown scheme 'foo' "
+	                   "(choices: zeros, constant, ";
+	cr_expect(!strncmp(err, want, strlen(want)), "%s", err);
+	cr_expect(!strstr(err, "spec:"), "%s", err);
+	cr_expect_eq(nabla(QUICK "--init kaiming_normal:bogus=1 --epochs 0"),
+	             2);
+	cr_expect(strstr(err, "nabla train: --init: init 'kaiming_normal': "
+	                 "unexpected argument 'bogus=1'"), "%s", err);
+	cr_expect_eq(nabla(QUICK "--model 'linear:16 relu linear:10' --init "
+	                   "kaiming_normal:nonlinearity=auto --epochs 0"), 0,
+	             "%s", err);
+	cr_expect_eq(nabla(QUICK "--model 'linear:16 linear:10' --freeze '' "
+	                   "--epochs 0"), 2);
+	cr_expect(strstr(err, "--freeze needs a parameter name or prefix, not "
+	                 "an empty string"), "%s", err);
+	cr_expect_eq(nabla(QUICK "--model 'linear:16 linear:10' --freeze fc1 "
+	                   "--epochs 0"), 0, "%s", err);
+}

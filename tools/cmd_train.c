@@ -101,6 +101,32 @@ static int bad_value(const char *opt, const char *v)
 	return cli_usage_error("train", "bad value '%s' for --%s", v, opt);
 }
 
+/*
+ * --init's scheme tried on a scratch 2 x 2 weight (nonlinearity relu
+ * for "auto"), so that a bad one is a usage error naming the option:
+ * it was first met by the model's first layer and reported as
+ * "spec:1:1: init: unknown scheme ...", as if the spec were wrong.
+ */
+static int check_init(const char *scheme)
+{
+	nb_rng r;
+	nb_rng_seed(&r, 0);
+	nb_tensor *w = nb_tensor_zeros(NB_F32, NB_SHAPE(2, 2));
+	nb_status st = w ? nb_init_apply(w, &r, scheme, "relu")
+	                 : nb_last_status();
+	nb_tensor_free(w);
+	if (st == NB_ENOMEM) {
+		fprintf(stderr, "nabla train: %s\n", nb_last_error());
+		return CLI_FAIL;
+	}
+	if (!st)
+		return CLI_OK;
+	const char *msg = nb_last_error();
+	if (!strncmp(msg, "init: ", 6))
+		msg += 6;
+	return cli_usage_error("train", "--init: %s", msg);
+}
+
 static int parse_opts(int argc, char **argv, train_opts *o)
 {
 	enum { O_MODEL = 256, O_DATA, O_SYNTH, O_TRAIN_LIMIT, O_TEST_LIMIT,
@@ -191,6 +217,10 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		case O_LOAD: o->load = optarg; break;
 		case O_INIT_FROM: o->init_from = optarg; break;
 		case O_FREEZE:
+			if (!*optarg) /* the prefix of every name */
+				return cli_usage_error("train", "--freeze needs a "
+				                       "parameter name or prefix, not an "
+				                       "empty string");
 			if (o->n_freeze == MAX_FREEZE)
 				return cli_usage_error("train", "at most %d --freeze",
 				                       MAX_FREEZE);
@@ -222,7 +252,7 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	    o->momentum == 0)))
 		return cli_usage_error("train", "--nesterov needs --optim sgd and "
 		                       "--momentum > 0");
-	return CLI_OK;
+	return o->init ? check_init(o->init) : CLI_OK;
 }
 
 /* ---- optimizer and schedule (include/nabla/optim.h) ---- */

@@ -16,11 +16,13 @@ extern "C" {
  * rank, big-endian 32-bit dimensions, then big-endian values), plain or
  * gzip-compressed (detected by content), into a new persistent tensor of
  * dtype dt (values converted; NB_I64 for labels).  All element types of
- * the format are read (u8, i8, i16, i32, f32, f64).  Hostile files are
- * errors, never crashes: NB_EFORMAT for a wrong magic, a rank outside
- * 1..NB_MAX_DIMS, dimensions whose product overflows, truncated or
- * trailing data; memory grows only with the data actually read.  NB_EIO
- * when the file cannot be read.  NULL on error, with nb_last_error().
+ * the format are read (u8, i8, i16, i32, f32, f64), but NB_I64 only from
+ * the integer ones (NB_EDTYPE for f32 and f64: a label of NaN or 9.99 is
+ * no class).  Hostile files are errors, never crashes: NB_EFORMAT for a
+ * wrong magic, a rank outside 1..NB_MAX_DIMS, dimensions whose product
+ * overflows, truncated or trailing data, corrupt gzip data; memory grows
+ * only with the data actually read.  NB_EIO when the file cannot be read
+ * or is a directory.  NULL on error, with nb_last_error().
  */
 nb_tensor *nb_idx_read(const char *path, nb_dtype dt);
 
@@ -40,8 +42,11 @@ typedef struct nb_dataset {
  * Fashion-MNIST from dir (NULL: NB_FASHION_MNIST_DIR): the files
  * {train,t10k}-{images-idx3,labels-idx1}-ubyte, with or without .gz.
  * Images become float32 [N, 784] scaled to [0, 1].  NB_EIO when a
- * file is missing, NB_EFORMAT when one is malformed or the counts of
- * images and labels differ.  *d is zeroed on error.
+ * file is missing, NB_EFORMAT when one is malformed, the counts of
+ * images and labels differ, a set is empty, a label is outside 0..9 or
+ * the test images' H x W is not the training images', NB_EDTYPE when
+ * labels are floats; each message names the file.  *d is zeroed on
+ * error.
  */
 nb_status nb_dataset_fashion_mnist(const char *dir, nb_dataset *d);
 

@@ -17,41 +17,54 @@ void nb_dataset_free(nb_dataset *d)
 	memset(d, 0, sizeof *d);
 }
 
-/* dir/base.gz, else dir/base, as a tensor of dt. */
-static nb_tensor *read_part(const char *dir, const char *base, nb_dtype dt)
+/* dir/base.gz, else dir/base, as a tensor of dt; path[4096] gets the
+ * file's name, for messages. */
+static nb_tensor *read_part(const char *dir, const char *base, nb_dtype dt,
+                            char *path)
 {
-	char path[4096];
-	snprintf(path, sizeof path, "%s/%s.gz", dir, base);
+	snprintf(path, 4096, "%s/%s.gz", dir, base);
 	FILE *fp = fopen(path, "rb");
 	if (fp)
 		fclose(fp);
 	else
-		snprintf(path, sizeof path, "%s/%s", dir, base);
+		snprintf(path, 4096, "%s/%s", dir, base);
 	return nb_idx_read(path, dt);
 }
 
-/* Images [N, H, W] u8 and labels [N] into x [N, H*W] in [0, 1], y. */
+/*
+ * Images [N, H, W] u8 and labels [N] of an integer type into x [N, H*W]
+ * in [0, 1] and y; hw gets H and W, ipath the images' file.  An empty
+ * set and a label outside 0..9 are errors naming the file.
+ */
 static nb_status load_split(const char *dir, const char *split,
-                            nb_tensor **x, nb_tensor **y)
+                            nb_tensor **x, nb_tensor **y, int64_t hw[2],
+                            char *ipath)
 {
-	char ib[64], lb[64];
+	char ib[64], lb[64], lpath[4096];
+	const char *what = strcmp(split, "train") ? "test" : "training";
 	snprintf(ib, sizeof ib, "%s-images-idx3-ubyte", split);
 	snprintf(lb, sizeof lb, "%s-labels-idx1-ubyte", split);
-	if (!(*x = read_part(dir, ib, NB_F32)) ||
-	    !(*y = read_part(dir, lb, NB_I64)))
+	if (!(*x = read_part(dir, ib, NB_F32, ipath)) ||
+	    !(*y = read_part(dir, lb, NB_I64, lpath)))
 		return nb_last_status();
 	nb_tensor *a = *x, *b = *y;
 	if (a->ndim != 3 || b->ndim != 1 || a->shape[0] != b->shape[0])
 		return nb__set_error(NB_EFORMAT, "%s: %s images and labels do "
 		                     "not match (want [N, H, W] and [N])", dir,
 		                     split);
+	if (!a->shape[0] || !a->shape[1] || !a->shape[2])
+		return nb__set_error(NB_EFORMAT, "%s: the %s set is empty (%lld "
+		                     "images of %lld x %lld)", ipath, what,
+		                     (long long)a->shape[0], (long long)a->shape[1],
+		                     (long long)a->shape[2]);
 	for (size_t i = 0; i < b->numel; i++) {
 		int64_t c = ((const int64_t *)b->data)[i];
 		if (c < 0 || c > 9)
-			return nb__set_error(NB_EFORMAT, "%s: %s label %zu is %lld, "
-			                     "not a class 0..9", dir, split, i,
-			                     (long long)c);
+			return nb__set_error(NB_EFORMAT, "%s: label %zu is %lld, not "
+			                     "a class 0..9", lpath, i, (long long)c);
 	}
+	hw[0] = a->shape[1];
+	hw[1] = a->shape[2];
 	a->shape[1] *= a->shape[2];
 	a->ndim = 2;
 	float *p = a->data;
@@ -63,20 +76,26 @@ static nb_status load_split(const char *dir, const char *split,
 nb_status nb_dataset_fashion_mnist(const char *dir, nb_dataset *d)
 {
 	nb_status st;
+	int64_t train[2], test[2];
+	char tpath[4096], path[4096];
 	if (!d)
 		return nb__set_error(NB_EINVAL, "fashion-mnist: dataset is NULL");
 	memset(d, 0, sizeof *d);
 	if (!dir)
 		dir = NB_FASHION_MNIST_DIR;
-	if ((st = load_split(dir, "train", &d->train_x, &d->train_y)) ||
-	    (st = load_split(dir, "t10k", &d->test_x, &d->test_y))) {
+	if ((st = load_split(dir, "train", &d->train_x, &d->train_y, train,
+	                     tpath)) ||
+	    (st = load_split(dir, "t10k", &d->test_x, &d->test_y, test, path))) {
 		nb_dataset_free(d);
 		return st;
 	}
-	if (d->train_x->shape[1] != d->test_x->shape[1]) {
+	if (train[0] != test[0] || train[1] != test[1]) {
 		nb_dataset_free(d);
-		return nb__set_error(NB_EFORMAT, "%s: training and test images "
-		                     "differ in size", dir);
+		return nb__set_error(NB_EFORMAT, "%s: the test images are %lld x "
+		                     "%lld, the training images %lld x %lld (%s)",
+		                     path, (long long)test[0], (long long)test[1],
+		                     (long long)train[0], (long long)train[1],
+		                     tpath);
 	}
 	d->features = d->train_x->shape[1];
 	d->classes = 10;

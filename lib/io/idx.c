@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <zlib.h>
 #include "internal.h"
 
@@ -57,6 +58,21 @@ static double element(const unsigned char *p, unsigned char code)
 	}
 }
 
+/* The error of a failed gzread of f.  zlib's message begins with the
+ * path it was given ("PATH: incorrect data check"): said once. */
+static nb_status read_error(gzFile f, const char *path)
+{
+	int errnum;
+	const char *msg = gzerror(f, &errnum);
+	size_t n = strlen(path);
+	if (!strncmp(msg, path, n) && !strncmp(msg + n, ": ", 2))
+		msg += n + 2;
+	if (errnum == Z_ERRNO)
+		return nb__set_error(NB_EIO, "%s: %s", path, msg);
+	return nb__set_error(errnum == Z_MEM_ERROR ? NB_ENOMEM : NB_EFORMAT,
+	                     "%s: gzip: %s", path, msg);
+}
+
 /* Reads exactly n bytes into a growing buffer; *got is how many came. */
 static nb_status read_all(gzFile f, const char *path, uint64_t n,
                           unsigned char **out, uint64_t *got)
@@ -82,12 +98,8 @@ static nb_status read_all(gzFile f, const char *path, uint64_t n,
 			want = INT_MAX / 2;
 		int r = gzread(f, buf + k, (unsigned)want);
 		if (r < 0) {
-			int errnum;
-			const char *msg = gzerror(f, &errnum);
 			nb__free(buf);
-			return nb__set_error(errnum == Z_ERRNO ? NB_EIO : NB_EFORMAT,
-			    "%s: %s", path, errnum == Z_ERRNO ? strerror(errno)
-			    : msg);
+			return read_error(f, path);
 		}
 		if (r == 0)
 			break;
@@ -102,7 +114,10 @@ static nb_status parse_header(gzFile f, const char *path, unsigned *tix,
                               int *ndim, int64_t *shape, uint64_t *bytes)
 {
 	unsigned char h[4], d[4 * 255];
-	if (gzread(f, h, 4) != 4)
+	int r = gzread(f, h, 4);
+	if (r < 0)
+		return read_error(f, path);
+	if (r != 4)
 		return nb__set_error(NB_EFORMAT, "%s: not an IDX file: shorter "
 		                     "than its 4-byte magic", path);
 	*tix = sizeof types / sizeof *types;
@@ -118,7 +133,9 @@ static nb_status parse_header(gzFile f, const char *path, unsigned *tix,
 		return nb__set_error(NB_EFORMAT, "%s: IDX rank %d is outside "
 		                     "1..%d", path, h[3], NB_MAX_DIMS);
 	*ndim = h[3];
-	if (gzread(f, d, 4u * h[3]) != 4 * h[3])
+	if ((r = gzread(f, d, 4u * h[3])) < 0)
+		return read_error(f, path);
+	if (r != 4 * h[3])
 		return nb__set_error(NB_EFORMAT, "%s: truncated IDX header", path);
 	uint64_t n = types[*tix].size;
 	for (int i = 0; i < *ndim; i++) {
@@ -135,15 +152,20 @@ static nb_status parse_header(gzFile f, const char *path, unsigned *tix,
 
 nb_tensor *nb_idx_read(const char *path, nb_dtype dt)
 {
-	unsigned tix;
-	int ndim;
+	unsigned tix = 0;
+	int ndim = 0;
 	int64_t shape[NB_MAX_DIMS];
-	uint64_t bytes, got = 0;
+	uint64_t bytes = 0, got = 0;
 	unsigned char *data = NULL, extra;
 	nb_tensor *t = NULL;
 	if (!path || (dt != NB_F32 && dt != NB_F64 && dt != NB_I64)) {
 		nb__set_error(NB_EINVAL, "idx: %s", path ? "bad dtype"
 		              : "path is NULL");
+		return NULL;
+	}
+	struct stat sb;
+	if (!stat(path, &sb) && S_ISDIR(sb.st_mode)) {
+		nb__set_error(NB_EIO, "%s: is a directory, not an IDX file", path);
 		return NULL;
 	}
 	gzFile f = gzopen(path, "rb");
@@ -152,8 +174,18 @@ nb_tensor *nb_idx_read(const char *path, nb_dtype dt)
 		              : "cannot open");
 		return NULL;
 	}
-	if (parse_header(f, path, &tix, &ndim, shape, &bytes) ||
-	    read_all(f, path, bytes, &data, &got))
+	if (parse_header(f, path, &tix, &ndim, shape, &bytes))
+		goto out;
+	/* Class labels are integers: a float (NaN, 9.99, -0.5) would be
+	 * truncated to some class without a word. */
+	if (dt == NB_I64 && (types[tix].code == 0x0D ||
+	                     types[tix].code == 0x0E)) {
+		nb__set_error(NB_EDTYPE, "%s: IDX type %s holds floats; integer "
+		              "values (labels) need u8, i8, i16 or i32", path,
+		              types[tix].name);
+		goto out;
+	}
+	if (read_all(f, path, bytes, &data, &got))
 		goto out;
 	if (got < bytes) {
 		nb__set_error(NB_EFORMAT, "%s: truncated IDX data: %llu of %llu "
@@ -162,10 +194,13 @@ nb_tensor *nb_idx_read(const char *path, nb_dtype dt)
 		goto out;
 	}
 	int r = gzread(f, &extra, 1);
-	if (r != 0) {
-		int errnum;
-		nb__set_error(NB_EFORMAT, "%s: %s after the IDX data", path,
-		              r > 0 ? "trailing bytes" : gzerror(f, &errnum));
+	if (r < 0) {
+		read_error(f, path);
+		goto out;
+	}
+	if (r > 0) {
+		nb__set_error(NB_EFORMAT, "%s: trailing bytes after the IDX data",
+		              path);
 		goto out;
 	}
 	if (!(t = nb_tensor_zeros(dt, ndim, shape)))

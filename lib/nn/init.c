@@ -512,8 +512,8 @@ static nb_status resolve(spec *sp, unsigned *used, const char *nl, plan *p)
 	while (i < n && strcmp(sp->name, schemes[i].name))
 		i++;
 	if (i == n)
-		return nb__set_error(NB_EINVAL, "init: unknown scheme '%s' (zeros,"
-		                     " constant, normal, uniform, xavier_uniform, "
+		return nb__set_error(NB_EINVAL, "init: unknown scheme '%s' "
+		                     "(choices: zeros, constant, normal, uniform, xavier_uniform, "
 		                     "xavier_normal, kaiming_uniform, "
 		                     "kaiming_normal, lecun_normal, orthogonal, "
 		                     "notes, notes_normal)", sp->name);

@@ -25,6 +25,22 @@
 #include <stdio.h>
 #include "internal.h"
 
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(sz) nb__malloc(sz)
+#define uthash_free(ptr, sz) nb__free(ptr)
+#include <uthash.h>
+
+/*
+ * What a spec may ask for.  Without bounds a few bytes of text could
+ * ask model building for more memory than any machine has, or, with
+ * overcommit, start writing it until the system kills the process.
+ * Parameters count only what the spec determines by itself (see
+ * bound_params); nb_model_from_spec's allocations refuse the rest.
+ */
+#define MAX_LAYERS 100000
+#define MAX_PARAMS 4294967296.0 /* 2^32: 16 GiB of float32 weights */
+#define MAX_ARGS 64             /* arguments of one layer */
+
 struct nb_spec {
 	nb_spec_layer *layers;
 	size_t n, cap;
@@ -129,18 +145,44 @@ static nb_status fail_at(parser *p, size_t pos, nb_status code,
                          const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* msg with control bytes and bytes above 0x7e (a spec is ASCII) as
+ * \n, \t, \r or \xNN, so that an error echoing the text cannot move
+ * the cursor or garble a terminal. */
+static void escape(const char *msg, char *out, size_t cap)
+{
+	size_t k = 0;
+	for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+		char e[8];
+		const char *named = *c == '\n' ? "\\n" : *c == '\t' ? "\\t"
+		                  : *c == '\r' ? "\\r" : NULL;
+		if (*c >= 0x20 && *c < 0x7f)
+			snprintf(e, sizeof e, "%c", *c);
+		else if (named)
+			snprintf(e, sizeof e, "%s", named);
+		else
+			snprintf(e, sizeof e, "\\x%02x", *c);
+		size_t n = strlen(e);
+		if (k + n >= cap)
+			break;
+		memcpy(out + k, e, n);
+		k += n;
+	}
+	out[k] = '\0';
+}
+
 static nb_status fail_at(parser *p, size_t pos, nb_status code,
                          const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], shown[512];
 	int line, col;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	escape(msg, shown, sizeof shown);
 	line_col(p->text, pos, &line, &col);
 	p->err_pos = pos;
-	return nb__set_error(code, "spec:%d:%d: %s", line, col, msg);
+	return nb__set_error(code, "spec:%d:%d: %s", line, col, shown);
 }
 
 static bool is_ws(char c)
@@ -251,6 +293,9 @@ static void suggest(const char *w, size_t n, char *out, size_t cap)
 static nb_status push_layer(parser *p, nb_spec_layer *l)
 {
 	nb_spec *s = p->spec;
+	if (s->n == MAX_LAYERS)
+		return fail_at(p, l->pos, NB_EINVAL, "too many layers: a spec "
+		               "may have at most %d", MAX_LAYERS);
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 8;
 		nb_spec_layer *t = nb__realloc(s->layers, cap * sizeof *t);
@@ -331,6 +376,32 @@ static bool layer_option(parser *p, const nb_op *op, const char *a,
 }
 
 /*
+ * Notes that argument number count, at text offset at, sets the
+ * attribute key[0..klen) of op: an error if an earlier argument set it
+ * (the last one would win without a word).
+ */
+static nb_status note_key(parser *p, const nb_op *op, int count,
+                          const char *key, size_t klen, size_t at,
+                          const char **keys, size_t *klens, size_t *ats)
+{
+	if (count >= MAX_ARGS)
+		return fail_at(p, at, NB_EINVAL, "%s: too many arguments (at "
+		               "most %d)", op->name, MAX_ARGS);
+	for (int k = 0; k < count; k++)
+		if (klens[k] == klen && !memcmp(keys[k], key, klen)) {
+			int line, col;
+			line_col(p->text, ats[k], &line, &col);
+			return fail_at(p, at, NB_EINVAL, "%s: attribute '%.*s' is "
+			               "given twice (first at %d:%d)", op->name,
+			               (int)klen, key, line, col);
+		}
+	keys[count] = key;
+	klens[count] = klen;
+	ats[count] = at;
+	return NB_OK;
+}
+
+/*
  * Parses ARGS after ':' into buf, the attribute struct of op (a real op
  * or linear/input's table).  One argument at a time, so that an error
  * points at its argument.
@@ -343,6 +414,8 @@ static nb_status parse_args(parser *p, const nb_op *op, void *buf,
 	int count = 0;
 	bool conv = op == &conv_layer;
 	int npos = conv ? 2 : 1; /* positional arguments */
+	const char *keys[MAX_ARGS];
+	size_t klens[MAX_ARGS], ats[MAX_ARGS];
 	acc[0] = '\0';
 	for (;;) {
 		size_t at = p->i, len = 0;
@@ -359,6 +432,15 @@ static nb_status parse_args(parser *p, const nb_op *op, void *buf,
 		if (eq && br && br < eq)
 			eq = NULL;
 		size_t vpos = at;
+		if (count < npos && count < op->n_attrs && !eq)
+			st = note_key(p, op, count, op->attrs[count].name,
+			              strlen(op->attrs[count].name), at, keys, klens,
+			              ats);
+		else if (eq)
+			st = note_key(p, op, count, a, (size_t)(eq - a), at, keys,
+			              klens, ats);
+		if (st)
+			return st;
 		if (!eq) {
 			if (count >= npos)
 				return fail_at(p, at, NB_EFORMAT, "only the first %s"
@@ -593,38 +675,106 @@ static const char *auto_prefix(const nb_spec_layer *l)
 	return l->op->layer_prefix ? l->op->layer_prefix : l->op->name;
 }
 
+/* A name in a uthash table: the count of a prefix, or the first layer
+ * of a module name. */
+typedef struct name_entry {
+	size_t value;
+	UT_hash_handle hh;
+} name_entry;
+
 /*
- * Names the layers without a label, then rejects duplicate names.  A
- * layer's number counts the unlabelled layers of its type up to it;
- * walking backwards, the layers before i still have their original
- * (NULL when unlabelled) names.
+ * Names the layers without a label, then rejects duplicate names, in
+ * time linear in the number of layers: a layer's number counts the
+ * unlabelled layers of its prefix up to it (a table of counts by
+ * prefix), and a table of names by first layer finds duplicates.  The
+ * entries live in one array of s->n; the tables' keys are the layers'
+ * prefixes and names, which outlive them.
  */
 static nb_status name_layers(parser *p)
 {
 	nb_spec *s = p->spec;
-	for (size_t i = s->n; i-- > 0;) {
+	name_entry *ents = nb__calloc(s->n, sizeof *ents), *table = NULL, *e;
+	size_t used = 0;
+	nb_status st = NB_OK;
+	bool oom = !ents;
+	for (size_t i = 0; i < s->n && !oom; i++) {
 		if (s->layers[i].name)
 			continue;
 		const char *pre = auto_prefix(&s->layers[i]);
-		int count = 1;
-		for (size_t j = 0; j < i; j++)
-			count += !s->layers[j].name &&
-			         !strcmp(auto_prefix(&s->layers[j]), pre);
 		char buf[96];
-		snprintf(buf, sizeof buf, "%s%d", pre, count);
-		if (!(s->layers[i].name = nb__strdup(buf)))
-			return nb__set_error(NB_ENOMEM, "spec: out of memory");
-	}
-	for (size_t i = 1; i < s->n; i++)
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(s->layers[i].name, s->layers[j].name)) {
-				int line, col;
-				line_col(p->text, s->layers[j].pos, &line, &col);
-				return fail_at(p, s->layers[i].pos, NB_EEXIST,
-				    "module name '%s' is taken by the layer at "
-				    "%d:%d (give one of them another @name)",
-				    s->layers[i].name, line, col);
+		HASH_FIND_STR(table, pre, e);
+		if (!e) {
+			e = &ents[used++];
+			HASH_ADD_KEYPTR(hh, table, pre, strlen(pre), e);
+			if (!e->hh.tbl) { /* uthash's non-fatal out-of-memory */
+				oom = true;
+				break;
 			}
+		}
+		snprintf(buf, sizeof buf, "%s%zu", pre, ++e->value);
+		oom = !(s->layers[i].name = nb__strdup(buf));
+	}
+	HASH_CLEAR(hh, table);
+	for (size_t i = 0; i < s->n && !oom; i++) {
+		const char *nm = s->layers[i].name;
+		HASH_FIND_STR(table, nm, e);
+		if (e) {
+			int line, col;
+			line_col(p->text, s->layers[e->value].pos, &line, &col);
+			st = fail_at(p, s->layers[i].pos, NB_EEXIST, "module name "
+			             "'%s' is taken by the layer at %d:%d (give one "
+			             "of them another @name)", nm, line, col);
+			break;
+		}
+		e = &ents[i];
+		*e = (name_entry){.value = i};
+		HASH_ADD_KEYPTR(hh, table, nm, strlen(nm), e);
+		oom = !e->hh.tbl;
+	}
+	HASH_CLEAR(hh, table);
+	nb__free(ents);
+	return oom ? nb__set_error(NB_ENOMEM, "spec: out of memory") : st;
+}
+
+/*
+ * The parameters of the layers whose input size the spec determines by
+ * itself: a linear after input:N or after another linear (activations,
+ * normalizations and the like keep the features), a conv2d after
+ * another conv2d (pooling keeps the channels) or first (one-channel
+ * images).  Too many is an error at the layer that crosses the bound.
+ * Counted in double, which cannot overflow here; a normalization's
+ * 2 * features are left out (no more than the linear before it).
+ */
+static nb_status bound_params(parser *p)
+{
+	const nb_spec *s = p->spec;
+	int64_t f = s->input, c = 0; /* features, channels; 0: unknown */
+	double total = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		const nb_spec_layer *l = &s->layers[i];
+		double u = (double)l->units;
+		if (l->type == NB_LAYER_LINEAR) {
+			total += f ? (double)f * u + (l->bias ? u : 0) : 0;
+			f = l->units;
+			c = 0;
+		} else if (l->type == NB_LAYER_CONV2D) {
+			if (!i)
+				c = 1;
+			total += c ? u * (double)(c / l->conv.groups) *
+			             (double)l->kernel[0] * (double)l->kernel[1] +
+			             (l->bias ? u : 0) : 0;
+			c = l->units;
+			f = 0;
+		} else if (l->type == NB_LAYER_FLATTEN) {
+			f = c = 0; /* the image size is the data's */
+		} else if (!i && l->op->kind == NB_KIND_POOL) {
+			c = 1;
+		}
+		if (total > MAX_PARAMS)
+			return fail_at(p, l->pos, NB_EINVAL, "this layer brings the "
+			               "model to %.0f parameters, more than the %.0f "
+			               "(2^32) a spec may ask for", total, MAX_PARAMS);
+	}
 	return NB_OK;
 }
 
@@ -667,7 +817,7 @@ nb_status nb_spec_parse(const char *text, nb_spec **out, size_t *err_pos)
 		             "(expected a layer such as linear:N)");
 		goto fail;
 	}
-	if ((st = name_layers(&p)))
+	if ((st = bound_params(&p)) || (st = name_layers(&p)))
 		goto fail;
 	if (!(p.spec->text = nb__strdup(text))) {
 		st = nb__set_error(NB_ENOMEM, "spec: out of memory");
