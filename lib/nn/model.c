@@ -8,6 +8,18 @@
 #include <stdio.h>
 #include "internal.h"
 
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(sz) nb__malloc(sz)
+#define uthash_free(ptr, sz) nb__free(ptr)
+#include <uthash.h>
+
+/* A name taken in a module (a slot's or a child's), so that adding the
+ * n-th name costs O(1), not O(n): models of 100,000 layers. */
+typedef struct name_ent {
+	const char *name; /* borrowed from the slot or the child */
+	UT_hash_handle hh;
+} name_ent;
+
 typedef struct slot {
 	char *name;        /* local name */
 	nb_tensor *t;
@@ -26,6 +38,7 @@ struct nb_module {
 	bool training;
 	nb_named_tensor *flat; /* nb_module_tensors' result */
 	size_t cap_flat;
+	name_ent *names;       /* every slot's and child's name */
 };
 
 static bool valid_name(const char *s)
@@ -81,6 +94,11 @@ void nb_module_free(nb_module *m)
 	}
 	if (m->cls->free_state && m->state)
 		m->cls->free_state(m->state);
+	name_ent *e, *tmp;
+	HASH_ITER(hh, m->names, e, tmp) {
+		HASH_DEL(m->names, e);
+		nb__free(e);
+	}
 	nb__free(m->children);
 	nb__free(m->slots);
 	nb__free(m->flat);
@@ -134,13 +152,25 @@ static nb_status rename_tree(nb_module *m)
 
 static bool name_taken(const nb_module *m, const char *name)
 {
-	for (size_t i = 0; i < m->n_slots; i++)
-		if (!strcmp(m->slots[i].name, name))
-			return true;
-	for (size_t i = 0; i < m->n_children; i++)
-		if (!strcmp(m->children[i]->name, name))
-			return true;
-	return false;
+	name_ent *e;
+	HASH_FIND_STR(m->names, name, e);
+	return e != NULL;
+}
+
+/* Records name (kept alive by its slot or child) as taken; NB_ENOMEM
+ * leaves the index as it was. */
+static nb_status take_name(nb_module *m, const char *name)
+{
+	name_ent *e = nb__malloc(sizeof *e);
+	if (!e)
+		return NB_ENOMEM;
+	e->name = name;
+	HASH_ADD_KEYPTR(hh, m->names, e->name, strlen(e->name), e);
+	if (!e->hh.tbl) { /* uthash's non-fatal out-of-memory signal */
+		nb__free(e);
+		return NB_ENOMEM;
+	}
+	return NB_OK;
 }
 
 static nb_status add_slot(nb_module *m, const char *name, nb_tensor *t,
@@ -181,6 +211,10 @@ static nb_status add_slot(nb_module *m, const char *name, nb_tensor *t,
 	if ((st = name_slot(m, &s))) {
 		nb__free(s.name);
 		goto fail;
+	}
+	if (take_name(m, s.name)) {
+		nb__free(s.name);
+		goto oom;
 	}
 	nb_tensor_set_requires_grad(t, !buffer);
 	m->slots[m->n_slots++] = s;
@@ -230,6 +264,10 @@ nb_status nb_module_add(nb_module *parent, nb_module *child)
 		}
 		parent->children = n;
 		parent->cap_children = cap;
+	}
+	if (take_name(parent, child->name)) {
+		st = nb__set_error(NB_ENOMEM, "module: out of memory");
+		goto fail;
 	}
 	child->parent = parent;
 	parent->children[parent->n_children++] = child;
