@@ -20,7 +20,8 @@ extern "C" {
  * errors, never crashes: NB_EFORMAT for a wrong magic, a rank outside
  * 1..NB_MAX_DIMS, dimensions whose product overflows, truncated or
  * trailing data; memory grows only with the data actually read.  NB_EIO
- * when the file cannot be read.  NULL on error, with nb_last_error().
+ * when the file cannot be read.  NULL on error, with nb_last_error()
+ * (NB_EINVAL for a NULL path).
  */
 nb_tensor *nb_idx_read(const char *path, nb_dtype dt);
 
@@ -41,7 +42,8 @@ typedef struct nb_dataset {
  * {train,t10k}-{images-idx3,labels-idx1}-ubyte, with or without .gz.
  * Images become float32 [N, 784] scaled to [0, 1].  NB_EIO when a
  * file is missing, NB_EFORMAT when one is malformed or the counts of
- * images and labels differ.  *d is zeroed on error.
+ * images and labels differ.  *d is zeroed on error.  NB_EINVAL for a
+ * NULL d (also nb_dataset_synthetic).
  */
 nb_status nb_dataset_fashion_mnist(const char *dir, nb_dataset *d);
 
@@ -55,26 +57,29 @@ nb_status nb_dataset_fashion_mnist(const char *dir, nb_dataset *d);
 nb_status nb_dataset_synthetic(int64_t n_train, int64_t n_test,
                                int64_t features, int64_t classes,
                                uint64_t seed, nb_dataset *d);
-void nb_dataset_free(nb_dataset *d);
+void nb_dataset_free(nb_dataset *d); /* NULL: a no-op */
 
 /*
  * Standardizes inputs in place with the training inputs' overall mean
  * and standard deviation (one scalar each, as torchvision's Normalize
  * is used for (Fashion-)MNIST): x = (x - mean) / std, on the training
- * and the test inputs.  mean and std may be NULL.
+ * and the test inputs.  mean and std may be NULL.  NB_EINVAL for a NULL
+ * d or one without training or test inputs.
  */
 nb_status nb_dataset_standardize(nb_dataset *d, double *mean, double *std);
 
 /*
  * A mini-batch: rows idx[0..n) of x (a persistent [N, ...] tensor) and
  * of y (may be NULL) copied into new tensors of graph g.  NULL results
- * on error, recorded on g (an index out of range is NB_EINVAL).
+ * on error, recorded on g (an index out of range is NB_EINVAL, and so
+ * is a NULL g, x, idx or bx, or a NULL by when y is given).
  */
 nb_status nb_batch_gather(nb_graph *g, const nb_tensor *x,
                           const nb_tensor *y, const int64_t *idx, size_t n,
                           nb_tensor **bx, nb_tensor **by);
 
-/* A random permutation of 0..n-1 into idx (Fisher-Yates with r). */
+/* A random permutation of 0..n-1 into idx (Fisher-Yates with r).  A
+ * NULL idx or r does nothing. */
 void nb_shuffle(int64_t *idx, size_t n, nb_rng *r);
 
 /*
@@ -82,7 +87,7 @@ void nb_shuffle(int64_t *idx, size_t n, nb_rng *r);
  * `batch` rows, with cross-entropy loss: *loss gets the mean loss and
  * *accuracy the fraction of rows whose largest logit is the label (each
  * may be NULL).  m's mode is restored after.  g is reset before each
- * batch.  Errors from g.
+ * batch.  Errors from g; NB_EINVAL for a NULL m, g, x or y.
  */
 nb_status nb_evaluate(nb_module *m, nb_graph *g, const nb_tensor *x,
                       const nb_tensor *y, size_t batch, double *loss,
