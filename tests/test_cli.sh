@@ -262,5 +262,15 @@ run 2 "train --lr nan" train --lr nan --synthetic
 run 2 "train --clip-norm -1" train --clip-norm -1 --synthetic
 run 2 "train --schedule exp:inf" train --schedule exp:inf --synthetic
 
+# Nothing to train: say why.
+run 2 "train a model without parameters" train --synthetic --model relu \
+	--epochs 1
+expect_in "$tmp.err" "the model 'relu' has no parameters" \
+	"a model without parameters is not called frozen"
+run 2 "train with every parameter frozen" train --synthetic \
+	--model "linear:10" --freeze fc1 --epochs 1
+expect_in "$tmp.err" "every parameter is frozen" \
+	"frozen parameters are called frozen"
+
 echo "1..$n"
 exit $failed

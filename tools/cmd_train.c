@@ -302,9 +302,13 @@ static int setup_optim(train_ctx *t)
 	schedule sc;
 	parse_schedule(o->schedule, &sc);
 	if (!t->n_params)
-		return o->epochs ? cli_usage_error("train", "every parameter is "
-		                                   "frozen: nothing to train")
-		                 : CLI_OK;
+		return !o->epochs ? CLI_OK
+		       : nb_module_params(t->model, false, NULL, 0)
+		       ? cli_usage_error("train", "every parameter is frozen: "
+		                         "nothing to train")
+		       : cli_usage_error("train", "the model '%s' has no "
+		                         "parameters: nothing to train",
+		                         t->spec);
 	if (!(t->opt = make_optim(o, t->params, t->n_params)))
 		goto fail;
 	if (sc.kind == 1)
