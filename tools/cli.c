@@ -71,15 +71,20 @@ bool cli_parse_threads(const char *s, int *out)
 int cli_finish(int rc)
 {
 	/* ferror catches a write that failed earlier (the buffer was
-	 * flushed on the way); fclose flushes the rest and reports it. */
-	bool lost = ferror(stdout) != 0;
+	 * flushed on the way); fflush writes the rest and reports it.
+	 * stdout stays open and its error is cleared: tests/fuzz/fuzz_cli.c
+	 * runs main again and again in one process.  (fclose would also
+	 * report an error that close(2) finds after a successful flush,
+	 * which only some network file systems defer that far.) */
 	errno = 0;
-	if (fclose(stdout) != 0)
-		lost = true;
+	bool lost = fflush(stdout) != 0;
+	int err = errno;
+	lost |= ferror(stdout) != 0;
 	if (!lost)
 		return rc;
+	clearerr(stdout);
 	fprintf(stderr, "nabla: writing the standard output failed%s%s\n",
-	        errno ? ": " : "", errno ? strerror(errno) : "");
+	        err ? ": " : "", err ? strerror(err) : "");
 	return rc == CLI_OK ? CLI_FAIL : rc;
 }
 

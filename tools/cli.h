@@ -44,7 +44,7 @@ bool cli_parse_u64(const char *s, uint64_t *out);
 /* A thread count, 1..CLI_MAX_THREADS. */
 bool cli_parse_threads(const char *s, int *out);
 /*
- * Ends the command: flushes and closes standard output and returns rc,
+ * Ends the command: flushes standard output and returns rc,
  * or CLI_FAIL with a message on stderr when anything written to it was
  * lost (a full disk, /dev/full, a closed pipe), so that no command
  * exits 0 with its output gone.  Called once, by main.
