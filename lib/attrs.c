@@ -169,6 +169,9 @@ void nb__attrs_defaults(const nb_op *op, void *buf)
 
 nb_status nb_attrs_parse(const nb_op *op, const char *s, void *buf)
 {
+	if (!op || !buf)
+		return nb__set_error(NB_EINVAL, "attrs_parse: %s is NULL",
+		                     op ? "buffer" : "op");
 	nb__attrs_defaults(op, buf);
 	while (s && *s) {
 		s += strspn(s, " \t\n;");
@@ -193,6 +196,9 @@ nb_status nb_attrs_parse(const nb_op *op, const char *s, void *buf)
 
 nb_status nb_attrs_check(const nb_op *op, const void *buf)
 {
+	if (!op || !buf)
+		return nb__set_error(NB_EINVAL, "attrs_check: %s is NULL",
+		                     op ? "buffer" : "op");
 	for (int i = 0; i < op->n_attrs; i++) {
 		const nb_attr_def *d = &op->attrs[i];
 		double v;
@@ -315,9 +321,11 @@ char *nb_attrs_format(const nb_op *op, const void *buf, bool all, char *out,
                       size_t n)
 {
 	size_t k = 0;
+	if (!out)
+		return NULL;
 	if (n)
 		out[0] = '\0';
-	for (int i = 0; buf && i < op->n_attrs && k + 1 < n; i++) {
+	for (int i = 0; op && buf && i < op->n_attrs && k + 1 < n; i++) {
 		const nb_attr_def *d = &op->attrs[i];
 		if (!all && is_default(d, buf))
 			continue;

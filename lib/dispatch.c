@@ -11,15 +11,24 @@ nb_status nb_op_fail(nb_op_ctx *c, nb_status code, const char *fmt, ...)
 {
 	char msg[384], ins[256];
 	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
+	msg[0] = '\0';
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof msg, fmt, ap);
+		va_end(ap);
+	}
+	if (!c)
+		return nb__set_error(code, "%s", msg);
 	nb__describe_inputs(ins, sizeof ins, c->n_in, c->in);
 	return nb__graph_fail(c->g, code, "%s: %s%s", c->op->name, msg, ins);
 }
 
 void *nb_op_save(nb_op_ctx *c, size_t n)
 {
+	if (!c) {
+		nb__set_error(NB_EINVAL, "op_save: context is NULL");
+		return NULL;
+	}
 	void *p = nb__graph_alloc(c->g, n);
 	if (!p)
 		nb_op_fail(c, NB_ENOMEM, "out of memory saving %zu bytes", n);
@@ -30,11 +39,15 @@ void *nb_op_save(nb_op_ctx *c, size_t n)
 nb_tensor *nb_op_scratch(nb_op_ctx *c, nb_dtype dt, int ndim,
                          const int64_t *shape)
 {
+	if (!c) {
+		nb__set_error(NB_EINVAL, "op_scratch: context is NULL");
+		return NULL;
+	}
 	return nb__graph_new_tensor(c->g, dt, ndim, shape);
 }
 
-bool nb_op_training(const nb_op_ctx *c) { return c->g->training; }
-nb_rng *nb_op_rng(nb_op_ctx *c) { return &c->g->rng; }
+bool nb_op_training(const nb_op_ctx *c) { return c && c->g->training; }
+nb_rng *nb_op_rng(nb_op_ctx *c) { return c ? &c->g->rng : NULL; }
 
 const nb_input_def *nb_op_input(const nb_op *op, int i)
 {
@@ -314,7 +327,10 @@ nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
                     nb_tensor *const *in, const void *attrs)
 {
 	if (!g || !op) {
-		nb__set_error(NB_EINVAL, "apply: %s is NULL", g ? "op" : "graph");
+		/* A NULL op (nb_op_find of a misspelt name) fails the graph
+		 * like any failed op. */
+		nb__graph_fail(g, NB_EINVAL, "apply: %s is NULL",
+		               g ? "op" : "graph");
 		return NULL;
 	}
 	nb_op_ctx c = new_ctx(g, op, n_in, in);
@@ -326,9 +342,12 @@ int nb_apply_multi(nb_graph *g, const nb_op *op, int n_in,
                    nb_tensor **outs, int max_out)
 {
 	if (!g || !op || (max_out > 0 && !outs) || max_out < 0) {
-		nb__set_error(NB_EINVAL, "apply: %s", !g ? "graph is NULL"
-		              : !op ? "op is NULL" : "bad result array");
-		if (g && op && !g->err)
+		/* A NULL op (nb_op_find of a misspelt name) fails the graph
+		 * like any failed op. */
+		if (!g || !op)
+			nb__graph_fail(g, NB_EINVAL, "apply: %s is NULL",
+			               g ? "op" : "graph");
+		else
 			nb__graph_fail(g, NB_EINVAL, "%s: bad result array (%d)",
 			               op->name, max_out);
 		return -1;

@@ -55,41 +55,76 @@ void nb_graph_reset(nb_graph *g)
 	g->msg[0] = '\0';
 }
 
-nb_status nb_graph_status(const nb_graph *g) { return g->err; }
-const char *nb_graph_errmsg(const nb_graph *g) { return g->msg; }
+/*
+ * A NULL graph is most often nb_graph_new() out of memory: it reads as
+ * failed (NB_EINVAL, since the graph cannot know why it is NULL), and
+ * nb_last_error() is left alone, so that it still holds the cause.  The
+ * other accessors give a neutral value and the setters do nothing.
+ */
+nb_status nb_graph_status(const nb_graph *g) { return g ? g->err : NB_EINVAL; }
+const char *nb_graph_errmsg(const nb_graph *g)
+{
+	return g ? g->msg : "graph is NULL";
+}
 
 void nb_graph_clear_error(nb_graph *g)
 {
+	if (!g)
+		return;
 	g->err = NB_OK;
 	g->msg[0] = '\0';
 }
 
-void nb_graph_set_training(nb_graph *g, bool on) { g->training = on; }
-bool nb_graph_training(const nb_graph *g) { return g->training; }
-void nb_graph_set_anomaly(nb_graph *g, bool on) { g->anomaly = on; }
-void nb_graph_set_retain_grads(nb_graph *g, bool on) { g->retain_grads = on; }
-bool nb_graph_grad_enabled(const nb_graph *g) { return g->grad_enabled; }
+void nb_graph_set_training(nb_graph *g, bool on)
+{
+	if (g)
+		g->training = on;
+}
+
+bool nb_graph_training(const nb_graph *g) { return g && g->training; }
+void nb_graph_set_anomaly(nb_graph *g, bool on)
+{
+	if (g)
+		g->anomaly = on;
+}
+
+void nb_graph_set_retain_grads(nb_graph *g, bool on)
+{
+	if (g)
+		g->retain_grads = on;
+}
+
+bool nb_graph_grad_enabled(const nb_graph *g) { return g && g->grad_enabled; }
 
 bool nb_graph_set_grad_enabled(nb_graph *g, bool on)
 {
+	if (!g)
+		return false;
 	bool was = g->grad_enabled;
 	g->grad_enabled = on;
 	return was;
 }
 
-void nb_graph_seed(nb_graph *g, uint64_t seed) { nb_rng_seed(&g->rng, seed); }
-nb_rng *nb_graph_rng(nb_graph *g) { return &g->rng; }
-size_t nb_graph_node_count(const nb_graph *g) { return g->n_nodes; }
+void nb_graph_seed(nb_graph *g, uint64_t seed)
+{
+	if (g)
+		nb_rng_seed(&g->rng, seed);
+}
+
+nb_rng *nb_graph_rng(nb_graph *g) { return g ? &g->rng : NULL; }
+size_t nb_graph_node_count(const nb_graph *g) { return g ? g->n_nodes : 0; }
 
 size_t nb_graph_bytes(const nb_graph *g)
 {
+	if (!g)
+		return 0;
 	return g->data.total + g->meta[0].total + g->meta[1].total +
 	       g->cap_nodes * sizeof *g->tape + sizeof *g;
 }
 
 size_t nb_graph_bytes_used(const nb_graph *g)
 {
-	return g->data.peak_used;
+	return g ? g->data.peak_used : 0;
 }
 
 nb_status nb__graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)
@@ -239,20 +274,24 @@ void nb__describe_inputs(char *buf, size_t n, int n_in,
 
 const nb_op *nb_graph_node_op(const nb_graph *g, size_t i)
 {
-	return i < g->n_nodes ? g->tape[i]->op : NULL;
+	return g && i < g->n_nodes ? g->tape[i]->op : NULL;
 }
 
 int nb_graph_node_inputs(const nb_graph *g, size_t i, nb_tensor *const **in)
 {
-	if (i >= g->n_nodes)
+	if (!g || i >= g->n_nodes) {
+		if (in)
+			*in = NULL;
 		return 0;
-	*in = g->tape[i]->in;
+	}
+	if (in)
+		*in = g->tape[i]->in;
 	return g->tape[i]->n_in;
 }
 
 nb_tensor *nb_graph_node_output(const nb_graph *g, size_t i)
 {
-	return i < g->n_nodes ? g->tape[i]->out[0] : NULL;
+	return g && i < g->n_nodes ? g->tape[i]->out[0] : NULL;
 }
 
 int nb_graph_node_outputs(const nb_graph *g, size_t i, nb_tensor *const **out)
@@ -269,12 +308,13 @@ int nb_graph_node_outputs(const nb_graph *g, size_t i, nb_tensor *const **out)
 
 const void *nb_graph_node_attrs(const nb_graph *g, size_t i)
 {
-	return i < g->n_nodes ? g->tape[i]->attrs : NULL;
+	return g && i < g->n_nodes ? g->tape[i]->attrs : NULL;
 }
 
 const char *nb_graph_node_scope(const nb_graph *g, size_t i)
 {
-	return i < g->n_nodes && g->tape[i]->scope ? g->tape[i]->scope : "";
+	return g && i < g->n_nodes && g->tape[i]->scope ? g->tape[i]->scope
+	                                                : "";
 }
 
 nb_status nb_graph_scope_push(nb_graph *g, const char *name)
@@ -306,7 +346,7 @@ void nb_graph_scope_pop(nb_graph *g)
 
 const char *nb_graph_scope(const nb_graph *g)
 {
-	return g->scope;
+	return g ? g->scope : "";
 }
 
 long nb_tensor_node(const nb_tensor *t)

@@ -21,6 +21,8 @@ static inline uint64_t rotl(uint64_t x, int k)
 
 void nb_rng_seed(nb_rng *r, uint64_t seed)
 {
+	if (!r)
+		return;
 	uint64_t x = seed;
 	for (int i = 0; i < 4; i++)
 		r->s[i] = splitmix64(&x);
@@ -43,18 +45,21 @@ static inline uint64_t next(uint64_t *s)
 	return result;
 }
 
+/* A NULL generator draws 0 (integers) or NAN (reals). */
 uint64_t nb_rng_next(nb_rng *r)
 {
-	return next(r->s);
+	return r ? next(r->s) : 0;
 }
 
 double nb_rng_uniform(nb_rng *r)
 {
-	return (double)(next(r->s) >> 11) * 0x1.0p-53;
+	return r ? (double)(next(r->s) >> 11) * 0x1.0p-53 : NAN;
 }
 
 double nb_rng_normal(nb_rng *r)
 {
+	if (!r)
+		return NAN;
 	if (r->has_spare) {
 		r->has_spare = 0;
 		return r->spare;
@@ -90,7 +95,7 @@ void nb__rng_keep_mask(nb_rng *r, unsigned char *mask, size_t n, double q)
 
 uint64_t nb_rng_below(nb_rng *r, uint64_t n)
 {
-	if (n == 0)
+	if (!r || n == 0)
 		return 0;
 	/* Rejection sampling: draws below the largest multiple of n. */
 	uint64_t lim = UINT64_MAX - UINT64_MAX % n;

@@ -28,8 +28,12 @@ const char *nb_dtype_name(nb_dtype dt)
 char *nb_shape_str(int ndim, const int64_t *shape, char *buf, size_t n)
 {
 	size_t k = 0;
-	if (n == 0)
+	if (!buf || n == 0)
 		return buf;
+	if (!shape && ndim > 0) {
+		snprintf(buf, n, "(null)");
+		return buf;
+	}
 	k += (size_t)snprintf(buf, n, "[");
 	for (int i = 0; i < ndim && k < n; i++)
 		k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld",
@@ -241,12 +245,23 @@ void nb_tensor_free(nb_tensor *t)
 	nb__free(t);
 }
 
-nb_dtype nb_tensor_dtype(const nb_tensor *t) { return t->dtype; }
-int nb_tensor_ndim(const nb_tensor *t) { return t->ndim; }
-const int64_t *nb_tensor_shape(const nb_tensor *t) { return t->shape; }
-size_t nb_tensor_numel(const nb_tensor *t) { return t->numel; }
-void *nb_tensor_data(nb_tensor *t) { return t->data; }
-const void *nb_tensor_cdata(const nb_tensor *t) { return t->data; }
+/* The accessors give a neutral value for NULL and leave nb_last_error()
+ * alone: a NULL tensor is most often a failed constructor or op, whose
+ * cause must survive until the caller reads it. */
+nb_dtype nb_tensor_dtype(const nb_tensor *t)
+{
+	return t ? t->dtype : (nb_dtype)-1;
+}
+
+int nb_tensor_ndim(const nb_tensor *t) { return t ? t->ndim : -1; }
+const int64_t *nb_tensor_shape(const nb_tensor *t)
+{
+	return t ? t->shape : NULL;
+}
+
+size_t nb_tensor_numel(const nb_tensor *t) { return t ? t->numel : 0; }
+void *nb_tensor_data(nb_tensor *t) { return t ? t->data : NULL; }
+const void *nb_tensor_cdata(const nb_tensor *t) { return t ? t->data : NULL; }
 bool nb_tensor_is_graph(const nb_tensor *t)
 {
 	return t && (t->flags & NB_T_GRAPH);
@@ -254,6 +269,8 @@ bool nb_tensor_is_graph(const nb_tensor *t)
 
 int64_t nb_tensor_dim(const nb_tensor *t, int i)
 {
+	if (!t)
+		return -1;
 	if (i < 0)
 		i += t->ndim;
 	if (i < 0 || i >= t->ndim)
@@ -263,7 +280,7 @@ int64_t nb_tensor_dim(const nb_tensor *t, int i)
 
 double nb_tensor_get(const nb_tensor *t, size_t i)
 {
-	if (i >= t->numel)
+	if (!t || i >= t->numel)
 		return NAN;
 	switch (t->dtype) {
 	case NB_F32: return ((const float *)t->data)[i];
@@ -288,7 +305,7 @@ static int64_t to_i64(double v)
 
 void nb_tensor_set(nb_tensor *t, size_t i, double v)
 {
-	if (i >= t->numel)
+	if (!t || i >= t->numel)
 		return;
 	switch (t->dtype) {
 	case NB_F32: ((float *)t->data)[i] = (float)v; break;

@@ -1,7 +1,8 @@
 #!/bin/sh
-# test_cli.sh - the `nabla` command: exit codes (0 ok, 1 a check failed,
-# 2 usage error), messages on stderr, and the JSON of `nabla ops --json`
-# and `nabla gradcheck --json`.  Prints TAP.  JSON is validated with
+# test_cli.sh - the `nabla` command: exit codes (0 ok, 1 a check failed
+# or output lost, 2 usage error: out-of-range option values too),
+# messages on stderr, and the JSON of `nabla ops --json` and `nabla
+# gradcheck --json`.  Prints TAP.  JSON is validated with
 # python3 when it is installed (skipped otherwise).
 set -u
 build=${NB_BUILDDIR:-.}
@@ -38,6 +39,28 @@ expect_in() {
 	else
 		not_ok "$3: no '$2' in $(basename "$1")"
 		sed 's/^/# /' "$1" | head -5
+	fi
+}
+
+# lost WANT_STATUS DESCRIPTION ARGS...: runs nabla with its standard
+# output on /dev/full (every write fails with ENOSPC): the output is
+# lost, so the status must not be 0 and stderr must say so.
+lost() {
+	want=$1
+	what=$2
+	shift 2
+	if [ ! -w /dev/full ]; then
+		skip "$what" "no /dev/full"
+		return
+	fi
+	"$nabla" "$@" >/dev/full 2>"$tmp.err"
+	got=$?
+	if [ "$got" = "$want" ] &&
+	   grep -q "writing the standard output failed" "$tmp.err"; then
+		ok "$what (exit $got, said so)"
+	else
+		not_ok "$what: exit $got, want $want and a message"
+		sed 's/^/# /' "$tmp.err" | head -5
 	fi
 }
 
@@ -223,6 +246,51 @@ if LC_ALL=C grep -q "$(printf '\033')" "$tmp.err"; then
 else
 	ok "no raw control byte on stderr"
 fi
+
+# Output lost: every command checks its standard output at exit.
+lost 1 "--help to a full disk" --help
+lost 1 "--version to a full disk" --version
+lost 1 "ops to a full disk" ops
+lost 1 "ops --json to a full disk" ops --json
+lost 1 "gradcheck to a full disk" gradcheck add relu
+lost 1 "gradcheck --json to a full disk" gradcheck --json add relu
+lost 1 "initlab --json to a full disk" initlab --json --sizes 8,6,4 \
+	--batch 16
+lost 1 "train --json to a full disk" train --json --synthetic --epochs 1 \
+	--model "linear:8 relu linear:10" --train-limit 256 --test-limit 64
+
+# Out-of-range option values are usage errors, in every subcommand.
+run 2 "gradcheck --rtol inf" gradcheck --rtol inf add
+expect_in "$tmp.err" "bad value 'inf' for --rtol" "--rtol inf on stderr"
+run 2 "gradcheck --atol inf" gradcheck --atol inf add
+run 2 "gradcheck --eps infinity" gradcheck --eps infinity add
+run 2 "gradcheck --rtol -inf" gradcheck --rtol -inf add
+run 2 "gradcheck --rtol -1e-3" gradcheck --rtol -1e-3 add
+run 2 "train --threads 100000" train --threads 100000 --synthetic
+expect_in "$tmp.err" "bad value '100000' for --threads (1 to 64)" \
+	"--threads 100000: the range on stderr"
+expect_empty "$tmp.out" "--threads 100000: no training"
+run 2 "train --threads 65" train --threads 65 --synthetic
+run 2 "train --threads 0" train --threads 0 --synthetic
+expect_in "$tmp.err" "for --threads (1 to 64)" "--threads 0 on stderr"
+run 2 "train --threads -1" train --threads -1 --synthetic
+run 0 "train --threads 64" train --threads 64 --synthetic --epochs 0 \
+	--model "linear:10" --test-limit 64 --quiet
+run 2 "train --lr inf" train --lr inf --synthetic
+expect_in "$tmp.err" "bad value 'inf' for --lr" "--lr inf on stderr"
+run 2 "train --lr nan" train --lr nan --synthetic
+run 2 "train --clip-norm -1" train --clip-norm -1 --synthetic
+run 2 "train --schedule exp:inf" train --schedule exp:inf --synthetic
+
+# Nothing to train: say why.
+run 2 "train a model without parameters" train --synthetic --model relu \
+	--epochs 1
+expect_in "$tmp.err" "the model 'relu' has no parameters" \
+	"a model without parameters is not called frozen"
+run 2 "train with every parameter frozen" train --synthetic \
+	--model "linear:10" --freeze fc1 --epochs 1
+expect_in "$tmp.err" "every parameter is frozen" \
+	"frozen parameters are called frozen"
 
 echo "1..$n"
 exit $failed

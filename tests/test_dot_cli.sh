@@ -47,7 +47,7 @@ exits() {
 is_svg() { grep -q '<svg' "$1"; }
 is_png() { [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = "211PNG" ]; }
 
-echo "1..32"
+echo "1..40"
 
 command -v dot >/dev/null 2>&1 ||
 	echo "# the Graphviz dot program is missing: install graphviz"
@@ -125,5 +125,38 @@ ok "gradcheck --dot DIR writes a graph per case" \
 ok "... each of which Graphviz renders" \
 	sh -c 'for f in "$1"/*.dot; do dot -Tsvg -o /dev/null "$f" || exit 1; done' \
 	sh "$tmp/gc"
+
+# Output that cannot be written is exit status 1 with a message, for
+# every output path: DOT, and both renderers, to a file or stdout.
+ok "DOT into a missing directory fails and says so" \
+	exits 1 "cannot open '/nonexistent/x.dot'" \
+	"$nabla" dot --model linear:10 --input 4,4 -o /nonexistent/x.dot
+ok "SVG into a missing directory fails (default renderer)" \
+	exits 1 "nabla dot: .*/nonexistent/x.svg" \
+	"$nabla" dot --model linear:10 --input 4,4 -o /nonexistent/x.svg
+ok "SVG into a missing directory fails (dot program)" \
+	exits 1 "failed to render svg" env NABLA_DOT_RENDERER=program \
+	"$nabla" dot --model linear:10 --input 4,4 -o /nonexistent/x.svg
+full() { # full PATTERN COMMAND...: COMMAND with stdout on /dev/full
+	pattern=$1
+	shift
+	[ -w /dev/full ] || return 0
+	"$@" >/dev/full 2>"$tmp/msg"
+	rc=$?
+	[ "$rc" = 1 ] && grep -q -- "$pattern" "$tmp/msg" ||
+		{ echo "exit $rc, said: $(cat "$tmp/msg")" >&2; return 1; }
+}
+ok "DOT to a full standard output fails" \
+	full "writing the output failed" "$nabla" dot --example seed10
+ok "SVG to a full standard output fails (default renderer)" \
+	full "failed" "$nabla" dot --example seed10 -T svg
+ok "SVG to a full standard output fails (dot program)" \
+	full "failed" env NABLA_DOT_RENDERER=program "$nabla" dot \
+	--example seed10 -T svg
+ok "SVG into a full file fails (default renderer)" \
+	exits 1 "/dev/full" "$nabla" dot --example seed10 -o /dev/full -T svg
+ok "usage: a threshold must be finite" \
+	exits 2 "bad value 'inf' for --explode" \
+	"$nabla" dot --example seed10 --explode inf
 
 [ "$failed" = 0 ]

@@ -2,8 +2,10 @@
  * cli.c - helpers shared by the subcommands.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include "cli.h"
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -43,7 +45,7 @@ bool cli_parse_double(const char *s, double *out)
 		return false;
 	errno = 0;
 	*out = strtod(s, &end);
-	return !errno && !*end;
+	return !errno && !*end && isfinite(*out);
 }
 
 bool cli_parse_u64(const char *s, uint64_t *out)
@@ -55,6 +57,35 @@ bool cli_parse_u64(const char *s, uint64_t *out)
 	unsigned long long v = strtoull(s, &end, 10);
 	*out = v;
 	return !errno && !*end;
+}
+
+bool cli_parse_threads(const char *s, int *out)
+{
+	uint64_t v;
+	if (!cli_parse_u64(s, &v) || v < 1 || v > CLI_MAX_THREADS)
+		return false;
+	*out = (int)v;
+	return true;
+}
+
+int cli_finish(int rc)
+{
+	/* ferror catches a write that failed earlier (the buffer was
+	 * flushed on the way); fflush writes the rest and reports it.
+	 * stdout stays open and its error is cleared: tests/fuzz/fuzz_cli.c
+	 * runs main again and again in one process.  (fclose would also
+	 * report an error that close(2) finds after a successful flush,
+	 * which only some network file systems defer that far.) */
+	errno = 0;
+	bool lost = fflush(stdout) != 0;
+	int err = errno;
+	lost |= ferror(stdout) != 0;
+	if (!lost)
+		return rc;
+	clearerr(stdout);
+	fprintf(stderr, "nabla: writing the standard output failed%s%s\n",
+	        err ? ": " : "", err ? strerror(err) : "");
+	return rc == CLI_OK ? CLI_FAIL : rc;
 }
 
 void cli_version(void)

@@ -30,9 +30,26 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Writes s as a JSON string literal (quotes and escapes included). */
 void cli_json_str(FILE *f, const char *s);
-/* Parses a whole string as a double / unsigned integer. */
+/*
+ * Parses a whole string as a double / unsigned integer.  Every option
+ * value goes through these, so the rules hold for all subcommands: a
+ * double must be finite ("inf" and "nan" are refused, like "abc"), an
+ * integer must not be negative.  Callers add their own range and return
+ * cli_usage_error (exit 2) when it is not met.
+ */
 bool cli_parse_double(const char *s, double *out);
 bool cli_parse_u64(const char *s, uint64_t *out);
+/* The most threads an option may ask for: nb_set_num_threads's limit. */
+#define CLI_MAX_THREADS 64
+/* A thread count, 1..CLI_MAX_THREADS. */
+bool cli_parse_threads(const char *s, int *out);
+/*
+ * Ends the command: flushes standard output and returns rc,
+ * or CLI_FAIL with a message on stderr when anything written to it was
+ * lost (a full disk, /dev/full, a closed pipe), so that no command
+ * exits 0 with its output gone.  Called once, by main.
+ */
+int cli_finish(int rc);
 /*
  * Renders DOT text (len bytes) as fmt ("svg", "png") into path (NULL:
  * standard output) with Graphviz: libgvc in process when built with it,

@@ -75,7 +75,7 @@ static int usage(void)
 "                      (xavier_uniform, kaiming_normal:nonlinearity=auto,\n"
 "                      orthogonal:auto...; biases 0); default PyTorch's\n"
 "  --seed N            seed of initialization, shuffling, dropout (0)\n"
-"  --threads N         threads of matrix products\n"
+"  --threads N         threads of matrix products (1 to 64)\n"
 "  --detect-anomaly    fail at the first op making a NaN or infinity\n"
 "Checkpoints (safetensors):\n"
 "  --save FILE         save the model, its spec and the optimizer's state\n"
@@ -183,8 +183,8 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		          : c == O_BETA1 ? &o->beta1 : c == O_BETA2 ? &o->beta2
 		          : c == O_EPS ? &o->eps : c == O_ALPHA ? &o->alpha : NULL;
 		uint64_t *u = c == O_SEED ? &o->seed : c == O_EPOCHS ? &o->epochs
-		            : c == O_BATCH ? &o->batch : c == O_THREADS
-		            ? &o->threads : c == O_TRAIN_LIMIT ? &o->train_limit
+		            : c == O_BATCH ? &o->batch
+		            : c == O_TRAIN_LIMIT ? &o->train_limit
 		            : c == O_TEST_LIMIT ? &o->test_limit : NULL;
 		if (d) {
 			if (!cli_parse_double(optarg, d) || !(*d >= 0) || isinf(*d))
@@ -228,6 +228,15 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 			break;
 		case O_JSON: o->json = true; break;
 		case O_QUIET: o->quiet = true; break;
+		case O_THREADS: {
+			int k;
+			if (!cli_parse_threads(optarg, &k))
+				return cli_usage_error("train", "bad value '%s' for "
+				                       "--threads (1 to %d)", optarg,
+				                       CLI_MAX_THREADS);
+			o->threads = (uint64_t)k;
+			break;
+		}
 		case O_HELP: return usage() + 100;
 		case O_VERSION: cli_version(); return 100;
 		default:
@@ -323,9 +332,13 @@ static int setup_optim(train_ctx *t)
 	schedule sc;
 	parse_schedule(o->schedule, &sc);
 	if (!t->n_params)
-		return o->epochs ? cli_usage_error("train", "every parameter is "
-		                                   "frozen: nothing to train")
-		                 : CLI_OK;
+		return !o->epochs ? CLI_OK
+		       : nb_module_params(t->model, false, NULL, 0)
+		       ? cli_usage_error("train", "every parameter is frozen: "
+		                         "nothing to train")
+		       : cli_usage_error("train", "the model '%s' has no "
+		                         "parameters: nothing to train",
+		                         t->spec);
 	if (!(t->opt = make_optim(o, t->params, t->n_params)))
 		goto fail;
 	if (sc.kind == 1)
@@ -721,8 +734,10 @@ int cmd_train(int argc, char **argv)
 		return cli_usage_error("train", "bad --schedule '%s' (step:SIZE,"
 		                       "GAMMA, exp:GAMMA or cosine[:ETA_MIN])",
 		                       o.schedule);
-	if (o.threads && nb_set_num_threads((int)o.threads))
+	if (o.threads && nb_set_num_threads((int)o.threads)) {
 		fprintf(stderr, "nabla train: %s\n", nb_last_error());
+		return CLI_FAIL;
+	}
 	train_ctx t = {.o = &o};
 	t.tty = !o.quiet && !o.json && isatty(STDERR_FILENO);
 	rc = run(&t);

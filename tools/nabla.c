@@ -22,7 +22,7 @@ static void usage(FILE *f)
 	        "see also nabla(1).\n");
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
@@ -42,4 +42,11 @@ int main(int argc, char **argv)
 	fprintf(stderr, "nabla: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return CLI_USAGE;
+}
+
+/* Every command's standard output is checked here, once: a command that
+ * lost its output does not exit 0. */
+int main(int argc, char **argv)
+{
+	return cli_finish(dispatch(argc, argv));
 }

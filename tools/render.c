@@ -35,6 +35,17 @@ const char *cli_renderer(void)
 static int render_gvc(const char *dot, const char *fmt, const char *out)
 {
 	int rc = CLI_FAIL;
+	char *data = NULL;
+	unsigned int len = 0;
+	/* Rendered into memory, then written here: gvRenderFilename returns
+	 * 0 (success) when it cannot open the file, and libgvc's own writes
+	 * call exit(1) when one fails. */
+	FILE *f = out ? fopen(out, "wb") : stdout;
+	if (!f) {
+		fprintf(stderr, "nabla dot: cannot open '%s' for writing: %s\n",
+		        out, strerror(errno));
+		return CLI_FAIL;
+	}
 	GVC_t *gvc = gvContext();
 	Agraph_t *g = gvc ? agmemread(dot) : NULL;
 	if (!g) {
@@ -46,18 +57,25 @@ static int render_gvc(const char *dot, const char *fmt, const char *out)
 		        "graph\n");
 		goto done;
 	}
-	if ((out ? gvRenderFilename(gvc, g, fmt, out)
-	          : gvRender(gvc, g, fmt, stdout)) == 0)
-		rc = CLI_OK;
+	if (gvRenderData(gvc, g, fmt, &data, &len) != 0)
+		fprintf(stderr, "nabla dot: libgvc could not render %s\n", fmt);
+	else if (fwrite(data, 1, len, f) != len || fflush(f))
+		fprintf(stderr, "nabla dot: writing %s failed: %s\n",
+		        out ? out : "the output", strerror(errno));
 	else
-		fprintf(stderr, "nabla dot: libgvc could not render %s%s%s\n",
-		        fmt, out ? " to " : "", out ? out : "");
+		rc = CLI_OK;
+	gvFreeRenderData(data);
 	gvFreeLayout(gvc, g);
 done:
 	if (g)
 		agclose(g);
 	if (gvc)
 		gvFreeContext(gvc);
+	if (out && fclose(f) && rc == CLI_OK) {
+		fprintf(stderr, "nabla dot: writing %s failed: %s\n", out,
+		        strerror(errno));
+		rc = CLI_FAIL;
+	}
 	return rc;
 }
 #endif

@@ -7,7 +7,8 @@
  * x's shape and dtype (float32 or float64), or NULL on error: the error
  * (code and a message naming the op and the input shapes) is recorded on
  * the graph, see nb_graph_errmsg().  A NULL input gives NULL and keeps
- * the graph's first error.  Attribute values are checked as nb_call()
+ * the graph's first error (NULL g, or a NULL input while g holds no
+ * error: NB_EINVAL, as in ops.h).  Attribute values are checked as nb_call()
  * checks them (NB_EINVAL, e.g. NaN, rrelu lower > upper).  The same ops
  * are reachable by name with nb_call(g, "leaky_relu", 1, &x,
  * "negative_slope=0.2").  doc/activations.md gives every formula,

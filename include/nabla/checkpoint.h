@@ -34,8 +34,13 @@ typedef struct nb_safetensors nb_safetensors;
 /*
  * Opens path and checks its header: NB_EIO (cannot open or read),
  * NB_EFORMAT (anything malformed: length, JSON, dtypes, shapes,
- * offsets, names), NB_ENOMEM.  *out is NULL on error.  Close with
- * nb_safetensors_close.  The file is kept open until then.
+ * offsets, names), NB_ENOMEM, NB_EINVAL for a NULL path or out.  *out
+ * is NULL on error.  Close with nb_safetensors_close (NULL: a no-op).
+ * The file is kept open until then.
+ *
+ * A NULL f: count 0; name, dtype_str and meta NULL (also for a NULL name
+ * or key), without an error; info and read NB_EINVAL (also for a NULL
+ * name, and info for a NULL dt, ndim or shape).
  */
 nb_status nb_safetensors_open(const char *path, nb_safetensors **out);
 void nb_safetensors_close(nb_safetensors *f);
@@ -66,7 +71,8 @@ const char *nb_safetensors_meta(const nb_safetensors *f, const char *key);
  * a NULL key (meta may be NULL) to path, through a temporary file
  * renamed into place, so an existing file is replaced whole or not at
  * all.  The header is padded with spaces to a multiple of 8 bytes, as
- * the reference implementation does.  NB_EINVAL, NB_EIO, NB_ENOMEM.
+ * the reference implementation does.  NB_EINVAL (also for a NULL path,
+ * t with n > 0, or a NULL name or tensor in t), NB_EIO, NB_ENOMEM.
  */
 nb_status nb_safetensors_save(const char *path, const nb_named_tensor *t,
                               size_t n, const char *const *meta);
@@ -88,7 +94,8 @@ nb_status nb_module_save(nb_module *m, const char *path,
  * optimizer), the metadata "nabla.optim" = nb_optim_name(o) and
  * "nabla.optim.params" = nb_optim_param_count(o) in decimal.  Names
  * starting with "optim/" are reserved for this: nb_module_load skips
- * them, and module names cannot contain '/'.
+ * them, and module names cannot contain '/'.  NB_EINVAL for a NULL m
+ * or path (also nb_module_save).
  */
 nb_status nb_checkpoint_save(const char *path, nb_module *m,
                              const nb_optim *o, const char *const *meta);
@@ -100,7 +107,7 @@ nb_status nb_checkpoint_save(const char *path, nb_module *m,
  * of parameters (metadata "nabla.optim.params", written since 2026-11:
  * another model, or other parameters frozen), NB_ESHAPE/NB_EDTYPE for a
  * mismatched entry, and the errors of nb_safetensors_open.  All entries
- * are checked before any is copied.
+ * are checked before any is copied.  NB_EINVAL for a NULL o or path.
  */
 nb_status nb_optim_load_state(nb_optim *o, const char *path);
 
@@ -121,7 +128,7 @@ typedef struct nb_load_report {
  * a tensor whose shape or dtype differs from the module's is an error
  * (NB_ESHAPE, NB_EDTYPE) naming it and both shapes.  Every tensor is
  * read and checked before any is copied, so on error m is unchanged.
- * rep may be NULL.
+ * rep may be NULL.  NB_EINVAL for a NULL m or path.
  */
 nb_status nb_module_load(nb_module *m, const char *path, bool strict,
                          nb_load_report *rep);

@@ -10,7 +10,8 @@
  * nb_reshape(g, x, 2, (int64_t[]){N, -1}) does it.
  *
  * Like every op wrapper these return a new graph tensor, or NULL with
- * the error recorded on g (a NULL input keeps g's first error).  The
+ * the error recorded on g (a NULL input keeps g's first error; NULL g
+ * or a NULL required input: NB_EINVAL, as in ops.h).  The
  * options are read during the call only.  Errors: NB_ESHAPE for a rank
  * or shape that does not fit (channel mismatch, groups that do not
  * divide the channels, a kernel larger than the padded input; the
@@ -50,7 +51,7 @@ nb_tensor *nb_conv2d(nb_graph *g, nb_tensor *x, nb_tensor *weight,
                      nb_tensor *bias, const nb_conv2d_opts *o);
 
 /* Options of the pooling ops, each {height, width}.  kernel_size is
- * required (o must not be NULL); a zero stride {0, 0} means the kernel
+ * required (a NULL o is NB_EINVAL on the graph); a zero stride {0, 0} means the kernel
  * size (PyTorch's stride=None); padding is at most half the kernel. */
 typedef struct nb_pool2d_opts {
 	int64_t kernel_size[2];

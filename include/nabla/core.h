@@ -78,6 +78,7 @@ const char *nb_dtype_name(nb_dtype dt);
 typedef void *(*nb_malloc_fn)(size_t size);
 typedef void *(*nb_realloc_fn)(void *ptr, size_t size);
 typedef void (*nb_free_fn)(void *ptr);
+/* Each NULL function is the C library's. */
 void nb_set_alloc_funcs(nb_malloc_fn m, nb_realloc_fn r, nb_free_fn f);
 
 /*
@@ -110,6 +111,8 @@ typedef struct nb_rng {
 	int has_spare;
 } nb_rng;
 
+/* A NULL r: seed does nothing; next and below give 0, uniform and
+ * normal NAN. */
 void nb_rng_seed(nb_rng *r, uint64_t seed);
 uint64_t nb_rng_next(nb_rng *r);
 double nb_rng_uniform(nb_rng *r);              /* [0, 1) */

@@ -22,7 +22,8 @@ extern "C" {
  * wrong magic, a rank outside 1..NB_MAX_DIMS, dimensions whose product
  * overflows, truncated or trailing data, corrupt gzip data; memory grows
  * only with the data actually read.  NB_EIO when the file cannot be read
- * or is a directory.  NULL on error, with nb_last_error().
+ * or is a directory.  NULL on error, with nb_last_error() (NB_EINVAL
+ * for a NULL path).
  */
 nb_tensor *nb_idx_read(const char *path, nb_dtype dt);
 
@@ -46,7 +47,7 @@ typedef struct nb_dataset {
  * images and labels differ, a set is empty, a label is outside 0..9 or
  * the test images' H x W is not the training images', NB_EDTYPE when
  * labels are floats; each message names the file.  *d is zeroed on
- * error.
+ * error.  NB_EINVAL for a NULL d (also nb_dataset_synthetic).
  */
 nb_status nb_dataset_fashion_mnist(const char *dir, nb_dataset *d);
 
@@ -60,26 +61,29 @@ nb_status nb_dataset_fashion_mnist(const char *dir, nb_dataset *d);
 nb_status nb_dataset_synthetic(int64_t n_train, int64_t n_test,
                                int64_t features, int64_t classes,
                                uint64_t seed, nb_dataset *d);
-void nb_dataset_free(nb_dataset *d);
+void nb_dataset_free(nb_dataset *d); /* NULL: a no-op */
 
 /*
  * Standardizes inputs in place with the training inputs' overall mean
  * and standard deviation (one scalar each, as torchvision's Normalize
  * is used for (Fashion-)MNIST): x = (x - mean) / std, on the training
- * and the test inputs.  mean and std may be NULL.
+ * and the test inputs.  mean and std may be NULL.  NB_EINVAL for a NULL
+ * d or one without training or test inputs.
  */
 nb_status nb_dataset_standardize(nb_dataset *d, double *mean, double *std);
 
 /*
  * A mini-batch: rows idx[0..n) of x (a persistent [N, ...] tensor) and
  * of y (may be NULL) copied into new tensors of graph g.  NULL results
- * on error, recorded on g (an index out of range is NB_EINVAL).
+ * on error, recorded on g (an index out of range is NB_EINVAL, and so
+ * is a NULL g, x, idx or bx, or a NULL by when y is given).
  */
 nb_status nb_batch_gather(nb_graph *g, const nb_tensor *x,
                           const nb_tensor *y, const int64_t *idx, size_t n,
                           nb_tensor **bx, nb_tensor **by);
 
-/* A random permutation of 0..n-1 into idx (Fisher-Yates with r). */
+/* A random permutation of 0..n-1 into idx (Fisher-Yates with r).  A
+ * NULL idx or r does nothing. */
 void nb_shuffle(int64_t *idx, size_t n, nb_rng *r);
 
 /*
@@ -87,7 +91,7 @@ void nb_shuffle(int64_t *idx, size_t n, nb_rng *r);
  * `batch` rows, with cross-entropy loss: *loss gets the mean loss and
  * *accuracy the fraction of rows whose largest logit is the label (each
  * may be NULL).  m's mode is restored after.  g is reset before each
- * batch.  Errors from g.
+ * batch.  Errors from g; NB_EINVAL for a NULL m, g, x or y.
  */
 nb_status nb_evaluate(nb_module *m, nb_graph *g, const nb_tensor *x,
                       const nb_tensor *y, size_t batch, double *loss,

@@ -57,6 +57,8 @@ typedef void (*nb_gradcheck_cb)(const nb_gradcheck_result *r, void *ud);
  * NB_OK when the checks could run (whatever they found), or the error
  * that stopped them (malformed recipe, ENOMEM).  The failures are *added*
  * to *n_failed (set it to 0 first), so one counter can span many ops.
+ * o NULL: the defaults; cb NULL: no callback; n_failed NULL: not
+ * counted; a NULL op is NB_EINVAL.
  */
 nb_status nb_gradcheck_op(const nb_op *op, const nb_gradcheck_opts *o,
                           nb_gradcheck_cb cb, void *ud, int *n_failed);

@@ -44,11 +44,25 @@ void nb_graph_free(nb_graph *g);
  */
 void nb_graph_reset(nb_graph *g);
 
-/* The first error since the last reset (NB_OK if none), and its message
- * (borrowed, "" if none). */
+/*
+ * The first error since the last reset (NB_OK if none), and its message
+ * (borrowed, "" if none).
+ * A NULL graph reads as failed: status NB_EINVAL, message "graph is
+ * NULL".  NULL is most often nb_graph_new() out of memory; the graph
+ * cannot know that, so the status is not NB_ENOMEM, and neither call
+ * touches nb_last_error(), which still holds nb_graph_new's cause.
+ * So `if (nb_graph_status(g))` after a chain of ops also catches a
+ * graph that was never made.
+ */
 nb_status nb_graph_status(const nb_graph *g);
 const char *nb_graph_errmsg(const nb_graph *g);
 void nb_graph_clear_error(nb_graph *g);
+
+/*
+ * NULL g, for the calls below up to nb_graph_rng: setters do nothing;
+ * nb_graph_training, nb_graph_grad_enabled and nb_graph_set_grad_enabled
+ * return false; nb_graph_rng returns NULL.  nb_last_error() untouched.
+ */
 
 /* Training (default) or evaluation mode: read by dropout, rrelu and the
  * normalizations. */
@@ -98,14 +112,16 @@ nb_rng *nb_graph_rng(nb_graph *g);
  * like a failed op's (nb_graph_status; nb_backward refuses until
  * reset), since the scopes no longer match the caller's pushes and
  * pops.  A NULL name or graph is NB_EINVAL in nb_last_error() only.
- * pop at top level is a no-op.
+ * pop at top level (or of a NULL graph) is a no-op.
  */
 nb_status nb_graph_scope_push(nb_graph *g, const char *name);
 void nb_graph_scope_pop(nb_graph *g);
-/* The current scope path ("" at top level); borrowed. */
+/* The current scope path ("" at top level or for NULL); borrowed. */
 const char *nb_graph_scope(const nb_graph *g);
 
-/* A zero-filled graph tensor (freed by reset), e.g. for a batch. */
+/* A zero-filled graph tensor (freed by reset), e.g. for a batch.  A
+ * NULL g is NB_EINVAL in nb_last_error(); a NULL shape of rank > 0 (or
+ * NULL data) is NB_EINVAL recorded on g. */
 nb_tensor *nb_graph_tensor(nb_graph *g, nb_dtype dt, int ndim,
                            const int64_t *shape);
 /* A graph tensor holding a copy of data. */
@@ -123,11 +139,13 @@ nb_tensor *nb_graph_from_data(nb_graph *g, nb_dtype dt, int ndim,
  * Errors: NB_ESTATE (y does not require grad, or is not a graph tensor),
  * NB_ESHAPE (no grad_out for a non-scalar, or a mismatched one), NB_ESTALE,
  * NB_ENOMEM, NB_ENONFINITE (anomaly mode).  Also recorded on the graph.
+ * A NULL y is NB_EINVAL (in nb_last_error() only: there is no graph).
  */
 nb_status nb_backward(nb_tensor *y, const nb_tensor *grad_out);
 
 /* Number of nodes on the tape, and bytes the graph holds from the
- * allocator (arenas included): for tests and the DOT exporter. */
+ * allocator (arenas included): for tests and the DOT exporter.  0 for
+ * a NULL graph (also nb_graph_bytes_used). */
 size_t nb_graph_node_count(const nb_graph *g);
 size_t nb_graph_bytes(const nb_graph *g);
 /* Bytes of tensor data, saved state and gradients handed out since the

@@ -16,7 +16,10 @@
  *     fan_in  = in  * prod(k...)     fan_out = out * prod(k...)
  *
  * Errors (status returned, message in nb_last_error(), t unchanged):
- *   NB_EINVAL  t or r is NULL; t is a graph tensor; a non-finite or
+ *   NB_EINVAL  t or r is NULL (or a nonlinearity or scheme that is
+ *              required: all but nb_init_apply's nonlinearity, and the
+ *              out arguments of calculate_gain and calculate_fans);
+ *              t is a graph tensor; a non-finite or
  *              negative std / gain; uniform a > b; a tensor of fewer than
  *              2 dimensions where fans are needed; an unknown
  *              nonlinearity, mode or scheme.

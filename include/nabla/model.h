@@ -66,6 +66,11 @@ nb_module *nb_module_new(const nb_module_class *cls, const char *name,
  * that has a parent belongs to it: free the root. */
 void nb_module_free(nb_module *m);
 
+/* Accessors of a NULL m: "", NULL, 0 or false, without an error (also
+ * nb_module_child_count, nb_module_child, nb_module_tensor,
+ * nb_module_training, nb_module_params and nb_module_numel, and
+ * nb_module_tensors, which also sets *out to NULL).  Setters and
+ * nb_module_zero_grad of NULL do nothing. */
 const char *nb_module_name(const nb_module *m);   /* local name, "" none */
 const char *nb_module_type(const nb_module *m);   /* the class's type */
 void *nb_module_state(const nb_module *m);        /* borrowed */
@@ -75,15 +80,16 @@ nb_module *nb_module_parent(const nb_module *m);  /* NULL for a root */
  * Adds t as a parameter (requires grad) or a buffer (no grad) named
  * name (same characters as module names) and sets t's full name.  t must
  * be a persistent tensor; it is stolen, also on failure.  NB_EEXIST if
- * m has a tensor or child of that name, NB_EINVAL, NB_ENOMEM.
+ * m has a tensor or child of that name, NB_EINVAL (also for a NULL m,
+ * name or t), NB_ENOMEM.
  */
 nb_status nb_module_add_param(nb_module *m, const char *name, nb_tensor *t);
 nb_status nb_module_add_buffer(nb_module *m, const char *name, nb_tensor *t);
 /*
  * Adds child (a root module with a name) as the last child of parent and
  * renames the tensors of its subtree.  child is stolen, also on failure.
- * NB_EEXIST for a name already used in parent, NB_EINVAL (no name, or
- * child already has a parent), NB_ENOMEM.
+ * NB_EEXIST for a name already used in parent, NB_EINVAL (no name,
+ * child already has a parent, parent or child NULL), NB_ENOMEM.
  */
 nb_status nb_module_add(nb_module *parent, nb_module *child);
 
@@ -97,7 +103,8 @@ nb_tensor *nb_module_tensor(const nb_module *m, const char *name);
  * Runs m on x: sets the graph's training mode to m's mode (it stays set:
  * backward of the normalizations reads it), pushes m's scope unless m is
  * the root, calls the class's forward and pops.  NULL on error, recorded
- * on g (a NULL x keeps g's first error, as ops do).
+ * on g (a NULL x keeps g's first error, as ops do; a NULL m is NB_EINVAL
+ * on g, a NULL g NB_EINVAL in nb_last_error()).
  */
 nb_tensor *nb_module_forward(nb_module *m, nb_graph *g, nb_tensor *x);
 
@@ -120,14 +127,15 @@ typedef struct nb_named_tensor {
  * they and the children were added (so the order is stable: a module's
  * own tensors, then each child's).  *out is borrowed from m and valid
  * until the next call on m or a change of the tree.  Returns the count;
- * 0 with *out NULL and nb_last_error() set on NB_ENOMEM.
+ * 0 with *out NULL and nb_last_error() set on NB_ENOMEM.  A NULL out
+ * returns the count only.
  */
 size_t nb_module_tensors(nb_module *m, const nb_named_tensor **out);
 /*
  * The parameters (not buffers) of m's subtree into out[0..cap-1], in
  * the order of nb_module_tensors; only those that require grad when
  * trainable_only.  Returns how many there are (which may exceed cap:
- * call with cap 0 to size the array).  Borrowed tensors.
+ * call with cap 0, or out NULL, to size the array).  Borrowed tensors.
  */
 size_t nb_module_params(nb_module *m, bool trainable_only, nb_tensor **out,
                         size_t cap);
@@ -142,7 +150,8 @@ void nb_module_zero_grad(nb_module *m);
  * followed by '.': "fc1" matches fc1.weight and fc1.bias but not
  * fc10.weight; "" matches every parameter.  Buffers are never trained.
  * *matched (may be NULL) gets the count.  NB_ENOTFOUND if nothing
- * matched (a misspelt prefix is an error, not a silent no-op).
+ * matched (a misspelt prefix is an error, not a silent no-op), NB_EINVAL
+ * for a NULL m or prefix.
  */
 nb_status nb_module_freeze(nb_module *m, const char *prefix, bool frozen,
                            size_t *matched);
@@ -156,7 +165,7 @@ nb_module *nb_sequential_new(const char *name);
  * y = x W^T + b with W [out, in] and b [out] (no b if !bias), both of
  * dtype dt, initialized as PyTorch's nn.Linear: W and b uniform in
  * [-1/sqrt(in), 1/sqrt(in)] (kaiming_uniform with a = sqrt(5)), drawn
- * from rng.  Parameters "weight" and "bias".
+ * from rng (NULL: NB_EINVAL).  Parameters "weight" and "bias".
  */
 nb_module *nb_linear_new(const char *name, int64_t in, int64_t out,
                          bool bias, nb_dtype dt, nb_rng *rng);
@@ -168,8 +177,8 @@ nb_module *nb_linear_new(const char *name, int64_t in, int64_t out,
  * PyTorch's nn.Conv2d: uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)] with
  * fan_in = in_channels / groups * kh * kw, drawn from rng.  o (copied;
  * NULL: NB_CONV2D_DEFAULTS) gives stride, padding, dilation and groups,
- * which must divide both channel counts (NB_EINVAL).  Parameters
- * "weight" and "bias".
+ * which must divide both channel counts (NB_EINVAL; a NULL rng too).
+ * Parameters "weight" and "bias".
  */
 nb_module *nb_conv2d_new(const char *name, int64_t in_channels,
                          int64_t out_channels, int64_t kh, int64_t kw,
@@ -210,13 +219,15 @@ nb_module *nb_flatten_new(const char *name, int64_t c, int64_t h,
  * attribute "affine" or "track_running_stats" wins over them.  A layer
  * with running statistics whose op takes no num_batches_tracked keeps
  * that buffer anyway and counts each training forward itself, so its
- * names are PyTorch's.  Any other input the op requires is NB_EINVAL.
+ * names are PyTorch's.  Any other input the op requires is NB_EINVAL,
+ * and so is a NULL op.  name may be NULL (a root, as nb_module_new).
  */
 nb_module *nb_op_layer_new(const char *name, const nb_op *op,
                            const void *attrs, int64_t features,
                            nb_dtype dt, unsigned flags);
 /* The same with the op by name and attributes as a string
- * ("p=0.2"); NB_ENOTFOUND for an unknown op. */
+ * ("p=0.2", NULL for the defaults); NB_ENOTFOUND for an unknown op,
+ * NB_EINVAL for a NULL op_name. */
 nb_module *nb_layer_new(const char *name, const char *op_name,
                         const char *attrs, int64_t features, nb_dtype dt,
                         unsigned flags);
@@ -287,9 +298,12 @@ typedef struct nb_spec nb_spec;
  *     spec:1:17: unknown layer 'relux' (did you mean 'relu'? ...)
  * (line and column count from 1).  NB_EFORMAT for syntax, NB_ENOTFOUND
  * for an unknown layer or attribute, NB_EINVAL for a bad value,
- * NB_EEXIST for a duplicate label, NB_ENOMEM.
+ * NB_EEXIST for a duplicate label, NB_ENOMEM; NB_EINVAL for a NULL text
+ * or out.
  */
 nb_status nb_spec_parse(const char *text, nb_spec **out, size_t *err_pos);
+/* nb_spec_free(NULL) does nothing; a NULL spec has no layers (len 0,
+ * layer_at NULL, input 0, and nb_spec_out_features gives in_features). */
 void nb_spec_free(nb_spec *s);
 size_t nb_spec_len(const nb_spec *s);
 const nb_spec_layer *nb_spec_layer_at(const nb_spec *s, size_t i);
@@ -316,7 +330,9 @@ typedef struct nb_model_opts {
  * A sequential model of the spec's layers for inputs of in_features
  * (0: take it from the spec's input:N; both given must agree).  Its
  * children are named as the spec says.  NULL on error, with the
- * message in nb_last_error() (naming the layer as spec:LINE:COL).
+ * message in nb_last_error() (naming the layer as spec:LINE:COL).  A
+ * NULL spec (or text, for nb_model_parse) is NB_EINVAL; o NULL is a
+ * zero-initialized nb_model_opts.
  */
 nb_module *nb_model_from_spec(const nb_spec *spec, int64_t in_features,
                               const nb_model_opts *o);

@@ -12,6 +12,24 @@
  *    error (ops).  Nothing aborts and nothing is printed.
  *  - Each function says who owns what it returns; "borrowed" results
  *    belong to their argument and must not be freed.
+ *  - NULL is accepted for every pointer argument of every function.
+ *    Where a header does not say that NULL means something ("NULL: the
+ *    defaults", an optional input), it is an error with this result:
+ *      a call returning nb_status          NB_EINVAL, message in
+ *                                          nb_last_error()
+ *      a constructor, or a call that makes NULL, NB_EINVAL in
+ *      something                           nb_last_error()
+ *      an op or anything recording on g    NULL, NB_EINVAL kept on g
+ *                                          (a NULL input while g holds
+ *                                          an error keeps that error)
+ *      an accessor or a lookup (a count,   0, -1, false, NULL, "" or
+ *      a size, a flag, a name, a borrowed  NAN, as its header says;
+ *      pointer)                            nb_last_error() untouched
+ *      a destructor or a setter            nothing
+ *    Accessors leave nb_last_error() alone on purpose: a NULL object is
+ *    most often a constructor that failed (out of memory), and its cause
+ *    must still be there when the caller reads it.  tests/test_null.c
+ *    calls every function with each pointer argument NULL.
  */
 #ifndef NABLA_NABLA_H
 #define NABLA_NABLA_H

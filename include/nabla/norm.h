@@ -11,7 +11,8 @@
  * but the running statistics share one dtype.
  *
  * Like every op wrapper these return a new graph tensor, or NULL with
- * the error recorded on g (a NULL input keeps g's first error).  Errors:
+ * the error recorded on g (a NULL input keeps g's first error; NULL g
+ * or a NULL x: NB_EINVAL, as in ops.h).  Errors:
  * NB_ESHAPE for a rank or shape that does not fit (with the shapes in the
  * message), NB_EINVAL for an attribute out of range or an inconsistent
  * set of optional inputs, NB_EDTYPE for mixed dtypes.

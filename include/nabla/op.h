@@ -364,7 +364,8 @@ const nb_input_def *nb_op_input(const nb_op *op, int i);
  * Registration is not thread-safe; lookups are, once nothing registers.
  */
 nb_status nb_op_register(const nb_op *op);
-/* The op of that name, or NULL. */
+/* The op of that name, or NULL (also for a NULL name, without an error).
+ * nb_op_register(NULL) is NB_EINVAL. */
 const nb_op *nb_op_find(const char *name);
 /* Every registered op, in registration order: i from 0 to count-1. */
 size_t nb_op_count(void);
@@ -374,6 +375,9 @@ const nb_op *nb_op_at(size_t i);
  * Apply op to inputs with an attribute struct (NULL: the defaults).
  * Returns the result (result 0 of an op with several), a graph tensor,
  * or NULL on error (recorded on g).
+ * NULL op (nb_op_find of a misspelt name), NULL in with n_in > 0, or a
+ * NULL required input: NB_EINVAL recorded on g.  NULL g: NB_EINVAL in
+ * nb_last_error() only.  nb_call: the same for a NULL name.
  */
 nb_tensor *nb_apply(nb_graph *g, const nb_op *op, int n_in,
                     nb_tensor *const *in, const void *attrs);
@@ -395,7 +399,8 @@ nb_tensor *nb_call(nb_graph *g, const char *name, int n_in,
                    nb_tensor *const *in, const char *attrs);
 
 /* Fills buf (op->attrs_size bytes) with op's defaults, then applies the
- * attribute string s.  Errors name the op and the attribute. */
+ * attribute string s (NULL: none).  Errors name the op and the
+ * attribute; NB_EINVAL for a NULL op or buf (also nb_attrs_check). */
 nb_status nb_attrs_parse(const nb_op *op, const char *s, void *buf);
 /* Checks every attribute of buf against its declared range, then the
  * op's check across attributes. */
@@ -403,11 +408,14 @@ nb_status nb_attrs_check(const nb_op *op, const void *buf);
 /* Formats the attributes that differ from the defaults (all of them if
  * all) as "k=v k=v", always NUL-terminated within n bytes.  Floats are
  * written with as many digits as it takes for nb_attrs_parse to read
- * the same value back. */
+ * the same value back.  A NULL op or buf writes ""; a NULL out returns
+ * NULL. */
 char *nb_attrs_format(const nb_op *op, const void *buf, bool all, char *out,
                       size_t n);
 
-/* For op implementations. */
+/* For op implementations.  A NULL c: save and scratch return NULL with
+ * NB_EINVAL; fail sets nb_last_error() to the message and returns code;
+ * training is false; rng is NULL. */
 /* Saves n bytes for backward (zeroed, 64-byte aligned, freed by reset);
  * NULL on NB_ENOMEM (already recorded). */
 void *nb_op_save(nb_op_ctx *c, size_t n);
@@ -426,18 +434,21 @@ bool nb_op_training(const nb_op_ctx *c);
 nb_rng *nb_op_rng(nb_op_ctx *c);
 
 /* The tape, for exporters: node i's op, inputs, results and attributes
- * (borrowed, valid until reset).  nb_graph_node_output is result 0;
- * nb_graph_node_outputs stores the array of all in *out and returns how
- * many there are. */
+ * (borrowed, valid until reset); NULL (0 inputs, *in set to NULL) out
+ * of range or for a NULL g.  in may be NULL: only the count is returned.
+ * nb_graph_node_output is result 0; nb_graph_node_outputs stores the
+ * array of all in *out (out may be NULL) and returns how many there
+ * are. */
 const nb_op *nb_graph_node_op(const nb_graph *g, size_t i);
 int nb_graph_node_inputs(const nb_graph *g, size_t i, nb_tensor *const **in);
 nb_tensor *nb_graph_node_output(const nb_graph *g, size_t i);
 int nb_graph_node_outputs(const nb_graph *g, size_t i, nb_tensor *const **out);
 const void *nb_graph_node_attrs(const nb_graph *g, size_t i);
 /* The scope (module path such as "block1.fc1") that was current when
- * node i was recorded; "" at top level.  Borrowed, valid until reset. */
+ * node i was recorded; "" at top level (and for a NULL g or i out of
+ * range).  Borrowed, valid until reset. */
 const char *nb_graph_node_scope(const nb_graph *g, size_t i);
-/* The node that made t (its index), or -1 for a leaf. */
+/* The node that made t (its index), or -1 for a leaf or NULL. */
 long nb_tensor_node(const nb_tensor *t);
 /* Which result of its node t is (0 for a leaf or a single result). */
 int nb_tensor_output_index(const nb_tensor *t);

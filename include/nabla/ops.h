@@ -3,7 +3,11 @@
  *
  * Every wrapper takes the graph first, returns a new graph tensor, or
  * NULL on error (recorded on the graph, see nb_graph_errmsg); a NULL
- * input makes the result NULL and keeps the graph's first error.  An
+ * input makes the result NULL and keeps the graph's first error (or,
+ * while the graph holds none, records NB_EINVAL naming the input).  A
+ * NULL graph gives NULL with NB_EINVAL in nb_last_error() only; a NULL
+ * axes, shape or perm array where entries are needed is NB_EINVAL on
+ * the graph (NULL axes with naxes 0 means every axis).  An
  * optional input (linear's bias) may be NULL for "not given", except
  * while the graph holds an error: the NULL may then be a failed result,
  * and the op fails too.  All

@@ -25,7 +25,8 @@
  * it) and copies the array; it owns its state tensors.  Constructors
  * return NULL on failure with the cause in nb_last_error(): NB_EINVAL
  * for a bad hyperparameter (the message names the optimizer and the
- * value), an empty, NULL or repeated parameter, or a graph tensor as a
+ * value), an empty, NULL or repeated parameter (or a NULL params
+ * array), or a graph tensor as a
  * parameter (parameters must be persistent); NB_EDTYPE for an int64
  * parameter; NB_ENOMEM.
  */
@@ -97,6 +98,9 @@ nb_optim *nb_optim_rmsprop(nb_tensor *const *params, size_t n,
  * NULL is a no-op. */
 void nb_optim_free(nb_optim *o);
 
+/* Accessors of a NULL o, without an error: name "?", counts 0, param,
+ * state_at and state_find NULL (also for a NULL name), get_lr NAN;
+ * zero_grad does nothing; step and set_lr are NB_EINVAL. */
 /* "sgd", "adam", "adamw" or "rmsprop". */
 const char *nb_optim_name(const nb_optim *o);
 size_t nb_optim_param_count(const nb_optim *o);
@@ -167,8 +171,9 @@ nb_tensor *nb_optim_state_find(const nb_optim *o, const char *name);
  * as in PyTorch.  The schedule borrows the optimizer, which must outlive
  * it, and overwrites its lr at every step (nb_optim_set_lr in between
  * lasts until the next schedule step).  Constructors return NULL with
- * NB_EINVAL for step_size < 1, T_max < 1, gamma < 0, eta_min < 0 or a
- * non-finite value, NB_ENOMEM.
+ * NB_EINVAL for step_size < 1, T_max < 1, gamma < 0, eta_min < 0, a
+ * non-finite value or a NULL o, NB_ENOMEM.  A NULL s: step and set_epoch
+ * are NB_EINVAL, epoch is -1, lr_at and base_lr NAN.
  */
 typedef struct nb_sched nb_sched;
 

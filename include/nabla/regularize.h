@@ -4,7 +4,9 @@
  * torch.nn.utils).  Formulas and advice: doc/regularization.md.
  *
  * The graph-op wrappers follow ops.h: the graph first, a new graph
- * tensor back, or NULL with the error recorded on the graph (sticky).
+ * tensor back, or NULL with the error recorded on the graph (sticky);
+ * NULL g or a NULL input as there.  The gradient-clipping functions
+ * return NB_EINVAL for a NULL params array (n > 0) or a NULL entry.
  */
 #ifndef NABLA_REGULARIZE_H
 #define NABLA_REGULARIZE_H

@@ -14,7 +14,9 @@
  *    after the reset).  Never pass one to nb_tensor_free().
  *
  * Data is contiguous and row-major.  Rank is 0 (a scalar) to NB_MAX_DIMS.
- * Constructors return NULL on failure, with the cause in nb_last_error().
+ * Constructors return NULL on failure, with the cause in nb_last_error():
+ * NB_EINVAL for a NULL shape of rank > 0 (rank 0 needs none), a NULL
+ * generator or data, or a NULL t to clone.
  */
 #ifndef NABLA_TENSOR_H
 #define NABLA_TENSOR_H
@@ -61,10 +63,29 @@ nb_tensor *nb_tensor_from_data(nb_dtype dt, int ndim, const int64_t *shape,
  */
 nb_tensor *nb_tensor_clone(const nb_tensor *t);
 
-/* Frees a persistent tensor and its gradient.  NULL is a no-op; a graph
- * tensor is left alone (its graph owns it). */
+/*
+ * Frees a persistent tensor and its gradient.  NULL is a no-op; a graph
+ * tensor is left alone (its graph owns it).
+ *
+ * The graph does not own the persistent tensors recorded on its tape
+ * (parameters, inputs): freeing one while a node of the current step
+ * still refers to it (after forward, before nb_graph_reset) leaves that
+ * node with a dangling pointer, and a later nb_backward or DOT export
+ * of that step reads freed memory (undefined behaviour: a crash, a
+ * wrong gradient or a bogus error such as NB_ENOMEM).  nabla does not
+ * detect this; free persistent tensors only after the nb_graph_reset()
+ * or nb_graph_free() that ends the step (doc/api.md, "Ownership").
+ */
 void nb_tensor_free(nb_tensor *t);
 
+/*
+ * The accessors below accept NULL (a failed constructor, or
+ * nb_tensor_grad before the first backward) and then return the value
+ * in brackets, without setting nb_last_error():
+ *   dtype (-1: not a dtype; nb_dtype_name gives "?", nb_dtype_size 0),
+ *   ndim (-1), shape (NULL), dim (-1), numel (0), data and cdata
+ *   (NULL), get (NAN), item (NAN); set does nothing.
+ */
 nb_dtype nb_tensor_dtype(const nb_tensor *t);
 int nb_tensor_ndim(const nb_tensor *t);
 /* Borrowed: ndim entries, valid while t lives. */
@@ -86,33 +107,39 @@ double nb_tensor_get(const nb_tensor *t, size_t i);
 void nb_tensor_set(nb_tensor *t, size_t i, double v);
 /* The single value of a one-element tensor (NAN otherwise). */
 double nb_tensor_item(const nb_tensor *t);
-/* Copies src's values into dst (same numel and dtype). */
+/* Copies src's values into dst (same numel and dtype).  NB_EINVAL if
+ * either is NULL. */
 nb_status nb_tensor_copy(nb_tensor *dst, const nb_tensor *src);
-/* Fills t with v (converted as by nb_tensor_set). */
+/* Fills t with v (converted as by nb_tensor_set).  NB_EINVAL for NULL. */
 nb_status nb_tensor_fill(nb_tensor *t, double v);
 
 /*
  * Whether backward computes a gradient for t.  Only float tensors can
  * require grad.  For a graph tensor made by an op this is decided by the
  * op (any input requires grad, and grad mode is on) and cannot be set.
+ * NB_EINVAL for a NULL t; requires_grad(NULL) is false.
  */
 nb_status nb_tensor_set_requires_grad(nb_tensor *t, bool on);
 bool nb_tensor_requires_grad(const nb_tensor *t);
-/* The gradient, or NULL before the first backward pass reaching t.
- * Borrowed; owned by t. */
+/* The gradient, or NULL before the first backward pass reaching t (and
+ * for a NULL t).  Borrowed; owned by t. */
 nb_tensor *nb_tensor_grad(const nb_tensor *t);
-/* Sets t's gradient to zero (keeps the buffer).  No-op without one. */
+/* Sets t's gradient to zero (keeps the buffer).  No-op without one or
+ * for NULL. */
 void nb_tensor_zero_grad(nb_tensor *t);
 
 /* An optional name, shown by the DOT exporter and error messages.
- * The string is copied. */
+ * The string is copied; a NULL name removes the name; a NULL t is
+ * NB_EINVAL. */
 nb_status nb_tensor_set_name(nb_tensor *t, const char *name);
-const char *nb_tensor_name(const nb_tensor *t); /* NULL if none */
+const char *nb_tensor_name(const nb_tensor *t); /* NULL if none or NULL */
 
-/* True for tensors that belong to a graph (made by an op). */
+/* True for tensors that belong to a graph (made by an op); false for
+ * NULL. */
 bool nb_tensor_is_graph(const nb_tensor *t);
 
-/* Formats "[3, 4]" into buf (always NUL-terminated); returns buf. */
+/* Formats "[3, 4]" into buf (always NUL-terminated); returns buf.  A
+ * NULL shape of rank > 0 is written "(null)"; a NULL buf returns NULL. */
 char *nb_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
 
 #ifdef __cplusplus

@@ -187,6 +187,8 @@ nb_status nb_dataset_standardize(nb_dataset *d, double *mean, double *std)
 
 void nb_shuffle(int64_t *idx, size_t n, nb_rng *r)
 {
+	if (!idx || !r)
+		return;
 	for (size_t i = 0; i < n; i++)
 		idx[i] = (int64_t)i;
 	for (size_t i = n; i > 1; i--) {

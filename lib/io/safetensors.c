@@ -265,10 +265,11 @@ nb_status nb_safetensors_open(const char *path, nb_safetensors **out)
 	unsigned char len8[8];
 	char *hdr = NULL;
 	struct stat sb;
+	if (out)
+		*out = NULL;
 	if (!out || !path)
 		return nb__set_error(NB_EINVAL, "safetensors: %s is NULL",
 		                     path ? "out" : "path");
-	*out = NULL;
 	nb_safetensors *f = nb__calloc(1, sizeof *f);
 	if (!f || !(f->path = nb__strdup(path))) {
 		nb__free(f);
@@ -317,16 +318,17 @@ fail:
 	return st;
 }
 
-size_t nb_safetensors_count(const nb_safetensors *f) { return f->n; }
+/* Accessors of a NULL file give 0 or NULL and set no error. */
+size_t nb_safetensors_count(const nb_safetensors *f) { return f ? f->n : 0; }
 
 const char *nb_safetensors_name(const nb_safetensors *f, size_t i)
 {
-	return i < f->n ? f->e[i].name : NULL;
+	return f && i < f->n ? f->e[i].name : NULL;
 }
 
 static const entry *find(const nb_safetensors *f, const char *name)
 {
-	for (size_t i = 0; name && i < f->n; i++)
+	for (size_t i = 0; f && name && i < f->n; i++)
 		if (!strcmp(f->e[i].name, name))
 			return &f->e[i];
 	return NULL;
@@ -341,7 +343,7 @@ const char *nb_safetensors_dtype_str(const nb_safetensors *f,
 
 const char *nb_safetensors_meta(const nb_safetensors *f, const char *key)
 {
-	for (size_t i = 0; key && i < f->n_meta; i++)
+	for (size_t i = 0; f && key && i < f->n_meta; i++)
 		if (!strcmp(f->meta[2 * i], key))
 			return f->meta[2 * i + 1];
 	return NULL;
@@ -350,6 +352,10 @@ const char *nb_safetensors_meta(const nb_safetensors *f, const char *key)
 static nb_status find_known(const nb_safetensors *f, const char *name,
                             const entry **out)
 {
+	*out = NULL;
+	if (!f || !name)
+		return nb__set_error(NB_EINVAL, "safetensors: %s is NULL",
+		                     f ? "tensor name" : "file");
 	const entry *e = find(f, name);
 	*out = e;
 	if (!e)
@@ -366,6 +372,9 @@ nb_status nb_safetensors_info(const nb_safetensors *f, const char *name,
                               nb_dtype *dt, int *ndim, int64_t *shape)
 {
 	const entry *e;
+	if (!dt || !ndim || !shape)
+		return nb__set_error(NB_EINVAL, "safetensors: info: %s is NULL",
+		                     !dt ? "dt" : !ndim ? "ndim" : "shape");
 	nb_status st = find_known(f, name, &e);
 	if (st)
 		return st;

@@ -304,10 +304,13 @@ nb_module *nb_layer_new(const char *name, const char *op_name,
                         unsigned flags)
 {
 	_Alignas(max_align_t) unsigned char buf[NB_MAX_ATTRS_SIZE];
+	if (!op_name) {
+		nb__set_error(NB_EINVAL, "layer: op name is NULL");
+		return NULL;
+	}
 	const nb_op *op = nb_op_find(op_name);
 	if (!op) {
-		nb__set_error(NB_ENOTFOUND, "layer: unknown op '%s'",
-		              op_name ? op_name : "(null)");
+		nb__set_error(NB_ENOTFOUND, "layer: unknown op '%s'", op_name);
 		return NULL;
 	}
 	if (nb_attrs_parse(op, attrs, buf))

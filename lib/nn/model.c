@@ -106,18 +106,28 @@ void nb_module_free(nb_module *m)
 	nb__free(m);
 }
 
-const char *nb_module_name(const nb_module *m) { return m->name; }
+/* Accessors of a NULL module give "", NULL or 0 and set no error. */
+const char *nb_module_name(const nb_module *m) { return m ? m->name : ""; }
 const char *nb_module_type(const nb_module *m)
 {
+	if (!m)
+		return "";
 	return m->cls->type ? m->cls->type : "module";
 }
-void *nb_module_state(const nb_module *m) { return m->state; }
-nb_module *nb_module_parent(const nb_module *m) { return m->parent; }
-size_t nb_module_child_count(const nb_module *m) { return m->n_children; }
+void *nb_module_state(const nb_module *m) { return m ? m->state : NULL; }
+nb_module *nb_module_parent(const nb_module *m)
+{
+	return m ? m->parent : NULL;
+}
+
+size_t nb_module_child_count(const nb_module *m)
+{
+	return m ? m->n_children : 0;
+}
 
 nb_module *nb_module_child(const nb_module *m, size_t i)
 {
-	return i < m->n_children ? m->children[i] : NULL;
+	return m && i < m->n_children ? m->children[i] : NULL;
 }
 
 /* The path of m from below the root ("" for the root), into buf. */
@@ -178,10 +188,11 @@ static nb_status add_slot(nb_module *m, const char *name, nb_tensor *t,
 {
 	nb_status st;
 	slot s = {0};
-	if (!m || !t || !valid_name(name) || nb_tensor_is_graph(t)) {
+	if (!m || !t || !name || !valid_name(name) || nb_tensor_is_graph(t)) {
 		st = nb__set_error(NB_EINVAL, "module: add_%s: %s",
 		    buffer ? "buffer" : "param", !m ? "module is NULL"
-		    : !t ? "tensor is NULL" : nb_tensor_is_graph(t)
+		    : !t ? "tensor is NULL" : !name ? "name is NULL"
+		    : nb_tensor_is_graph(t)
 		    ? "a graph tensor cannot be kept by a module"
 		    : "bad name (letters, digits, '_' and '-')");
 		goto fail;
@@ -338,7 +349,7 @@ void nb_module_set_training(nb_module *m, bool training)
 		nb_module_set_training(m->children[i], training);
 }
 
-bool nb_module_training(const nb_module *m) { return m->training; }
+bool nb_module_training(const nb_module *m) { return m && m->training; }
 
 static size_t count_slots(const nb_module *m)
 {
@@ -362,8 +373,13 @@ static void fill_flat(const nb_module *m, nb_named_tensor *out, size_t *k)
 
 size_t nb_module_tensors(nb_module *m, const nb_named_tensor **out)
 {
-	*out = NULL;
+	if (out)
+		*out = NULL;
+	if (!m)
+		return 0;
 	size_t n = count_slots(m), k = 0;
+	if (!out)
+		return n;
 	if (n > m->cap_flat) {
 		nb_named_tensor *f = nb__realloc(m->flat, n * sizeof *f);
 		if (!f) {
@@ -410,14 +426,16 @@ size_t nb_module_params(nb_module *m, bool trainable_only, nb_tensor **out,
                         size_t cap)
 {
 	collect c = {trainable_only, out, out ? cap : 0, 0, 0};
-	each_param(m, collect_one, &c);
+	if (m)
+		each_param(m, collect_one, &c);
 	return c.n;
 }
 
 size_t nb_module_numel(nb_module *m, bool trainable_only)
 {
 	collect c = {trainable_only, NULL, 0, 0, 0};
-	each_param(m, collect_one, &c);
+	if (m)
+		each_param(m, collect_one, &c);
 	return c.numel;
 }
 
@@ -462,8 +480,10 @@ nb_status nb_module_freeze(nb_module *m, const char *prefix, bool frozen,
 	freeze f = {prefix ? prefix : "", 0, 0, frozen};
 	if (matched)
 		*matched = 0;
-	if (!m)
-		return nb__set_error(NB_EINVAL, "freeze: module is NULL");
+	if (!m || !prefix)
+		return nb__set_error(NB_EINVAL, "%s: %s is NULL",
+		                     frozen ? "freeze" : "unfreeze",
+		                     m ? "prefix" : "module");
 	f.len = strlen(f.prefix);
 	each_param(m, freeze_one, &f);
 	if (matched)

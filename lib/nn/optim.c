@@ -533,6 +533,8 @@ size_t nb_optim_state_count(const nb_optim *o)
 
 nb_tensor *nb_optim_state_at(const nb_optim *o, size_t i, const char **name)
 {
+	if (name)
+		*name = NULL;
 	if (!o || i >= o->n_state)
 		return NULL;
 	if (name)

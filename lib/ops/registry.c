@@ -266,8 +266,8 @@ nb_tensor *nb_call(nb_graph *g, const char *name, int n_in,
                    nb_tensor *const *in, const char *attrs)
 {
 	if (!g || !name) {
-		nb__set_error(NB_EINVAL, "call: %s is NULL",
-		              g ? "op name" : "graph");
+		nb__graph_fail(g, NB_EINVAL, "call: %s is NULL",
+		               g ? "op name" : "graph");
 		return NULL;
 	}
 	const nb_op *op = nb_op_find(name);
