@@ -63,13 +63,37 @@ const char *nb_safetensors_meta(const nb_safetensors *f, const char *key);
 /*
  * Writes the n tensors (names must be unique and non-empty; F32, F64 or
  * I64) and the metadata meta[0] = meta[1], meta[2] = meta[3], ... up to
- * a NULL key (meta may be NULL) to path, through a temporary file
- * renamed into place, so an existing file is replaced whole or not at
- * all.  The header is padded with spaces to a multiple of 8 bytes, as
- * the reference implementation does.  NB_EINVAL, NB_EIO, NB_ENOMEM.
+ * a NULL key (meta may be NULL) to path.  The header is padded with
+ * spaces to a multiple of 8 bytes, as the reference implementation does.
+ *
+ * path is replaced atomically: the data goes to a new temporary file in
+ * path's directory (path ".tmp-" and 8 random letters, created with
+ * O_EXCL, so a file or symbolic link already at that name is never
+ * opened), which is synced to the disk, given path's permission bits
+ * (and owner and group where the process may set them; a new file gets
+ * 0666 less the umask, as fopen gives), renamed over path, and the
+ * directory is synced.  Readers see the old file or the new one, never
+ * a mix; of concurrent saves to one path, the last rename wins.  If path
+ * is a symbolic link, the link itself is replaced by the file (its
+ * target is untouched).  path must not be a directory or a device.  On
+ * any error the temporary is removed and path is left as it was, except
+ * when only the final sync of the directory fails (NB_EIO, "saved, but
+ * syncing the directory ... failed": the new file is in place).
+ * NB_EINVAL, NB_EIO (with the step that failed and strerror), NB_ENOMEM.
  */
 nb_status nb_safetensors_save(const char *path, const nb_named_tensor *t,
                               size_t n, const char *const *meta);
+
+/*
+ * Whether nb_safetensors_save(path, ...) can create its file: checks
+ * path as the save does (not a directory or a device) and creates and
+ * removes a temporary file in its directory the same way.  Call it
+ * before long work whose result is to be saved there.  NB_OK, NB_EIO
+ * (with the reason: "No such file or directory", "Permission denied",
+ * ...), NB_EINVAL (path NULL or empty), NB_ENOMEM.  It cannot promise
+ * that the disk will still have room later.
+ */
+nb_status nb_safetensors_check_writable(const char *path);
 
 /* ---- modules ---- */
 
