@@ -7,7 +7,7 @@ set -u
 build=${NB_BUILDDIR:-.}
 nabla=$build/nabla
 tmp=${TMPDIR:-/tmp}/nb-cli.$$
-trap 'rm -f "$tmp".*' EXIT INT TERM
+trap 'rm -rf "$tmp".*' EXIT INT TERM
 n=0
 failed=0
 
@@ -203,6 +203,35 @@ s = d["summary"]
 assert s["failed"] > 0 and s["failed"] + s["passed"] == s["checks"], s
 assert any(not x["pass"] and x.get("message") for x in d["results"])
 '
+
+# nabla train --save: checked before training, replaced atomically.
+# $quick is split into words on purpose.
+quick="train --synthetic --train-limit 200 --test-limit 100 --batch 50
+	--model linear:10 --threads 1 --quiet"
+mkdir "$tmp.ckpt"
+run 1 "train --save into a missing directory" $quick --epochs 1 \
+	--save "$tmp.ckpt/missing/m.st"
+expect_in "$tmp.err" "missing/m.st: cannot save: creating a file in .*missing: No such file or directory (nothing was trained)" \
+	"train --save: a missing directory is named before training"
+if grep -q "epoch 1/1" "$tmp.out"; then
+	not_ok "train --save into a missing directory: trained first"
+else
+	ok "train --save into a missing directory: nothing trained"
+fi
+: >"$tmp.ckpt/file"
+run 1 "train --save under a file" $quick --save "$tmp.ckpt/file/m.st"
+expect_in "$tmp.err" "Not a directory (nothing was trained)" \
+	"train --save under a file: the reason"
+run 1 "train --save to a directory" $quick --save "$tmp.ckpt"
+expect_in "$tmp.err" "cannot save: it is a directory" \
+	"train --save to a directory: the reason"
+run 0 "train --save" $quick --epochs 1 --save "$tmp.ckpt/m.st"
+left=$(cd "$tmp.ckpt" && echo *)
+if [ "$left" = "file m.st" ]; then
+	ok "train --save leaves no temporary file"
+else
+	not_ok "train --save leaves no temporary file: $left"
+fi
 
 echo "1..$n"
 exit $failed

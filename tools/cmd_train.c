@@ -602,6 +602,12 @@ static int run(train_ctx *t)
 {
 	const train_opts *o = t->o;
 	int rc;
+	/* A --save that cannot be written fails now, not after training. */
+	if (o->save && nb_safetensors_check_writable(o->save)) {
+		fprintf(stderr, "nabla train: --save: %s (nothing was trained)\n",
+		        nb_last_error());
+		return CLI_FAIL;
+	}
 	if ((rc = load_data(t)) || (rc = build_model(t)) ||
 	    (rc = load_weights(t)) || (rc = setup_optim(t)))
 		return rc;
