@@ -233,5 +233,19 @@ else
 	not_ok "train --save leaves no temporary file: $left"
 fi
 
+# A malformed nabla.epoch is an error naming the file and the key, not
+# epoch 0.  The checkpoint's "1" becomes "x" (same length, valid JSON).
+at=$(grep -abo '"nabla.epoch":"1"' "$tmp.ckpt/m.st" | cut -d: -f1)
+if [ -n "$at" ]; then
+	printf x | dd of="$tmp.ckpt/m.st" bs=1 seek=$((at + 15)) conv=notrunc \
+		2>/dev/null
+	run 1 "train --load with a bad nabla.epoch" $quick --epochs 0 \
+		--load "$tmp.ckpt/m.st"
+	expect_in "$tmp.err" 'm.st: the metadata nabla.epoch is "x", not a number of epochs' \
+		"a bad nabla.epoch: the file and the key"
+else
+	not_ok "train --save wrote no \"nabla.epoch\":\"1\""
+fi
+
 echo "1..$n"
 exit $failed
