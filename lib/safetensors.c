@@ -796,6 +796,13 @@ static nb_status match_names(nb_safetensors *f, const nb_named_tensor *t,
 		    f->path, rep->missing ? " missing " : "", rep->missing_names,
 		    rep->missing && rep->unexpected ? ";" : "",
 		    rep->unexpected ? " unexpected " : "", rep->unexpected_names);
+	/* Skipping some names is fine-tuning; skipping all of them is a
+	 * wrong file or a model named otherwise, not a successful load. */
+	if (n && rep->missing == n)
+		return nb__set_error(NB_ENOTFOUND, "%s: no tensor name matches "
+		    "the model's, nothing was loaded (the file has %s%s; the "
+		    "model has %s)", f->path, rep->unexpected ? "" : "none",
+		    rep->unexpected_names, rep->missing_names);
 	return NB_OK;
 }
 

@@ -1051,3 +1051,28 @@ Test(safetensors, check_writable)
 	cr_expect_str_eq(dir_listing(), "f");
 }
 
+/* ---- loading: nothing matched ---- */
+
+Test(safetensors, nonstrict_load_of_nothing_is_an_error)
+{
+	nb_module *m = mlp(NB_F32, "linear:3");
+	nb_load_report rep;
+	double before = nb_tensor_get(nb_module_tensor(m, "fc1.weight"), 0);
+	cr_assert_eq(save_w(tmp("other.st"), 4, 1.0, "a"), NB_OK);
+	cr_expect_eq(nb_module_load(m, tmp("other.st"), false, &rep),
+	             NB_ENOTFOUND);
+	cr_expect(strstr(nb_last_error(), "other.st: no tensor name matches "
+	                 "the model's, nothing was loaded (the file has w; the "
+	                 "model has fc1.weight, "), "%s", nb_last_error());
+	cr_expect_eq(rep.loaded, 0);
+	cr_expect_eq(nb_tensor_get(nb_module_tensor(m, "fc1.weight"), 0),
+	             before);
+	/* A file of no tensors at all. */
+	cr_assert_eq(nb_safetensors_save(tmp("empty.st"), NULL, 0, NULL),
+	             NB_OK);
+	cr_expect_eq(nb_module_load(m, tmp("empty.st"), false, &rep),
+	             NB_ENOTFOUND);
+	cr_expect(strstr(nb_last_error(), "(the file has none; "), "%s",
+	          nb_last_error());
+	nb_module_free(m);
+}

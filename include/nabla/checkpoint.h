@@ -141,7 +141,9 @@ typedef struct nb_load_report {
  * name (entries named "optim/..." are optimizer state and ignored).  Strict: every tensor of m must be in the file and every
  * tensor of the file must be in m, or NB_ENOTFOUND with a message that
  * lists the missing and unexpected names.  Not strict (fine-tuning):
- * tensors on one side only are skipped and counted in *rep.  Always:
+ * tensors on one side only are skipped and counted in *rep, but if no
+ * name matches (and m has tensors) nothing would be loaded, which is
+ * NB_ENOTFOUND naming the file ("no tensor name matches").  Always:
  * a tensor whose shape or dtype differs from the module's is an error
  * (NB_ESHAPE, NB_EDTYPE) naming it and both shapes.  Every tensor is
  * read and checked before any is copied, so on error m is unchanged.
