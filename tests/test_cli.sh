@@ -8,7 +8,7 @@ set -u
 build=${NB_BUILDDIR:-.}
 nabla=$build/nabla
 tmp=${TMPDIR:-/tmp}/nb-cli.$$
-trap 'rm -f "$tmp".*' EXIT INT TERM
+trap 'rm -rf "$tmp".*' EXIT INT TERM
 n=0
 failed=0
 
@@ -291,6 +291,49 @@ run 2 "train with every parameter frozen" train --synthetic \
 	--model "linear:10" --freeze fc1 --epochs 1
 expect_in "$tmp.err" "every parameter is frozen" \
 	"frozen parameters are called frozen"
+
+# nabla train --save: checked before training, replaced atomically.
+# $quick is split into words on purpose.
+quick="train --synthetic --train-limit 200 --test-limit 100 --batch 50
+	--model linear:10 --threads 1 --quiet"
+mkdir "$tmp.ckpt"
+run 1 "train --save into a missing directory" $quick --epochs 1 \
+	--save "$tmp.ckpt/missing/m.st"
+expect_in "$tmp.err" "missing/m.st: cannot save: creating a file in .*missing: No such file or directory (nothing was trained)" \
+	"train --save: a missing directory is named before training"
+if grep -q "epoch 1/1" "$tmp.out"; then
+	not_ok "train --save into a missing directory: trained first"
+else
+	ok "train --save into a missing directory: nothing trained"
+fi
+: >"$tmp.ckpt/file"
+run 1 "train --save under a file" $quick --save "$tmp.ckpt/file/m.st"
+expect_in "$tmp.err" "Not a directory (nothing was trained)" \
+	"train --save under a file: the reason"
+run 1 "train --save to a directory" $quick --save "$tmp.ckpt"
+expect_in "$tmp.err" "cannot save: it is a directory" \
+	"train --save to a directory: the reason"
+run 0 "train --save" $quick --epochs 1 --save "$tmp.ckpt/m.st"
+left=$(cd "$tmp.ckpt" && echo *)
+if [ "$left" = "file m.st" ]; then
+	ok "train --save leaves no temporary file"
+else
+	not_ok "train --save leaves no temporary file: $left"
+fi
+
+# A malformed nabla.epoch is an error naming the file and the key, not
+# epoch 0.  The checkpoint's "1" becomes "x" (same length, valid JSON).
+at=$(grep -abo '"nabla.epoch":"1"' "$tmp.ckpt/m.st" | cut -d: -f1)
+if [ -n "$at" ]; then
+	printf x | dd of="$tmp.ckpt/m.st" bs=1 seek=$((at + 15)) conv=notrunc \
+		2>/dev/null
+	run 1 "train --load with a bad nabla.epoch" $quick --epochs 0 \
+		--load "$tmp.ckpt/m.st"
+	expect_in "$tmp.err" 'm.st: the metadata nabla.epoch is "x", not a number of epochs' \
+		"a bad nabla.epoch: the file and the key"
+else
+	not_ok "train --save wrote no \"nabla.epoch\":\"1\""
+fi
 
 echo "1..$n"
 exit $failed

@@ -884,6 +884,8 @@ Test(null, checkpoint)
 	char out[128];
 	snprintf(out, sizeof out, "%s/o.st", tmpdir);
 	nb_named_tensor nt = {"w", w, false};
+	COVERS(nb_safetensors_check_writable);
+	EXPECT_EINVAL(nb_safetensors_check_writable(NULL));
 	COVERS(nb_safetensors_save);
 	EXPECT_EINVAL(nb_safetensors_save(NULL, &nt, 1, NULL));
 	EXPECT_EINVAL(nb_safetensors_save(out, NULL, 1, NULL));

@@ -2,8 +2,19 @@
  * test_safetensors.c - checkpoints: PyTorch-written fixtures (made by
  * tests/ref/gen_safetensors.py), nabla-written files PyTorch reads, round
  * trips, name/shape/dtype errors, non-strict loading, and a table of
- * corrupt, truncated and hostile files.
+ * corrupt, truncated and hostile files; how saving replaces a file
+ * (symbolic links, concurrent writers, write and sync failures, modes),
+ * with faults injected by the hooks below.
  */
+#undef _FORTIFY_SOURCE /* its inline open() would clash with the hook */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "support/helpers.h"
 #include "support/testops.h"
@@ -569,5 +580,499 @@ Test(safetensors, batch_norm_state_dict_matches_pytorch)
 	nb_tensor_free(x);
 	nb_tensor_free(want);
 	nb_safetensors_close(f);
+	nb_module_free(m);
+}
+
+/* ---- saving: atomic replacement ----
+ *
+ * Fault injection.  This program defines open, write, fsync and rename:
+ * the library's calls reach these definitions first (an executable's
+ * symbols interpose those of the shared libraries it loads), and they
+ * pass every call on to the kernel.  For a save to hook.dest they can
+ * plant a symbolic link at each temporary name the library is about to
+ * create, fail a write, a sync or the rename, and they record the
+ * order in which the temporary and the directory are synced and the
+ * temporary renamed.  hook.calls counts the calls seen, so a build in
+ * which the hooks are not reached fails instead of passing unchecked. */
+static struct {
+	char dest[600];     /* the destination; the temporary is dest.tmp-* */
+	char dir[600];      /* its directory */
+	const char *victim; /* plant a link to it at the next temp names */
+	int plant, planted;
+	int tmp_fd, dir_fd;
+	long write_budget;  /* bytes the temporary may take; < 0 unlimited */
+	int write_errno, fsync_tmp_errno, fsync_dir_errno, rename_errno;
+	unsigned mode_seen; /* the temporary's mode while written */
+	char log[128];      /* 'f' sync temp, 'r' rename, 'd' sync dir */
+	int calls;
+} hook;
+
+static void hook_reset(const char *dest)
+{
+	memset(&hook, 0, sizeof hook);
+	hook.tmp_fd = hook.dir_fd = -1;
+	hook.write_budget = -1;
+	snprintf(hook.dest, sizeof hook.dest, "%s", dest);
+	snprintf(hook.dir, sizeof hook.dir, "%s", dir);
+}
+
+static void hook_log(char c)
+{
+	size_t k = strlen(hook.log);
+	if (k + 1 < sizeof hook.log)
+		hook.log[k] = c;
+}
+
+static bool is_temp(const char *path)
+{
+	size_t k = strlen(hook.dest);
+	return *hook.dest && !strncmp(path, hook.dest, k) &&
+	       !strncmp(path + k, ".tmp-", 5);
+}
+
+int open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	if (flags & O_CREAT) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	bool temp = is_temp(path);
+	if (temp && hook.plant > 0 && !symlink(hook.victim, path)) {
+		hook.plant--;
+		hook.planted++;
+	}
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+	hook.calls += temp;
+	if (fd >= 0 && temp)
+		hook.tmp_fd = fd;
+	if (fd >= 0 && *hook.dir && !strcmp(path, hook.dir))
+		hook.dir_fd = fd;
+	return fd;
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (fd >= 0 && fd == hook.tmp_fd) {
+		struct stat sb;
+		hook.calls++;
+		if (!fstat(fd, &sb))
+			hook.mode_seen |= (unsigned)sb.st_mode & 0777;
+		if (hook.write_budget >= 0) {
+			if (hook.write_budget == 0) {
+				errno = hook.write_errno;
+				return -1;
+			}
+			if ((long)n > hook.write_budget)
+				n = (size_t)hook.write_budget; /* a short write */
+			hook.write_budget -= (long)n;
+		}
+	}
+	return (ssize_t)syscall(SYS_write, fd, buf, n);
+}
+
+int fsync(int fd)
+{
+	int fail = 0;
+	if (fd >= 0 && fd == hook.tmp_fd) {
+		hook_log('f');
+		fail = hook.fsync_tmp_errno;
+	} else if (fd >= 0 && fd == hook.dir_fd) {
+		hook_log('d');
+		fail = hook.fsync_dir_errno;
+	}
+	if (fail) {
+		errno = fail;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
+
+int rename(const char *from, const char *to)
+{
+	if (is_temp(from)) {
+		hook_log('r');
+		hook.tmp_fd = -1;
+		if (hook.rename_errno) {
+			errno = hook.rename_errno;
+			return -1;
+		}
+	}
+#ifdef SYS_renameat2
+	return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 0);
+#else
+	return (int)syscall(SYS_rename, from, to);
+#endif
+}
+
+/* The names in the test directory, sorted, space-separated. */
+static const char *dir_listing(void)
+{
+	static char out[2048];
+	char names[32][256];
+	int n = 0;
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	for (struct dirent *e; (e = readdir(d)) && n < 32;)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			snprintf(names[n++], sizeof names[0], "%s", e->d_name);
+	closedir(d);
+	qsort(names, (size_t)n, sizeof names[0],
+	      (int (*)(const void *, const void *))strcmp);
+	out[0] = '\0';
+	for (int i = 0; i < n; i++)
+		snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s",
+		         i ? " " : "", names[i]);
+	return out;
+}
+
+static void put_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "wb");
+	cr_assert_not_null(fp, "%s", path);
+	cr_assert_eq(fputs(text, fp) >= 0 && !fclose(fp), true);
+}
+
+static const char *get_file(const char *path)
+{
+	static char buf[4096];
+	FILE *fp = fopen(path, "rb");
+	size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+	buf[n] = '\0';
+	if (fp)
+		fclose(fp);
+	return fp ? buf : "(cannot open)";
+}
+
+/* Saves one tensor "w" of n float32 values v, with metadata
+ * "writer" = who. */
+static nb_status save_w(const char *path, size_t n, double v,
+                        const char *who)
+{
+	nb_tensor *w = nb_tensor_full(NB_F32, NB_SHAPE((int64_t)n), v);
+	cr_assert_not_null(w);
+	nb_named_tensor t[1] = {{"w", w, false}};
+	const char *meta[] = {"writer", who, NULL};
+	nb_status st = nb_safetensors_save(path, t, 1, meta);
+	nb_tensor_free(w);
+	return st;
+}
+
+/* f holds save_w(path, n, v, who)'s checkpoint, exactly. */
+static bool is_w(nb_safetensors *f, size_t n, double v, const char *who)
+{
+	nb_tensor *w = nb_safetensors_read(f, "w");
+	bool ok = w && nb_safetensors_count(f) == 1 &&
+	          nb_safetensors_meta(f, "writer") &&
+	          !strcmp(nb_safetensors_meta(f, "writer"), who) &&
+	          nb_tensor_numel(w) == n;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = nb_tensor_get(w, i) == (double)(float)v;
+	nb_tensor_free(w);
+	return ok;
+}
+
+static bool holds_w(const char *path, size_t n, double v, const char *who)
+{
+	nb_safetensors *f;
+	if (nb_safetensors_open(path, &f))
+		return false;
+	bool ok = is_w(f, n, v, who);
+	nb_safetensors_close(f);
+	return ok;
+}
+
+/* The concurrent writers' checkpoints, A and B. */
+#define SAVE_A(path) save_w(path, 30000, 1.0, "A")
+#define SAVE_B(path) save_w(path, 7000, 2.0, "B")
+
+/* path holds A's checkpoint or B's, whole (one open: a second one could
+ * see the next save). */
+static bool holds_a_or_b(const char *path)
+{
+	nb_safetensors *f;
+	if (nb_safetensors_open(path, &f))
+		return false;
+	bool ok = is_w(f, 30000, 1.0, "A") || is_w(f, 7000, 2.0, "B");
+	nb_safetensors_close(f);
+	return ok;
+}
+
+Test(safetensors, save_ignores_a_link_at_the_old_temporary_name)
+{
+	const char *path = tmp("m.st"), *victim = tmp("victim");
+	put_file(victim, "precious");
+	cr_assert_eq(symlink("victim", tmp("m.st.tmp")), 0);
+	cr_assert_eq(save_w(path, 4, 1.5, "a"), NB_OK, "%s", nb_last_error());
+	cr_expect_str_eq(get_file(victim), "precious");
+	struct stat sb;
+	cr_assert_eq(lstat(path, &sb), 0);
+	cr_expect(S_ISREG(sb.st_mode), "m.st must be a file, not a link");
+	cr_expect(holds_w(path, 4, 1.5, "a"));
+	cr_expect_eq(lstat(tmp("m.st.tmp"), &sb), 0);
+	cr_expect(S_ISLNK(sb.st_mode), "the planted link is left alone");
+	cr_expect_str_eq(dir_listing(), "m.st m.st.tmp victim");
+}
+
+Test(safetensors, save_never_follows_a_link_at_a_temporary_name)
+{
+	const char *path = tmp("m.st"), *victim = tmp("victim");
+	put_file(victim, "precious");
+	cr_assert_eq(save_w(path, 4, 1.0, "old"), NB_OK);
+	/* A link appears at each of the next five names the save tries,
+	 * just before it opens them, as if an attacker guessed them. */
+	hook_reset(path);
+	hook.victim = "victim";
+	hook.plant = 5;
+	cr_assert_eq(save_w(path, 4, 2.0, "new"), NB_OK, "%s",
+	             nb_last_error());
+	cr_assert_eq(hook.planted, 5, "the hooks were not reached (%d calls)",
+	             hook.calls);
+	cr_expect_str_eq(get_file(victim), "precious");
+	cr_expect(holds_w(path, 4, 2.0, "new"));
+	/* The five links, m.st and the victim; no temporary of ours. */
+	DIR *d = opendir(dir);
+	int links = 0, files = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		struct stat sb;
+		char p[1100];
+		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+		if (e->d_name[0] == '.' || lstat(p, &sb))
+			continue;
+		links += S_ISLNK(sb.st_mode);
+		files += S_ISREG(sb.st_mode);
+	}
+	closedir(d);
+	cr_expect_eq(links, 5);
+	cr_expect_eq(files, 2, "%s", dir_listing());
+}
+
+Test(safetensors, save_replaces_a_link_not_its_target)
+{
+	const char *path = tmp("m.st");
+	cr_assert_eq(save_w(tmp("target.st"), 4, 1.0, "target"), NB_OK);
+	cr_assert_eq(symlink("target.st", path), 0);
+	cr_assert_eq(save_w(path, 8, 3.0, "new"), NB_OK, "%s", nb_last_error());
+	struct stat sb;
+	cr_assert_eq(lstat(path, &sb), 0);
+	cr_expect(S_ISREG(sb.st_mode));
+	cr_expect(holds_w(path, 8, 3.0, "new"));
+	cr_expect(holds_w(tmp("target.st"), 4, 1.0, "target"));
+}
+
+Test(safetensors, save_refuses_directories_and_devices)
+{
+	cr_assert_eq(mkdir(tmp("d.st"), 0755), 0);
+	cr_expect_eq(save_w(tmp("d.st"), 4, 1.0, "a"), NB_EIO);
+	cr_expect(strstr(nb_last_error(), "d.st: cannot save: it is a "
+	                 "directory"), "%s", nb_last_error());
+	cr_assert_eq(mkfifo(tmp("fifo.st"), 0644), 0);
+	cr_expect_eq(save_w(tmp("fifo.st"), 4, 1.0, "a"), NB_EIO);
+	cr_expect(strstr(nb_last_error(), "fifo.st: cannot save: not a regular "
+	                 "file"), "%s", nb_last_error());
+	struct stat sb;
+	cr_expect(!lstat(tmp("fifo.st"), &sb) && S_ISFIFO(sb.st_mode));
+	cr_expect_eq(nb_safetensors_check_writable(tmp("fifo.st")), NB_EIO);
+	cr_expect_str_eq(dir_listing(), "d.st fifo.st");
+}
+
+/* Two processes save different checkpoints to one path, 40 times each,
+ * while a third reads it: every save succeeds, every read sees one
+ * whole checkpoint, and the last is exactly one of the two. */
+Test(safetensors, concurrent_saves_leave_one_whole_file, .timeout = 60)
+{
+	const char *path = tmp("m.st");
+	pid_t pid[3];
+	for (int k = 0; k < 3; k++) {
+		cr_assert_neq(pid[k] = fork(), -1);
+		if (pid[k])
+			continue;
+		int bad = 0;
+		for (int i = 0; i < (k == 2 ? 200 : 40); i++) {
+			if (k == 0)
+				bad += SAVE_A(path) != NB_OK;
+			else if (k == 1)
+				bad += SAVE_B(path) != NB_OK;
+			else if (access(path, F_OK) == 0)
+				bad += !holds_a_or_b(path);
+		}
+		_exit(bad ? 1 : 0);
+	}
+	for (int k = 0; k < 3; k++) {
+		int ws;
+		cr_assert_eq(waitpid(pid[k], &ws, 0), pid[k]);
+		cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "%s failed",
+		          k == 2 ? "the reader" : k ? "writer B" : "writer A");
+	}
+	cr_expect(holds_a_or_b(path));
+	cr_expect_str_eq(dir_listing(), "m.st");
+}
+
+/* The file is synced before the rename, the directory after it. */
+Test(safetensors, save_syncs_the_file_then_the_directory)
+{
+	const char *path = tmp("m.st");
+	hook_reset(path);
+	cr_assert_eq(save_w(path, 4, 1.0, "a"), NB_OK, "%s", nb_last_error());
+	cr_assert_gt(hook.calls, 0, "the hooks were not reached");
+	cr_expect_str_eq(hook.log, "frd");
+}
+
+/* A write, sync or rename that fails leaves the old file as it was and
+ * no temporary behind. */
+Test(safetensors, failed_saves_keep_the_old_file)
+{
+	const char *path = tmp("m.st");
+	static const struct {
+		long budget;
+		int write_errno, fsync_errno, rename_errno;
+		const char *msg;
+	} fail[] = {
+		{0, ENOSPC, 0, 0, "writing"},
+		{100, ENOSPC, 0, 0, "No space left on device"},  /* short write */
+		{5000, EIO, 0, 0, "Input/output error"},
+		{-1, 0, EIO, 0, "syncing"},
+		{-1, 0, 0, EACCES, "renaming"},
+	};
+	cr_assert_eq(save_w(path, 4, 1.0, "old"), NB_OK);
+	for (size_t i = 0; i < sizeof fail / sizeof *fail; i++) {
+		hook_reset(path);
+		hook.write_budget = fail[i].budget;
+		hook.write_errno = fail[i].write_errno;
+		hook.fsync_tmp_errno = fail[i].fsync_errno;
+		hook.rename_errno = fail[i].rename_errno;
+		cr_expect_eq(save_w(path, 3000, 2.0, "new"), NB_EIO, "case %zu", i);
+		cr_expect(strstr(nb_last_error(), fail[i].msg) &&
+		          strstr(nb_last_error(), "m.st: cannot save: "),
+		          "case %zu: %s", i, nb_last_error());
+		cr_expect_gt(hook.calls, 0, "the hooks were not reached");
+		cr_expect(holds_w(path, 4, 1.0, "old"), "case %zu", i);
+		cr_expect_str_eq(dir_listing(), "m.st", "case %zu", i);
+	}
+	/* After the rename, a failed sync of the directory is reported,
+	 * but the new file is in place. */
+	hook_reset(path);
+	hook.fsync_dir_errno = EIO;
+	cr_expect_eq(save_w(path, 4, 3.0, "new"), NB_EIO);
+	cr_expect(strstr(nb_last_error(), "m.st: saved, but syncing the "
+	                 "directory"), "%s", nb_last_error());
+	cr_expect(holds_w(path, 4, 3.0, "new"));
+	cr_expect_str_eq(dir_listing(), "m.st");
+}
+
+/* A full disk, simulated by the file-size limit (EFBIG; SIGXFSZ
+ * ignored, as a process that handles its errors would). */
+Test(safetensors, a_full_disk_keeps_the_old_file)
+{
+	const char *path = tmp("m.st");
+	cr_assert_eq(save_w(path, 100, 1.0, "old"), NB_OK);
+	struct rlimit old, small;
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = old;
+	small.rlim_cur = 4096;
+	void (*handler)(int) = signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+	nb_status st = save_w(path, 10000, 2.0, "new");
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, handler);
+	cr_expect_eq(st, NB_EIO);
+	cr_expect(strstr(nb_last_error(), "File too large"), "%s",
+	          nb_last_error());
+	cr_expect(holds_w(path, 100, 1.0, "old"));
+	cr_expect_str_eq(dir_listing(), "m.st");
+}
+
+static unsigned mode_of(const char *path)
+{
+	struct stat sb;
+	cr_assert_eq(stat(path, &sb), 0, "%s", path);
+	return (unsigned)sb.st_mode & 07777;
+}
+
+/* A replaced file keeps its mode; a new one gets 0666 less the umask;
+ * while it is written, the temporary is the owner's only. */
+Test(safetensors, save_keeps_the_mode)
+{
+	const char *path = tmp("m.st");
+	mode_t mask = umask(022);
+	cr_assert_eq(save_w(path, 4, 1.0, "a"), NB_OK);
+	cr_expect_eq(mode_of(path), 0644);
+	static const unsigned modes[] = {0600, 0640, 0444, 0755};
+	for (size_t i = 0; i < 4; i++) {
+		cr_assert_eq(chmod(path, modes[i]), 0);
+		hook_reset(path);
+		cr_assert_eq(save_w(path, 4, 2.0, "b"), NB_OK, "%s",
+		             nb_last_error());
+		cr_expect_eq(mode_of(path), modes[i], "%o became %o", modes[i],
+		             mode_of(path));
+		cr_expect_eq(hook.mode_seen, 0600, "written with mode %o",
+		             hook.mode_seen);
+	}
+	umask(027);
+	cr_assert_eq(save_w(tmp("n1.st"), 4, 1.0, "a"), NB_OK);
+	cr_expect_eq(mode_of(tmp("n1.st")), 0640);
+	umask(077);
+	cr_assert_eq(save_w(tmp("n2.st"), 4, 1.0, "a"), NB_OK);
+	cr_expect_eq(mode_of(tmp("n2.st")), 0600);
+	umask(mask);
+	/* As root, the owner and group are kept too. */
+	if (geteuid() == 0) {
+		struct stat sb;
+		cr_assert_eq(chown(path, 1234, 5678), 0);
+		cr_assert_eq(chmod(path, 0640), 0);
+		cr_assert_eq(save_w(path, 4, 3.0, "c"), NB_OK);
+		cr_assert_eq(stat(path, &sb), 0);
+		cr_expect(sb.st_uid == 1234 && sb.st_gid == 5678, "%d:%d",
+		          (int)sb.st_uid, (int)sb.st_gid);
+		cr_expect_eq(sb.st_mode & 07777, 0640);
+	}
+}
+
+Test(safetensors, check_writable)
+{
+	cr_expect_eq(nb_safetensors_check_writable(tmp("m.st")), NB_OK, "%s",
+	             nb_last_error());
+	cr_expect_str_eq(dir_listing(), "", "the probe is removed");
+	cr_expect_eq(nb_safetensors_check_writable(tmp("no/m.st")), NB_EIO);
+	cr_expect(strstr(nb_last_error(), "no/m.st: cannot save: creating a "
+	                 "file in ") && strstr(nb_last_error(), "/no: No such "
+	                 "file or directory"), "%s", nb_last_error());
+	put_file(tmp("f"), "x");
+	cr_expect_eq(nb_safetensors_check_writable(tmp("f/m.st")), NB_EIO);
+	cr_expect(strstr(nb_last_error(), "Not a directory"), "%s",
+	          nb_last_error());
+	cr_expect_eq(nb_safetensors_check_writable(dir), NB_EIO);
+	cr_expect(strstr(nb_last_error(), "it is a directory"));
+	cr_expect_eq(nb_safetensors_check_writable(""), NB_EINVAL);
+	cr_expect_eq(nb_safetensors_check_writable(NULL), NB_EINVAL);
+	cr_expect_eq(nb_safetensors_save("", NULL, 0, NULL), NB_EINVAL);
+	cr_expect_str_eq(dir_listing(), "f");
+}
+
+/* ---- loading: nothing matched ---- */
+
+Test(safetensors, nonstrict_load_of_nothing_is_an_error)
+{
+	nb_module *m = mlp(NB_F32, "linear:3");
+	nb_load_report rep;
+	double before = nb_tensor_get(nb_module_tensor(m, "fc1.weight"), 0);
+	cr_assert_eq(save_w(tmp("other.st"), 4, 1.0, "a"), NB_OK);
+	cr_expect_eq(nb_module_load(m, tmp("other.st"), false, &rep),
+	             NB_ENOTFOUND);
+	cr_expect(strstr(nb_last_error(), "other.st: no tensor name matches "
+	                 "the model's, nothing was loaded (the file has w; the "
+	                 "model has fc1.weight, "), "%s", nb_last_error());
+	cr_expect_eq(rep.loaded, 0);
+	cr_expect_eq(nb_tensor_get(nb_module_tensor(m, "fc1.weight"), 0),
+	             before);
+	/* A file of no tensors at all. */
+	cr_assert_eq(nb_safetensors_save(tmp("empty.st"), NULL, 0, NULL),
+	             NB_OK);
+	cr_expect_eq(nb_module_load(m, tmp("empty.st"), false, &rep),
+	             NB_ENOTFOUND);
+	cr_expect(strstr(nb_last_error(), "(the file has none; "), "%s",
+	          nb_last_error());
 	nb_module_free(m);
 }

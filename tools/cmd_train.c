@@ -422,6 +422,23 @@ static int load_data(train_ctx *t)
 
 /* ---- the model ---- */
 
+/* The decimal digits of a count of epochs, 0 to 1e9. */
+static bool parse_epoch(const char *s, int64_t *out)
+{
+	int64_t v = 0;
+	if (!*s || strlen(s) > 10)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	if (v > 1000000000)
+		return false;
+	*out = v;
+	return true;
+}
+
 static int build_model(train_ctx *t)
 {
 	const train_opts *o = t->o;
@@ -429,10 +446,21 @@ static int build_model(train_ctx *t)
 	char *from_file = NULL;
 	nb_safetensors *f = NULL;
 	if (o->load && !nb_safetensors_open(o->load, &f)) {
+		/* A file without nabla.epoch (nb_module_save's, PyTorch's)
+		 * resumes from epoch 0; a malformed one is an error, not a
+		 * silent 0 that would restart the schedule. */
 		const char *e = nb_safetensors_meta(f, "nabla.epoch");
-		t->epoch0 = e ? strtoll(e, NULL, 10) : 0;
-		if (t->epoch0 < 0 || t->epoch0 > 1000000000)
-			t->epoch0 = 0;
+		if (e && !parse_epoch(e, &t->epoch0)) {
+			char shown[48];
+			snprintf(shown, sizeof shown, "%.40s", e);
+			fprintf(stderr, "nabla train: %s: the metadata nabla.epoch "
+			        "is ", o->load);
+			cli_json_str(stderr, shown); /* quoted, control bytes escaped */
+			fprintf(stderr, "%s, not a number of epochs from 0 to "
+			        "1000000000\n", strlen(e) > 40 ? "..." : "");
+			nb_safetensors_close(f);
+			return CLI_FAIL;
+		}
 		nb_safetensors_close(f);
 		f = NULL;
 	}
@@ -645,6 +673,12 @@ static int run(train_ctx *t)
 {
 	const train_opts *o = t->o;
 	int rc;
+	/* A --save that cannot be written fails now, not after training. */
+	if (o->save && nb_safetensors_check_writable(o->save)) {
+		fprintf(stderr, "nabla train: --save: %s (nothing was trained)\n",
+		        nb_last_error());
+		return CLI_FAIL;
+	}
 	if ((rc = load_data(t)) || (rc = build_model(t)) ||
 	    (rc = load_weights(t)) || (rc = setup_optim(t)))
 		return rc;

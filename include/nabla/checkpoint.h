@@ -68,14 +68,39 @@ const char *nb_safetensors_meta(const nb_safetensors *f, const char *key);
 /*
  * Writes the n tensors (names must be unique and non-empty; F32, F64 or
  * I64) and the metadata meta[0] = meta[1], meta[2] = meta[3], ... up to
- * a NULL key (meta may be NULL) to path, through a temporary file
- * renamed into place, so an existing file is replaced whole or not at
- * all.  The header is padded with spaces to a multiple of 8 bytes, as
- * the reference implementation does.  NB_EINVAL (also for a NULL path,
- * t with n > 0, or a NULL name or tensor in t), NB_EIO, NB_ENOMEM.
+ * a NULL key (meta may be NULL) to path.  The header is padded with
+ * spaces to a multiple of 8 bytes, as the reference implementation does.
+ *
+ * path is replaced atomically: the data goes to a new temporary file in
+ * path's directory (path ".tmp-" and 8 random letters, created with
+ * O_EXCL, so a file or symbolic link already at that name is never
+ * opened), which is synced to the disk, given path's permission bits
+ * (and owner and group where the process may set them; a new file gets
+ * 0666 less the umask, as fopen gives), renamed over path, and the
+ * directory is synced.  Readers see the old file or the new one, never
+ * a mix; of concurrent saves to one path, the last rename wins.  If path
+ * is a symbolic link, the link itself is replaced by the file (its
+ * target is untouched).  path must not be a directory or a device.  On
+ * any error the temporary is removed and path is left as it was, except
+ * when only the final sync of the directory fails (NB_EIO, "saved, but
+ * syncing the directory ... failed": the new file is in place).
+ * NB_EINVAL (also for a NULL path, t with n > 0, or a NULL name or
+ * tensor in t), NB_EIO (with the step that failed and strerror),
+ * NB_ENOMEM.
  */
 nb_status nb_safetensors_save(const char *path, const nb_named_tensor *t,
                               size_t n, const char *const *meta);
+
+/*
+ * Whether nb_safetensors_save(path, ...) can create its file: checks
+ * path as the save does (not a directory or a device) and creates and
+ * removes a temporary file in its directory the same way.  Call it
+ * before long work whose result is to be saved there.  NB_OK, NB_EIO
+ * (with the reason: "No such file or directory", "Permission denied",
+ * ...), NB_EINVAL (path NULL or empty), NB_ENOMEM.  It cannot promise
+ * that the disk will still have room later.
+ */
+nb_status nb_safetensors_check_writable(const char *path);
 
 /* ---- modules ---- */
 
@@ -124,7 +149,9 @@ typedef struct nb_load_report {
  * name (entries named "optim/..." are optimizer state and ignored).  Strict: every tensor of m must be in the file and every
  * tensor of the file must be in m, or NB_ENOTFOUND with a message that
  * lists the missing and unexpected names.  Not strict (fine-tuning):
- * tensors on one side only are skipped and counted in *rep.  Always:
+ * tensors on one side only are skipped and counted in *rep, but if no
+ * name matches (and m has tensors) nothing would be loaded, which is
+ * NB_ENOTFOUND naming the file ("no tensor name matches").  Always:
  * a tensor whose shape or dtype differs from the module's is an error
  * (NB_ESHAPE, NB_EDTYPE) naming it and both shapes.  Every tensor is
  * read and checked before any is copied, so on error m is unchanged.
