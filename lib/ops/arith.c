@@ -151,10 +151,18 @@ NB_UNARY_OP(log, nb_noattrs, log(x), g / x)
 NB_UNARY_OP(sqrt, nb_noattrs, sqrt(x), g / (2 * y))
 NB_UNARY_OP(abs, nb_noattrs, fabs(x),
             x > 0 ? g : (x < 0 ? -g : (T)0))
-/* d/dx x^p = p x^(p-1); at x = 0 with p >= 1 this is 0 (PyTorch too). */
-NB_UNARY_OP(pow, pow_attrs, pow(x, (T)A->exponent),
+/*
+ * x^p as PyTorch computes it: p = 0.5 and -0.5 through sqrt (its sqrt
+ * and rsqrt kernels), so that (-0)^0.5 = -0 and (-0)^-0.5 = -inf where
+ * C's pow gives +0 and +inf.  Elsewhere the two agree.
+ */
+#define POW_PT(x, p)                                                         \
+	((p) == (T)0.5 ? sqrt(x) : (p) == (T)-0.5 ? 1 / sqrt(x) : pow(x, p))
+/* d/dx x^p = p x^(p-1); at x = 0 with p >= 1 this is 0 (PyTorch too),
+ * with p = 0 it is 0 everywhere (PyTorch too), with p < 1 infinite. */
+NB_UNARY_OP(pow, pow_attrs, POW_PT(x, (T)A->exponent),
             A->exponent == 0 ? (T)0
-            : g * (T)A->exponent * pow(x, (T)(A->exponent - 1)))
+            : g * (T)A->exponent * POW_PT(x, (T)(A->exponent - 1)))
 NB_UNARY_OP(affine_scalar, affine_attrs,
             x * (T)A->scale + (T)A->shift, g * (T)A->scale)
 
