@@ -16,6 +16,7 @@
  */
 #include <sys/stat.h>
 #include <unistd.h>
+#include <jansson.h>
 #include "helpers.h"
 #include "faultalloc.h"
 #include "recipe.h"
@@ -527,6 +528,77 @@ Test(oom, safetensors_files)
 	sweep_calls("safetensors", sc_safetensors,
 	            (void *)tmp_path("t.safetensors"));
 	remove_tmpdir("t.safetensors");
+}
+
+/*
+ * jansson, which builds and parses checkpoint headers, allocates through
+ * nb_set_alloc_funcs: it took the C library's malloc before, so the
+ * sweeps never failed inside a header, where a failure to parse for
+ * memory was reported as a malformed file (NB_EFORMAT).
+ */
+Test(oom, jansson_allocates_through_nabla)
+{
+	json_t *j = json_object();
+	cr_assert_not_null(j);
+	cr_expect_gt(fa.live, live0, "json_object did not use nabla's "
+	             "allocator");
+	json_decref(j);
+	cr_expect_eq(fa.live, live0);
+	fa_arm(0);
+	cr_expect_null(json_object(), "a failing allocator, a JSON object");
+	long failed = fa.failed;
+	fa_arm(-1);
+	cr_expect_eq(failed, 1);
+}
+
+/* A checkpoint header with metadata and three tensors, saved, then read
+ * (counting the failures that json_loadb reported). */
+typedef struct header_run {
+	const char *path;
+	long in_json;
+} header_run;
+
+static nb_status sc_header_save(void *ud)
+{
+	const header_run *h = ud;
+	nb_tensor *a = nb_tensor_full(NB_F32, NB_SHAPE(2, 3), 0.5);
+	if (!a)
+		return nb_last_status();
+	nb_named_tensor t[] = {{"w", a, false}, {"layer.bias", a, false},
+	                       {"c", a, true}};
+	const char *meta[] = {"format", "pt", "nabla.epoch", "3", NULL};
+	nb_status st = nb_safetensors_save(h->path, t, 3, meta);
+	nb_tensor_free(a);
+	return st;
+}
+
+static nb_status sc_header_open(void *ud)
+{
+	header_run *h = ud;
+	nb_safetensors *f = NULL;
+	nb_status st = nb_safetensors_open(h->path, &f);
+	if (st == NB_ENOMEM &&
+	    strstr(nb_last_error(), "out of memory reading the header"))
+		h->in_json++;
+	nb_safetensors_close(f);
+	return st;
+}
+
+Test(oom, checkpoint_headers)
+{
+	make_tmpdir();
+	header_run h = {tmp_path("h.safetensors"), 0};
+	/* Building the header: objects, arrays, keys, strings, integers and
+	 * the dumped text are jansson's, a dozen allocations and more; the
+	 * rest of a save makes two or three. */
+	long points = sweep_calls("saving a checkpoint header",
+	                          sc_header_save, &h);
+	cr_expect_gt(points, 12, "saving fails at %ld points: jansson's "
+	             "allocations are not among them", points);
+	sweep_calls("reading a checkpoint header", sc_header_open, &h);
+	cr_expect_gt(h.in_json, 0, "no failure inside json_loadb was "
+	             "reported as NB_ENOMEM");
+	remove_tmpdir("h.safetensors");
 }
 
 /* A model from a spec, a training step, a checkpoint with optimizer
