@@ -390,9 +390,9 @@ Test(oom, retried_step_gives_the_bits_of_a_step_that_never_failed)
 		/* The snapshot: the generator and the buffers. */
 		nb_rng rng = *nb_graph_rng(r.g);
 		for (size_t i = 0; i < r.nt; i++)
-			if (r.t[i].buffer)
-				cr_assert_not_null(saved[i] =
-				                   nb_tensor_clone(r.t[i].tensor));
+			if (r.t[i].buffer &&
+			    !(saved[i] = nb_tensor_clone(r.t[i].tensor)))
+				cr_assert_fail("clone: %s", nb_last_error());
 		fa_arm(k);
 		nb_status st = mlp_step(&r);
 		long failed = fa.failed;
@@ -406,8 +406,8 @@ Test(oom, retried_step_gives_the_bits_of_a_step_that_never_failed)
 			mlp_state(&r, &bufnow, true);
 			bool before = same_result(&bufnow, &buf0);
 			cr_expect(before || same_result(&bufnow, &buf1),
-			          "allocation %ld: buffers neither as before the "
-			          "step nor as after it", k);
+			          "allocation %ld: buffers neither as before "
+			          "the step nor as after it", k);
 			changed += !before;
 			cr_expect(same_rng(nb_graph_rng(r.g), &rng1) ||
 			          same_rng(nb_graph_rng(r.g), &rng2),
