@@ -5,7 +5,7 @@ Every registered op with a kink, a limit or a tie rule is evaluated on
 inputs that sit on it (and next to it), in float32 and float64:
 
   relu, leaky_relu, rrelu (eval), prelu, elu, selu, celu at 0;
-  hardtanh at its limits; hardsigmoid and hardswish at -3 and 3;
+  hardtanh at its limits (relu6 among them); hardsigmoid and hardswish at -3 and 3;
   softplus at its threshold; abs and l1_penalty at +0 and -0;
   pow at 0 for exponents with a finite derivative there;
   max with ties (split evenly among the tied maxima, as torch.amax and
@@ -49,6 +49,8 @@ UNARY = [
     ("hardtanh", "", F.hardtanh, [-2.0, -1.0, 0.0, 1.0, 2.0]),
     ("hardtanh", "min_val=-0.5 max_val=2",
      lambda x: F.hardtanh(x, -0.5, 2.0), [-1.0, -0.5, 0.0, 2.0, 3.0]),
+    ("hardtanh", "min_val=0 max_val=6", F.relu6,  # relu6
+     [-1.0, -0.0, 0.0, 3.0, 6.0, 7.0]),
     ("hardtanh", "min_val=0.5 max_val=0.5",
      lambda x: F.hardtanh(x, 0.5, 0.5), [0.0, 0.5, 1.0]),
     ("hardsigmoid", "", F.hardsigmoid, [-4.0, -3.0, 0.0, 3.0, 4.0]),
