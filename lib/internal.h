@@ -14,6 +14,11 @@ void *nb__calloc(size_t count, size_t size); /* NULL on overflow too */
 void *nb__realloc(void *p, size_t n);
 void nb__free(void *p);
 char *nb__strdup(const char *s);
+/* Before a series of jansson calls: routes jansson's allocator at first
+ * use and clears the failure flag that nb__json_oom reads (whether an
+ * allocation of jansson's failed since, in this thread). */
+void nb__json_begin(void);
+bool nb__json_oom(void);
 
 /* ---- error.c ---- */
 /* Sets this thread's last error; returns code. */

@@ -609,6 +609,35 @@ Test(activation, rrelu_eval_uses_the_mean_slope)
 	nb_graph_free(g);
 }
 
+/* At exactly x = 0 the gradient is the negative side's slope, as
+ * PyTorch's: its noise r_i in training (drawn where x <= 0), the mean
+ * slope in evaluation (tests/ref/spec/kinks.py has the eval values). */
+Test(activation, rrelu_gradient_at_zero_is_the_slope)
+{
+	for (int train = 0; train < 2; train++) {
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = nb_tensor_zeros(NB_F64, NB_SHAPE(64));
+		nb_tensor_set_requires_grad(x, true);
+		nb_graph_set_training(g, train);
+		nb_graph_seed(g, 5);
+		nb_tensor *y = nb_rrelu(g, x, 0.1, 0.3);
+		cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+		nb_tensor *go = nb_tensor_ones(NB_F64, NB_SHAPE(64));
+		cr_assert_eq(nb_backward(y, go), NB_OK, "%s", nb_last_error());
+		for (size_t i = 0; i < 64; i++) {
+			double gi = nb_tensor_get(nb_tensor_grad(x), i);
+			bool ok = train ? gi >= 0.1 && gi <= 0.3
+			                : fabs(gi - 0.2) < 1e-15;
+			cr_expect(ok, "%s: dy/dx at 0 = %g",
+			          train ? "training" : "eval", gi);
+			cr_expect(nb_tensor_get(y, i) == 0);
+		}
+		nb_tensor_free(go);
+		nb_tensor_free(x);
+		nb_graph_free(g);
+	}
+}
+
 /* Backward keeps the slopes forward drew even if the mode changes in
  * between; and gradcheck (which re-seeds per evaluation) passes. */
 Test(activation, rrelu_backward_uses_the_saved_slopes)

@@ -16,6 +16,7 @@
  */
 #include <sys/stat.h>
 #include <unistd.h>
+#include <jansson.h>
 #include "support/helpers.h"
 #include "support/faultalloc.h"
 #include "support/recipe.h"
@@ -261,6 +262,186 @@ Test(oom, failed_batch_norm_leaves_running_statistics_alone)
 			break;
 	}
 	cr_expect_gt(points, 0);
+}
+
+/* ---- a failed step, retried ---- */
+
+/*
+ * A training step of an MLP with batch_norm and dropout: forward, cross
+ * entropy, backward, an SGD step with momentum.  The retry contract of
+ * doc/guarantees.md ("Retrying a step"):
+ *  - a failed step is a prefix of the step: the ops that completed did
+ *    what they do in the complete step (batch_norm updated its running
+ *    statistics and counter, dropout advanced the generator) and nothing
+ *    after the failure ran (parameters and optimizer state unchanged);
+ *  - restoring the generator (a copy of *nb_graph_rng) and the buffers
+ *    (nb_module_tensors' buffer entries) taken before the step, then
+ *    nb_graph_reset and the same step, gives the bits of a run that
+ *    never failed: parameters, buffers, loss, generator state.
+ * Both are checked at every failure point of the step.
+ */
+#define MLP_SPEC "linear:8 batch_norm relu dropout:0.3 linear:3"
+#define MLP_T 16 /* tensors of the model: at most */
+
+typedef struct mlp {
+	nb_module *m;
+	nb_graph *g;
+	nb_optim *o;
+	nb_tensor *x, *y;
+	const nb_named_tensor *t;
+	size_t nt;
+	double loss;
+} mlp;
+
+static void mlp_new(mlp *r)
+{
+	nb_model_opts mo = {.dtype = NB_F64, .seed = 3};
+	nb_tensor *ps[MLP_T];
+	nb_rng rng;
+	nb_rng_seed(&rng, 5);
+	r->m = nb_model_parse(MLP_SPEC, 5, &mo);
+	cr_assert_not_null(r->m, "%s", nb_last_error());
+	r->g = nb_graph_new();
+	cr_assert_not_null(r->g);
+	nb_graph_seed(r->g, 11);
+	size_t np = nb_module_params(r->m, true, ps, MLP_T);
+	nb_sgd_opts so = nb_sgd_defaults();
+	so.momentum = 0.9;
+	so.lr = 0.1;
+	r->o = nb_optim_sgd(ps, np, &so);
+	cr_assert_not_null(r->o);
+	r->x = nb_tensor_randn(NB_F64, NB_SHAPE(6, 5), &rng, 0, 1);
+	r->y = nb_tensor_zeros(NB_I64, NB_SHAPE(6));
+	cr_assert(r->x && r->y);
+	for (size_t i = 0; i < 6; i++)
+		nb_tensor_set(r->y, i, (double)(i % 3));
+	r->nt = nb_module_tensors(r->m, &r->t);
+	cr_assert(r->nt > 0 && r->nt <= MLP_T);
+}
+
+static void mlp_free(mlp *r)
+{
+	nb_optim_free(r->o);
+	nb_module_free(r->m);
+	nb_graph_free(r->g);
+	nb_tensor_free(r->x);
+	nb_tensor_free(r->y);
+}
+
+static nb_status mlp_step(mlp *r)
+{
+	nb_graph_reset(r->g);
+	nb_optim_zero_grad(r->o, true);
+	nb_tensor *l = nb_cross_entropy(r->g,
+	    nb_module_forward(r->m, r->g, r->x), r->y);
+	if (!l)
+		return nb_graph_status(r->g);
+	nb_status st = nb_backward(l, NULL);
+	if (st)
+		return st;
+	r->loss = nb_tensor_item(l);
+	return nb_optim_step(r->o);
+}
+
+/* Every value of the model's tensors and the generator's state. */
+static void mlp_state(const mlp *r, result *s, bool buffers_only)
+{
+	const nb_rng *q = nb_graph_rng(r->g);
+	s->n = 0;
+	for (size_t i = 0; i < r->nt; i++)
+		if (r->t[i].buffer || !buffers_only)
+			put(s, r->t[i].tensor);
+	if (buffers_only)
+		return;
+	for (int i = 0; i < 4; i++)
+		s->v[s->n++] = (double)(q->s[i] >> 11);
+	s->v[s->n++] = q->has_spare ? q->spare : 0;
+	s->v[s->n++] = r->loss;
+}
+
+static bool same_rng(const nb_rng *a, const nb_rng *b)
+{
+	return !memcmp(a->s, b->s, sizeof a->s) &&
+	       a->has_spare == b->has_spare &&
+	       (!a->has_spare || a->spare == b->spare);
+}
+
+Test(oom, retried_step_gives_the_bits_of_a_step_that_never_failed)
+{
+	static result want, got, buf0, buf1, bufnow;
+	mlp r;
+	mlp_new(&r);
+	cr_assert_eq(mlp_step(&r), NB_OK, "%s", nb_graph_errmsg(r.g));
+	nb_rng rng1 = *nb_graph_rng(r.g);
+	mlp_state(&r, &buf0, true);
+	cr_assert_eq(mlp_step(&r), NB_OK, "%s", nb_graph_errmsg(r.g));
+	nb_rng rng2 = *nb_graph_rng(r.g);
+	mlp_state(&r, &want, false);
+	mlp_state(&r, &buf1, true);
+	mlp_free(&r);
+	cr_assert_eq(fa.live, live0);
+	cr_assert(!same_rng(&rng1, &rng2), "dropout drew nothing");
+
+	long points = 0, changed = 0;
+	for (long k = 0;; k++) {
+		nb_tensor *saved[MLP_T] = {0};
+		mlp_new(&r);
+		cr_assert_eq(mlp_step(&r), NB_OK);
+		/* The snapshot: the generator and the buffers. */
+		nb_rng rng = *nb_graph_rng(r.g);
+		for (size_t i = 0; i < r.nt; i++)
+			if (r.t[i].buffer &&
+			    !(saved[i] = nb_tensor_clone(r.t[i].tensor)))
+				cr_assert_fail("clone: %s", nb_last_error());
+		fa_arm(k);
+		nb_status st = mlp_step(&r);
+		long failed = fa.failed;
+		fa_arm(-1);
+		if (failed && st) {
+			points++;
+			cr_expect_eq(st, NB_ENOMEM, "allocation %ld: %s", k,
+			             nb_strerror(st));
+			/* A prefix of the step: each buffer and the generator
+			 * as before it, or as the complete step leaves them. */
+			mlp_state(&r, &bufnow, true);
+			bool before = same_result(&bufnow, &buf0);
+			cr_expect(before || same_result(&bufnow, &buf1),
+			          "allocation %ld: buffers neither as before "
+			          "the step nor as after it", k);
+			changed += !before;
+			cr_expect(same_rng(nb_graph_rng(r.g), &rng1) ||
+			          same_rng(nb_graph_rng(r.g), &rng2),
+			          "allocation %ld: generator", k);
+			/* Restore, reset (in mlp_step), retry. */
+			*nb_graph_rng(r.g) = rng;
+			for (size_t i = 0; i < r.nt; i++)
+				if (saved[i])
+					memcpy(nb_tensor_data(r.t[i].tensor),
+					       nb_tensor_cdata(saved[i]),
+					       nb_tensor_numel(saved[i]) *
+					       nb_dtype_size(nb_tensor_dtype(
+					                     saved[i])));
+			st = mlp_step(&r);
+			cr_expect_eq(st, NB_OK, "allocation %ld: retry: %s", k,
+			             nb_graph_errmsg(r.g));
+		}
+		cr_expect_eq(st, NB_OK);
+		mlp_state(&r, &got, false);
+		cr_expect(same_result(&got, &want), "allocation %ld: the "
+		          "retried step differs from one that never failed", k);
+		for (size_t i = 0; i < MLP_T; i++)
+			nb_tensor_free(saved[i]);
+		mlp_free(&r);
+		cr_expect_eq(fa.live, live0, "allocation %ld: leak", k);
+		if (!failed)
+			break;
+		cr_assert_lt(k, 100000);
+	}
+	cr_log_info("a step: %ld failure points, %ld after batch_norm "
+	            "updated its statistics", points, changed);
+	cr_expect_gt(points, 10);
+	cr_expect_gt(changed, 0, "no failure point after batch_norm: the "
+	             "test does not test the restore");
 }
 
 /* ---- the other public calls that allocate ---- */
@@ -527,6 +708,77 @@ Test(oom, safetensors_files)
 	sweep_calls("safetensors", sc_safetensors,
 	            (void *)tmp_path("t.safetensors"));
 	remove_tmpdir("t.safetensors");
+}
+
+/*
+ * jansson, which builds and parses checkpoint headers, allocates through
+ * nb_set_alloc_funcs: it took the C library's malloc before, so the
+ * sweeps never failed inside a header, where a failure to parse for
+ * memory was reported as a malformed file (NB_EFORMAT).
+ */
+Test(oom, jansson_allocates_through_nabla)
+{
+	json_t *j = json_object();
+	cr_assert_not_null(j);
+	cr_expect_gt(fa.live, live0, "json_object did not use nabla's "
+	             "allocator");
+	json_decref(j);
+	cr_expect_eq(fa.live, live0);
+	fa_arm(0);
+	cr_expect_null(json_object(), "a failing allocator, a JSON object");
+	long failed = fa.failed;
+	fa_arm(-1);
+	cr_expect_eq(failed, 1);
+}
+
+/* A checkpoint header with metadata and three tensors, saved, then read
+ * (counting the failures that json_loadb reported). */
+typedef struct header_run {
+	const char *path;
+	long in_json;
+} header_run;
+
+static nb_status sc_header_save(void *ud)
+{
+	const header_run *h = ud;
+	nb_tensor *a = nb_tensor_full(NB_F32, NB_SHAPE(2, 3), 0.5);
+	if (!a)
+		return nb_last_status();
+	nb_named_tensor t[] = {{"w", a, false}, {"layer.bias", a, false},
+	                       {"c", a, true}};
+	const char *meta[] = {"format", "pt", "nabla.epoch", "3", NULL};
+	nb_status st = nb_safetensors_save(h->path, t, 3, meta);
+	nb_tensor_free(a);
+	return st;
+}
+
+static nb_status sc_header_open(void *ud)
+{
+	header_run *h = ud;
+	nb_safetensors *f = NULL;
+	nb_status st = nb_safetensors_open(h->path, &f);
+	if (st == NB_ENOMEM &&
+	    strstr(nb_last_error(), "out of memory reading the header"))
+		h->in_json++;
+	nb_safetensors_close(f);
+	return st;
+}
+
+Test(oom, checkpoint_headers)
+{
+	make_tmpdir();
+	header_run h = {tmp_path("h.safetensors"), 0};
+	/* Building the header: objects, arrays, keys, strings, integers and
+	 * the dumped text are jansson's, a dozen allocations and more; the
+	 * rest of a save makes two or three. */
+	long points = sweep_calls("saving a checkpoint header",
+	                          sc_header_save, &h);
+	cr_expect_gt(points, 12, "saving fails at %ld points: jansson's "
+	             "allocations are not among them", points);
+	sweep_calls("reading a checkpoint header", sc_header_open, &h);
+	cr_expect_gt(h.in_json, 0, "no failure inside json_loadb was "
+	             "reported as NB_ENOMEM");
+	remove_tmpdir("h.safetensors");
 }
 
 /* A model from a spec, a training step, a checkpoint with optimizer

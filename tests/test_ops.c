@@ -285,13 +285,15 @@ Test(ops, reduction_axis_errors)
 
 /* ---- max ---- */
 
-Test(ops, max_passes_the_gradient_to_the_first_maximum)
+/* Ties share the gradient evenly, as torch.amax and torch.max() do
+ * (tests/ref/spec/kinks.py has PyTorch's values). */
+Test(ops, max_splits_the_gradient_among_tied_maxima)
 {
 	nb_tensor *x = leaf(NB_F64, NB_SHAPE(4), (double[]){1, 3, 3, 2});
 	nb_tensor *m = nb_max(G, x, 0, NULL, false);
 	expect_values(m, (double[]){3}, "max");
 	back(m, NULL);
-	expect_grad(x, (double[]){0, 1, 0, 0}, "tie: first");
+	expect_grad(x, (double[]){0, 0.5, 0.5, 0}, "tie: halves");
 
 	nb_tensor *a = leaf(NB_F64, NB_SHAPE(2, 2), (double[]){5, 5, 1, 2});
 	nb_tensor *m0 = nb_max(G, a, 1, (int[]){0}, false);
@@ -300,17 +302,17 @@ Test(ops, max_passes_the_gradient_to_the_first_maximum)
 	expect_shape(m1, NB_SHAPE(2, 1), "max axis -1 keepdim");
 	expect_values(m1, (double[]){5, 2}, "max axis -1");
 	back(m1, (double[]){1, 1});
-	expect_grad(a, (double[]){1, 0, 0, 1}, "row tie: first column");
+	expect_grad(a, (double[]){0.5, 0.5, 0, 1}, "row tie: halves");
 
 	nb_tensor *b = leaf(NB_F32, NB_SHAPE(2, 2), (double[]){2, 7, 7, 1});
 	m = nb_max(G, b, 0, NULL, false);
 	back(m, NULL);
-	expect_grad(b, (double[]){0, 1, 0, 0}, "first in row-major order");
+	expect_grad(b, (double[]){0, 0.5, 0.5, 0}, "across rows");
 
 	nb_tensor *c = leaf(NB_F64, NB_SHAPE(3), (double[]){-4, -4, -4});
 	m = nb_max(G, c, 0, NULL, false);
 	back(m, NULL);
-	expect_grad(c, (double[]){1, 0, 0}, "all equal");
+	expect_grad(c, (double[]){1.0 / 3, 1.0 / 3, 1.0 / 3}, "all equal");
 }
 
 Test(ops, max_of_a_column_tie)
@@ -323,9 +325,10 @@ Test(ops, max_of_a_column_tie)
 	expect_shape(m, NB_SHAPE(2, 2), "max -2");
 	expect_values(m, (double[]){4, 9, 7, 8}, "max -2");
 	back(m, (double[]){1, 2, 3, 4});
-	/* (0,*,0): 1 4 4 -> index 1; (0,*,1): 9 9 0 -> index 0;
-	 * (1,*,0): 7 7 6 -> index 0; (1,*,1): 7 7 8 -> index 2 */
-	expect_grad(x, (double[]){0, 2, 1, 0, 0, 0, 3, 0, 0, 0, 0, 4}, "dx");
+	/* (0,*,0): 1 4 4 -> halves at 1, 2; (0,*,1): 9 9 0 -> 2 / 2 at 0, 1;
+	 * (1,*,0): 7 7 6 -> halves at 0, 1; (1,*,1): 7 7 8 -> all at 2 */
+	expect_grad(x, (double[]){0, 1, 0.5, 1, 0.5, 0, 1.5, 0, 1.5, 0, 0, 4},
+	            "dx");
 }
 
 Test(ops, max_propagates_nan)

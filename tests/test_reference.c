@@ -211,3 +211,64 @@ Test(reference, every_op_has_a_reference)
 	}
 	free(seen);
 }
+
+/*
+ * Derivatives that are infinite at 0, which JSON cannot hold: PyTorch
+ * 1.13's values (float32 and float64 alike) for x = -0, +0, +0 with the
+ * output gradient 1, -1, 0 (0 times infinity is NaN on both sides).
+ * The signs of zeros and infinities must match: PyTorch computes x^0.5
+ * and x^-0.5 with sqrt, so (-0)^0.5 is -0 and its derivative -inf.
+ */
+static void infinite_case(nb_dtype dt, const char *op, const char *attrs,
+                          const double *wy, const double *wg)
+{
+	static const double x0[3] = {-0.0, 0, 0}, g0[3] = {1, -1, 0};
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nbt_tensor(dt, 1, (int64_t[]){3}, x0);
+	nb_tensor *go = nbt_tensor(dt, 1, (int64_t[]){3}, g0);
+	nb_tensor_set_requires_grad(x, true);
+	nb_tensor *y = nb_call(g, op, 1, &x, attrs);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	cr_assert_eq(nb_backward(y, go), NB_OK);
+	for (size_t i = 0; i < 3; i++) {
+		double yi = nb_tensor_get(y, i);
+		double gi = nb_tensor_get(nb_tensor_grad(x), i);
+		cr_expect((yi == wy[i] && signbit(yi) == signbit(wy[i])) ||
+		          (isnan(yi) && isnan(wy[i])), "%s %s (%s) at x[%zu]: "
+		          "y = %g, want %g", op, attrs, nb_dtype_name(dt), i,
+		          yi, wy[i]);
+		cr_expect(gi == wg[i] || (isnan(gi) && isnan(wg[i])), "%s %s "
+		          "(%s) at x[%zu]: dy/dx = %g, want %g", op, attrs,
+		          nb_dtype_name(dt), i, gi, wg[i]);
+	}
+	nb_tensor_free(go);
+	nb_tensor_free(x);
+	nb_graph_free(g);
+}
+
+Test(reference, infinite_derivatives_at_zero)
+{
+	static const struct {
+		const char *op, *attrs;
+		double y[3], dx[3];
+	} cases[] = {
+		{"sqrt", "", {-0.0, 0, 0}, {-INFINITY, -INFINITY, NAN}},
+		{"log", "", {-INFINITY, -INFINITY, -INFINITY},
+		 {-INFINITY, -INFINITY, NAN}},
+		{"pow", "exponent=0.5", {-0.0, 0, 0},
+		 {-INFINITY, -INFINITY, NAN}},
+		{"pow", "exponent=-0.5", {-INFINITY, INFINITY, INFINITY},
+		 {-INFINITY, INFINITY, NAN}},
+		{"pow", "exponent=0.25", {0, 0, 0}, {INFINITY, -INFINITY, NAN}},
+		{"pow", "exponent=-1", {-INFINITY, INFINITY, INFINITY},
+		 {-INFINITY, INFINITY, NAN}},
+		{"pow", "exponent=-1.5", {INFINITY, INFINITY, INFINITY},
+		 {-INFINITY, INFINITY, NAN}},
+		{"pow", "exponent=-2", {INFINITY, INFINITY, INFINITY},
+		 {INFINITY, INFINITY, NAN}},
+	};
+	for (int d = 0; d < 2; d++)
+		for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+			infinite_case(d ? NB_F64 : NB_F32, cases[k].op,
+			              cases[k].attrs, cases[k].y, cases[k].dx);
+}

@@ -74,6 +74,17 @@ const char *nb_dtype_name(nb_dtype dt);
  * all three restores the C library's.  The functions must behave as
  * malloc, realloc and free (NULL on failure); nabla treats each NULL as
  * NB_ENOMEM and leaks nothing.
+ *
+ * jansson, which nabla uses for checkpoint headers, allocates through
+ * them too: this call sets jansson's allocator (json_set_alloc_funcs),
+ * which is process-wide, so a program that uses jansson itself gets
+ * nabla's functions for its own JSON values from then on (free those
+ * made before with the functions that made them).  Without this call,
+ * nabla's first checkpoint routes jansson the same way only if jansson
+ * still has its default malloc and free; a program that gave jansson
+ * its own functions keeps them, and nabla's headers then use them.
+ * Not routed: zlib's gzip reader (IDX files), the C library's stdio
+ * buffers, OpenBLAS's work buffers.
  */
 typedef void *(*nb_malloc_fn)(size_t size);
 typedef void *(*nb_realloc_fn)(void *ptr, size_t size);

@@ -99,7 +99,14 @@ void nb_graph_set_anomaly(nb_graph *g, bool on);
  */
 void nb_graph_set_retain_grads(nb_graph *g, bool on);
 
-/* The graph's generator, used by random ops (dropout, rrelu). */
+/*
+ * The graph's generator, used by random ops (dropout, alpha_dropout,
+ * rrelu); nb_graph_reset leaves it alone.  nb_graph_rng returns it for
+ * reading and writing.  An nb_rng is a value: copy *nb_graph_rng(g)
+ * before a step and assign the copy back to draw the same numbers
+ * again, e.g. to retry a step that failed for memory (doc/guarantees.md,
+ * "Retrying a step").
+ */
 void nb_graph_seed(nb_graph *g, uint64_t seed);
 nb_rng *nb_graph_rng(nb_graph *g);
 

@@ -43,8 +43,9 @@ nb_tensor *nb_affine_scalar(nb_graph *g, nb_tensor *x, double s, double t);
 
 /*
  * Reductions over axes[0..naxes-1] (naxes == 0: every axis).  keepdim
- * keeps reduced axes with size 1.  max passes the gradient to the first
- * maximal element, as PyTorch's max(dim) does.
+ * keeps reduced axes with size 1.  max splits the gradient evenly among
+ * the elements equal to their group's maximum, as PyTorch's amax does
+ * (NaN counts as equal to NaN, as in PyTorch's max()).
  */
 nb_tensor *nb_sum(nb_graph *g, nb_tensor *x, int naxes, const int *axes,
                   bool keepdim);

@@ -232,10 +232,15 @@ static nb_status parse_header(nb_safetensors *f, const char *buf,
                               size_t len, uint64_t data_size)
 {
 	json_error_t jerr;
+	nb__json_begin();
 	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	nb_status st = NB_OK;
 	const char *k;
 	json_t *v;
+	if (!root && (nb__json_oom() ||
+	              json_error_code(&jerr) == json_error_out_of_memory))
+		return nb__set_error(NB_ENOMEM, "%s: out of memory reading the "
+		                     "header", f->path);
 	if (!root)
 		return bad(f->path, "header JSON, byte %d: %s", jerr.position,
 		           jerr.text);
@@ -420,11 +425,16 @@ static json_t *entry_json(const nb_tensor *t, uint64_t begin, uint64_t end)
 	     && !json_array_append_new(off, json_integer((json_int_t)end));
 	ok = ok && !json_object_set_new(o, "dtype",
 	                                json_string(dtype_str(t->dtype)));
-	if (ok && !json_object_set_new(o, "shape", sh)) {
+	/* json_object_set_new takes the value even when it fails. */
+	if (ok) {
+		ok = !json_object_set_new(o, "shape", sh);
 		sh = NULL;
-		if (!json_object_set_new(o, "data_offsets", off))
+		if (ok) {
+			ok = !json_object_set_new(o, "data_offsets", off);
+			off = NULL;
+		}
+		if (ok)
 			return o;
-		off = NULL;
 	}
 	json_decref(o);
 	json_decref(sh);
@@ -448,10 +458,23 @@ static nb_status check_save_args(const nb_named_tensor *t, size_t n)
 	return NB_OK;
 }
 
+/* Frees what jansson allocated (json_dumps), with its free function,
+ * whichever it is now (nabla's, or the program's own). */
+static void json_free_heap(void *p)
+{
+	json_malloc_t m;
+	json_free_t f;
+	if (!p)
+		return;
+	json_get_alloc_funcs(&m, &f);
+	f(p);
+}
+
 /* The header JSON for t[0..n) and meta, or NULL on NB_ENOMEM. */
 static char *header_json(const nb_named_tensor *t, size_t n,
                          const char *const *meta)
 {
+	nb__json_begin();
 	json_t *root = json_object(), *md = json_object();
 	uint64_t at = 0;
 	char *s = NULL;
@@ -470,6 +493,12 @@ static char *header_json(const nb_named_tensor *t, size_t n,
 	}
 	if (ok)
 		s = json_dumps(root, JSON_COMPACT);
+	/* jansson 2.14's dump can lose a key to a failed allocation and
+	 * still return the text: any failure since nb__json_begin voids it. */
+	if (s && nb__json_oom()) {
+		json_free_heap(s);
+		s = NULL;
+	}
 	json_decref(md);
 	json_decref(root);
 	return s;
@@ -724,7 +753,7 @@ nb_status nb_safetensors_save(const char *path, const nb_named_tensor *t,
 		st = temp_commit(&s);
 out:
 	temp_abort(&s);
-	free(hdr); /* from jansson's allocator */
+	json_free_heap(hdr); /* from jansson's allocator */
 	return st;
 }
 

@@ -425,8 +425,10 @@ static const nb_op log_sigmoid_op = NB_UNARY_DESC0(log_sigmoid,
  * Training: slope r_i ~ U[lower, upper) per element from the graph's
  * generator (one draw per element, whatever its sign, so the stream
  * does not depend on the data), saved for backward:
- *   y = x (x >= 0), r_i x (x < 0);   dy/dx = 1 or r_i.
- * Evaluation: r = (lower + upper) / 2 for every element, nothing saved.
+ *   y = x (x > 0), r_i x (x <= 0);   dy/dx = 1 or r_i.
+ * Evaluation: r = (lower + upper) / 2 for every element, nothing saved:
+ * a leaky_relu with slope r.  At x = 0 the gradient is the slope, as
+ * PyTorch's (in evaluation its leaky_relu, in training its noise r_i).
  * Backward tells the two apart by whether forward saved slopes, so a
  * mode switch between forward and backward changes nothing.
  */
@@ -440,7 +442,7 @@ static const nb_op log_sigmoid_op = NB_UNARY_DESC0(log_sigmoid,
 			if (slope)                                           \
 				a = slope[i] = (T)(lo + (hi - lo) *          \
 				                   nb_rng_uniform(r));       \
-			y[i] = x[i] >= 0 ? x[i] : x[i] * a;                  \
+			y[i] = x[i] > 0 ? x[i] : x[i] * a;                   \
 		}                                                            \
 	}                                                                    \
 	static void rrelu_bwd_##T(size_t n, const T *restrict x,             \
@@ -448,8 +450,8 @@ static const nb_op log_sigmoid_op = NB_UNARY_DESC0(log_sigmoid,
 	                          const T *restrict slope, T mid)            \
 	{                                                                    \
 		for (size_t i = 0; i < n; i++)                               \
-			dx[i] += x[i] >= 0 ? g[i]                            \
-			                   : g[i] * (slope ? slope[i] : mid);\
+			dx[i] += x[i] > 0 ? g[i]                             \
+			                  : g[i] * (slope ? slope[i] : mid); \
 	}
 RRELU_T(float)
 RRELU_T(double)

@@ -370,10 +370,18 @@ static const nb_attr_def pow_defs[] = {
 	 .range = NB_UNBOUNDED, .doc = "the power p in x^p"},
 };
 
-/* d/dx x^p = p x^(p-1); at x = 0 with p >= 1 this is 0 (PyTorch too). */
-NB_UNARY_OP(pow, pow_attrs, pow(x, (T)A->exponent),
+/*
+ * x^p as PyTorch computes it: p = 0.5 and -0.5 through sqrt (its sqrt
+ * and rsqrt kernels), so that (-0)^0.5 = -0 and (-0)^-0.5 = -inf where
+ * C's pow gives +0 and +inf.  Elsewhere the two agree.
+ */
+#define POW_PT(x, p)                                                         \
+	((p) == (T)0.5 ? sqrt(x) : (p) == (T)-0.5 ? 1 / sqrt(x) : pow(x, p))
+/* d/dx x^p = p x^(p-1); at x = 0 with p >= 1 this is 0 (PyTorch too),
+ * with p = 0 it is 0 everywhere (PyTorch too), with p < 1 infinite. */
+NB_UNARY_OP(pow, pow_attrs, POW_PT(x, (T)A->exponent),
             A->exponent == 0 ? (T)0
-            : g * (T)A->exponent * pow(x, (T)(A->exponent - 1)))
+            : g * (T)A->exponent * POW_PT(x, (T)(A->exponent - 1)))
 static const nb_op_test pow_test = {
 	.cases = "[3,4]p|exponent=2.5; [3,4]|exponent=2; "
 	         "[3,4]p|exponent=-1.5; [5]|exponent=3",

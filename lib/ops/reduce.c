@@ -181,18 +181,51 @@ static nb_status max_shape(nb_op_ctx *c, nb_result_def *res)
 	return NB_OK;
 }
 
+/*
+ * max: forward keeps the largest element of each group (NaN if the group
+ * holds one, as PyTorch's).  Backward splits each output gradient evenly
+ * among the elements equal to their group's maximum, as PyTorch's amax
+ * (and max() over all elements) does: with k tied maxima each gets g / k.
+ * NaN counts as equal to NaN, as in torch.max(): a group holding NaNs
+ * shares its gradient among them (torch.amax gives that group NaN).
+ * Forward saves k per output element; backward compares again.
+ */
 #define MAX_T(T)                                                             \
+	/* The maxima; cnt (zeros on entry) marks the groups seen. */        \
 	static void max_##T(const nb_tensor *x, const int64_t *st, T *best,  \
-	                    int64_t *arg)                                    \
+	                    int64_t *cnt)                                    \
 	{                                                                    \
 		const T *xp = x->data;                                       \
 		NB_BCAST_LOOP(x->ndim, x->shape, st, st, {                   \
 			T v = xp[i];                                         \
-			if (arg[ia] < 0 || v > best[ia] ||                   \
-			    (isnan(v) && !isnan(best[ia]))) {                \
+			if (cnt[ia] == 0 || v > best[ia] ||                  \
+			    (isnan(v) && !isnan(best[ia])))                  \
 				best[ia] = v;                                \
-				arg[ia] = (int64_t)i;                        \
-			}                                                    \
+			cnt[ia] = 1;                                         \
+		});                                                          \
+	}                                                                    \
+	/* How many elements of each group equal its maximum. */             \
+	static void max_count_##T(const nb_tensor *x, const int64_t *st,     \
+	                          const T *best, int64_t *cnt, size_t n)     \
+	{                                                                    \
+		const T *xp = x->data;                                       \
+		for (size_t k = 0; k < n; k++)                               \
+			cnt[k] = 0;                                          \
+		NB_BCAST_LOOP(x->ndim, x->shape, st, st, {                   \
+			T v = xp[i], b = best[ia];                           \
+			cnt[ia] += v == b || (isnan(v) && isnan(b));         \
+		});                                                          \
+	}                                                                    \
+	static void max_bwd_##T(const nb_tensor *x, const int64_t *st,       \
+	                        const T *best, const int64_t *cnt,           \
+	                        const T *g, T *dx)                           \
+	{                                                                    \
+		const T *xp = x->data;                                       \
+		NB_BCAST_LOOP(x->ndim, x->shape, st, st, {                   \
+			T v = xp[i], b = best[ia];                           \
+			if (v == b || (isnan(v) && isnan(b)))                \
+				dx[i] += cnt[ia] > 1 ? g[ia] / (T)cnt[ia]    \
+				                     : g[ia];                \
 		});                                                          \
 	}
 MAX_T(float)
@@ -204,39 +237,41 @@ static nb_status max_forward(nb_op_ctx *c)
 	int64_t ks[NB_MAX_DIMS], st[NB_MAX_DIMS];
 	keep_shape(c, ks);
 	nb__broadcast_strides(x->ndim, ks, x->ndim, x->shape, st);
-	int64_t *arg = nb_op_save(c, c->out->numel * sizeof *arg);
-	if (!arg)
+	int64_t *cnt = nb_op_save(c, c->out->numel * sizeof *cnt);
+	if (!cnt)
 		return NB_ENOMEM;
 	for (size_t i = 0; i < c->out->numel; i++)
-		arg[i] = -1;
-	if (x->dtype == NB_F32)
-		max_float(x, st, c->out->data, arg);
-	else
-		max_double(x, st, c->out->data, arg);
+		cnt[i] = 0;
+	if (x->dtype == NB_F32) {
+		max_float(x, st, c->out->data, cnt);
+		max_count_float(x, st, c->out->data, cnt, c->out->numel);
+	} else {
+		max_double(x, st, c->out->data, cnt);
+		max_count_double(x, st, c->out->data, cnt, c->out->numel);
+	}
 	return NB_OK;
 }
 
 static nb_status max_backward(nb_op_ctx *c, const nb_tensor *gout,
                               nb_tensor *const *gin)
 {
-	const int64_t *arg = c->saved;
-	if (gout->dtype == NB_F32) {
-		const float *gp = gout->data;
-		float *dx = gin[0]->data;
-		for (size_t i = 0; i < gout->numel; i++)
-			dx[arg[i]] += gp[i];
-	} else {
-		const double *gp = gout->data;
-		double *dx = gin[0]->data;
-		for (size_t i = 0; i < gout->numel; i++)
-			dx[arg[i]] += gp[i];
-	}
+	const nb_tensor *x = c->in[0];
+	int64_t ks[NB_MAX_DIMS], st[NB_MAX_DIMS];
+	keep_shape(c, ks);
+	nb__broadcast_strides(x->ndim, ks, x->ndim, x->shape, st);
+	if (x->dtype == NB_F32)
+		max_bwd_float(x, st, c->out->data, c->saved, gout->data,
+		              gin[0]->data);
+	else
+		max_bwd_double(x, st, c->out->data, c->saved, gout->data,
+		               gin[0]->data);
 	return NB_OK;
 }
 
 static const nb_op max_op = {
 	.version = NB_OP_VERSION, .name = "max", .kind = NB_KIND_REDUCE,
-	.doc = "maximum over axes; gradient to the first maximal element",
+	.doc = "maximum over axes; the gradient split evenly among tied "
+	       "maxima (as torch.amax)",
 	.inputs = reduce_inputs, .n_inputs = 1, .attrs = reduce_defs,
 	.n_attrs = 2, .attrs_size = sizeof(reduce_attrs), .shape = max_shape,
 	.forward = max_forward, .backward = max_backward, .test = &reduce_test,
