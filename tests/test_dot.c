@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "config.h"
 #include "support/helpers.h"
+#include "support/faultalloc.h"
 #include "../tools/example.h"
 #ifdef HAVE_GVC
 #include <gvc.h>
@@ -996,32 +997,6 @@ Test(dot, errors)
 
 /* ---- allocation failures ---- */
 
-static long fail_at = -1, n_alloc, live;
-
-static void *t_malloc(size_t n)
-{
-	if (n_alloc++ == fail_at)
-		return NULL;
-	void *p = malloc(n);
-	live += p != NULL;
-	return p;
-}
-
-static void *t_realloc(void *p, size_t n)
-{
-	if (n_alloc++ == fail_at)
-		return NULL;
-	void *q = realloc(p, n);
-	live += q && !p;
-	return q;
-}
-
-static void t_free(void *p)
-{
-	live -= p != NULL;
-	free(p);
-}
-
 Test(dot, allocation_failures_leak_nothing)
 {
 	example ex;
@@ -1029,25 +1004,27 @@ Test(dot, allocation_failures_leak_nothing)
 	nb_dot_opts o = nb_dot_defaults();
 	o.health = o.collapse = true;
 	o.max_depth = 0;
-	nb_set_alloc_funcs(t_malloc, t_realloc, t_free);
+	fa_install();
 	int failures = 0;
-	for (fail_at = 0;; fail_at++) {
+	for (long k = 0;; k++) {
 		char *buf = NULL;
 		size_t len = 0;
 		FILE *f = open_memstream(&buf, &len);
-		n_alloc = live = 0;
+		long live0 = fa.live;
+		fa_arm(k);
 		nb_status st = nb_graph_write_dot(g, f, &o);
+		fa_arm(-1);
 		fclose(f);
 		free(buf);
-		cr_assert_eq(live, 0, "allocation %ld failed: %ld blocks leaked",
-		             fail_at, live);
+		cr_assert_eq(fa.live, live0, "allocation %ld failed: %ld blocks "
+		             "leaked", k, fa.live - live0);
 		if (st == NB_OK)
 			break;
-		cr_assert_eq(st, NB_ENOMEM, "allocation %ld failed: %s", fail_at,
+		cr_assert_eq(st, NB_ENOMEM, "allocation %ld failed: %s", k,
 		             nb_last_error());
 		failures++;
 	}
-	nb_set_alloc_funcs(NULL, NULL, NULL);
+	fa_uninstall();
 	cr_expect_gt(failures, 5);
 	nb_graph_free(g);
 	example_free(&ex);

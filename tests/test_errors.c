@@ -5,6 +5,7 @@
  * NB_ENOMEM, leaks nothing and never crashes.
  */
 #include "support/helpers.h"
+#include "support/faultalloc.h"
 
 /* The sweeps reach huge mallocs nowhere, but keep ASan's allocator
  * behaving like the C library's if an op ever asks for one. */
@@ -471,55 +472,6 @@ Test(errors, op_failures_are_reported_with_the_op_name)
 
 /* ---- allocation-failure sweeps ---- */
 
-static long fail_at = -1;   /* the allocation number to fail, or -1 */
-static bool fail_after;     /* fail every allocation from fail_at on */
-static long n_calls, n_failed;
-static long n_live;
-
-static bool should_fail(void)
-{
-	long k = n_calls++;
-	if (fail_at >= 0 && (k == fail_at || (fail_after && k > fail_at))) {
-		n_failed++;
-		return true;
-	}
-	return false;
-}
-
-static void *faulty_malloc(size_t n)
-{
-	if (should_fail())
-		return NULL;
-	void *p = malloc(n);
-	n_live += p != NULL;
-	return p;
-}
-
-static void *faulty_realloc(void *p, size_t n)
-{
-	if (should_fail())
-		return NULL;
-	void *q = realloc(p, n);
-	n_live += q && !p;
-	return q;
-}
-
-static void faulty_free(void *p)
-{
-	n_live -= p != NULL;
-	free(p);
-}
-
-static void install(void)
-{
-	nb_set_alloc_funcs(faulty_malloc, faulty_realloc, faulty_free);
-}
-
-static void uninstall(void)
-{
-	nb_set_alloc_funcs(NULL, NULL, NULL);
-}
-
 /* What a sweep runs: a graph, two steps of a small model with a scope,
  * names, a reset in between and backward.  On success *out receives
  * w's gradient (12 values). */
@@ -584,22 +536,21 @@ static void sweep(bool after)
 {
 	double want[12], got[12];
 	cr_assert_gt(nb_op_count(), 0); /* the registry is process-lifetime */
-	long live0 = n_live;
-	fail_at = -1;
+	long live0 = fa.live;
+	fa_arm(-1);
 	cr_assert_eq(scenario(want), NB_OK, "%s", nb_last_error());
-	cr_assert_eq(n_live, live0);
+	cr_assert_eq(fa.live, live0);
 	long attempts = 0;
 	for (long k = 0;; k++) {
-		fail_at = k;
-		fail_after = after;
-		n_calls = n_failed = 0;
+		fa_arm_mode(k, after);
 		nb_status st = scenario(got);
-		fail_at = -1;
+		long failed = fa.failed;
+		fa_arm(-1);
 		attempts++;
-		cr_assert_eq(n_live, live0, "failing allocation %ld%s: %ld "
+		cr_assert_eq(fa.live, live0, "failing allocation %ld%s: %ld "
 		             "blocks leaked", k, after ? "+" : "",
-		             n_live - live0);
-		if (!n_failed) {
+		             fa.live - live0);
+		if (!failed) {
 			cr_assert_eq(st, NB_OK, "%s", nb_last_error());
 			break;
 		}
@@ -620,20 +571,20 @@ static void sweep(bool after)
 	cr_expect_gt(attempts, 10);
 }
 
-Test(errors, allocation_failure_sweep_one_shot, .init = install,
-     .fini = uninstall)
+Test(errors, allocation_failure_sweep_one_shot, .init = fa_install,
+     .fini = fa_uninstall)
 {
 	sweep(false);
 }
 
-Test(errors, allocation_failure_sweep_persistent, .init = install,
-     .fini = uninstall)
+Test(errors, allocation_failure_sweep_persistent, .init = fa_install,
+     .fini = fa_uninstall)
 {
 	sweep(true);
 }
 
 Test(errors, allocation_failure_sweep_without_retained_gradients,
-     .init = install, .fini = uninstall)
+     .init = fa_install, .fini = fa_uninstall)
 {
 	sweep_retain = false;
 	sweep(false);
@@ -644,24 +595,23 @@ Test(errors, allocation_failure_sweep_without_retained_gradients,
  * allocation fails there, the call reports NB_ENOMEM, leaks nothing, and
  * a later call tries again. */
 Test(errors, registry_initialization_survives_allocation_failure,
-     .init = install, .fini = uninstall)
+     .init = fa_install, .fini = fa_uninstall)
 {
-	long live0 = n_live;
+	long live0 = fa.live;
 	long k;
 	for (k = 0;; k++) {
-		fail_at = k;
-		fail_after = false;
-		n_calls = n_failed = 0;
+		fa_arm(k);
 		size_t n = nb_op_count();
-		fail_at = -1;
+		long failed = fa.failed;
+		fa_arm(-1);
 		if (n)
 			break;
-		cr_assert_gt(n_failed, 0, "no allocation failed, yet: %s",
+		cr_assert_gt(failed, 0, "no allocation failed, yet: %s",
 		             nb_last_error());
 		cr_assert_eq(nb_last_status(), NB_ENOMEM, "allocation %ld: %s",
 		             k, nb_last_error());
-		cr_assert_eq(n_live, live0, "allocation %ld: %ld blocks held "
-		             "after a failed initialization", k, n_live - live0);
+		cr_assert_eq(fa.live, live0, "allocation %ld: %ld blocks held "
+		             "after a failed initialization", k, fa.live - live0);
 		cr_assert_lt(k, 100000);
 	}
 	cr_log_info("%ld allocation-failure points in the registry", k);
@@ -686,8 +636,8 @@ static nb_status copy_forward(nb_op_ctx *c)
 
 static const nb_input_def copy_inputs[] = {{.name = "input"}};
 
-Test(errors, registration_survives_allocation_failure, .init = install,
-     .fini = uninstall)
+Test(errors, registration_survives_allocation_failure,
+     .init = fa_install, .fini = fa_uninstall)
 {
 	enum { N = 400 };
 	static char names[N][24];
@@ -703,13 +653,12 @@ Test(errors, registration_survives_allocation_failure, .init = install,
 		                 .forward = copy_forward};
 		size_t count = nb_op_count();
 		for (long k = 0;; k++) {
-			long live = n_live;
-			fail_at = k;
-			fail_after = false;
-			n_calls = n_failed = 0;
+			long live = fa.live;
+			fa_arm(k);
 			nb_status st = nb_op_register(&ops[i]);
-			fail_at = -1;
-			if (!n_failed) {
+			long failed = fa.failed;
+			fa_arm(-1);
+			if (!failed) {
 				cr_assert_eq(st, NB_OK, "%s: %s", names[i],
 				             nb_last_error());
 				break;
@@ -721,7 +670,7 @@ Test(errors, registration_survives_allocation_failure, .init = install,
 			             names[i], k, nb_strerror(st));
 			cr_assert_null(nb_op_find(names[i]));
 			cr_assert_eq(nb_op_count(), count);
-			cr_assert_eq(n_live, live, "%s, allocation %ld: leaked",
+			cr_assert_eq(fa.live, live, "%s, allocation %ld: leaked",
 			             names[i], k);
 		}
 		cr_assert_eq(nb_op_find(names[i]), &ops[i]);

@@ -4,52 +4,17 @@
  * malloc per op once warm.
  *
  * A small MLP (linear -> exp -> linear -> mse, SGD updates) is trained
- * for 100,000 steps with counting allocators installed through
- * nb_set_alloc_funcs: after a warm-up of 100 steps, the graph's size
- * (nb_graph_bytes) must not change and not one malloc or realloc may
- * happen; with intermediate gradients retained (the default) and
- * recycled.  NB_TEST_MEMORY_STEPS overrides the step count (for slow
- * runs under valgrind).
+ * for 100,000 steps with the counting allocator of
+ * tests/support/faultalloc.h, installed through nb_set_alloc_funcs
+ * before the test's first nabla call as core.h asks: after a warm-up of
+ * 100 steps, the graph's size (nb_graph_bytes) must not change and not
+ * one malloc or realloc may happen; with intermediate gradients
+ * retained (the default) and recycled.  NB_TEST_MEMORY_STEPS overrides
+ * the step count (for slow runs under valgrind).
  */
 #include <time.h>
 #include "support/helpers.h"
-
-static size_t n_malloc, n_realloc, n_free, n_live;
-
-static void *count_malloc(size_t n)
-{
-	void *p = malloc(n);
-	n_malloc++;
-	n_live += p != NULL;
-	return p;
-}
-
-static void *count_realloc(void *p, size_t n)
-{
-	void *q = realloc(p, n);
-	n_realloc++;
-	n_live += q && !p;
-	return q;
-}
-
-static void count_free(void *p)
-{
-	n_free++;
-	n_live -= p != NULL;
-	free(p);
-}
-
-/* Installed before the test makes its first nabla call, as core.h asks;
- * they wrap the C library's functions, so memory from either is fine. */
-static void install(void)
-{
-	nb_set_alloc_funcs(count_malloc, count_realloc, count_free);
-}
-
-static void uninstall(void)
-{
-	nb_set_alloc_funcs(NULL, NULL, NULL);
-}
+#include "support/faultalloc.h"
 
 enum { BATCH = 8, IN = 4, HID = 16 };
 
@@ -104,7 +69,7 @@ static void train(bool retain)
 
 	/* The op registry lives as long as the process: count from here. */
 	cr_assert_gt(nb_op_count(), 0);
-	size_t live0 = n_live;
+	long live0 = fa.live;
 	nb_rng r;
 	nb_rng_seed(&r, 11);
 	mlp m = {
@@ -126,12 +91,13 @@ static void train(bool retain)
 
 	clock_t t0 = clock();
 	double first = 0, last = 0;
-	size_t bytes = 0, nodes = 0, mallocs = 0, reallocs = 0;
+	size_t bytes = 0, nodes = 0;
+	long mallocs = 0, reallocs = 0;
 	for (long s = 0; s < steps; s++) {
 		if (s == warm) {
 			bytes = nb_graph_bytes(g);
-			mallocs = n_malloc;
-			reallocs = n_realloc;
+			mallocs = fa.mallocs;
+			reallocs = fa.reallocs;
 		}
 		last = step(g, &m, xs, ys);
 		if (s == 0)
@@ -144,16 +110,16 @@ static void train(bool retain)
 	}
 	double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
 
-	cr_expect_eq(n_malloc - mallocs, 0, "%zu mallocs in steps %ld..%ld",
-	             n_malloc - mallocs, warm, steps);
-	cr_expect_eq(n_realloc - reallocs, 0, "%zu reallocs in steps %ld..%ld",
-	             n_realloc - reallocs, warm, steps);
+	cr_expect_eq(fa.mallocs - mallocs, 0, "%ld mallocs in steps %ld..%ld",
+	             fa.mallocs - mallocs, warm, steps);
+	cr_expect_eq(fa.reallocs - reallocs, 0, "%ld reallocs in steps "
+	             "%ld..%ld", fa.reallocs - reallocs, warm, steps);
 	cr_expect_gt(mallocs, 0); /* the allocators were in use */
 	cr_expect_eq(nodes, 0);   /* reset leaves no node behind */
 	cr_expect(isfinite(last), "loss %g", last);
 	cr_expect_lt(last, first / 10, "loss %g -> %g", first, last);
 	cr_log_info("retain_grads %s: %ld steps in %.2f s; graph %zu bytes; "
-	            "%zu mallocs in warm-up; loss %g -> %g", retain ? "on" : "off",
+	            "%ld mallocs in warm-up; loss %g -> %g", retain ? "on" : "off",
 	            steps, secs, bytes, mallocs, first, last);
 
 	nb_graph_free(g);
@@ -161,20 +127,20 @@ static void train(bool retain)
 	nb_tensor_free(m.b1);
 	nb_tensor_free(m.w2);
 	nb_tensor_free(m.b2);
-	cr_expect_eq(n_live, live0, "%zu blocks still live",
-	             n_live - live0);
+	cr_expect_eq(fa.live, live0, "%ld blocks still live",
+	             fa.live - live0);
 }
 
-Test(memory, training_loop_runs_in_constant_memory, .init = install,
-     .fini = uninstall, .timeout = 120)
+Test(memory, training_loop_runs_in_constant_memory, .init = fa_install,
+     .fini = fa_uninstall, .timeout = 120)
 {
 	train(true);
 }
 
 /* With intermediate gradients recycled during backward (retain_grads
  * off), the same: the free list is rebuilt each step from the arena. */
-Test(memory, training_loop_without_retained_gradients, .init = install,
-     .fini = uninstall, .timeout = 120)
+Test(memory, training_loop_without_retained_gradients, .init = fa_install,
+     .fini = fa_uninstall, .timeout = 120)
 {
 	train(false);
 }

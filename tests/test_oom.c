@@ -2,7 +2,7 @@
  * test_oom.c - allocation-failure sweeps: the Nth allocation fails, for
  * N = 0, 1, ... until a run needs no more, and each run must fail
  * cleanly (NB_ENOMEM, or NULL with NB_ENOMEM recorded on the graph),
- * leave what it was given usable, and leak nothing (tests/faultalloc.h
+ * leave what it was given usable, and leak nothing (tests/support/faultalloc.h
  * counts the blocks nabla holds).
  *
  * The ops are not listed: every registered op runs forward and backward

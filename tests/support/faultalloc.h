@@ -1,9 +1,18 @@
 /*
- * faultalloc.h - an allocator for nb_set_alloc_funcs that counts the
- * blocks nabla holds, refuses blocks above a size cap (so that tests of
- * huge shapes never reach the C library, or AddressSanitizer's limit),
- * and can make the Nth allocation fail.  Single-threaded: tests set
+ * faultalloc.h - the one test allocator for nb_set_alloc_funcs.  It
+ * counts the blocks nabla holds and the malloc and realloc calls it
+ * makes, refuses blocks above a size cap (so that tests of huge shapes
+ * never reach the C library, or AddressSanitizer's limit), and can make
+ * the Nth allocation fail.  Single-threaded: tests set
  * nb_set_num_threads(1) where they sweep.
+ *
+ * Use: fa_install() before the test's first nabla call (as a Criterion
+ * .init, say), fa_uninstall() after its last.  A sweep arms a failure
+ * with fa_arm(k) or fa_arm_mode(k, persistent), makes the call, reads
+ * fa.failed (did an armed failure happen?) before disarming with
+ * fa_arm(-1), which zeroes fa.calls and fa.failed, and compares fa.live
+ * with its value before the call (a leak).  fa.mallocs and fa.reallocs
+ * are never zeroed: read them twice and subtract.
  */
 #ifndef NB_TEST_FAULTALLOC_H
 #define NB_TEST_FAULTALLOC_H
@@ -13,6 +22,8 @@
 
 typedef struct fa_state {
 	long live;       /* blocks allocated and not yet freed */
+	long mallocs;    /* malloc calls ever, refused ones included */
+	long reallocs;   /* realloc calls ever, refused ones included */
 	long calls;      /* malloc and realloc calls since fa_arm */
 	long fail_at;    /* fail the call with this index; -1: none */
 	bool persistent; /* and every call after it */
@@ -21,7 +32,7 @@ typedef struct fa_state {
 	size_t refused;  /* requests refused for their size */
 } fa_state;
 
-static fa_state fa = {0, 0, -1, false, 0, (size_t)1 << 30, 0};
+static fa_state fa = {.fail_at = -1, .cap = (size_t)1 << 30};
 
 static inline bool fa_should_fail(size_t n)
 {
@@ -40,6 +51,7 @@ static inline bool fa_should_fail(size_t n)
 
 static inline void *fa_malloc(size_t n)
 {
+	fa.mallocs++;
 	if (fa_should_fail(n))
 		return NULL;
 	void *p = malloc(n);
@@ -49,6 +61,7 @@ static inline void *fa_malloc(size_t n)
 
 static inline void *fa_realloc(void *p, size_t n)
 {
+	fa.reallocs++;
 	if (fa_should_fail(n))
 		return NULL;
 	void *q = realloc(p, n);
