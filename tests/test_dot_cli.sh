@@ -158,5 +158,8 @@ ok "SVG into a full file fails (default renderer)" \
 ok "usage: a threshold must be finite" \
 	exits 2 "bad value 'inf' for --explode" \
 	"$nabla" dot --example seed10 --explode inf
+ok "usage: an unknown --init scheme names the option, not a spec" \
+	exits 2 "nabla dot: --init: unknown scheme 'foo'" \
+	"$nabla" dot --model linear:10 --input 4,4 --init foo
 
 [ "$failed" = 0 ]

@@ -93,3 +93,23 @@ void cli_version(void)
 	printf("nabla %s\n", NB_VERSION_STRING);
 	printf("Define-by-run graphs and reverse-mode autodiff in C.\n");
 }
+
+int cli_check_init(const char *cmd, const char *scheme)
+{
+	nb_rng r;
+	nb_rng_seed(&r, 0);
+	nb_tensor *w = nb_tensor_zeros(NB_F32, NB_SHAPE(2, 2));
+	nb_status st = w ? nb_init_apply(w, &r, scheme, "relu")
+	                 : nb_last_status();
+	nb_tensor_free(w);
+	if (st == NB_ENOMEM) {
+		fprintf(stderr, "nabla %s: %s\n", cmd, nb_last_error());
+		return CLI_FAIL;
+	}
+	if (!st)
+		return CLI_OK;
+	const char *msg = nb_last_error();
+	if (!strncmp(msg, "init: ", 6))
+		msg += 6;
+	return cli_usage_error(cmd, "--init: %s", msg);
+}

@@ -26,6 +26,10 @@ int cmd_train(int argc, char **argv);
 int cmd_dot(int argc, char **argv);
 
 /* Prints "nabla CMD: message" to stderr and returns CLI_USAGE. */
+/* An --init SCHEME (nb_init_apply's) checked while options are read:
+ * CLI_OK, a usage error naming --init (exit 2), or CLI_FAIL when memory
+ * ran out. */
+int cli_check_init(const char *cmd, const char *scheme);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Writes s as a JSON string literal (quotes and escapes included). */

@@ -197,7 +197,7 @@ static int parse(int argc, char **argv, dot_args *a)
 	if (a->example && (a->ndim || a->init || a->mse))
 		return cli_usage_error("dot", "--input, --init and --loss go "
 		                       "with --model");
-	return CLI_OK;
+	return a->init ? cli_check_init("dot", a->init) : CLI_OK;
 }
 
 /* Writes the DOT text where it goes, or renders it. */

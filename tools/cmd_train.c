@@ -107,26 +107,6 @@ static int bad_value(const char *opt, const char *v)
  * it was first met by the model's first layer and reported as
  * "spec:1:1: init: unknown scheme ...", as if the spec were wrong.
  */
-static int check_init(const char *scheme)
-{
-	nb_rng r;
-	nb_rng_seed(&r, 0);
-	nb_tensor *w = nb_tensor_zeros(NB_F32, NB_SHAPE(2, 2));
-	nb_status st = w ? nb_init_apply(w, &r, scheme, "relu")
-	                 : nb_last_status();
-	nb_tensor_free(w);
-	if (st == NB_ENOMEM) {
-		fprintf(stderr, "nabla train: %s\n", nb_last_error());
-		return CLI_FAIL;
-	}
-	if (!st)
-		return CLI_OK;
-	const char *msg = nb_last_error();
-	if (!strncmp(msg, "init: ", 6))
-		msg += 6;
-	return cli_usage_error("train", "--init: %s", msg);
-}
-
 static int parse_opts(int argc, char **argv, train_opts *o)
 {
 	enum { O_MODEL = 256, O_DATA, O_SYNTH, O_TRAIN_LIMIT, O_TEST_LIMIT,
@@ -261,7 +241,7 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	    o->momentum == 0)))
 		return cli_usage_error("train", "--nesterov needs --optim sgd and "
 		                       "--momentum > 0");
-	return o->init ? check_init(o->init) : CLI_OK;
+	return o->init ? cli_check_init("train", o->init) : CLI_OK;
 }
 
 /* ---- optimizer and schedule (include/nabla/optim.h) ---- */
