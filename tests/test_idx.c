@@ -6,24 +6,18 @@
 #include <unistd.h>
 #include <zlib.h>
 #include "support/helpers.h"
+#include "support/tmpdir.h"
 
-static char dir[256];
+static const char *dir;
 
 static void setup(void)
 {
-	const char *b = getenv("NB_BUILDDIR");
-	snprintf(dir, sizeof dir, "%s/tests/idx.%d", b && *b ? b : ".",
-	         (int)getpid());
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	dir = nbt_tmpdir_make("idx");
 }
 
 static void teardown(void)
 {
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	system(cmd);
+	nbt_tmpdir_remove();
 }
 
 TestSuite(idx, .init = setup, .fini = teardown);

@@ -17,26 +17,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "support/helpers.h"
+#include "support/tmpdir.h"
 #include "support/testops.h"
 
-static char dir[256];
+static const char *dir;
 
 static void setup(void)
 {
 	nbt_register_test_ops();
-	const char *b = getenv("NB_BUILDDIR");
-	snprintf(dir, sizeof dir, "%s/tests/st.%d", b && *b ? b : ".",
-	         (int)getpid());
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	dir = nbt_tmpdir_make("st");
 }
 
 static void teardown(void)
 {
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	system(cmd);
+	nbt_tmpdir_remove();
 }
 
 TestSuite(safetensors, .init = setup, .fini = teardown);

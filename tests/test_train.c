@@ -7,27 +7,24 @@
 #include <unistd.h>
 #include <jansson.h>
 #include "support/helpers.h"
+#include "support/tmpdir.h"
 
-static char dir[512], nabla_bin[512], out[1 << 16], err[1 << 14];
+static const char *dir;
+static char nabla_bin[512], out[1 << 16], err[1 << 14];
 
 static void setup(void)
 {
 	char *b = realpath(getenv("NB_BUILDDIR") ? getenv("NB_BUILDDIR") : ".",
 	                   NULL);
 	cr_assert_not_null(b);
-	snprintf(dir, sizeof dir, "%s/tests/train.%d", b, (int)getpid());
 	snprintf(nabla_bin, sizeof nabla_bin, "%s/nabla", b);
 	free(b);
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	dir = nbt_tmpdir_make("train");
 }
 
 static void teardown(void)
 {
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	system(cmd);
+	nbt_tmpdir_remove();
 }
 
 TestSuite(train, .init = setup, .fini = teardown, .timeout = 60);
