@@ -25,36 +25,8 @@ nm -D --defined-only "$lib" |
 	sed 's/@.*//' | sort -u >"$tmp.all"
 awk '$1 ~ /^[TDB]$/ { print $2 }' "$tmp.all" | sort -u >"$tmp.exported"
 
-# The names declared in the headers: comments and preprocessor lines
-# removed, every nb_ identifier that follows a space or "*" and is
-# followed by "(" but not "(*" (the return type of a function-pointer
-# typedef, "nb_status (*nb_shape_fn)(...)").
-for h in "$top"/include/nabla/*.h; do
-	awk '
-	{
-		line = $0
-		out = ""
-		while (length(line)) {
-			if (incomment) {
-				i = index(line, "*/")
-				if (!i) { line = ""; break }
-				line = substr(line, i + 2)
-				incomment = 0
-			} else {
-				i = index(line, "/*")
-				if (!i) { out = out line; line = ""; break }
-				out = out substr(line, 1, i - 1)
-				line = substr(line, i + 2)
-				incomment = 1
-			}
-		}
-		print out
-	}' "$h"
-done | grep -v '^[[:space:]]*#' |
-	sed 's/^/ /' |
-	grep -oE '[*[:space:]]nb_[a-z0-9_]*[[:space:]]*\(([^*]|$)' |
-	sed 's/^[*[:space:]]*//; s/[[:space:]]*(.*$//' |
-	sort -u >"$tmp.declared"
+# The names declared in the headers (tests/support/declared.sh).
+sh "$top/tests/support/declared.sh" "$top" >"$tmp.declared"
 
 fail=0
 bad=$(grep -v '^nb_' "$tmp.exported")

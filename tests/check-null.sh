@@ -3,7 +3,7 @@
 # NULL-argument test in tests/test_null.c, marked COVERS(nb_name) (or
 # UNARY / BINARY, which cover op wrappers): a new
 # public function without one fails make check.  The header scan is
-# tests/check-exports.sh's (comments and preprocessor lines dropped,
+# tests/support/declared.sh's (comments and preprocessor lines dropped,
 # every nb_ name followed by "(" but not "(*").  Prints TAP.
 set -u
 top=${NB_TOP_SRCDIR:-.}
@@ -12,32 +12,8 @@ echo "1..1"
 tmp=${TMPDIR:-/tmp}/nb-null.$$
 trap 'rm -f "$tmp".*' EXIT INT TERM
 
-for h in "$top"/include/nabla/*.h; do
-	awk '
-	{
-		line = $0
-		out = ""
-		while (length(line)) {
-			if (incomment) {
-				i = index(line, "*/")
-				if (!i) { line = ""; break }
-				line = substr(line, i + 2)
-				incomment = 0
-			} else {
-				i = index(line, "/*")
-				if (!i) { out = out line; line = ""; break }
-				out = out substr(line, 1, i - 1)
-				line = substr(line, i + 2)
-				incomment = 1
-			}
-		}
-		print out
-	}' "$h"
-done | grep -v '^[[:space:]]*#' |
-	sed 's/^/ /' |
-	grep -oE '[*[:space:]]nb_[a-z0-9_]*[[:space:]]*\(([^*]|$)' |
-	sed 's/^[*[:space:]]*//; s/[[:space:]]*(.*$//' |
-	sort -u >"$tmp.declared"
+# The names declared in the headers (tests/support/declared.sh).
+sh "$top/tests/support/declared.sh" "$top" >"$tmp.declared"
 grep -oE '(COVERS|UNARY|BINARY)\(nb_[a-z0-9_]+[,)]' "$src" |
 	sed 's/^[A-Z]*(//; s/[,)]$//' | sort -u >"$tmp.covered"
 
