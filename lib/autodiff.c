@@ -172,7 +172,10 @@ static nb_status run_node(nb_graph *g, nb_node *n)
 		if (fresh)
 			fresh_bits |= 1u << j;
 	}
-	const nb_tensor *const *gouts = output_grads(g, n);
+	/* One result (nearly every node): its gradient is there already. */
+	const nb_tensor *one[1] = {n->out[0]->grad};
+	const nb_tensor *const *gouts = n->n_out == 1 ? one
+	                                              : output_grads(g, n);
 	if (!gouts)
 		return NB_ENOMEM;
 	nb_op_ctx c = {

@@ -151,6 +151,12 @@ void nb__describe_inputs(char *buf, size_t n, int n_in,
 
 
 /* ---- dispatch.c ---- */
+/* nb_op_input for an input index the call's count check has passed
+ * (0 <= i < the call's inputs): no range checks, for the hot paths. */
+static inline const nb_input_def *nb__in_def(const nb_op *op, int i)
+{
+	return &op->inputs[i < op->n_inputs ? i : op->n_inputs - 1];
+}
 /* Whether input i (x) of a node of op receives a gradient. */
 bool nb__input_needs_grad(const nb_op *op, int i, const nb_tensor *x);
 

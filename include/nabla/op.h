@@ -251,12 +251,13 @@ typedef struct nb_result_def {
 
 /*
  * The results' dtypes and shapes.  On entry c->n_out is op->n_outputs
- * (1 when 0) and every res[k] holds the dtype of the float inputs and
- * the shape of input 0 (or []).  The rule checks what is particular to
- * the op, fills in res[0 .. n_out-1], and may change c->n_out (1 to
+ * (1 when 0) and res[0 .. n_out-1] hold the dtype of the float inputs
+ * and the shape of input 0 (or []).  The rule checks what is particular
+ * to the op, fills in res[0 .. n_out-1], and may change c->n_out (1 to
  * NB_MAX_OUTPUTS) for an op whose number of results depends on its
- * inputs or attributes (split).  Return NB_OK, or report the problem
- * with nb_op_fail().  NULL: one result shaped like input 0.
+ * inputs or attributes (split): it then fills every field (dtype, ndim,
+ * shape) of each result past the declared ones.  Return NB_OK, or report
+ * the problem with nb_op_fail().  NULL: one result shaped like input 0.
  */
 typedef nb_status (*nb_shape_fn)(nb_op_ctx *c, nb_result_def *res);
 typedef nb_status (*nb_forward_fn)(nb_op_ctx *c);
