@@ -489,6 +489,8 @@ Test(null, ops)
 	BINARY(nb_sub, x, x);
 	BINARY(nb_mul, x, x);
 	BINARY(nb_div, x, x);
+	BINARY(nb_maximum, x, x);
+	BINARY(nb_minimum, x, x);
 	UNARY(nb_neg);
 	UNARY(nb_exp);
 	UNARY(nb_square);
@@ -497,6 +499,19 @@ Test(null, ops)
 	UNARY(nb_abs);
 	UNARY(nb_pow, , 2.0);
 	UNARY(nb_affine_scalar, , 2.0, 1.0);
+	UNARY(nb_sign);
+	UNARY(nb_floor);
+	UNARY(nb_ceil);
+	UNARY(nb_round);
+	UNARY(nb_sin);
+	UNARY(nb_cos);
+	UNARY(nb_rsqrt);
+	UNARY(nb_reciprocal);
+	UNARY(nb_log1p);
+	UNARY(nb_expm1);
+	UNARY(nb_erf);
+	UNARY(nb_clamp, , -1.0, 1.0);
+	UNARY(nb_detach);
 	/* NULL axes with naxes 0: every axis. */
 	UNARY(nb_sum, , 0, NULL, false);
 	UNARY(nb_mean, , 0, NULL, false);

@@ -676,3 +676,114 @@ Test(ops, abs_and_pow_at_zero)
 	back(s, (double[]){1, 2});
 	expect_grad(y, (double[]){-3, -6}, "d affine");
 }
+
+/* ---- elementwise math: what the PyTorch references cannot express ---- */
+
+/* detach cuts the chain: y = x * detach(x) has dy/dx = detach(x) only. */
+Test(ops, detach_stops_the_gradient_in_a_chain)
+{
+	nb_tensor *x = leaf(NB_F64, NB_SHAPE(3), (double[]){1, -2, 3});
+	nb_tensor *d = nb_detach(G, x);
+	expect_values(d, (double[]){1, -2, 3}, "detach(x)");
+	cr_expect(!nb_tensor_requires_grad(d), "detach(x) requires grad");
+	nb_tensor *y = nb_mul(G, x, d);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(G));
+	back(y, (double[]){1, 1, 1});
+	/* d(x^2)/dx would be 2x: only the undetached factor counts */
+	expect_grad(x, (double[]){1, -2, 3}, "dx = detach(x)");
+	/* backward from detach's result alone is refused */
+	nb_tensor *e = nb_detach(G, x);
+	cr_assert_not_null(e, "%s", nb_graph_errmsg(G));
+	cr_expect_neq(nb_backward(nb_sum(G, e, 0, NULL, false), NULL), NB_OK,
+	              "backward through detach only");
+	nb_graph_clear_error(G);
+}
+
+/* torch.clamp(x, min=0.5, max=-0.5): every element is max, gradient 0
+ * everywhere (PyTorch 1.13: [-0.5]*5 and [0]*5). */
+Test(ops, clamp_with_min_above_max)
+{
+	for (int k = 0; k < 2; k++) {
+		nb_dtype dt = k ? NB_F32 : NB_F64;
+		nb_tensor *x = leaf(dt, NB_SHAPE(5),
+		                    (double[]){-1, -0.5, 0, 0.5, 1});
+		nb_tensor *y = nb_clamp(G, x, 0.5, -0.5);
+		expect_values(y, (double[]){-0.5, -0.5, -0.5, -0.5, -0.5},
+		              "clamp(min=0.5, max=-0.5)");
+		back(y, (double[]){1, 1, 1, 1, 1});
+		expect_grad(x, (double[]){0, 0, 0, 0, 0}, "no gradient");
+	}
+	/* bounds included; NaN stays NaN with gradient 0 */
+	nb_tensor *x = leaf(NB_F64, NB_SHAPE(5), (double[]){-1, -0.5, 0, 0.5,
+	                                                    NAN});
+	nb_tensor *y = nb_clamp(G, x, -0.5, 0.5);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(G));
+	cr_expect(isnan(nb_tensor_get(y, 4)), "clamp(NaN) is NaN");
+	back(y, (double[]){1, 1, 1, 1, 1});
+	expect_grad(x, (double[]){0, 1, 1, 1, 0}, "1 on [min, max]");
+	/* neither bound: refused, as torch.clamp(x) */
+	expect_error(nb_clamp(G, x, NAN, NAN), NB_EINVAL,
+	             "at least one of min and max", "clamp()");
+	expect_error(nb_call(G, "clamp", 1, &x, ""), NB_EINVAL,
+	             "at least one of min and max", "clamp by name");
+	expect_values(nb_call(G, "clamp", 1, &x, "max=none min=0"),
+	              (double[]){0, 0, 0, 0.5, NAN}, "min only");
+}
+
+/* torch.round: half to even, in both dtypes. */
+Test(ops, round_half_to_even)
+{
+	static const double in[] = {-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5,
+	                            0.49999999, -3.7};
+	static const double want[] = {-2, -2, -0.0, 0, 2, 2, 4, 0, -4};
+	for (int k = 0; k < 2; k++) {
+		nb_tensor *x = leaf(k ? NB_F32 : NB_F64, NB_SHAPE(9), in);
+		nb_tensor *y = nb_round(G, x);
+		expect_values(y, want, "round");
+		cr_expect(signbit(nb_tensor_get(y, 2)), "round(-0.5) is -0");
+		back(y, (double[]){1, 1, 1, 1, 1, 1, 1, 1, 1});
+		expect_grad(x, (double[]){0, 0, 0, 0, 0, 0, 0, 0, 0},
+		            "gradient 0 at the steps too");
+	}
+}
+
+/* erf saturates to +-1 (its gradient 2.6e-16 at |x| = 6, 0 at 30 and
+ * inf), and keeps tiny arguments exact (erf x ~ 2x/sqrt(pi)): PyTorch
+ * 1.13's values. */
+Test(ops, erf_extremes)
+{
+	for (int k = 0; k < 2; k++) {
+		nb_tensor *x = leaf(k ? NB_F32 : NB_F64, NB_SHAPE(5),
+		                    (double[]){-30, -6, 1e-30, 6, INFINITY});
+		nb_tensor *y = nb_erf(G, x);
+		expect_values(y, (double[]){-1, -1, 1.1283791670955126e-30, 1,
+		                            1}, "erf");
+		back(y, (double[]){1, 1, 1, 1, 1});
+		expect_grad(x, (double[]){0, 2.6173012392492645e-16,
+		                          1.1283791670955126,
+		                          2.6173012392492645e-16, 0},
+		            "erf'");
+	}
+}
+
+/* maximum / minimum: a tie gives g/2 to each side, NaN wins and both
+ * sides get g (PyTorch 1.13: maximum([1,2,nan,3], [1,3,1,nan]) =
+ * [1,3,nan,nan], grads [0.5,0,1,1] and [0.5,1,1,1]). */
+Test(ops, maximum_minimum_ties_and_nan)
+{
+	const double av[] = {1, 2, NAN, 3}, bv[] = {1, 3, 1, NAN};
+	nb_tensor *a = leaf(NB_F64, NB_SHAPE(4), av);
+	nb_tensor *b = leaf(NB_F64, NB_SHAPE(4), bv);
+	nb_tensor *y = nb_maximum(G, a, b);
+	expect_values(y, (double[]){1, 3, NAN, NAN}, "maximum");
+	back(y, (double[]){1, 1, 1, 1});
+	expect_grad(a, (double[]){0.5, 0, 1, 1}, "maximum da");
+	expect_grad(b, (double[]){0.5, 1, 1, 1}, "maximum db");
+	nb_tensor *c = leaf(NB_F32, NB_SHAPE(4), av);
+	nb_tensor *d = leaf(NB_F32, NB_SHAPE(4), bv);
+	nb_tensor *z = nb_minimum(G, c, d);
+	expect_values(z, (double[]){1, 2, NAN, NAN}, "minimum");
+	back(z, (double[]){1, 1, 1, 1});
+	expect_grad(c, (double[]){0.5, 1, 1, 1}, "minimum da");
+	expect_grad(d, (double[]){0.5, 0, 1, 1}, "minimum db");
+}

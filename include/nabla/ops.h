@@ -29,6 +29,9 @@ nb_tensor *nb_add(nb_graph *g, nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_sub(nb_graph *g, nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_mul(nb_graph *g, nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b);
+/* max / min of a and b; NaN propagates; a tie splits the gradient 1/2, 1/2 */
+nb_tensor *nb_maximum(nb_graph *g, nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_minimum(nb_graph *g, nb_tensor *a, nb_tensor *b);
 
 /* Elementwise unary. */
 nb_tensor *nb_neg(nb_graph *g, nb_tensor *x);
@@ -38,6 +41,22 @@ nb_tensor *nb_log(nb_graph *g, nb_tensor *x);
 nb_tensor *nb_sqrt(nb_graph *g, nb_tensor *x);
 nb_tensor *nb_abs(nb_graph *g, nb_tensor *x);  /* d|x|/dx = sign(x), 0 at 0 */
 nb_tensor *nb_pow(nb_graph *g, nb_tensor *x, double exponent);
+nb_tensor *nb_sign(nb_graph *g, nb_tensor *x);  /* -1, 0, 1; 0 at NaN; grad 0 */
+nb_tensor *nb_floor(nb_graph *g, nb_tensor *x); /* gradient 0 */
+nb_tensor *nb_ceil(nb_graph *g, nb_tensor *x);  /* gradient 0 */
+nb_tensor *nb_round(nb_graph *g, nb_tensor *x); /* half to even; grad 0 */
+nb_tensor *nb_sin(nb_graph *g, nb_tensor *x);        /* sine (radians) */
+nb_tensor *nb_cos(nb_graph *g, nb_tensor *x);        /* cosine (radians) */
+nb_tensor *nb_rsqrt(nb_graph *g, nb_tensor *x);      /* 1 / sqrt(x) */
+nb_tensor *nb_reciprocal(nb_graph *g, nb_tensor *x); /* 1 / x */
+nb_tensor *nb_log1p(nb_graph *g, nb_tensor *x);      /* ln(1 + x) */
+nb_tensor *nb_expm1(nb_graph *g, nb_tensor *x);      /* e^x - 1 */
+nb_tensor *nb_erf(nb_graph *g, nb_tensor *x);        /* error function */
+/* x limited to [min, max] (NAN: no bound; not both NAN); all max if
+ * min > max; gradient 1 where min <= x <= max, else 0. */
+nb_tensor *nb_clamp(nb_graph *g, nb_tensor *x, double min, double max);
+/* x's values without gradient: the result does not require grad. */
+nb_tensor *nb_detach(nb_graph *g, nb_tensor *x);
 /* x * s + t with scalars s and t. */
 nb_tensor *nb_affine_scalar(nb_graph *g, nb_tensor *x, double s, double t);
 

@@ -1,6 +1,8 @@
 /*
  * arith.c - elementwise arithmetic: add, sub, mul, div with NumPy
- * broadcasting, and neg, exp, log, sqrt, abs, pow, affine_scalar.
+ * broadcasting, and neg, exp, log, sqrt, abs, pow, affine_scalar, sign,
+ * floor, ceil, round, sin, cos, rsqrt, reciprocal, log1p, expm1, erf,
+ * clamp, maximum, minimum (broadcasting) and detach (no gradient).
  *
  * Broadcast backward: d/da of f(a, b) is computed at the broadcast
  * shape, then summed over the axes along which a was broadcast.
@@ -324,6 +326,63 @@ static const nb_op div_op = {
 	.forward = div_forward, .backward = div_backward, .test = &div_test,
 };
 
+/*
+ * maximum and minimum as PyTorch 1.13: NaN in either operand gives NaN;
+ * at a tie (x == y) each operand gets half the gradient; an operand
+ * NaN-compared with the other (neither less nor greater) gets all of it.
+ */
+#define MAX_PT(x, y) ((x) != (x) ? (x) : (y) != (y) ? (y) : (x) < (y) ? (y) : (x))
+#define MIN_PT(x, y) ((x) != (x) ? (x) : (y) != (y) ? (y) : (y) < (x) ? (y) : (x))
+BIN_KERNELS(maximum, MAX_PT(x, y),
+            x == y ? g / 2 : (x < y ? 0 : g),
+            x == y ? g / 2 : (x > y ? 0 : g))
+
+static nb_status maximum_forward(nb_op_ctx *c)
+{
+	return bin_forward(c, &maximum_kernels);
+}
+
+static nb_status maximum_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                  nb_tensor *const *gin)
+{
+	return bin_backward(c, gout, gin, &maximum_kernels);
+}
+
+static const nb_op maximum_op = {
+	.version = NB_OP_VERSION, .name = "maximum", .kind = NB_KIND_ARITH,
+	.doc = "elementwise max(a, b), broadcasting; NaN propagates; ties "
+	       "split the gradient",
+	.inputs = bin_inputs, .n_inputs = 2,
+	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.forward = maximum_forward, .backward = maximum_backward,
+	.test = &bcast_test,
+};
+
+BIN_KERNELS(minimum, MIN_PT(x, y),
+            x == y ? g / 2 : (x > y ? 0 : g),
+            x == y ? g / 2 : (x < y ? 0 : g))
+
+static nb_status minimum_forward(nb_op_ctx *c)
+{
+	return bin_forward(c, &minimum_kernels);
+}
+
+static nb_status minimum_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                  nb_tensor *const *gin)
+{
+	return bin_backward(c, gout, gin, &minimum_kernels);
+}
+
+static const nb_op minimum_op = {
+	.version = NB_OP_VERSION, .name = "minimum", .kind = NB_KIND_ARITH,
+	.doc = "elementwise min(a, b), broadcasting; NaN propagates; ties "
+	       "split the gradient",
+	.inputs = bin_inputs, .n_inputs = 2,
+	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.forward = minimum_forward, .backward = minimum_backward,
+	.test = &bcast_test,
+};
+
 /* ---- unary ops ----
  * <tgmath.h> resolves exp, log, sqrt, fabs and pow to their float
  * versions (expf...) in the float32 kernels. */
@@ -359,6 +418,152 @@ static const nb_op_test abs_test = {
 };
 static const nb_op abs_op = NB_UNARY_DESC0(abs, NB_KIND_ARITH,
 	"|x|; gradient sign(x), 0 at 0", &abs_test, .flags = NB_UNARY_FLAGS);
+
+/* ---- more elementwise math (PyTorch's names and gradients) ---- */
+
+/*
+ * Steps: the gradient is 0 everywhere, at the steps too (PyTorch).
+ * sign as PyTorch computes it, (0 < x) - (x < 0): 0 at -0 and at NaN.
+ * round is rint: half to even (torch.round), -0.5 -> -0.
+ */
+NB_UNARY_OP(sign, nb_noattrs, (0 < x) - (x < 0), ((void)g, (T)0))
+static const nb_op_test sign_test = {
+	.cases = "[5]; [3,4]", .kinks = {0}, .n_kinks = 1,
+};
+static const nb_op sign_op = NB_UNARY_DESC0(sign, NB_KIND_ARITH,
+	"-1, 0 or 1 (0 at NaN); gradient 0", &sign_test,
+	.flags = NB_UNARY_FLAGS);
+
+static const nb_op_test step_test = {
+	.cases = "[5]; [3,4]", .lo = -1.9, .hi = 1.9,
+	.kinks = {-1, 0, 1}, .n_kinks = 3,
+};
+NB_UNARY_OP(floor, nb_noattrs, floor(x), ((void)g, (T)0))
+static const nb_op floor_op = NB_UNARY_DESC0(floor, NB_KIND_ARITH,
+	"largest integer <= x; gradient 0", &step_test,
+	.flags = NB_UNARY_FLAGS);
+
+NB_UNARY_OP(ceil, nb_noattrs, ceil(x), ((void)g, (T)0))
+static const nb_op ceil_op = NB_UNARY_DESC0(ceil, NB_KIND_ARITH,
+	"smallest integer >= x; gradient 0", &step_test,
+	.flags = NB_UNARY_FLAGS);
+
+NB_UNARY_OP(round, nb_noattrs, rint(x), ((void)g, (T)0))
+static const nb_op_test round_test = {
+	.cases = "[5]; [3,4]", .lo = -1.9, .hi = 1.9,
+	.kinks = {-1.5, -0.5, 0.5, 1.5}, .n_kinks = 4,
+};
+static const nb_op round_op = NB_UNARY_DESC0(round, NB_KIND_ARITH,
+	"nearest integer, half to even; gradient 0", &round_test,
+	.flags = NB_UNARY_FLAGS);
+
+/* d/dx sin x = cos x,  d/dx cos x = -sin x */
+NB_UNARY_OP(sin, nb_noattrs, sin(x), g * cos(x))
+static const nb_op sin_op = NB_UNARY_DESC0(sin, NB_KIND_ARITH, "sine",
+	&any_test, .flags = NB_UNARY_FLAGS);
+
+NB_UNARY_OP(cos, nb_noattrs, cos(x), -g * sin(x))
+static const nb_op cos_op = NB_UNARY_DESC0(cos, NB_KIND_ARITH, "cosine",
+	&any_test, .flags = NB_UNARY_FLAGS);
+
+/* d/dx x^-1/2 = -1/2 x^-3/2 = -y^3 / 2 (PyTorch's formula) */
+NB_UNARY_OP(rsqrt, nb_noattrs, 1 / sqrt(x), (T)-0.5 * g * y * y * y)
+static const nb_op rsqrt_op = NB_UNARY_DESC0(rsqrt, NB_KIND_ARITH,
+	"1 / sqrt(x)", &positive_test, .flags = NB_UNARY_FLAGS);
+
+/* d/dx 1/x = -1/x^2 = -y^2 (PyTorch's formula); sampled away from 0 */
+NB_UNARY_OP(reciprocal, nb_noattrs, 1 / x, -g * y * y)
+static const nb_op_test reciprocal_test = {
+	.cases = "[5]p; [3,4]", .kinks = {0}, .n_kinks = 1,
+};
+static const nb_op reciprocal_op = NB_UNARY_DESC0(reciprocal,
+	NB_KIND_ARITH, "1 / x", &reciprocal_test, .flags = NB_UNARY_FLAGS);
+
+/* d/dx ln(1 + x) = 1 / (1 + x); sampled in (-0.9, 2], away from -1 */
+NB_UNARY_OP(log1p, nb_noattrs, log1p(x), g / (1 + x))
+static const nb_op_test log1p_test = {
+	.cases = "[5]; [3,4]", .lo = -0.9, .hi = 2,
+};
+static const nb_op log1p_op = NB_UNARY_DESC0(log1p, NB_KIND_ARITH,
+	"ln(1 + x), exact near 0", &log1p_test, .flags = NB_UNARY_FLAGS);
+
+/* d/dx (e^x - 1) = e^x = y + 1 (PyTorch's formula) */
+NB_UNARY_OP(expm1, nb_noattrs, expm1(x), g * (y + 1))
+static const nb_op expm1_op = NB_UNARY_DESC0(expm1, NB_KIND_ARITH,
+	"e^x - 1, exact near 0", &any_test, .flags = NB_UNARY_FLAGS);
+
+/* d/dx erf x = 2/sqrt(pi) e^(-x^2) */
+#define NB_2_SQRTPI 1.12837916709551257389615890312154517
+NB_UNARY_OP(erf, nb_noattrs, erf(x), (T)NB_2_SQRTPI * g * exp(-x * x))
+static const nb_op erf_op = NB_UNARY_DESC0(erf, NB_KIND_ARITH,
+	"error function", &any_test, .flags = NB_UNARY_FLAGS);
+
+typedef struct clamp_attrs {
+	double min, max; /* NAN: no bound */
+} clamp_attrs;
+
+static const nb_attr_def clamp_defs[] = {
+	{.name = "min", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(clamp_attrs, min), .def = NAN,
+	 .range = NB_UNBOUNDED, .flags = NB_ATTR_NULLABLE,
+	 .doc = "lower bound; none: no lower bound"},
+	{.name = "max", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(clamp_attrs, max), .def = NAN,
+	 .range = NB_UNBOUNDED, .flags = NB_ATTR_NULLABLE,
+	 .doc = "upper bound; none: no upper bound"},
+};
+
+/*
+ * torch.clamp refuses to be called with neither bound.  Checked at the
+ * call (the shape rule), not by a .check hook: the defaults (none,
+ * none) must pass .check for the registry to accept the op.
+ */
+static nb_status clamp_shape(nb_op_ctx *c, nb_result_def *res)
+{
+	const clamp_attrs *a = c->attrs;
+	(void)res;
+	if (isnan(a->min) && isnan(a->max))
+		return nb_op_fail(c, NB_EINVAL, "at least one of min and max "
+		                  "must be given");
+	return NB_OK;
+}
+
+/*
+ * min(max(x, lo), hi) as PyTorch: NaN stays NaN, and with min > max
+ * every element becomes max.  The gradient passes where
+ * lo <= x <= hi (bounds included) and is 0 elsewhere, at NaN and,
+ * with min > max, everywhere (PyTorch 1.13).
+ */
+#define CLAMP_LO(v) (!isnan(A->min) && (v) < (T)A->min ? (T)A->min : (v))
+#define CLAMP_HI(v) (!isnan(A->max) && (v) > (T)A->max ? (T)A->max : (v))
+NB_UNARY_OP(clamp, clamp_attrs, CLAMP_HI(CLAMP_LO(x)),
+            (isnan(A->min) || x >= (T)A->min) &&
+            (isnan(A->max) || x <= (T)A->max) ? g : (T)0)
+static const nb_op_test clamp_test = {
+	.cases = "[3,4]|min=-0.5 max=0.5; [5]|min=0; [5]|max=0.3; "
+	         "[5]|min=0.5 max=-0.5",
+	.kinks = {-0.5, 0, 0.3, 0.5}, .n_kinks = 4,
+};
+static const nb_op clamp_op = NB_UNARY_DESC(clamp, NB_KIND_ARITH,
+	"x limited to [min, max]; all max if min > max", clamp_attrs,
+	clamp_defs, &clamp_test, .flags = NB_UNARY_FLAGS,
+	.shape = clamp_shape);
+
+/* detach: the input's values, cut from the graph (no gradient). */
+static nb_status detach_forward(nb_op_ctx *c)
+{
+	const nb_tensor *x = c->in[0];
+	memcpy(c->out->data, x->data, x->numel * nb_dtype_size(x->dtype));
+	return NB_OK;
+}
+
+static const nb_op detach_op = {
+	.version = NB_OP_VERSION, .name = "detach", .kind = NB_KIND_ARITH,
+	.doc = "x, without gradient (a stop-gradient)",
+	.inputs = nb__unary_inputs, .n_inputs = 1,
+	.flags = NB_OP_NO_GRAD | NB_OP_WRITES_OUTPUT,
+	.forward = detach_forward, .backward = NULL, .test = &any_test,
+};
 
 typedef struct pow_attrs {
 	double exponent;
@@ -414,7 +619,10 @@ static const nb_op affine_scalar_op = NB_UNARY_DESC(affine_scalar,
 
 const nb_op *const nb__arith_ops[] = {
 	&add_op, &sub_op, &mul_op, &div_op, &neg_op, &exp_op, &square_op,
-	&log_op, &sqrt_op, &abs_op, &pow_op, &affine_scalar_op, NULL,
+	&log_op, &sqrt_op, &abs_op, &pow_op, &affine_scalar_op, &sign_op,
+	&floor_op, &ceil_op, &round_op, &sin_op, &cos_op, &rsqrt_op,
+	&reciprocal_op, &log1p_op, &expm1_op, &erf_op, &clamp_op,
+	&maximum_op, &minimum_op, &detach_op, NULL,
 };
 
 /* ---- the C API ---- */
@@ -467,6 +675,82 @@ nb_tensor *nb_sqrt(nb_graph *g, nb_tensor *x)
 nb_tensor *nb_abs(nb_graph *g, nb_tensor *x)
 {
 	return nb_apply(g, &abs_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_sign(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &sign_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_floor(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &floor_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_ceil(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &ceil_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_round(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &round_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_sin(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &sin_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_cos(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &cos_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_rsqrt(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &rsqrt_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_reciprocal(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &reciprocal_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_log1p(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &log1p_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_expm1(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &expm1_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_erf(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &erf_op, 1, &x, NULL);
+}
+
+nb_tensor *nb_maximum(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+	return nb_apply(g, &maximum_op, 2, (nb_tensor *[]){a, b}, NULL);
+}
+
+nb_tensor *nb_minimum(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+	return nb_apply(g, &minimum_op, 2, (nb_tensor *[]){a, b}, NULL);
+}
+
+nb_tensor *nb_clamp(nb_graph *g, nb_tensor *x, double min, double max)
+{
+	clamp_attrs a = {min, max};
+	return nb_apply(g, &clamp_op, 1, &x, &a);
+}
+
+nb_tensor *nb_detach(nb_graph *g, nb_tensor *x)
+{
+	return nb_apply(g, &detach_op, 1, &x, NULL);
 }
 
 nb_tensor *nb_pow(nb_graph *g, nb_tensor *x, double exponent)
