@@ -468,7 +468,10 @@ static int build_model(train_ctx *t)
 	free(from_file);
 	if (!t->model) {
 		fprintf(stderr, "nabla train: %s\n", nb_last_error());
-		return strncmp(nb_last_error(), "spec:", 5) ? CLI_FAIL : CLI_USAGE;
+		/* A bad spec is a usage error; memory running out is not. */
+		return nb_last_status() != NB_ENOMEM &&
+		       !strncmp(nb_last_error(), "spec:", 5) ? CLI_USAGE
+		                                             : CLI_FAIL;
 	}
 	return CLI_OK;
 }
