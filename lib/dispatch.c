@@ -100,14 +100,15 @@ static nb_status check_inputs(nb_op_ctx *c, nb_dtype *dt)
 		}
 		if (nb__check_live(c->g, x, op->name))
 			return c->g->err;
-		if (d->flags & NB_IN_INT64) {
-			if (x->dtype != NB_I64)
+		if (d->flags & (NB_IN_INT64 | NB_IN_BOOL)) {
+			nb_dtype want = d->flags & NB_IN_INT64 ? NB_I64 : NB_BOOL;
+			if (x->dtype != want)
 				return nb_op_fail(c, NB_EDTYPE, "input %s must be "
-				    "int64, not %s", input_name(op, i, nm, sizeof nm),
-				    nb_dtype_name(x->dtype));
+				    "%s, not %s", input_name(op, i, nm, sizeof nm),
+				    nb_dtype_name(want), nb_dtype_name(x->dtype));
 			continue;
 		}
-		if (!nb__is_float(x->dtype))
+		if (!nb__is_float(x->dtype) && !(d->flags & NB_IN_ANY_DTYPE))
 			return nb_op_fail(c, NB_EDTYPE, "input %s must be float32 "
 			    "or float64, not %s", input_name(op, i, nm, sizeof nm),
 			    nb_dtype_name(x->dtype));
@@ -132,7 +133,7 @@ static nb_status check_inputs(nb_op_ctx *c, nb_dtype *dt)
 static bool differentiable(const nb_op *op, int i)
 {
 	const nb_input_def *d = nb__in_def(op, i);
-	return !(d->flags & (NB_IN_NONDIFF | NB_IN_INT64));
+	return !(d->flags & (NB_IN_NONDIFF | NB_IN_INT64 | NB_IN_BOOL));
 }
 
 bool nb__input_needs_grad(const nb_op *op, int i, const nb_tensor *x)
@@ -308,9 +309,12 @@ static nb_status run(nb_op_ctx *c, const void *attrs)
 		                  "%zu produced a non-finite value in result %d",
 		                  g->n_nodes, bad);
 	if (node) {
+		/* Only float results carry gradients (topk's indices,
+		 * argmax and comparisons do not). */
 		if (needs_grad(c))
 			for (int k = 0; k < c->n_out; k++)
-				c->outs[k]->flags |= NB_T_REQUIRES_GRAD;
+				if (nb__is_float(c->outs[k]->dtype))
+					c->outs[k]->flags |= NB_T_REQUIRES_GRAD;
 		if (record(c, node, a))
 			return g->err;
 	}

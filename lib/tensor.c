@@ -11,6 +11,7 @@ size_t nb_dtype_size(nb_dtype dt)
 	case NB_F32: return sizeof(float);
 	case NB_F64: return sizeof(double);
 	case NB_I64: return sizeof(int64_t);
+	case NB_BOOL: return sizeof(uint8_t);
 	}
 	return 0;
 }
@@ -21,6 +22,7 @@ const char *nb_dtype_name(nb_dtype dt)
 	case NB_F32: return "float32";
 	case NB_F64: return "float64";
 	case NB_I64: return "int64";
+	case NB_BOOL: return "bool";
 	}
 	return "?";
 }
@@ -64,7 +66,7 @@ nb_status nb__tensor_init(nb_tensor *t, nb_dtype dt, int ndim,
                           const int64_t *shape)
 {
 	char buf[128];
-	if (dt != NB_F32 && dt != NB_F64 && dt != NB_I64)
+	if (dt != NB_F32 && dt != NB_F64 && dt != NB_I64 && dt != NB_BOOL)
 		return nb__set_error(NB_EDTYPE, "tensor: unknown dtype %d",
 		                     (int)dt);
 	if (ndim < 0 || ndim > NB_MAX_DIMS)
@@ -210,6 +212,15 @@ nb_tensor *nb_tensor_from_data(nb_dtype dt, int ndim, const int64_t *shape,
 	nb_tensor *t = persistent_new(dt, ndim, shape, mode == NB_COPY);
 	if (!t)
 		return NULL;
+	if (dt == NB_BOOL)
+		for (size_t i = 0; i < t->numel; i++)
+			if (((const uint8_t *)data)[i] > 1) {
+				nb__set_error(NB_EINVAL, "from_data: bool element "
+				              "%zu is byte %u (0 or 1 only)", i,
+				              ((const uint8_t *)data)[i]);
+				nb_tensor_free(t);
+				return NULL;
+			}
 	if (mode == NB_COPY)
 		memcpy(t->data, data, nb__nbytes(t));
 	else
@@ -286,6 +297,7 @@ double nb_tensor_get(const nb_tensor *t, size_t i)
 	case NB_F32: return ((const float *)t->data)[i];
 	case NB_F64: return ((const double *)t->data)[i];
 	case NB_I64: return (double)((const int64_t *)t->data)[i];
+	case NB_BOOL: return ((const uint8_t *)t->data)[i];
 	}
 	return NAN;
 }
@@ -311,6 +323,8 @@ void nb_tensor_set(nb_tensor *t, size_t i, double v)
 	case NB_F32: ((float *)t->data)[i] = (float)v; break;
 	case NB_F64: ((double *)t->data)[i] = v; break;
 	case NB_I64: ((int64_t *)t->data)[i] = to_i64(v); break;
+	/* As PyTorch's bool(): true for any nonzero value, NaN included. */
+	case NB_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
 	}
 }
 
@@ -346,10 +360,12 @@ nb_status nb_tensor_fill(nb_tensor *t, double v)
 		double *p = t->data;
 		for (size_t i = 0; i < t->numel; i++)
 			p[i] = v;
-	} else {
+	} else if (t->dtype == NB_I64) {
 		int64_t *p = t->data, k = to_i64(v);
 		for (size_t i = 0; i < t->numel; i++)
 			p[i] = k;
+	} else {
+		memset(t->data, v != 0, t->numel);
 	}
 	return NB_OK;
 }

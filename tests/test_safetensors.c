@@ -437,6 +437,41 @@ Test(safetensors, unsupported_dtypes_are_listed_not_read)
 	nb_safetensors_close(f);
 }
 
+/* BOOL tensors (PyTorch's torch.bool) are read; a byte other than 0
+ * and 1 is a corrupt file, not a true value. */
+Test(safetensors, bool_tensors)
+{
+	const char *p = write_file("{\"m\":" E("BOOL", "[2]", 0, 2) ",\"n\":"
+	                           E("BOOL", "[2,2]", 2, 6) "}", 6);
+	nb_safetensors *f;
+	cr_assert_eq(nb_safetensors_open(p, &f), NB_OK, "%s", nb_last_error());
+	nb_tensor *m = nb_safetensors_read(f, "m");
+	cr_assert_not_null(m, "%s", nb_last_error());
+	cr_expect_eq(nb_tensor_dtype(m), NB_BOOL);
+	cr_expect(nb_tensor_get(m, 0) == 0 && nb_tensor_get(m, 1) == 1);
+	cr_expect_null(nb_safetensors_read(f, "n"));
+	cr_expect_eq(nb_last_status(), NB_EFORMAT);
+	cr_expect(strstr(nb_last_error(), "holds byte 2 at element 0"), "%s",
+	          nb_last_error());
+	nb_safetensors_close(f);
+	nb_tensor_free(m);
+	/* Written as BOOL, read back the same. */
+	nb_tensor *w = nb_tensor_zeros(NB_BOOL, NB_SHAPE(3));
+	nb_tensor_set(w, 1, 1);
+	nb_named_tensor nt = {.name = "mask", .tensor = w};
+	cr_assert_eq(nb_safetensors_save(tmp("b.safetensors"), &nt, 1, NULL),
+	             NB_OK, "%s", nb_last_error());
+	cr_assert_eq(nb_safetensors_open(tmp("b.safetensors"), &f), NB_OK);
+	cr_expect_str_eq(nb_safetensors_dtype_str(f, "mask"), "BOOL");
+	nb_tensor *r = nb_safetensors_read(f, "mask");
+	cr_assert_not_null(r);
+	for (size_t i = 0; i < 3; i++)
+		cr_expect_eq(nb_tensor_get(r, i), i == 1);
+	nb_safetensors_close(f);
+	nb_tensor_free(r);
+	nb_tensor_free(w);
+}
+
 /* Every truncation and every single-byte corruption of a real file is
  * either rejected or, when the header still parses, read safely. */
 Test(safetensors, truncations_and_byte_flips)

@@ -60,9 +60,39 @@ Test(tensor, dtype_sizes_and_names)
 	cr_expect_str_eq(nb_dtype_name(NB_F32), "float32");
 	cr_expect_str_eq(nb_dtype_name(NB_F64), "float64");
 	cr_expect_str_eq(nb_dtype_name(NB_I64), "int64");
+	cr_expect_eq(nb_dtype_size(NB_BOOL), 1);
+	cr_expect_str_eq(nb_dtype_name(NB_BOOL), "bool");
 	cr_expect_str_eq(nb_dtype_name((nb_dtype)42), "?");
 	cr_expect_null(nb_tensor_zeros((nb_dtype)42, NB_SHAPE(2)));
 	cr_expect_eq(nb_last_status(), NB_EDTYPE);
+}
+
+/* bool holds 0 or 1: any nonzero value (NaN too) sets it, as PyTorch's
+ * bool(); it never requires grad; from_data refuses other bytes. */
+Test(tensor, bool_values)
+{
+	nb_tensor *b = nb_tensor_zeros(NB_BOOL, NB_SHAPE(5));
+	cr_assert_not_null(b, "%s", nb_last_error());
+	static const double v[5] = {0, -0.0, 2.5, -1, NAN};
+	for (size_t i = 0; i < 5; i++)
+		nb_tensor_set(b, i, v[i]);
+	expect_values(b, (double[]){0, 0, 1, 1, 1}, 5);
+	cr_expect_eq(((const uint8_t *)nb_tensor_data(b))[2], 1);
+	cr_expect_eq(nb_tensor_set_requires_grad(b, true), NB_EDTYPE);
+	cr_expect(strstr(nb_last_error(), "bool"), "%s", nb_last_error());
+	uint8_t ok[3] = {1, 0, 1}, bad[3] = {1, 2, 0};
+	nb_tensor *c = nb_tensor_from_data(NB_BOOL, NB_SHAPE(3), ok, NB_COPY);
+	cr_assert_not_null(c);
+	expect_values(c, (double[]){1, 0, 1}, 3);
+	cr_expect_null(nb_tensor_from_data(NB_BOOL, NB_SHAPE(3), bad,
+	                                   NB_BORROW));
+	cr_expect(strstr(nb_last_error(), "element 1 is byte 2"), "%s",
+	          nb_last_error());
+	nb_tensor *f = nb_tensor_full(NB_BOOL, NB_SHAPE(2), 7);
+	expect_values(f, (double[]){1, 1}, 2);
+	nb_tensor_free(f);
+	nb_tensor_free(c);
+	nb_tensor_free(b);
 }
 
 Test(tensor, arange)

@@ -60,11 +60,12 @@ const char *nb_last_error(void);
 typedef enum nb_dtype {
 	NB_F32 = 0,
 	NB_F64 = 1,
-	NB_I64 = 2   /* class indices only: no op differentiates it */
+	NB_I64 = 2,  /* indices and counts: no op differentiates it */
+	NB_BOOL = 3  /* masks and comparison results: one byte, 0 or 1 */
 } nb_dtype;
 
 size_t nb_dtype_size(nb_dtype dt);
-/* "float32", "float64", "int64"; "?" for anything else. */
+/* "float32", "float64", "int64", "bool"; "?" for anything else. */
 const char *nb_dtype_name(nb_dtype dt);
 
 /*

@@ -134,6 +134,14 @@ typedef enum nb_role {
  * the group is switched off.
  */
 #define NB_IN_LAYER_OFF 32u
+/* bool (a mask), never differentiated. */
+#define NB_IN_BOOL 64u
+/*
+ * float32, float64, int64 or bool: the shape, joining and indexing ops
+ * move any dtype.  Such inputs share the op's dtype with the plain float
+ * ones; only float values carry gradients.
+ */
+#define NB_IN_ANY_DTYPE 128u
 
 /* The layer switch that makes an optional PARAM or BUFFER input. */
 typedef enum nb_in_group {
@@ -286,7 +294,8 @@ typedef struct nb_op_test {
 	 * then optionally '|' and an attribute string, e.g.
 	 *   "[3,4] [3,4]; [2,3,4] [4]; [5] []"   "[4,5] [4]i5|"  "[2,3]|dim=0"
 	 * An input is [dims] followed by optional letters: 'i<N>' int64
-	 * class indices in [0, N); 'p' positive (0.5..2); '-' absent
+	 * class indices in [0, N); 'b' a bool mask; 'p' positive (0.5..2);
+	 * '-' absent
 	 * (optional input given as NULL); 'c' constant (no grad checked).
 	 * Values are uniform in [lo, hi] (lo == hi: [-2, 2]) at least 0.02
 	 * from each kink, as far as the range allows (after 100 draws

@@ -53,7 +53,8 @@ nb_tensor *nb_tensor_randn(nb_dtype dt, int ndim, const int64_t *shape,
                            nb_rng *r, double mean, double std);
 nb_tensor *nb_tensor_rand(nb_dtype dt, int ndim, const int64_t *shape,
                           nb_rng *r, double lo, double hi);
-/* data holds numel elements of dtype dt; see nb_mem for ownership. */
+/* data holds numel elements of dtype dt; see nb_mem for ownership.  bool
+ * data is one byte per element, 0 or 1 (any other byte is refused). */
 nb_tensor *nb_tensor_from_data(nb_dtype dt, int ndim, const int64_t *shape,
                                void *data, nb_mem mode);
 /*
@@ -93,7 +94,8 @@ const int64_t *nb_tensor_shape(const nb_tensor *t);
 /* Size of dimension i; i < 0 counts from the end.  -1 if out of range. */
 int64_t nb_tensor_dim(const nb_tensor *t, int i);
 size_t nb_tensor_numel(const nb_tensor *t);
-/* The contiguous data: float *, double * or int64_t * by dtype. */
+/* The contiguous data: float *, double *, int64_t * or uint8_t * (bool)
+ * by dtype. */
 void *nb_tensor_data(nb_tensor *t);
 const void *nb_tensor_cdata(const nb_tensor *t);
 /*

@@ -259,7 +259,7 @@ static nb_status make_inputs(gc_run *r, const nb_recipe_case *cs, nb_rng *rng)
 		const nb_recipe_input *gi = &cs->in[i];
 		if (gi->absent)
 			continue;
-		nb_dtype dt = gi->classes ? NB_I64 : NB_F64;
+		nb_dtype dt = gi->classes ? NB_I64 : gi->mask ? NB_BOOL : NB_F64;
 		nb_tensor *t = nb_tensor_zeros(dt, gi->ndim, gi->shape);
 		if (!t)
 			return nb_last_status();
@@ -268,10 +268,11 @@ static nb_status make_inputs(gc_run *r, const nb_recipe_case *cs, nb_rng *rng)
 		for (size_t j = 0; j < t->numel; j++)
 			nb_tensor_set(t, j, gi->classes
 			    ? (double)nb_rng_below(rng, (uint64_t)gi->classes)
+			    : gi->mask ? (double)nb_rng_below(rng, 2)
 			    : sample_value(r->op, gi, rng));
 		const nb_input_def *d = nb_op_input(r->op, i);
-		if (!gi->classes && !gi->constant && d &&
-		    !(d->flags & (NB_IN_NONDIFF | NB_IN_INT64)))
+		if (dt == NB_F64 && !gi->constant && d &&
+		    !(d->flags & (NB_IN_NONDIFF | NB_IN_INT64 | NB_IN_BOOL)))
 			t->flags |= NB_T_REQUIRES_GRAD;
 	}
 	return NB_OK;

@@ -6,7 +6,7 @@
 #include <string.h>
 #include "recipe.h"
 
-/* The flags after "]": p, c, -, iK; false on anything else. */
+/* The flags after "]": p, c, -, b, iK; false on anything else. */
 static bool parse_flags(const char **sp, const char *end,
                         nb_recipe_input *in)
 {
@@ -18,6 +18,8 @@ static bool parse_flags(const char **sp, const char *end,
 			in->absent = true;
 		} else if (*s == 'c') {
 			in->constant = true;
+		} else if (*s == 'b') {
+			in->mask = true;
 		} else if (*s == 'i') {
 			char *e;
 			in->classes = strtol(s + 1, &e, 10);

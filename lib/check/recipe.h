@@ -16,12 +16,12 @@
 
 /* One input of a case: "[3,4]" then flags p (positive values), c
  * (constant: no gradient), - (absent optional input), iK (int64 class
- * indices in [0, K)). */
+ * indices in [0, K)), b (a bool mask). */
 typedef struct nb_recipe_input {
 	int ndim;
 	int64_t shape[NB_MAX_DIMS];
 	int64_t classes; /* > 0: int64 class indices in [0, classes) */
-	bool positive, absent, constant;
+	bool positive, absent, constant, mask;
 } nb_recipe_input;
 
 typedef struct nb_recipe_case {

@@ -40,22 +40,23 @@ struct nb_safetensors {
 	size_t n_meta;
 };
 
-/* dtype strings of the format and their sizes; nabla reads the first 3. */
+/* dtype strings of the format and their sizes; nabla reads the first 4. */
 static const struct {
 	const char *name;
 	unsigned size;
 	nb_dtype dt;
 } dtypes[] = {
 	{"F32", 4, NB_F32}, {"F64", 8, NB_F64}, {"I64", 8, NB_I64},
-	{"F16", 2, 0}, {"BF16", 2, 0}, {"I32", 4, 0}, {"I16", 2, 0},
+	{"BOOL", 1, NB_BOOL}, {"F16", 2, 0}, {"BF16", 2, 0}, {"I32", 4, 0}, {"I16", 2, 0},
 	{"I8", 1, 0}, {"U8", 1, 0}, {"U16", 2, 0}, {"U32", 4, 0},
-	{"U64", 8, 0}, {"BOOL", 1, 0}, {"F8_E4M3", 1, 0}, {"F8_E5M2", 1, 0},
+	{"U64", 8, 0}, {"F8_E4M3", 1, 0}, {"F8_E5M2", 1, 0},
 };
-#define N_KNOWN 3
+#define N_KNOWN 4
 
 static const char *dtype_str(nb_dtype dt)
 {
-	return dt == NB_F32 ? "F32" : dt == NB_F64 ? "F64" : "I64";
+	return dt == NB_F32 ? "F32" : dt == NB_F64 ? "F64"
+	     : dt == NB_BOOL ? "BOOL" : "I64";
 }
 
 static bool little_endian(void)
@@ -372,7 +373,7 @@ static nb_status find_known(const nb_safetensors *f, const char *name,
 		                     f->path, name ? name : "(null)");
 	if (!e->known)
 		return nb__set_error(NB_EDTYPE, "%s: tensor '%s' has dtype %s; "
-		                     "nabla reads F32, F64 and I64", f->path,
+		                     "nabla reads F32, F64, I64 and BOOL", f->path,
 		                     name, e->dtype);
 	return NB_OK;
 }
@@ -411,6 +412,17 @@ nb_tensor *nb_safetensors_read(nb_safetensors *f, const char *name)
 	}
 	if (!little_endian())
 		swap_bytes(t->data, t->numel, nb_dtype_size(t->dtype));
+	if (t->dtype == NB_BOOL) {
+		const uint8_t *b = t->data;
+		for (size_t i = 0; i < t->numel; i++)
+			if (b[i] > 1) {
+				nb__set_error(NB_EFORMAT, "%s: BOOL tensor '%s' holds "
+				              "byte %u at element %zu (0 or 1 only)",
+				              f->path, name, b[i], i);
+				nb_tensor_free(t);
+				return NULL;
+			}
+	}
 	return t;
 }
 

@@ -43,7 +43,7 @@ static inline int rc_parse(const nb_op *op, rc_case *cs, int max)
  * Makes the inputs of case c in dtype dt: float values from `fill`
  * (called with the input and element index; NULL: a fixed pattern in
  * [-2, 2], or [0.5, 2] for positive inputs), class indices cycling
- * through [0, classes).  Float inputs that are not constant require
+ * through [0, classes), masks true at every third element from 1.  Float inputs that are not constant require
  * grad.  Returns false (inputs made so far freed) when a constructor
  * fails; nb_last_status() says why.
  */
@@ -64,7 +64,8 @@ static inline bool rc_make_inputs(const rc_case *c, nb_dtype dt,
 		in[i] = NULL;
 		if (ri->absent)
 			continue;
-		nb_tensor *t = nb_tensor_zeros(ri->classes ? NB_I64 : dt,
+		nb_tensor *t = nb_tensor_zeros(ri->classes ? NB_I64
+		                               : ri->mask ? NB_BOOL : dt,
 		                               ri->ndim, ri->shape);
 		if (!t) {
 			for (int k = 0; k < i; k++)
@@ -74,8 +75,9 @@ static inline bool rc_make_inputs(const rc_case *c, nb_dtype dt,
 		for (size_t j = 0; j < nb_tensor_numel(t); j++)
 			nb_tensor_set(t, j, ri->classes
 			    ? (double)(int64_t)(j % (size_t)ri->classes)
+			    : ri->mask ? (double)(j % 3 == 1)
 			    : fill ? fill(ri, j, ud) : rc_default_fill(ri, j));
-		if (!ri->classes && !ri->constant)
+		if (!ri->classes && !ri->mask && !ri->constant)
 			nb_tensor_set_requires_grad(t, true);
 		in[i] = t;
 	}
