@@ -1,0 +1,503 @@
+/*
+ * attention.c - a causal self-attention block trained as a character
+ * language model (doc/sequence.md): one pre-norm transformer block,
+ *     x = tok[idx] + pos[0..T-1]
+ *     x = x + proj(multi-head causal attention(ln1(x)))
+ *     x = x + mlp(ln2(x))            mlp: linear 4C, gelu, linear C
+ *     logits = head(ln_f(x))
+ * trained to predict the next character of a text file, by default the
+ * GNU GPL version 3 that every Debian system has
+ * (/usr/share/common-licenses/GPL-3, package base-files), then a sample.
+ * Written as a PyTorch user would write it, every step on the graph:
+ *   - `embedding` for the characters, and the first T rows of the
+ *     position table taken by `slice`;
+ *   - q, k and v cut from one fused GEMM by `split`, each head's columns
+ *     by `slice`, and the heads' outputs joined by `cat`;
+ *   - the causal mask: `tril` of ones, compared with 0 (`eq`) and
+ *     applied by `masked_fill` with -inf before the softmax;
+ *   - the last position's logits by `select`, the next character by
+ *     `argmax` (greedy, or a sample by the Gumbel-max trick).
+ *
+ *   attention [--steps N] [--seed S] [--every N] [--temp T] [--sample N]
+ *             [FILE]
+ *
+ * Exits 1 unless the loss goes down (make check runs 30 steps), 2 for
+ * bad arguments or an unreadable file.
+ */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <nabla/nabla.h>
+
+#define BLOCK 32   /* context: characters the model sees */
+#define EMBED 64   /* model width C */
+#define HEADS 4    /* heads of EMBED / HEADS columns */
+#define BATCH 32   /* windows per step */
+#define LR 3e-3    /* AdamW */
+
+/* ---- the text and its alphabet ---- */
+
+typedef struct text {
+	unsigned char *bytes;
+	int64_t *ids;      /* bytes as indices into chars */
+	size_t len;
+	size_t train;      /* ids[0, train) train, the last tenth is held out */
+	int vocab;         /* distinct bytes */
+	unsigned char chars[256];
+} text;
+
+/* Reads path whole and numbers its distinct bytes in byte order. */
+static int text_load(text *t, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	memset(t, 0, sizeof *t);
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	size_t cap = 1 << 16;
+	t->bytes = malloc(cap);
+	size_t n;
+	while (t->bytes && (n = fread(t->bytes + t->len, 1, cap - t->len, f))) {
+		t->len += n;
+		if (t->len == cap)
+			t->bytes = realloc(t->bytes, cap *= 2);
+	}
+	fclose(f);
+	int id[256];
+	memset(id, -1, sizeof id);
+	for (size_t i = 0; i < t->len; i++)
+		id[t->bytes[i]] = 0;
+	for (int c = 0; c < 256; c++)
+		if (id[c] == 0) {
+			id[c] = t->vocab;
+			t->chars[t->vocab++] = (unsigned char)c;
+		}
+	t->ids = t->bytes ? malloc(t->len * sizeof *t->ids) : NULL;
+	if (!t->ids || t->len < 20 * (BLOCK + 1)) {
+		fprintf(stderr, "attention: %s: %s\n", path,
+		        t->ids ? "too short" : "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < t->len; i++)
+		t->ids[i] = id[t->bytes[i]];
+	t->train = t->len - t->len / 10;
+	return 0;
+}
+
+/* ---- the ops of issue 15, by name (nb_call) ---- */
+
+static nb_tensor *call1(nb_graph *g, const char *op, nb_tensor *x,
+                        const char *fmt, long a, long b)
+{
+	char attrs[96];
+	snprintf(attrs, sizeof attrs, fmt, a, b);
+	return nb_call(g, op, 1, &x, attrs);
+}
+
+/* rows idx (int64, any shape) of the table w [V, C]: [..., C] */
+static nb_tensor *embedding(nb_graph *g, nb_tensor *idx, nb_tensor *w)
+{
+	return nb_call(g, "embedding", 2, (nb_tensor *[]){idx, w}, NULL);
+}
+
+/* x[..., start:end, ...] along axis (Python's slice rules) */
+static nb_tensor *slice(nb_graph *g, nb_tensor *x, int axis, long start,
+                        long end)
+{
+	char attrs[96];
+	snprintf(attrs, sizeof attrs, "axis=%d start=%ld end=%ld", axis, start,
+	         end);
+	return nb_call(g, "slice", 1, &x, attrs);
+}
+
+/* x[..., index, ...] along axis, which disappears (index may be < 0) */
+static nb_tensor *select_(nb_graph *g, nb_tensor *x, int axis, long index)
+{
+	return call1(g, "select", x, "axis=%ld index=%ld", axis, index);
+}
+
+/* xs[0..n-1] joined along an existing axis */
+static nb_tensor *cat(nb_graph *g, int n, nb_tensor **xs, int axis)
+{
+	char attrs[32];
+	snprintf(attrs, sizeof attrs, "axis=%d", axis);
+	return nb_call(g, "cat", n, xs, attrs);
+}
+
+/* x cut into pieces of size along axis, into out[0..n-1]; 0 or -1 */
+static int split(nb_graph *g, nb_tensor *x, long size, int axis, int n,
+                 nb_tensor **out)
+{
+	const nb_op *op = nb_op_find("split");
+	char a[64];
+	_Alignas(max_align_t) unsigned char attrs[512];
+	snprintf(a, sizeof a, "split_size_or_sections=%ld axis=%d", size, axis);
+	for (int i = 0; i < n; i++)
+		out[i] = NULL;
+	if (!op || op->attrs_size > sizeof attrs ||
+	    nb_attrs_parse(op, a, attrs)) {
+		nb_call(g, "split", 1, &x, a);  /* records why on g */
+		return -1;
+	}
+	return nb_apply_multi(g, op, 1, &x, attrs, out, n) == n ? 0 : -1;
+}
+
+/* ---- modules ---- */
+
+/* Token and position embeddings (nn.Embedding: N(0, 1)). */
+static nb_tensor *embed_forward(nb_module *m, nb_graph *g, nb_tensor *idx)
+{
+	if (!idx)
+		return NULL;
+	long t = (long)nb_tensor_dim(idx, 1);
+	nb_tensor *tok = embedding(g, idx, nb_module_tensor(m, "tok"));
+	/* pos(arange(t)) is the first t rows of the table */
+	return nb_add(g, tok, slice(g, nb_module_tensor(m, "pos"), 0, 0, t));
+}
+
+static const nb_module_class embed_class = {
+	.type = "embedding", .forward = embed_forward,
+};
+
+static nb_module *embed_new(const char *name, int vocab, nb_rng *rng)
+{
+	nb_module *m = nb_module_new(&embed_class, name, NULL);
+	const char *names[2] = {"tok", "pos"};
+	int64_t rows[2] = {vocab, BLOCK};
+	for (int i = 0; i < 2 && m; i++) {
+		nb_tensor *w = nb_tensor_zeros(NB_F32, NB_SHAPE(rows[i], EMBED));
+		if (!w || nb_init_normal(w, rng, 0, 1)) {
+			nb_tensor_free(w);
+			w = NULL;
+		}
+		/* nb_module_add_param steals w, also when it fails. */
+		if (!w || nb_module_add_param(m, names[i], w)) {
+			nb_module_free(m);
+			m = NULL;
+		}
+	}
+	return m;
+}
+
+/*
+ * Multi-head causal self-attention on x [B, T, C] (children: qkv, the
+ * fused linear C -> 3C, and proj, C -> C).  For each head h of size
+ * D = C / HEADS, with q_h = q[..., hD:(h+1)D] (and k_h, v_h):
+ *     att = softmax(mask(q_h k_h^T / sqrt(D)))     [B, T, T]
+ *     y_h = att v_h                                [B, T, D]
+ * where mask sets att[i][j] to -inf for j > i (no look ahead), then
+ * y = proj(cat(y_0, ..., y_{HEADS-1})).
+ */
+static nb_tensor *attn_forward(nb_module *m, nb_graph *g, nb_tensor *x)
+{
+	if (!x)
+		return NULL;
+	int64_t t = nb_tensor_dim(x, 1);
+	long d = EMBED / HEADS;
+	nb_tensor *qkv[3], *y[HEADS];
+	split(g, nb_module_forward(nb_module_child(m, 0), g, x), EMBED, -1, 3,
+	      qkv);
+	/* the causal mask: true above the diagonal */
+	nb_tensor *ones = nb_graph_tensor(g, NB_F32, NB_SHAPE(t, t));
+	nb_tensor *zero = nb_graph_tensor(g, NB_F32, 0, NULL);
+	if (ones)
+		nb_tensor_fill(ones, 1);
+	nb_tensor *mask = nb_call(g, "eq", 2, (nb_tensor *[]){
+		call1(g, "tril", ones, "diagonal=%ld", 0, 0), zero}, NULL);
+	for (int h = 0; h < HEADS; h++) {
+		nb_tensor *q = slice(g, qkv[0], -1, h * d, (h + 1) * d);
+		nb_tensor *k = slice(g, qkv[1], -1, h * d, (h + 1) * d);
+		nb_tensor *v = slice(g, qkv[2], -1, h * d, (h + 1) * d);
+		nb_tensor *att = nb_affine_scalar(g,
+		    nb_matmul(g, q, nb_transpose(g, k, -2, -1)), 1 / sqrt(d), 0);
+		att = nb_call(g, "masked_fill", 2, (nb_tensor *[]){att, mask},
+		              "value=-inf");
+		y[h] = nb_matmul(g, nb_softmax(g, att, -1), v);
+	}
+	return nb_module_forward(nb_module_child(m, 1), g, cat(g, HEADS, y, -1));
+}
+
+static const nb_module_class attn_class = {
+	.type = "causal_self_attention", .forward = attn_forward,
+};
+
+/* The block: children ln1, attn, ln2, mlp (pre-norm residuals). */
+static nb_tensor *block_forward(nb_module *m, nb_graph *g, nb_tensor *x)
+{
+	nb_module *c[4];
+	for (size_t i = 0; i < 4; i++)
+		c[i] = nb_module_child(m, i);
+	x = nb_add(g, x, nb_module_forward(c[1], g,
+	                                   nb_module_forward(c[0], g, x)));
+	return nb_add(g, x, nb_module_forward(c[3], g,
+	                                      nb_module_forward(c[2], g, x)));
+}
+
+static const nb_module_class block_class = {
+	.type = "block", .forward = block_forward,
+};
+
+static nb_module *with(nb_module *m, int n, nb_module **children)
+{
+	int i = 0;
+	/* nb_module_add steals the child, also when it fails. */
+	for (; i < n && m; i++)
+		if (nb_module_add(m, children[i])) {
+			nb_module_free(m);
+			m = NULL;
+		}
+	for (; i < n; i++)
+		nb_module_free(children[i]);
+	return m;
+}
+
+/* embed -> block -> ln_f -> head: [B, T] indices -> [B, T, V] logits */
+static nb_module *build(int vocab, nb_rng *rng)
+{
+	nb_module *attn = with(nb_module_new(&attn_class, "attn", NULL), 2,
+	    (nb_module *[]){
+		nb_linear_new("qkv", EMBED, 3 * EMBED, true, NB_F32, rng),
+		nb_linear_new("proj", EMBED, EMBED, true, NB_F32, rng)});
+	nb_module *mlp = with(nb_sequential_new("mlp"), 3, (nb_module *[]){
+		nb_linear_new("fc", EMBED, 4 * EMBED, true, NB_F32, rng),
+		nb_layer_new("gelu", "gelu", NULL, 4 * EMBED, NB_F32, 0),
+		nb_linear_new("proj", 4 * EMBED, EMBED, true, NB_F32, rng)});
+	nb_module *block = with(nb_module_new(&block_class, "block", NULL), 4,
+	    (nb_module *[]){
+		nb_layer_new("ln1", "layer_norm", NULL, EMBED, NB_F32, 0), attn,
+		nb_layer_new("ln2", "layer_norm", NULL, EMBED, NB_F32, 0), mlp});
+	return with(nb_sequential_new(NULL), 4, (nb_module *[]){
+		embed_new("embed", vocab, rng), block,
+		nb_layer_new("ln_f", "layer_norm", NULL, EMBED, NB_F32, 0),
+		nb_linear_new("head", EMBED, vocab, true, NB_F32, rng)});
+}
+
+/* ---- generation ---- */
+
+/*
+ * The next character after logits [1, V]: argmax of logits / temp plus
+ * Gumbel noise -log(-log(u)), which is a sample of softmax(logits / temp)
+ * (greedy for temp 0).  -1 on error (recorded on g).
+ */
+static int64_t pick(nb_graph *g, nb_tensor *logits, double temp, nb_rng *r)
+{
+	nb_tensor *score = logits;
+	if (temp > 0 && logits) {
+		int64_t v = nb_tensor_dim(logits, 1);
+		nb_tensor *u = nb_graph_tensor(g, NB_F32, NB_SHAPE(1, v));
+		for (int64_t i = 0; u && i < v; i++)
+			nb_tensor_set(u, (size_t)i,
+			              1e-7 + (1 - 2e-7) * nb_rng_uniform(r));
+		nb_tensor *gumbel = nb_neg(g, nb_log(g, nb_neg(g, nb_log(g, u))));
+		score = nb_add(g, nb_affine_scalar(g, logits, 1 / temp, 0), gumbel);
+	}
+	nb_tensor *i = call1(g, "argmax", score, "axis=%ld", -1, 0);
+	return i ? (int64_t)nb_tensor_item(i) : -1;
+}
+
+/* Prints prompt and n characters the model continues it with, each
+ * predicted from the last BLOCK characters. */
+static int generate(nb_module *model, nb_graph *g, const text *tx,
+                    const char *prompt, int n, double temp, nb_rng *r)
+{
+	size_t cap = strlen(prompt) + (size_t)n + 1, len = 0;
+	int64_t *ids = malloc(cap * sizeof *ids);
+	for (const char *p = prompt; ids && *p; p++)
+		for (int c = 0; c < tx->vocab; c++)
+			if (tx->chars[c] == (unsigned char)*p)
+				ids[len++] = c;   /* characters not in the text are left out */
+	bool was = nb_graph_set_grad_enabled(g, false);
+	int status = ids && len ? 0 : -1;
+	nb_module_set_training(model, false);
+	printf("sample (temperature %g):\n", temp);
+	for (size_t i = 0; i < len; i++)
+		putchar(tx->chars[ids[i]]);
+	for (int k = 0; k < n && !status; k++) {
+		size_t t = len < BLOCK ? len : BLOCK;
+		nb_graph_reset(g);
+		nb_tensor *x = nb_graph_from_data(g, NB_I64, NB_SHAPE(1, (int64_t)t),
+		                                  ids + len - t);
+		nb_tensor *logits = nb_module_forward(model, g, x);  /* [1, t, V] */
+		int64_t c = pick(g, select_(g, logits, 1, -1), temp, r);
+		if (c < 0) {
+			status = -1;
+			break;
+		}
+		putchar(tx->chars[c]);
+		ids[len++] = c;
+	}
+	printf("\n");
+	if (status)
+		fprintf(stderr, "attention: %s\n", nb_graph_errmsg(g));
+	nb_graph_set_grad_enabled(g, was);
+	nb_module_set_training(model, true);
+	free(ids);
+	return status;
+}
+
+/*
+ * The mean loss per character on the held-out text, cut into windows of
+ * BLOCK characters, BATCH windows per forward; NAN on error.
+ */
+static double evaluate(nb_module *model, nb_graph *g, const text *tx)
+{
+	bool was = nb_graph_set_grad_enabled(g, false);
+	size_t windows = (tx->len - tx->train - 1) / BLOCK;
+	double sum = 0;
+	nb_module_set_training(model, false);
+	for (size_t w = 0; w < windows && !isnan(sum); w += BATCH) {
+		int64_t b = (int64_t)(windows - w < BATCH ? windows - w : BATCH);
+		const int64_t *at = tx->ids + tx->train + w * BLOCK;
+		nb_graph_reset(g);
+		nb_tensor *x = nb_graph_from_data(g, NB_I64, NB_SHAPE(b, BLOCK), at);
+		nb_tensor *y = nb_graph_from_data(g, NB_I64, NB_SHAPE(b * BLOCK),
+		                                  at + 1);
+		nb_tensor *loss = nb_cross_entropy(g, nb_reshape(g,
+		    nb_module_forward(model, g, x), 2,
+		    (int64_t[]){b * BLOCK, tx->vocab}), y);
+		sum = loss ? sum + nb_tensor_item(loss) * (double)b : NAN;
+	}
+	nb_module_set_training(model, true);
+	nb_graph_set_grad_enabled(g, was);
+	return windows ? sum / (double)windows : NAN;
+}
+
+/* ---- training ---- */
+
+typedef struct opts {
+	long steps, every, sample;
+	unsigned long long seed;
+	double temp;
+	const char *path;
+} opts;
+
+static int parse_args(int argc, char **argv, opts *o)
+{
+	*o = (opts){.steps = 1000, .every = 0, .sample = 200, .seed = 1,
+	            .temp = 0.5, .path = "/usr/share/common-licenses/GPL-3"};
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		char *end = NULL;
+		if (a[0] != '-') {
+			o->path = a;
+			continue;
+		}
+		if (!v)
+			return -1;
+		if (!strcmp(a, "--steps"))
+			o->steps = strtol(v, &end, 10);
+		else if (!strcmp(a, "--every"))
+			o->every = strtol(v, &end, 10);
+		else if (!strcmp(a, "--sample"))
+			o->sample = strtol(v, &end, 10);
+		else if (!strcmp(a, "--seed"))
+			o->seed = strtoull(v, &end, 10);
+		else if (!strcmp(a, "--temp"))
+			o->temp = strtod(v, &end);
+		else
+			return -1;
+		if (*end || end == v)
+			return -1;
+		i++;
+	}
+	if (o->every <= 0)
+		o->every = o->steps >= 10 ? o->steps / 10 : 1;
+	return o->steps >= 1 && o->sample >= 0 && o->temp >= 0 ? 0 : -1;
+}
+
+/* BATCH random windows of the training text: in [B, T] and the
+ * characters that follow each, target [B * T]. */
+static void random_batch(const text *tx, nb_rng *r, int64_t *in,
+                         int64_t *target)
+{
+	for (size_t b = 0; b < BATCH; b++) {
+		size_t at = (size_t)nb_rng_below(r, tx->train - BLOCK);
+		memcpy(in + b * BLOCK, tx->ids + at, BLOCK * sizeof *in);
+		memcpy(target + b * BLOCK, tx->ids + at + 1, BLOCK * sizeof *in);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	opts o;
+	text tx;
+	if (parse_args(argc, argv, &o)) {
+		fprintf(stderr, "usage: attention [--steps N] [--seed S] "
+		        "[--every N] [--temp T] [--sample N] [FILE]\n");
+		return 2;
+	}
+	if (text_load(&tx, o.path)) {
+		free(tx.bytes);
+		free(tx.ids);
+		return 2;
+	}
+	nb_rng rng;
+	nb_rng_seed(&rng, o.seed);
+	nb_graph *g = nb_graph_new();
+	nb_module *model = build(tx.vocab, &rng);
+	nb_tensor *params[32];
+	nb_optim *opt = NULL;
+	int status = 1;
+	if (!g || !model)
+		goto fail;
+	size_t np = nb_module_params(model, true, params, 32);
+	nb_adam_opts ao = nb_adamw_defaults();
+	ao.lr = LR;
+	if (np > 32 || !(opt = nb_optim_adamw(params, np, &ao)))
+		goto fail;
+	printf("attention: %s, %zu bytes, %d characters; %zu parameters\n",
+	       o.path, tx.len, tx.vocab, nb_module_numel(model, true));
+
+	int64_t in[BATCH * BLOCK], target[BATCH * BLOCK];
+	double first = 0, recent = 0;
+	long nrecent = o.steps >= 50 ? 10 : (o.steps + 4) / 5;
+	for (long step = 0; step < o.steps; step++) {
+		random_batch(&tx, &rng, in, target);
+		nb_graph_reset(g);
+		nb_optim_zero_grad(opt, true);
+		nb_tensor *x = nb_graph_from_data(g, NB_I64, NB_SHAPE(BATCH, BLOCK),
+		                                  in);
+		nb_tensor *y = nb_graph_from_data(g, NB_I64, NB_SHAPE(BATCH * BLOCK),
+		                                  target);
+		nb_tensor *logits = nb_module_forward(model, g, x); /* [B, T, V] */
+		nb_tensor *loss = nb_cross_entropy(g, nb_reshape(g, logits, 2,
+		    (int64_t[]){BATCH * BLOCK, tx.vocab}), y);
+		if (!loss || nb_backward(loss, NULL) || nb_optim_step(opt))
+			goto fail;
+		double l = nb_tensor_item(loss);
+		if (step == 0)
+			first = l;
+		if (step >= o.steps - nrecent)
+			recent += l / (double)nrecent;
+		if (step % o.every == 0 || step == o.steps - 1)
+			printf("step %5ld  loss %.4f  (%.3f bits/char)\n", step, l,
+			       l / log(2));
+	}
+	printf("loss %.4f -> %.4f (mean of the last %ld steps), %.3f -> %.3f "
+	       "bits/char\n", first, recent, nrecent, first / log(2),
+	       recent / log(2));
+	double held = evaluate(model, g, &tx);
+	if (isnan(held))
+		goto fail;
+	printf("held-out loss %.4f (%.3f bits/char) on the last %zu bytes\n",
+	       held, held / log(2), tx.len - tx.train);
+	if (generate(model, g, &tx, "This License", (int)o.sample, o.temp, &rng))
+		goto out;
+	status = recent < 0.9 * first ? 0 : 1;
+	if (status)
+		fprintf(stderr, "attention: the loss did not go down\n");
+	goto out;
+fail:
+	fprintf(stderr, "attention: %s\n",
+	        nb_graph_status(g) ? nb_graph_errmsg(g) : nb_last_error());
+out:
+	nb_optim_free(opt);
+	nb_module_free(model);
+	nb_graph_free(g);
+	free(tx.bytes);
+	free(tx.ids);
+	return status;
+}
