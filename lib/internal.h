@@ -27,14 +27,14 @@ nb_status nb__set_error(nb_status code, const char *fmt, ...)
 nb_status nb__vset_error(nb_status code, const char *fmt, va_list ap);
 
 /* ---- arena.c: bump allocation, rewound in one call ---- */
-typedef struct nb_chunk {
-	struct nb_chunk *next;
+typedef struct nb__chunk {
+	struct nb__chunk *next;
 	size_t size, used;
 	/* data follows, 64-byte aligned */
-} nb_chunk;
+} nb__chunk;
 
 typedef struct nb_arena {
-	nb_chunk *head;     /* the chunk being filled; older ones after it */
+	nb__chunk *head;    /* the chunk being filled; older ones after it */
 	size_t total;       /* bytes of all chunks */
 	size_t peak_used;   /* bytes handed out since the last rewind */
 } nb_arena;
