@@ -194,6 +194,9 @@ extern const nb_op *const nb__arith_ops[], *const nb__reduce_ops[],
 	*const nb__shape_ops[], *const nb__linalg_ops[], *const nb__loss_ops[],
 	*const nb__activation_ops[], *const nb__norm_ops[],
 	*const nb__regularize_ops[], *const nb__conv_ops[];
+/* ---- shape and joining (issue 15) ---- */
+extern const nb_op *const nb__view_ops[], *const nb__pad_ops[],
+	*const nb__join_ops[];
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */
