@@ -16,5 +16,9 @@ const nb__family nb__families[] = {
 	{"norm", nb__norm_ops},
 	{"regularize", nb__regularize_ops},
 	{"conv", nb__conv_ops},
+	/* ---- shape and joining (issue 15) ---- */
+	{"view", nb__view_ops},
+	{"pad", nb__pad_ops},
+	{"join", nb__join_ops},
 	{NULL, NULL},
 };
