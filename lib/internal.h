@@ -194,6 +194,8 @@ extern const nb_op *const nb__arith_ops[], *const nb__reduce_ops[],
 	*const nb__shape_ops[], *const nb__linalg_ops[], *const nb__loss_ops[],
 	*const nb__activation_ops[], *const nb__norm_ops[],
 	*const nb__regularize_ops[], *const nb__conv_ops[];
+/* ---- reductions (issue 15) ---- */
+extern const nb_op *const nb__reduce_stats_ops[], *const nb__reduce_index_ops[];
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */

@@ -16,5 +16,8 @@ const nb__family nb__families[] = {
 	{"norm", nb__norm_ops},
 	{"regularize", nb__regularize_ops},
 	{"conv", nb__conv_ops},
+	/* ---- reductions (issue 15) ---- */
+	{"reduce_stats", nb__reduce_stats_ops},
+	{"reduce_index", nb__reduce_index_ops},
 	{NULL, NULL},
 };
