@@ -97,12 +97,14 @@ static void refuses(const char *op, const char *attrs, nb_tensor *x,
 #define NaN NAN
 #define Inf INFINITY
 
-/* torch.amin(x, 1) with NaN gives NaN; the NaNs share the gradient, as
- * torch.min() does over all elements (as nabla's max). */
+/* torch.amin(x, 1) with NaN gives NaN, and that group a NaN gradient;
+ * torch.min(x) over all shares the gradient among the NaNs. */
 Test(reduce, min_propagates_nan_and_splits_ties)
 {
 	check("min", "axes=1", 2, 3, (double[]){1, NaN, NaN, 1, 2, 3},
-	      (double[]){NaN, 1}, 2, (double[]){0, 0.5, 0.5, 1, 0, 0});
+	      (double[]){NaN, 1}, 2, (double[]){NaN, NaN, NaN, 1, 0, 0});
+	check("min", "", 2, 3, (double[]){1, NaN, NaN, 1, 2, 3},
+	      (double[]){NaN}, 1, (double[]){0, 0.5, 0.5, 0, 0, 0});
 	check("min", "", 2, 2, (double[]){-1, 2, -1, -1},
 	      (double[]){-1}, 1, (double[]){1.0 / 3, 0, 1.0 / 3, 1.0 / 3});
 	nb_tensor *e = nb_tensor_zeros(NB_F32, NB_SHAPE(2, 0));
@@ -120,6 +122,11 @@ Test(reduce, prod_with_infinities_as_pytorch)
 	      (double[]){Inf, 0}, 2, (double[]){3, Inf, Inf, 0, 4, 0});
 	check("prod", "axes=1", 2, 3, (double[]){0, 0, 3, 2, 2, 2},
 	      (double[]){0, 8}, 2, (double[]){0, 0, 0, 4, 4, 4});
+	/* torch.prod(x) over all with two zeros: 0, NaN elsewhere or not */
+	check("prod", "", 1, 4, (double[]){NaN, 0, 3, 0}, (double[]){NaN}, 1,
+	      (double[]){0, 0, 0, 0});
+	check("prod", "axes=1", 1, 4, (double[]){NaN, 0, 3, 0},
+	      (double[]){NaN}, 1, (double[]){0, NaN, NaN, NaN});
 }
 
 /* torch.var / torch.std(x, 1, correction=c): N - c <= 0 divides by 0 in

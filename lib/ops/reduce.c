@@ -286,10 +286,12 @@ static nb_status max_shape(nb_op_ctx *c, nb_result_def *res)
  * group (NaN if the group holds one, as PyTorch's).  Backward splits each
  * output gradient evenly among the elements equal to their group's
  * extremum, as PyTorch's amax and amin (and max() and min() over all
- * elements) do: with k tied maxima each gets g / k.  NaN counts as equal
- * to NaN, as in torch.max() and torch.min(): a group holding NaNs shares
- * its gradient among them (torch.amax and torch.amin give that group
- * NaN).  Forward saves k per output element; backward compares again.
+ * elements) do: with k tied maxima each gets g / k.  At a NaN group, max
+ * (over any axes) and min over every axis share the gradient among the
+ * NaNs, as torch.max() and torch.min() do; min over given axes gives the
+ * whole group NaN, as torch.amin does (torch.amax does too, but max keeps
+ * its documented rule).  Forward saves k per output element; backward
+ * compares again.
  * BETTER(v, b) says that v replaces the extremum b so far.
  */
 #define EXTREME_T(NAME, T, BETTER)                                           \
@@ -326,14 +328,17 @@ EXTREME_T(min, double, MIN_BETTER)
 			cnt[ia] += v == b || (isnan(v) && isnan(b));         \
 		});                                                          \
 	}                                                                    \
+	/* nan_poisons: a NaN group's elements all get NaN (amin). */       \
 	static void tie_bwd_##T(const nb_tensor *x, const int64_t *st,       \
 	                        const T *best, const int64_t *cnt,           \
-	                        const T *g, T *dx)                           \
+	                        const T *g, T *dx, bool nan_poisons)         \
 	{                                                                    \
 		const T *xp = x->data;                                       \
 		NB_BCAST_LOOP(x->ndim, x->shape, st, st, {                   \
 			T v = xp[i], b = best[ia];                           \
-			if (v == b || (isnan(v) && isnan(b)))                \
+			if (nan_poisons && isnan(b))                         \
+				dx[i] += (T)NAN;                             \
+			else if (v == b || (isnan(v) && isnan(b)))           \
 				dx[i] += cnt[ia] > 1 ? g[ia] / (T)cnt[ia]    \
 				                     : g[ia];                \
 		});                                                          \
@@ -378,6 +383,8 @@ static nb_status min_forward(nb_op_ctx *c)
 	return extreme_forward(c, false);
 }
 
+static const nb_op min_op;
+
 static nb_status extreme_backward(nb_op_ctx *c, const nb_tensor *gout,
                                   nb_tensor *const *gin)
 {
@@ -385,12 +392,16 @@ static nb_status extreme_backward(nb_op_ctx *c, const nb_tensor *gout,
 	int64_t ks[NB_MAX_DIMS], st[NB_MAX_DIMS];
 	keep_shape(c, ks);
 	nb__broadcast_strides(x->ndim, ks, x->ndim, x->shape, st);
+	/* min over given axes is torch.amin: a NaN group's gradient is NaN
+	 * (max keeps sharing it among the NaNs, doc/ops.md) */
+	const reduce_attrs *a = c->attrs;
+	bool poison = c->op == &min_op && a->axes.n > 0;
 	if (x->dtype == NB_F32)
 		tie_bwd_float(x, st, c->out->data, c->saved, gout->data,
-		              gin[0]->data);
+		              gin[0]->data, poison);
 	else
 		tie_bwd_double(x, st, c->out->data, c->saved, gout->data,
-		               gin[0]->data);
+		               gin[0]->data, poison);
 	return NB_OK;
 }
 

@@ -161,7 +161,9 @@ static nb_status axes_shape(nb_op_ctx *c, nb_result_def *res)
  * when the input holds no zero at all, g y / x_i (so an infinite x_i
  * gets NaN); otherwise the product of the others, from exclusive
  * products from both ends (one zero: only it gets a gradient; two or
- * more: none does).  A 0-d input gets g.
+ * more: none does).  A 0-d input gets g; over every axis (axes not
+ * given: torch.prod(x)) two zeros or more give 0 outright, as PyTorch's
+ * prod_backward, whatever else the input holds.
  */
 #define PROD_T(T)                                                            \
 	ROW_FWD(prod_fwd, T)                                                 \
@@ -207,13 +209,14 @@ static nb_status prod_forward(nb_op_ctx *c)
 	                    (row_arg){0});
 }
 
-static bool any_zero(const nb_tensor *x)
+/* How many zeros x holds, counting up to 2. */
+static int zeros_upto2(const nb_tensor *x)
 {
-	for (size_t i = 0; i < x->numel; i++)
-		if (x->dtype == NB_F32 ? ((const float *)x->data)[i] == 0
-		                       : ((const double *)x->data)[i] == 0)
-			return true;
-	return false;
+	int n = 0;
+	for (size_t i = 0; i < x->numel && n < 2; i++)
+		n += x->dtype == NB_F32 ? ((const float *)x->data)[i] == 0
+		                        : ((const double *)x->data)[i] == 0;
+	return n;
 }
 
 static nb_status prod_backward(nb_op_ctx *c, const nb_tensor *gout,
@@ -224,9 +227,13 @@ static nb_status prod_backward(nb_op_ctx *c, const nb_tensor *gout,
 		nb__tensor_acc(gin[0], gout);
 		return NB_OK;
 	}
+	int zeros = zeros_upto2(c->in[0]);
+	/* torch.prod(x) over all with two zeros or more: zeros, without
+	 * computing (so NaN elsewhere does not reach the gradient) */
+	if (a->axes.n == 0 && zeros > 1)
+		return NB_OK;
 	return rows_backward(c, &a->axes, gout, gin[0], prod_bwd_float,
-	                     prod_bwd_double,
-	                     (row_arg){.flag = any_zero(c->in[0])});
+	                     prod_bwd_double, (row_arg){.flag = zeros > 0});
 }
 
 static const nb_op_test prod_test = {.cases = STAT_CASES};
