@@ -20,5 +20,8 @@ const nb__family nb__families[] = {
 	{"view", nb__view_ops},
 	{"pad", nb__pad_ops},
 	{"join", nb__join_ops},
+	/* ---- reductions (issue 15) ---- */
+	{"reduce_stats", nb__reduce_stats_ops},
+	{"reduce_index", nb__reduce_index_ops},
 	{NULL, NULL},
 };
