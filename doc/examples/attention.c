@@ -25,7 +25,6 @@
  * bad arguments or an unreadable file.
  */
 #include <math.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,15 +86,7 @@ static int text_load(text *t, const char *path)
 	return 0;
 }
 
-/* ---- the ops of issue 15, by name (nb_call) ---- */
-
-static nb_tensor *call1(nb_graph *g, const char *op, nb_tensor *x,
-                        const char *fmt, long a, long b)
-{
-	char attrs[96];
-	snprintf(attrs, sizeof attrs, fmt, a, b);
-	return nb_call(g, op, 1, &x, attrs);
-}
+/* ---- the ops of issue 15 still by name (nb_call) ---- */
 
 /* rows idx (int64, any shape) of the table w [V, C]: [..., C] */
 static nb_tensor *embedding(nb_graph *g, nb_tensor *idx, nb_tensor *w)
@@ -103,46 +94,19 @@ static nb_tensor *embedding(nb_graph *g, nb_tensor *idx, nb_tensor *w)
 	return nb_call(g, "embedding", 2, (nb_tensor *[]){idx, w}, NULL);
 }
 
-/* x[..., start:end, ...] along axis (Python's slice rules) */
-static nb_tensor *slice(nb_graph *g, nb_tensor *x, int axis, long start,
-                        long end)
+/* a == b, broadcast: a bool tensor */
+static nb_tensor *eq(nb_graph *g, nb_tensor *a, nb_tensor *b)
 {
-	char attrs[96];
-	snprintf(attrs, sizeof attrs, "axis=%d start=%ld end=%ld", axis, start,
-	         end);
-	return nb_call(g, "slice", 1, &x, attrs);
+	return nb_call(g, "eq", 2, (nb_tensor *[]){a, b}, NULL);
 }
 
-/* x[..., index, ...] along axis, which disappears (index may be < 0) */
-static nb_tensor *select_(nb_graph *g, nb_tensor *x, int axis, long index)
+/* x with value where mask (bool, broadcast) is true */
+static nb_tensor *masked_fill(nb_graph *g, nb_tensor *x, nb_tensor *mask,
+                              double value)
 {
-	return call1(g, "select", x, "axis=%ld index=%ld", axis, index);
-}
-
-/* xs[0..n-1] joined along an existing axis */
-static nb_tensor *cat(nb_graph *g, int n, nb_tensor **xs, int axis)
-{
-	char attrs[32];
-	snprintf(attrs, sizeof attrs, "axis=%d", axis);
-	return nb_call(g, "cat", n, xs, attrs);
-}
-
-/* x cut into pieces of size along axis, into out[0..n-1]; 0 or -1 */
-static int split(nb_graph *g, nb_tensor *x, long size, int axis, int n,
-                 nb_tensor **out)
-{
-	const nb_op *op = nb_op_find("split");
-	char a[64];
-	_Alignas(max_align_t) unsigned char attrs[512];
-	snprintf(a, sizeof a, "split_size_or_sections=%ld axis=%d", size, axis);
-	for (int i = 0; i < n; i++)
-		out[i] = NULL;
-	if (!op || op->attrs_size > sizeof attrs ||
-	    nb_attrs_parse(op, a, attrs)) {
-		nb_call(g, "split", 1, &x, a);  /* records why on g */
-		return -1;
-	}
-	return nb_apply_multi(g, op, 1, &x, attrs, out, n) == n ? 0 : -1;
+	char attrs[48];
+	snprintf(attrs, sizeof attrs, "value=%.17g", value);
+	return nb_call(g, "masked_fill", 2, (nb_tensor *[]){x, mask}, attrs);
 }
 
 /* ---- modules ---- */
@@ -152,10 +116,10 @@ static nb_tensor *embed_forward(nb_module *m, nb_graph *g, nb_tensor *idx)
 {
 	if (!idx)
 		return NULL;
-	long t = (long)nb_tensor_dim(idx, 1);
+	int64_t t = nb_tensor_dim(idx, 1);
 	nb_tensor *tok = embedding(g, idx, nb_module_tensor(m, "tok"));
 	/* pos(arange(t)) is the first t rows of the table */
-	return nb_add(g, tok, slice(g, nb_module_tensor(m, "pos"), 0, 0, t));
+	return nb_add(g, tok, nb_slice(g, nb_module_tensor(m, "pos"), 0, 0, t, 1));
 }
 
 static const nb_module_class embed_class = {
@@ -196,28 +160,28 @@ static nb_tensor *attn_forward(nb_module *m, nb_graph *g, nb_tensor *x)
 	if (!x)
 		return NULL;
 	int64_t t = nb_tensor_dim(x, 1);
-	long d = EMBED / HEADS;
-	nb_tensor *qkv[3], *y[HEADS];
-	split(g, nb_module_forward(nb_module_child(m, 0), g, x), EMBED, -1, 3,
-	      qkv);
+	int64_t d = EMBED / HEADS;
+	nb_tensor *qkv[3] = {NULL}, *y[HEADS];
+	nb_split(g, nb_module_forward(nb_module_child(m, 0), g, x), 1,
+	         (int64_t[]){EMBED}, -1, qkv, 3);
 	/* the causal mask: true above the diagonal */
 	nb_tensor *ones = nb_graph_tensor(g, NB_F32, NB_SHAPE(t, t));
 	nb_tensor *zero = nb_graph_tensor(g, NB_F32, 0, NULL);
 	if (ones)
 		nb_tensor_fill(ones, 1);
-	nb_tensor *mask = nb_call(g, "eq", 2, (nb_tensor *[]){
-		call1(g, "tril", ones, "diagonal=%ld", 0, 0), zero}, NULL);
+	nb_tensor *mask = eq(g, nb_tril(g, ones, 0), zero);
 	for (int h = 0; h < HEADS; h++) {
-		nb_tensor *q = slice(g, qkv[0], -1, h * d, (h + 1) * d);
-		nb_tensor *k = slice(g, qkv[1], -1, h * d, (h + 1) * d);
-		nb_tensor *v = slice(g, qkv[2], -1, h * d, (h + 1) * d);
+		nb_tensor *q = nb_slice(g, qkv[0], -1, h * d, (h + 1) * d, 1);
+		nb_tensor *k = nb_slice(g, qkv[1], -1, h * d, (h + 1) * d, 1);
+		nb_tensor *v = nb_slice(g, qkv[2], -1, h * d, (h + 1) * d, 1);
 		nb_tensor *att = nb_affine_scalar(g,
-		    nb_matmul(g, q, nb_transpose(g, k, -2, -1)), 1 / sqrt(d), 0);
-		att = nb_call(g, "masked_fill", 2, (nb_tensor *[]){att, mask},
-		              "value=-inf");
+		    nb_matmul(g, q, nb_transpose(g, k, -2, -1)),
+		    1 / sqrt((double)d), 0);
+		att = masked_fill(g, att, mask, -INFINITY);
 		y[h] = nb_matmul(g, nb_softmax(g, att, -1), v);
 	}
-	return nb_module_forward(nb_module_child(m, 1), g, cat(g, HEADS, y, -1));
+	return nb_module_forward(nb_module_child(m, 1), g,
+	                         nb_cat(g, HEADS, y, -1));
 }
 
 static const nb_module_class attn_class = {
@@ -294,7 +258,7 @@ static int64_t pick(nb_graph *g, nb_tensor *logits, double temp, nb_rng *r)
 		nb_tensor *gumbel = nb_neg(g, nb_log(g, nb_neg(g, nb_log(g, u))));
 		score = nb_add(g, nb_affine_scalar(g, logits, 1 / temp, 0), gumbel);
 	}
-	nb_tensor *i = call1(g, "argmax", score, "axis=%ld", -1, 0);
+	nb_tensor *i = nb_argmax(g, score, -1, true, false);
 	return i ? (int64_t)nb_tensor_item(i) : -1;
 }
 
@@ -321,7 +285,7 @@ static int generate(nb_module *model, nb_graph *g, const text *tx,
 		nb_tensor *x = nb_graph_from_data(g, NB_I64, NB_SHAPE(1, (int64_t)t),
 		                                  ids + len - t);
 		nb_tensor *logits = nb_module_forward(model, g, x);  /* [1, t, V] */
-		int64_t c = pick(g, select_(g, logits, 1, -1), temp, r);
+		int64_t c = pick(g, nb_select(g, logits, 1, -1), temp, r);
 		if (c < 0) {
 			status = -1;
 			break;

@@ -24,7 +24,6 @@
  * bad arguments or an unreadable file.
  */
 #include <math.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,55 +86,12 @@ static int text_load(text *t, const char *path)
 	return 0;
 }
 
-/* ---- the ops of issue 15, by name (nb_call) ---- */
+/* ---- the op of issue 15 still by name (nb_call) ---- */
 
 /* rows idx (int64, any shape) of the table w [V, E]: [..., E] */
 static nb_tensor *embedding(nb_graph *g, nb_tensor *idx, nb_tensor *w)
 {
 	return nb_call(g, "embedding", 2, (nb_tensor *[]){idx, w}, NULL);
-}
-
-/* x[..., index, ...] along axis, which disappears (index may be < 0) */
-static nb_tensor *select_(nb_graph *g, nb_tensor *x, int axis,
-                          int64_t index)
-{
-	char a[64];
-	snprintf(a, sizeof a, "axis=%d index=%lld", axis, (long long)index);
-	return nb_call(g, "select", 1, &x, a);
-}
-
-/* xs[0..n-1] (one shape) stacked along a new axis */
-static nb_tensor *stack(nb_graph *g, int n, nb_tensor **xs, int axis)
-{
-	char a[32];
-	snprintf(a, sizeof a, "axis=%d", axis);
-	return nb_call(g, "stack", n, xs, a);
-}
-
-/* x cut into n equal pieces along axis, into out[0..n-1]; 0 or -1 */
-static int chunk(nb_graph *g, nb_tensor *x, int n, int axis,
-                 nb_tensor **out)
-{
-	const nb_op *op = nb_op_find("chunk");
-	char a[48];
-	_Alignas(max_align_t) unsigned char attrs[512];
-	snprintf(a, sizeof a, "chunks=%d axis=%d", n, axis);
-	for (int i = 0; i < n; i++)
-		out[i] = NULL;
-	if (!op || op->attrs_size > sizeof attrs ||
-	    nb_attrs_parse(op, a, attrs)) {
-		nb_call(g, "chunk", 1, &x, a);  /* records why on g */
-		return -1;
-	}
-	return nb_apply_multi(g, op, 1, &x, attrs, out, n) == n ? 0 : -1;
-}
-
-/* the index of the largest element along axis (int64, axis removed) */
-static nb_tensor *argmax(nb_graph *g, nb_tensor *x, int axis)
-{
-	char a[32];
-	snprintf(a, sizeof a, "axis=%d", axis);
-	return nb_call(g, "argmax", 1, &x, a);
 }
 
 /* ---- modules: an embedding and a GRU layer ---- */
@@ -194,16 +150,16 @@ static nb_tensor *gru_forward(nb_module *m, nb_graph *g, nb_tensor *x)
 	if (!hs)
 		return NULL;
 	for (int64_t t = 0; t < steps && h; t++) {
-		nb_tensor *xg[3], *hg[3];
-		chunk(g, select_(g, gx, 1, t), 3, -1, xg);
-		chunk(g, nb_linear(g, h, w_hh, b_hh), 3, -1, hg);
+		nb_tensor *xg[3] = {NULL}, *hg[3] = {NULL};
+		nb_chunk(g, nb_select(g, gx, 1, t), 3, -1, xg, 3);
+		nb_chunk(g, nb_linear(g, h, w_hh, b_hh), 3, -1, hg, 3);
 		nb_tensor *r = nb_sigmoid(g, nb_add(g, xg[0], hg[0]));
 		nb_tensor *z = nb_sigmoid(g, nb_add(g, xg[1], hg[1]));
 		nb_tensor *n = nb_tanh(g, nb_add(g, xg[2], nb_mul(g, r, hg[2])));
 		h = hs[t] = nb_add(g, n, nb_mul(g, z, nb_sub(g, h, n)));
 	}
 	s->h_last = h;
-	nb_tensor *y = h ? stack(g, (int)steps, hs, 1) : NULL;
+	nb_tensor *y = h ? nb_stack(g, (int)steps, hs, 1) : NULL;
 	free(hs);
 	return y;
 }
@@ -273,7 +229,7 @@ static int64_t pick(nb_graph *g, nb_tensor *logits, double temp, nb_rng *r)
 		nb_tensor *gumbel = nb_neg(g, nb_log(g, nb_neg(g, nb_log(g, u))));
 		score = nb_add(g, nb_affine_scalar(g, logits, 1 / temp, 0), gumbel);
 	}
-	nb_tensor *i = argmax(g, score, -1);
+	nb_tensor *i = nb_argmax(g, score, -1, true, false);
 	return i ? (int64_t)nb_tensor_item(i) : -1;
 }
 
@@ -299,7 +255,7 @@ static int generate(nb_module *model, gru_state *s, nb_graph *g,
 		s->h0 = h;
 		nb_tensor *x = nb_graph_from_data(g, NB_I64, NB_SHAPE(1, len), ids);
 		nb_tensor *logits = nb_module_forward(model, g, x);   /* [1, L, V] */
-		int64_t c = pick(g, select_(g, logits, 1, -1), temp, r);
+		int64_t c = pick(g, nb_select(g, logits, 1, -1), temp, r);
 		if (c < 0 || nb_tensor_copy(h, s->h_last)) {
 			status = -1;
 			break;
