@@ -47,6 +47,7 @@
 #include "conv.h"
 #include "regularize.h"
 #include "reduce.h"
+#include "index.h"
 
 /* Models (lib/nn/): modules, specs, initializers, optimizers. */
 #include "model.h"
