@@ -86,29 +86,6 @@ static int text_load(text *t, const char *path)
 	return 0;
 }
 
-/* ---- the ops of issue 15 still by name (nb_call) ---- */
-
-/* rows idx (int64, any shape) of the table w [V, C]: [..., C] */
-static nb_tensor *embedding(nb_graph *g, nb_tensor *idx, nb_tensor *w)
-{
-	return nb_call(g, "embedding", 2, (nb_tensor *[]){idx, w}, NULL);
-}
-
-/* a == b, broadcast: a bool tensor */
-static nb_tensor *eq(nb_graph *g, nb_tensor *a, nb_tensor *b)
-{
-	return nb_call(g, "eq", 2, (nb_tensor *[]){a, b}, NULL);
-}
-
-/* x with value where mask (bool, broadcast) is true */
-static nb_tensor *masked_fill(nb_graph *g, nb_tensor *x, nb_tensor *mask,
-                              double value)
-{
-	char attrs[48];
-	snprintf(attrs, sizeof attrs, "value=%.17g", value);
-	return nb_call(g, "masked_fill", 2, (nb_tensor *[]){x, mask}, attrs);
-}
-
 /* ---- modules ---- */
 
 /* Token and position embeddings (nn.Embedding: N(0, 1)). */
@@ -117,7 +94,7 @@ static nb_tensor *embed_forward(nb_module *m, nb_graph *g, nb_tensor *idx)
 	if (!idx)
 		return NULL;
 	int64_t t = nb_tensor_dim(idx, 1);
-	nb_tensor *tok = embedding(g, idx, nb_module_tensor(m, "tok"));
+	nb_tensor *tok = nb_embedding(g, idx, nb_module_tensor(m, "tok"), NAN);
 	/* pos(arange(t)) is the first t rows of the table */
 	return nb_add(g, tok, nb_slice(g, nb_module_tensor(m, "pos"), 0, 0, t, 1));
 }
@@ -169,7 +146,7 @@ static nb_tensor *attn_forward(nb_module *m, nb_graph *g, nb_tensor *x)
 	nb_tensor *zero = nb_graph_tensor(g, NB_F32, 0, NULL);
 	if (ones)
 		nb_tensor_fill(ones, 1);
-	nb_tensor *mask = eq(g, nb_tril(g, ones, 0), zero);
+	nb_tensor *mask = nb_eq(g, nb_tril(g, ones, 0), zero);
 	for (int h = 0; h < HEADS; h++) {
 		nb_tensor *q = nb_slice(g, qkv[0], -1, h * d, (h + 1) * d, 1);
 		nb_tensor *k = nb_slice(g, qkv[1], -1, h * d, (h + 1) * d, 1);
@@ -177,7 +154,7 @@ static nb_tensor *attn_forward(nb_module *m, nb_graph *g, nb_tensor *x)
 		nb_tensor *att = nb_affine_scalar(g,
 		    nb_matmul(g, q, nb_transpose(g, k, -2, -1)),
 		    1 / sqrt((double)d), 0);
-		att = masked_fill(g, att, mask, -INFINITY);
+		att = nb_masked_fill(g, att, mask, -INFINITY);
 		y[h] = nb_matmul(g, nb_softmax(g, att, -1), v);
 	}
 	return nb_module_forward(nb_module_child(m, 1), g,

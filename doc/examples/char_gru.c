@@ -86,19 +86,12 @@ static int text_load(text *t, const char *path)
 	return 0;
 }
 
-/* ---- the op of issue 15 still by name (nb_call) ---- */
-
-/* rows idx (int64, any shape) of the table w [V, E]: [..., E] */
-static nb_tensor *embedding(nb_graph *g, nb_tensor *idx, nb_tensor *w)
-{
-	return nb_call(g, "embedding", 2, (nb_tensor *[]){idx, w}, NULL);
-}
-
 /* ---- modules: an embedding and a GRU layer ---- */
 
 static nb_tensor *embed_forward(nb_module *m, nb_graph *g, nb_tensor *idx)
 {
-	return embedding(g, idx, nb_module_tensor(m, "weight"));
+	/* rows idx of the table; NAN: no padding_idx */
+	return nb_embedding(g, idx, nb_module_tensor(m, "weight"), NAN);
 }
 
 static const nb_module_class embed_class = {
