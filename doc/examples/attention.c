@@ -56,14 +56,22 @@ static int text_load(text *t, const char *path)
 		perror(path);
 		return -1;
 	}
-	size_t cap = 1 << 16;
+	size_t cap = 1 << 16, n;
+	bool bad = false;
 	t->bytes = malloc(cap);
-	size_t n;
 	while (t->bytes && (n = fread(t->bytes + t->len, 1, cap - t->len, f))) {
 		t->len += n;
-		if (t->len == cap)
-			t->bytes = realloc(t->bytes, cap *= 2);
+		if (t->len == cap) {
+			unsigned char *more = realloc(t->bytes, cap * 2);
+			if (!more) {
+				bad = true;
+				break;
+			}
+			t->bytes = more;
+			cap *= 2;
+		}
 	}
+	bad = bad || ferror(f);
 	fclose(f);
 	int id[256];
 	memset(id, -1, sizeof id);
@@ -74,10 +82,10 @@ static int text_load(text *t, const char *path)
 			id[c] = t->vocab;
 			t->chars[t->vocab++] = (unsigned char)c;
 		}
-	t->ids = t->bytes ? malloc(t->len * sizeof *t->ids) : NULL;
+	t->ids = t->bytes && !bad ? malloc(t->len * sizeof *t->ids) : NULL;
 	if (!t->ids || t->len < 20 * (BLOCK + 1)) {
 		fprintf(stderr, "attention: %s: %s\n", path,
-		        t->ids ? "too short" : "out of memory");
+		        t->ids ? "too short" : "cannot read it");
 		return -1;
 	}
 	for (size_t i = 0; i < t->len; i++)

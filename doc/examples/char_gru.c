@@ -56,14 +56,22 @@ static int text_load(text *t, const char *path)
 		perror(path);
 		return -1;
 	}
-	size_t cap = 1 << 16;
+	size_t cap = 1 << 16, n;
+	bool bad = false;
 	t->bytes = malloc(cap);
-	size_t n;
 	while (t->bytes && (n = fread(t->bytes + t->len, 1, cap - t->len, f))) {
 		t->len += n;
-		if (t->len == cap)
-			t->bytes = realloc(t->bytes, cap *= 2);
+		if (t->len == cap) {
+			unsigned char *more = realloc(t->bytes, cap * 2);
+			if (!more) {
+				bad = true;
+				break;
+			}
+			t->bytes = more;
+			cap *= 2;
+		}
 	}
+	bad = bad || ferror(f);
 	fclose(f);
 	int id[256];
 	memset(id, -1, sizeof id);
@@ -74,10 +82,10 @@ static int text_load(text *t, const char *path)
 			id[c] = t->vocab;
 			t->chars[t->vocab++] = (unsigned char)c;
 		}
-	t->ids = t->bytes ? malloc(t->len * sizeof *t->ids) : NULL;
+	t->ids = t->bytes && !bad ? malloc(t->len * sizeof *t->ids) : NULL;
 	if (!t->ids || t->len < 2 * BATCH * (SEQ + 1)) {
 		fprintf(stderr, "char_gru: %s: %s\n", path,
-		        t->ids ? "too short" : "out of memory");
+		        t->ids ? "too short" : "cannot read it");
 		return -1;
 	}
 	for (size_t i = 0; i < t->len; i++)
@@ -103,9 +111,13 @@ static nb_module *embed_new(const char *name, int64_t v, int64_t e,
                             nb_rng *rng)
 {
 	nb_module *m = nb_module_new(&embed_class, name, NULL);
-	nb_tensor *w = nb_tensor_zeros(NB_F32, NB_SHAPE(v, e));
-	if (!m || !w || nb_init_normal(w, rng, 0, 1) ||
-	    nb_module_add_param(m, "weight", w)) {
+	nb_tensor *w = m ? nb_tensor_zeros(NB_F32, NB_SHAPE(v, e)) : NULL;
+	if (w && nb_init_normal(w, rng, 0, 1)) {
+		nb_tensor_free(w);
+		w = NULL;
+	}
+	/* nb_module_add_param steals w, also when it fails. */
+	if (!w || nb_module_add_param(m, "weight", w)) {
 		nb_module_free(m);
 		return NULL;
 	}
@@ -214,11 +226,12 @@ static nb_module *build(int vocab, nb_rng *rng)
 static int64_t pick(nb_graph *g, nb_tensor *logits, double temp, nb_rng *r)
 {
 	nb_tensor *score = logits;
-	if (temp > 0) {
+	if (temp > 0 && logits) {
 		int64_t v = nb_tensor_dim(logits, 1);
 		nb_tensor *u = nb_graph_tensor(g, NB_F32, NB_SHAPE(1, v));
 		for (int64_t i = 0; u && i < v; i++)
-			nb_tensor_set(u, (size_t)i, 1e-7 + (1 - 2e-7) * nb_rng_uniform(r));
+			nb_tensor_set(u, (size_t)i,
+			              1e-7 + (1 - 2e-7) * nb_rng_uniform(r));
 		nb_tensor *gumbel = nb_neg(g, nb_log(g, nb_neg(g, nb_log(g, u))));
 		score = nb_add(g, nb_affine_scalar(g, logits, 1 / temp, 0), gumbel);
 	}
