@@ -109,6 +109,12 @@ Test(join, errors_name_the_op_and_the_shapes)
 	nb_tensor *outs[8];
 	cr_expect_eq(nb_split(g, x, 2, (int64_t[]){1, 1}, 1, outs, 8), -1);
 	FAILS(NULL, NB_EINVAL, "split", "summing to", "[2, 3]");
+	/* a section past the end of an empty axis (every size was read,
+	 * not only those up to the first that did not fit) */
+	nb_tensor *z = nb_tensor_zeros(NB_F32, NB_SHAPE(2, 0));
+	cr_expect_eq(nb_split(g, z, 3, (int64_t[]){1, 3, 2}, -1, outs, 8), -1);
+	FAILS(NULL, NB_EINVAL, "split", "summing to", "[2, 0]");
+	nb_tensor_free(z);
 	cr_expect_eq(nb_split(g, x, 1, (int64_t[]){0}, 1, outs, 8), -1);
 	FAILS(NULL, NB_EINVAL, "split", "split size 0");
 	nb_tensor *v = nb_tensor_zeros(NB_F32, NB_SHAPE(65));

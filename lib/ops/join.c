@@ -318,12 +318,14 @@ static nb_status pieces(nb_op_ctx *c, int *axis, int64_t *sizes, int *count)
 	if (l->n == 1)
 		return by_size(c, n, l->v[0], sizes, count);
 	int64_t sum = 0;
-	for (int i = 0; i < l->n; i++) {
-		if (l->v[i] < 0 || l->v[i] > n || (sum += l->v[i]) > n)
+	int i = 0;
+	for (; i < l->n; i++) {
+		if (l->v[i] < 0 || l->v[i] > n - sum)
 			break;
+		sum += l->v[i];
 		sizes[i] = l->v[i];
 	}
-	if (sum != n)
+	if (i < l->n || sum != n)
 		return nb_op_fail(c, NB_EINVAL, "the sections must be sizes "
 		                  "from 0 summing to the axis's size %lld",
 		                  (long long)n);
