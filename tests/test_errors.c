@@ -69,6 +69,14 @@ Test(errors, wrong_input_count)
 	            NB_EINVAL, "exp/17", "takes 1 inputs, got 17", NULL);
 	expect_fail(g, nb_call(g, "exp", NB_MAX_CALL_INPUTS + 1, in, NULL),
 	            NB_EINVAL, "exp/65537", "bad input list", NULL);
+	/* Trailing optional inputs may be left out (linear's bias), a
+	 * required one not (linear's weight). */
+	nb_tensor *x2 = gt(g, NB_F32, NB_SHAPE(2, 3));
+	nb_tensor *w2 = gt(g, NB_F32, NB_SHAPE(4, 3));
+	nb_tensor *y = nb_call(g, "linear", 2, (nb_tensor *[]){x2, w2}, NULL);
+	cr_expect_not_null(y, "linear without bias: %s", nb_graph_errmsg(g));
+	expect_fail(g, nb_call(g, "linear", 1, &x2, NULL), NB_EINVAL,
+	            "linear/1", "linear", "takes 3 inputs, got 1", NULL);
 	/* A count without a list. */
 	const nb_op *add = nb_op_find("add");
 	expect_fail(g, nb_apply(g, add, 2, NULL, NULL), NB_EINVAL,
