@@ -46,6 +46,7 @@
 #include "norm.h"
 #include "conv.h"
 #include "regularize.h"
+#include "loss.h"
 
 /* Models (lib/nn/): modules, specs, initializers, optimizers. */
 #include "model.h"
