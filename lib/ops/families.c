@@ -25,5 +25,6 @@ const nb__family nb__families[] = {
 	{"reduce_index", nb__reduce_index_ops},
 	{"index", nb__index_ops},         /* indexing (issue 15) */
 	{"compare", nb__compare_ops},     /* comparisons (issue 15) */
+	{"losses", nb__losses_ops}, /* losses (issue 15) */
 	{NULL, NULL},
 };
