@@ -189,6 +189,8 @@ static const nb_module_class block_class = {
 	.type = "block", .forward = block_forward,
 };
 
+/* m with children[0..n-1] added in order; NULL (everything freed) if
+ * any is NULL or cannot be added. */
 static nb_module *with(nb_module *m, int n, nb_module **children)
 {
 	int i = 0;
@@ -206,22 +208,27 @@ static nb_module *with(nb_module *m, int n, nb_module **children)
 /* embed -> block -> ln_f -> head: [B, T] indices -> [B, T, V] logits */
 static nb_module *build(int vocab, nb_rng *rng)
 {
+	/* One statement each, so that the weights are drawn in this order
+	 * (C leaves the order of an initializer list's calls open). */
+	nb_module *qkv = nb_linear_new("qkv", EMBED, 3 * EMBED, true, NB_F32,
+	                               rng);
+	nb_module *proj = nb_linear_new("proj", EMBED, EMBED, true, NB_F32, rng);
+	nb_module *fc = nb_linear_new("fc", EMBED, 4 * EMBED, true, NB_F32, rng);
+	nb_module *fc2 = nb_linear_new("proj", 4 * EMBED, EMBED, true, NB_F32,
+	                               rng);
+	nb_module *embed = embed_new("embed", vocab, rng);
+	nb_module *head = nb_linear_new("head", EMBED, vocab, true, NB_F32, rng);
 	nb_module *attn = with(nb_module_new(&attn_class, "attn", NULL), 2,
-	    (nb_module *[]){
-		nb_linear_new("qkv", EMBED, 3 * EMBED, true, NB_F32, rng),
-		nb_linear_new("proj", EMBED, EMBED, true, NB_F32, rng)});
+	                       (nb_module *[]){qkv, proj});
 	nb_module *mlp = with(nb_sequential_new("mlp"), 3, (nb_module *[]){
-		nb_linear_new("fc", EMBED, 4 * EMBED, true, NB_F32, rng),
-		nb_layer_new("gelu", "gelu", NULL, 4 * EMBED, NB_F32, 0),
-		nb_linear_new("proj", 4 * EMBED, EMBED, true, NB_F32, rng)});
+		fc, nb_layer_new("gelu", "gelu", NULL, 4 * EMBED, NB_F32, 0), fc2});
 	nb_module *block = with(nb_module_new(&block_class, "block", NULL), 4,
 	    (nb_module *[]){
 		nb_layer_new("ln1", "layer_norm", NULL, EMBED, NB_F32, 0), attn,
 		nb_layer_new("ln2", "layer_norm", NULL, EMBED, NB_F32, 0), mlp});
 	return with(nb_sequential_new(NULL), 4, (nb_module *[]){
-		embed_new("embed", vocab, rng), block,
-		nb_layer_new("ln_f", "layer_norm", NULL, EMBED, NB_F32, 0),
-		nb_linear_new("head", EMBED, vocab, true, NB_F32, rng)});
+		embed, block,
+		nb_layer_new("ln_f", "layer_norm", NULL, EMBED, NB_F32, 0), head});
 }
 
 /* ---- generation ---- */
@@ -306,7 +313,8 @@ static double evaluate(nb_module *model, nb_graph *g, const text *tx)
 		                                  at + 1);
 		nb_tensor *loss = nb_cross_entropy(g, nb_reshape(g,
 		    nb_module_forward(model, g, x), 2,
-		    (int64_t[]){b * BLOCK, tx->vocab}), y);
+		    (int64_t[]){b * BLOCK, tx->vocab}), y, NULL, -100,
+		    NB_REDUCTION_MEAN, 0);
 		sum = loss ? sum + nb_tensor_item(loss) * (double)b : NAN;
 	}
 	nb_module_set_training(model, true);
@@ -413,7 +421,8 @@ int main(int argc, char **argv)
 		                                  target);
 		nb_tensor *logits = nb_module_forward(model, g, x); /* [B, T, V] */
 		nb_tensor *loss = nb_cross_entropy(g, nb_reshape(g, logits, 2,
-		    (int64_t[]){BATCH * BLOCK, tx.vocab}), y);
+		    (int64_t[]){BATCH * BLOCK, tx.vocab}), y, NULL, -100,
+		    NB_REDUCTION_MEAN, 0);
 		if (!loss || nb_backward(loss, NULL) || nb_optim_step(opt))
 			goto fail;
 		double l = nb_tensor_item(loss);

@@ -299,7 +299,7 @@ static double evaluate(nb_module *model, gru_state *s, nb_graph *g,
 		                                  tx->ids + at + 1);
 		nb_tensor *loss = nb_cross_entropy(g, nb_reshape(g,
 		    nb_module_forward(model, g, x), 2, (int64_t[]){SEQ, tx->vocab}),
-		    y);
+		    y, NULL, -100, NB_REDUCTION_MEAN, 0);
 		if (!loss || nb_tensor_copy(h, s->h_last)) {
 			sum = NAN;
 			break;
@@ -427,7 +427,8 @@ int main(int argc, char **argv)
 		s->h0 = carry;
 		nb_tensor *logits = nb_module_forward(model, g, x); /* [B, T, V] */
 		nb_tensor *loss = nb_cross_entropy(g,
-		    nb_reshape(g, logits, 2, (int64_t[]){BATCH * SEQ, tx.vocab}), y);
+		    nb_reshape(g, logits, 2, (int64_t[]){BATCH * SEQ, tx.vocab}), y,
+		    NULL, -100, NB_REDUCTION_MEAN, 0);
 		double norm;
 		if (!loss || nb_backward(loss, NULL) ||
 		    nb_clip_grad_norm(params, np, CLIP, 2, true, &norm) ||
