@@ -3,7 +3,8 @@
 # (doc/figures/*.svg) and example (doc/examples/*.c) is listed in
 # Makefile.am (DOC_PAGES, DOT_FIGURES, EXAMPLE_SOURCES), so that make
 # dist ships it and make install installs it under $(docdir); and every
-# example is also built and run by make check (EXAMPLES).  Prints TAP.
+# example is also built and run by make check (EXAMPLES, or a plugin in
+# check_LTLIBRARIES that tests/test_plugin.sh loads).  Prints TAP.
 set -u
 top=${NB_TOP_SRCDIR:-.}
 am=$top/Makefile.am
@@ -19,8 +20,8 @@ for f in "$top"/doc/*.md "$top"/doc/figures/*.svg "$top"/doc/examples/*.c; do
 	case $rel in
 	doc/examples/*.c)
 		prog=${rel%.c}
-		if ! grep -qE "^EXAMPLES = .*$prog|^	.*$prog( |\\\\|$)" "$am"; then
-			echo "# $prog is not in EXAMPLES (built and run by make check)"
+		if ! grep -qE "^EXAMPLES = .*$prog|^	.*$prog( |\\\\|$)|$prog\\.la" "$am"; then
+			echo "# $prog is neither in EXAMPLES nor a check_LTLIBRARIES plugin (built and run by make check)"
 			fail=1
 		fi ;;
 	esac

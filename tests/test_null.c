@@ -1092,3 +1092,10 @@ Test(null, optim)
 	EXPECT_EINVAL(nb_sched_set_epoch(NULL, 1));
 	nb_optim_free(o);
 }
+
+Test(null, plugins)
+{
+	COVERS(nb_plugin_load);
+	EXPECT_EINVAL(nb_plugin_load(NULL));
+	EXPECT_EINVAL(nb_plugin_load(""));
+}

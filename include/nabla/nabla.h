@@ -59,5 +59,6 @@
 /* The graph drawn (lib/dot/) and checked (lib/check/). */
 #include "dot.h"
 #include "gradcheck.h"
+#include "plugin.h"
 
 #endif
