@@ -261,12 +261,32 @@ static nb_status record(nb_op_ctx *c, nb_node *n, void *attrs)
 	return NB_OK;
 }
 
-/* The first result of the run that is not finite, or -1. */
+bool nb__inputs_finite(int n_in, const nb_tensor *const *in)
+{
+	for (int i = 0; i < n_in; i++)
+		if (in[i] && !nb__all_finite(in[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Anomaly mode's forward rule (doc/guarantees.md): the first result of
+ * the run that is not finite, or -1.  A non-finite value is reported
+ * only where the op made it: never for an op that emits one by design
+ * (NB_OP_EMITS_NONFINITE: masked_fill's -inf), nor when a float input
+ * of the call was already non-finite (a -inf mask added to scores, a
+ * where with an infinite branch: the value came from upstream, where it
+ * was either made on purpose or already reported).  The inputs are read
+ * only once a result is found non-finite.
+ */
 static int first_nonfinite(const nb_op_ctx *c)
 {
+	if (c->op->flags & NB_OP_EMITS_NONFINITE)
+		return -1;
 	for (int k = 0; k < c->n_out; k++)
 		if (!nb__all_finite(c->outs[k]))
-			return k;
+			return nb__inputs_finite(c->n_in, (const nb_tensor *const *)
+			                         c->in) ? k : -1;
 	return -1;
 }
 

@@ -159,6 +159,9 @@ static inline const nb_input_def *nb__in_def(const nb_op *op, int i)
 }
 /* Whether input i (x) of a node of op receives a gradient. */
 bool nb__input_needs_grad(const nb_op *op, int i, const nb_tensor *x);
+/* Whether every float tensor of in[0 .. n_in-1] (NULLs skipped) is
+ * finite: anomaly mode's test of where a value came from. */
+bool nb__inputs_finite(int n_in, const nb_tensor *const *in);
 
 /* ---- spec.c ---- */
 /* Line and column (from 1) of byte offset pos of the spec's text. */
@@ -194,6 +197,8 @@ extern const nb_op *const nb__arith_ops[], *const nb__reduce_ops[],
 	*const nb__shape_ops[], *const nb__linalg_ops[], *const nb__loss_ops[],
 	*const nb__activation_ops[], *const nb__norm_ops[],
 	*const nb__regularize_ops[], *const nb__conv_ops[];
+/* indexing and comparisons (issue 15) */
+extern const nb_op *const nb__index_ops[], *const nb__compare_ops[];
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */

@@ -1093,6 +1093,66 @@ Test(null, optim)
 	nb_optim_free(o);
 }
 
+/* ---- index.h: indexing and comparisons (issue 15) ---- */
+
+Test(null, index)
+{
+	nb_tensor *ix = nb_tensor_zeros(NB_I64, NB_SHAPE(2, 3));
+	nb_tensor *row = nb_tensor_zeros(NB_I64, NB_SHAPE(2));
+	nb_tensor *mask = nb_tensor_zeros(NB_BOOL, NB_SHAPE(2, 3));
+	cr_assert(ix && row && mask);
+	COVERS(nb_index_select);
+	EXPECT_NULL_EINVAL(nb_index_select(NULL, x, 0, row));
+	EXPECT_ON_GRAPH(nb_index_select(g, NULL, 0, row));
+	EXPECT_ON_GRAPH(nb_index_select(g, x, 0, NULL));
+	EXPECT_OK(nb_index_select(g, x, 0, row));
+	COVERS(nb_gather);
+	EXPECT_NULL_EINVAL(nb_gather(NULL, x, 1, ix));
+	EXPECT_ON_GRAPH(nb_gather(g, NULL, 1, ix));
+	EXPECT_ON_GRAPH(nb_gather(g, x, 1, NULL));
+	EXPECT_OK(nb_gather(g, x, 1, ix));
+	COVERS(nb_scatter_add);
+	EXPECT_NULL_EINVAL(nb_scatter_add(NULL, x, 1, ix, x));
+	EXPECT_ON_GRAPH(nb_scatter_add(g, NULL, 1, ix, x));
+	EXPECT_ON_GRAPH(nb_scatter_add(g, x, 1, NULL, x));
+	EXPECT_ON_GRAPH(nb_scatter_add(g, x, 1, ix, NULL));
+	EXPECT_OK(nb_scatter_add(g, x, 1, ix, x));
+	COVERS(nb_embedding);
+	EXPECT_NULL_EINVAL(nb_embedding(NULL, ix, w, NAN));
+	EXPECT_ON_GRAPH(nb_embedding(g, NULL, w, NAN));
+	EXPECT_ON_GRAPH(nb_embedding(g, ix, NULL, NAN));
+	EXPECT_OK(nb_embedding(g, ix, w, NAN));
+	COVERS(nb_one_hot);
+	EXPECT_NULL_EINVAL(nb_one_hot(NULL, ix, 3));
+	EXPECT_ON_GRAPH(nb_one_hot(g, NULL, 3));
+	EXPECT_OK(nb_one_hot(g, ix, 3));
+	COVERS(nb_where);
+	EXPECT_NULL_EINVAL(nb_where(NULL, mask, x, x));
+	EXPECT_ON_GRAPH(nb_where(g, NULL, x, x));
+	EXPECT_ON_GRAPH(nb_where(g, mask, NULL, x));
+	EXPECT_ON_GRAPH(nb_where(g, mask, x, NULL));
+	EXPECT_OK(nb_where(g, mask, x, x));
+	COVERS(nb_masked_fill);
+	EXPECT_NULL_EINVAL(nb_masked_fill(NULL, x, mask, -INFINITY));
+	EXPECT_ON_GRAPH(nb_masked_fill(g, NULL, mask, -INFINITY));
+	EXPECT_ON_GRAPH(nb_masked_fill(g, x, NULL, -INFINITY));
+	EXPECT_OK(nb_masked_fill(g, x, mask, -INFINITY));
+	BINARY(nb_eq, x, x);
+	BINARY(nb_ne, x, x);
+	BINARY(nb_lt, x, x);
+	BINARY(nb_le, x, x);
+	BINARY(nb_gt, x, x);
+	BINARY(nb_ge, x, x);
+	BINARY(nb_logical_and, x, x);
+	BINARY(nb_logical_or, x, x);
+	UNARY(nb_logical_not);
+	UNARY(nb_isnan);
+	UNARY(nb_isfinite);
+	nb_tensor_free(ix);
+	nb_tensor_free(row);
+	nb_tensor_free(mask);
+}
+
 Test(null, plugins)
 {
 	COVERS(nb_plugin_load);

@@ -82,8 +82,11 @@ bool nb_graph_grad_enabled(const nb_graph *g);
 /*
  * Anomaly mode, like PyTorch's detect_anomaly: when on, the first op
  * whose forward result or backward gradient holds a NaN or an infinity
- * fails with NB_ENONFINITE and a message naming the op, its node and its
- * input shapes.
+ * it made fails with NB_ENONFINITE and a message naming the op, its node
+ * and its input shapes.  "Made": its float inputs (and, in backward,
+ * its results and incoming gradients) were all finite, and the op is not
+ * flagged NB_OP_EMITS_NONFINITE (masked_fill): a -inf mask and what is
+ * computed from it are not reported (doc/guarantees.md).
  */
 void nb_graph_set_anomaly(nb_graph *g, bool on);
 

@@ -46,6 +46,7 @@
 #include "norm.h"
 #include "conv.h"
 #include "regularize.h"
+#include "index.h"
 
 /* Models (lib/nn/): modules, specs, initializers, optimizers. */
 #include "model.h"

@@ -210,6 +210,12 @@ typedef struct nb_input_def {
  * BUFFER a layer can make, and the result is the layer's output.
  */
 #define NB_OP_LAYER 32u
+/*
+ * The op may make NaN or infinities from finite inputs by design (its
+ * attributes ask for them: masked_fill's value=-inf), so anomaly mode
+ * never reports its forward results (doc/guarantees.md).
+ */
+#define NB_OP_EMITS_NONFINITE 64u
 
 /* Largest number of results of one op (split, chunk). */
 #define NB_MAX_OUTPUTS 64

@@ -16,5 +16,7 @@ const nb__family nb__families[] = {
 	{"norm", nb__norm_ops},
 	{"regularize", nb__regularize_ops},
 	{"conv", nb__conv_ops},
+	{"index", nb__index_ops},         /* indexing (issue 15) */
+	{"compare", nb__compare_ops},     /* comparisons (issue 15) */
 	{NULL, NULL},
 };
