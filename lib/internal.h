@@ -199,6 +199,8 @@ extern const nb_op *const nb__arith_ops[], *const nb__reduce_ops[],
 	*const nb__regularize_ops[], *const nb__conv_ops[];
 /* indexing and comparisons (issue 15) */
 extern const nb_op *const nb__index_ops[], *const nb__compare_ops[];
+/* ---- reductions (issue 15) ---- */
+extern const nb_op *const nb__reduce_stats_ops[], *const nb__reduce_index_ops[];
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */

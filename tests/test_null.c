@@ -1159,3 +1159,28 @@ Test(null, plugins)
 	EXPECT_EINVAL(nb_plugin_load(NULL));
 	EXPECT_EINVAL(nb_plugin_load(""));
 }
+
+/* ---- reductions (issue 15): reduce.h ---- */
+
+Test(null, reduce)
+{
+	const int ax[] = {1};
+	UNARY(nb_min, , 0, NULL, false);
+	UNARY(nb_prod, , 1, ax, false);
+	UNARY(nb_var, , 0, NULL, 1, false);
+	UNARY(nb_std, , 1, ax, 0, true);
+	UNARY(nb_logsumexp, , 0, NULL, false);
+	UNARY(nb_norm, , 2.0, 0, NULL, false);
+	EXPECT_ON_GRAPH(nb_min(g, x, 1, NULL, false));
+	EXPECT_ON_GRAPH(nb_prod(g, x, 1, NULL, false));
+	EXPECT_ON_GRAPH(nb_var(g, x, 1, NULL, 1, false));
+	EXPECT_ON_GRAPH(nb_std(g, x, 1, NULL, 1, false));
+	EXPECT_ON_GRAPH(nb_logsumexp(g, x, 1, NULL, false));
+	EXPECT_ON_GRAPH(nb_norm(g, x, 2.0, 1, NULL, false));
+	UNARY(nb_argmax, , 0, false, false);
+	UNARY(nb_argmin, , 1, true, true);
+	UNARY(nb_cumsum, , 0);
+	nb_tensor *idx = NULL;
+	UNARY(nb_topk, , 2, -1, true, true, &idx);
+	EXPECT_OK(nb_topk(g, x, 1, 0, false, false, NULL)); /* no indices */
+}

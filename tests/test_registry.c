@@ -455,6 +455,36 @@ static const nb_op clamp = {
 	.backward = clamp_backward, .test = &clamp_test,
 };
 
+/*
+ * The input flags of issue 15 (NB_IN_BOOL 64, NB_IN_ANY_DTYPE 128)
+ * register; a flag bit nabla does not know is still refused.  (The
+ * check refused every flag from 64 on, so no op could use them.)
+ */
+static const nb_input_def in_any_dtype[] = {
+	{.name = "x", .flags = NB_IN_ANY_DTYPE},
+	{.name = "mask", .flags = NB_IN_BOOL | NB_IN_OPTIONAL},
+};
+static const nb_input_def in_unknown_flag[] = {
+	{.name = "x", .flags = 256u},
+};
+
+Test(registry, bool_and_any_dtype_inputs_register)
+{
+	static nb_op op;
+	op = cube;
+	op.name = "test_ok_any_dtype";
+	op.inputs = in_any_dtype;
+	op.n_inputs = 2;
+	nb_status st = nb_op_register(&op);
+	cr_expect(st == NB_OK || st == NB_EEXIST, "%s", nb_last_error());
+	cr_expect_eq(nb_op_find("test_ok_any_dtype"), &op);
+	static nb_op bad;
+	bad = cube;
+	bad.name = "test_bad";
+	bad.inputs = in_unknown_flag;
+	expect_refused(&bad, "unknown input flag 256", "malformed input");
+}
+
 Test(registry, check_hook_refuses_attributes_that_do_not_fit)
 {
 	nb_status st = nb_op_register(&clamp);

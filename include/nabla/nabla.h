@@ -47,6 +47,7 @@
 #include "conv.h"
 #include "regularize.h"
 #include "index.h"
+#include "reduce.h"
 
 /* Models (lib/nn/): modules, specs, initializers, optimizers. */
 #include "model.h"

@@ -95,6 +95,13 @@ static nb_status analytic(gc_run *r, int k, double *jac)
 			return nb_graph_status(r->g);
 		size_t e = j;
 		nb_tensor *y = result_at(r, &e);
+		if (!nb__is_float(y->dtype)) {
+			/* an int64 or bool result (topk's indices) carries
+			 * no gradient: its rows are 0 */
+			for (size_t i = 0; i < x->numel; i++)
+				jac[j * x->numel + i] = 0;
+			continue;
+		}
 		nb_tensor *go = nb_graph_tensor(r->g, y->dtype, y->ndim, y->shape);
 		if (!go)
 			return NB_ENOMEM;

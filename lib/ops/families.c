@@ -18,5 +18,8 @@ const nb__family nb__families[] = {
 	{"conv", nb__conv_ops},
 	{"index", nb__index_ops},         /* indexing (issue 15) */
 	{"compare", nb__compare_ops},     /* comparisons (issue 15) */
+	/* ---- reductions (issue 15) ---- */
+	{"reduce_stats", nb__reduce_stats_ops},
+	{"reduce_index", nb__reduce_index_ops},
 	{NULL, NULL},
 };
