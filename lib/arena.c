@@ -9,11 +9,11 @@
 #include "internal.h"
 
 #define ALIGN 64
-#define HDR ((sizeof(nb_chunk) + ALIGN - 1) / ALIGN * ALIGN)
+#define HDR ((sizeof(nb__chunk) + ALIGN - 1) / ALIGN * ALIGN)
 
-static nb_chunk *chunk_new(size_t size)
+static nb__chunk *chunk_new(size_t size)
 {
-	nb_chunk *c = nb__malloc(HDR + size + ALIGN);
+	nb__chunk *c = nb__malloc(HDR + size + ALIGN);
 	if (!c)
 		return NULL;
 	c->next = NULL;
@@ -22,7 +22,7 @@ static nb_chunk *chunk_new(size_t size)
 	return c;
 }
 
-static unsigned char *chunk_base(nb_chunk *c)
+static unsigned char *chunk_base(nb__chunk *c)
 {
 	uintptr_t p = (uintptr_t)c + HDR;
 	p = (p + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
@@ -36,12 +36,12 @@ void *nb__arena_alloc_raw(nb_arena *a, size_t n)
 	size_t need = (n + ALIGN - 1) / ALIGN * ALIGN;
 	if (need == 0)
 		need = ALIGN;
-	nb_chunk *c = a->head;
+	nb__chunk *c = a->head;
 	if (!c || c->size - c->used < need) {
 		size_t size = c ? c->size * 2 : 64 * 1024;
 		if (size < need)
 			size = need;
-		nb_chunk *nc = chunk_new(size);
+		nb__chunk *nc = chunk_new(size);
 		if (!nc)
 			return NULL;
 		nc->next = c;
@@ -65,7 +65,7 @@ void *nb__arena_alloc(nb_arena *a, size_t n)
 
 void nb__arena_rewind(nb_arena *a)
 {
-	nb_chunk *c = a->head;
+	nb__chunk *c = a->head;
 	a->peak_used = 0;
 	if (!c)
 		return;
@@ -83,9 +83,9 @@ void nb__arena_rewind(nb_arena *a)
 
 void nb__arena_free(nb_arena *a)
 {
-	nb_chunk *c = a->head;
+	nb__chunk *c = a->head;
 	while (c) {
-		nb_chunk *next = c->next;
+		nb__chunk *next = c->next;
 		nb__free(c);
 		c = next;
 	}

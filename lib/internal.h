@@ -27,14 +27,14 @@ nb_status nb__set_error(nb_status code, const char *fmt, ...)
 nb_status nb__vset_error(nb_status code, const char *fmt, va_list ap);
 
 /* ---- arena.c: bump allocation, rewound in one call ---- */
-typedef struct nb_chunk {
-	struct nb_chunk *next;
+typedef struct nb__chunk {
+	struct nb__chunk *next;
 	size_t size, used;
 	/* data follows, 64-byte aligned */
-} nb_chunk;
+} nb__chunk;
 
 typedef struct nb_arena {
-	nb_chunk *head;     /* the chunk being filled; older ones after it */
+	nb__chunk *head;    /* the chunk being filled; older ones after it */
 	size_t total;       /* bytes of all chunks */
 	size_t peak_used;   /* bytes handed out since the last rewind */
 } nb_arena;
@@ -201,6 +201,9 @@ extern const nb_op *const nb__arith_ops[], *const nb__reduce_ops[],
 extern const nb_op *const nb__index_ops[], *const nb__compare_ops[];
 /* ---- reductions (issue 15) ---- */
 extern const nb_op *const nb__reduce_stats_ops[], *const nb__reduce_index_ops[];
+/* ---- shape and joining (issue 15) ---- */
+extern const nb_op *const nb__view_ops[], *const nb__pad_ops[],
+	*const nb__join_ops[];
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */

@@ -1184,3 +1184,60 @@ Test(null, reduce)
 	UNARY(nb_topk, , 2, -1, true, true, &idx);
 	EXPECT_OK(nb_topk(g, x, 1, 0, false, false, NULL)); /* no indices */
 }
+
+/* ---- shape.h (issue 15: shape and joining) ---- */
+
+Test(null, shape)
+{
+	const int64_t one[] = {1}, two[] = {1, 1}, sz[] = {2, 3};
+	UNARY(nb_squeeze, , 0, NULL);
+	EXPECT_ON_GRAPH(nb_squeeze(g, x, 1, NULL));
+	UNARY(nb_unsqueeze, , 0);
+	UNARY(nb_flatten, , 0, -1);
+	UNARY(nb_expand, , 2, sz);
+	EXPECT_ON_GRAPH(nb_expand(g, x, 2, NULL));
+	UNARY(nb_slice, , 0, 0, 1, 1);
+	UNARY(nb_select, , 0, 1);
+	UNARY(nb_flip, , 1, one);
+	EXPECT_ON_GRAPH(nb_flip(g, x, 1, NULL));
+	UNARY(nb_repeat, , 2, two);
+	EXPECT_ON_GRAPH(nb_repeat(g, x, 2, NULL));
+	UNARY(nb_pad, , 2, two, NB_PAD_CONSTANT, 0.0);
+	EXPECT_ON_GRAPH(nb_pad(g, x, 2, NULL, NB_PAD_CONSTANT, 0.0));
+	UNARY(nb_tril, , 0);
+	UNARY(nb_triu, , 0);
+	nb_tensor *xs[] = {x, x}, *nulls[] = {x, NULL};
+	COVERS(nb_cat);
+	EXPECT_NULL_EINVAL(nb_cat(NULL, 2, xs, 0));
+	EXPECT_ON_GRAPH(nb_cat(g, 2, NULL, 0));
+	EXPECT_ON_GRAPH(nb_cat(g, 2, nulls, 0));
+	EXPECT_OK(nb_cat(g, 2, xs, 0));
+	COVERS(nb_stack);
+	EXPECT_NULL_EINVAL(nb_stack(NULL, 2, xs, 0));
+	EXPECT_ON_GRAPH(nb_stack(g, 2, nulls, 0));
+	EXPECT_OK(nb_stack(g, 2, xs, 0));
+	nb_tensor *outs[2];
+	COVERS(nb_split);
+	arm();
+	cr_expect_eq(nb_split(NULL, x, 1, one, 0, outs, 2), -1);
+	expect_null_msg("nb_split(NULL, ...)");
+	nb_graph_reset(g);
+	cr_expect_eq(nb_split(g, NULL, 1, one, 0, outs, 2), -1);
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	nb_graph_reset(g);
+	cr_expect_eq(nb_split(g, x, 1, NULL, 0, outs, 2), -1);
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	nb_graph_reset(g);
+	cr_expect_eq(nb_split(g, x, 1, one, 0, outs, 2), 2);
+	nb_graph_reset(g);
+	COVERS(nb_chunk);
+	arm();
+	cr_expect_eq(nb_chunk(NULL, x, 2, 0, outs, 2), -1);
+	expect_null_msg("nb_chunk(NULL, ...)");
+	nb_graph_reset(g);
+	cr_expect_eq(nb_chunk(g, NULL, 2, 0, outs, 2), -1);
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	nb_graph_reset(g);
+	cr_expect_eq(nb_chunk(g, x, 2, 0, outs, 2), 2);
+	nb_graph_reset(g);
+}

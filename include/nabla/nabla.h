@@ -62,5 +62,6 @@
 #include "dot.h"
 #include "gradcheck.h"
 #include "plugin.h"
+#include "shape.h"
 
 #endif

@@ -21,5 +21,9 @@ const nb__family nb__families[] = {
 	/* ---- reductions (issue 15) ---- */
 	{"reduce_stats", nb__reduce_stats_ops},
 	{"reduce_index", nb__reduce_index_ops},
+	/* ---- shape and joining (issue 15) ---- */
+	{"view", nb__view_ops},
+	{"pad", nb__pad_ops},
+	{"join", nb__join_ops},
 	{NULL, NULL},
 };

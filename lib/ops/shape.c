@@ -1,8 +1,9 @@
 /*
- * shape.c - reshape, permute and transpose.  Results are contiguous
- * copies (nabla has no views), so each backward is the inverse copy.
+ * shape.c - reshape, permute and transpose, of any dtype.  Results are
+ * contiguous copies (nabla has no views), so each backward is the
+ * inverse copy.
  */
-#include "elementwise.h"
+#include "strided.h"
 
 typedef struct reshape_attrs {
 	nb_ints shape;
@@ -36,8 +37,11 @@ static const nb_attr_def transpose_defs[] = {
 	 .range = NB_UNBOUNDED, .doc = "second axis"},
 };
 
+/* Any dtype flows through (int64 indices, bool masks); only float
+ * carries gradients. */
 static const nb_input_def shape_inputs[] = {
-	{.name = "input"},
+	{.name = "input", .flags = NB_IN_ANY_DTYPE,
+	 .doc = "float32, float64, int64 or bool (gradients: float only)"},
 };
 
 static nb_status reshape_shape(nb_op_ctx *c, nb_result_def *res)
@@ -156,51 +160,39 @@ static nb_status permute_shape(nb_op_ctx *c, nb_result_def *res)
 	return NB_OK;
 }
 
-/* Input strides seen in output order. */
-static void perm_strides(nb_op_ctx *c, int64_t *st)
+/* The permuted input as a view (in output order). */
+static void perm_view(nb_op_ctx *c, nb__view *v)
 {
 	int perm[NB_MAX_DIMS];
 	int64_t xs[NB_MAX_DIMS];
+	const nb_tensor *x = c->in[0];
 	get_perm(c, perm);
-	nb__strides(c->in[0]->ndim, c->in[0]->shape, xs);
-	for (int i = 0; i < c->in[0]->ndim; i++)
-		st[i] = xs[perm[i]];
+	nb__strides(x->ndim, x->shape, xs);
+	v->nd = x->ndim;
+	v->off = 0;
+	for (int i = 0; i < x->ndim; i++) {
+		v->shape[i] = x->shape[perm[i]];
+		v->st[i] = xs[perm[i]];
+	}
 }
 
-#define PERMUTE_T(T)                                                         \
-	static void permute_##T(const nb_tensor *o, const int64_t *st,       \
-	                        const T *src, T *dst, bool back)             \
-	{                                                                    \
-		if (back)                                                    \
-			NB_BCAST_LOOP(o->ndim, o->shape, st, st,             \
-			              dst[ia] += src[i]);                    \
-		else                                                         \
-			NB_BCAST_LOOP(o->ndim, o->shape, st, st,             \
-			              dst[i] = src[ia]);                     \
-	}
-PERMUTE_T(float)
-PERMUTE_T(double)
-
+/* Bytes moved by element size: any dtype. */
 static nb_status permute_forward(nb_op_ctx *c)
 {
-	int64_t st[NB_MAX_DIMS];
-	perm_strides(c, st);
-	if (c->out->dtype == NB_F32)
-		permute_float(c->out, st, c->in[0]->data, c->out->data, false);
-	else
-		permute_double(c->out, st, c->in[0]->data, c->out->data, false);
+	nb__view v;
+	perm_view(c, &v);
+	nb__view_gather(&v, nb_dtype_size(c->out->dtype), c->in[0]->data,
+	                c->out->data);
 	return NB_OK;
 }
 
+/* dx = dy permuted back: the gather's adjoint. */
 static nb_status permute_backward(nb_op_ctx *c, const nb_tensor *gout,
                                   nb_tensor *const *gin)
 {
-	int64_t st[NB_MAX_DIMS];
-	perm_strides(c, st);
-	if (gout->dtype == NB_F32)
-		permute_float(gout, st, gout->data, gin[0]->data, true);
-	else
-		permute_double(gout, st, gout->data, gin[0]->data, true);
+	nb__view v;
+	perm_view(c, &v);
+	nb__view_scatter_add(&v, gout->dtype, gout->data, gin[0]->data);
 	return NB_OK;
 }
 
