@@ -194,6 +194,7 @@ extern const nb_op *const nb__arith_ops[], *const nb__reduce_ops[],
 	*const nb__shape_ops[], *const nb__linalg_ops[], *const nb__loss_ops[],
 	*const nb__activation_ops[], *const nb__norm_ops[],
 	*const nb__regularize_ops[], *const nb__conv_ops[];
+extern const nb_op *const nb__convplus_ops[]; /* issue 15 */
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */

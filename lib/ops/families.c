@@ -16,5 +16,6 @@ const nb__family nb__families[] = {
 	{"norm", nb__norm_ops},
 	{"regularize", nb__regularize_ops},
 	{"conv", nb__conv_ops},
+	{"convplus", nb__convplus_ops}, /* issue 15 */
 	{NULL, NULL},
 };

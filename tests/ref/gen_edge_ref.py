@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(HERE, "spec"))
 
 from gen_ref import T  # noqa: E402  (after the path set-up)
 
-FAMILIES = ["base", "activation", "norm", "regularize", "conv"]
+FAMILIES = ["base", "activation", "norm", "regularize", "conv", "convplus"]
 SPECIALS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
