@@ -898,10 +898,15 @@ static nb_status rms_backward(nb_op_ctx *c, const nb_tensor *gout,
 		nb__parallel_for(rows, rms_grain(j.D), f32 ? rms_bwd_float
 		                 : rms_bwd_double, &j);
 	}
-	if (gin[1] && f32)
-		rms_wgrad_float(&j, rows, gin[1]->data);
-	else if (gin[1])
-		rms_wgrad_double(&j, rows, gin[1]->data);
+	if (!gin[1])
+		return NB_OK;
+	nb_tensor *acc = nb_op_scratch(c, NB_F64, 1, (int64_t[]){(int64_t)j.D});
+	if (!acc)
+		return NB_ENOMEM;
+	if (f32)
+		rms_wgrad_float(&j, rows, acc->data, gin[1]->data);
+	else
+		rms_wgrad_double(&j, rows, acc->data, gin[1]->data);
 	return NB_OK;
 }
 

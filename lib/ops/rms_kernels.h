@@ -57,16 +57,20 @@ static void RFN(rms_bwd)(void *p, size_t lo, size_t hi)
 	}
 }
 
-/* dw[i] += sum over rows of g x inv, in double. */
-static void RFN(rms_wgrad)(const rms_job *j, size_t rows, T *dw)
+/* dw[i] += sum over rows of g x inv: row by row into acc[D] (zeroed,
+ * double), then added in T. */
+static void RFN(rms_wgrad)(const rms_job *j, size_t rows, double *acc,
+                           T *dw)
 {
-	for (size_t i = 0; i < j->D; i++) {
-		double s = 0;
-		for (size_t r = 0; r < rows; r++)
-			s += (double)((const T *)j->g)[r * j->D + i] *
-			     (double)((const T *)j->x)[r * j->D + i] * j->inv[r];
-		dw[i] += (T)s;
+	for (size_t r = 0; r < rows; r++) {
+		const T *g = (const T *)j->g + r * j->D;
+		const T *x = (const T *)j->x + r * j->D;
+		double inv = j->inv[r];
+		for (size_t i = 0; i < j->D; i++)
+			acc[i] += (double)g[i] * (double)x[i] * inv;
 	}
+	for (size_t i = 0; i < j->D; i++)
+		dw[i] += (T)acc[i];
 }
 
 #undef RFN__
