@@ -1241,3 +1241,46 @@ Test(null, shape)
 	cr_expect_eq(nb_chunk(g, x, 2, 0, outs, 2), 2);
 	nb_graph_reset(g);
 }
+
+/* ---- conv.h, norm.h: issue 15 ---- */
+
+Test(null, conv_norm_issue15)
+{
+	nb_tensor *x3 = nb_tensor_ones(NB_F32, NB_SHAPE(1, 2, 5));
+	nb_tensor *w3 = nb_tensor_ones(NB_F32, NB_SHAPE(3, 2, 2));
+	nb_tensor *tw = nb_tensor_ones(NB_F32, NB_SHAPE(2, 3, 3, 3));
+	nb_tensor *cb = nb_tensor_zeros(NB_F32, NB_SHAPE(3));
+	nb_conv1d_opts c1 = NB_CONV1D_DEFAULTS;
+	COVERS(nb_conv1d);
+	EXPECT_NULL_EINVAL(nb_conv1d(NULL, x3, w3, cb, &c1));
+	EXPECT_ON_GRAPH(nb_conv1d(g, NULL, w3, cb, &c1));
+	EXPECT_ON_GRAPH(nb_conv1d(g, x3, NULL, cb, &c1));
+	EXPECT_OK(nb_conv1d(g, x3, w3, NULL, &c1));
+	EXPECT_OK(nb_conv1d(g, x3, w3, cb, NULL));
+	nb_conv_transpose2d_opts ct = NB_CONV_TRANSPOSE2D_DEFAULTS;
+	COVERS(nb_conv_transpose2d);
+	EXPECT_NULL_EINVAL(nb_conv_transpose2d(NULL, img, tw, cb, &ct));
+	EXPECT_ON_GRAPH(nb_conv_transpose2d(g, NULL, tw, cb, &ct));
+	EXPECT_ON_GRAPH(nb_conv_transpose2d(g, img, NULL, cb, &ct));
+	EXPECT_OK(nb_conv_transpose2d(g, img, tw, NULL, &ct));
+	EXPECT_OK(nb_conv_transpose2d(g, img, tw, cb, NULL));
+	COVERS(nb_adaptive_avg_pool2d);
+	EXPECT_NULL_EINVAL(nb_adaptive_avg_pool2d(NULL, img, 2, 3));
+	EXPECT_ON_GRAPH(nb_adaptive_avg_pool2d(g, NULL, 2, 3));
+	EXPECT_OK(nb_adaptive_avg_pool2d(g, img, 2, 3));
+	COVERS(nb_upsample_nearest2d);
+	EXPECT_NULL_EINVAL(nb_upsample_nearest2d(NULL, img, 0, 0, 2.0));
+	EXPECT_ON_GRAPH(nb_upsample_nearest2d(g, NULL, 0, 0, 2.0));
+	EXPECT_OK(nb_upsample_nearest2d(g, img, 5, 6, NAN));
+	UNARY(nb_dropout2d, , 0.5);
+	COVERS(nb_rms_norm);
+	const int64_t ns[1] = {4};
+	nb_tensor *rw = nb_tensor_ones(NB_F32, NB_SHAPE(4));
+	EXPECT_NULL_EINVAL(nb_rms_norm(NULL, img, 1, ns, rw, NAN));
+	EXPECT_ON_GRAPH(nb_rms_norm(g, NULL, 1, ns, rw, NAN));
+	EXPECT_ON_GRAPH(nb_rms_norm(g, img, 1, NULL, rw, NAN));
+	EXPECT_OK(nb_rms_norm(g, img, 0, NULL, NULL, 1e-6));
+	nb_tensor *frees[] = {x3, w3, tw, cb, rw};
+	for (int i = 0; i < 5; i++)
+		nb_tensor_free(frees[i]);
+}

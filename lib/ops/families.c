@@ -25,5 +25,6 @@ const nb__family nb__families[] = {
 	{"view", nb__view_ops},
 	{"pad", nb__pad_ops},
 	{"join", nb__join_ops},
+	{"convplus", nb__convplus_ops}, /* issue 15 */
 	{NULL, NULL},
 };
