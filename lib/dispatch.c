@@ -290,6 +290,17 @@ static int first_nonfinite(const nb_op_ctx *c)
 	return -1;
 }
 
+/* Whether every input of op from the first-th on is optional (and none
+ * is variadic). */
+static bool trailing_optional(const nb_op *op, int first)
+{
+	for (int i = first; i < op->n_inputs; i++)
+		if (!(op->inputs[i].flags & NB_IN_OPTIONAL) ||
+		    (op->inputs[i].flags & NB_IN_VARIADIC))
+			return false;
+	return true;
+}
+
 /* Applies op; on success c->outs holds the results. */
 static nb_status run(nb_op_ctx *c, const void *attrs)
 {
@@ -306,6 +317,16 @@ static nb_status run(nb_op_ctx *c, const void *attrs)
 	}
 	if (!c->in)
 		c->in = none;
+	/* Trailing optional inputs may be left out (an op that gained an
+	 * optional input keeps its callers): they are passed as NULL. */
+	nb_tensor *padded[NB_MAX_INPUTS];
+	if (c->n_in < op->n_inputs && op->n_inputs <= NB_MAX_INPUTS &&
+	    trailing_optional(op, c->n_in)) {
+		for (int i = 0; i < op->n_inputs; i++)
+			padded[i] = i < c->n_in ? c->in[i] : NULL;
+		c->in = padded;
+		c->n_in = op->n_inputs;
+	}
 	nb_dtype dt = NB_F32;
 	if (check_inputs(c, &dt))
 		return g->err;

@@ -180,7 +180,7 @@ for o in ops:
 pw = ops[names.index("pow")]
 assert pw["attrs"][0]["name"] == "exponent" and pw["attrs"][0]["default"] == 2
 ce = ops[names.index("cross_entropy")]
-assert ce["inputs"] == ["input", "target"], ce
+assert ce["inputs"] == ["input", "target", "weight"], ce
 '
 
 run 0 "gradcheck add --json" gradcheck add --json

@@ -188,7 +188,8 @@ static void small_build(small *m, bool backward)
 	nb_tensor *h = nb_linear(m->g, m->x, m->w, m->b);
 	nb_graph_scope_pop(m->g);
 	nb_graph_scope_pop(m->g);
-	m->loss = nb_mse_loss(m->g, nb_softmax(m->g, h, -1), m->target);
+	m->loss = nb_mse_loss(m->g, nb_softmax(m->g, h, -1), m->target,
+		NB_REDUCTION_MEAN);
 	cr_assert_not_null(m->loss, "%s", nb_graph_errmsg(m->g));
 	if (backward)
 		cr_assert_eq(nb_backward(m->loss, NULL), NB_OK);
@@ -576,7 +577,7 @@ Test(dot, hostile_names_are_escaped)
 	nb_graph_scope_pop(g);
 	cr_assert_eq(nb_graph_scope_push(g, "\\"), NB_OK);
 	y = nb_add(g, y, nb_call(g, weird_literal.name, 1, &b, NULL));
-	y = nb_mse_loss(g, y, u);
+	y = nb_mse_loss(g, y, u, NB_REDUCTION_MEAN);
 	nb_graph_scope_pop(g);
 	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
 	cr_assert_eq(nb_backward(y, NULL), NB_OK);

@@ -118,7 +118,7 @@ ok "usage: --input goes with --model" \
 	exits 2 "go with --model" "$nabla" dot --example seed10 --input 3
 ok "gradcheck --dot DIR writes a graph per case" \
 	sh -c '"$0" gradcheck linear mse --dot "$1" >/dev/null &&
-	       [ "$(ls "$1" | tr "\n" " ")" = "linear.0.dot linear.1.dot linear.2.dot mse.0.dot mse.1.dot " ]' \
+	       [ "$(ls "$1" | tr "\n" " ")" = "linear.0.dot linear.1.dot linear.2.dot mse.0.dot mse.1.dot mse.2.dot mse.3.dot " ]' \
 	"$nabla" "$tmp/gc"
 ok "... each of which Graphviz renders" \
 	sh -c 'for f in "$1"/*.dot; do dot -Tsvg -o /dev/null "$f" || exit 1; done' \

@@ -69,6 +69,14 @@ Test(errors, wrong_input_count)
 	            NB_EINVAL, "exp/17", "takes 1 inputs, got 17", NULL);
 	expect_fail(g, nb_call(g, "exp", NB_MAX_CALL_INPUTS + 1, in, NULL),
 	            NB_EINVAL, "exp/65537", "bad input list", NULL);
+	/* Trailing optional inputs may be left out (linear's bias), a
+	 * required one not (linear's weight). */
+	nb_tensor *x2 = gt(g, NB_F32, NB_SHAPE(2, 3));
+	nb_tensor *w2 = gt(g, NB_F32, NB_SHAPE(4, 3));
+	nb_tensor *y = nb_call(g, "linear", 2, (nb_tensor *[]){x2, w2}, NULL);
+	cr_expect_not_null(y, "linear without bias: %s", nb_graph_errmsg(g));
+	expect_fail(g, nb_call(g, "linear", 1, &x2, NULL), NB_EINVAL,
+	            "linear/1", "linear", "takes 3 inputs, got 1", NULL);
 	/* A count without a list. */
 	const nb_op *add = nb_op_find("add");
 	expect_fail(g, nb_apply(g, add, 2, NULL, NULL), NB_EINVAL,
@@ -181,7 +189,8 @@ Test(errors, mixed_float_dtypes)
 	            "linear", "'weight'", NULL);
 	expect_fail(g, nb_linear(g, d, w, bf), NB_EDTYPE, "linear bias",
 	            "'bias'", NULL);
-	expect_fail(g, nb_mse_loss(g, f, d), NB_EDTYPE, "mse", "mse", NULL);
+	expect_fail(g, nb_mse_loss(g, f, d,
+		NB_REDUCTION_MEAN), NB_EDTYPE, "mse", "mse", NULL);
 	nb_graph_free(g);
 }
 
@@ -198,10 +207,12 @@ Test(errors, int64_where_a_float_is_expected)
 	expect_fail(g, nb_sum(g, i, 0, NULL, false), NB_EDTYPE, "sum", "sum",
 	            NULL);
 	/* And a float where int64 class indices are expected. */
-	expect_fail(g, nb_cross_entropy(g, l, f), NB_EDTYPE, "ce target",
+	expect_fail(g, nb_cross_entropy(g, l, f,
+		NULL, -100, NB_REDUCTION_MEAN, 0), NB_EDTYPE, "ce target",
 	            "cross_entropy", "must be int64, not float32", "float32",
 	            NULL);
-	expect_fail(g, nb_cross_entropy(g, i, i), NB_EDTYPE, "ce logits",
+	expect_fail(g, nb_cross_entropy(g, i, i,
+		NULL, -100, NB_REDUCTION_MEAN, 0), NB_EDTYPE, "ce logits",
 	            "cross_entropy", "'input'", NULL);
 	nb_graph_free(g);
 }
@@ -233,18 +244,23 @@ Test(errors, shape_mismatches_name_the_op_and_the_shapes)
 	            "linear", "weight", NULL);
 	expect_fail(g, nb_linear(g, s, a54, NULL), NB_ESHAPE, "linear scalar x",
 	            "linear", NULL);
-	expect_fail(g, nb_mse_loss(g, a34, a53), NB_ESHAPE, "mse", "mse",
+	expect_fail(g, nb_mse_loss(g, a34, a53,
+		NB_REDUCTION_MEAN), NB_ESHAPE, "mse", "mse",
 	            "[3, 4]", "[5, 3]", NULL);
-	expect_fail(g, nb_mse_loss(g, a5, s), NB_ESHAPE, "mse rank", "mse",
+	expect_fail(g, nb_mse_loss(g, a5, s,
+		NB_REDUCTION_MEAN), NB_ESHAPE, "mse rank", "mse",
 	            NULL);
 	nb_tensor *t3 = gt(g, NB_I64, NB_SHAPE(3));
 	nb_tensor *t5 = gt(g, NB_I64, NB_SHAPE(5));
-	expect_fail(g, nb_cross_entropy(g, a54, t3), NB_ESHAPE, "ce N",
+	expect_fail(g, nb_cross_entropy(g, a54, t3,
+		NULL, -100, NB_REDUCTION_MEAN, 0), NB_ESHAPE, "ce N",
 	            "cross_entropy", "[5, 4]", "[3]", NULL);
-	expect_fail(g, nb_cross_entropy(g, a5, t5), NB_ESHAPE, "ce 1-D",
+	expect_fail(g, nb_cross_entropy(g, a5, t5,
+		NULL, -100, NB_REDUCTION_MEAN, 0), NB_ESHAPE, "ce 1-D",
 	            "cross_entropy", NULL);
 	nb_tensor *c0 = gt(g, NB_F32, NB_SHAPE(5, 0));
-	expect_fail(g, nb_cross_entropy(g, c0, t5), NB_ESHAPE, "ce C = 0",
+	expect_fail(g, nb_cross_entropy(g, c0, t5,
+		NULL, -100, NB_REDUCTION_MEAN, 0), NB_ESHAPE, "ce C = 0",
 	            "cross_entropy", "no classes", NULL);
 	nb_graph_free(g);
 }
@@ -297,7 +313,8 @@ Test(errors, bad_attribute_values_and_ranges)
 	struct {
 		int64_t ignore_index;
 		double label_smoothing;
-	} ce = {-100, 2.0};
+		int reduction;
+	} ce = {-100, 2.0, 1};
 	expect_fail(g, nb_apply(g, nb_op_find("cross_entropy"), 2, xt, &ce),
 	            NB_EINVAL, "typed smoothing", "label_smoothing", NULL);
 	/* Values that are only wrong for this input: the op's checks. */
@@ -335,10 +352,12 @@ Test(errors, cross_entropy_target_out_of_range)
 	nb_tensor *x = gt(g, NB_F64, NB_SHAPE(3, 5));
 	nb_tensor *t = nb_graph_from_data(g, NB_I64, NB_SHAPE(3),
 	                                  (int64_t[]){0, 5, 1});
-	expect_fail(g, nb_cross_entropy(g, x, t), NB_EINVAL, "5 of 5",
+	expect_fail(g, nb_cross_entropy(g, x, t,
+		NULL, -100, NB_REDUCTION_MEAN, 0), NB_EINVAL, "5 of 5",
 	            "cross_entropy", "target 5", "position 1", "[0, 5)", NULL);
 	nb_tensor_set(t, 1, -1);
-	expect_fail(g, nb_cross_entropy(g, x, t), NB_EINVAL, "-1",
+	expect_fail(g, nb_cross_entropy(g, x, t,
+		NULL, -100, NB_REDUCTION_MEAN, 0), NB_EINVAL, "-1",
 	            "target -1", NULL);
 	/* ... unless it is the ignored index. */
 	nb_tensor *xt[] = {x, t};
@@ -509,7 +528,8 @@ static nb_status scenario(double *out)
 		if (xw)
 			nb_tensor_fill(xw, 0.01 * (step + 1));
 		nb_tensor *yw = nb_linear(g, xw, w, b);
-		nb_tensor *l = nb_add(g, nb_mse_loss(g, nb_mul(g, h, h), t),
+		nb_tensor *l = nb_add(g, nb_mse_loss(g, nb_mul(g, h, h), t,
+			NB_REDUCTION_MEAN),
 		                      nb_mean(g, nb_mul(g, yw, yw), 0, NULL,
 		                              false));
 		if (l && nb_tensor_set_name(l, "loss"))

@@ -323,7 +323,7 @@ Test(graph, branches_that_need_no_gradient_are_skipped)
 	nb_tensor *logits = param(NB_F64, NB_SHAPE(1, 2), (double[]){0, 1});
 	nb_tensor *t = nb_graph_from_data(g, NB_I64, NB_SHAPE(1),
 	                                  (int64_t[]){1});
-	l = nb_cross_entropy(g, logits, t);
+	l = nb_cross_entropy(g, logits, t, NULL, -100, NB_REDUCTION_MEAN, 0);
 	cr_assert_eq(nb_backward(l, NULL), NB_OK, "%s", nb_graph_errmsg(g));
 	cr_expect_not_null(nb_tensor_grad(logits));
 	cr_expect_null(nb_tensor_grad(t));

@@ -47,7 +47,7 @@ static double step(nb_graph *g, mlp *m, const float *xs, const float *ys)
 	nb_tensor *t = nb_graph_from_data(g, NB_F32, NB_SHAPE(BATCH, 1), ys);
 	nb_tensor *h = nb_exp(g, nb_linear(g, x, m->w1, m->b1));
 	nb_tensor *y = nb_linear(g, h, m->w2, m->b2);
-	nb_tensor *loss = nb_mse_loss(g, y, t);
+	nb_tensor *loss = nb_mse_loss(g, y, t, NB_REDUCTION_MEAN);
 	cr_assert_not_null(loss, "%s", nb_graph_errmsg(g));
 	cr_assert_eq(nb_backward(loss, NULL), NB_OK, "%s", nb_graph_errmsg(g));
 	double l = nb_tensor_item(loss);

@@ -539,8 +539,6 @@ Test(null, ops)
 	EXPECT_OK(nb_linear(g, x, w, NULL)); /* no bias */
 	UNARY(nb_softmax, , 1);
 	UNARY(nb_log_softmax, , 1);
-	BINARY(nb_mse_loss, x, x);
-	BINARY(nb_cross_entropy, x, labels);
 }
 
 /* ---- activation.h ---- */
@@ -1283,4 +1281,52 @@ Test(null, conv_norm_issue15)
 	nb_tensor *frees[] = {x3, w3, tw, cb, rw};
 	for (int i = 0; i < 5; i++)
 		nb_tensor_free(frees[i]);
+}
+
+/* ---- loss.h (issue 15) ---- */
+
+/* A loss wrapper fn(g, a, b2, extra...): NULL graph, NULL input, NULL
+ * target, and a valid call. */
+#define LOSS2(fn, a, b2, ...) do { \
+	EXPECT_NULL_EINVAL(fn(NULL, a, b2, __VA_ARGS__)); \
+	EXPECT_ON_GRAPH(fn(g, NULL, b2, __VA_ARGS__)); \
+	EXPECT_ON_GRAPH(fn(g, a, NULL, __VA_ARGS__)); \
+	EXPECT_OK(fn(g, a, b2, __VA_ARGS__)); \
+} while (0)
+
+Test(null, loss)
+{
+	nb_tensor *p = nb_tensor_full(NB_F32, NB_SHAPE(2, 3), 0.25);
+	cr_assert_not_null(p);
+	COVERS(nb_mse_loss);
+	LOSS2(nb_mse_loss, x, x, NB_REDUCTION_MEAN);
+	COVERS(nb_cross_entropy);
+	LOSS2(nb_cross_entropy, x, labels, NULL, -100, NB_REDUCTION_MEAN, 0);
+	COVERS(nb_nll_loss);
+	LOSS2(nb_nll_loss, x, labels, NULL, -100, NB_REDUCTION_SUM);
+	COVERS(nb_binary_cross_entropy);
+	LOSS2(nb_binary_cross_entropy, p, p, NULL, NB_REDUCTION_NONE);
+	COVERS(nb_binary_cross_entropy_with_logits);
+	LOSS2(nb_binary_cross_entropy_with_logits, x, p, NULL, NULL,
+	      NB_REDUCTION_MEAN);
+	COVERS(nb_l1_loss);
+	LOSS2(nb_l1_loss, x, x, NB_REDUCTION_MEAN);
+	COVERS(nb_smooth_l1_loss);
+	LOSS2(nb_smooth_l1_loss, x, x, NB_REDUCTION_MEAN, 1.0);
+	COVERS(nb_huber_loss);
+	LOSS2(nb_huber_loss, x, x, NB_REDUCTION_MEAN, 1.0);
+	COVERS(nb_kl_div);
+	LOSS2(nb_kl_div, x, p, NB_REDUCTION_BATCHMEAN, false);
+	COVERS(nb_cosine_similarity);
+	LOSS2(nb_cosine_similarity, x, x, 1, 1e-8);
+	/* the optional inputs given */
+	nb_tensor *cw = nb_tensor_full(NB_F32, NB_SHAPE(3), 2);
+	EXPECT_OK(nb_cross_entropy(g, x, labels, cw, -100, NB_REDUCTION_MEAN,
+	                           0.1));
+	EXPECT_OK(nb_nll_loss(g, x, labels, cw, -100, NB_REDUCTION_MEAN));
+	EXPECT_OK(nb_binary_cross_entropy(g, p, p, cw, NB_REDUCTION_MEAN));
+	EXPECT_OK(nb_binary_cross_entropy_with_logits(g, x, p, cw, cw,
+	                                              NB_REDUCTION_SUM));
+	nb_tensor_free(cw);
+	nb_tensor_free(p);
 }

@@ -333,7 +333,8 @@ static nb_status mlp_step(mlp *r)
 	nb_graph_reset(r->g);
 	nb_optim_zero_grad(r->o, true);
 	nb_tensor *l = nb_cross_entropy(r->g,
-	    nb_module_forward(r->m, r->g, r->x), r->y);
+	    nb_module_forward(r->m, r->g, r->x), r->y,
+		NULL, -100, NB_REDUCTION_MEAN, 0);
 	if (!l)
 		return nb_graph_status(r->g);
 	nb_status st = nb_backward(l, NULL);
@@ -809,7 +810,8 @@ static nb_status sc_checkpoint(void *ud)
 		goto out;
 	}
 	nb_tensor_set(x, 1, -1.0);
-	nb_tensor *l = nb_cross_entropy(g, nb_module_forward(m, g, x), y);
+	nb_tensor *l = nb_cross_entropy(g, nb_module_forward(m, g, x), y,
+		NULL, -100, NB_REDUCTION_MEAN, 0);
 	if (!l) {
 		st = nb_graph_status(g);
 		goto out;

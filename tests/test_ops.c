@@ -607,7 +607,8 @@ Test(ops, cross_entropy_ignore_index)
 	double lv[] = {0, 0, 1, 2, 3, -1};
 	nb_tensor *x = leaf(NB_F64, NB_SHAPE(3, 2), lv);
 	nb_tensor *t = konst(NB_I64, NB_SHAPE(3), (double[]){0, -100, 1});
-	nb_tensor *l = nb_cross_entropy(G, x, t);
+	nb_tensor *l = nb_cross_entropy(G, x, t,
+		NULL, -100, NB_REDUCTION_MEAN, 0);
 	/* Mean over the two rows that count. */
 	double l0 = log(2), l2 = 4 + log1p(exp(-4));
 	expect_values(l, (double[]){(l0 + l2) / 2}, "loss");
@@ -628,7 +629,8 @@ Test(ops, cross_entropy_ignore_index)
 	/* Every target ignored: 0 / 0, as PyTorch. */
 	nb_tensor *t3 = konst(NB_I64, NB_SHAPE(3), (double[]){-100, -100,
 	                                                      -100});
-	nb_tensor *l3 = nb_cross_entropy(G, x, t3);
+	nb_tensor *l3 = nb_cross_entropy(G, x, t3,
+		NULL, -100, NB_REDUCTION_MEAN, 0);
 	cr_assert_not_null(l3);
 	cr_expect(isnan(nb_tensor_item(l3)));
 }
@@ -639,7 +641,8 @@ Test(ops, cross_entropy_spatial_with_ignored_positions)
 	double lv[] = {0, 1, 2, /* class 0 */ 0, 1, 0 /* class 1 */};
 	nb_tensor *x = leaf(NB_F64, NB_SHAPE(1, 2, 3), lv);
 	nb_tensor *t = konst(NB_I64, NB_SHAPE(1, 3), (double[]){1, -100, 0});
-	nb_tensor *l = nb_cross_entropy(G, x, t);
+	nb_tensor *l = nb_cross_entropy(G, x, t,
+		NULL, -100, NB_REDUCTION_MEAN, 0);
 	/* position 0: logits (0, 0), target 1: log 2; position 2: logits
 	 * (2, 0), target 0: log(1 + e^-2) */
 	expect_values(l, (double[]){(log(2) + log1p(exp(-2))) / 2}, "loss");

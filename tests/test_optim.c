@@ -432,7 +432,8 @@ Test(optim, adam_fits_a_linear_model)
 	double first = 0, last = 0;
 	for (int k = 0; k < 300; k++) {
 		nb_optim_zero_grad(o, true);
-		nb_tensor *loss = nb_mse_loss(g, nb_linear(g, x, w, NULL), y);
+		nb_tensor *loss = nb_mse_loss(g, nb_linear(g, x, w, NULL), y,
+			NB_REDUCTION_MEAN);
 		cr_assert_eq(nb_backward(loss, NULL), NB_OK);
 		last = nb_tensor_item(loss);
 		if (!k)

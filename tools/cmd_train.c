@@ -601,7 +601,8 @@ static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
 		nb_batch_gather(t->g, t->d.train_x, t->d.train_y, idx + at, k,
 		                &bx, &by);
 		nb_tensor *loss = nb_cross_entropy(t->g,
-		    nb_module_forward(t->model, t->g, bx), by);
+		    nb_module_forward(t->model, t->g, bx), by,
+			NULL, -100, NB_REDUCTION_MEAN, 0);
 		nb_tensor *total = penalty(t, loss);
 		if (!total || nb_backward(total, NULL)) {
 			fprintf(stderr, "%snabla train: %s\n", t->tty ? "\n" : "",

@@ -104,8 +104,10 @@ nb_tensor *example_forward(nb_graph *g, const example *ex)
 	if (ex->model) {
 		nb_module_set_training(ex->model, nb_graph_training(g));
 		nb_tensor *y = nb_module_forward(ex->model, g, ex->x);
-		return ex->cross_entropy ? nb_cross_entropy(g, y, ex->target)
-		                         : nb_mse_loss(g, y, ex->target);
+		return ex->cross_entropy ? nb_cross_entropy(g, y, ex->target,
+			NULL, -100, NB_REDUCTION_MEAN, 0)
+		                         : nb_mse_loss(g, y, ex->target,
+			NB_REDUCTION_MEAN);
 	}
 	nb_tensor *h = ex->x;
 	for (int i = 0; i < ex->n_params; i++) {
@@ -116,7 +118,7 @@ nb_tensor *example_forward(nb_graph *g, const example *ex)
 		h = nb_tanh(g, nb_linear(g, h, ex->params[i], NULL));
 		nb_graph_scope_pop(g);
 	}
-	return nb_mse_loss(g, h, ex->target);
+	return nb_mse_loss(g, h, ex->target, NB_REDUCTION_MEAN);
 }
 
 void example_free(example *ex)

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 		h = nb_sigmoid(g, nb_linear(g, h, w[i], NULL));
 		nb_graph_scope_pop(g);
 	}
-	nb_tensor *loss = nb_mse_loss(g, h, target);
+	nb_tensor *loss = nb_mse_loss(g, h, target, NB_REDUCTION_MEAN);
 	if (!loss || nb_backward(loss, NULL)) {
 		fprintf(stderr, "%s\n", nb_graph_errmsg(g));
 		goto out;

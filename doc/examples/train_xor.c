@@ -47,7 +47,7 @@ int main(void)
 		nb_tensor *y = nb_graph_from_data(g, NB_F32, NB_SHAPE(4, 1), ys);
 		nb_tensor *h = nb_tanh(g, nb_linear(g, x, params[0], params[1]));
 		nb_tensor *p = nb_linear(g, h, params[2], params[3]);
-		nb_tensor *loss = nb_mse_loss(g, p, y);
+		nb_tensor *loss = nb_mse_loss(g, p, y, NB_REDUCTION_MEAN);
 		/* One check for the whole chain: errors are sticky. */
 		if (!loss || nb_backward(loss, NULL)) {
 			fprintf(stderr, "train_xor: %s\n", nb_graph_errmsg(g));

@@ -81,7 +81,8 @@ static int train(nb_module *m, nb_graph *g, const nb_dataset *d,
 			nb_batch_gather(g, d->train_x, d->train_y, idx + at, batch,
 			                &x, &y);
 			nb_tensor *loss = nb_cross_entropy(g,
-			    nb_module_forward(m, g, x), y);
+			    nb_module_forward(m, g, x), y,
+				NULL, -100, NB_REDUCTION_MEAN, 0);
 			if (!loss || nb_backward(loss, NULL)) {
 				fprintf(stderr, "tutorial: %s\n", nb_graph_errmsg(g));
 				goto out;

@@ -48,6 +48,7 @@
 #include "regularize.h"
 #include "index.h"
 #include "reduce.h"
+#include "loss.h"
 
 /* Models (lib/nn/): modules, specs, initializers, optimizers. */
 #include "model.h"

@@ -391,6 +391,8 @@ const nb_op *nb_op_at(size_t i);
  * Apply op to inputs with an attribute struct (NULL: the defaults).
  * Returns the result (result 0 of an op with several), a graph tensor,
  * or NULL on error (recorded on g).
+ * Optional inputs at the end may be left out (n_in smaller than the
+ * op's count): they are not given, as NULL.
  * NULL op (nb_op_find of a misspelt name), NULL in with n_in > 0, or a
  * NULL required input: NB_EINVAL recorded on g.  NULL g: NB_EINVAL in
  * nb_last_error() only.  nb_call: the same for a NULL name.

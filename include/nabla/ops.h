@@ -95,12 +95,7 @@ nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b);
 nb_tensor *nb_softmax(nb_graph *g, nb_tensor *x, int axis);
 nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *x, int axis);
 
-/* Losses, mean reduction.  mse: mean((a - b)^2), same shapes.
- * cross_entropy: logits [N, C] (or [N, C, d...]) and int64 class indices
- * [N] (or [N, d...]) in [0, C); log-sum-exp form, stable for any logits. */
-nb_tensor *nb_mse_loss(nb_graph *g, nb_tensor *pred, nb_tensor *target);
-nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *logits,
-                            nb_tensor *target);
+/* The losses (nb_mse_loss, nb_cross_entropy, ...) are in loss.h. */
 
 #ifdef __cplusplus
 }

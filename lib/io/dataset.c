@@ -280,7 +280,8 @@ nb_status nb_evaluate(nb_module *m, nb_graph *g, const nb_tensor *x,
 		if ((st = nb_batch_gather(g, x, y, idx, k, &bx, &by)))
 			break;
 		nb_tensor *logits = nb_module_forward(m, g, bx);
-		nb_tensor *l = nb_cross_entropy(g, logits, by);
+		nb_tensor *l = nb_cross_entropy(g, logits, by,
+			NULL, -100, NB_REDUCTION_MEAN, 0);
 		if (!l || logits->ndim != 2) {
 			st = l ? nb__graph_fail(g, NB_ESHAPE, "evaluate: the model "
 			                        "must output [N, classes]") : g->err;

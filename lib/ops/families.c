@@ -26,5 +26,6 @@ const nb__family nb__families[] = {
 	{"pad", nb__pad_ops},
 	{"join", nb__join_ops},
 	{"convplus", nb__convplus_ops}, /* issue 15 */
+	{"losses", nb__losses_ops}, /* losses (issue 15) */
 	{NULL, NULL},
 };

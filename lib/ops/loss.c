@@ -1,20 +1,25 @@
 /*
  * loss.c - softmax and log_softmax along an axis, and the losses mse and
- * cross_entropy (mean reduction).
+ * cross_entropy (with reduction none | mean | sum; the other losses are
+ * in losses.c).
  *
  * All use the max-shifted log-sum-exp, lse(x) = m + log(sum exp(x - m))
  * with m = max x, so finite logits of any size give finite results.
  *   softmax:     dx = y * (g - sum(g * y))
  *   log_softmax: dx = g - exp(y) * sum(g)
- *   cross_entropy, target t, smoothing e over C classes, count n:
- *     loss = sum_i [(1 - e)(lse_i - x_i,t) + e (lse_i - mean_c x_i,c)] / n
- *     dx_i,c = g * (softmax_i,c - (1 - e)[c = t] - e / C) / n
+ *   cross_entropy, target t, smoothing e over C classes, class weights w
+ *   (1 without), W = sum_c w_c, mean over the weighted count n = sum w_t:
+ *     loss = sum_i [(1 - e) w_t (lse_i - x_i,t)
+ *                   + e / C sum_c w_c (lse_i - x_i,c)] / n
+ *     dx_i,c = g (softmax_i,c ((1 - e) w_t + e W / C)
+ *                 - (1 - e) w_t [c = t] - e w_c / C) / n
  * The float32 kernels call float math (expf, logf) per element; their
  * sums of exponentials are accumulated in double, converted once per row.
  */
 #include "vecmath.h"
-#include <math.h>
+#include <tgmath.h>
 #include "elementwise.h"
+#include "lossfn.h"
 
 typedef struct axis_attrs {
 	int64_t axis;
@@ -233,71 +238,17 @@ static const nb_op log_softmax_op = {
 
 /* ---- mse ---- */
 
-static bool same_shape(const nb_tensor *a, const nb_tensor *b)
-{
-	return a->ndim == b->ndim &&
-	       !memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof *a->shape);
-}
+typedef struct mse_attrs {
+	int reduction;
+} mse_attrs;
 
-static nb_status mse_shape(nb_op_ctx *c, nb_result_def *res)
-{
-	if (!same_shape(c->in[0], c->in[1]))
-		return nb_op_fail(c, NB_ESHAPE, "input and target must have the "
-		                  "same shape");
-	res->ndim = 0;
-	return NB_OK;
-}
+static const nb_attr_def mse_defs[] = {
+	NB_REDUCTION_ROW(mse_attrs),
+};
 
-static nb_status mse_forward(nb_op_ctx *c)
-{
-	const nb_tensor *a = c->in[0], *b = c->in[1];
-	double s = 0;
-	for (size_t i = 0; i < a->numel; i++) {
-		double d = nb_tensor_get(a, i) - nb_tensor_get(b, i);
-		s += d * d;
-	}
-	nb_tensor_set(c->out, 0, a->numel ? s / (double)a->numel : NAN);
-	return NB_OK;
-}
-
-/* d = 2 g (a - b): da += d, db -= d (either may be NULL). */
-static void mse_bwd_f32(const float *a, const float *b, float g, float *da,
-                        float *db, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		float d = 2 * g * (a[i] - b[i]);
-		if (da)
-			da[i] += d;
-		if (db)
-			db[i] -= d;
-	}
-}
-
-static void mse_bwd_f64(const double *a, const double *b, double g,
-                        double *da, double *db, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		double d = 2 * g * (a[i] - b[i]);
-		if (da)
-			da[i] += d;
-		if (db)
-			db[i] -= d;
-	}
-}
-
-static nb_status mse_backward(nb_op_ctx *c, const nb_tensor *gout,
-                              nb_tensor *const *gin)
-{
-	const nb_tensor *a = c->in[0], *b = c->in[1];
-	double g = nb_tensor_get(gout, 0) / (double)a->numel;
-	void *da = gin[0] ? gin[0]->data : NULL;
-	void *db = gin[1] ? gin[1]->data : NULL;
-	if (a->dtype == NB_F32)
-		mse_bwd_f32(a->data, b->data, (float)g, da, db, a->numel);
-	else
-		mse_bwd_f64(a->data, b->data, g, da, db, a->numel);
-	return NB_OK;
-}
+/* (x - t)^2: dx = 2 (x - t), dt = -2 (x - t) */
+NB_PW_LOSS(mse, mse_attrs, (x - t) * (x - t), (T)2 * (x - t),
+           (T)-2 * (x - t))
 
 static const nb_input_def mse_inputs[] = {
 	{.name = "input"},
@@ -305,17 +256,22 @@ static const nb_input_def mse_inputs[] = {
 };
 
 static const nb_op_test mse_test = {
-	.cases = "[3,4] [3,4]; [5] [5]",
+	.cases = "[3,4] [3,4]; [5] [5]; [2,3] [2,3]|reduction=none; "
+	         "[4] [4]|reduction=sum",
 };
 
 static const nb_op mse_op = {
 	.version = NB_OP_VERSION,
 	.name = "mse",
 	.kind = NB_KIND_LOSS,
-	.doc = "mean squared error, mean((input - target)^2)",
+	.doc = "squared error (input - target)^2, reduced (PyTorch's "
+	       "mse_loss)",
 	.inputs = mse_inputs,
 	.n_inputs = 2,
-	.shape = mse_shape,
+	.attrs = mse_defs,
+	.n_attrs = 1,
+	.attrs_size = sizeof(mse_attrs),
+	.shape = nb__pw_shape,
 	.forward = mse_forward,
 	.backward = mse_backward,
 	.test = &mse_test,
@@ -326,12 +282,18 @@ static const nb_op mse_op = {
 typedef struct ce_attrs {
 	int64_t ignore_index;
 	double label_smoothing;
+	int reduction; /* last: typed structs of earlier callers stay valid */
 } ce_attrs;
 
 static const nb_attr_def ce_defs[] = {
 	{.name = "ignore_index", .type = NB_ATTR_INT,
 	 .offset = offsetof(ce_attrs, ignore_index), .def = -100,
 	 .range = NB_UNBOUNDED, .doc = "targets with this value add no loss"},
+	{.name = "reduction", .type = NB_ATTR_ENUM,
+	 .offset = offsetof(ce_attrs, reduction), .def = NB_REDUCTION_MEAN,
+	 .choices = "none|mean|sum",
+	 .doc = "none: each position's loss; mean: weighted mean over the "
+	        "targets not ignored; sum"},
 	{.name = "label_smoothing", .type = NB_ATTR_FLOAT,
 	 .offset = offsetof(ce_attrs, label_smoothing), .def = 0,
 	 .range = NB_RANGE(0, 1),
@@ -341,6 +303,7 @@ static const nb_attr_def ce_defs[] = {
 static nb_status ce_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	const nb_tensor *x = c->in[0], *t = c->in[1];
+	const nb_tensor *w = c->n_in > 2 ? c->in[2] : NULL;
 	bool ok = x->ndim >= 2 && t->ndim == x->ndim - 1 &&
 	          t->shape[0] == x->shape[0];
 	for (int i = 2; ok && i < x->ndim; i++)
@@ -350,11 +313,20 @@ static nb_status ce_shape(nb_op_ctx *c, nb_result_def *res)
 		                  "and target [N, d...]");
 	if (x->shape[1] == 0)
 		return nb_op_fail(c, NB_ESHAPE, "there are no classes (C = 0)");
-	res->ndim = 0;
+	if (w && (w->ndim != 1 || w->shape[0] != x->shape[1]))
+		return nb_op_fail(c, NB_ESHAPE, "weight must be [C], one per "
+		                  "class");
+	if (((const ce_attrs *)c->attrs)->reduction == NB_REDUCTION_NONE) {
+		res->ndim = t->ndim;
+		memcpy(res->shape, t->shape, (size_t)t->ndim * sizeof *t->shape);
+	} else {
+		res->ndim = 0;
+	}
 	return NB_OK;
 }
 
-/* Per-position saved state: the log-sum-exp, and the count used. */
+/* Per-position saved state: the log-sum-exp, and the (weighted) count
+ * of the targets not ignored, the mean's denominator. */
 typedef struct ce_saved {
 	double count;
 	double lse[];
@@ -401,73 +373,61 @@ static nb_status ce_check_targets(nb_op_ctx *c, const ce_dims *d)
 }
 
 /*
- * The summed loss of the positions not ignored (the targets are
- * checked); stores each one's lse and their count in s.  Only with
- * smoothing does the mean logit enter, as PyTorch: a -inf logit makes
- * the mean -inf, and 0 * inf would turn the loss into NaN.  A row of
- * -inf resets m to 0, as in softmax.
+ * Position p's loss, PyTorch 1.13's (log_softmax, then nll_loss plus
+ * the smoothing term), class weights w (1 without):
+ *   (1 - e) w_t (lse - x_t) + e / C sum_c w_c (lse - x_c)
+ * written into out[p] (reduction none) or summed; stores each position's
+ * lse and the sum of w_t in s.  Only with smoothing does the second term
+ * enter, as PyTorch: a -inf logit makes it +inf, and 0 * inf would turn
+ * the loss into NaN.  Without weights it is e (lse - mean_c x_c).  A row
+ * of -inf resets m to 0, as in softmax.
  */
-static double ce_fwd_f32(const float *x, const int64_t *tp,
-                         const ce_dims *d, const ce_attrs *a, ce_saved *s)
-{
-	double loss = 0, eps = a->label_smoothing;
-	for (size_t p = 0; p < d->np; p++) {
-		if (tp[p] == a->ignore_index)
-			continue;
-		const float *xp = x + ce_base(d, p);
-		float m = -INFINITY;
-		double sum = 0, mean = 0;
-		for (size_t k = 0; k < d->C; k++) {
-			float v = xp[k * d->inner];
-			m = v > m ? v : m;
-			mean += (double)v;
-		}
-		if (m == -INFINITY)
-			m = 0;
-		for (size_t k = 0; k < d->C; k++)
-			sum += (double)expf(xp[k * d->inner] - m);
-		double lse = (double)m + (double)logf((float)sum);
-		s->lse[p] = lse;
-		loss += (1 - eps) *
-		        (lse - (double)xp[(size_t)tp[p] * d->inner]);
-		if (eps > 0)
-			loss += eps * (lse - mean / (double)d->C);
-		s->count += 1;
+#define CE_FWD_T(TY)                                                        \
+	static double ce_fwd_##TY(const TY *x, const int64_t *tp,            \
+	                          const TY *w, const ce_dims *d,             \
+	                          const ce_attrs *a, ce_saved *s, TY *out)   \
+	{                                                                    \
+		double loss = 0, eps = a->label_smoothing;                   \
+		for (size_t p = 0; p < d->np; p++) {                         \
+			if (tp[p] == a->ignore_index)                        \
+				continue;                                    \
+			const TY *xp = x + ce_base(d, p);                    \
+			TY m = -INFINITY;                                    \
+			double sum = 0, mean = 0, wsum = 0;                  \
+			for (size_t k = 0; k < d->C; k++) {                  \
+				TY v = xp[k * d->inner];                     \
+				m = v > m ? v : m;                           \
+				mean += w ? (double)w[k] * (double)v         \
+				          : (double)v;                       \
+				wsum += w ? (double)w[k] : 1;                \
+			}                                                    \
+			if (m == -INFINITY)                                  \
+				m = 0;                                       \
+			for (size_t k = 0; k < d->C; k++)                    \
+				sum += (double)exp(xp[k * d->inner] - m);    \
+			double lse = (double)m + (double)log((TY)sum);       \
+			double wt = w ? (double)w[tp[p]] : 1;                \
+			double l = (1 - eps) * wt *                          \
+			           (lse - (double)xp[(size_t)tp[p] * d->inner]); \
+			if (eps > 0)                                         \
+				l += eps * (wsum * lse - mean) /             \
+				     (double)d->C;                           \
+			s->lse[p] = lse;                                     \
+			s->count += wt;                                      \
+			if (out)                                             \
+				out[p] = (TY)l;                              \
+			else                                                 \
+				loss += l;                                   \
+		}                                                            \
+		return loss;                                                 \
 	}
-	return loss;
-}
-
-static double ce_fwd_f64(const double *x, const int64_t *tp,
-                         const ce_dims *d, const ce_attrs *a, ce_saved *s)
-{
-	double loss = 0, eps = a->label_smoothing;
-	for (size_t p = 0; p < d->np; p++) {
-		if (tp[p] == a->ignore_index)
-			continue;
-		const double *xp = x + ce_base(d, p);
-		double m = -INFINITY, sum = 0, mean = 0;
-		for (size_t k = 0; k < d->C; k++) {
-			double v = xp[k * d->inner];
-			m = v > m ? v : m;
-			mean += v;
-		}
-		if (m == -INFINITY)
-			m = 0;
-		for (size_t k = 0; k < d->C; k++)
-			sum += exp(xp[k * d->inner] - m);
-		double lse = m + log(sum);
-		s->lse[p] = lse;
-		loss += (1 - eps) * (lse - xp[(size_t)tp[p] * d->inner]);
-		if (eps > 0)
-			loss += eps * (lse - mean / (double)d->C);
-		s->count += 1;
-	}
-	return loss;
-}
+CE_FWD_T(float)
+CE_FWD_T(double)
 
 static nb_status ce_forward(nb_op_ctx *c)
 {
 	const nb_tensor *x = c->in[0], *t = c->in[1];
+	const nb_tensor *w = c->n_in > 2 ? c->in[2] : NULL;
 	const ce_attrs *a = c->attrs;
 	ce_dims d = ce_get_dims(c);
 	nb_status st = ce_check_targets(c, &d);
@@ -476,65 +436,77 @@ static nb_status ce_forward(nb_op_ctx *c)
 	ce_saved *s = nb_op_save(c, sizeof *s + t->numel * sizeof(double));
 	if (!s)
 		return NB_ENOMEM;
+	bool none = a->reduction == NB_REDUCTION_NONE;
+	void *out = none ? c->out->data : NULL;
+	const void *wd = w ? w->data : NULL;
 	double loss;
 	if (x->dtype == NB_F32)
-		loss = ce_fwd_f32(x->data, t->data, &d, a, s);
+		loss = ce_fwd_float(x->data, t->data, wd, &d, a, s, out);
 	else
-		loss = ce_fwd_f64(x->data, t->data, &d, a, s);
-	nb_tensor_set(c->out, 0, loss / s->count);
+		loss = ce_fwd_double(x->data, t->data, wd, &d, a, s, out);
+	if (!none)
+		nb_tensor_set(c->out, 0, a->reduction == NB_REDUCTION_MEAN
+		                         ? loss / s->count : loss);
 	return NB_OK;
 }
 
-/* dx_c += g (exp(x_c - lse) - eps / C - (1 - eps)[c = t]) at every
- * position not ignored; x - lse is taken in double, as lse is kept. */
-static void ce_bwd_f32(const float *x, const int64_t *tp, const ce_dims *d,
-                       const ce_attrs *a, const ce_saved *s, double g,
-                       float *dx)
-{
-	double eps = a->label_smoothing, u = eps / (double)d->C;
-	for (size_t p = 0; p < d->np; p++) {
-		if (tp[p] == a->ignore_index)
-			continue;
-		size_t base = ce_base(d, p);
-		for (size_t k = 0; k < d->C; k++) {
-			size_t q = base + k * d->inner;
-			float pr = expf((float)((double)x[q] - s->lse[p]));
-			double dk = (double)pr - u -
-			            ((int64_t)k == tp[p] ? 1 - eps : 0);
-			dx[q] = (float)((double)dx[q] + g * dk);
-		}
+/*
+ * At every position not ignored, with g its output gradient (divided by
+ * the weighted count for the mean), W = sum_c w_c and p = softmax:
+ *   dx_c += g (p_c ((1 - e) w_t + e W / C) - (1 - e) w_t [c = t]
+ *              - e w_c / C)
+ * x - lse is taken in double, as lse is kept.
+ */
+#define CE_BWD_T(TY)                                                        \
+	static void ce_bwd_##TY(const TY *x, const int64_t *tp, const TY *w, \
+	                        const ce_dims *d, const ce_attrs *a,         \
+	                        const ce_saved *s, const TY *gs, double gsc, \
+	                        TY *dx)                                      \
+	{                                                                    \
+		double eps = a->label_smoothing, u = eps / (double)d->C;     \
+		double wall = 0;                                             \
+		for (size_t k = 0; k < d->C; k++)                            \
+			wall += w ? (double)w[k] : 1;                        \
+		for (size_t p = 0; p < d->np; p++) {                         \
+			if (tp[p] == a->ignore_index)                        \
+				continue;                                    \
+			size_t base = ce_base(d, p);                         \
+			double g = gs ? (double)gs[p] : gsc;                 \
+			double wt = w ? (double)w[tp[p]] : 1;                \
+			double cp = (1 - eps) * wt + u * wall;               \
+			for (size_t k = 0; k < d->C; k++) {                  \
+				size_t q = base + k * d->inner;              \
+				TY pr = exp((TY)((double)x[q] - s->lse[p])); \
+				double dk = (double)pr * cp -                \
+				            u * (w ? (double)w[k] : 1) -     \
+				            ((int64_t)k == tp[p]             \
+				             ? (1 - eps) * wt : 0);          \
+				dx[q] = (TY)((double)dx[q] + g * dk);        \
+			}                                                    \
+		}                                                            \
 	}
-}
-
-static void ce_bwd_f64(const double *x, const int64_t *tp, const ce_dims *d,
-                       const ce_attrs *a, const ce_saved *s, double g,
-                       double *dx)
-{
-	double eps = a->label_smoothing, u = eps / (double)d->C;
-	for (size_t p = 0; p < d->np; p++) {
-		if (tp[p] == a->ignore_index)
-			continue;
-		size_t base = ce_base(d, p);
-		for (size_t k = 0; k < d->C; k++) {
-			size_t q = base + k * d->inner;
-			double pr = exp(x[q] - s->lse[p]);
-			double dk = pr - u - ((int64_t)k == tp[p] ? 1 - eps : 0);
-			dx[q] += g * dk;
-		}
-	}
-}
+CE_BWD_T(float)
+CE_BWD_T(double)
 
 static nb_status ce_backward(nb_op_ctx *c, const nb_tensor *gout,
                              nb_tensor *const *gin)
 {
 	const nb_tensor *x = c->in[0], *t = c->in[1];
+	const nb_tensor *w = c->n_in > 2 ? c->in[2] : NULL;
+	const ce_attrs *a = c->attrs;
 	const ce_saved *s = c->saved;
 	ce_dims d = ce_get_dims(c);
-	double g = nb_tensor_get(gout, 0) / s->count;
+	const void *gs = a->reduction == NB_REDUCTION_NONE ? gout->data : NULL;
+	double gsc = gs ? 0 : nb_tensor_get(gout, 0);
+	if (a->reduction == NB_REDUCTION_MEAN)
+		gsc /= s->count;
+	const void *wd = w ? w->data : NULL;
 	if (x->dtype == NB_F32)
-		ce_bwd_f32(x->data, t->data, &d, c->attrs, s, g, gin[0]->data);
+		ce_bwd_float(x->data, t->data, wd, &d, a, s, gs, gsc,
+		             gin[0]->data);
 	else
-		ce_bwd_f64(x->data, t->data, &d, c->attrs, s, g, gin[0]->data);
+		ce_bwd_double(x->data, t->data, wd, &d, a, s, gs, gsc,
+		              gin[0]->data);
 	return NB_OK;
 }
 
@@ -542,22 +514,28 @@ static const nb_input_def ce_inputs[] = {
 	{.name = "input", .doc = "logits [N, C, d...]"},
 	{.name = "target", .flags = NB_IN_INT64 | NB_IN_NONDIFF,
 	 .doc = "class indices [N, d...], int64"},
+	{.name = "weight", .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF,
+	 .doc = "class weights [C] (not given: 1)"},
 };
 
 static const nb_op_test ce_test = {
-	.cases = "[4,5] [4]i5; [2,3,4] [2,4]i3; "
-	         "[4,5] [4]i5|label_smoothing=0.1",
+	.cases = "[4,5] [4]i5 [1]-; [2,3,4] [2,4]i3 [1]-; "
+	         "[4,5] [4]i5 [1]-|label_smoothing=0.1; "
+	         "[4,5] [4]i5 [5]pc|label_smoothing=0.2; "
+	         "[2,3,4] [2,4]i3 [3]pc|reduction=none; "
+	         "[4,5] [4]i5 [5]pc|reduction=sum",
 };
 
 static const nb_op cross_entropy_op = {
 	.version = NB_OP_VERSION,
 	.name = "cross_entropy",
 	.kind = NB_KIND_LOSS,
-	.doc = "softmax cross-entropy of logits and class indices, mean",
+	.doc = "softmax cross-entropy of logits and class indices, with "
+	       "class weights, reduced",
 	.inputs = ce_inputs,
-	.n_inputs = 2,
+	.n_inputs = 3,
 	.attrs = ce_defs,
-	.n_attrs = 2,
+	.n_attrs = 3,
 	.attrs_size = sizeof(ce_attrs),
 	.shape = ce_shape,
 	.forward = ce_forward,
@@ -579,17 +557,20 @@ nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *x, int axis)
 	return nb_apply(g, &log_softmax_op, 1, &x, &a);
 }
 
-nb_tensor *nb_mse_loss(nb_graph *g, nb_tensor *pred, nb_tensor *target)
+nb_tensor *nb_mse_loss(nb_graph *g, nb_tensor *input, nb_tensor *target,
+                       nb_reduction reduction)
 {
-	return nb_apply(g, &mse_op, 2, (nb_tensor *[]){pred, target}, NULL);
+	mse_attrs a = {(int)reduction};
+	return nb_apply(g, &mse_op, 2, (nb_tensor *[]){input, target}, &a);
 }
 
-nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *logits,
-                            nb_tensor *target)
+nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *input, nb_tensor *target,
+                            nb_tensor *weight, int64_t ignore_index,
+                            nb_reduction reduction, double label_smoothing)
 {
-	ce_attrs a = {-100, 0};
-	return nb_apply(g, &cross_entropy_op, 2,
-	                (nb_tensor *[]){logits, target}, &a);
+	ce_attrs a = {ignore_index, label_smoothing, (int)reduction};
+	return nb_apply(g, &cross_entropy_op, 3,
+	                (nb_tensor *[]){input, target, weight}, &a);
 }
 
 /* The family, in the order `nabla ops` lists it. */

@@ -142,7 +142,7 @@ static int seed10_step(void)
 	nb_tensor *h = xs;
 	for (int i = 0; i < 10; i++)
 		h = nb_tanh(g, nb_linear(g, h, params[i], NULL));
-	return finish(nb_mse_loss(g, h, ys));
+	return finish(nb_mse_loss(g, h, ys, NB_REDUCTION_MEAN));
 }
 
 /* 2 m n k per product: forward, weight gradient, and the input
@@ -221,7 +221,8 @@ static int tiny_step(void)
 	nb_tensor *h = nb_relu(g, nb_linear(g, xs, params[0], params[1]));
 	h = nb_relu(g, nb_linear(g, h, params[2], params[3]));
 	return finish(nb_cross_entropy(g, nb_linear(g, h, params[4],
-	                                            params[5]), ys));
+	                                            params[5]), ys,
+		NULL, -100, NB_REDUCTION_MEAN, 0));
 }
 
 #ifdef HAVE_CBLAS
@@ -314,7 +315,8 @@ static double mlp784_flops(void)
 
 static int mlp784_step(void)
 {
-	return finish(nb_cross_entropy(g, mlp_forward(xs), ys));
+	return finish(nb_cross_entropy(g, mlp_forward(xs), ys,
+		NULL, -100, NB_REDUCTION_MEAN, 0));
 }
 
 static void mlp784_teardown(void)
@@ -370,7 +372,8 @@ static int cnn_step(void)
 	h = nb_max_pool2d(g, h, &pool);
 	h = nb_reshape(g, h, NB_SHAPE(128, -1));
 	h = nb_linear(g, h, params[4], params[5]);
-	return finish(nb_cross_entropy(g, h, ys));
+	return finish(nb_cross_entropy(g, h, ys,
+		NULL, -100, NB_REDUCTION_MEAN, 0));
 }
 
 /* ---- fmnist: one epoch of mlp784 on Fashion-MNIST ---- */
@@ -401,7 +404,8 @@ static int fmnist_step(void)
 		if (nb_batch_gather(g, fm.train_x, fm.train_y, order + i, len,
 		                    &bx, &by))
 			return fail("batch");
-		if (finish(nb_cross_entropy(g, mlp_forward(bx), by)))
+		if (finish(nb_cross_entropy(g, mlp_forward(bx), by,
+			NULL, -100, NB_REDUCTION_MEAN, 0)))
 			return 1;
 	}
 	return 0;
