@@ -197,13 +197,14 @@ extern const nb_op *const nb__arith_ops[], *const nb__reduce_ops[],
 	*const nb__shape_ops[], *const nb__linalg_ops[], *const nb__loss_ops[],
 	*const nb__activation_ops[], *const nb__norm_ops[],
 	*const nb__regularize_ops[], *const nb__conv_ops[];
+/* indexing and comparisons (issue 15) */
+extern const nb_op *const nb__index_ops[], *const nb__compare_ops[];
+/* ---- reductions (issue 15) ---- */
+extern const nb_op *const nb__reduce_stats_ops[], *const nb__reduce_index_ops[];
 /* ---- shape and joining (issue 15) ---- */
 extern const nb_op *const nb__view_ops[], *const nb__pad_ops[],
 	*const nb__join_ops[];
-/* ---- reductions (issue 15) ---- */
-extern const nb_op *const nb__reduce_stats_ops[], *const nb__reduce_index_ops[];
-/* indexing and comparisons (issue 15) */
-extern const nb_op *const nb__index_ops[], *const nb__compare_ops[];
+extern const nb_op *const nb__convplus_ops[]; /* issue 15 */
 extern const nb_op *const nb__losses_ops[]; /* losses (issue 15) */
 
 /* ---- broadcast.c ---- */

@@ -9,8 +9,11 @@
  * kernels).  One job runs at a time; a caller that finds the pool busy
  * (another graph on another thread) runs its loop itself.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "internal.h"
@@ -104,14 +107,72 @@ static void apply(int n)
 #endif
 }
 
+/* Reads two numbers "a b" (or "max b": a = -1) from a cgroup file. */
+static bool read_pair(const char *path, long long *a, long long *b)
+{
+	FILE *f = fopen(path, "r");
+	char first[32];
+	if (!f)
+		return false;
+	bool ok = fscanf(f, "%31s %lld", first, b) == 2;
+	fclose(f);
+	if (ok)
+		*a = strcmp(first, "max") ? atoll(first) : -1;
+	return ok;
+}
+
+static long long read_one(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long long v = -1;
+	if (f) {
+		if (fscanf(f, "%lld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* A container's CPU limit (docker --cpus: a cgroup quota per period),
+ * rounded up; 0 if there is none. */
+static long cgroup_cpus(void)
+{
+	long long quota, period;
+	if (!read_pair("/sys/fs/cgroup/cpu.max", &quota, &period)) {
+		quota = read_one("/sys/fs/cgroup/cpu/cpu.cfs_quota_us");
+		period = read_one("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+	}
+	if (quota <= 0 || period <= 0)
+		return 0;
+	return (long)((quota + period - 1) / period);
+}
+
+/*
+ * The default thread count: the CPUs this process may run on (its
+ * affinity mask: taskset, cpusets), no more than a container's CPU
+ * quota, rather than every online CPU of the machine: more threads than
+ * usable CPUs only take turns on them.
+ */
+static int default_threads(void)
+{
+	long c = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef CPU_COUNT
+	cpu_set_t set;
+	if (!sched_getaffinity(0, sizeof set, &set) && CPU_COUNT(&set) > 0)
+		c = CPU_COUNT(&set);
+#endif
+	long q = cgroup_cpus();
+	if (q > 0 && q < c)
+		c = q;
+	return c > 0 ? (int)(c < MAX_THREADS ? c : MAX_THREADS) : 1;
+}
+
 static void init_threads(void)
 {
 	const char *s = getenv("NB_NUM_THREADS");
 	int n = s ? atoi(s) : 0;
-	if (n <= 0 || n > MAX_THREADS) {
-		long c = sysconf(_SC_NPROCESSORS_ONLN);
-		n = c > 0 ? (int)(c < MAX_THREADS ? c : MAX_THREADS) : 1;
-	}
+	if (n <= 0 || n > MAX_THREADS)
+		n = default_threads();
 	apply(n);
 }
 

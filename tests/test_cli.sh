@@ -275,7 +275,21 @@ run 2 "train --threads 0" train --threads 0 --synthetic
 expect_in "$tmp.err" "for --threads (1 to 64)" "--threads 0 on stderr"
 run 2 "train --threads -1" train --threads -1 --synthetic
 run 0 "train --threads 64" train --threads 64 --synthetic --epochs 0 \
-	--model "linear:10" --test-limit 64 --quiet
+	--model "linear:10" --test-limit 64
+expect_in "$tmp.out" "^threads: 64$" "train --threads 64 says so"
+# The default: the CPUs the process may run on (its affinity mask), not
+# every online CPU; NB_NUM_THREADS overrides it.
+if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null; then
+	taskset -c 0 "$nabla" train --synthetic --epochs 0 --model linear:10 \
+		--test-limit 64 >"$tmp.out" 2>"$tmp.err"
+	expect_in "$tmp.out" "^threads: 1$" "one CPU in the affinity mask: 1 thread"
+	NB_NUM_THREADS=3 taskset -c 0 "$nabla" train --synthetic --epochs 0 \
+		--model linear:10 --test-limit 64 >"$tmp.out" 2>"$tmp.err"
+	expect_in "$tmp.out" "^threads: 3$" "NB_NUM_THREADS=3 overrides the default"
+else
+	skip "one CPU in the affinity mask" "no taskset"
+	skip "NB_NUM_THREADS overrides the default" "no taskset"
+fi
 run 2 "train --lr inf" train --lr inf --synthetic
 expect_in "$tmp.err" "bad value 'inf' for --lr" "--lr inf on stderr"
 run 2 "train --lr nan" train --lr nan --synthetic

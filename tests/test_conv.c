@@ -383,3 +383,149 @@ Test(conv, pool_errors)
 	nb_tensor_free(x);
 	nb_tensor_free(x2);
 }
+
+/* ---- conv1d and conv_transpose2d (issue 15) ---- */
+
+/* conv1d is conv2d over a height-1 image: the same values and
+ * gradients, with stride, padding, dilation and groups. */
+Test(conv, conv1d_is_conv2d_of_height_one)
+{
+	for (int d = 0; d < 2; d++) {
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = randn(dtypes[d], NB_SHAPE(3, 4, 11), 1);
+		nb_tensor *w = randn(dtypes[d], NB_SHAPE(6, 2, 3), 2);
+		nb_tensor *b = randn(dtypes[d], NB_SHAPE(6), 3);
+		nb_conv1d_opts o1 = {.stride = 2, .padding = 3, .dilation = 2,
+		                     .groups = 2};
+		nb_tensor *y1 = nb_conv1d(g, x, w, b, &o1);
+		cr_assert_not_null(y1, "%s", nb_graph_errmsg(g));
+		cr_assert_eq(nb_backward(nb_sum(g, nb_mul(g, y1, y1), 0, NULL,
+		                                false), NULL), NB_OK);
+		nb_tensor *gx = nb_tensor_clone(nb_tensor_grad(x));
+		nb_tensor *gw = nb_tensor_clone(nb_tensor_grad(w));
+		nb_tensor_zero_grad(x);
+		nb_tensor_zero_grad(w);
+		nb_graph_reset(g);
+		nb_conv2d_opts o2 = {{1, 2}, {0, 3}, {1, 2}, 2};
+		nb_tensor *x4 = nb_reshape(g, x, NB_SHAPE(3, 4, 1, 11));
+		nb_tensor *w4 = nb_reshape(g, w, NB_SHAPE(6, 2, 1, 3));
+		nb_tensor *y2 = nb_conv2d(g, x4, w4, b, &o2);
+		cr_assert_not_null(y2, "%s", nb_graph_errmsg(g));
+		cr_assert_eq(nb_tensor_numel(y2), 3 * 6 * 7);
+		cr_assert_eq(nb_backward(nb_sum(g, nb_mul(g, y2, y2), 0, NULL,
+		                                false), NULL), NB_OK);
+		cr_expect_eq(nb_tensor_ndim(y1), 3);
+		cr_expect_eq(nb_tensor_shape(y1)[2], 7);
+		size_t bad = 0;
+		for (size_t i = 0; i < nb_tensor_numel(x); i++)
+			bad += nb_tensor_get(gx, i) !=
+			       nb_tensor_get(nb_tensor_grad(x), i);
+		for (size_t i = 0; i < nb_tensor_numel(w); i++)
+			bad += nb_tensor_get(gw, i) !=
+			       nb_tensor_get(nb_tensor_grad(w), i);
+		cr_expect_eq(bad, 0, "%zu gradients differ from conv2d's", bad);
+		nb_tensor *frees[] = {x, w, b, gx, gw};
+		for (int i = 0; i < 5; i++)
+			nb_tensor_free(frees[i]);
+		nb_graph_free(g);
+	}
+}
+
+/*
+ * conv_transpose2d is the adjoint of conv2d: <conv2d(z, w), x> =
+ * <z, conv_transpose2d(x, w)> for every z and x of matching shapes,
+ * here with stride, padding, dilation, groups and an output_padding
+ * (rows the conv2d does not read get no share of x).
+ */
+Test(conv, conv_transpose2d_is_the_adjoint_of_conv2d)
+{
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = randn(NB_F64, NB_SHAPE(2, 4, 3, 4), 4);
+	nb_tensor *w = randn(NB_F64, NB_SHAPE(4, 3, 3, 2), 5);
+	nb_conv_transpose2d_opts o = {{2, 3}, {1, 0}, {1, 2}, {1, 2}, 2};
+	nb_tensor *t = nb_conv_transpose2d(g, x, w, NULL, &o);
+	cr_assert_not_null(t, "%s", nb_graph_errmsg(g));
+	const int64_t *ts = nb_tensor_shape(t);
+	/* (3-1)*2 - 2 + 1*(3-1) + 1 + 1 = 6; (4-1)*3 - 0 + 2*(2-1) + 2 + 1 = 14 */
+	cr_assert(ts[0] == 2 && ts[1] == 6 && ts[2] == 6 && ts[3] == 14,
+	          "shape [%lld, %lld, %lld, %lld]", (long long)ts[0],
+	          (long long)ts[1], (long long)ts[2], (long long)ts[3]);
+	nb_tensor *z = randn(NB_F64, 4, ts, 6);
+	nb_conv2d_opts oc = {{2, 3}, {1, 0}, {1, 2}, 2};
+	nb_tensor *y = nb_conv2d(g, z, w, NULL, &oc);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	cr_assert_eq(nb_tensor_numel(y), nb_tensor_numel(x));
+	double a = 0, b = 0;
+	for (size_t i = 0; i < nb_tensor_numel(x); i++)
+		a += nb_tensor_get(y, i) * nb_tensor_get(x, i);
+	for (size_t i = 0; i < nb_tensor_numel(z); i++)
+		b += nb_tensor_get(z, i) * nb_tensor_get(t, i);
+	cr_expect(fabs(a - b) <= 1e-10 * (1 + fabs(a)), "<conv2d(z), x> = "
+	          "%.17g, <z, conv_transpose2d(x)> = %.17g", a, b);
+	nb_tensor_free(x);
+	nb_tensor_free(w);
+	nb_tensor_free(z);
+	nb_graph_free(g);
+}
+
+Test(conv, conv1d_and_conv_transpose2d_errors)
+{
+	nb_tensor *x3 = nb_tensor_zeros(NB_F32, NB_SHAPE(2, 4, 5));
+	nb_tensor *w3 = nb_tensor_zeros(NB_F32, NB_SHAPE(6, 4, 3));
+	nb_tensor *w3b = nb_tensor_zeros(NB_F32, NB_SHAPE(6, 3, 3));
+	nb_tensor *w3big = nb_tensor_zeros(NB_F32, NB_SHAPE(6, 4, 6));
+	nb_tensor *x4 = nb_tensor_zeros(NB_F32, NB_SHAPE(2, 4, 5, 5));
+	nb_tensor *w4 = nb_tensor_zeros(NB_F32, NB_SHAPE(4, 3, 3, 3));
+	nb_tensor *w4b = nb_tensor_zeros(NB_F32, NB_SHAPE(5, 3, 3, 3));
+	nb_tensor *b5 = nb_tensor_zeros(NB_F32, NB_SHAPE(5));
+	nb_tensor *x1 = nb_tensor_zeros(NB_F32, NB_SHAPE(1, 4, 1, 1));
+	expect_fail("conv1d", 3, (nb_tensor *[]){x4, w3, NULL}, "", NB_ESHAPE,
+	            "input must be [N, C, L] (3-D), not 4-D");
+	expect_fail("conv1d", 3, (nb_tensor *[]){x3, w4, NULL}, "", NB_ESHAPE,
+	            "weight must be [C_out, C_in/groups, K] (3-D)");
+	expect_fail("conv1d", 3, (nb_tensor *[]){x3, w3b, NULL}, "",
+	            NB_ESHAPE, "channel mismatch: the input has 4 channels");
+	expect_fail("conv1d", 3, (nb_tensor *[]){x3, w3, NULL}, "groups=4",
+	            NB_ESHAPE, "groups=4 must divide");
+	expect_fail("conv1d", 3, (nb_tensor *[]){x3, w3big, NULL}, "",
+	            NB_ESHAPE, "larger than the padded input (5)");
+	expect_fail("conv1d", 3, (nb_tensor *[]){x3, w3, b5}, "", NB_ESHAPE,
+	            "bias must be [6]");
+	/* attribute ranges are the dispatcher's (no shapes in those) */
+	nb_graph *g = nb_graph_new();
+	cr_expect_null(nb_call(g, "conv1d", 3, (nb_tensor *[]){x3, w3, NULL},
+	                       "stride=0"));
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	cr_expect(strstr(nb_graph_errmsg(g), "conv1d: attribute 'stride'"),
+	          "%s", nb_graph_errmsg(g));
+	nb_graph_free(g);
+	expect_fail("conv_transpose2d", 3, (nb_tensor *[]){x4, w4b, NULL}, "",
+	            NB_ESHAPE, "weight's first axis must be 4, not 5");
+	expect_fail("conv_transpose2d", 3, (nb_tensor *[]){x4, w4, b5}, "",
+	            NB_ESHAPE, "bias must be [3]");
+	expect_fail("conv_transpose2d", 3, (nb_tensor *[]){x4, w4, NULL},
+	            "groups=3", NB_ESHAPE, "groups=3 must divide");
+	/* output_padding must be below the stride or the dilation */
+	expect_fail("conv_transpose2d", 3, (nb_tensor *[]){x4, w4, NULL},
+	            "stride=2 output_padding=2", NB_EINVAL,
+	            "output_padding (2, 2) must be smaller than either stride "
+	            "(2, 2) or dilation (1, 1)");
+	expect_fail("conv_transpose2d", 3, (nb_tensor *[]){x4, w4, NULL},
+	            "output_padding=0,1", NB_EINVAL, "output_padding (0, 1)");
+	expect_fail("conv_transpose2d", 3, (nb_tensor *[]){x1, w4, NULL},
+	            "padding=2", NB_ESHAPE, "the output would be empty");
+	expect_fail("conv_transpose2d", 3, (nb_tensor *[]){x4, w4, NULL},
+	            "stride=1,2,3", NB_EINVAL, "stride takes one or two");
+	/* accepted: output_padding below the dilation with stride 1 */
+	g = nb_graph_new();
+	nb_tensor *y = nb_call(g, "conv_transpose2d", 3,
+	                       (nb_tensor *[]){x4, w4, NULL},
+	                       "dilation=2 output_padding=1");
+	cr_expect_not_null(y, "%s", nb_graph_errmsg(g));
+	if (y)
+		cr_expect_eq(nb_tensor_shape(y)[2], 5 + 4 + 1);
+	nb_graph_free(g);
+	nb_tensor *frees[] = {x3, w3, w3b, w3big, x4, w4, w4b, b5, x1};
+	for (int i = 0; i < 9; i++)
+		nb_tensor_free(frees[i]);
+}

@@ -480,6 +480,40 @@ static const char *classes_of(json_t *var, const char *key, int i)
 	return json_string_value(o);
 }
 
+/* Applies op (attributes from a string) and stores its results in outs
+ * (NB_MAX_OUTPUTS); returns how many, or -1. */
+static int edge_apply(nb_graph *g, const char *name, int n_in,
+                      nb_tensor *const *in, const char *attrs,
+                      nb_tensor **outs)
+{
+	const nb_op *op = nb_op_find(name);
+	cr_assert_not_null(op, "no op '%s'", name);
+	void *a = calloc(1, op->attrs_size + 1);
+	cr_assert_not_null(a);
+	cr_assert_eq(nb_attrs_parse(op, attrs, a), NB_OK, "%s", nb_last_error());
+	int n = nb_apply_multi(g, op, n_in, in, a, outs, NB_MAX_OUTPUTS);
+	free(a);
+	return n;
+}
+
+/* The tensor backward starts from with output gradient ones: the one
+ * result, or the sum of the elements of every float result that
+ * requires grad (the same gradient as ones for each); NULL if none. */
+static nb_tensor *edge_loss(nb_graph *g, int n, nb_tensor **outs)
+{
+	if (n == 1)
+		return outs[0];
+	nb_tensor *loss = NULL;
+	for (int k = 0; k < n; k++) {
+		if (!nb_tensor_requires_grad(outs[k]))
+			continue;
+		nb_tensor *s = nb_call(g, "sum", 1, &outs[k], NULL);
+		loss = loss ? nb_call(g, "add", 2, (nb_tensor *[]){loss, s}, NULL)
+		            : s;
+	}
+	return loss;
+}
+
 /* One variant: the case with one special element; returns mismatches. */
 static int run_variant(json_t *c, json_t *var, nf_count *cnt)
 {
@@ -501,24 +535,42 @@ static int run_variant(json_t *c, json_t *var, nf_count *cnt)
 		json_t *o = json_array_get(ins, (size_t)i);
 		if (json_is_null(o))
 			continue;
-		bool is_int = !strcmp(json_string_value(json_object_get(o,
-		                      "dtype")), "int64");
-		in[i] = tensor_of(o, is_int ? NB_I64 : dt);
+		const char *ids = json_string_value(json_object_get(o, "dtype"));
+		in[i] = tensor_of(o, !strcmp(ids, "int64") ? NB_I64
+		                  : !strcmp(ids, "bool") ? NB_BOOL : dt);
 		if (json_is_true(json_object_get(o, "grad")))
 			nb_tensor_set_requires_grad(in[i], true);
 	}
 	nb_tensor_set(in[k], 0, special);
 	nb_graph *g = nb_graph_new();
 	nb_graph_set_training(g, json_is_true(json_object_get(c, "training")));
-	nb_tensor *y = nb_call(g, op, n_in, in, attrs);
-	if (!y) {
+	nb_tensor *outs[NB_MAX_OUTPUTS] = {0}, *y = NULL;
+	int n_out = edge_apply(g, op, n_in, in, attrs, outs);
+	if (n_out < 0) {
 		cr_log_error("%s: %s", name, nb_graph_errmsg(g));
 		bad = 1;
 		goto out;
 	}
-	bad += check_tensor(c, var, name, "output", y,
-	                    classes_of(var, "output", -1),
-	                    classes_of(alt, "output", -1), cnt);
+	json_t *jouts = json_object_get(var, "outputs");
+	if (jouts && (size_t)n_out != json_array_size(jouts)) {
+		cr_log_error("%s: %d results, want %zu", name, n_out,
+		             json_array_size(jouts));
+		bad = 1;
+		goto out;
+	}
+	for (int r = 0; r < (jouts ? n_out : 1); r++) {
+		char what[32] = "output";
+		const char *want = jouts ? classes_of(var, "outputs", r)
+		                         : classes_of(var, "output", -1);
+		if (jouts)
+			snprintf(what, sizeof what, "result %d", r);
+		if (want)
+			bad += check_tensor(c, var, name, what, outs[r], want,
+			                    jouts ? classes_of(alt, "outputs", r)
+			                          : classes_of(alt, "output", -1),
+			                    cnt);
+	}
+	y = edge_loss(g, n_out, outs);
 	const char *key;
 	json_t *v;
 	json_object_foreach(json_object_get(var, "state"), key, v) {
@@ -534,7 +586,7 @@ static int run_variant(json_t *c, json_t *var, nf_count *cnt)
 	bool any = false;
 	for (size_t i = 0; i < json_array_size(grads); i++)
 		any |= !json_is_null(json_array_get(grads, i));
-	if (!any || !nb_tensor_requires_grad(y))
+	if (!any || !y || !nb_tensor_requires_grad(y))
 		goto out;
 	nb_tensor *go = nb_graph_tensor(g, dt, nb_tensor_ndim(y),
 	                                nb_tensor_shape(y));

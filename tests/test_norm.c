@@ -5,6 +5,7 @@
  * from tests/ref/gen_norm_steps.py), error paths, numerical stability
  * (large means, constant inputs), evaluation mode and the wrappers.
  */
+#include <float.h>
 #include <jansson.h>
 #include "support/helpers.h"
 
@@ -852,4 +853,92 @@ Test(norm, registered_as_normalizations)
 		cr_expect_eq(op->inputs[2].role, NB_ROLE_PARAM, "%s", ops4[k]);
 		cr_expect(op->flags & NB_OP_LAYER, "%s", ops4[k]);
 	}
+}
+
+/* ---- rms_norm (issue 15) ---- */
+
+/*
+ * eps none (the default) is the dtype's machine epsilon, as PyTorch's
+ * eps=None: with every x = sqrt(eps_machine), mean(x^2) = eps and y =
+ * x / sqrt(2 eps) = 1/sqrt(2) in both dtypes (eps = 0 would give 1).
+ */
+Test(norm, rms_norm_default_eps_is_the_machine_epsilon)
+{
+	for (int d = 0; d < 2; d++) {
+		nb_dtype dt = d ? NB_F64 : NB_F32;
+		double e = d ? DBL_EPSILON : FLT_EPSILON;
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = nb_tensor_full(dt, NB_SHAPE(2, 3), sqrt(e));
+		nb_tensor *y = nb_rms_norm(g, x, 0, NULL, NULL, NAN);
+		nb_tensor *z = nb_call(g, "rms_norm", 2, (nb_tensor *[]){x, NULL},
+		                       "eps=0");
+		cr_assert(y && z, "%s", nb_graph_errmsg(g));
+		for (size_t i = 0; i < 6; i++) {
+			cr_expect(fabs(nb_tensor_get(y, i) - sqrt(0.5)) < 1e-6,
+			          "%s: y = %.9g", nb_dtype_name(dt),
+			          nb_tensor_get(y, i));
+			cr_expect(fabs(nb_tensor_get(z, i) - 1) < 1e-6);
+		}
+		nb_tensor_free(x);
+		nb_graph_free(g);
+	}
+}
+
+/* A spec layer: rms1.weight (ones, the features' shape), or none with
+ * affine=0; forward and backward run. */
+Test(norm, rms_norm_spec_layer)
+{
+	nb_model_opts o = {.dtype = NB_F64};
+	nb_module *m = nb_model_parse("linear:4 rms_norm linear:3 "
+	                              "rms_norm:affine=0,eps=1e-6 linear:2", 5,
+	                              &o);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	const nb_named_tensor *t;
+	size_t n = nb_module_tensors(m, &t);
+	const char *want[] = {"fc1.weight", "fc1.bias", "rms1.weight",
+	                      "fc2.weight", "fc2.bias", "fc3.weight",
+	                      "fc3.bias"};
+	cr_assert_eq(n, sizeof want / sizeof *want);
+	for (size_t i = 0; i < n; i++)
+		cr_expect_str_eq(t[i].name, want[i]);
+	nb_tensor *w = nb_module_tensor(m, "rms1.weight");
+	cr_expect_eq(nb_tensor_numel(w), 4);
+	cr_expect_eq(nb_tensor_get(w, 3), 1.0);
+	cr_expect_str_eq(nb_module_name(nb_module_child(m, 3)), "rms2");
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nb_graph_tensor(g, NB_F64, NB_SHAPE(3, 5));
+	for (size_t i = 0; i < 15; i++)
+		nb_tensor_set(x, i, sin((double)i));
+	nb_tensor *y = nb_sum(g, nb_module_forward(m, g, x), 0, NULL, false);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	cr_assert_eq(nb_backward(y, NULL), NB_OK, "%s", nb_graph_errmsg(g));
+	cr_expect_neq(nb_tensor_get(nb_tensor_grad(w), 0), 0.0);
+	nb_graph_free(g);
+	nb_module_free(m);
+}
+
+Test(norm, rms_norm_errors)
+{
+	expect_fail("rms_norm", "", false, 2,
+	            (spec[]){{2, {3, 4}, true, NB_F64},
+	                     {1, {3}, true, NB_F64}},
+	            NB_ESHAPE, "weight must have the normalized shape [4], "
+	            "not [3]");
+	expect_fail("rms_norm", "normalized_shape=3,5", false, 2,
+	            (spec[]){{2, {3, 4}, true, NB_F64}, NONE}, NB_ESHAPE,
+	            "normalized_shape [3, 5] does not match");
+	expect_fail("rms_norm", "normalized_shape=2,3,4", false, 2,
+	            (spec[]){{2, {3, 4}, true, NB_F64}, NONE}, NB_ESHAPE,
+	            "normalizes the last 3 dims, but the input has rank 2");
+	expect_fail("rms_norm", "eps=-1", false, 2,
+	            (spec[]){{2, {3, 4}, true, NB_F64}, NONE}, NB_EINVAL,
+	            "eps");
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nb_tensor_ones(NB_F64, NB_SHAPE(3, 4));
+	cr_expect_null(nb_rms_norm(g, x, 2, NULL, NULL, 1e-6));
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	cr_expect(strstr(nb_graph_errmsg(g), "rms_norm: bad normalized_shape"),
+	          "%s", nb_graph_errmsg(g));
+	nb_tensor_free(x);
+	nb_graph_free(g);
 }

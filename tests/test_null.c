@@ -1091,88 +1091,6 @@ Test(null, optim)
 	nb_optim_free(o);
 }
 
-/* ---- shape.h (issue 15: shape and joining) ---- */
-
-Test(null, shape)
-{
-	const int64_t one[] = {1}, two[] = {1, 1}, sz[] = {2, 3};
-	UNARY(nb_squeeze, , 0, NULL);
-	EXPECT_ON_GRAPH(nb_squeeze(g, x, 1, NULL));
-	UNARY(nb_unsqueeze, , 0);
-	UNARY(nb_flatten, , 0, -1);
-	UNARY(nb_expand, , 2, sz);
-	EXPECT_ON_GRAPH(nb_expand(g, x, 2, NULL));
-	UNARY(nb_slice, , 0, 0, 1, 1);
-	UNARY(nb_select, , 0, 1);
-	UNARY(nb_flip, , 1, one);
-	EXPECT_ON_GRAPH(nb_flip(g, x, 1, NULL));
-	UNARY(nb_repeat, , 2, two);
-	EXPECT_ON_GRAPH(nb_repeat(g, x, 2, NULL));
-	UNARY(nb_pad, , 2, two, NB_PAD_CONSTANT, 0.0);
-	EXPECT_ON_GRAPH(nb_pad(g, x, 2, NULL, NB_PAD_CONSTANT, 0.0));
-	UNARY(nb_tril, , 0);
-	UNARY(nb_triu, , 0);
-	nb_tensor *xs[] = {x, x}, *nulls[] = {x, NULL};
-	COVERS(nb_cat);
-	EXPECT_NULL_EINVAL(nb_cat(NULL, 2, xs, 0));
-	EXPECT_ON_GRAPH(nb_cat(g, 2, NULL, 0));
-	EXPECT_ON_GRAPH(nb_cat(g, 2, nulls, 0));
-	EXPECT_OK(nb_cat(g, 2, xs, 0));
-	COVERS(nb_stack);
-	EXPECT_NULL_EINVAL(nb_stack(NULL, 2, xs, 0));
-	EXPECT_ON_GRAPH(nb_stack(g, 2, nulls, 0));
-	EXPECT_OK(nb_stack(g, 2, xs, 0));
-	nb_tensor *outs[2];
-	COVERS(nb_split);
-	arm();
-	cr_expect_eq(nb_split(NULL, x, 1, one, 0, outs, 2), -1);
-	expect_null_msg("nb_split(NULL, ...)");
-	nb_graph_reset(g);
-	cr_expect_eq(nb_split(g, NULL, 1, one, 0, outs, 2), -1);
-	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
-	nb_graph_reset(g);
-	cr_expect_eq(nb_split(g, x, 1, NULL, 0, outs, 2), -1);
-	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
-	nb_graph_reset(g);
-	cr_expect_eq(nb_split(g, x, 1, one, 0, outs, 2), 2);
-	nb_graph_reset(g);
-	COVERS(nb_chunk);
-	arm();
-	cr_expect_eq(nb_chunk(NULL, x, 2, 0, outs, 2), -1);
-	expect_null_msg("nb_chunk(NULL, ...)");
-	nb_graph_reset(g);
-	cr_expect_eq(nb_chunk(g, NULL, 2, 0, outs, 2), -1);
-	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
-	nb_graph_reset(g);
-	cr_expect_eq(nb_chunk(g, x, 2, 0, outs, 2), 2);
-	nb_graph_reset(g);
-}
-
-/* ---- reductions (issue 15): reduce.h ---- */
-
-Test(null, reduce)
-{
-	const int ax[] = {1};
-	UNARY(nb_min, , 0, NULL, false);
-	UNARY(nb_prod, , 1, ax, false);
-	UNARY(nb_var, , 0, NULL, 1, false);
-	UNARY(nb_std, , 1, ax, 0, true);
-	UNARY(nb_logsumexp, , 0, NULL, false);
-	UNARY(nb_norm, , 2.0, 0, NULL, false);
-	EXPECT_ON_GRAPH(nb_min(g, x, 1, NULL, false));
-	EXPECT_ON_GRAPH(nb_prod(g, x, 1, NULL, false));
-	EXPECT_ON_GRAPH(nb_var(g, x, 1, NULL, 1, false));
-	EXPECT_ON_GRAPH(nb_std(g, x, 1, NULL, 1, false));
-	EXPECT_ON_GRAPH(nb_logsumexp(g, x, 1, NULL, false));
-	EXPECT_ON_GRAPH(nb_norm(g, x, 2.0, 1, NULL, false));
-	UNARY(nb_argmax, , 0, false, false);
-	UNARY(nb_argmin, , 1, true, true);
-	UNARY(nb_cumsum, , 0);
-	nb_tensor *idx = NULL;
-	UNARY(nb_topk, , 2, -1, true, true, &idx);
-	EXPECT_OK(nb_topk(g, x, 1, 0, false, false, NULL)); /* no indices */
-}
-
 /* ---- index.h: indexing and comparisons (issue 15) ---- */
 
 Test(null, index)
@@ -1231,6 +1149,138 @@ Test(null, index)
 	nb_tensor_free(ix);
 	nb_tensor_free(row);
 	nb_tensor_free(mask);
+}
+
+Test(null, plugins)
+{
+	COVERS(nb_plugin_load);
+	EXPECT_EINVAL(nb_plugin_load(NULL));
+	EXPECT_EINVAL(nb_plugin_load(""));
+}
+
+/* ---- reductions (issue 15): reduce.h ---- */
+
+Test(null, reduce)
+{
+	const int ax[] = {1};
+	UNARY(nb_min, , 0, NULL, false);
+	UNARY(nb_prod, , 1, ax, false);
+	UNARY(nb_var, , 0, NULL, 1, false);
+	UNARY(nb_std, , 1, ax, 0, true);
+	UNARY(nb_logsumexp, , 0, NULL, false);
+	UNARY(nb_norm, , 2.0, 0, NULL, false);
+	EXPECT_ON_GRAPH(nb_min(g, x, 1, NULL, false));
+	EXPECT_ON_GRAPH(nb_prod(g, x, 1, NULL, false));
+	EXPECT_ON_GRAPH(nb_var(g, x, 1, NULL, 1, false));
+	EXPECT_ON_GRAPH(nb_std(g, x, 1, NULL, 1, false));
+	EXPECT_ON_GRAPH(nb_logsumexp(g, x, 1, NULL, false));
+	EXPECT_ON_GRAPH(nb_norm(g, x, 2.0, 1, NULL, false));
+	UNARY(nb_argmax, , 0, false, false);
+	UNARY(nb_argmin, , 1, true, true);
+	UNARY(nb_cumsum, , 0);
+	nb_tensor *idx = NULL;
+	UNARY(nb_topk, , 2, -1, true, true, &idx);
+	EXPECT_OK(nb_topk(g, x, 1, 0, false, false, NULL)); /* no indices */
+}
+
+/* ---- shape.h (issue 15: shape and joining) ---- */
+
+Test(null, shape)
+{
+	const int64_t one[] = {1}, two[] = {1, 1}, sz[] = {2, 3};
+	UNARY(nb_squeeze, , 0, NULL);
+	EXPECT_ON_GRAPH(nb_squeeze(g, x, 1, NULL));
+	UNARY(nb_unsqueeze, , 0);
+	UNARY(nb_flatten, , 0, -1);
+	UNARY(nb_expand, , 2, sz);
+	EXPECT_ON_GRAPH(nb_expand(g, x, 2, NULL));
+	UNARY(nb_slice, , 0, 0, 1, 1);
+	UNARY(nb_select, , 0, 1);
+	UNARY(nb_flip, , 1, one);
+	EXPECT_ON_GRAPH(nb_flip(g, x, 1, NULL));
+	UNARY(nb_repeat, , 2, two);
+	EXPECT_ON_GRAPH(nb_repeat(g, x, 2, NULL));
+	UNARY(nb_pad, , 2, two, NB_PAD_CONSTANT, 0.0);
+	EXPECT_ON_GRAPH(nb_pad(g, x, 2, NULL, NB_PAD_CONSTANT, 0.0));
+	UNARY(nb_tril, , 0);
+	UNARY(nb_triu, , 0);
+	nb_tensor *xs[] = {x, x}, *nulls[] = {x, NULL};
+	COVERS(nb_cat);
+	EXPECT_NULL_EINVAL(nb_cat(NULL, 2, xs, 0));
+	EXPECT_ON_GRAPH(nb_cat(g, 2, NULL, 0));
+	EXPECT_ON_GRAPH(nb_cat(g, 2, nulls, 0));
+	EXPECT_OK(nb_cat(g, 2, xs, 0));
+	COVERS(nb_stack);
+	EXPECT_NULL_EINVAL(nb_stack(NULL, 2, xs, 0));
+	EXPECT_ON_GRAPH(nb_stack(g, 2, nulls, 0));
+	EXPECT_OK(nb_stack(g, 2, xs, 0));
+	nb_tensor *outs[2];
+	COVERS(nb_split);
+	arm();
+	cr_expect_eq(nb_split(NULL, x, 1, one, 0, outs, 2), -1);
+	expect_null_msg("nb_split(NULL, ...)");
+	nb_graph_reset(g);
+	cr_expect_eq(nb_split(g, NULL, 1, one, 0, outs, 2), -1);
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	nb_graph_reset(g);
+	cr_expect_eq(nb_split(g, x, 1, NULL, 0, outs, 2), -1);
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	nb_graph_reset(g);
+	cr_expect_eq(nb_split(g, x, 1, one, 0, outs, 2), 2);
+	nb_graph_reset(g);
+	COVERS(nb_chunk);
+	arm();
+	cr_expect_eq(nb_chunk(NULL, x, 2, 0, outs, 2), -1);
+	expect_null_msg("nb_chunk(NULL, ...)");
+	nb_graph_reset(g);
+	cr_expect_eq(nb_chunk(g, NULL, 2, 0, outs, 2), -1);
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	nb_graph_reset(g);
+	cr_expect_eq(nb_chunk(g, x, 2, 0, outs, 2), 2);
+	nb_graph_reset(g);
+}
+
+/* ---- conv.h, norm.h: issue 15 ---- */
+
+Test(null, conv_norm_issue15)
+{
+	nb_tensor *x3 = nb_tensor_ones(NB_F32, NB_SHAPE(1, 2, 5));
+	nb_tensor *w3 = nb_tensor_ones(NB_F32, NB_SHAPE(3, 2, 2));
+	nb_tensor *tw = nb_tensor_ones(NB_F32, NB_SHAPE(2, 3, 3, 3));
+	nb_tensor *cb = nb_tensor_zeros(NB_F32, NB_SHAPE(3));
+	nb_conv1d_opts c1 = NB_CONV1D_DEFAULTS;
+	COVERS(nb_conv1d);
+	EXPECT_NULL_EINVAL(nb_conv1d(NULL, x3, w3, cb, &c1));
+	EXPECT_ON_GRAPH(nb_conv1d(g, NULL, w3, cb, &c1));
+	EXPECT_ON_GRAPH(nb_conv1d(g, x3, NULL, cb, &c1));
+	EXPECT_OK(nb_conv1d(g, x3, w3, NULL, &c1));
+	EXPECT_OK(nb_conv1d(g, x3, w3, cb, NULL));
+	nb_conv_transpose2d_opts ct = NB_CONV_TRANSPOSE2D_DEFAULTS;
+	COVERS(nb_conv_transpose2d);
+	EXPECT_NULL_EINVAL(nb_conv_transpose2d(NULL, img, tw, cb, &ct));
+	EXPECT_ON_GRAPH(nb_conv_transpose2d(g, NULL, tw, cb, &ct));
+	EXPECT_ON_GRAPH(nb_conv_transpose2d(g, img, NULL, cb, &ct));
+	EXPECT_OK(nb_conv_transpose2d(g, img, tw, NULL, &ct));
+	EXPECT_OK(nb_conv_transpose2d(g, img, tw, cb, NULL));
+	COVERS(nb_adaptive_avg_pool2d);
+	EXPECT_NULL_EINVAL(nb_adaptive_avg_pool2d(NULL, img, 2, 3));
+	EXPECT_ON_GRAPH(nb_adaptive_avg_pool2d(g, NULL, 2, 3));
+	EXPECT_OK(nb_adaptive_avg_pool2d(g, img, 2, 3));
+	COVERS(nb_upsample_nearest2d);
+	EXPECT_NULL_EINVAL(nb_upsample_nearest2d(NULL, img, 0, 0, 2.0));
+	EXPECT_ON_GRAPH(nb_upsample_nearest2d(g, NULL, 0, 0, 2.0));
+	EXPECT_OK(nb_upsample_nearest2d(g, img, 5, 6, NAN));
+	UNARY(nb_dropout2d, , 0.5);
+	COVERS(nb_rms_norm);
+	const int64_t ns[1] = {4};
+	nb_tensor *rw = nb_tensor_ones(NB_F32, NB_SHAPE(4));
+	EXPECT_NULL_EINVAL(nb_rms_norm(NULL, img, 1, ns, rw, NAN));
+	EXPECT_ON_GRAPH(nb_rms_norm(g, NULL, 1, ns, rw, NAN));
+	EXPECT_ON_GRAPH(nb_rms_norm(g, img, 1, NULL, rw, NAN));
+	EXPECT_OK(nb_rms_norm(g, img, 0, NULL, NULL, 1e-6));
+	nb_tensor *frees[] = {x3, w3, tw, cb, rw};
+	for (int i = 0; i < 5; i++)
+		nb_tensor_free(frees[i]);
 }
 
 /* ---- loss.h (issue 15) ---- */

@@ -575,10 +575,11 @@ static void json_start(train_ctx *t, const char *spec)
 	       nb_module_numel(t->model, false), nb_module_numel(t->model, true));
 	cli_json_str(stdout, t->o->optim);
 	printf(", \"lr\": %.9g, \"batch\": %llu, \"epochs\": %llu, "
-	       "\"seed\": %llu}\n", t->opt ? nb_optim_get_lr(t->opt) : 0,
+	       "\"seed\": %llu, \"threads\": %d}\n",
+	       t->opt ? nb_optim_get_lr(t->opt) : 0,
 	       (unsigned long long)t->o->batch,
 	       (unsigned long long)t->o->epochs,
-	       (unsigned long long)t->o->seed);
+	       (unsigned long long)t->o->seed, nb_get_num_threads());
 }
 
 /* ---- the loop ---- */
@@ -681,10 +682,11 @@ static int run(train_ctx *t)
 		json_start(t, spec);
 	else
 		printf("model: %s\ndata: %s, %lld training and %lld test samples, "
-		       "%zu parameters (%zu trainable)\n", spec, t->d.name,
-		       (long long)n, (long long)nb_tensor_dim(t->d.test_x, 0),
+		       "%zu parameters (%zu trainable)\nthreads: %d\n", spec,
+		       t->d.name, (long long)n,
+		       (long long)nb_tensor_dim(t->d.test_x, 0),
 		       nb_module_numel(t->model, false),
-		       nb_module_numel(t->model, true));
+		       nb_module_numel(t->model, true), nb_get_num_threads());
 	double acc = NAN, test_loss = NAN, t0 = now();
 	for (uint64_t e = 0; e < o->epochs && !rc; e++) {
 		double train_loss, rate, lr = nb_optim_get_lr(t->opt);

@@ -1,6 +1,7 @@
 /*
  * nabla.c - the `nabla` command: dispatches to one subcommand per file.
  */
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 
@@ -15,15 +16,73 @@ static const cli_cmd cmds[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: nabla COMMAND [OPTION]...\n\nCommands:\n");
+	fprintf(f, "Usage: nabla [--plugin FILE]... COMMAND [OPTION]...\n\n"
+	        "Commands:\n");
 	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
 		fprintf(f, "  %-11s %s\n", cmds[i].name, cmds[i].summary);
-	fprintf(f, "\n'nabla COMMAND --help' describes a command; "
-	        "see also nabla(1).\n");
+	fprintf(f, "\n--plugin FILE loads a shared object that registers ops "
+	        "and layers\n(also: NABLA_PLUGINS=FILE:FILE...).\n"
+	        "'nabla COMMAND --help' describes a command; see also "
+	        "nabla(1).\n");
+}
+
+static int load_plugin(const char *path)
+{
+	if (nb_plugin_load(path)) {
+		fprintf(stderr, "nabla: %s\n", nb_last_error());
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+/* The plugins of NABLA_PLUGINS (':'-separated; empty entries skipped),
+ * then those of the leading --plugin options, which are removed from
+ * argv (*argc and *argv updated). */
+static int load_plugins(int *argc, char ***argv)
+{
+	const char *env = getenv("NABLA_PLUGINS");
+	if (env && *env) {
+		char *list = strdup(env), *save = NULL;
+		if (!list)
+			return CLI_FAIL;
+		int rc = CLI_OK;
+		for (char *p = strtok_r(list, ":", &save); p && !rc;
+		     p = strtok_r(NULL, ":", &save))
+			rc = load_plugin(p);
+		free(list);
+		if (rc)
+			return rc;
+	}
+	while (*argc > 1 && !strncmp((*argv)[1], "--plugin", 8)) {
+		const char *a = (*argv)[1], *path;
+		int used;
+		if (a[8] == '=') {
+			path = a + 9;
+			used = 1;
+		} else if (!a[8] && *argc > 2) {
+			path = (*argv)[2];
+			used = 2;
+		} else {
+			fprintf(stderr, "nabla: %s wants a FILE (--plugin FILE)\n",
+			        a);
+			return CLI_USAGE;
+		}
+		int rc = load_plugin(path);
+		if (rc)
+			return rc;
+		/* argv[0] moves up: the command name stays argv[1]. */
+		(*argv)[used] = (*argv)[0];
+		*argv += used;
+		*argc -= used;
+	}
+	return CLI_OK;
 }
 
 static int dispatch(int argc, char **argv)
 {
+	int rc = load_plugins(&argc, &argv);
+	if (rc)
+		return rc;
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_USAGE;

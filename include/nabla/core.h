@@ -97,7 +97,8 @@ void nb_set_alloc_funcs(nb_malloc_fn m, nb_realloc_fn r, nb_free_fn f);
  * Threads used by nabla's own kernels (normalizations, large elementwise
  * work) and, when nabla is built with OpenBLAS, by its matrix products.
  * The default is the environment variable NB_NUM_THREADS, or else the
- * number of online processors.  nabla's own kernels give the same bits
+ * CPUs the process may run on (its affinity mask, capped by a
+ * container's cgroup CPU quota).  nabla's own kernels give the same bits
  * for any count (work is split in chunks of fixed size); OpenBLAS's
  * matrix products may round differently with its thread count (the
  * --without-blas build is bit-identical end to end).  NB_EINVAL outside

@@ -46,8 +46,8 @@
 #include "norm.h"
 #include "conv.h"
 #include "regularize.h"
-#include "reduce.h"
 #include "index.h"
+#include "reduce.h"
 #include "loss.h"
 
 /* Models (lib/nn/): modules, specs, initializers, optimizers. */
@@ -62,6 +62,7 @@
 /* The graph drawn (lib/dot/) and checked (lib/check/). */
 #include "dot.h"
 #include "gradcheck.h"
+#include "plugin.h"
 #include "shape.h"
 
 #endif

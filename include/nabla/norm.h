@@ -88,6 +88,19 @@ nb_tensor *nb_layer_norm(nb_graph *g, nb_tensor *x, int n_norm,
                          const int64_t *normalized_shape, nb_tensor *weight,
                          nb_tensor *bias, double eps);
 
+/* ---- issue 15: rms_norm ---- */
+
+/*
+ * RMS normalization over the trailing n_norm dims of x (as
+ * nb_layer_norm): y = x / sqrt(mean(x^2) + eps) * weight, the mean over
+ * the normalized dims.  weight (the normalized shape) may be NULL.  eps
+ * >= 0, or NAN for the dtype's machine epsilon (FLT_EPSILON or
+ * DBL_EPSILON, as PyTorch's eps=None).  No centring and no bias.
+ */
+nb_tensor *nb_rms_norm(nb_graph *g, nb_tensor *x, int n_norm,
+                       const int64_t *normalized_shape, nb_tensor *weight,
+                       double eps);
+
 #ifdef __cplusplus
 }
 #endif

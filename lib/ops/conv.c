@@ -281,6 +281,37 @@ static inline double divisor(bool include_pad, int64_t yn, int64_t xn,
 #include "conv_kernels.h"
 #undef T
 
+/* The data of t, or NULL for a NULL t. */
+static void *data_of(const nb_tensor *t)
+{
+	return t ? t->data : NULL;
+}
+
+/* conv_forward for x's dtype: y = conv(x, w) + b (b may be NULL). */
+static nb_status conv_fwd(nb_op_ctx *c, const geom *q, const nb_tensor *x,
+                          const nb_tensor *w, const nb_tensor *b,
+                          nb_tensor *y)
+{
+	if (x->dtype == NB_F32)
+		return conv_forward_float(c, q, NB_F32, x->data, w->data,
+		                          data_of(b), y->data);
+	return conv_forward_double(c, q, NB_F64, x->data, w->data, data_of(b),
+	                           y->data);
+}
+
+/* conv_backward for x's dtype; dx, dw, db may each be NULL. */
+static nb_status conv_bwd(nb_op_ctx *c, const geom *q, const nb_tensor *x,
+                          const nb_tensor *w, const nb_tensor *gout,
+                          nb_tensor *dx, nb_tensor *dw, nb_tensor *db)
+{
+	if (x->dtype == NB_F32)
+		return conv_backward_float(c, q, NB_F32, x->data, w->data,
+		                           gout->data, data_of(dx), data_of(dw),
+		                           data_of(db));
+	return conv_backward_double(c, q, NB_F64, x->data, w->data, gout->data,
+	                            data_of(dx), data_of(dw), data_of(db));
+}
+
 /* ---- conv2d ---- */
 
 static nb_status conv2d_shape(nb_op_ctx *c, nb_result_def *res)
@@ -296,8 +327,7 @@ static nb_status conv2d_forward(nb_op_ctx *c)
 {
 	geom q;
 	conv_geom(c, &q);
-	return c->in[0]->dtype == NB_F32 ? conv_forward_float(c, &q)
-	                                 : conv_forward_double(c, &q);
+	return conv_fwd(c, &q, c->in[0], c->in[1], c->in[2], c->out);
 }
 
 static nb_status conv2d_backward(nb_op_ctx *c, const nb_tensor *gout,
@@ -305,9 +335,8 @@ static nb_status conv2d_backward(nb_op_ctx *c, const nb_tensor *gout,
 {
 	geom q;
 	conv_geom(c, &q);
-	return c->in[0]->dtype == NB_F32
-	       ? conv_backward_float(c, &q, gout, gin)
-	       : conv_backward_double(c, &q, gout, gin);
+	return conv_bwd(c, &q, c->in[0], c->in[1], gout, gin[0], gin[1],
+	                gin[2]);
 }
 
 /* A conv2d layer (nb_conv2d_new) makes weight and bias itself. */
@@ -460,10 +489,376 @@ static const nb_op avg_pool2d_op = {
 	.test = &avg_pool2d_test,
 };
 
+/* ---- conv1d (issue 15): conv2d over a height-1 image ---- */
+
+typedef struct conv1d_attrs {
+	int64_t stride, padding, dilation, groups;
+} conv1d_attrs;
+
+static const nb_attr_def conv1d_defs[] = {
+	{.name = "stride", .type = NB_ATTR_INT,
+	 .offset = offsetof(conv1d_attrs, stride), .def = 1,
+	 .range = NB_RANGE(1, (double)MAX_ATTR),
+	 .doc = "step between windows"},
+	{.name = "padding", .type = NB_ATTR_INT,
+	 .offset = offsetof(conv1d_attrs, padding), .def = 0,
+	 .range = NB_RANGE(0, (double)MAX_ATTR),
+	 .doc = "zeros added on each side"},
+	{.name = "dilation", .type = NB_ATTR_INT,
+	 .offset = offsetof(conv1d_attrs, dilation), .def = 1,
+	 .range = NB_RANGE(1, (double)MAX_ATTR),
+	 .doc = "step between kernel taps"},
+	{.name = "groups", .type = NB_ATTR_INT,
+	 .offset = offsetof(conv1d_attrs, groups), .def = 1,
+	 .range = NB_AT_LEAST(1),
+	 .doc = "channel groups (divide C_in, C_out)"},
+};
+
+/*
+ * [N, C, L] with [C_out, C_in/groups, K] is, in memory, [N, C, 1, L]
+ * with [C_out, C_in/groups, 1, K]: the geometry of that conv2d, whose
+ * kernels then run unchanged.
+ */
+static nb_status conv1d_geom(nb_op_ctx *c, geom *q)
+{
+	const conv1d_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0], *w = c->in[1], *b = c->in[2];
+	if (x->ndim != 3)
+		return nb_op_fail(c, NB_ESHAPE, "input must be [N, C, L] (3-D), "
+		                  "not %d-D", x->ndim);
+	if (w->ndim != 3)
+		return nb_op_fail(c, NB_ESHAPE, "weight must be [C_out, "
+		                  "C_in/groups, K] (3-D), not %d-D", w->ndim);
+	*q = (geom){.N = x->shape[0], .C = x->shape[1], .H = 1,
+	            .W = x->shape[2], .O = w->shape[0], .G = a->groups,
+	            .KH = 1, .KW = w->shape[2], .sh = 1, .sw = a->stride,
+	            .ph = 0, .pw = a->padding, .dh = 1, .dw = a->dilation};
+	if (q->C % q->G || q->O % q->G)
+		return nb_op_fail(c, NB_ESHAPE, "groups=%lld must divide the "
+		                  "input channels (%lld) and the output channels "
+		                  "(%lld)", (long long)q->G, (long long)q->C,
+		                  (long long)q->O);
+	if (w->shape[1] != q->C / q->G)
+		return nb_op_fail(c, NB_ESHAPE, "channel mismatch: the input has "
+		                  "%lld channels, so weight's second axis must be "
+		                  "%lld (C_in / groups), not %lld", (long long)q->C,
+		                  (long long)(q->C / q->G),
+		                  (long long)w->shape[1]);
+	if (q->KW < 1)
+		return nb_op_fail(c, NB_ESHAPE, "the kernel must have at least "
+		                  "one tap");
+	if (b && (b->ndim != 1 || b->shape[0] != q->O))
+		return nb_op_fail(c, NB_ESHAPE, "bias must be [%lld] (C_out)",
+		                  (long long)q->O);
+	q->OH = 1;
+	q->OW = out_size(q->W, q->KW, q->sw, q->pw, q->dw);
+	if (q->OW < 0)
+		return nb_op_fail(c, NB_ESHAPE, "the kernel (%lld, dilated %lld) "
+		    "is larger than the padded input (%lld)", (long long)q->KW,
+		    (long long)(q->dw * (q->KW - 1) + 1),
+		    (long long)(q->W + 2 * q->pw));
+	return NB_OK;
+}
+
+static nb_status conv1d_shape(nb_op_ctx *c, nb_result_def *res)
+{
+	geom q;
+	nb_status st = conv1d_geom(c, &q);
+	if (st)
+		return st;
+	res->ndim = 3;
+	res->shape[0] = q.N;
+	res->shape[1] = q.O;
+	res->shape[2] = q.OW;
+	return NB_OK;
+}
+
+static nb_status conv1d_forward(nb_op_ctx *c)
+{
+	geom q;
+	conv1d_geom(c, &q);
+	return conv_fwd(c, &q, c->in[0], c->in[1], c->in[2], c->out);
+}
+
+static nb_status conv1d_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                 nb_tensor *const *gin)
+{
+	geom q;
+	conv1d_geom(c, &q);
+	return conv_bwd(c, &q, c->in[0], c->in[1], gout, gin[0], gin[1],
+	                gin[2]);
+}
+
+static const nb_input_def conv1d_inputs[] = {
+	{.name = "input", .doc = "[N, C_in, L]"},
+	{.name = "weight", .role = NB_ROLE_PARAM, .fill = NB_FILL_NONE,
+	 .doc = "[C_out, C_in/groups, K]"},
+	{.name = "bias", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .fill = NB_FILL_NONE, .doc = "[C_out]"},
+};
+
+static const nb_op_test conv1d_test = {
+	.cases = "[2,3,7] [4,3,3] [4]; "
+	         "[2,2,8] [3,2,2] [3]|stride=2 padding=1; "
+	         "[1,4,9] [6,2,3] [6]|groups=2 dilation=2; "
+	         "[2,2,5] [2,2,3] [2]-|padding=2; "
+	         "[1,3,6] [3,1,1] [3]|groups=3 stride=3",
+};
+
+static const nb_op conv1d_op = {
+	.version = NB_OP_VERSION,
+	.name = "conv1d",
+	.kind = NB_KIND_CONV,
+	.doc = "1-D convolution (cross-correlation) of [N, C, L] with "
+	       "[C_out, C_in/groups, K], plus bias",
+	.inputs = conv1d_inputs,
+	.n_inputs = 3,
+	.attrs = conv1d_defs,
+	.n_attrs = (int)(sizeof conv1d_defs / sizeof *conv1d_defs),
+	.attrs_size = sizeof(conv1d_attrs),
+	.flags = NB_OP_WRITES_OUTPUT,
+	.shape = conv1d_shape,
+	.forward = conv1d_forward,
+	.backward = conv1d_backward,
+	.test = &conv1d_test,
+};
+
+/* ---- conv_transpose2d (issue 15): the adjoint of conv2d ---- */
+
+typedef struct convt_attrs {
+	nb_ints stride, padding, output_padding, dilation;
+	int64_t groups;
+} convt_attrs;
+
+static const nb_attr_def convt_defs[] = {
+	{.name = "stride", .type = NB_ATTR_INTS,
+	 .offset = offsetof(convt_attrs, stride),
+	 .doc = "S or SH,SW (default 1)"},
+	{.name = "padding", .type = NB_ATTR_INTS,
+	 .offset = offsetof(convt_attrs, padding),
+	 .doc = "dilation * (k - 1) - padding zeros on each side of the "
+	        "input: P or PH,PW (default 0)"},
+	{.name = "output_padding", .type = NB_ATTR_INTS,
+	 .offset = offsetof(convt_attrs, output_padding),
+	 .doc = "added to one side of the output: P or PH,PW (default 0; "
+	        "less than stride or dilation)"},
+	{.name = "groups", .type = NB_ATTR_INT,
+	 .offset = offsetof(convt_attrs, groups), .def = 1,
+	 .range = NB_AT_LEAST(1),
+	 .doc = "channel groups (divide C_in, C_out)"},
+	{.name = "dilation", .type = NB_ATTR_INTS,
+	 .offset = offsetof(convt_attrs, dilation),
+	 .doc = "step between kernel taps: D or DH,DW (default 1)"},
+};
+
+/* One axis of the output: (n - 1) s - 2 p + d (k - 1) + op + 1, or -1
+ * when it is below 1 or beyond 2^48. */
+static int64_t convt_size(int64_t n, int64_t k, int64_t s, int64_t p,
+                          int64_t d, int64_t op)
+{
+	int64_t r, t;
+	if (n < 1 || __builtin_mul_overflow(n - 1, s, &r) ||
+	    __builtin_mul_overflow(d, k - 1, &t) ||
+	    __builtin_add_overflow(r, t, &r) ||
+	    __builtin_add_overflow(r, op + 1 - 2 * p, &r))
+		return -1;
+	return r < 1 || r > ((int64_t)1 << 48) ? -1 : r;
+}
+
+/*
+ * conv_transpose2d(x, w) is the input gradient of conv2d(z, w) for z
+ * of the output's shape: q describes that conv2d, with input z [N,
+ * C_out, OH, OW] (q->C, q->H, q->W) and output x [N, C_in, H, W] (q->O,
+ * q->OH, q->OW).  The weight [C_in, C_out/groups, kH, kW] is then
+ * conv2d's [O, C/groups, kH, kW] as it stands.
+ */
+static nb_status convt_geom(nb_op_ctx *c, geom *q)
+{
+	const convt_attrs *a = c->attrs;
+	const nb_tensor *w = c->in[1], *b = c->in[2];
+	int64_t oph, opw;
+	nb_status st;
+	if ((st = input_4d(c, q)))
+		return st;
+	if (w->ndim != 4)
+		return nb_op_fail(c, NB_ESHAPE, "weight must be [C_in, "
+		                  "C_out/groups, kH, kW] (4-D), not %d-D", w->ndim);
+	q->O = q->C; /* the roles of conv2d: x is its output */
+	q->OH = q->H;
+	q->OW = q->W;
+	q->G = a->groups;
+	q->KH = w->shape[2];
+	q->KW = w->shape[3];
+	if (q->O % q->G)
+		return nb_op_fail(c, NB_ESHAPE, "groups=%lld must divide the "
+		                  "input channels (%lld)", (long long)q->G,
+		                  (long long)q->O);
+	if (w->shape[0] != q->O)
+		return nb_op_fail(c, NB_ESHAPE, "channel mismatch: the input has "
+		                  "%lld channels, so weight's first axis must be "
+		                  "%lld, not %lld", (long long)q->O,
+		                  (long long)q->O, (long long)w->shape[0]);
+	if (q->KH < 1 || q->KW < 1)
+		return nb_op_fail(c, NB_ESHAPE, "the kernel (%lldx%lld) must be at "
+		                  "least 1x1", (long long)q->KH, (long long)q->KW);
+	if (__builtin_mul_overflow(w->shape[1], q->G, &q->C))
+		return nb_op_fail(c, NB_ESHAPE, "too many output channels");
+	if (b && (b->ndim != 1 || b->shape[0] != q->C))
+		return nb_op_fail(c, NB_ESHAPE, "bias must be [%lld] (C_out)",
+		                  (long long)q->C);
+	if ((st = pair(c, "stride", &a->stride, 1, 1, &q->sh, &q->sw)) ||
+	    (st = pair(c, "padding", &a->padding, 0, 0, &q->ph, &q->pw)) ||
+	    (st = pair(c, "output_padding", &a->output_padding, 0, 0, &oph,
+	               &opw)) ||
+	    (st = pair(c, "dilation", &a->dilation, 1, 1, &q->dh, &q->dw)))
+		return st;
+	if ((oph >= q->sh && oph >= q->dh) || (opw >= q->sw && opw >= q->dw))
+		return nb_op_fail(c, NB_EINVAL, "output_padding (%lld, %lld) must "
+		                  "be smaller than either stride (%lld, %lld) or "
+		                  "dilation (%lld, %lld)", (long long)oph,
+		                  (long long)opw, (long long)q->sh,
+		                  (long long)q->sw, (long long)q->dh,
+		                  (long long)q->dw);
+	q->H = convt_size(q->OH, q->KH, q->sh, q->ph, q->dh, oph);
+	q->W = convt_size(q->OW, q->KW, q->sw, q->pw, q->dw, opw);
+	if (q->H < 1 || q->W < 1)
+		return nb_op_fail(c, NB_ESHAPE, "the output would be empty or too "
+		                  "large: (H - 1) * stride - 2 * padding + dilation "
+		                  "* (k - 1) + output_padding + 1 must be at least "
+		                  "1 on both axes, for an input of at least 1x1");
+	return NB_OK;
+}
+
+static nb_status convt_shape(nb_op_ctx *c, nb_result_def *res)
+{
+	geom q;
+	nb_status st = convt_geom(c, &q);
+	if (st)
+		return st;
+	res->ndim = 4;
+	res->shape[0] = q.N;
+	res->shape[1] = q.C;
+	res->shape[2] = q.H;
+	res->shape[3] = q.W;
+	return NB_OK;
+}
+
+/* y[n, o, :] += b[o] over every sample (y of n planes of L). */
+static void add_bias(nb_tensor *y, const nb_tensor *b, int64_t N,
+                     int64_t C, size_t L)
+{
+	for (int64_t n = 0; n < N; n++)
+		for (int64_t o = 0; o < C; o++) {
+			size_t at = (size_t)(n * C + o) * L;
+			if (y->dtype == NB_F32) {
+				float *p = (float *)y->data + at;
+				float v = ((const float *)b->data)[o];
+				for (size_t l = 0; l < L; l++)
+					p[l] += v;
+			} else {
+				double *p = (double *)y->data + at;
+				double v = ((const double *)b->data)[o];
+				for (size_t l = 0; l < L; l++)
+					p[l] += v;
+			}
+		}
+}
+
+/* db[o] += the sum of g[n, o, :] over samples and positions, in
+ * double. */
+static void sum_planes(nb_tensor *db, const nb_tensor *g, int64_t N,
+                       int64_t C, size_t L)
+{
+	for (int64_t o = 0; o < C; o++) {
+		double s = 0;
+		for (int64_t n = 0; n < N; n++) {
+			size_t at = (size_t)(n * C + o) * L;
+			s += g->dtype == NB_F32 ? sum_float((const float *)g->data + at,
+			                                    L)
+			                        : sum_double((const double *)g->data +
+			                                     at, L);
+		}
+		if (db->dtype == NB_F32)
+			((float *)db->data)[o] += (float)s;
+		else
+			((double *)db->data)[o] += s;
+	}
+}
+
+/* y (zeroed by the dispatcher) = col2im(W^T x) + b. */
+static nb_status convt_forward(nb_op_ctx *c)
+{
+	geom q;
+	convt_geom(c, &q);
+	nb_status st = conv_bwd(c, &q, c->out, c->in[1], c->in[0], c->out,
+	                        NULL, NULL);
+	if (!st && c->in[2])
+		add_bias(c->out, c->in[2], q.N, q.C, (size_t)(q.H * q.W));
+	return st;
+}
+
+/* dx += conv2d(gout, w); dw += as conv2d's weight gradient with gout
+ * as its input and x as its output gradient; db += sums of gout. */
+static nb_status convt_backward(nb_op_ctx *c, const nb_tensor *gout,
+                                nb_tensor *const *gin)
+{
+	const nb_tensor *x = c->in[0];
+	geom q;
+	nb_status st = NB_OK;
+	convt_geom(c, &q);
+	if (gin[2])
+		sum_planes(gin[2], gout, q.N, q.C, (size_t)(q.H * q.W));
+	if (gin[1])
+		st = conv_bwd(c, &q, gout, c->in[1], x, NULL, gin[1], NULL);
+	if (!st && gin[0]) {
+		nb_tensor *t = nb_op_scratch(c, x->dtype, x->ndim, x->shape);
+		if (!t)
+			return NB_ENOMEM;
+		if (!(st = conv_fwd(c, &q, gout, c->in[1], NULL, t)))
+			nb__tensor_acc(gin[0], t);
+	}
+	return st;
+}
+
+static const nb_input_def convt_inputs[] = {
+	{.name = "input", .doc = "[N, C_in, H, W]"},
+	{.name = "weight", .role = NB_ROLE_PARAM, .fill = NB_FILL_NONE,
+	 .doc = "[C_in, C_out/groups, kH, kW]"},
+	{.name = "bias", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .fill = NB_FILL_NONE, .doc = "[C_out]"},
+};
+
+static const nb_op_test convt_test = {
+	.cases = "[2,3,4,4] [3,2,3,3] [2]; "
+	         "[1,2,3,4] [2,3,3,2] [3]|stride=2 padding=1 output_padding=1; "
+	         "[1,4,3,3] [4,1,2,3] [2]|groups=2 stride=1,2; "
+	         "[2,2,3,3] [2,2,3,3] [2]-|dilation=2 padding=1; "
+	         "[1,2,2,3] [2,2,1,1] [2]|stride=3 output_padding=2,1",
+};
+
+static const nb_op convt_op = {
+	.version = NB_OP_VERSION,
+	.name = "conv_transpose2d",
+	.kind = NB_KIND_CONV,
+	.doc = "2-D transposed convolution (the gradient of conv2d) of "
+	       "[N, C_in, H, W] with [C_in, C_out/groups, kH, kW], plus bias",
+	.inputs = convt_inputs,
+	.n_inputs = 3,
+	.attrs = convt_defs,
+	.n_attrs = (int)(sizeof convt_defs / sizeof *convt_defs),
+	.attrs_size = sizeof(convt_attrs),
+	.shape = convt_shape,
+	.forward = convt_forward,
+	.backward = convt_backward,
+	.test = &convt_test,
+};
+
 /* ---- the family, in the order of `nabla ops` ---- */
 
 const nb_op *const nb__conv_ops[] = {
-	&conv2d_op, &max_pool2d_op, &avg_pool2d_op, NULL,
+	&conv2d_op, &max_pool2d_op, &avg_pool2d_op,
+	/* issue 15 */
+	&conv1d_op, &convt_op, NULL,
 };
 
 /* ---- typed wrappers (include/nabla/conv.h) ---- */
@@ -512,4 +907,31 @@ nb_tensor *nb_max_pool2d(nb_graph *g, nb_tensor *x, const nb_pool2d_opts *o)
 nb_tensor *nb_avg_pool2d(nb_graph *g, nb_tensor *x, const nb_pool2d_opts *o)
 {
 	return pool(g, &avg_pool2d_op, x, o);
+}
+
+/* ---- issue 15 ---- */
+
+nb_tensor *nb_conv1d(nb_graph *g, nb_tensor *x, nb_tensor *weight,
+                     nb_tensor *bias, const nb_conv1d_opts *o)
+{
+	conv1d_attrs a = {.stride = 1, .dilation = 1, .groups = 1};
+	if (o)
+		a = (conv1d_attrs){o->stride, o->padding, o->dilation, o->groups};
+	return nb_apply(g, &conv1d_op, 3, (nb_tensor *[]){x, weight, bias},
+	                &a);
+}
+
+nb_tensor *nb_conv_transpose2d(nb_graph *g, nb_tensor *x, nb_tensor *weight,
+                               nb_tensor *bias,
+                               const nb_conv_transpose2d_opts *o)
+{
+	convt_attrs a = {.groups = 1};
+	if (o) {
+		a.stride = ints2(o->stride);
+		a.padding = ints2(o->padding);
+		a.output_padding = ints2(o->output_padding);
+		a.dilation = ints2(o->dilation);
+		a.groups = o->groups;
+	}
+	return nb_apply(g, &convt_op, 3, (nb_tensor *[]){x, weight, bias}, &a);
 }

@@ -162,10 +162,13 @@ static T *FN(conv_buffers)(nb_op_ctx *c, const geom *q, size_t B, T **mat)
 	return col;
 }
 
-/* y = W * im2col(x) + b, per group, a block of samples at a time. */
-static nb_status FN(conv_forward)(nb_op_ctx *c, const geom *q)
+/* y = W * im2col(x) + b (bias may be NULL), per group, a block of
+ * samples at a time; y is written, not added to.  conv2d's forward and
+ * conv_transpose2d's input gradient. */
+static nb_status FN(conv_forward)(nb_op_ctx *c, const geom *q, nb_dtype dt,
+                                  const T *x, const T *w, const T *bias,
+                                  T *y)
 {
-	nb_dtype dt = c->in[0]->dtype;
 	if (!q->N || !q->O) /* an empty result; the sizes below may not be */
 		return NB_OK;
 	size_t N = (size_t)q->N, L = (size_t)(q->OH * q->OW);
@@ -175,10 +178,8 @@ static nb_status FN(conv_forward)(nb_op_ctx *c, const geom *q)
 	T *mat, *col = FN(conv_buffers)(c, q, B, &mat);
 	if (!col)
 		return NB_ENOMEM;
-	FN(conv_job) j = {.q = q, .x = c->in[0]->data, .y = c->out->data,
-	                  .bias = c->in[2] ? c->in[2]->data : NULL,
-	                  .col = col, .mat = mat};
-	const T *w = c->in[1]->data;
+	FN(conv_job) j = {.q = q, .x = x, .y = y, .bias = bias, .col = col,
+	                  .mat = mat};
 	for (size_t n0 = 0; n0 < N; n0 += B) {
 		size_t nb = N - n0 < B ? N - n0 : B;
 		j.n0 = n0;
@@ -209,21 +210,20 @@ static double FN(sum)(const T *x, size_t n)
 /*
  * With G = gout gathered into [C_out, samples * L] and X = im2col(x):
  * dW += G X^T and dX = col2im(W^T G), per group; db += the sums of
- * gout over samples and positions.
+ * gout over samples and positions.  dx, dw and db may each be NULL (not
+ * wanted); x is read only for dw.  conv2d's backward, and
+ * conv_transpose2d's forward (dx) and weight gradient (dw).
  */
-static nb_status FN(conv_backward)(nb_op_ctx *c, const geom *q,
-                                   const nb_tensor *gout,
-                                   nb_tensor *const *gin)
+static nb_status FN(conv_backward)(nb_op_ctx *c, const geom *q, nb_dtype dt,
+                                   const T *x, const T *w, const T *go,
+                                   T *dx, T *dw, T *db)
 {
-	nb_dtype dt = c->in[0]->dtype;
 	if (!q->N || !q->O)
 		return NB_OK;
 	size_t N = (size_t)q->N, L = (size_t)(q->OH * q->OW), O = (size_t)q->O;
 	size_t Og = O / (size_t)q->G, K = (size_t)(q->C / q->G * q->KH * q->KW);
 	size_t B = block_size(q), grain = sample_grain(q);
-	const T *go = gout->data, *w = c->in[1]->data;
-	if (gin[2]) {
-		T *db = gin[2]->data;
+	if (db) {
 		for (size_t o = 0; o < O; o++) {
 			double s = 0;
 			for (size_t n = 0; n < N; n++)
@@ -231,13 +231,12 @@ static nb_status FN(conv_backward)(nb_op_ctx *c, const geom *q,
 			db[o] += (T)s;
 		}
 	}
-	if (!gin[0] && !gin[1])
+	if (!dx && !dw)
 		return NB_OK;
 	T *mat, *col = FN(conv_buffers)(c, q, B, &mat);
 	if (!col)
 		return NB_ENOMEM;
-	FN(conv_job) j = {.q = q, .x = c->in[0]->data, .gout = go,
-	                  .dx = gin[0] ? gin[0]->data : NULL, .col = col,
+	FN(conv_job) j = {.q = q, .x = x, .gout = go, .dx = dx, .col = col,
 	                  .mat = mat};
 	for (size_t n0 = 0; n0 < N; n0 += B) {
 		size_t nb = N - n0 < B ? N - n0 : B;
@@ -245,8 +244,7 @@ static nb_status FN(conv_backward)(nb_op_ctx *c, const geom *q,
 		j.n0 = n0;
 		j.ld = nb * L;
 		nb__parallel_for(nb, grain, FN(gather_range), &j);
-		if (gin[1]) {
-			T *dw = gin[1]->data;
+		if (dw) {
 			nb__parallel_for(nb, grain, FN(im2col_range), &j);
 			for (int64_t g = 0; g < q->G; g++)
 				nb__gemm(dt, false, true, (int64_t)Og, (int64_t)K, ld,
@@ -254,7 +252,7 @@ static nb_status FN(conv_backward)(nb_op_ctx *c, const geom *q,
 				         col + (size_t)g * K * j.ld, ld, 1.0,
 				         dw + (size_t)g * Og * K, (int64_t)K);
 		}
-		if (gin[0]) {
+		if (dx) {
 			for (int64_t g = 0; g < q->G; g++)
 				nb__gemm(dt, true, false, (int64_t)K, ld, (int64_t)Og,
 				         1.0, w + (size_t)g * Og * K, (int64_t)K,

@@ -16,15 +16,16 @@ const nb__family nb__families[] = {
 	{"norm", nb__norm_ops},
 	{"regularize", nb__regularize_ops},
 	{"conv", nb__conv_ops},
+	{"index", nb__index_ops},         /* indexing (issue 15) */
+	{"compare", nb__compare_ops},     /* comparisons (issue 15) */
+	/* ---- reductions (issue 15) ---- */
+	{"reduce_stats", nb__reduce_stats_ops},
+	{"reduce_index", nb__reduce_index_ops},
 	/* ---- shape and joining (issue 15) ---- */
 	{"view", nb__view_ops},
 	{"pad", nb__pad_ops},
 	{"join", nb__join_ops},
-	/* ---- reductions (issue 15) ---- */
-	{"reduce_stats", nb__reduce_stats_ops},
-	{"reduce_index", nb__reduce_index_ops},
-	{"index", nb__index_ops},         /* indexing (issue 15) */
-	{"compare", nb__compare_ops},     /* comparisons (issue 15) */
+	{"convplus", nb__convplus_ops}, /* issue 15 */
 	{"losses", nb__losses_ops}, /* losses (issue 15) */
 	{NULL, NULL},
 };

@@ -42,6 +42,7 @@
  * and then uses momentum = 1 / num_batches_tracked.
  */
 #include "config.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include "elementwise.h"
@@ -781,10 +782,173 @@ static const nb_op layer_norm_op = {
 	.test = &ln_test,
 };
 
+/* ---- rms_norm (issue 15) ---- */
+
+/*
+ *   rms_norm  y = x / sqrt(mean(x^2) + eps) * weight over the trailing
+ *             normalized_shape (Zhang and Sennrich 2019; PyTorch 2.4's
+ *             F.rms_norm, which 1.13 lacks).  With inv = (mean(x^2) +
+ *             eps)^-1/2, h = x inv and u = g weight:
+ *             dx = inv (u - h mean(u h)), dweight = sum over rows g h.
+ *   eps none (the default, as PyTorch's eps=None) is the dtype's machine
+ *   epsilon: FLT_EPSILON or DBL_EPSILON.
+ */
+typedef struct rms_attrs {
+	nb_ints normalized_shape;
+	double eps;
+} rms_attrs;
+
+static const nb_attr_def rms_defs[] = {
+	{.name = "normalized_shape", .type = NB_ATTR_INTS,
+	 .offset = offsetof(rms_attrs, normalized_shape),
+	 .doc = "trailing dims normalized (default: the last one)"},
+	{.name = "eps", .type = NB_ATTR_FLOAT, .offset = offsetof(rms_attrs, eps),
+	 .def = NAN, .range = NB_AT_LEAST(0), .flags = NB_ATTR_NULLABLE,
+	 .doc = "added to the mean square; none: the dtype's machine epsilon "
+	        "(torch.finfo(dtype).eps)"},
+};
+
+/* What the row kernels share. */
+typedef struct rms_job {
+	size_t D;
+	double eps;
+	const void *x, *w, *g;
+	void *y, *dx;
+	double *inv; /* per row, saved by forward */
+} rms_job;
+
+#define T float
+#include "rms_kernels.h"
+#undef T
+#define T double
+#include "rms_kernels.h"
+#undef T
+
+static nb_status rms_shape(nb_op_ctx *c, nb_result_def *res)
+{
+	const rms_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0], *w = c->in[1];
+	int k = a->normalized_shape.n ? a->normalized_shape.n : 1;
+	char s1[96], s2[96];
+	(void)res;
+	if (x->ndim < k || x->ndim < 1)
+		return nb_op_fail(c, NB_ESHAPE, "normalizes the last %d dims, "
+		                  "but the input has rank %d", k, x->ndim);
+	const int64_t *tail = x->shape + x->ndim - k;
+	if (a->normalized_shape.n &&
+	    memcmp(tail, a->normalized_shape.v, (size_t)k * sizeof *tail))
+		return nb_op_fail(c, NB_ESHAPE, "normalized_shape %s does not "
+		                  "match the trailing dims of the input",
+		                  nb_shape_str(k, a->normalized_shape.v, s1,
+		                               sizeof s1));
+	if (w && (w->ndim != k ||
+	          memcmp(w->shape, tail, (size_t)k * sizeof *tail)))
+		return nb_op_fail(c, NB_ESHAPE, "weight must have the normalized "
+		                  "shape %s, not %s",
+		                  nb_shape_str(k, tail, s1, sizeof s1),
+		                  nb_shape_str(w->ndim, w->shape, s2, sizeof s2));
+	return NB_OK;
+}
+
+/* The job of c: D, rows, eps resolved. */
+static size_t rms_setup(const nb_op_ctx *c, rms_job *j)
+{
+	const rms_attrs *a = c->attrs;
+	const nb_tensor *x = c->in[0];
+	int k = a->normalized_shape.n ? a->normalized_shape.n : 1;
+	size_t D = 1;
+	for (int i = x->ndim - k; i < x->ndim; i++)
+		D *= (size_t)x->shape[i];
+	*j = (rms_job){.D = D, .eps = a->eps, .x = x->data,
+	               .w = c->in[1] ? c->in[1]->data : NULL};
+	if (isnan(j->eps))
+		j->eps = x->dtype == NB_F32 ? FLT_EPSILON : DBL_EPSILON;
+	return D ? x->numel / D : 0;
+}
+
+static size_t rms_grain(size_t D)
+{
+	return D < 8192 ? 8192 / (D ? D : 1) : 1;
+}
+
+static nb_status rms_forward(nb_op_ctx *c)
+{
+	rms_job j;
+	size_t rows = rms_setup(c, &j);
+	double *inv = nb_op_save(c, (rows ? rows : 1) * sizeof *inv);
+	if (!inv)
+		return NB_ENOMEM;
+	j.inv = inv;
+	j.y = c->out->data;
+	nb__parallel_for(rows, rms_grain(j.D), c->in[0]->dtype == NB_F32
+	                 ? rms_fwd_float : rms_fwd_double, &j);
+	return NB_OK;
+}
+
+static nb_status rms_backward(nb_op_ctx *c, const nb_tensor *gout,
+                              nb_tensor *const *gin)
+{
+	rms_job j;
+	size_t rows = rms_setup(c, &j);
+	bool f32 = c->in[0]->dtype == NB_F32;
+	j.inv = c->saved;
+	j.g = gout->data;
+	if (gin[0]) {
+		j.dx = gin[0]->data;
+		nb__parallel_for(rows, rms_grain(j.D), f32 ? rms_bwd_float
+		                 : rms_bwd_double, &j);
+	}
+	if (!gin[1])
+		return NB_OK;
+	nb_tensor *acc = nb_op_scratch(c, NB_F64, 1, (int64_t[]){(int64_t)j.D});
+	if (!acc)
+		return NB_ENOMEM;
+	if (f32)
+		rms_wgrad_float(&j, rows, acc->data, gin[1]->data);
+	else
+		rms_wgrad_double(&j, rows, acc->data, gin[1]->data);
+	return NB_OK;
+}
+
+static const nb_input_def rms_inputs[] = {
+	{.name = "input", .doc = "[..., *normalized_shape]"},
+	{.name = "weight", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
+	 .group = NB_GROUP_AFFINE, .shape = NB_SHAPE_FEATURES,
+	 .fill = NB_FILL_CONST, .value = 1.0,
+	 .doc = "gamma, shaped as normalized_shape"},
+};
+
+static const nb_op_test rms_test = {
+	.cases = "[3,4] [4]; "
+	         "[2,3,4] [3,4]|normalized_shape=3,4; "
+	         "[2,5] [5]-|eps=1e-3; [6] [6]; "
+	         "[2,1,1,1,1,1,2,3] [3]",
+};
+
+static const nb_op rms_norm_op = {
+	.version = NB_OP_VERSION,
+	.name = "rms_norm",
+	.kind = NB_KIND_NORM,
+	.doc = "x / sqrt(mean(x^2) + eps) * weight over the trailing "
+	       "normalized_shape",
+	.inputs = rms_inputs,
+	.n_inputs = 2,
+	.attrs = rms_defs,
+	.n_attrs = (int)(sizeof rms_defs / sizeof *rms_defs),
+	.attrs_size = sizeof(rms_attrs),
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_LAYER,
+	.layer_prefix = "rms",
+	.shape = rms_shape,
+	.forward = rms_forward,
+	.backward = rms_backward,
+	.test = &rms_test,
+};
+
 /* ---- the family, in the order of `nabla ops` ---- */
 
 const nb_op *const nb__norm_ops[] = {
 	&batch_norm_op, &instance_norm_op, &group_norm_op, &layer_norm_op,
+	&rms_norm_op, /* issue 15 */
 	NULL,
 };
 
@@ -840,4 +1004,27 @@ nb_tensor *nb_layer_norm(nb_graph *g, nb_tensor *x, int n_norm,
 		       (size_t)n_norm * sizeof *normalized_shape);
 	return nb_apply(g, &layer_norm_op, 3, (nb_tensor *[]){x, weight, bias},
 	                &a);
+}
+
+/* ---- rms_norm (issue 15) ---- */
+
+nb_tensor *nb_rms_norm(nb_graph *g, nb_tensor *x, int n_norm,
+                       const int64_t *normalized_shape, nb_tensor *weight,
+                       double eps)
+{
+	rms_attrs a = {{0}, eps};
+	if (n_norm < 0 || n_norm > NB_MAX_DIMS ||
+	    (n_norm && !normalized_shape)) {
+		if (g)
+			nb__graph_fail(g, NB_EINVAL, "rms_norm: bad "
+			               "normalized_shape (%d dims)", n_norm);
+		else
+			nb__set_error(NB_EINVAL, "rms_norm: graph is NULL");
+		return NULL;
+	}
+	a.normalized_shape.n = n_norm;
+	if (n_norm)
+		memcpy(a.normalized_shape.v, normalized_shape,
+		       (size_t)n_norm * sizeof *normalized_shape);
+	return nb_apply(g, &rms_norm_op, 2, (nb_tensor *[]){x, weight}, &a);
 }

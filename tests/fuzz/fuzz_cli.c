@@ -79,6 +79,7 @@ static void init(void)
 	if (done)
 		return;
 	done = 1;
+	unsetenv("NABLA_PLUGINS"); /* no code from outside the input */
 	make_data();
 	int null = open("/dev/null", O_RDWR);
 	if (null >= 0) {
@@ -89,8 +90,9 @@ static void init(void)
 	fz_init_alloc();
 }
 
-/* Whether an argument may name an option that writes a file: --plot,
- * --save (or their abbreviations), or -o in a cluster of short ones. */
+/* Whether an argument may name an option that writes a file (--plot,
+ * --save or their abbreviations, or -o in a cluster of short ones) or
+ * loads code (--plugin): inputs with one are skipped. */
 static int writes_files(const char *a)
 {
 	return !strncmp(a, "--p", 3) || !strncmp(a, "--sa", 4) ||

@@ -29,7 +29,10 @@ sys.path.insert(0, os.path.join(HERE, "spec"))
 
 from gen_ref import T  # noqa: E402  (after the path set-up)
 
-FAMILIES = ["base", "activation", "norm", "regularize", "conv"]
+# Every reference family but the kinks (special values already).
+FAMILIES = sorted(f[:-3] for f in os.listdir(os.path.join(HERE, "spec"))
+                  if f.endswith(".py") and not f.startswith("_")
+                  and f != "kinks.py")
 SPECIALS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -54,33 +57,42 @@ def run(c, base, dtype, k, value):
         if x is None:
             xs.append(None)
             continue
-        x = x.clone() if x.dtype == torch.int64 else x.to(dtype).clone()
+        x = x.to(dtype).clone() if x.is_floating_point() else x.clone()
         xs.append(x)
     xs[k].view(-1)[0] = value
     leaves = []
     for spec, x in zip(c["inputs"], xs):
-        if x is not None and spec.grad and x.dtype != torch.int64:
+        if x is not None and spec.grad and x.is_floating_point():
             x.requires_grad_(True)
             leaves.append(x)
     out = c["fn"](*xs)
+    # Several results: the classes of each float one, null for the
+    # others (indices, masks); backward from the float ones.
+    many = isinstance(out, (tuple, list))
+    outs = list(out) if many else [out]
     grads = [None] * len(xs)
-    if leaves and out.requires_grad:
-        out.backward(torch.ones_like(out))
+    diff = [o for o in outs if o.requires_grad]
+    if leaves and diff:
+        torch.autograd.backward(diff, [torch.ones_like(o) for o in diff])
         grads = [None if x is None or x.grad is None else classes(x.grad)
                  for x in xs]
     state = {str(i): classes(xs[i]) for i in c["state"]}
-    return {"output": classes(out), "grads": grads, "state": state}
+    cls = [classes(o) if o.is_floating_point() else None for o in outs]
+    r = {"output": cls[0], "grads": grads, "state": state}
+    if many:
+        r["outputs"] = cls
+    return r
 
 
 def tensor_json(spec, t):
-    if t.dtype == torch.int64:
+    if not t.is_floating_point():
         data = [int(v) for v in t.reshape(-1).tolist()]
-        dt = "int64"
+        dt = str(t.dtype).replace("torch.", "")
     else:  # rounded: the values only need to be the same on both sides
         data = [float("%.6g" % v) for v in t.reshape(-1).tolist()]
         dt = "float"
     return {"shape": list(t.shape), "data": data, "dtype": dt,
-            "grad": bool(spec.grad and t.dtype != torch.int64)}
+            "grad": bool(spec.grad and t.is_floating_point())}
 
 
 def main():
@@ -91,7 +103,7 @@ def main():
             base = base_inputs(c)
             # Round as stored, so that both sides compute on equal inputs.
             base = [None if x is None else
-                    x if x.dtype == torch.int64 else
+                    x if not x.is_floating_point() else
                     torch.tensor([float("%.6g" % v)
                                   for v in x.reshape(-1).tolist()],
                                  dtype=torch.float64).reshape(x.shape)
@@ -100,7 +112,7 @@ def main():
             for dt_name in c["dtypes"]:
                 dtype = getattr(torch, dt_name)
                 for k, x in enumerate(base):
-                    if x is None or x.dtype == torch.int64 or \
+                    if x is None or not x.is_floating_point() or \
                             x.numel() == 0:
                         continue
                     for vname, v in SPECIALS.items():

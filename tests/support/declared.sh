@@ -1,6 +1,7 @@
 #!/bin/sh
 # declared.sh TOP - prints, sorted, the functions include/nabla/*.h
-# declare: comments and preprocessor lines removed, every nb_ identifier
+# declare: comments and preprocessor lines (with their continuation
+# lines) removed, every nb_ identifier
 # that follows a space or "*" and is followed by "(" but not "(*" (the
 # return type of a function-pointer typedef, "nb_status
 # (*nb_shape_fn)(...)").  Used by tests/check-exports.sh and
@@ -27,7 +28,8 @@ for h in "$1"/include/nabla/*.h; do
 		}
 		print out
 	}' "$h"
-done | grep -v '^[[:space:]]*#' |
+done | sed -e ':a' -e '/\\$/{N;s/\\\n/ /;ba' -e '}' |
+	grep -v '^[[:space:]]*#' |
 	sed 's/^/ /' |
 	grep -oE '[*[:space:]]nb_[a-z0-9_]*[[:space:]]*\(([^*]|$)' |
 	sed 's/^[*[:space:]]*//; s/[[:space:]]*(.*$//' |

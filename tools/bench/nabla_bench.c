@@ -25,6 +25,10 @@ typedef struct bench {
 	int (*setup)(void);
 	int (*step)(void);
 	void (*teardown)(void);
+	/* Floating-point operations of the step's matrix products and
+	 * convolutions (forward and backward), for the roofline column;
+	 * 0 for workloads they do not dominate. */
+	double (*flops)(void);
 } bench;
 
 static nb_graph *g;
@@ -141,6 +145,16 @@ static int seed10_step(void)
 	return finish(nb_mse_loss(g, h, ys, NB_REDUCTION_MEAN));
 }
 
+/* 2 m n k per product: forward, weight gradient, and the input
+ * gradient of every layer but the first (whose input needs none). */
+static double seed10_flops(void)
+{
+	double f = 0;
+	for (int i = 0; i < 10; i++)
+		f += 2.0 * 2000 * (800 - 50 * i) * (750 - 50 * i) * (i ? 3 : 2);
+	return f;
+}
+
 #ifdef HAVE_CBLAS
 /*
  * seed10_gemm: only the matrix products of a seed10 step, straight to
@@ -211,6 +225,39 @@ static int tiny_step(void)
 		NULL, -100, NB_REDUCTION_MEAN, 0));
 }
 
+#ifdef HAVE_CBLAS
+/* sgemm: one 1024 x 1024 x 1024 product, the machine's matrix-product
+ * rate for the roofline column. */
+static float *sg[3];
+
+static int sgemm_setup(void)
+{
+	for (int i = 0; i < 3; i++)
+		if (!(sg[i] = calloc(1024 * 1024, sizeof(float))))
+			return fail("out of memory");
+	for (size_t i = 0; i < 1024 * 1024; i++)
+		sg[0][i] = sg[1][i] = (float)(i % 7) - 3;
+	return 0;
+}
+
+static int sgemm_step(void)
+{
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1024, 1024, 1024,
+	            1, sg[0], 1024, sg[1], 1024, 0, sg[2], 1024);
+	return 0;
+}
+
+static void sgemm_teardown(void)
+{
+	for (int i = 0; i < 3; i++) {
+		free(sg[i]);
+		sg[i] = NULL;
+	}
+}
+
+static double sgemm_flops(void) { return 2.0 * 1024 * 1024 * 1024; }
+#endif
+
 /* ---- mlp784: 784-256-256-10 with batch norm, relu, dropout ---- */
 
 static nb_tensor *bn_stats[4];
@@ -261,6 +308,11 @@ static int mlp784_setup(void)
 	return xs && ys ? sgd(0.1, 0.9) : fail("data");
 }
 
+static double mlp784_flops(void)
+{
+	return 2.0 * 128 * (784 * 256 * 2 + 256 * 256 * 3 + 256 * 10 * 3);
+}
+
 static int mlp784_step(void)
 {
 	return finish(nb_cross_entropy(g, mlp_forward(xs), ys,
@@ -299,6 +351,14 @@ static int cnn_setup(void)
 	for (size_t i = 0; ys && i < 128; i++)
 		nb_tensor_set(ys, i, (double)nb_rng_below(&rng, 10));
 	return xs && ys ? sgd(0.1, 0.9) : fail("data");
+}
+
+/* conv1 (forward, weight gradient; its input needs none), conv2
+ * (forward, weight and input gradients), the linear layer (all three). */
+static double cnn_flops(void)
+{
+	return 2.0 * 128 * (16 * 784 * 9.0 * 2 + 32 * 196 * 144.0 * 3 +
+	                    1568 * 10.0 * 3);
 }
 
 static int cnn_step(void)
@@ -418,19 +478,20 @@ static void norms_teardown(void)
 }
 
 static const bench benches[] = {
-	{"seed10", seed10_setup, seed10_step, common_teardown},
+	{"seed10", seed10_setup, seed10_step, common_teardown, seed10_flops},
 #ifdef HAVE_CBLAS
 	{"seed10_gemm", seed10_gemm_setup, seed10_gemm_step,
-	 seed10_gemm_teardown},
+	 seed10_gemm_teardown, seed10_flops},
+	{"sgemm", sgemm_setup, sgemm_step, sgemm_teardown, sgemm_flops},
 #endif
-	{"tiny", tiny_setup, tiny_step, common_teardown},
-	{"mlp784", mlp784_setup, mlp784_step, mlp784_teardown},
-	{"cnn", cnn_setup, cnn_step, common_teardown},
-	{"fmnist", fmnist_setup, fmnist_step, fmnist_teardown},
-	{"batch_norm", norms_setup, norms_step, norms_teardown},
-	{"group_norm", norms_setup, norms_step, norms_teardown},
-	{"instance_norm", norms_setup, norms_step, norms_teardown},
-	{"layer_norm", norms_setup, norms_step, norms_teardown},
+	{"tiny", tiny_setup, tiny_step, common_teardown, NULL},
+	{"mlp784", mlp784_setup, mlp784_step, mlp784_teardown, mlp784_flops},
+	{"cnn", cnn_setup, cnn_step, common_teardown, cnn_flops},
+	{"fmnist", fmnist_setup, fmnist_step, fmnist_teardown, NULL},
+	{"batch_norm", norms_setup, norms_step, norms_teardown, NULL},
+	{"group_norm", norms_setup, norms_step, norms_teardown, NULL},
+	{"instance_norm", norms_setup, norms_step, norms_teardown, NULL},
+	{"layer_norm", norms_setup, norms_step, norms_teardown, NULL},
 };
 
 static int cmp(const void *a, const void *b)
@@ -480,14 +541,18 @@ int main(int argc, char **argv)
 		t[i] = now_ms() - t0;
 	}
 	b->teardown();
+	/* Every time, in run order: run.sh pools them over its rounds. */
+	printf("{\"engine\": \"nabla\", \"workload\": \"%s\", \"threads\": %d, "
+	       "\"reps\": %d, \"times_ms\": [", b->name, threads, reps);
+	for (int i = 0; i < reps; i++)
+		printf(i ? ", %.4f" : "%.4f", t[i]);
 	qsort(t, (size_t)reps, sizeof *t, cmp);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	printf("{\"engine\": \"nabla\", \"workload\": \"%s\", \"threads\": %d, "
-	       "\"reps\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, "
-	       "\"max_ms\": %.4f, \"peak_rss_kb\": %ld, \"graph_kb\": %zu}\n",
-	       b->name, threads, reps, t[reps / 2], t[0], t[reps - 1],
+	printf("], \"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
+	       "\"flops\": %.0f, \"peak_rss_kb\": %ld, \"graph_kb\": %zu}\n",
+	       t[reps / 2], t[0], t[reps - 1], b->flops ? b->flops() : 0.0,
 	       ru.ru_maxrss, graph_used_max / 1024);
 	free(t);
-	return 0;
+	return fflush(stdout) || ferror(stdout) ? 1 : 0;
 }

@@ -135,8 +135,18 @@ def norm(kind):
     return step
 
 
+def sgemm():
+    """One 1024 x 1024 x 1024 float32 product (the roofline reference)."""
+    a = (torch.arange(1024 * 1024) % 7 - 3).float().reshape(1024, 1024)
+    b, c = a.clone(), torch.empty(1024, 1024)
+
+    def step():
+        torch.mm(a, b, out=c)
+    return step
+
+
 WORKLOADS = {
-    "seed10": seed10, "tiny": tiny, "mlp784": mlp784, "fmnist": fmnist,
+    "sgemm": sgemm, "seed10": seed10, "tiny": tiny, "mlp784": mlp784, "fmnist": fmnist,
     "cnn": cnn,
     "batch_norm": lambda: norm("batch_norm"),
     "group_norm": lambda: norm("group_norm"),
@@ -164,7 +174,8 @@ def main():
         times.append((time.perf_counter() - t0) * 1e3)
     print(json.dumps({
         "engine": "torch", "workload": a.workload, "threads": a.threads,
-        "reps": a.reps, "median_ms": statistics.median(times),
+        "reps": a.reps, "times_ms": times,
+        "median_ms": statistics.median(times),
         "min_ms": min(times), "max_ms": max(times),
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "torch": torch.__version__}))
