@@ -103,7 +103,7 @@ if [ ! -x "$nabla" ]; then
 fi
 
 run 0 "--help" --help
-expect_in "$tmp.out" "Usage: nabla COMMAND" "--help prints the usage on stdout"
+expect_in "$tmp.out" "Usage: nabla \[--plugin FILE\]... COMMAND" "--help prints the usage on stdout"
 expect_in "$tmp.out" "gradcheck" "--help lists the commands"
 run 0 "-h" -h
 run 0 "--version" --version
