@@ -241,6 +241,13 @@ static nb_status parse_header(nb_safetensors *f, const char *buf,
 	nb_status st = NB_OK;
 	const char *k;
 	json_t *v;
+	/* jansson 2.14's lexer drops a character of a string whose buffer
+	 * fails to grow and parses on: any failure voids the result, or a
+	 * name would come back misspelt. */
+	if (root && nb__json_oom()) {
+		json_decref(root);
+		root = NULL;
+	}
 	if (!root && (nb__json_oom() ||
 	              json_error_code(&jerr) == json_error_out_of_memory))
 		return nb__set_error(NB_ENOMEM, "%s: out of memory reading the "
