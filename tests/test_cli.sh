@@ -335,6 +335,12 @@ else
 	not_ok "train --save leaves no temporary file: $left"
 fi
 
+# Resuming keeps the command line's lr, though the checkpoint now holds
+# the groups' hyperparameters (issue 16).
+run 0 "train --load with another --lr" $quick --epochs 1 --lr 0.0123 \
+	--json --load "$tmp.ckpt/m.st"
+expect_in "$tmp.out" '"lr": 0.0123,' "train --load: the command line's lr"
+
 # A malformed nabla.epoch is an error naming the file and the key, not
 # epoch 0.  The checkpoint's "1" becomes "x" (same length, valid JSON).
 at=$(grep -abo '"nabla.epoch":"1"' "$tmp.ckpt/m.st" | cut -d: -f1)
