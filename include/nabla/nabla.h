@@ -60,4 +60,7 @@
 #include "dot.h"
 #include "gradcheck.h"
 
+/* Data-parallel training on MPI (lib/dist/; MPI optional at build). */
+#include "dist.h"
+
 #endif
