@@ -336,6 +336,41 @@ static void check_sampler(size_t n, unsigned flags, const char *what)
 	free(count);
 }
 
+/* Without shuffling the shards are exactly PyTorch's (values from
+ * torch.utils.data.DistributedSampler(range(n), num_replicas, rank,
+ * shuffle=False, drop_last), torch 1.13).  Needs no MPI. */
+static void check_sampler_pytorch(void)
+{
+	static const struct {
+		size_t n;
+		int size;
+		bool drop;
+		int64_t want[3][4];
+	} c[] = {
+		{10, 3, false, {{0, 3, 6, 9}, {1, 4, 7, 0}, {2, 5, 8, 1}}},
+		{10, 3, true, {{0, 3, 6}, {1, 4, 7}, {2, 5, 8}}},
+		{5, 3, false, {{0, 3}, {1, 4}, {2, 0}}},
+		{2, 3, false, {{0}, {1}, {0}}},
+	};
+	bool ok = true;
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		unsigned f = c[i].drop ? NB_SHARD_DROP_LAST : 0;
+		size_t len = nb_dist_shard_len(c[i].n, c[i].size, f);
+		for (int r = 0; r < c[i].size; r++) {
+			int64_t got[4] = {-1, -1, -1, -1};
+			ok = ok && len <= 4 &&
+			     !nb_dist_shard(c[i].n, 1, 0, r, c[i].size, f, got, 4) &&
+			     !memcmp(got, c[i].want[r], len * sizeof *got);
+		}
+	}
+	int64_t one[1];
+	ok = ok && nb_dist_shard(10, 1, 0, 0, 3, 0, one, 1) == NB_EINVAL &&
+	     strstr(nb_last_error(), "room for 1 indices, 4 needed") &&
+	     nb_dist_shard(10, 1, 0, 3, 3, 0, one, 1) == NB_EINVAL;
+	report(ok, "sampler without shuffle = PyTorch's DistributedSampler; "
+	       "bad rank or room refused");
+}
+
 int main(int argc, char **argv)
 {
 	make_data();
@@ -343,8 +378,11 @@ int main(int argc, char **argv)
 		nb_dist *d = nb_dist_init(&argc, &argv);
 		bool ok = !d && nb_last_error() &&
 		          strstr(nb_last_error(), "built without MPI");
-		printf("1..1\n%sok 1 - without MPI: nb_dist_init fails with "
+		printf("%sok 1 - without MPI: nb_dist_init fails with "
 		       "\"%s\"\n", ok ? "" : "not ", nb_last_error());
+		tap_n = 1;
+		check_sampler_pytorch();
+		printf("1..%d\n", tap_n);
 		return 0;
 	}
 	D = nb_dist_init(&argc, &argv);
@@ -359,6 +397,7 @@ int main(int argc, char **argv)
 	check_training(&(nb_ddp_opts){.after_backward = true},
 	               "one bucket after backward");
 	check_no_sync();
+	check_sampler_pytorch();
 	check_sampler(10, NB_SHARD_SHUFFLE, "sampler: padded shards cover, "
 	              "disjoint but for the padding, new order each epoch");
 	check_sampler(10, NB_SHARD_SHUFFLE | NB_SHARD_DROP_LAST, "sampler: "
