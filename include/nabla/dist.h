@@ -133,7 +133,9 @@ typedef struct nb_ddp_opts {
 	 * as PyTorch.  A tensor larger than this gets a bucket of its own. */
 	size_t bucket_bytes;
 	/* Start each bucket's allreduce after backward rather than during
-	 * it (for measurements and debugging; the result is the same). */
+	 * it (for measurements and debugging; the result is the same, but
+	 * a parameter without gradient is then not detected: its gradient,
+	 * or zeros, is averaged). */
 	bool after_backward;
 } nb_ddp_opts;
 
