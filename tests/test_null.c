@@ -1390,3 +1390,47 @@ Test(null, optim_groups_and_schedules)
 	nb_sched_free(s);
 	nb_optim_free(o);
 }
+
+/* ---- dist.h (issue 19) ---- */
+
+Test(null, dist)
+{
+	/* No pointer argument, or NULL allowed (argc, argv); nb_dist_init
+	 * and nb_dist_abort start or end MPI: tests/test_dist.sh runs
+	 * them under mpirun. */
+	COVERS(nb_dist_available);
+	COVERS(nb_dist_shard_len);
+	COVERS(nb_dist_init);
+	COVERS(nb_dist_abort);
+	COVERS(nb_dist_adopt);
+	EXPECT_NULL_EINVAL(nb_dist_adopt(NULL));
+	COVERS(nb_dist_free);
+	EXPECT_NOOP(nb_dist_free(NULL));
+	COVERS(nb_dist_rank);
+	EXPECT_QUIET(nb_dist_rank(NULL), -1);
+	COVERS(nb_dist_size);
+	EXPECT_QUIET(nb_dist_size(NULL), 0);
+	COVERS(nb_dist_broadcast_module);
+	EXPECT_EINVAL(nb_dist_broadcast_module(NULL, m));
+	COVERS(nb_dist_allreduce);
+	double v = 1;
+	EXPECT_EINVAL(nb_dist_allreduce(NULL, &v, 1, NB_DIST_SUM));
+	COVERS(nb_dist_share_status);
+	EXPECT_EINVAL(nb_dist_share_status(NULL, NB_OK));
+	COVERS(nb_dist_checkpoint_save);
+	EXPECT_EINVAL(nb_dist_checkpoint_save(NULL, "x", m, NULL, NULL));
+	COVERS(nb_ddp_new);
+	EXPECT_NULL_EINVAL(nb_ddp_new(NULL, m, NULL));
+	COVERS(nb_ddp_free);
+	EXPECT_NOOP(nb_ddp_free(NULL));
+	COVERS(nb_ddp_backward);
+	EXPECT_EINVAL(nb_ddp_backward(NULL, NULL, NULL));
+	COVERS(nb_ddp_finish);
+	EXPECT_EINVAL(nb_ddp_finish(NULL));
+	COVERS(nb_ddp_set_no_sync);
+	EXPECT_NOOP(nb_ddp_set_no_sync(NULL, true));
+	COVERS(nb_ddp_stats_get);
+	EXPECT_QUIET(nb_ddp_stats_get(NULL).buckets, 0);
+	COVERS(nb_dist_shard);
+	EXPECT_EINVAL(nb_dist_shard(10, 1, 0, 0, 2, 0, NULL, 5));
+}
