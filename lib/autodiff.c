@@ -9,6 +9,8 @@
  * are branches that need none (requires_grad off).
  */
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include "internal.h"
 
@@ -229,6 +231,104 @@ static nb_status run_node(nb_graph *g, nb_node *n)
 	return NB_OK;
 }
 
+/*
+ * For g's gradient-final hook (nb__graph_set_grad_hook): the persistent
+ * inputs needing a gradient of nodes 0..last, each once, sorted by
+ * tensor, with the first node (in tape order) that reads it, and
+ * whether a node that read it has run its backward in this walk; and
+ * their indices in the order the walk passes those first readers.
+ */
+typedef struct leaf_use {
+	nb_tensor *t;
+	size_t node;
+	bool touched;
+} leaf_use;
+
+/* An index into leaf_uses.u and that leaf's first reader. */
+typedef struct leaf_at {
+	size_t node, i;
+} leaf_at;
+
+typedef struct leaf_uses {
+	leaf_use *u;       /* by tensor */
+	leaf_at *order;    /* by first reader downwards */
+	size_t n, next;
+} leaf_uses;
+
+static int by_tensor_then_node(const void *a, const void *b)
+{
+	const leaf_use *x = a, *y = b;
+	if (x->t != y->t)
+		return (uintptr_t)x->t < (uintptr_t)y->t ? -1 : 1;
+	return x->node < y->node ? -1 : x->node > y->node;
+}
+
+static int by_node_down(const void *a, const void *b)
+{
+	size_t x = ((const leaf_at *)a)->node, y = ((const leaf_at *)b)->node;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static nb_status find_leaf_uses(nb_graph *g, size_t last, leaf_uses *L)
+{
+	size_t cap = 1, k = 0;
+	for (size_t i = 0; i <= last; i++)
+		cap += (size_t)g->tape[i]->n_in;
+	L->u = nb__graph_meta_alloc(g, cap * sizeof *L->u);
+	L->order = nb__graph_meta_alloc(g, cap * sizeof *L->order);
+	if (!L->u || !L->order)
+		return nb__graph_fail(g, NB_ENOMEM, "backward: out of memory");
+	for (size_t i = 0; i <= last; i++) {
+		nb_node *nd = g->tape[i];
+		for (int j = 0; j < nd->n_in; j++)
+			if (!nd->in[j]->graph &&
+			    nb__input_needs_grad(nd->op, j, nd->in[j]))
+				L->u[k++] = (leaf_use){nd->in[j], i, false};
+	}
+	qsort(L->u, k, sizeof *L->u, by_tensor_then_node);
+	size_t m = 0;
+	for (size_t i = 0; i < k; i++)
+		if (!m || L->u[m - 1].t != L->u[i].t)
+			L->u[m++] = L->u[i];
+	for (size_t i = 0; i < m; i++)
+		L->order[i] = (leaf_at){L->u[i].node, i};
+	qsort(L->order, m, sizeof *L->order, by_node_down);
+	L->n = m;
+	L->next = 0;
+	return NB_OK;
+}
+
+/* Marks the persistent inputs of node n (whose backward ran). */
+static void touch_leaves(leaf_uses *L, const nb_node *n)
+{
+	for (int j = 0; j < n->n_in; j++) {
+		if (n->in[j]->graph)
+			continue;
+		leaf_use key = {n->in[j], 0, false};
+		size_t lo = 0, hi = L->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if ((uintptr_t)L->u[mid].t < (uintptr_t)key.t)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < L->n && L->u[lo].t == key.t)
+			L->u[lo].touched = true;
+	}
+}
+
+/* Calls the hook for the leaves whose first reader is node i, if a
+ * node's backward reached them. */
+static void leaves_final(nb_graph *g, leaf_uses *L, size_t i)
+{
+	for (; L->next < L->n && L->order[L->next].node == i; L->next++) {
+		leaf_use *u = &L->u[L->order[L->next].i];
+		if (u->touched)
+			g->grad_hook(g->grad_hook_ctx, u->t);
+	}
+}
+
 nb_status nb_backward(nb_tensor *y, const nb_tensor *grad_out)
 {
 	if (!y)
@@ -255,14 +355,21 @@ nb_status nb_backward(nb_tensor *y, const nb_tensor *grad_out)
 	nb_status st = seed_grad(g, y, grad_out);
 	if (st || !y->node)
 		return st;
+	leaf_uses L = {0};
+	if (g->grad_hook && (st = find_leaf_uses(g, y->node->id, &L)))
+		return st;
 	for (size_t i = y->node->id + 1; i-- > 0;) {
 		nb_node *n = g->tape[i];
-		if (!n->op->backward || !has_grad(n))
-			continue;
-		if ((st = run_node(g, n)))
-			return st;
-		if (!g->retain_grads)
-			release_grads(g, n);
+		if (n->op->backward && has_grad(n)) {
+			if ((st = run_node(g, n)))
+				return st;
+			if (!g->retain_grads)
+				release_grads(g, n);
+			if (g->grad_hook)
+				touch_leaves(&L, n);
+		}
+		if (g->grad_hook)
+			leaves_final(g, &L, i);
 	}
 	return NB_OK;
 }

@@ -88,6 +88,13 @@ void nb_graph_set_anomaly(nb_graph *g, bool on)
 		g->anomaly = on;
 }
 
+void nb__graph_set_grad_hook(nb_graph *g, void (*hook)(void *, nb_tensor *),
+                             void *ctx)
+{
+	g->grad_hook = hook;
+	g->grad_hook_ctx = hook ? ctx : NULL;
+}
+
 void nb_graph_set_retain_grads(nb_graph *g, bool on)
 {
 	if (g)

@@ -125,6 +125,10 @@ struct nb_graph {
 	const char *scope;                      /* current path, "" at top */
 	const char *scope_stack[NB_MAX_SCOPE_DEPTH];
 	int scope_depth;
+	/* Called during backward with each persistent tensor whose gradient
+	 * is final (lib/dist/: gradient buckets); NULL: none. */
+	void (*grad_hook)(void *ctx, nb_tensor *t);
+	void *grad_hook_ctx;
 };
 
 /* A graph tensor header with its zeroed data; _raw: data not zeroed,
@@ -140,6 +144,14 @@ void *nb__graph_meta_alloc(nb_graph *g, size_t n); /* current meta arena */
  * nodes were pushed in between). */
 nb_status nb__graph_reserve_node(nb_graph *g);
 nb_status nb__graph_push_node(nb_graph *g, nb_node *n);
+/* Sets (or with NULL clears) g's gradient-final hook: during
+ * nb_backward, hook(ctx, t) is called once for each persistent tensor t
+ * that needs a gradient and is an input of a node the walk covers, right
+ * after the walk has passed the first node (in tape order) that reads
+ * t, when no later part of the walk can add to t->grad.  Private to the
+ * library (lib/dist/). */
+void nb__graph_set_grad_hook(nb_graph *g, void (*hook)(void *, nb_tensor *),
+                             void *ctx);
 /* Records the first error on g (and as the thread's last error). */
 nb_status nb__graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

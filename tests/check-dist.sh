@@ -20,7 +20,7 @@ for f in "$top"/doc/*.md "$top"/doc/figures/*.svg "$top"/doc/examples/*.c; do
 	case $rel in
 	doc/examples/*.c)
 		prog=${rel%.c}
-		if ! grep -qE "^EXAMPLES = .*$prog|^	.*$prog( |\\\\|$)|$prog\\.la" "$am"; then
+		if ! grep -qE "^EXAMPLES \\+?= .*$prog|^	.*$prog( |\\\\|$)|$prog\\.la" "$am"; then
 			echo "# $prog is neither in EXAMPLES nor a check_LTLIBRARIES plugin (built and run by make check)"
 			fail=1
 		fi ;;

@@ -5,6 +5,7 @@
 # them, giving a file graph; an edge from a lower layer to a higher one,
 # or any cycle, fails.  The layers, bottom up (doc/architecture.md):
 #   lib/ (the engine)  lib/ops/  lib/nn/  lib/io/  lib/dot/  lib/check/
+#   lib/dist/
 # Prints TAP.
 set -u
 build=${NB_BUILDDIR:-.}
@@ -57,6 +58,7 @@ awk '
 		if (f ~ /^lib\/io\//) return 3
 		if (f ~ /^lib\/dot\//) return 4
 		if (f ~ /^lib\/check\//) return 5
+		if (f ~ /^lib\/dist\//) return 6
 		if (f ~ /^lib\/[^\/]*$/) return 0
 		return 9
 	}

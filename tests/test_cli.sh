@@ -103,7 +103,7 @@ if [ ! -x "$nabla" ]; then
 fi
 
 run 0 "--help" --help
-expect_in "$tmp.out" "Usage: nabla COMMAND" "--help prints the usage on stdout"
+expect_in "$tmp.out" "Usage: nabla \[--plugin FILE\]... COMMAND" "--help prints the usage on stdout"
 expect_in "$tmp.out" "gradcheck" "--help lists the commands"
 run 0 "-h" -h
 run 0 "--version" --version
@@ -334,6 +334,12 @@ if [ "$left" = "file m.st" ]; then
 else
 	not_ok "train --save leaves no temporary file: $left"
 fi
+
+# Resuming keeps the command line's lr, though the checkpoint now holds
+# the groups' hyperparameters (issue 16).
+run 0 "train --load with another --lr" $quick --epochs 1 --lr 0.0123 \
+	--json --load "$tmp.ckpt/m.st"
+expect_in "$tmp.out" '"lr": 0.0123,' "train --load: the command line's lr"
 
 # A malformed nabla.epoch is an error naming the file and the key, not
 # epoch 0.  The checkpoint's "1" becomes "x" (same length, valid JSON).

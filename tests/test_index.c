@@ -180,7 +180,7 @@ Test(index, out_of_range_and_negative_indices_are_errors)
 	/* dim out of range, index of the wrong rank or too large a size. */
 	nb_tensor *i2 = ints(NB_SHAPE(1, 2), (int64_t[]){0, 1});
 	cr_expect_null(nb_index_select(g, x, 2, i2));
-	cr_expect(strstr(nb_graph_errmsg(g), "dim 2 is out of range"), "%s",
+	cr_expect(strstr(nb_graph_errmsg(g), "axis 2 is out of range"), "%s",
 	          nb_graph_errmsg(g));
 	nb_graph_reset(g);
 	nb_tensor *tall = ints(NB_SHAPE(4, 1), (int64_t[]){0, 0, 0, 0});

@@ -206,7 +206,7 @@ Test(losses, shapes_and_attributes)
 	expect_fail(g, nb_cosine_similarity(g, x, y, 1, 1e-8), NB_ESHAPE,
 	            "cos bcast", "cosine_similarity", "broadcast", NULL);
 	expect_fail(g, nb_cosine_similarity(g, x, x, 2, 1e-8), NB_EINVAL,
-	            "cos dim", "cosine_similarity", "dim 2", NULL);
+	            "cos axis", "cosine_similarity", "axis 2", NULL);
 	/* kl_div takes batchmean; a trailing optional input may be left
 	 * out of nb_call (cross_entropy's weight), a required one not. */
 	cr_expect_not_null(nb_call(g, "kl_div", 2, (nb_tensor *[]){x, x},
@@ -257,7 +257,7 @@ Test(losses, wrappers_pass_every_attribute)
 		{nb_kl_div(g, x, x, NB_REDUCTION_BATCHMEAN, true), "kl_div",
 		 "reduction=batchmean log_target=1", 2, {x, x}},
 		{nb_cosine_similarity(g, x, p, 0, 0.5), "cosine_similarity",
-		 "dim=0 eps=0.5", 2, {x, p}},
+		 "axis=0 eps=0.5", 2, {x, p}},
 	};
 	for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
 		nb_tensor *named = nb_call(g, c[i].op, c[i].n, c[i].in,

@@ -1330,3 +1330,107 @@ Test(null, loss)
 	nb_tensor_free(cw);
 	nb_tensor_free(p);
 }
+
+/* ---- parameter groups and schedules (issue 16) ---- */
+
+Test(null, optim_groups_and_schedules)
+{
+	nb_tensor *ps[1] = {w};
+	COVERS(nb_group_defaults); /* no arguments */
+	COVERS(nb_onecycle_defaults);
+	COVERS(nb_plateau_defaults);
+	COVERS(nb_module_add_param_kind);
+	EXPECT_EINVAL(nb_module_add_param_kind(NULL, "p", nb_tensor_zeros(
+	              NB_F32, NB_SHAPE(2)), NB_PARAM_BIAS));
+	EXPECT_EINVAL(nb_module_add_param_kind(m, NULL, nb_tensor_zeros(
+	              NB_F32, NB_SHAPE(2)), NB_PARAM_BIAS));
+	EXPECT_EINVAL(nb_module_add_param_kind(m, "p", NULL, NB_PARAM_BIAS));
+	COVERS(nb_module_param_kind);
+	EXPECT_QUIET(nb_module_param_kind(NULL, w), NB_PARAM_UNKNOWN);
+	EXPECT_QUIET(nb_module_param_kind(m, NULL), NB_PARAM_UNKNOWN);
+	COVERS(nb_param_decays);
+	EXPECT_QUIET(nb_param_decays(NB_PARAM_WEIGHT, NULL), false);
+	COVERS(nb_optim_adamw_no_decay);
+	EXPECT_NULL_EINVAL(nb_optim_adamw_no_decay(NULL, NULL));
+	nb_optim *o = nb_optim_sgd(ps, 1, NULL);
+	cr_assert_not_null(o, "%s", nb_last_error());
+	COVERS(nb_optim_add_group);
+	EXPECT_EINVAL(nb_optim_add_group(NULL, ps, 1, NULL));
+	EXPECT_EINVAL(nb_optim_add_group(o, NULL, 1, NULL));
+	EXPECT_EINVAL(nb_optim_add_group(o, (nb_tensor *[]){NULL}, 1, NULL));
+	COVERS(nb_optim_group_count);
+	EXPECT_QUIET(nb_optim_group_count(NULL), 0);
+	COVERS(nb_optim_group);
+	EXPECT_EINVAL(nb_optim_group(NULL, 0, NULL, NULL, NULL));
+	cr_expect_eq(nb_optim_group(o, 0, NULL, NULL, NULL), NB_OK);
+	COVERS(nb_optim_group_lr);
+	arm();
+	cr_expect(isnan(nb_optim_group_lr(NULL, 0)));
+	cr_expect_eq(nb_last_status(), NB_EDTYPE);
+	COVERS(nb_optim_set_group_lr);
+	EXPECT_EINVAL(nb_optim_set_group_lr(NULL, 0, 0.1));
+	COVERS(nb_sched_linear_lr);
+	EXPECT_NULL_EINVAL(nb_sched_linear_lr(NULL, 0.5, 1, 5));
+	COVERS(nb_sched_lambda_lr);
+	EXPECT_NULL_EINVAL(nb_sched_lambda_lr(NULL, NULL, NULL));
+	EXPECT_NULL_EINVAL(nb_sched_lambda_lr(o, NULL, NULL));
+	COVERS(nb_sched_onecycle_lr);
+	EXPECT_NULL_EINVAL(nb_sched_onecycle_lr(NULL, NULL));
+	EXPECT_NULL_EINVAL(nb_sched_onecycle_lr(o, NULL));
+	COVERS(nb_sched_plateau);
+	EXPECT_NULL_EINVAL(nb_sched_plateau(NULL, NULL));
+	COVERS(nb_sched_sequential);
+	EXPECT_NULL_EINVAL(nb_sched_sequential(NULL, NULL, 0, NULL));
+	EXPECT_NULL_EINVAL(nb_sched_sequential(o, NULL, 1, NULL));
+	COVERS(nb_sched_step_metric);
+	EXPECT_EINVAL(nb_sched_step_metric(NULL, 1.0));
+	nb_sched *s = nb_sched_plateau(o, NULL); /* NULL opts: defaults */
+	cr_expect_not_null(s, "%s", nb_last_error());
+	cr_expect_eq(nb_sched_step_metric(s, 1.0), NB_OK);
+	nb_sched_free(s);
+	nb_optim_free(o);
+}
+
+/* ---- dist.h (issue 19) ---- */
+
+Test(null, dist)
+{
+	/* No pointer argument, or NULL allowed (argc, argv); nb_dist_init
+	 * and nb_dist_abort start or end MPI: tests/test_dist.sh runs
+	 * them under mpirun. */
+	COVERS(nb_dist_available);
+	COVERS(nb_dist_shard_len);
+	COVERS(nb_dist_init);
+	COVERS(nb_dist_abort);
+	COVERS(nb_dist_adopt);
+	EXPECT_NULL_EINVAL(nb_dist_adopt(NULL));
+	COVERS(nb_dist_free);
+	EXPECT_NOOP(nb_dist_free(NULL));
+	COVERS(nb_dist_rank);
+	EXPECT_QUIET(nb_dist_rank(NULL), -1);
+	COVERS(nb_dist_size);
+	EXPECT_QUIET(nb_dist_size(NULL), 0);
+	COVERS(nb_dist_broadcast_module);
+	EXPECT_EINVAL(nb_dist_broadcast_module(NULL, m));
+	COVERS(nb_dist_allreduce);
+	double v = 1;
+	EXPECT_EINVAL(nb_dist_allreduce(NULL, &v, 1, NB_DIST_SUM));
+	COVERS(nb_dist_share_status);
+	EXPECT_EINVAL(nb_dist_share_status(NULL, NB_OK));
+	COVERS(nb_dist_checkpoint_save);
+	EXPECT_EINVAL(nb_dist_checkpoint_save(NULL, "x", m, NULL, NULL));
+	COVERS(nb_ddp_new);
+	EXPECT_NULL_EINVAL(nb_ddp_new(NULL, m, NULL));
+	COVERS(nb_ddp_free);
+	EXPECT_NOOP(nb_ddp_free(NULL));
+	COVERS(nb_ddp_backward);
+	EXPECT_EINVAL(nb_ddp_backward(NULL, NULL, NULL));
+	COVERS(nb_ddp_finish);
+	EXPECT_EINVAL(nb_ddp_finish(NULL));
+	COVERS(nb_ddp_set_no_sync);
+	EXPECT_NOOP(nb_ddp_set_no_sync(NULL, true));
+	COVERS(nb_ddp_stats_get);
+	EXPECT_QUIET(nb_ddp_stats_get(NULL).buckets, 0);
+	COVERS(nb_dist_shard);
+	EXPECT_EINVAL(nb_dist_shard(10, 1, 0, 0, 2, 0, NULL, 5));
+}

@@ -88,6 +88,70 @@ static nb_optim *optim_of(const char *kind, json_t *o, nb_tensor **ps,
 	return nb_optim_rmsprop(ps, n, &r);
 }
 
+/* A PyTorch param_groups entry as nb_group_opts, and its parameters. */
+static nb_group_opts group_of(json_t *gj, size_t *first, size_t *count)
+{
+	nb_group_opts go = nb_group_defaults();
+	json_t *ps = json_object_get(gj, "params"), *b;
+	*first = (size_t)json_integer_value(json_array_get(ps, 0));
+	*count = json_array_size(ps);
+	go.lr = num(gj, "lr");
+	go.weight_decay = num(gj, "weight_decay");
+	if (json_object_get(gj, "momentum"))
+		go.momentum = num(gj, "momentum");
+	if ((b = json_object_get(gj, "betas"))) {
+		go.beta1 = json_number_value(json_array_get(b, 0));
+		go.beta2 = json_number_value(json_array_get(b, 1));
+	}
+	return go;
+}
+
+/*
+ * The optimizer of a case with "groups": made with the case's options
+ * changed by group 0's, then every other group added with its own;
+ * nb_optim_group must then give PyTorch's param_groups back.
+ */
+static nb_optim *optim_of_groups(const char *kind, json_t *c,
+                                 nb_tensor **ps)
+{
+	json_t *groups = json_object_get(c, "groups");
+	json_t *o = json_deep_copy(json_object_get(c, "opts"));
+	size_t first, count;
+	nb_group_opts g0 = group_of(json_array_get(groups, 0), &first, &count);
+	json_object_set_new(o, "lr", json_real(g0.lr));
+	json_object_set_new(o, "weight_decay", json_real(g0.weight_decay));
+	if (!isnan(g0.momentum))
+		json_object_set_new(o, "momentum", json_real(g0.momentum));
+	if (!isnan(g0.beta1)) {
+		json_object_set_new(o, "beta1", json_real(g0.beta1));
+		json_object_set_new(o, "beta2", json_real(g0.beta2));
+	}
+	nb_optim *opt = optim_of(kind, o, ps + first, count);
+	json_decref(o);
+	cr_assert_not_null(opt, "%s", nb_last_error());
+	for (size_t g = 1; g < json_array_size(groups); g++) {
+		nb_group_opts go = group_of(json_array_get(groups, g), &first,
+		                            &count);
+		cr_assert_eq(nb_optim_add_group(opt, ps + first, count, &go),
+		             NB_OK, "%s", nb_last_error());
+	}
+	cr_assert_eq(nb_optim_group_count(opt), json_array_size(groups));
+	for (size_t g = 0; g < json_array_size(groups); g++) {
+		size_t f2, c2;
+		nb_group_opts want = group_of(json_array_get(groups, g), &first,
+		                              &count), got;
+		cr_assert_eq(nb_optim_group(opt, g, &got, &f2, &c2), NB_OK);
+		cr_expect(f2 == first && c2 == count);
+		cr_expect(got.lr == want.lr && got.weight_decay ==
+		          want.weight_decay, "group %zu", g);
+		cr_expect(isnan(want.momentum) ? isnan(got.momentum)
+		          : got.momentum == want.momentum, "group %zu", g);
+		cr_expect(isnan(want.beta1) ? isnan(got.beta1)
+		          : got.beta1 == want.beta1 && got.beta2 == want.beta2);
+	}
+	return opt;
+}
+
 /* ---- PyTorch trajectories ---- */
 
 typedef struct err_stats {
@@ -134,7 +198,9 @@ static void run_optim_case(json_t *c, err_stats *es)
 		ps[j] = tensor_of(json_array_get(init, j), dt);
 		nb_tensor_set_requires_grad(ps[j], true);
 	}
-	nb_optim *o = optim_of(kind, json_object_get(c, "opts"), ps, n);
+	nb_optim *o = json_object_get(c, "groups")
+	              ? optim_of_groups(kind, c, ps)
+	              : optim_of(kind, json_object_get(c, "opts"), ps, n);
 	cr_assert_not_null(o, "%s: %s", cname, nb_last_error());
 	nb_graph *g = nb_graph_new();
 	json_t *grads = json_object_get(c, "grads");
@@ -189,7 +255,7 @@ Test(optim, trajectories_match_pytorch)
 	cr_log_info("%zu optimizer cases; max abs error float32 %.3g, "
 	            "float64 %.3g", count, es.max_abs[NB_F32],
 	            es.max_abs[NB_F64]);
-	cr_expect_geq(count, 20);
+	cr_expect_geq(count, 42);
 	cr_expect_eq(es.bad, 0, "%d values differ from PyTorch", es.bad);
 }
 
@@ -684,4 +750,244 @@ Test(sched, bad_arguments)
 	nb_sched_free(NULL);
 	nb_optim_free(o);
 	nb_tensor_free(w);
+}
+
+/* ---- parameter groups (issue 16) ---- */
+
+/* add_group's errors name the optimizer and the group, and leave the
+ * optimizer as it was. */
+Test(optim, add_group_errors)
+{
+	nb_tensor *ps[2], *q = nb_tensor_zeros(NB_F32, NB_SHAPE(3));
+	make_params(ps, NB_F32, 10);
+	nb_optim *o = nb_optim_adam(ps, 1, NULL);
+	cr_assert_not_null(o);
+	size_t n_state = nb_optim_state_count(o);
+	nb_group_opts go = nb_group_defaults();
+	cr_expect_eq(nb_optim_add_group(o, ps + 1, 0, &go), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "group 1: empty"), "%s",
+	          nb_last_error());
+	cr_expect_eq(nb_optim_add_group(o, (nb_tensor *[]){ps[1], ps[0]}, 2,
+	                                &go), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "adam: group 1: parameter 1 is "
+	                 "already in group 0"), "%s", nb_last_error());
+	cr_expect_eq(nb_optim_add_group(o, (nb_tensor *[]){q, q}, 2, &go),
+	             NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "repeats"), "%s", nb_last_error());
+	go.momentum = 0.9;
+	cr_expect_eq(nb_optim_add_group(o, &q, 1, &go), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "no momentum option (adam's is "
+	                 "beta1)"), "%s", nb_last_error());
+	go = nb_group_defaults();
+	go.beta2 = 1.5;
+	cr_expect_eq(nb_optim_add_group(o, &q, 1, &go), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "beta2 1.5") &&
+	          strstr(nb_last_error(), "group 1"), "%s", nb_last_error());
+	go = nb_group_defaults();
+	go.lr = -1;
+	cr_expect_eq(nb_optim_add_group(o, &q, 1, &go), NB_EINVAL);
+	cr_expect_eq(nb_optim_group_count(o), 1);
+	cr_expect_eq(nb_optim_param_count(o), 1);
+	cr_expect_eq(nb_optim_state_count(o), n_state);
+	cr_expect_eq(nb_optim_group(o, 1, NULL, NULL, NULL), NB_EINVAL);
+	cr_expect(isnan(nb_optim_group_lr(o, 1)));
+	cr_expect_eq(nb_optim_set_group_lr(o, 1, 0.1), NB_EINVAL);
+	cr_expect_eq(nb_optim_set_group_lr(o, 0, -0.1), NB_EINVAL);
+	nb_optim_free(o);
+	/* SGD has no betas; an SGD group with momentum gets its buffers. */
+	o = nb_optim_sgd(ps, 1, NULL);
+	go = nb_group_defaults();
+	go.beta1 = 0.5;
+	cr_expect_eq(nb_optim_add_group(o, &q, 1, &go), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "no betas option"), "%s",
+	          nb_last_error());
+	go = nb_group_defaults();
+	go.momentum = 0.9;
+	cr_expect_eq(nb_optim_add_group(o, &q, 1, &go), NB_OK);
+	cr_expect_null(nb_optim_state_find(o, "0.momentum_buffer"));
+	cr_expect_not_null(nb_optim_state_find(o, "1.momentum_buffer"));
+	cr_expect_eq(nb_optim_param(o, 1), q);
+	/* set_lr sets every group's lr */
+	cr_expect_eq(nb_optim_set_lr(o, 0.25), NB_OK);
+	cr_expect_eq(nb_optim_group_lr(o, 1), 0.25);
+	nb_optim_free(o);
+	nb_tensor_free(q);
+	nb_tensor_free(ps[0]);
+	nb_tensor_free(ps[1]);
+}
+
+/* Every allocation failure of add_group is NB_ENOMEM and leaves the
+ * optimizer usable as it was. */
+Test(optim, add_group_allocation_failures)
+{
+	nb_tensor *ps[2];
+	make_params(ps, NB_F64, 11);
+	nb_optim *o = nb_optim_adamw(ps, 1, NULL);
+	nb_status st = NB_ENOMEM;
+	int n;
+	for (n = 0; n < 100 && st; n++) {
+		alloc_count = 0;
+		alloc_fail_at = n;
+		nb_set_alloc_funcs(fail_malloc, fail_realloc, free);
+		st = nb_optim_add_group(o, ps + 1, 1, NULL);
+		nb_set_alloc_funcs(NULL, NULL, NULL);
+		if (st) {
+			cr_expect_eq(st, NB_ENOMEM, "%s", nb_last_error());
+			cr_expect_eq(nb_optim_group_count(o), 1);
+			cr_expect_eq(nb_optim_state_count(o), 4);
+		}
+	}
+	cr_expect_eq(st, NB_OK);
+	cr_expect_gt(n, 2);
+	cr_expect_eq(nb_optim_state_count(o), 7);
+	nb_optim_free(o);
+	nb_tensor_free(ps[0]);
+	nb_tensor_free(ps[1]);
+}
+
+/* Whether each parameter is in group 0 of o. */
+static bool in_group0(const nb_optim *o, const nb_tensor *p)
+{
+	size_t first, count;
+	nb_optim_group(o, 0, NULL, &first, &count);
+	for (size_t i = first; i < first + count; i++)
+		if (nb_optim_param(o, i) == p)
+			return true;
+	return false;
+}
+
+/*
+ * The AdamW recipe decides from what each layer recorded, not from the
+ * names: linear weights decay; biases, layer_norm's weight and bias
+ * and prelu's weight do not; a user parameter without a kind by its
+ * number of dimensions; frozen parameters are left out.
+ */
+Test(optim, adamw_no_decay_follows_parameter_kinds)
+{
+	nb_module *m = nb_model_parse("linear:4 layer_norm prelu linear:3", 5,
+	                              NULL);
+	cr_assert_not_null(m, "%s", nb_last_error());
+	nb_module *u = nb_module_new(&(nb_module_class){.type = "user",
+	                             .forward = NULL}, "u", NULL);
+	cr_expect_null(u); /* a class needs a forward: use a sequential */
+	u = nb_sequential_new("user");
+	cr_assert_eq(nb_module_add_param(u, "matrix", nb_tensor_zeros(NB_F32,
+	             NB_SHAPE(2, 2))), NB_OK);
+	cr_assert_eq(nb_module_add_param(u, "vector", nb_tensor_zeros(NB_F32,
+	             NB_SHAPE(2))), NB_OK);
+	/* the kind, not the name, decides: a "bias" that is a weight */
+	cr_assert_eq(nb_module_add_param_kind(u, "bias", nb_tensor_zeros(
+	             NB_F32, NB_SHAPE(2)), NB_PARAM_WEIGHT), NB_OK);
+	cr_expect_eq(nb_module_add_param_kind(u, "bad", nb_tensor_zeros(
+	             NB_F32, NB_SHAPE(2)), (nb_param_kind)9), NB_EINVAL);
+	cr_assert_eq(nb_module_add(m, u), NB_OK);
+	cr_assert_eq(nb_module_freeze(m, "fc2.bias", true, NULL), NB_OK);
+	static const struct { const char *name; nb_param_kind kind; bool decay; }
+	want[] = {
+		{"fc1.weight", NB_PARAM_WEIGHT, true},
+		{"fc1.bias", NB_PARAM_BIAS, false},
+		{"ln1.weight", NB_PARAM_NORM, false},
+		{"ln1.bias", NB_PARAM_NORM, false},
+		{"prelu1.weight", NB_PARAM_ELEMENTWISE, false},
+		{"fc2.weight", NB_PARAM_WEIGHT, true},
+		{"user.matrix", NB_PARAM_UNKNOWN, true},
+		{"user.vector", NB_PARAM_UNKNOWN, false},
+		{"user.bias", NB_PARAM_WEIGHT, true},
+	};
+	nb_adam_opts ao = nb_adamw_defaults();
+	ao.weight_decay = 0.05;
+	nb_optim *o = nb_optim_adamw_no_decay(m, &ao);
+	cr_assert_not_null(o, "%s", nb_last_error());
+	cr_expect_eq(nb_optim_group_count(o), 2);
+	size_t n0, n1;
+	nb_group_opts g0, g1;
+	nb_optim_group(o, 0, &g0, NULL, &n0);
+	nb_optim_group(o, 1, &g1, NULL, &n1);
+	cr_expect_eq(n0, 4);
+	cr_expect_eq(n1, 5);
+	cr_expect_eq(g0.weight_decay, 0.05);
+	cr_expect_eq(g1.weight_decay, 0);
+	cr_expect_eq(g1.lr, ao.lr);
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+		nb_tensor *p = nb_module_tensor(m, want[i].name);
+		cr_assert_not_null(p, "%s", want[i].name);
+		cr_expect_eq(nb_module_param_kind(m, p), want[i].kind, "%s",
+		             want[i].name);
+		cr_expect_eq(nb_param_decays(want[i].kind, p), want[i].decay,
+		             "%s", want[i].name);
+		cr_expect_eq(in_group0(o, p), want[i].decay, "%s", want[i].name);
+	}
+	nb_tensor *frozen = nb_module_tensor(m, "fc2.bias");
+	for (size_t i = 0; i < nb_optim_param_count(o); i++)
+		cr_expect_neq(nb_optim_param(o, i), frozen);
+	nb_optim_free(o);
+	/* A model of weights only gets one group; one of no-decay
+	 * parameters only, one group with weight_decay 0. */
+	nb_module *w = nb_model_parse("linear:3,bias=0", 4, NULL);
+	o = nb_optim_adamw_no_decay(w, NULL);
+	cr_expect_eq(nb_optim_group_count(o), 1);
+	nb_optim_group(o, 0, &g0, NULL, NULL);
+	cr_expect_eq(g0.weight_decay, 1e-2);
+	nb_optim_free(o);
+	nb_module_free(w);
+	nb_module *b = nb_model_parse("layer_norm", 4, NULL);
+	o = nb_optim_adamw_no_decay(b, NULL);
+	cr_expect_eq(nb_optim_group_count(o), 1);
+	nb_optim_group(o, 0, &g0, NULL, NULL);
+	cr_expect_eq(g0.weight_decay, 0);
+	nb_optim_free(o);
+	cr_expect_eq(nb_module_freeze(b, "", true, NULL), NB_OK);
+	cr_expect_null(nb_optim_adamw_no_decay(b, NULL));
+	cr_expect(strstr(nb_last_error(), "no trainable parameter"), "%s",
+	          nb_last_error());
+	nb_module_free(b);
+	nb_module_free(m);
+}
+
+/*
+ * The no-decay recipe gives PyTorch's trajectory: two AdamW groups, the
+ * second with weight_decay 0, equal two separate AdamW optimizers bit
+ * for bit (the per-group options are used per parameter).
+ */
+Test(optim, groups_equal_separate_optimizers)
+{
+	nb_tensor *a[2], *b[2];
+	make_params(a, NB_F32, 12);
+	make_params(b, NB_F32, 12);
+	nb_graph *g = nb_graph_new();
+	nb_adam_opts ao = nb_adamw_defaults();
+	ao.lr = 0.01;
+	ao.weight_decay = 0.1;
+	nb_optim *one = nb_optim_adamw(a, 1, &ao);
+	nb_group_opts go = nb_group_defaults();
+	go.weight_decay = 0;
+	go.lr = 0.002;
+	go.beta1 = 0.5;
+	cr_assert_eq(nb_optim_add_group(one, a + 1, 1, &go), NB_OK);
+	nb_optim *s0 = nb_optim_adamw(b, 1, &ao);
+	ao.weight_decay = 0;
+	ao.lr = 0.002;
+	ao.beta1 = 0.5;
+	nb_optim *s1 = nb_optim_adamw(b + 1, 1, &ao);
+	for (int k = 0; k < 5; k++) {
+		nb_optim_zero_grad(one, true);
+		nb_optim_zero_grad(s0, true);
+		nb_optim_zero_grad(s1, true);
+		fake_step(g, a, 2, k);
+		fake_step(g, b, 2, k);
+		nb_optim_step(one);
+		nb_optim_step(s0);
+		nb_optim_step(s1);
+	}
+	for (int j = 0; j < 2; j++)
+		cr_expect(!memcmp(nb_tensor_data(a[j]), nb_tensor_data(b[j]),
+		                  nb_tensor_numel(a[j]) * sizeof(float)), "%d", j);
+	nb_optim_free(one);
+	nb_optim_free(s0);
+	nb_optim_free(s1);
+	for (int j = 0; j < 2; j++) {
+		nb_tensor_free(a[j]);
+		nb_tensor_free(b[j]);
+	}
+	nb_graph_free(g);
 }

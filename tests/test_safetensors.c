@@ -1105,3 +1105,142 @@ Test(safetensors, nonstrict_load_of_nothing_is_an_error)
 	          nb_last_error());
 	nb_module_free(m);
 }
+
+/* ---- parameter groups in checkpoints (issue 16) ---- */
+
+/* A fresh AdamW no-decay optimizer over m (two groups). */
+static nb_optim *grouped(nb_module *m, double lr)
+{
+	nb_adam_opts ao = nb_adamw_defaults();
+	ao.lr = lr;
+	nb_optim *o = nb_optim_adamw_no_decay(m, &ao);
+	cr_assert_not_null(o, "%s", nb_last_error());
+	cr_assert_eq(nb_optim_group_count(o), 2);
+	return o;
+}
+
+/*
+ * Each group's hyperparameters are saved under PyTorch's param_groups
+ * names and restored with the state; a schedule's initial_lr too.  A
+ * file without them (before 2026-12) still loads, options untouched; a
+ * file with other groups is refused.
+ */
+Test(safetensors, optimizer_groups_round_trip)
+{
+	const char *path = tmp("groups.safetensors");
+	nb_module *m = mlp(NB_F64, "linear:3");
+	nb_optim *o = grouped(m, 0.01);
+	nb_group_opts go = nb_group_defaults();
+	cr_assert_eq(nb_optim_set_group_lr(o, 1, 0.003), NB_OK);
+	nb_sched *s = nb_sched_exponential_lr(o, 0.5);
+	cr_assert_eq(nb_sched_step(s), NB_OK);
+	cr_assert_eq(nb_checkpoint_save(path, m, o, NULL), NB_OK, "%s",
+	             nb_last_error());
+	nb_safetensors *f;
+	cr_assert_eq(nb_safetensors_open(path, &f), NB_OK);
+	nb_dtype dt;
+	int ndim;
+	int64_t shape[NB_MAX_DIMS];
+	cr_expect_eq(nb_safetensors_info(f, "optim/param_groups.1.params", &dt,
+	             &ndim, shape), NB_OK);
+	cr_expect_eq(dt, NB_I64);
+	cr_expect_eq(nb_safetensors_info(f, "optim/param_groups.0.betas", &dt,
+	             &ndim, shape), NB_OK);
+	cr_expect(ndim == 1 && shape[0] == 2);
+	nb_tensor *lr = nb_safetensors_read(f, "optim/param_groups.1.lr");
+	cr_expect_float_eq(nb_tensor_item(lr), 0.0015, 1e-18);
+	nb_tensor_free(lr);
+	nb_tensor *init = nb_safetensors_read(f,
+	                                      "optim/param_groups.1.initial_lr");
+	cr_expect_eq(nb_tensor_item(init), 0.003);
+	nb_tensor_free(init);
+	/* The same file without the param_groups entries: an old one. */
+	size_t n = nb_safetensors_count(f), k = 0;
+	nb_named_tensor *t = calloc(n, sizeof *t);
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = nb_safetensors_name(f, i);
+		if (strstr(nm, "param_groups"))
+			continue;
+		t[k++] = (nb_named_tensor){nm, nb_safetensors_read(f, nm), false};
+	}
+	const char *meta[] = {"nabla.optim", "adamw", NULL};
+	cr_assert_eq(nb_safetensors_save(tmp("old.safetensors"), t, k, meta),
+	             NB_OK, "%s", nb_last_error());
+	for (size_t i = 0; i < k; i++)
+		nb_tensor_free(t[i].tensor);
+	free(t);
+	nb_safetensors_close(f);
+
+	nb_module *m2 = mlp(NB_F64, "linear:3");
+	nb_optim *o2 = grouped(m2, 0.5);
+	nb_sched *s2 = NULL;
+	cr_assert_eq(nb_optim_load_state(o2, path), NB_OK, "%s",
+	             nb_last_error());
+	cr_expect_eq(nb_optim_group_lr(o2, 0), 0.005);
+	cr_expect_eq(nb_optim_group_lr(o2, 1), 0.0015);
+	nb_optim_group(o2, 0, &go, NULL, NULL);
+	cr_expect(go.weight_decay == 1e-2 && go.beta1 == 0.9 &&
+	          go.beta2 == 0.999);
+	nb_optim_group(o2, 1, &go, NULL, NULL);
+	cr_expect_eq(go.weight_decay, 0);
+	/* initial_lr came back: a schedule made now has the saved base. */
+	s2 = nb_sched_exponential_lr(o2, 0.5);
+	cr_expect_eq(nb_sched_base_lr(s2), 0.01);
+	cr_expect_eq(nb_sched_set_epoch(s2, 1), NB_OK);
+	cr_expect_eq(nb_optim_group_lr(o2, 1), 0.0015);
+	nb_sched_free(s2);
+
+	/* An old file: the state loads, the options stay. */
+	nb_optim *o3 = grouped(m2, 0.5);
+	cr_assert_eq(nb_optim_load_state(o3, tmp("old.safetensors")), NB_OK,
+	             "%s", nb_last_error());
+	cr_expect_eq(nb_optim_group_lr(o3, 1), 0.5);
+	cr_expect_eq(nb_optim_step_count(o3), 0); /* no optimizer step ran */
+
+	/* One group over the same parameters: refused, nothing copied. */
+	nb_tensor *p[8];
+	size_t np = nb_module_params(m2, true, p, 8);
+	nb_optim *o4 = nb_optim_adamw(p, np, NULL);
+	cr_expect_eq(nb_optim_load_state(o4, path), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "has 2 parameter groups, this "
+	                 "optimizer 1"), "%s", nb_last_error());
+	cr_expect_eq(nb_optim_get_lr(o4), 1e-3);
+	nb_optim_free(o);
+	nb_optim_free(o2);
+	nb_optim_free(o3);
+	nb_optim_free(o4);
+	nb_sched_free(s);
+	nb_module_free(m);
+	nb_module_free(m2);
+}
+
+/* An SGD checkpoint with momentum in a group cannot load into an
+ * optimizer whose group has none (it lacks the buffers). */
+Test(safetensors, optimizer_group_momentum_must_match)
+{
+	const char *path = tmp("sgdgroups.safetensors");
+	nb_module *m = mlp(NB_F64, "linear:3");
+	nb_tensor *p[8];
+	size_t n = nb_module_params(m, true, p, 8);
+	nb_optim *o = nb_optim_sgd(p, 2, NULL);
+	nb_group_opts go = nb_group_defaults();
+	go.momentum = 0.9;
+	cr_assert_eq(nb_optim_add_group(o, p + 2, n - 2, &go), NB_OK);
+	cr_assert_eq(nb_checkpoint_save(path, m, o, NULL), NB_OK);
+	nb_optim *o2 = nb_optim_sgd(p, 2, NULL);
+	go.momentum = 0;
+	cr_assert_eq(nb_optim_add_group(o2, p + 2, n - 2, &go), NB_OK);
+	cr_expect_eq(nb_optim_load_state(o2, path), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "param_groups.1: momentum 0.9"),
+	          "%s", nb_last_error());
+	/* Other group sizes over the same parameters: refused too. */
+	nb_optim *o3 = nb_optim_sgd(p, 1, NULL);
+	go.momentum = 0.9;
+	cr_assert_eq(nb_optim_add_group(o3, p + 1, n - 1, &go), NB_OK);
+	cr_expect_eq(nb_optim_load_state(o3, path), NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "group 0"), "%s", nb_last_error());
+	nb_optim_free(o);
+	nb_optim_free(o2);
+	nb_optim_free(o3);
+	nb_module_free(m);
+}

@@ -85,6 +85,16 @@ static void print_inputs_json(FILE *f, const nb_op *op)
 	fputc(']', f);
 }
 
+/* The dtypes an input takes, as `nabla ops NAME --json` names them. */
+static const char *input_dtype(unsigned flags)
+{
+	return flags & NB_IN_INT64 ? "int64"
+	     : flags & NB_IN_BOOL ? "bool"
+	     : flags & NB_IN_ANY_FLOAT ? "float32|float64"
+	     : flags & NB_IN_ANY_DTYPE ? "the op's: float32|float64|int64|bool"
+	     : "the op's";
+}
+
 /* Each input's role and flags, for `nabla ops NAME --json`. */
 static void print_input_defs_json(FILE *f, const nb_op *op)
 {
@@ -97,10 +107,9 @@ static void print_input_defs_json(FILE *f, const nb_op *op)
 		        "\"differentiable\": %s, \"dtype\": \"%s\", "
 		        "\"variadic\": %s", role_name(d->role),
 		        d->flags & NB_IN_OPTIONAL ? "true" : "false",
-		        d->flags & (NB_IN_NONDIFF | NB_IN_INT64) ||
+		        d->flags & (NB_IN_NONDIFF | NB_IN_INT64 | NB_IN_BOOL) ||
 		        (op->flags & NB_OP_NO_GRAD) ? "false" : "true",
-		        d->flags & NB_IN_INT64 ? "int64" : d->flags &
-		        NB_IN_ANY_FLOAT ? "float32|float64" : "the op's",
+		        input_dtype(d->flags),
 		        d->flags & NB_IN_VARIADIC ? "true" : "false");
 		if (d->role != NB_ROLE_DATA && d->fill == NB_FILL_CONST)
 			fprintf(f, ", \"layer_fill\": %.9g", d->value);

@@ -332,7 +332,11 @@ static int setup_optim(train_ctx *t)
 	if (sc.kind && !t->sched)
 		goto fail;
 	if (o->load) {
+		/* The file's groups bring their lr back; the command line's
+		 * (or the schedule's, below) stays in charge. */
+		double lr = nb_optim_get_lr(t->opt);
 		nb_status st = nb_optim_load_state(t->opt, o->load);
+		nb_optim_set_lr(t->opt, lr);
 		if (st == NB_OK && !o->json)
 			fprintf(stderr, "nabla train: resumed %s's state and epoch "
 			        "%lld from %s\n", nb_optim_name(t->opt),

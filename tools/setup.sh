@@ -22,7 +22,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 PACKAGES="build-essential autoconf automake libtool pkg-config uthash-dev
 libcriterion-dev libopenblas-dev libjansson-dev zlib1g-dev libcairo2-dev
 graphviz libgraphviz-dev valgrind dataset-fashion-mnist clang
-libclang-rt-14-dev"
+libclang-rt-14-dev libopenmpi-dev openmpi-bin"
 
 install_packages() {
 	missing=""

@@ -117,7 +117,11 @@ nb_status nb_module_save(nb_module *m, const char *path,
  * NULL): each entry of nb_optim_state_at as "optim/NAME" ("optim/step",
  * "optim/0.momentum_buffer", ...; parameters by their index in the
  * optimizer), the metadata "nabla.optim" = nb_optim_name(o) and
- * "nabla.optim.params" = nb_optim_param_count(o) in decimal.  Names
+ * "nabla.optim.params" = nb_optim_param_count(o) in decimal, and each
+ * parameter group's hyperparameters as PyTorch's param_groups:
+ * "optim/param_groups.G.params" (int64 parameter indices), ".lr",
+ * ".weight_decay", ".momentum" (SGD, RMSprop) or ".betas" ([2]: Adam,
+ * AdamW), and ".initial_lr" when a schedule set one (float64).  Names
  * starting with "optim/" are reserved for this: nb_module_load skips
  * them, and module names cannot contain '/'.  NB_EINVAL for a NULL m
  * or path (also nb_module_save).
@@ -126,7 +130,11 @@ nb_status nb_checkpoint_save(const char *path, nb_module *m,
                              const nb_optim *o, const char *const *meta);
 /*
  * Restores o's state from a file written by nb_checkpoint_save for an
- * optimizer of the same kind over the same parameters.  NB_ENOTFOUND
+ * optimizer of the same kind over the same parameters and groups, and
+ * the groups' hyperparameters when the file has them (files before
+ * 2026-12 do not: then the options stay as they are).  A file with
+ * other groups (their number, their parameters, or a momentum that
+ * needs state o lacks) is NB_EINVAL.  NB_ENOTFOUND
  * when the file has no optimizer state or lacks an entry, NB_EINVAL
  * when it was saved by another kind of optimizer or for another number
  * of parameters (metadata "nabla.optim.params", written since 2026-11:

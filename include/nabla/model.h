@@ -156,6 +156,41 @@ void nb_module_zero_grad(nb_module *m);
 nb_status nb_module_freeze(nb_module *m, const char *prefix, bool frozen,
                            size_t *matched);
 
+/*
+ * What a parameter is to its layer, recorded when it is added, so that
+ * recipes such as "no weight decay on biases and normalization weights"
+ * (nb_optim_adamw_no_decay) decide from it and never from a name.  The
+ * built-in layers record it: linear and conv2d weights NB_PARAM_WEIGHT,
+ * their biases NB_PARAM_BIAS; an op layer's parameters (made from the
+ * op's nb_input_def) NB_PARAM_NORM for a normalization op, else
+ * NB_PARAM_ELEMENTWISE (prelu's weight).  nb_module_add_param records
+ * NB_PARAM_UNKNOWN.
+ */
+typedef enum nb_param_kind {
+	NB_PARAM_UNKNOWN = 0,
+	NB_PARAM_WEIGHT,      /* a weight matrix or kernel */
+	NB_PARAM_BIAS,        /* an additive bias */
+	NB_PARAM_NORM,        /* an affine weight or bias of a normalization */
+	NB_PARAM_ELEMENTWISE  /* a per-feature or shared parameter of another
+	                         op layer */
+} nb_param_kind;
+
+/* nb_module_add_param recording kind (a value of nb_param_kind, else
+ * NB_EINVAL; t is stolen, also on failure). */
+nb_status nb_module_add_param_kind(nb_module *m, const char *name,
+                                   nb_tensor *t, nb_param_kind kind);
+/* The kind of parameter p of m's subtree; NB_PARAM_UNKNOWN if p is not
+ * one (or m or p is NULL). */
+nb_param_kind nb_module_param_kind(const nb_module *m, const nb_tensor *p);
+/*
+ * Whether weight decay belongs on a parameter of this kind: yes for
+ * NB_PARAM_WEIGHT, no for biases, normalization and elementwise
+ * parameters, and for NB_PARAM_UNKNOWN yes when p has 2 or more
+ * dimensions (the p.ndim >= 2 rule of many PyTorch recipes).  false
+ * for a NULL p.
+ */
+bool nb_param_decays(nb_param_kind kind, const nb_tensor *p);
+
 /* ---- built-in modules ---- */
 
 /* A container that runs its children in order. */

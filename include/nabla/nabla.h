@@ -65,4 +65,7 @@
 #include "plugin.h"
 #include "shape.h"
 
+/* Data-parallel training on MPI (lib/dist/; MPI optional at build). */
+#include "dist.h"
+
 #endif

@@ -34,6 +34,7 @@
 #define NABLA_OPTIM_H
 
 #include "tensor.h"
+#include "model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -126,7 +127,8 @@ nb_status nb_optim_step(nb_optim *o);
  */
 void nb_optim_zero_grad(nb_optim *o, bool set_to_none);
 
-/* The learning rate; set_lr takes lr >= 0 (NB_EINVAL otherwise). */
+/* The learning rate of group 0; set_lr sets every group's (lr >= 0,
+ * NB_EINVAL otherwise, and then nothing changes). */
 double nb_optim_get_lr(const nb_optim *o);
 nb_status nb_optim_set_lr(nb_optim *o, double lr);
 
@@ -143,8 +145,10 @@ int64_t nb_optim_step_count(const nb_optim *o);
  *   adam(w): "i.exp_avg", "i.exp_avg_sq", "i.max_exp_avg_sq" (amsgrad)
  *   rmsprop: "i.square_avg", "i.momentum_buffer" (momentum > 0),
  *            "i.grad_avg" (centered)
- * (the names of PyTorch's state_dict).  Every entry exists from
- * construction (zeros) and the count never changes, so a checkpoint
+ * (the names of PyTorch's state_dict; i counts the parameters of every
+ * group in order, as PyTorch's state_dict does).  Every entry exists
+ * from construction (zeros) and the count only grows, when
+ * nb_optim_add_group appends its parameters' entries, so a checkpoint
  * reader can restore them with nb_tensor_copy into the borrowed
  * tensors.  While "i.step" is 0, SGD's momentum buffer is unused: the
  * first update sets it to the gradient, as PyTorch's starts as a copy
@@ -157,40 +161,201 @@ size_t nb_optim_state_count(const nb_optim *o);
 nb_tensor *nb_optim_state_at(const nb_optim *o, size_t i, const char **name);
 nb_tensor *nb_optim_state_find(const nb_optim *o, const char *name);
 
+/* ---- parameter groups (torch.optim's param_groups) ---- */
+
+/*
+ * Every optimizer has one or more parameter groups, each with its own
+ * learning rate, weight decay and momentum (SGD, RMSprop) or betas
+ * (Adam, AdamW); the other options (eps, nesterov, amsgrad, ...) are the
+ * optimizer's.  The constructor makes group 0 of its parameters and
+ * options; nb_optim_add_group appends more, as PyTorch's
+ * add_param_group.
+ *
+ * nb_group_opts: a field left NAN takes the optimizer's value (the
+ * constructor's options), as a PyTorch group inherits the defaults.
+ * Start from nb_group_defaults() (every field NAN).  momentum belongs
+ * to SGD and RMSprop, beta1 and beta2 to Adam and AdamW: a non-NAN
+ * value for an optimizer without it is NB_EINVAL.
+ */
+typedef struct nb_group_opts {
+	double lr;
+	double weight_decay;
+	double momentum;      /* SGD, RMSprop */
+	double beta1, beta2;  /* Adam, AdamW */
+} nb_group_opts;
+
+nb_group_opts nb_group_defaults(void);
+
+/*
+ * Appends a group of params[0..n-1] (n >= 1, persistent float tensors,
+ * none repeated and none already in another group) with opts (NULL:
+ * the optimizer's options).  The parameters take the next indices
+ * (nb_optim_param) and their state entries are appended.  NB_EINVAL for
+ * a NULL o or params, n 0, a NULL, repeated or graph parameter (the
+ * message names the group and the parameters' indices), an option the
+ * optimizer lacks or a bad value (named, as the constructors do);
+ * NB_EDTYPE for an int64 parameter; NB_ENOMEM.  On any error the
+ * optimizer is unchanged.  The params array is copied, the tensors
+ * borrowed.
+ */
+nb_status nb_optim_add_group(nb_optim *o, nb_tensor *const *params,
+                             size_t n, const nb_group_opts *opts);
+/* The number of groups (0 for a NULL o). */
+size_t nb_optim_group_count(const nb_optim *o);
+/*
+ * Group g: its options, every field resolved (NAN for momentum or betas
+ * the optimizer lacks), the index of its first parameter and its size
+ * (each pointer may be NULL).  NB_EINVAL for a NULL o or g out of range.
+ */
+nb_status nb_optim_group(const nb_optim *o, size_t g, nb_group_opts *opts,
+                         size_t *first, size_t *count);
+/* Group g's learning rate (NAN for a NULL o or g out of range), and
+ * setting it (lr >= 0; NB_EINVAL otherwise). */
+double nb_optim_group_lr(const nb_optim *o, size_t g);
+nb_status nb_optim_set_group_lr(nb_optim *o, size_t g, double lr);
+
+/*
+ * The usual AdamW recipe: AdamW over the trainable parameters of m,
+ * group 0 those that decay, with opts (NULL: nb_adamw_defaults()),
+ * group 1 the others, with weight_decay 0.  Which parameters decay is
+ * nb_param_decays (<nabla/model.h>): weights of linear and convolution
+ * layers do; biases and normalization weights do not; a parameter
+ * added without a kind decays when it has 2 or more dimensions.  An
+ * empty set makes no group: a model without biases or normalizations
+ * gets group 0 only, and one with nothing but them gets one group with
+ * weight_decay 0.  NB_EINVAL for a NULL m or a model with no trainable
+ * parameter, as nb_optim_adamw otherwise.
+ */
+nb_optim *nb_optim_adamw_no_decay(nb_module *m, const nb_adam_opts *opts);
+
 /* ---- learning-rate schedules (torch.optim.lr_scheduler) ---- */
 
 /*
- * A schedule sets its optimizer's learning rate from the epoch count,
- * by the closed form of PyTorch's scheduler (base_lr is the optimizer's
- * lr when the schedule is made, epoch 0):
- *   step:        base_lr * gamma^floor(epoch / step_size)       (StepLR)
- *   exponential: base_lr * gamma^epoch                    (ExponentialLR)
- *   cosine:      eta_min + (base_lr - eta_min)(1 + cos(pi epoch/T_max))/2
- *                                                    (CosineAnnealingLR)
- * Call nb_sched_step once per epoch, after that epoch's optimizer steps,
- * as in PyTorch.  The schedule borrows the optimizer, which must outlive
- * it, and overwrites its lr at every step (nb_optim_set_lr in between
- * lasts until the next schedule step).  Constructors return NULL with
- * NB_EINVAL for step_size < 1, T_max < 1, gamma < 0, eta_min < 0, a
- * non-finite value or a NULL o, NB_ENOMEM.  A NULL s: step and set_epoch
- * are NB_EINVAL, epoch is -1, lr_at and base_lr NAN.
+ * A schedule sets the learning rate of every group of its optimizer as
+ * a function of its step count, as the matching PyTorch scheduler
+ * does.  The unit is the schedule step: call nb_sched_step once per
+ * batch or once per epoch, as you choose, after that period's
+ * optimizer steps, and give every length (step_size, T_max,
+ * total_iters, total_steps, milestones, patience) in those steps.
+ *
+ * Each group g has its own base lr, PyTorch's initial_lr: the group's
+ * lr before any schedule changed it (a second schedule made on the
+ * same optimizer, as for nb_sched_sequential, takes the same base as
+ * the first; nb_optim_set_lr and nb_optim_set_group_lr forget it, so a
+ * schedule made after them starts from the lr they set).  Groups added
+ * after the schedule is made keep their lr.  Closed forms, at step t:
+ *   step:        base * gamma^floor(t / step_size)               StepLR
+ *   exponential: base * gamma^t                             ExponentialLR
+ *   cosine:      eta_min + (base - eta_min)(1 + cos(pi t / T_max)) / 2
+ *                                                       CosineAnnealingLR
+ *   linear:      base * (start + (end - start) min(t, total) / total)
+ *                                                                LinearLR
+ *   lambda:      base * fn(t, g, user)                          LambdaLR
+ *   one-cycle, sequential, reduce-on-plateau: below.
+ * A constructor sets the lr of step 0 at once (as PyTorch's does) and
+ * returns NULL with NB_EINVAL for a NULL o, a bad value (named in the
+ * message), or NB_ENOMEM.  The schedule borrows the optimizer, which
+ * must outlive it, and overwrites the lr at every step
+ * (nb_optim_set_lr in between lasts until the next schedule step).
+ * A NULL s: step, step_metric and set_epoch are NB_EINVAL, epoch is -1,
+ * lr_at and base_lr NAN.
  */
 typedef struct nb_sched nb_sched;
 
 nb_sched *nb_sched_step_lr(nb_optim *o, int64_t step_size, double gamma);
 nb_sched *nb_sched_exponential_lr(nb_optim *o, double gamma);
 nb_sched *nb_sched_cosine_lr(nb_optim *o, int64_t T_max, double eta_min);
+/* Linear warm-up (or decay) of the factor from start_factor (in (0, 1])
+ * to end_factor (in [0, 1]) over total_iters (>= 1) steps, then
+ * constant. */
+nb_sched *nb_sched_linear_lr(nb_optim *o, double start_factor,
+                             double end_factor, int64_t total_iters);
+/* base * fn(step, group, user).  fn must return a finite value >= 0
+ * (else that step fails with NB_EINVAL naming the step); user is
+ * borrowed. */
+typedef double (*nb_lr_lambda)(int64_t step, size_t group, void *user);
+nb_sched *nb_sched_lambda_lr(nb_optim *o, nb_lr_lambda fn, void *user);
+
+/*
+ * OneCycleLR (three_phase false): the lr rises from max_lr / div_factor
+ * to max_lr over the first pct_start of total_steps steps, then falls
+ * to max_lr / div_factor / final_div_factor at step total_steps - 1,
+ * by a half cosine or a straight line.  Steps past total_steps are
+ * NB_EINVAL, as PyTorch's ValueError.  The momentum (beta1) cycling of
+ * PyTorch's cycle_momentum is not done: the momentum stays as set.
+ * max_lrs (NULL: max_lr for every group) gives one value per group
+ * (copied), as PyTorch's list.  Start from nb_onecycle_defaults.
+ */
+typedef enum nb_anneal { NB_ANNEAL_COS = 0, NB_ANNEAL_LINEAR } nb_anneal;
+typedef struct nb_onecycle_opts {
+	double max_lr;           /* required: > 0 */
+	const double *max_lrs;   /* NULL, or one per group */
+	int64_t total_steps;     /* required: >= 1 */
+	double pct_start;        /* 0.3; in [0, 1] */
+	nb_anneal anneal;        /* NB_ANNEAL_COS */
+	double div_factor;       /* 25; > 0 */
+	double final_div_factor; /* 1e4; > 0 */
+} nb_onecycle_opts;
+nb_onecycle_opts nb_onecycle_defaults(double max_lr, int64_t total_steps);
+nb_sched *nb_sched_onecycle_lr(nb_optim *o, const nb_onecycle_opts *opts);
+
+/*
+ * ReduceLROnPlateau: stepped with a metric (nb_sched_step_metric; a
+ * plain nb_sched_step is NB_EINVAL).  A metric better than the best so
+ * far by more than threshold (relative: best * (1 -+ threshold);
+ * absolute: best -+ threshold) resets the count of bad steps; when the
+ * count exceeds patience, every group's lr becomes max(lr * factor,
+ * min_lr) unless that changes it by eps or less, and the next cooldown
+ * steps count no bad steps.  It reads and lowers the groups' current
+ * lr (no base lr); it has no closed form: set_epoch is NB_EINVAL and
+ * lr_at NAN, and its counters are not in checkpoints.
+ */
+typedef enum nb_plateau_mode { NB_PLATEAU_MIN = 0, NB_PLATEAU_MAX }
+	nb_plateau_mode;
+typedef struct nb_plateau_opts {
+	nb_plateau_mode mode;  /* NB_PLATEAU_MIN: lower is better */
+	double factor;         /* 0.1; in [0, 1) */
+	int64_t patience;      /* 10; >= 0 */
+	double threshold;      /* 1e-4; finite, >= 0 */
+	bool threshold_abs;    /* false: relative (PyTorch's "rel") */
+	int64_t cooldown;      /* 0; >= 0 */
+	double min_lr;         /* 0; >= 0 */
+	double eps;            /* 1e-8; >= 0 */
+} nb_plateau_opts;
+nb_plateau_opts nb_plateau_defaults(void);
+nb_sched *nb_sched_plateau(nb_optim *o, const nb_plateau_opts *opts);
+/* One step of a plateau schedule with this step's metric (NaN is never
+ * better, as in PyTorch).  NB_EINVAL for another kind of schedule. */
+nb_status nb_sched_step_metric(nb_sched *s, double metric);
+
+/*
+ * SequentialLR: scheds[0] until step milestones[0], then scheds[1]
+ * restarted at its step 0, and so on (n schedules, n - 1 milestones,
+ * each >= 1 and larger than the one before).  Steals the n schedules
+ * (they must be on o, distinct, and neither plateau nor sequential
+ * ones), also on failure: free only the result.  Warm-up then cosine:
+ *   nb_sched *w = nb_sched_linear_lr(o, 0.01, 1, warm);
+ *   nb_sched *c = nb_sched_cosine_lr(o, total - warm, 0);
+ *   nb_sched *s = nb_sched_sequential(o, (nb_sched *[]){w, c}, 2,
+ *                                     (int64_t[]){warm});
+ */
+nb_sched *nb_sched_sequential(nb_optim *o, nb_sched *const *scheds,
+                              size_t n, const int64_t *milestones);
+
 void nb_sched_free(nb_sched *s); /* NULL is a no-op */
 
-/* epoch += 1 and sets the optimizer's lr for it. */
+/* step += 1 and sets every group's lr for it. */
 nb_status nb_sched_step(nb_sched *s);
-/* The current epoch (0 when made), and the lr the schedule gives any
- * epoch >= 0 (NAN for a negative one). */
+/* The current step (0 when made), and the lr the schedule gives group
+ * 0 at any step >= 0 (NAN for a negative one, or one past a one-cycle's
+ * total_steps). */
 int64_t nb_sched_epoch(const nb_sched *s);
 double nb_sched_lr_at(const nb_sched *s, int64_t epoch);
+/* Group 0's base lr (a plateau schedule: group 0's lr when made). */
 double nb_sched_base_lr(const nb_sched *s);
-/* Jumps to an epoch (restoring a checkpoint) and sets the lr for it;
- * NB_EINVAL for epoch < 0. */
+/* Jumps to a step (restoring a checkpoint) and sets the lr for it;
+ * NB_EINVAL for a step < 0 (or past a one-cycle's total_steps), and for
+ * a plateau schedule. */
 nb_status nb_sched_set_epoch(nb_sched *s, int64_t epoch);
 
 #ifdef __cplusplus

@@ -10,6 +10,7 @@
  * so a later read can never leave the file or the tensor.
  */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include <jansson.h>
 #include "internal.h"
+#include "../nn/optim_internal.h"
 #include "replace.h"
 
 typedef struct entry {
@@ -239,6 +241,13 @@ static nb_status parse_header(nb_safetensors *f, const char *buf,
 	nb_status st = NB_OK;
 	const char *k;
 	json_t *v;
+	/* jansson 2.14's lexer drops a character of a string whose buffer
+	 * fails to grow and parses on: any failure voids the result, or a
+	 * name would come back misspelt. */
+	if (root && nb__json_oom()) {
+		json_decref(root);
+		root = NULL;
+	}
 	if (!root && (nb__json_oom() ||
 	              json_error_code(&jerr) == json_error_out_of_memory))
 		return nb__set_error(NB_ENOMEM, "%s: out of memory reading the "
@@ -720,6 +729,72 @@ out:
 
 /* ---- optimizer state ---- */
 
+/*
+ * Parameter groups, as PyTorch's state_dict()["param_groups"][g][key]
+ * flattened like the state: "optim/param_groups.G.params" (int64: the
+ * indices of the group's parameters), ".lr", ".weight_decay",
+ * ".momentum" (SGD, RMSprop) or ".betas" ([2], Adam, AdamW) and
+ * ".initial_lr" (when a schedule set one), 0-d float64 each.  Files
+ * from before 2026-12 have none: loading them leaves the options.
+ */
+#define GROUP_KEYS 5
+
+static const char *const group_keys[GROUP_KEYS] = {
+	"params", "lr", "weight_decay", "momentum", "initial_lr"
+};
+
+/* The entries of group g into t[0..) with names (owned) and tensors
+ * (owned); returns how many, 0 on NB_ENOMEM. */
+static size_t group_entries(const nb_optim *o, size_t g, nb_named_tensor *t,
+                            char **names)
+{
+	nb_group_opts go;
+	size_t first, count, k = 0;
+	nb_optim_group(o, g, &go, &first, &count);
+	double init = nb__optim_initial_lr(o, g);
+	bool betas = isnan(go.momentum);
+	for (int i = 0; i < GROUP_KEYS; i++) {
+		nb_tensor *v;
+		const char *key = i == 3 && betas ? "betas" : group_keys[i];
+		if (i == 4 && isnan(init))
+			continue;
+		if (i == 0) {
+			int64_t c = (int64_t)count;
+			if ((v = nb_tensor_zeros(NB_I64, 1, &c)))
+				for (size_t j = 0; j < count; j++)
+					nb_tensor_set(v, j, (double)(first + j));
+		} else if (i == 3 && betas) {
+			int64_t two = 2;
+			if ((v = nb_tensor_zeros(NB_F64, 1, &two))) {
+				nb_tensor_set(v, 0, go.beta1);
+				nb_tensor_set(v, 1, go.beta2);
+			}
+		} else {
+			double x = i == 1 ? go.lr : i == 2 ? go.weight_decay
+			         : i == 3 ? go.momentum : init;
+			v = nb_tensor_full(NB_F64, 0, NULL, x);
+		}
+		size_t len = sizeof OPTIM_PREFIX + 48 + strlen(key);
+		names[k] = nb__malloc(len);
+		if (!v || !names[k]) {
+			nb_tensor_free(v);
+			nb__free(names[k]);
+			names[k] = NULL;
+			for (size_t j = 0; j < k; j++) {
+				nb_tensor_free(t[j].tensor);
+				nb__free(names[j]);
+				names[j] = NULL;
+			}
+			return 0;
+		}
+		snprintf(names[k], len, OPTIM_PREFIX "param_groups.%zu.%s", g, key);
+		t[k] = (nb_named_tensor){names[k], v, true};
+		k++;
+	}
+	return k;
+}
+
+
 nb_status nb_checkpoint_save(const char *path, nb_module *m,
                              const nb_optim *o, const char *const *meta)
 {
@@ -749,14 +824,16 @@ nb_status nb_checkpoint_save(const char *path, nb_module *m,
 		memcpy(all + k, meta, n_meta * sizeof *all);
 	all[k + n_meta] = NULL;
 	size_t n = nb_module_tensors(m, &mt);
+	size_t n_grp = nb_optim_group_count(o) * GROUP_KEYS;
+	size_t end = n + n_opt, n_names = n_opt; /* group entries: past n_opt */
 	nb_named_tensor *t = NULL;
 	char **names = NULL;
 	if (!mt && nb_last_status() == NB_ENOMEM) {
 		st = NB_ENOMEM;
 		goto out;
 	}
-	t = nb__calloc(n + n_opt + 1, sizeof *t);
-	names = nb__calloc(n_opt + 1, sizeof *names);
+	t = nb__calloc(n + n_opt + n_grp + 1, sizeof *t);
+	names = nb__calloc(n_opt + n_grp + 1, sizeof *names);
 	if (!t || !names) {
 		st = nb__set_error(NB_ENOMEM, "save: out of memory");
 		goto out;
@@ -773,13 +850,110 @@ nb_status nb_checkpoint_save(const char *path, nb_module *m,
 		snprintf(names[i], len, OPTIM_PREFIX "%s", nm);
 		t[n + i] = (nb_named_tensor){names[i], s, true};
 	}
-	st = nb_safetensors_save(path, t, n + n_opt, all);
+	for (size_t g = 0; g < nb_optim_group_count(o); g++) {
+		size_t c = group_entries(o, g, t + end, names + n_names);
+		if (!c) {
+			st = nb__set_error(NB_ENOMEM, "save: out of memory");
+			goto out;
+		}
+		end += c;
+		n_names += c;
+	}
+	st = nb_safetensors_save(path, t, end, all);
 out:
-	for (size_t i = 0; names && i < n_opt; i++)
+	for (size_t i = n + n_opt; t && i < end; i++)
+		nb_tensor_free(t[i].tensor);
+	for (size_t i = 0; names && i < n_names; i++)
 		nb__free(names[i]);
 	nb__free(names);
 	nb__free(t);
 	nb__free(all);
+	return st;
+}
+
+/* The values of the group entry "optim/param_groups.G.KEY" into v[0..n)
+ * (dtype and size checked); NB_ENOTFOUND if absent. */
+static nb_status read_group_entry(nb_safetensors *f, size_t g,
+                                  const char *key, double *v, size_t n)
+{
+	char name[160];
+	snprintf(name, sizeof name, OPTIM_PREFIX "param_groups.%zu.%s", g, key);
+	if (!find(f, name))
+		return nb__set_error(NB_ENOTFOUND, "%s: no optimizer state '%s'",
+		                     f->path, name);
+	nb_tensor *t = nb_safetensors_read(f, name);
+	if (!t)
+		return nb_last_status();
+	nb_status st = NB_OK;
+	if (nb_tensor_numel(t) != n)
+		st = nb__set_error(NB_EFORMAT, "%s: '%s' has %zu values, not %zu",
+		                   f->path, name, nb_tensor_numel(t), n);
+	for (size_t i = 0; !st && i < n; i++)
+		v[i] = nb_tensor_get(t, i);
+	nb_tensor_free(t);
+	return st;
+}
+
+/* Group g of the file: its parameters must be o's group g's, its
+ * options are checked and, when apply, set. */
+static nb_status load_group(nb_safetensors *f, nb_optim *o, size_t g,
+                            bool apply)
+{
+	size_t first, count;
+	nb_group_opts go = nb_group_defaults();
+	double v[2], init = NAN;
+	nb_status st;
+	nb_optim_group(o, g, &go, &first, &count);
+	bool betas = isnan(go.momentum);
+	double *idx = nb__calloc(count, sizeof *idx);
+	if (!idx)
+		return nb__set_error(NB_ENOMEM, "load optimizer: out of memory");
+	st = read_group_entry(f, g, "params", idx, count);
+	for (size_t i = 0; !st && i < count; i++)
+		if (idx[i] != (double)(first + i))
+			st = nb__set_error(NB_EINVAL, "%s: the optimizer's group %zu "
+			                   "holds other parameters than this one's "
+			                   "(%zu from %zu)", f->path, g, count, first);
+	nb__free(idx);
+	if (st == NB_EFORMAT)
+		st = nb__set_error(NB_EINVAL, "%s: the optimizer's group %zu has "
+		                   "another number of parameters than this one's "
+		                   "(%zu)", f->path, g, count);
+	if (st || (st = read_group_entry(f, g, "lr", &go.lr, 1)) ||
+	    (st = read_group_entry(f, g, "weight_decay", &go.weight_decay, 1)))
+		return st;
+	if (betas) {
+		if ((st = read_group_entry(f, g, "betas", v, 2)))
+			return st;
+		go.beta1 = v[0];
+		go.beta2 = v[1];
+	} else if ((st = read_group_entry(f, g, "momentum", &go.momentum, 1))) {
+		return st;
+	}
+	if ((st = read_group_entry(f, g, "initial_lr", &init, 1)) &&
+	    st != NB_ENOTFOUND)
+		return st;
+	return nb__optim_restore_group(o, g, &go, init, f->path, apply);
+}
+
+/* The file's groups (none in files before 2026-12: then nothing). */
+static nb_status load_groups(nb_safetensors *f, nb_optim *o, bool apply)
+{
+	char name[96];
+	size_t n = 0, mine = nb_optim_group_count(o);
+	nb_status st = NB_OK;
+	for (;; n++) {
+		snprintf(name, sizeof name, OPTIM_PREFIX "param_groups.%zu.params",
+		         n);
+		if (!find(f, name))
+			break;
+	}
+	if (n && n != mine)
+		return nb__set_error(NB_EINVAL, "%s: the optimizer state has %zu "
+		                     "parameter groups, this optimizer %zu",
+		                     f->path, n, mine);
+	for (size_t g = 0; g < n && !st; g++)
+		st = load_group(f, o, g, apply);
 	return st;
 }
 
@@ -818,6 +992,10 @@ nb_status nb_optim_load_state(nb_optim *o, const char *path)
 		                   path, count, mine);
 		goto out;
 	}
+	/* Groups first: other groups permute the state, and saying so is
+	 * clearer than the shape mismatch that follows. */
+	if ((st = load_groups(f, o, false)))
+		goto out;
 	if (!(vals = nb__calloc(n + 1, sizeof *vals))) {
 		st = nb__set_error(NB_ENOMEM, "load optimizer: out of memory");
 		goto out;
@@ -840,6 +1018,7 @@ nb_status nb_optim_load_state(nb_optim *o, const char *path)
 	}
 	for (size_t i = 0; i < n; i++)
 		nb_tensor_copy(nb_optim_state_at(o, i, NULL), vals[i]);
+	load_groups(f, o, true); /* checked above */
 out:
 	for (size_t i = 0; vals && i < n; i++)
 		nb_tensor_free(vals[i]);

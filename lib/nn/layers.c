@@ -44,8 +44,8 @@ static nb_module *add_weight_bias(nb_module *m, nb_dtype dt, int ndim,
 		nb_module_free(m);
 		return NULL;
 	}
-	if (nb_module_add_param(m, "weight", w) ||
-	    (b && nb_module_add_param(m, "bias", b))) {
+	if (nb_module_add_param_kind(m, "weight", w, NB_PARAM_WEIGHT) ||
+	    (b && nb_module_add_param_kind(m, "bias", b, NB_PARAM_BIAS))) {
 		if (nb_module_tensor(m, "weight") != w)
 			nb_tensor_free(b); /* never added */
 		nb_module_free(m);
@@ -241,8 +241,13 @@ static nb_status make_input(nb_module *m, op_layer *s, int i,
 	if (!t)
 		return nb_last_status();
 	s->in[i] = t;
-	return d->role == NB_ROLE_BUFFER ? nb_module_add_buffer(m, d->name, t)
-	                                 : nb_module_add_param(m, d->name, t);
+	if (d->role == NB_ROLE_BUFFER)
+		return nb_module_add_buffer(m, d->name, t);
+	/* Made per feature (or shared) from the definition: never a weight
+	 * matrix, so not decayed by nb_optim_adamw_no_decay. */
+	return nb_module_add_param_kind(m, d->name, t,
+	                                s->op->kind == NB_KIND_NORM
+	                                ? NB_PARAM_NORM : NB_PARAM_ELEMENTWISE);
 }
 
 nb_module *nb_op_layer_new(const char *name, const nb_op *op,

@@ -24,6 +24,7 @@ typedef struct slot {
 	char *name;        /* local name */
 	nb_tensor *t;
 	bool buffer;
+	nb_param_kind kind; /* parameters: what the layer says it is */
 } slot;
 
 struct nb_module {
@@ -184,7 +185,7 @@ static nb_status take_name(nb_module *m, const char *name)
 }
 
 static nb_status add_slot(nb_module *m, const char *name, nb_tensor *t,
-                          bool buffer)
+                          bool buffer, nb_param_kind kind)
 {
 	nb_status st;
 	slot s = {0};
@@ -219,6 +220,7 @@ static nb_status add_slot(nb_module *m, const char *name, nb_tensor *t,
 		goto oom;
 	s.t = t;
 	s.buffer = buffer;
+	s.kind = kind;
 	if ((st = name_slot(m, &s))) {
 		nb__free(s.name);
 		goto fail;
@@ -239,12 +241,54 @@ fail:
 
 nb_status nb_module_add_param(nb_module *m, const char *name, nb_tensor *t)
 {
-	return add_slot(m, name, t, false);
+	return add_slot(m, name, t, false, NB_PARAM_UNKNOWN);
 }
 
 nb_status nb_module_add_buffer(nb_module *m, const char *name, nb_tensor *t)
 {
-	return add_slot(m, name, t, true);
+	return add_slot(m, name, t, true, NB_PARAM_UNKNOWN);
+}
+
+/* ---- parameter kinds (issue 16: parameter groups) ---- */
+
+nb_status nb_module_add_param_kind(nb_module *m, const char *name,
+                                   nb_tensor *t, nb_param_kind kind)
+{
+	if ((unsigned)kind > NB_PARAM_ELEMENTWISE) {
+		nb_tensor_free(t);
+		return nb__set_error(NB_EINVAL, "module: add_param_kind: bad "
+		                     "kind %d", (int)kind);
+	}
+	return add_slot(m, name, t, false, kind);
+}
+
+nb_param_kind nb_module_param_kind(const nb_module *m, const nb_tensor *p)
+{
+	if (!m || !p)
+		return NB_PARAM_UNKNOWN;
+	for (size_t i = 0; i < m->n_slots; i++)
+		if (m->slots[i].t == p && !m->slots[i].buffer)
+			return m->slots[i].kind;
+	for (size_t i = 0; i < m->n_children; i++) {
+		nb_param_kind k = nb_module_param_kind(m->children[i], p);
+		if (k != NB_PARAM_UNKNOWN)
+			return k;
+	}
+	return NB_PARAM_UNKNOWN;
+}
+
+bool nb_param_decays(nb_param_kind kind, const nb_tensor *p)
+{
+	if (!p)
+		return false;
+	switch (kind) {
+	case NB_PARAM_WEIGHT: return true;
+	case NB_PARAM_BIAS:
+	case NB_PARAM_NORM:
+	case NB_PARAM_ELEMENTWISE: return false;
+	case NB_PARAM_UNKNOWN: break;
+	}
+	return nb_tensor_ndim(p) >= 2;
 }
 
 nb_status nb_module_add(nb_module *parent, nb_module *child)

@@ -31,7 +31,7 @@ typedef struct masked_fill_attrs {
 } masked_fill_attrs;
 
 static const nb_attr_def dim_defs[] = {
-	{.name = "dim", .type = NB_ATTR_INT, .offset = offsetof(dim_attrs, dim),
+	{.name = "axis", .type = NB_ATTR_INT, .offset = offsetof(dim_attrs, dim),
 	 .def = 0, .range = NB_UNBOUNDED,
 	 .doc = "the axis indexed (negative counts from the end)"},
 };
@@ -88,7 +88,7 @@ static nb_status get_dim(nb_op_ctx *c, int nd, int *d)
 {
 	int64_t v = ((const dim_attrs *)c->attrs)->dim;
 	if (!nb__axis(nd, v, d))
-		return nb_op_fail(c, NB_EINVAL, "dim %lld is out of range for "
+		return nb_op_fail(c, NB_EINVAL, "axis %lld is out of range for "
 		                  "rank %d", (long long)v, nd);
 	return NB_OK;
 }
@@ -140,7 +140,7 @@ static nb_status isel_shape(nb_op_ctx *c, nb_result_def *res)
 	if (x->ndim == 0 && idx->numel != 1)
 		return nb_op_fail(c, NB_ESHAPE, "the index of a scalar must "
 		                  "have one value, not %zu", idx->numel);
-	if (check_indices(c, idx, x->ndim ? x->shape[d] : 1, "dim", d))
+	if (check_indices(c, idx, x->ndim ? x->shape[d] : 1, "axis", d))
 		return c->g->err;
 	if (x->ndim)
 		res->shape[d] = (int64_t)idx->numel;
@@ -199,14 +199,14 @@ static nb_status isel_backward(nb_op_ctx *c, const nb_tensor *gout,
 }
 
 static const nb_op_test isel_test = {
-	.cases = "[4,3] [5]i4|dim=0; [2,5,3] [4]i5|dim=1; [3,4] [2]i4|dim=-1; "
+	.cases = "[4,3] [5]i4|axis=0; [2,5,3] [4]i5|axis=1; [3,4] [2]i4|axis=-1; "
 	         "[3] [3]i3",
 };
 
 static const nb_op index_select_op = {
 	.version = NB_OP_VERSION, .name = "index_select",
 	.kind = NB_KIND_SHAPE,
-	.doc = "the slices of input at index (1-D int64) along dim",
+	.doc = "the slices of input at index (1-D int64) along axis",
 	.inputs = isel_inputs, .n_inputs = 2, .attrs = dim_defs, .n_attrs = 1,
 	.attrs_size = sizeof(dim_attrs), .flags = NB_OP_WRITES_OUTPUT,
 	.shape = isel_shape, .forward = isel_forward,
@@ -252,14 +252,14 @@ static nb_status check_index_shape(nb_op_ctx *c, int d, const nb_tensor *src)
 	for (int k = 0; k < nd; k++) {
 		if (k != d && is[k] > xs[k])
 			return nb_op_fail(c, NB_ESHAPE, "index size %lld exceeds "
-			                  "the input's %lld at dim %d",
+			                  "the input's %lld at axis %d",
 			                  (long long)is[k], (long long)xs[k], k);
 		if (src && is[k] > ss[k])
 			return nb_op_fail(c, NB_ESHAPE, "index size %lld exceeds "
-			                  "src's %lld at dim %d", (long long)is[k],
+			                  "src's %lld at axis %d", (long long)is[k],
 			                  (long long)ss[k], k);
 	}
-	return check_indices(c, idx, xs[d], "dim", d);
+	return check_indices(c, idx, xs[d], "axis", d);
 }
 
 static const nb_input_def gather_inputs[] = {
@@ -331,13 +331,13 @@ static nb_status gather_backward(nb_op_ctx *c, const nb_tensor *gout,
 }
 
 static const nb_op_test gather_test = {
-	.cases = "[4,3] [5,3]i4|dim=0; [2,5,3] [2,4,2]i5|dim=1; "
-	         "[3,4] [3,6]i4|dim=-1; [5] [7]i5",
+	.cases = "[4,3] [5,3]i4|axis=0; [2,5,3] [2,4,2]i5|axis=1; "
+	         "[3,4] [3,6]i4|axis=-1; [5] [7]i5",
 };
 
 static const nb_op gather_op = {
 	.version = NB_OP_VERSION, .name = "gather", .kind = NB_KIND_SHAPE,
-	.doc = "y[i][j] = input[index[i][j]][j] (dim=0), index of the "
+	.doc = "y[i][j] = input[index[i][j]][j] (axis=0), index of the "
 	       "input's rank",
 	.inputs = gather_inputs, .n_inputs = 2, .attrs = dim_defs,
 	.n_attrs = 1, .attrs_size = sizeof(dim_attrs),
@@ -436,13 +436,13 @@ static nb_status scatter_backward(nb_op_ctx *c, const nb_tensor *gout,
 }
 
 static const nb_op_test scatter_test = {
-	.cases = "[4,3] [5,3]i4 [5,3]|dim=0; [2,5,3] [2,4,2]i5 [2,4,3]|dim=1; "
-	         "[3,4] [2,6]i4 [3,6]|dim=-1; [5] [7]i5 [8]",
+	.cases = "[4,3] [5,3]i4 [5,3]|axis=0; [2,5,3] [2,4,2]i5 [2,4,3]|axis=1; "
+	         "[3,4] [2,6]i4 [3,6]|axis=-1; [5] [7]i5 [8]",
 };
 
 static const nb_op scatter_add_op = {
 	.version = NB_OP_VERSION, .name = "scatter_add", .kind = NB_KIND_SHAPE,
-	.doc = "input with src added at index along dim (repeated indices "
+	.doc = "input with src added at index along axis (repeated indices "
 	       "add up)",
 	.inputs = scatter_inputs, .n_inputs = 3, .attrs = dim_defs,
 	.n_attrs = 1, .attrs_size = sizeof(dim_attrs),

@@ -108,7 +108,7 @@ static const nb_attr_def nll_defs[] = {
 };
 
 static const nb_attr_def cos_defs[] = {
-	{.name = "dim", .type = NB_ATTR_INT, .offset = offsetof(cos_attrs, dim),
+	{.name = "axis", .type = NB_ATTR_INT, .offset = offsetof(cos_attrs, dim),
 	 .def = 1, .range = NB_UNBOUNDED, .doc = "the axis of the vectors"},
 	{.name = "eps", .type = NB_ATTR_FLOAT,
 	 .offset = offsetof(cos_attrs, eps), .def = 1e-8,
@@ -428,7 +428,7 @@ static nb_status cos_shape(nb_op_ctx *c, nb_result_def *res)
 		return nb_op_fail(c, NB_ESHAPE, "x1 and x2 cannot be broadcast "
 		                  "together");
 	if (!nb__axis(nd, at->dim, &ax))
-		return nb_op_fail(c, NB_EINVAL, "dim %lld is out of range for "
+		return nb_op_fail(c, NB_EINVAL, "axis %lld is out of range for "
 		                  "rank %d", (long long)at->dim, nd);
 	res->ndim = nd ? nd - 1 : 0;
 	for (int i = 0, j = 0; i < nd; i++)
@@ -571,15 +571,15 @@ static const nb_input_def cos_inputs[] = {
 };
 
 static const nb_op_test cos_test = {
-	.cases = "[3,4] [3,4]; [2,3,4] [3,4]|dim=-1; [4,1] [3]|dim=0; "
-	         "[2,5] [2,5]|dim=1 eps=0.5",
+	.cases = "[3,4] [3,4]; [2,3,4] [3,4]|axis=-1; [4,1] [3]|axis=0; "
+	         "[2,5] [2,5]|axis=1 eps=0.5",
 };
 
 static const nb_op cosine_similarity_op = {
 	.version = NB_OP_VERSION,
 	.name = "cosine_similarity",
 	.kind = NB_KIND_LOSS,
-	.doc = "sum(x1 x2) / (max(|x1|, eps) max(|x2|, eps)) along dim, "
+	.doc = "sum(x1 x2) / (max(|x1|, eps) max(|x2|, eps)) along axis, "
 	       "broadcasting",
 	.inputs = cos_inputs,
 	.n_inputs = 2,

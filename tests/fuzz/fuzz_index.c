@@ -95,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else if (!strcmp(name, "masked_fill"))
 		snprintf(attrs, sizeof attrs, "value=%s", dim & 1 ? "-inf" : "2");
 	else
-		snprintf(attrs, sizeof attrs, "dim=%d", dim);
+		snprintf(attrs, sizeof attrs, "axis=%d", dim);
 	for (int i = 0; i < ops[k].n_in; i++)
 		if (!(in[i] = tensor(&r, ops[k].dt[i])))
 			goto out;

@@ -116,7 +116,13 @@ def main():
                             x.numel() == 0:
                         continue
                     for vname, v in SPECIALS.items():
-                        r = run(c, base, dtype, k, v)
+                        try:
+                            r = run(c, base, dtype, k, v)
+                        except RuntimeError:
+                            # PyTorch refuses the input (binary cross
+                            # entropy of NaN); test_edge.c checks nabla's
+                            # refusals on its own.
+                            continue
                         r.update(dtype=dt_name, input=k, value=vname)
                         variants.append(r)
             cases.append({
