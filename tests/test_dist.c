@@ -87,7 +87,8 @@ static nb_tensor *loss_of(nb_graph *g, nb_module *m, int first, int n)
 	                              X[first], NB_BORROW);
 	keep[1] = nb_tensor_from_data(NB_F64, 2, (int64_t[]){n, OUT},
 	                              Y[first], NB_BORROW);
-	return nb_mse_loss(g, nb_module_forward(m, g, keep[0]), keep[1]);
+	return nb_mse_loss(g, nb_module_forward(m, g, keep[0]), keep[1],
+	                   NB_REDUCTION_MEAN);
 }
 
 /* The largest |a - b| over the gradients (grads) or values of two

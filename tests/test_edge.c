@@ -366,6 +366,14 @@ static const struct tolerated {
 	/* An ignored target contributes nothing, so nabla gives its row a
 	 * zero gradient; PyTorch's log_softmax backward multiplies that
 	 * row's NaN probabilities by the zero upstream gradient. */
+	{"cross_entropy", 2, NULL, "gradient of input 0", "label_smoothing",
+	 "ignored sample, smoothing weight"},
+	/* The same rows with a NaN or infinite class weight and label
+	 * smoothing: nabla gives an ignored row a zero gradient; PyTorch's
+	 * smoothing term -sum_c w_c log_softmax_c is masked after the
+	 * product, so its backward computes 0 * w_c = NaN for that row.
+	 * The entry skips the whole gradient of these variants; its rows
+	 * not ignored matched PyTorch when the entry was added. */
 };
 
 static bool is_tolerated(json_t *c, json_t *var, const char *tensor)

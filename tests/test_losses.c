@@ -306,3 +306,73 @@ Test(losses, cross_entropy_is_nll_of_log_softmax)
 	nb_tensor_free(w);
 	nb_graph_free(g);
 }
+
+/*
+ * Non-finite values flow as in PyTorch 1.13 (tests/ref/edge checks
+ * every case; these pin the fixes): cross_entropy without smoothing
+ * reads only the weights of the target classes, so a NaN weight of
+ * another class leaves loss and gradient finite; with smoothing an
+ * infinite weight gives an infinite loss (sum of w_c (lse - x_c)), not
+ * inf - inf = NaN.
+ */
+Test(losses, cross_entropy_nonfinite_weight_of_unused_class)
+{
+	for (size_t k = 0; k < 2; k++) {
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = data(g, dtypes[k], 2, (int64_t[]){2, 3},
+		                    (double[]){0.1, 0.5, -0.2, 1, 0.3, 0.2});
+		nb_tensor_set_requires_grad(x, true);
+		nb_tensor *t = labels(g, 2, (int64_t[]){1, 2});
+		nb_tensor *w = data(g, dtypes[k], 1, (int64_t[]){3},
+		                    (double[]){NAN, 1, 2});
+		nb_tensor *l = nb_cross_entropy(g, x, t, w, -100,
+		                                NB_REDUCTION_MEAN, 0);
+		cr_assert_not_null(l, "%s", nb_graph_errmsg(g));
+		cr_expect(isfinite(nb_tensor_item(l)));
+		cr_assert_eq(nb_backward(l, NULL), NB_OK);
+		for (size_t i = 0; i < 6; i++)
+			cr_expect(isfinite(nb_tensor_get(nb_tensor_grad(x), i)),
+			          "gradient %zu is not finite", i);
+		nb_tensor_set(w, 0, INFINITY);
+		l = nb_cross_entropy(g, x, t, w, -100, NB_REDUCTION_SUM, 0.1);
+		cr_assert_not_null(l, "%s", nb_graph_errmsg(g));
+		cr_expect_eq(nb_tensor_item(l), INFINITY);
+		nb_tensor_free(x);
+		nb_graph_free(g);
+	}
+}
+
+/*
+ * binary_cross_entropy_with_logits as PyTorch 1.13: without pos_weight
+ * the input gradient is sigmoid(x) - t (-inf at t = inf, not
+ * (t + 1 - t) sigmoid(x) - t = NaN) and the target gradient -x (+inf at
+ * x = -inf); with pos_weight the target gradient is
+ * logsigmoid(-x) - pw logsigmoid(x), +inf at x = -inf for pw < 1 too.
+ */
+Test(losses, bce_with_logits_infinities)
+{
+	for (size_t k = 0; k < 4; k++) {
+		bool with_pw = k >= 2;
+		nb_dtype dt = dtypes[k % 2];
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = data(g, dt, 1, (int64_t[]){2},
+		                    (double[]){0.5, -INFINITY});
+		nb_tensor *t = data(g, dt, 1, (int64_t[]){2},
+		                    (double[]){INFINITY, 0.5});
+		nb_tensor *pw = data(g, dt, 1, (int64_t[]){2},
+		                     (double[]){0.5, 0.5});
+		nb_tensor_set_requires_grad(x, true);
+		nb_tensor_set_requires_grad(t, true);
+		nb_tensor *l = nb_binary_cross_entropy_with_logits(
+			g, x, t, NULL, with_pw ? pw : NULL, NB_REDUCTION_SUM);
+		cr_assert_not_null(l, "%s", nb_graph_errmsg(g));
+		cr_assert_eq(nb_backward(l, NULL), NB_OK);
+		if (!with_pw)
+			cr_expect_eq(nb_tensor_get(nb_tensor_grad(x), 0),
+			             -INFINITY);
+		cr_expect_eq(nb_tensor_get(nb_tensor_grad(t), 1), INFINITY,
+		             "target gradient at x = -inf, pos_weight %d",
+		             with_pw);
+		nb_graph_free(g);
+	}
+}

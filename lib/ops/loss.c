@@ -379,8 +379,10 @@ static nb_status ce_check_targets(nb_op_ctx *c, const ce_dims *d)
  * written into out[p] (reduction none) or summed; stores each position's
  * lse and the sum of w_t in s.  Only with smoothing does the second term
  * enter, as PyTorch: a -inf logit makes it +inf, and 0 * inf would turn
- * the loss into NaN.  Without weights it is e (lse - mean_c x_c).  A row
- * of -inf resets m to 0, as in softmax.
+ * the loss into NaN.  It is summed term by term, w_c (lse - x_c), as
+ * PyTorch's -sum_c w_c log_softmax_c: an infinite weight then gives an
+ * infinite loss, not inf - inf.  A row of -inf resets m to 0, as in
+ * softmax.
  */
 #define CE_FWD_T(TY)                                                        \
 	static double ce_fwd_##TY(const TY *x, const int64_t *tp,            \
@@ -393,13 +395,10 @@ static nb_status ce_check_targets(nb_op_ctx *c, const ce_dims *d)
 				continue;                                    \
 			const TY *xp = x + ce_base(d, p);                    \
 			TY m = -INFINITY;                                    \
-			double sum = 0, mean = 0, wsum = 0;                  \
+			double sum = 0, smooth = 0;                          \
 			for (size_t k = 0; k < d->C; k++) {                  \
 				TY v = xp[k * d->inner];                     \
 				m = v > m ? v : m;                           \
-				mean += w ? (double)w[k] * (double)v         \
-				          : (double)v;                       \
-				wsum += w ? (double)w[k] : 1;                \
 			}                                                    \
 			if (m == -INFINITY)                                  \
 				m = 0;                                       \
@@ -409,9 +408,13 @@ static nb_status ce_check_targets(nb_op_ctx *c, const ce_dims *d)
 			double wt = w ? (double)w[tp[p]] : 1;                \
 			double l = (1 - eps) * wt *                          \
 			           (lse - (double)xp[(size_t)tp[p] * d->inner]); \
-			if (eps > 0)                                         \
-				l += eps * (wsum * lse - mean) /             \
-				     (double)d->C;                           \
+			if (eps > 0) {                                       \
+				for (size_t k = 0; k < d->C; k++)            \
+					smooth += (w ? (double)w[k] : 1) *   \
+					          (lse -                     \
+					           (double)xp[k * d->inner]); \
+				l += eps * smooth / (double)d->C;            \
+			}                                                    \
 			s->lse[p] = lse;                                     \
 			s->count += wt;                                      \
 			if (out)                                             \
@@ -455,6 +458,9 @@ static nb_status ce_forward(nb_op_ctx *c)
  * the weighted count for the mean), W = sum_c w_c and p = softmax:
  *   dx_c += g (p_c ((1 - e) w_t + e W / C) - (1 - e) w_t [c = t]
  *              - e w_c / C)
+ * The smoothing terms enter only when e > 0, as in PyTorch: without
+ * smoothing only w_t is read, so a NaN or infinite weight of a class
+ * that is no target changes nothing.
  * x - lse is taken in double, as lse is kept.
  */
 #define CE_BWD_T(TY)                                                        \
@@ -473,14 +479,17 @@ static nb_status ce_forward(nb_op_ctx *c)
 			size_t base = ce_base(d, p);                         \
 			double g = gs ? (double)gs[p] : gsc;                 \
 			double wt = w ? (double)w[tp[p]] : 1;                \
-			double cp = (1 - eps) * wt + u * wall;               \
+			double cp = (1 - eps) * wt;                          \
+			if (eps > 0)                                         \
+				cp += u * wall;                              \
 			for (size_t k = 0; k < d->C; k++) {                  \
 				size_t q = base + k * d->inner;              \
 				TY pr = exp((TY)((double)x[q] - s->lse[p])); \
 				double dk = (double)pr * cp -                \
-				            u * (w ? (double)w[k] : 1) -     \
 				            ((int64_t)k == tp[p]             \
 				             ? (1 - eps) * wt : 0);          \
+				if (eps > 0)                                 \
+					dk -= u * (w ? (double)w[k] : 1);    \
 				dx[q] = (TY)((double)dx[q] + g * dk);        \
 			}                                                    \
 		}                                                            \

@@ -16,7 +16,8 @@
  *   bce         -(t max(log x, -100)                 (x - t) / max(x (1 - x), 1e-12)
  *                 + (1 - t) max(log(1 - x), -100))   dt: log(1 - x) - log x
  *   bce_logits  (1 - t) x + (1 + (pw - 1) t) sp(-x)  (pw t + 1 - t) sigmoid(x) - pw t
- *                                                    dt: -x + (pw - 1) sp(-x)
+ *                                                    dt: logsig(-x) - pw logsig(x)
+ *               (without pos_weight: (1 - t) x + sp(-x); sigmoid(x) - t; dt: -x)
  *   kl_div      xlogy(t, t) - t x                    -t; dt: xlogy(t != 0, t) + t / t - x
  *   (log_target) e^t (t - x)                         -e^t; dt: e^t (t - x + 1)
  * each times the weight, sp(-x) = log(1 + e^-x) in PyTorch's shifted
@@ -149,10 +150,19 @@ NB_PW_LOSS(bce, red_attrs,
            (t - 1) * fmax(log(1 - x), (T)-100) - t * fmax(log(x), (T)-100),
            (x - t) / fmax((1 - x) * x, (T)1e-12), log(1 - x) - log(x))
 
+/* log(sigmoid(x)) as PyTorch's kernel: min(x, 0) - log1p(e^-|x|). */
+#define LOGSIG(x) (fmin((x), (T)0) - log1p(exp(-fabs(x))))
+/* Without pos_weight PyTorch 1.13 uses the plain formulas (no pw
+ * terms), and its target gradient with pos_weight is
+ * logsigmoid(-x) - pw logsigmoid(x): written the same way here, so
+ * that infinities and NaN meet the same operations (0 inf, inf - inf)
+ * as in PyTorch. */
 NB_PW_LOSS(bce_logits, red_attrs,
-           (1 - t) * x + (1 + (pw - 1) * t) * SP_NEG(x),
-           (pw * t + 1 - t) / (1 + exp(-x)) - pw * t,
-           -x + (pw - 1) * SP_NEG(x))
+           has_pw ? (1 - t) * x + ((pw - 1) * t + 1) * SP_NEG(x)
+                  : (1 - t) * x + SP_NEG(x),
+           has_pw ? (pw * t + 1 - t) / (1 + exp(-x)) - pw * t
+                  : (T)1 / (1 + exp(-x)) - t,
+           has_pw ? LOGSIG(-x) - pw * LOGSIG(x) : -x)
 
 /* xlogy(t, t) = 0 where t = 0 (NaN stays NaN). */
 #define XLOGT(t) ((t) == (T)0 ? (T)0 : (t) * log(t))

@@ -11,7 +11,8 @@
  * float and double kernels: the loss of one element and its derivatives
  * with respect to the input and the target, in terms of x (input), t
  * (target), w (weight, 1 when not given), pw (pos_weight, 1 when not
- * given) and A (the attributes), T the element type.  The shared code
+ * given; has_pw says whether it was) and A (the attributes), T the
+ * element type.  The shared code
  * multiplies all three by w.
  */
 #ifndef NB_LOSSFN_H
@@ -78,7 +79,9 @@ typedef struct nb__pw_saved {
 			const T x = xs[i], t = ts[i];                         \
 			const T w = ws ? ws[i] : (T)1;                        \
 			const T pw = pws ? pws[i] : (T)1;                     \
+			const bool has_pw = pws != NULL;                      \
 			(void)pw;                                             \
+			(void)has_pw;                                         \
 			const T l = (T)(w * (LOSS));                          \
 			if (out)                                              \
 				out[i] = l;                                   \
@@ -104,7 +107,9 @@ typedef struct nb__pw_saved {
 			const T w = ws ? ws[i] : (T)1;                        \
 			const T pw = pws ? pws[i] : (T)1;                     \
 			const T g = (gs ? gs[i] : gsc) * w;                   \
+			const bool has_pw = pws != NULL;                      \
 			(void)pw;                                             \
+			(void)has_pw;                                         \
 			if (dx)                                               \
 				dx[i] += (T)(g * (DX));                       \
 			if (dt)                                               \
