@@ -30,69 +30,14 @@
 #include <string.h>
 #include <nabla/nabla.h>
 
+#include "chartext.h"   /* text_load, parse_args, pick, add_normal_param:
+                         * shared with char_gru.c */
+
 #define BLOCK 32   /* context: characters the model sees */
 #define EMBED 64   /* model width C */
 #define HEADS 4    /* heads of EMBED / HEADS columns */
 #define BATCH 32   /* windows per step */
 #define LR 3e-3    /* AdamW */
-
-/* ---- the text and its alphabet ---- */
-
-typedef struct text {
-	unsigned char *bytes;
-	int64_t *ids;      /* bytes as indices into chars */
-	size_t len;
-	size_t train;      /* ids[0, train) train, the last tenth is held out */
-	int vocab;         /* distinct bytes */
-	unsigned char chars[256];
-} text;
-
-/* Reads path whole and numbers its distinct bytes in byte order. */
-static int text_load(text *t, const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	memset(t, 0, sizeof *t);
-	if (!f) {
-		perror(path);
-		return -1;
-	}
-	size_t cap = 1 << 16, n;
-	bool bad = false;
-	t->bytes = malloc(cap);
-	while (t->bytes && (n = fread(t->bytes + t->len, 1, cap - t->len, f))) {
-		t->len += n;
-		if (t->len == cap) {
-			unsigned char *more = realloc(t->bytes, cap * 2);
-			if (!more) {
-				bad = true;
-				break;
-			}
-			t->bytes = more;
-			cap *= 2;
-		}
-	}
-	bad = bad || ferror(f);
-	fclose(f);
-	int id[256];
-	memset(id, -1, sizeof id);
-	for (size_t i = 0; i < t->len; i++)
-		id[t->bytes[i]] = 0;
-	for (int c = 0; c < 256; c++)
-		if (id[c] == 0) {
-			id[c] = t->vocab;
-			t->chars[t->vocab++] = (unsigned char)c;
-		}
-	t->ids = t->bytes && !bad ? malloc(t->len * sizeof *t->ids) : NULL;
-	if (!t->ids || t->len < 20 * (BLOCK + 1)) {
-		fprintf(stderr, "attention: %s: %s\n", path,
-		        t->ids ? "too short" : "cannot read it");
-		return -1;
-	}
-	for (size_t i = 0; i < t->len; i++)
-		t->ids[i] = id[t->bytes[i]];
-	t->train = t->len - t->len / 10;
-	return 0;
-}
 
 /* ---- modules ---- */
 
@@ -114,21 +59,8 @@ static const nb_module_class embed_class = {
 static nb_module *embed_new(const char *name, int vocab, nb_rng *rng)
 {
 	nb_module *m = nb_module_new(&embed_class, name, NULL);
-	const char *names[2] = {"tok", "pos"};
-	int64_t rows[2] = {vocab, BLOCK};
-	for (int i = 0; i < 2 && m; i++) {
-		nb_tensor *w = nb_tensor_zeros(NB_F32, NB_SHAPE(rows[i], EMBED));
-		if (!w || nb_init_normal(w, rng, 0, 1)) {
-			nb_tensor_free(w);
-			w = NULL;
-		}
-		/* nb_module_add_param steals w, also when it fails. */
-		if (!w || nb_module_add_param(m, names[i], w)) {
-			nb_module_free(m);
-			m = NULL;
-		}
-	}
-	return m;
+	m = add_normal_param(m, "tok", vocab, EMBED, rng);   /* drawn first */
+	return add_normal_param(m, "pos", BLOCK, EMBED, rng);
 }
 
 /*
@@ -233,27 +165,6 @@ static nb_module *build(int vocab, nb_rng *rng)
 
 /* ---- generation ---- */
 
-/*
- * The next character after logits [1, V]: argmax of logits / temp plus
- * Gumbel noise -log(-log(u)), which is a sample of softmax(logits / temp)
- * (greedy for temp 0).  -1 on error (recorded on g).
- */
-static int64_t pick(nb_graph *g, nb_tensor *logits, double temp, nb_rng *r)
-{
-	nb_tensor *score = logits;
-	if (temp > 0 && logits) {
-		int64_t v = nb_tensor_dim(logits, 1);
-		nb_tensor *u = nb_graph_tensor(g, NB_F32, NB_SHAPE(1, v));
-		for (int64_t i = 0; u && i < v; i++)
-			nb_tensor_set(u, (size_t)i,
-			              1e-7 + (1 - 2e-7) * nb_rng_uniform(r));
-		nb_tensor *gumbel = nb_neg(g, nb_log(g, nb_neg(g, nb_log(g, u))));
-		score = nb_add(g, nb_affine_scalar(g, logits, 1 / temp, 0), gumbel);
-	}
-	nb_tensor *i = nb_argmax(g, score, -1, true, false);
-	return i ? (int64_t)nb_tensor_item(i) : -1;
-}
-
 /* Prints prompt and n characters the model continues it with, each
  * predicted from the last BLOCK characters. */
 static int generate(nb_module *model, nb_graph *g, const text *tx,
@@ -324,47 +235,6 @@ static double evaluate(nb_module *model, nb_graph *g, const text *tx)
 
 /* ---- training ---- */
 
-typedef struct opts {
-	long steps, every, sample;
-	unsigned long long seed;
-	double temp;
-	const char *path;
-} opts;
-
-static int parse_args(int argc, char **argv, opts *o)
-{
-	*o = (opts){.steps = 1000, .every = 0, .sample = 200, .seed = 1,
-	            .temp = 0.5, .path = "/usr/share/common-licenses/GPL-3"};
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char *end = NULL;
-		if (a[0] != '-') {
-			o->path = a;
-			continue;
-		}
-		if (!v)
-			return -1;
-		if (!strcmp(a, "--steps"))
-			o->steps = strtol(v, &end, 10);
-		else if (!strcmp(a, "--every"))
-			o->every = strtol(v, &end, 10);
-		else if (!strcmp(a, "--sample"))
-			o->sample = strtol(v, &end, 10);
-		else if (!strcmp(a, "--seed"))
-			o->seed = strtoull(v, &end, 10);
-		else if (!strcmp(a, "--temp"))
-			o->temp = strtod(v, &end);
-		else
-			return -1;
-		if (*end || end == v)
-			return -1;
-		i++;
-	}
-	if (o->every <= 0)
-		o->every = o->steps >= 10 ? o->steps / 10 : 1;
-	return o->steps >= 1 && o->sample >= 0 && o->temp >= 0 ? 0 : -1;
-}
-
 /* BATCH random windows of the training text: in [B, T] and the
  * characters that follow each, target [B * T]. */
 static void random_batch(const text *tx, nb_rng *r, int64_t *in,
@@ -386,7 +256,7 @@ int main(int argc, char **argv)
 		        "[--every N] [--temp T] [--sample N] [FILE]\n");
 		return 2;
 	}
-	if (text_load(&tx, o.path)) {
+	if (text_load(&tx, o.path, 20 * (BLOCK + 1), "attention")) {
 		free(tx.bytes);
 		free(tx.ids);
 		return 2;

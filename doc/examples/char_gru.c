@@ -29,70 +29,15 @@
 #include <string.h>
 #include <nabla/nabla.h>
 
+#include "chartext.h"   /* text_load, parse_args, pick, add_normal_param:
+                         * shared with attention.c */
+
 #define EMBED 32   /* embedding width */
 #define HIDDEN 128 /* GRU state */
 #define BATCH 32   /* independent streams through the text */
 #define SEQ 32     /* characters per stream and step (BPTT length) */
 #define LR 3e-3    /* Adam */
 #define CLIP 1.0   /* max gradient norm */
-
-/* ---- the text and its alphabet ---- */
-
-typedef struct text {
-	unsigned char *bytes;
-	int64_t *ids;      /* bytes as indices into chars */
-	size_t len;
-	size_t train;      /* ids[0, train) train, the last tenth is held out */
-	int vocab;         /* distinct bytes */
-	unsigned char chars[256];
-} text;
-
-/* Reads path whole and numbers its distinct bytes in byte order. */
-static int text_load(text *t, const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	memset(t, 0, sizeof *t);
-	if (!f) {
-		perror(path);
-		return -1;
-	}
-	size_t cap = 1 << 16, n;
-	bool bad = false;
-	t->bytes = malloc(cap);
-	while (t->bytes && (n = fread(t->bytes + t->len, 1, cap - t->len, f))) {
-		t->len += n;
-		if (t->len == cap) {
-			unsigned char *more = realloc(t->bytes, cap * 2);
-			if (!more) {
-				bad = true;
-				break;
-			}
-			t->bytes = more;
-			cap *= 2;
-		}
-	}
-	bad = bad || ferror(f);
-	fclose(f);
-	int id[256];
-	memset(id, -1, sizeof id);
-	for (size_t i = 0; i < t->len; i++)
-		id[t->bytes[i]] = 0;
-	for (int c = 0; c < 256; c++)
-		if (id[c] == 0) {
-			id[c] = t->vocab;
-			t->chars[t->vocab++] = (unsigned char)c;
-		}
-	t->ids = t->bytes && !bad ? malloc(t->len * sizeof *t->ids) : NULL;
-	if (!t->ids || t->len < 2 * BATCH * (SEQ + 1)) {
-		fprintf(stderr, "char_gru: %s: %s\n", path,
-		        t->ids ? "too short" : "cannot read it");
-		return -1;
-	}
-	for (size_t i = 0; i < t->len; i++)
-		t->ids[i] = id[t->bytes[i]];
-	t->train = t->len - t->len / 10;
-	return 0;
-}
 
 /* ---- modules: an embedding and a GRU layer ---- */
 
@@ -110,18 +55,8 @@ static const nb_module_class embed_class = {
 static nb_module *embed_new(const char *name, int64_t v, int64_t e,
                             nb_rng *rng)
 {
-	nb_module *m = nb_module_new(&embed_class, name, NULL);
-	nb_tensor *w = m ? nb_tensor_zeros(NB_F32, NB_SHAPE(v, e)) : NULL;
-	if (w && nb_init_normal(w, rng, 0, 1)) {
-		nb_tensor_free(w);
-		w = NULL;
-	}
-	/* nb_module_add_param steals w, also when it fails. */
-	if (!w || nb_module_add_param(m, "weight", w)) {
-		nb_module_free(m);
-		return NULL;
-	}
-	return m;
+	return add_normal_param(nb_module_new(&embed_class, name, NULL),
+	                        "weight", v, e, rng);
 }
 
 /* The GRU's state around a forward: h0 in, h_last out. */
@@ -218,27 +153,6 @@ static nb_module *build(int vocab, nb_rng *rng)
 
 /* ---- generation ---- */
 
-/*
- * The next character after logits [1, V]: argmax of logits / temp plus
- * Gumbel noise -log(-log(u)), which is a sample of softmax(logits / temp)
- * (greedy for temp 0).  -1 on error (recorded on g).
- */
-static int64_t pick(nb_graph *g, nb_tensor *logits, double temp, nb_rng *r)
-{
-	nb_tensor *score = logits;
-	if (temp > 0 && logits) {
-		int64_t v = nb_tensor_dim(logits, 1);
-		nb_tensor *u = nb_graph_tensor(g, NB_F32, NB_SHAPE(1, v));
-		for (int64_t i = 0; u && i < v; i++)
-			nb_tensor_set(u, (size_t)i,
-			              1e-7 + (1 - 2e-7) * nb_rng_uniform(r));
-		nb_tensor *gumbel = nb_neg(g, nb_log(g, nb_neg(g, nb_log(g, u))));
-		score = nb_add(g, nb_affine_scalar(g, logits, 1 / temp, 0), gumbel);
-	}
-	nb_tensor *i = nb_argmax(g, score, -1, true, false);
-	return i ? (int64_t)nb_tensor_item(i) : -1;
-}
-
 /* Prints prompt and n characters the model continues it with. */
 static int generate(nb_module *model, gru_state *s, nb_graph *g,
                     const text *tx, const char *prompt, int n, double temp,
@@ -314,47 +228,6 @@ static double evaluate(nb_module *model, gru_state *s, nb_graph *g,
 
 /* ---- training ---- */
 
-typedef struct opts {
-	long steps, every, sample;
-	unsigned long long seed;
-	double temp;
-	const char *path;
-} opts;
-
-static int parse_args(int argc, char **argv, opts *o)
-{
-	*o = (opts){.steps = 1000, .every = 0, .sample = 200, .seed = 1,
-	            .temp = 0.5, .path = "/usr/share/common-licenses/GPL-3"};
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char *end = NULL;
-		if (a[0] != '-') {
-			o->path = a;
-			continue;
-		}
-		if (!v)
-			return -1;
-		if (!strcmp(a, "--steps"))
-			o->steps = strtol(v, &end, 10);
-		else if (!strcmp(a, "--every"))
-			o->every = strtol(v, &end, 10);
-		else if (!strcmp(a, "--sample"))
-			o->sample = strtol(v, &end, 10);
-		else if (!strcmp(a, "--seed"))
-			o->seed = strtoull(v, &end, 10);
-		else if (!strcmp(a, "--temp"))
-			o->temp = strtod(v, &end);
-		else
-			return -1;
-		if (*end || end == v)
-			return -1;
-		i++;
-	}
-	if (o->every <= 0)
-		o->every = o->steps >= 10 ? o->steps / 10 : 1;
-	return o->steps >= 1 && o->sample >= 0 && o->temp >= 0 ? 0 : -1;
-}
-
 /*
  * Fills in/target [BATCH, SEQ] with the next window of each of BATCH
  * streams, stream b reading the b-th of BATCH equal parts of the
@@ -388,7 +261,7 @@ int main(int argc, char **argv)
 		        "[--every N] [--temp T] [--sample N] [FILE]\n");
 		return 2;
 	}
-	if (text_load(&tx, o.path)) {
+	if (text_load(&tx, o.path, 2 * BATCH * (SEQ + 1), "char_gru")) {
 		free(tx.bytes);
 		free(tx.ids);
 		return 2;
