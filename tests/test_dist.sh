@@ -31,11 +31,19 @@ OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_MCA_btl_vader_single_copy_mechanism
 OPENBLAS_NUM_THREADS=1 NB_NUM_THREADS=1
 export OPENBLAS_NUM_THREADS NB_NUM_THREADS
+# In a sanitizer build, AddressSanitizer still checks every access, but
+# not leaks: Open MPI keeps thousands of allocations past MPI_Finalize,
+# from MCA components it has unloaded by then, so LeakSanitizer's stacks
+# end in "<unknown module>" and cannot be suppressed by library (nabla's
+# dist code is leak-checked by hand under valgrind: doc/distributed.md).
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+export ASAN_OPTIONS
 
 n=0
 for np in 2 3; do
 	start=$(date +%s)
-	timeout 60 mpirun $root --oversubscribe --bind-to none -np $np \
+	timeout 60 mpirun $root --oversubscribe --bind-to none -x ASAN_OPTIONS \
+		-np $np \
 		"$prog" >"$tmp/out.$np" 2>"$tmp/err.$np"
 	rc=$?
 	end=$(date +%s)

@@ -14,10 +14,12 @@
 # inside Graphviz are suppressed (tests/valgrind-graphviz.supp); nothing
 # else is.
 #
-# The whole suite takes about 10 minutes on two cores (2026-11): nearly
-# all of it valgrind starting a process per test, about 2 s each, so no
-# test is skipped (the slowest single test, test_oom's checkpoint sweep,
-# takes 7 s).
+# Two programs run at a time (NB_VALGRIND_JOBS, at most 2; 1 on a
+# one-CPU machine), each valgrind process using one core.  The whole
+# suite, 35 programs, took 22 minutes one at a time on two cores
+# (2026-12-07, 1305 s of which test_dot's Graphviz rendering 258 s):
+# nearly all of it valgrind starting a process per test, about 2 s
+# each, so no test is skipped.
 set -u
 
 if ! command -v valgrind >/dev/null 2>&1; then
@@ -32,38 +34,63 @@ export NB_TOP_SRCDIR NB_BUILDDIR
 libtool=./libtool
 [ -x "$libtool" ] || libtool=
 
-if [ $# -eq 0 ]; then
-	set -- tests/test_*
-fi
-logs=$(mktemp -d "${TMPDIR:-/tmp}/nabla-valgrind.XXXXXX") || exit 1
-trap 'rm -rf "$logs"' EXIT
-status=0 ran=0
-for prog in "$@"; do
-	case "$prog" in *.c|*.o|*.sh|*.log|*.trs) continue ;; esac
-	[ -x "$prog" ] || continue
+# one PROG: runs one program under valgrind with its logs in
+# $NB_VG_LOGS/NAME/; prints its line; exit status 1 if it failed.
+one() {
+	prog=$1
 	name=$(basename "$prog")
-	mkdir "$logs/$name"
+	mkdir "$NB_VG_LOGS/$name"
 	start=$(date +%s)
 	$libtool ${libtool:+--mode=execute} valgrind -q --trace-children=yes \
 		--trace-children-skip='/bin/*,/usr/bin/*' \
 		--error-exitcode=1 --leak-check=full \
 		--errors-for-leak-kinds=definite --show-leak-kinds=definite \
 		--num-callers=40 --suppressions="$top/tests/valgrind-graphviz.supp" \
-		--log-file="$logs/$name/vg.%p.log" \
-		"$prog" >"$logs/$name.out" 2>&1
+		--log-file="$NB_VG_LOGS/$name/vg.%p.log" \
+		"$prog" >"$NB_VG_LOGS/$name.out" 2>&1
 	rc=$?
 	secs=$(($(date +%s) - start))
-	ran=$((ran + 1))
-	bad=$(find "$logs/$name" -name 'vg.*.log' -size +0 | wc -l)
+	bad=$(find "$NB_VG_LOGS/$name" -name 'vg.*.log' -size +0 | wc -l)
 	if [ "$rc" -ne 0 ] || [ "$bad" -ne 0 ]; then
-		echo "valgrind: $name: FAILED (exit $rc, $bad processes with" \
-		     "errors; ${secs}s)"
-		tail -n 30 "$logs/$name.out"
-		find "$logs/$name" -name 'vg.*.log' -size +0 -exec cat {} +
-		status=1
-	else
-		echo "valgrind: $name: clean (${secs}s)"
+		# One write, so that the other lane cannot split the report.
+		{
+			echo "valgrind: $name: FAILED (exit $rc, $bad processes" \
+			     "with errors; ${secs}s)"
+			tail -n 30 "$NB_VG_LOGS/$name.out"
+			find "$NB_VG_LOGS/$name" -name 'vg.*.log' -size +0 \
+				-exec cat {} +
+		} >"$NB_VG_LOGS/$name.report"
+		cat "$NB_VG_LOGS/$name.report"
+		return 1
 	fi
+	echo "valgrind: $name: clean (${secs}s)"
+}
+
+if [ "${1:-}" = --one ]; then
+	one "$2"
+	exit $?
+fi
+
+if [ $# -eq 0 ]; then
+	set -- tests/test_*
+fi
+NB_VG_LOGS=$(mktemp -d "${TMPDIR:-/tmp}/nabla-valgrind.XXXXXX") || exit 1
+export NB_VG_LOGS
+trap 'rm -rf "$NB_VG_LOGS"' EXIT
+# The programs to run, one per line (sources, objects, scripts and
+# logs skipped), then NB_VALGRIND_JOBS of them at a time (default: 2, or
+# 1 on a one-CPU machine): each valgrind process uses one core.
+list=$NB_VG_LOGS/programs
+: >"$list"
+for prog in "$@"; do
+	case "$prog" in *.c|*.o|*.sh|*.log|*.trs) continue ;; esac
+	[ -x "$prog" ] && echo "$prog" >>"$list"
 done
+jobs=${NB_VALGRIND_JOBS:-$(nproc 2>/dev/null || echo 1)}
+case $jobs in ''|*[!0-9]*|0) jobs=1 ;; esac
+[ "$jobs" -gt 2 ] && jobs=2
+ran=$(wc -l <"$list")
+status=0
+xargs -P "$jobs" -n 1 sh "$0" --one <"$list" || status=1
 echo "valgrind: $ran programs, $( [ $status = 0 ] && echo clean || echo errors)"
 exit $status
