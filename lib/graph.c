@@ -147,6 +147,21 @@ nb_status nb__graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)
 	return code;
 }
 
+nb_status nb_graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)
+{
+	if (code == NB_OK || !fmt)
+		code = NB_EINVAL, fmt = "graph: fail: no error given";
+	va_list ap;
+	va_start(ap, fmt);
+	nb__vset_error(code, fmt, ap);
+	va_end(ap);
+	if (g && !g->err) {
+		g->err = code;
+		snprintf(g->msg, sizeof g->msg, "%s", nb_last_error());
+	}
+	return code;
+}
+
 void *nb__graph_alloc(nb_graph *g, size_t n)
 {
 	return nb__arena_alloc(&g->data, n);

@@ -303,6 +303,9 @@ Test(null, graph)
 	cr_expect_eq(nb_last_status(), NB_EDTYPE);
 	COVERS(nb_graph_clear_error);
 	EXPECT_NOOP(nb_graph_clear_error(NULL));
+	COVERS(nb_graph_fail);
+	EXPECT_EINVAL(nb_graph_fail(NULL, NB_EINVAL, "x is NULL"));
+	EXPECT_EINVAL(nb_graph_fail(NULL, NB_OK, NULL));
 	COVERS(nb_graph_set_training);
 	EXPECT_NOOP(nb_graph_set_training(NULL, true));
 	COVERS(nb_graph_training);
@@ -774,6 +777,17 @@ Test(null, module)
 	EXPECT_NULL_EINVAL(nb_module_forward(NULL, g, x));
 	EXPECT_NULL_EINVAL(nb_module_forward(m, NULL, x));
 	EXPECT_ON_GRAPH(nb_module_forward(m, g, NULL));
+	COVERS(nb_module_forward_multi);
+	arm();
+	cr_expect_eq(nb_module_forward_multi(NULL, g, 1, &x, 1, &x), -1);
+	expect_null_msg("nb_module_forward_multi(NULL, ...)");
+	nb_graph_reset(g);
+	cr_expect_eq(nb_module_forward_multi(m, g, 1, NULL, 1, &x), -1);
+	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
+	nb_graph_reset(g);
+	COVERS(nb_module_child_named);
+	EXPECT_QUIET(nb_module_child_named(NULL, "a"), NULL);
+	EXPECT_QUIET(nb_module_child_named(m, NULL), NULL);
 	COVERS(nb_module_set_training);
 	EXPECT_NOOP(nb_module_set_training(NULL, false));
 	COVERS(nb_module_training);

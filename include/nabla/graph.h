@@ -57,6 +57,18 @@ void nb_graph_reset(nb_graph *g);
 nb_status nb_graph_status(const nb_graph *g);
 const char *nb_graph_errmsg(const nb_graph *g);
 void nb_graph_clear_error(nb_graph *g);
+/*
+ * Records an error of a user's module or op on g, as nabla's ops do:
+ * the graph keeps its first error (a later one only sets
+ * nb_last_error()).  code NB_OK or a NULL fmt is taken as NB_EINVAL
+ * with a message saying so.  Returns code.  A NULL g sets
+ * nb_last_error() only.
+ */
+nb_status nb_graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 3, 4)))
+#endif
+	;
 
 /*
  * NULL g, for the calls below up to nb_graph_rng: setters do nothing;

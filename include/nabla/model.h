@@ -5,7 +5,8 @@
  * tensors, its *parameters* (trained: weights, biases) and its *buffers*
  * (kept but not trained: batch norm's running statistics), and it may own
  * child modules.  Its forward function maps one tensor to one tensor on a
- * graph.  Built-in modules: linear, sequential and the *op layer* that
+ * graph, or several inputs to several results (nb_module_forward_multi:
+ * a hidden state, a mask, a second input).  Built-in modules: linear, sequential and the *op layer* that
  * wraps any registered activation, normalization or regularizer op by
  * name.  User modules are a class (an nb_module_class: a type name, a
  * forward callback and a destructor of the user's state) plus whatever
@@ -51,7 +52,23 @@ typedef struct nb_module_class {
 	const char *type;
 	nb_tensor *(*forward)(nb_module *m, nb_graph *g, nb_tensor *x);
 	void (*free_state)(void *state);
+	/*
+	 * Several inputs and results (PyTorch's forward(*args) returning a
+	 * tuple); may be NULL.  Maps in[0..n_in-1] (a NULL entry is an
+	 * omitted optional input: an initial state, a mask) to
+	 * out[0..cap-1] and returns how many results the module has, which
+	 * may exceed cap (then only the first cap are written), or -1 on
+	 * error (recorded on g).  Called by nb_module_forward_multi, with
+	 * the scope pushed, only when g has no error.  A class with
+	 * forward_multi may leave forward NULL: nb_module_forward then
+	 * passes its one input and returns the first result.
+	 */
+	int (*forward_multi)(nb_module *m, nb_graph *g, int n_in,
+	                     nb_tensor *const *in, int cap, nb_tensor **out);
 } nb_module_class;
+
+/* The most results nb_module_forward_multi returns. */
+#define NB_MODULE_MAX_RESULTS 64
 
 /*
  * A new module of class cls named name (letters, digits, '_' and '-';
@@ -107,6 +124,22 @@ nb_tensor *nb_module_tensor(const nb_module *m, const char *name);
  * on g, a NULL g NB_EINVAL in nb_last_error()).
  */
 nb_tensor *nb_module_forward(nb_module *m, nb_graph *g, nb_tensor *x);
+/*
+ * Runs m on n_in inputs (0 to NB_MODULE_MAX_RESULTS; a NULL entry is an
+ * omitted optional input) and writes its results to out[0..cap-1]
+ * (graph tensors, owned by g).  Returns the number of results, which
+ * may exceed cap (only cap are written: call with cap 0 to count), or
+ * -1 on error, recorded on g: the graph's first error if it has one
+ * already (a failed input), NB_EINVAL for a NULL m or in (with n_in >
+ * 0), n_in out of range, or a one-input module given another count.
+ * A module whose class has only forward takes exactly one input and
+ * has one result.  Training mode and scope as nb_module_forward.
+ */
+int nb_module_forward_multi(nb_module *m, nb_graph *g, int n_in,
+                            nb_tensor *const *in, int cap, nb_tensor **out);
+/* The child of m with local name name, or NULL (borrowed): the
+ * dictionary of a container, as PyTorch's nn.ModuleDict. */
+nb_module *nb_module_child_named(const nb_module *m, const char *name);
 
 /* Training (the default) or evaluation mode, for m and its subtree. */
 void nb_module_set_training(nb_module *m, bool training);

@@ -16,8 +16,30 @@ static nb_tensor *sequential_forward(nb_module *m, nb_graph *g, nb_tensor *x)
 	return x;
 }
 
+/* The results of each child are the inputs of the next; no children
+ * pass the inputs through, as PyTorch's empty nn.Sequential. */
+static int sequential_forward_multi(nb_module *m, nb_graph *g, int n_in,
+                                    nb_tensor *const *in, int cap,
+                                    nb_tensor **out)
+{
+	nb_tensor *buf[2][NB_MODULE_MAX_RESULTS];
+	int n = n_in;
+	memcpy(buf[0], in, (size_t)n_in * sizeof *in);
+	for (size_t i = 0; i < nb_module_child_count(m); i++) {
+		n = nb_module_forward_multi(nb_module_child(m, i), g, n,
+		                            buf[i & 1], NB_MODULE_MAX_RESULTS,
+		                            buf[(i + 1) & 1]);
+		if (n < 0)
+			return -1;
+	}
+	nb_tensor **res = buf[nb_module_child_count(m) & 1];
+	memcpy(out, res, (size_t)(n < cap ? n : cap) * sizeof *out);
+	return n;
+}
+
 static const nb_module_class sequential_class = {
 	.type = "sequential", .forward = sequential_forward,
+	.forward_multi = sequential_forward_multi,
 };
 
 nb_module *nb_sequential_new(const char *name)

@@ -17,6 +17,7 @@
  * n-th name costs O(1), not O(n): models of 100,000 layers. */
 typedef struct name_ent {
 	const char *name; /* borrowed from the slot or the child */
+	nb_module *child; /* the child of that name, NULL for a slot */
 	UT_hash_handle hh;
 } name_ent;
 
@@ -56,7 +57,7 @@ nb_module *nb_module_new(const nb_module_class *cls, const char *name,
                          void *state)
 {
 	nb_module *m = NULL;
-	if (!cls || !cls->forward) {
+	if (!cls || (!cls->forward && !cls->forward_multi)) {
 		nb__set_error(NB_EINVAL, "module: the class needs a forward "
 		              "function");
 		goto fail;
@@ -170,12 +171,14 @@ static bool name_taken(const nb_module *m, const char *name)
 
 /* Records name (kept alive by its slot or child) as taken; NB_ENOMEM
  * leaves the index as it was. */
-static nb_status take_name(nb_module *m, const char *name)
+static nb_status take_name(nb_module *m, const char *name,
+                           nb_module *child)
 {
 	name_ent *e = nb__malloc(sizeof *e);
 	if (!e)
 		return NB_ENOMEM;
 	e->name = name;
+	e->child = child;
 	HASH_ADD_KEYPTR(hh, m->names, e->name, strlen(e->name), e);
 	if (!e->hh.tbl) { /* uthash's non-fatal out-of-memory signal */
 		nb__free(e);
@@ -225,7 +228,7 @@ static nb_status add_slot(nb_module *m, const char *name, nb_tensor *t,
 		nb__free(s.name);
 		goto fail;
 	}
-	if (take_name(m, s.name)) {
+	if (take_name(m, s.name, NULL)) {
 		nb__free(s.name);
 		goto oom;
 	}
@@ -320,7 +323,7 @@ nb_status nb_module_add(nb_module *parent, nb_module *child)
 		parent->children = n;
 		parent->cap_children = cap;
 	}
-	if (take_name(parent, child->name)) {
+	if (take_name(parent, child->name, child)) {
 		st = nb__set_error(NB_ENOMEM, "module: out of memory");
 		goto fail;
 	}
@@ -355,33 +358,137 @@ nb_tensor *nb_module_tensor(const nb_module *m, const char *name)
 	return m && name ? lookup(m, name) : NULL;
 }
 
-nb_tensor *nb_module_forward(nb_module *m, nb_graph *g, nb_tensor *x)
+/* Checks g and m for the forward functions; false (with the error
+ * recorded) when the call cannot go on. */
+static bool forward_ready(nb_module *m, nb_graph *g)
 {
 	if (!g) {
 		nb__set_error(NB_EINVAL, "module: forward: graph is NULL");
-		return NULL;
+		return false;
 	}
 	if (!m) {
 		nb__graph_fail(g, NB_EINVAL, "module: forward: module is NULL");
-		return NULL;
+		return false;
 	}
+	return true;
+}
+
+/* Sets the mode, pushes m's scope (not the root's); false on error. */
+static bool enter(nb_module *m, nb_graph *g, bool *scoped)
+{
+	*scoped = m->parent && m->name[0];
+	nb_graph_set_training(g, m->training);
+	return !(*scoped && nb_graph_scope_push(g, m->name));
+}
+
+/* The class's multi-result forward (or its one-input forward) of m,
+ * with the scope already pushed. */
+static int call_multi(nb_module *m, nb_graph *g, int n_in,
+                      nb_tensor *const *in, int cap, nb_tensor **out)
+{
+	if (m->cls->forward_multi) {
+		int n = m->cls->forward_multi(m, g, n_in, in, cap, out);
+		if (n < 0 && !g->err)
+			nb__graph_fail(g, NB_EINVAL, "module '%s' (%s): forward "
+			               "failed without an error", m->name,
+			               nb_module_type(m));
+		if (n >= 0 && g->err)
+			return -1;
+		return n < 0 ? -1 : n;
+	}
+	if (n_in != 1 || !in[0]) {
+		nb__graph_fail(g, NB_EINVAL, "module '%s' (%s): takes one "
+		               "input, given %d", m->name, nb_module_type(m),
+		               n_in == 1 ? 0 : n_in);
+		return -1;
+	}
+	nb_tensor *y = m->cls->forward(m, g, in[0]);
+	if (!y) {
+		if (!g->err)
+			nb__graph_fail(g, NB_EINVAL, "module '%s' (%s): forward "
+			               "failed without an error", m->name,
+			               nb_module_type(m));
+		return -1;
+	}
+	if (cap > 0)
+		out[0] = y;
+	return 1;
+}
+
+nb_tensor *nb_module_forward(nb_module *m, nb_graph *g, nb_tensor *x)
+{
+	if (!forward_ready(m, g))
+		return NULL;
 	if (!x) {
 		if (!g->err)
 			nb__graph_fail(g, NB_EINVAL, "module '%s': input is NULL",
 			               m->name);
 		return NULL;
 	}
-	bool scoped = m->parent && m->name[0];
-	nb_graph_set_training(g, m->training);
-	if (scoped && nb_graph_scope_push(g, m->name))
+	bool scoped;
+	if (!enter(m, g, &scoped))
 		return NULL;
-	nb_tensor *y = m->cls->forward(m, g, x);
-	if (!y && !g->err)
-		nb__graph_fail(g, NB_EINVAL, "module '%s' (%s): forward failed "
-		               "without an error", m->name, nb_module_type(m));
+	nb_tensor *y = NULL;
+	if (m->cls->forward) {
+		y = m->cls->forward(m, g, x);
+		if (!y && !g->err)
+			nb__graph_fail(g, NB_EINVAL, "module '%s' (%s): forward "
+			               "failed without an error", m->name,
+			               nb_module_type(m));
+	} else {
+		int n = call_multi(m, g, 1, &x, 1, &y);
+		if (n == 0)
+			nb__graph_fail(g, NB_EINVAL, "module '%s' (%s): forward "
+			               "gave no result", m->name,
+			               nb_module_type(m));
+		if (n < 1)
+			y = NULL;
+	}
 	if (scoped)
 		nb_graph_scope_pop(g);
 	return y;
+}
+
+int nb_module_forward_multi(nb_module *m, nb_graph *g, int n_in,
+                            nb_tensor *const *in, int cap, nb_tensor **out)
+{
+	if (!forward_ready(m, g))
+		return -1;
+	if (g->err)
+		return -1; /* a failed input: keep the first error */
+	if (n_in < 0 || n_in > NB_MODULE_MAX_RESULTS || (n_in > 0 && !in) ||
+	    cap < 0 || (cap > 0 && !out)) {
+		nb__graph_fail(g, NB_EINVAL, "module '%s' (%s): forward: %s",
+		               m->name, nb_module_type(m),
+		               n_in < 0 || n_in > NB_MODULE_MAX_RESULTS
+		               ? "input count out of range"
+		               : cap < 0 ? "negative result capacity"
+		               : n_in > 0 && !in ? "inputs are NULL"
+		               : "results are NULL");
+		return -1;
+	}
+	bool scoped;
+	if (!enter(m, g, &scoped))
+		return -1;
+	int n = call_multi(m, g, n_in, in, cap, out);
+	if (n > NB_MODULE_MAX_RESULTS) {
+		nb__graph_fail(g, NB_EINVAL, "module '%s' (%s): %d results, "
+		               "at most %d", m->name, nb_module_type(m), n,
+		               NB_MODULE_MAX_RESULTS);
+		n = -1;
+	}
+	if (scoped)
+		nb_graph_scope_pop(g);
+	return n;
+}
+
+nb_module *nb_module_child_named(const nb_module *m, const char *name)
+{
+	if (!m || !name)
+		return NULL;
+	name_ent *e;
+	HASH_FIND_STR(m->names, name, e);
+	return e ? e->child : NULL;
 }
 
 void nb_module_set_training(nb_module *m, bool training)
