@@ -1448,3 +1448,40 @@ Test(null, dist)
 	COVERS(nb_dist_shard);
 	EXPECT_EINVAL(nb_dist_shard(10, 1, 0, 0, 2, 0, NULL, 5));
 }
+
+/* text corpus and sampling (issue 18) */
+Test(null, text)
+{
+	COVERS(nb_text_load);
+	EXPECT_NULL_EINVAL(nb_text_load(NULL, 0.1));
+	COVERS(nb_text_from_bytes);
+	EXPECT_NULL_EINVAL(nb_text_from_bytes(NULL, 3, 0.1));
+	COVERS(nb_text_from_vocab_hex);
+	EXPECT_NULL_EINVAL(nb_text_from_vocab_hex(NULL));
+	COVERS(nb_text_free);
+	EXPECT_NOOP(nb_text_free(NULL));
+	COVERS(nb_text_vocab_size);
+	EXPECT_QUIET(nb_text_vocab_size(NULL), 0);
+	COVERS(nb_text_id);
+	EXPECT_QUIET(nb_text_id(NULL, 'a'), -1);
+	COVERS(nb_text_byte);
+	EXPECT_QUIET(nb_text_byte(NULL, 0), 0);
+	COVERS(nb_text_vocab_hex);
+	EXPECT_QUIET(nb_text_vocab_hex(NULL, NULL, 0), 0);
+	COVERS(nb_text_len);
+	EXPECT_QUIET(nb_text_len(NULL, NB_TEXT_TRAIN), 0);
+	COVERS(nb_text_ids);
+	EXPECT_QUIET(nb_text_ids(NULL, NB_TEXT_TRAIN), NULL);
+	COVERS(nb_text_windows);
+	EXPECT_QUIET(nb_text_windows(NULL, NB_TEXT_TRAIN, 1, 1), 0);
+	COVERS(nb_text_window);
+	nb_tensor *x, *y;
+	EXPECT_EINVAL(nb_text_window(NULL, NULL, NB_TEXT_TRAIN, 1, 1, 0, &x,
+	                             &y));
+	COVERS(nb_sample_categorical);
+	nb_rng r;
+	nb_rng_seed(&r, 0);
+	arm();
+	cr_expect_eq(nb_sample_categorical(NULL, 1, 0, &r), -1);
+	expect_null_msg("nb_sample_categorical(NULL, ...)");
+}

@@ -68,4 +68,7 @@
 /* Data-parallel training on MPI (lib/dist/; MPI optional at build). */
 #include "dist.h"
 
+/* Character models: text corpus, windows, sampling. */
+#include "text.h"
+
 #endif
