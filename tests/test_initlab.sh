@@ -104,5 +104,39 @@ else
 	ok "--plot writes an SVG" $?
 fi
 
+# ---- gradients through time: --rnn (issue 18) ----
+rsmall="--steps 30 --hidden 16 --input 8 --batch 4"
+run --rnn tanh --help
+[ $rc -eq 0 ] && grep -q -- "--forget-bias" "$tmp/out"
+ok "--rnn --help exits 0 and lists the through-time options" $?
+run --rnn compare $rsmall
+[ $rc -eq 0 ] && [ "$(grep -c '  vanishing$\|  exploding$\|  healthy$' "$tmp/out")" -eq 8 ]
+ok "--rnn compare runs the 8 cases with a verdict each" $?
+grep -q "^tanh, radius 0.5 .*vanishing$" "$tmp/out"
+ok "--rnn compare: tanh at radius 0.5 vanishes" $?
+run --rnn lstm $rsmall --forget-bias 1 --json
+[ $rc -eq 0 ]
+ok "--rnn lstm --json exits 0" $?
+json_check "--rnn --json: 30 gradient norms, a verdict" \
+	"len(d['runs'])==1 and len(d['runs'][0]['grad_norms'])==30 and d['runs'][0]['forget_bias']==1 and d['runs'][0]['verdict'] in ('vanishing','exploding','healthy')"
+run --rnn relu $rsmall --gain 1.5 --clip-norm 1 --json
+json_check "--rnn --clip-norm: the clipped norm is at most the clip" \
+	"d['runs'][0]['clipped_norm'] <= 1 + 1e-6 < d['runs'][0]['total_norm']"
+for bad in "--rnn" "--rnn lstmx" "--rnn tanh --steps 0" \
+	"--rnn tanh --steps 10001" "--rnn gru --gain -1" "--rnn gru --gain nan" \
+	"--rnn tanh --init bogus" "--rnn tanh --plot x.jpg" "--rnn tanh --sizes 3,3" \
+	"--rnn tanh extra"; do
+	run $bad
+	[ $rc -eq 2 ] && [ -s "$tmp/err" ]
+	ok "--rnn usage error exits 2 with a message: $bad" $?
+done
+run --rnn compare $rsmall --plot "$tmp/r.svg"
+if [ $rc -eq 1 ] && grep -q "without cairo" "$tmp/err"; then
+	skip "--rnn --plot writes an SVG" "built without cairo"
+else
+	[ $rc -eq 0 ] && grep -q "<svg" "$tmp/r.svg"
+	ok "--rnn --plot writes an SVG" $?
+fi
+
 echo "1..$n"
 [ $failed -eq 0 ]

@@ -22,6 +22,8 @@ typedef struct cli_cmd {
 int cmd_ops(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
 int cmd_initlab(int argc, char **argv);
+/* nabla initlab --rnn: gradients through time (cmd_initlab_rnn.c). */
+int cmd_initlab_rnn(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_dot(int argc, char **argv);
 

@@ -44,6 +44,8 @@ static int usage(void)
 	       "  --ascii            ASCII sparklines instead of block "
 	       "characters\n"
 	       "  --json             print one JSON object\n"
+	       "  --rnn KIND         gradients through time instead (see "
+	       "'nabla initlab --rnn\n                     tanh --help')\n"
 	       "  --help, --version\n\n"
 	       "Exit status: 0 success, 1 the run failed, 2 usage error.\n");
 	return CLI_OK;
@@ -226,6 +228,9 @@ int cmd_initlab(int argc, char **argv)
 {
 	opts o = {0};
 	char err[512];
+	for (int i = 1; i < argc; i++)   /* the through-time study */
+		if (!strcmp(argv[i], "--rnn") || !strncmp(argv[i], "--rnn=", 6))
+			return cmd_initlab_rnn(argc, argv);
 	il_config_default(&o.c);
 	int rc = parse(argc, argv, &o);
 	if (rc)
