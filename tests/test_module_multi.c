@@ -172,3 +172,90 @@ Test(module_multi, children_by_name)
 	cr_expect_null(nb_module_child_named(NULL, "enc"));
 	nb_module_free(d);
 }
+
+/* ---- state carried between calls ---- */
+
+/* y = x + s, where s is the previous call's y when stateful (else 0):
+ * the carried state of a recurrent layer, in one line. */
+typedef struct carry {
+	nb_tensor *s; /* persistent, detached copy of the last y */
+	int resets;
+} carry;
+
+static nb_tensor *carry_forward(nb_module *m, nb_graph *g, nb_tensor *x)
+{
+	carry *c = nb_module_state(m);
+	bool use = nb_module_stateful(m) && c->s;
+	nb_tensor *y = use ? nb_add(g, x, c->s) : x;
+	if (!y)
+		return NULL;
+	if (nb_module_stateful(m)) {
+		nb_tensor_free(c->s);
+		c->s = nb_tensor_zeros(nb_tensor_dtype(y), nb_tensor_ndim(y),
+		                       nb_tensor_shape(y));
+		for (size_t i = 0; c->s && i < nb_tensor_numel(y); i++)
+			nb_tensor_set(c->s, i, nb_tensor_get(y, i));
+	}
+	return y;
+}
+
+static void carry_reset(nb_module *m)
+{
+	carry *c = nb_module_state(m);
+	nb_tensor_free(c->s);
+	c->s = NULL;
+	c->resets++;
+}
+
+static void carry_free(void *p)
+{
+	carry *c = p;
+	nb_tensor_free(c->s);
+	free(c);
+}
+
+static const nb_module_class carry_class = {
+	.type = "carry", .forward = carry_forward, .free_state = carry_free,
+	.reset_state = carry_reset,
+};
+
+Test(module_multi, stateful_modules_carry_and_reset)
+{
+	nb_module *root = nb_sequential_new(NULL);
+	carry *st = calloc(1, sizeof *st);
+	cr_assert_eq(nb_module_add(root, nb_module_new(&carry_class, "c",
+	                                               st)), NB_OK);
+	cr_expect_not(nb_module_stateful(root));
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = input(NB_F64, 1);
+	/* Off: every call starts from zero. */
+	for (int k = 0; k < 2; k++) {
+		double v = nb_tensor_get(nb_module_forward(root, g, x), 0);
+		cr_expect_float_eq(v, 1, 0);
+	}
+	/* On, for the subtree: 1, 2, 3, ... */
+	nb_module_set_stateful(root, true);
+	cr_expect(nb_module_stateful(nb_module_child(root, 0)));
+	for (int k = 1; k <= 3; k++) {
+		nb_graph_reset(g);
+		double v = nb_tensor_get(nb_module_forward(root, g, x), 0);
+		cr_expect_float_eq(v, k, 0);
+	}
+	/* The carried state is detached: the gradient stops at it. */
+	nb_tensor *y = nb_module_forward(root, g, x);
+	cr_assert_eq(nb_backward(nb_sum(g, y, 0, NULL, false), NULL), NB_OK);
+	cr_expect_float_eq(nb_tensor_get(nb_tensor_grad(x), 0), 1, 0);
+	nb_module_reset_state(root);
+	cr_expect_eq(st->resets, 1);
+	nb_graph_reset(g);
+	double v = nb_tensor_get(nb_module_forward(root, g, x), 0);
+	cr_expect_float_eq(v, 1, 0);
+	nb_module_set_stateful(root, false);
+	cr_expect_not(nb_module_stateful(nb_module_child(root, 0)));
+	nb_module_reset_state(NULL);
+	nb_module_set_stateful(NULL, true);
+	cr_expect_not(nb_module_stateful(NULL));
+	nb_graph_free(g);
+	nb_tensor_free(x);
+	nb_module_free(root);
+}

@@ -785,6 +785,12 @@ Test(null, module)
 	cr_expect_eq(nb_module_forward_multi(m, g, 1, NULL, 1, &x), -1);
 	cr_expect_eq(nb_graph_status(g), NB_EINVAL);
 	nb_graph_reset(g);
+	COVERS(nb_module_set_stateful);
+	EXPECT_NOOP(nb_module_set_stateful(NULL, true));
+	COVERS(nb_module_stateful);
+	EXPECT_QUIET(nb_module_stateful(NULL), false);
+	COVERS(nb_module_reset_state);
+	EXPECT_NOOP(nb_module_reset_state(NULL));
 	COVERS(nb_module_child_named);
 	EXPECT_QUIET(nb_module_child_named(NULL, "a"), NULL);
 	EXPECT_QUIET(nb_module_child_named(m, NULL), NULL);

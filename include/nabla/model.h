@@ -65,6 +65,12 @@ typedef struct nb_module_class {
 	 */
 	int (*forward_multi)(nb_module *m, nb_graph *g, int n_in,
 	                     nb_tensor *const *in, int cap, nb_tensor **out);
+	/*
+	 * Forgets the state a stateful module carries from one call to the
+	 * next (a recurrent layer's final hidden state, see
+	 * nb_module_set_stateful); may be NULL (nothing carried).
+	 */
+	void (*reset_state)(nb_module *m);
 } nb_module_class;
 
 /* The most results nb_module_forward_multi returns. */
@@ -140,6 +146,23 @@ int nb_module_forward_multi(nb_module *m, nb_graph *g, int n_in,
 /* The child of m with local name name, or NULL (borrowed): the
  * dictionary of a container, as PyTorch's nn.ModuleDict. */
 nb_module *nb_module_child_named(const nb_module *m, const char *name);
+
+/*
+ * Carrying state between calls, for truncated backpropagation through
+ * time (Keras's stateful=True; in PyTorch, feeding h_n.detach() back as
+ * the next call's h_0).  When on, a module that keeps a state (the
+ * recurrent layers) starts each forward from the final state of its
+ * previous forward, copied out of that graph (so detached: the gradient
+ * stops at the window's start), instead of zeros; an explicitly given
+ * initial state still wins, and a state of another batch size is
+ * dropped.  Off (the default) every forward starts from zeros.  Set for
+ * m and its subtree.  nb_module_reset_state forgets every carried state
+ * of the subtree (call it at each epoch start and before evaluating on
+ * other text).
+ */
+void nb_module_set_stateful(nb_module *m, bool on);
+bool nb_module_stateful(const nb_module *m);
+void nb_module_reset_state(nb_module *m);
 
 /* Training (the default) or evaluation mode, for m and its subtree. */
 void nb_module_set_training(nb_module *m, bool training);

@@ -38,6 +38,7 @@ struct nb_module {
 	nb_module **children;
 	size_t n_children, cap_children;
 	bool training;
+	bool stateful;         /* carries state between calls */
 	nb_named_tensor *flat; /* nb_module_tensors' result */
 	size_t cap_flat;
 	name_ent *names;       /* every slot's and child's name */
@@ -501,6 +502,27 @@ void nb_module_set_training(nb_module *m, bool training)
 }
 
 bool nb_module_training(const nb_module *m) { return m && m->training; }
+
+void nb_module_set_stateful(nb_module *m, bool on)
+{
+	if (!m)
+		return;
+	m->stateful = on;
+	for (size_t i = 0; i < m->n_children; i++)
+		nb_module_set_stateful(m->children[i], on);
+}
+
+bool nb_module_stateful(const nb_module *m) { return m && m->stateful; }
+
+void nb_module_reset_state(nb_module *m)
+{
+	if (!m)
+		return;
+	if (m->cls->reset_state)
+		m->cls->reset_state(m);
+	for (size_t i = 0; i < m->n_children; i++)
+		nb_module_reset_state(m->children[i]);
+}
 
 static size_t count_slots(const nb_module *m)
 {
