@@ -226,6 +226,10 @@ Test(module_multi, stateful_modules_carry_and_reset)
 	cr_assert_eq(nb_module_add(root, nb_module_new(&carry_class, "c",
 	                                               st)), NB_OK);
 	cr_expect_not(nb_module_stateful(root));
+	cr_expect(nb_module_has_state(root));
+	nb_module *plain = nb_sequential_new(NULL);
+	cr_expect_not(nb_module_has_state(plain));
+	nb_module_free(plain);
 	nb_graph *g = nb_graph_new();
 	nb_tensor *x = input(NB_F64, 1);
 	/* Off: every call starts from zero. */

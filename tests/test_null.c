@@ -789,6 +789,8 @@ Test(null, module)
 	EXPECT_NOOP(nb_module_set_stateful(NULL, true));
 	COVERS(nb_module_stateful);
 	EXPECT_QUIET(nb_module_stateful(NULL), false);
+	COVERS(nb_module_has_state);
+	EXPECT_QUIET(nb_module_has_state(NULL), false);
 	COVERS(nb_module_reset_state);
 	EXPECT_NOOP(nb_module_reset_state(NULL));
 	COVERS(nb_module_child_named);

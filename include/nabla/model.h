@@ -163,6 +163,9 @@ nb_module *nb_module_child_named(const nb_module *m, const char *name);
 void nb_module_set_stateful(nb_module *m, bool on);
 bool nb_module_stateful(const nb_module *m);
 void nb_module_reset_state(nb_module *m);
+/* Whether a module of m's subtree can carry state (its class has
+ * reset_state): a recurrent net, as opposed to a transformer. */
+bool nb_module_has_state(const nb_module *m);
 
 /* Training (the default) or evaluation mode, for m and its subtree. */
 void nb_module_set_training(nb_module *m, bool training);

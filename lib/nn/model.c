@@ -514,6 +514,18 @@ void nb_module_set_stateful(nb_module *m, bool on)
 
 bool nb_module_stateful(const nb_module *m) { return m && m->stateful; }
 
+bool nb_module_has_state(const nb_module *m)
+{
+	if (!m)
+		return false;
+	if (m->cls->reset_state)
+		return true;
+	for (size_t i = 0; i < m->n_children; i++)
+		if (nb_module_has_state(m->children[i]))
+			return true;
+	return false;
+}
+
 void nb_module_reset_state(nb_module *m)
 {
 	if (!m)
