@@ -68,4 +68,7 @@
 /* Data-parallel training on MPI (lib/dist/; MPI optional at build). */
 #include "dist.h"
 
+/* Your own data: .npy, .npz (libzip optional), CSV (issue 16). */
+#include "arrays.h"
+
 #endif
