@@ -7,8 +7,8 @@ Every .npy dtype nabla reads in both byte orders, Fortran order, format
 versions 2.0 and 3.0, 0-d and empty arrays, refused types, .npz archives
 stored and compressed, two small data sets (a 3-class .npz, a
 regression CSV) and CSV spellings; tests/test_arrays.c and
-tests/test_data_cli.sh read them.  Deterministic: the same files on
-every run (a fixed seed; zip timestamps pinned).
+tests/test_data_cli.sh read them.  Deterministic: the same arrays on
+every run (a fixed seed, fixed zip timestamps).
 """
 import io
 import os
@@ -123,6 +123,11 @@ def main():
     xn = x.copy()
     xn[3, 2] = np.nan
     np.savez(path("nan_x.npz"), x=xn, y=y)
+
+    # A binary set for --loss bce: float 0/1 targets.
+    xb = rng.normal(size=(160, 3)).astype("<f4")
+    yb = (xb[:, 0] + xb[:, 1] > 0).astype("<f4")
+    np.savez(path("binary.npz"), x=xb, y=yb)
 
     # A regression CSV: y = 2 a - 3 b + 0.5 c + 1 + noise.
     xr = rng.normal(size=(160, 3))
