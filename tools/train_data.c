@@ -29,7 +29,11 @@ const char *train_loss_name(loss_kind l)
 bool train_data_is_file(const char *path)
 {
 	struct stat sb;
-	return stat(path, &sb) || !S_ISDIR(sb.st_mode);
+	size_t n = strlen(path);
+	if (n >= 4 && (!strcasecmp(path + n - 4, ".npz") ||
+	               !strcasecmp(path + n - 4, ".csv")))
+		return true;
+	return !stat(path, &sb) && !S_ISDIR(sb.st_mode);
 }
 
 /* bce: every target 0 or 1. */

@@ -19,8 +19,9 @@ bool train_loss_parse(const char *s, loss_kind *out);
 const char *train_loss_name(loss_kind l);
 
 /*
- * Whether --data names a file to read as a data set (anything but a
- * directory, which holds IDX files).
+ * Whether --data names a file to read as a data set: a name ending in
+ * .npz or .csv, or an existing file that is not a directory.  Anything
+ * else is a directory of IDX files (and reported as such when missing).
  */
 bool train_data_is_file(const char *path);
 
