@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "arrays_internal.h"
@@ -115,9 +116,11 @@ static nb_status parse_descr(npy_in *in, npy_head *h)
 	if (!string(in, d, sizeof d))
 		return fail(in, NB_EFORMAT, "bad .npy header: 'descr' is not a "
 		            "short quoted string");
-	char *endp;
+	char *endp = d;
+	long sz = 0;
 	errno = 0;
-	long sz = strtol(d + 2, &endp, 10);
+	if (strlen(d) >= 3)
+		sz = strtol(d + 2, &endp, 10);
 	bool ok = strlen(d) >= 3 && strchr("<>|=", d[0]) && !*endp &&
 	          d[2] >= '1' && d[2] <= '9' && !errno;
 	h->order = d[0] == '=' ? (little_endian_host() ? '<' : '>') : d[0];
@@ -153,10 +156,11 @@ static nb_status parse_shape(npy_in *in, npy_head *h)
 			            "something other than sizes");
 		uint64_t v = 0;
 		while (in->p < in->end && *in->p >= '0' && *in->p <= '9') {
-			v = v * 10 + (uint64_t)(*in->p++ - '0');
-			if (v > (uint64_t)INT64_MAX)
+			uint64_t digit = (uint64_t)(*in->p++ - '0');
+			if (v > ((uint64_t)INT64_MAX - digit) / 10)
 				return fail(in, NB_EFORMAT, "bad .npy header: a size "
 				            "in 'shape' overflows");
+			v = v * 10 + digit;
 		}
 		if (in->p < in->end && *in->p == 'L')
 			in->p++;
@@ -175,10 +179,10 @@ static nb_status parse_shape(npy_in *in, npy_head *h)
 
 static nb_status parse_dict(npy_in *in, npy_head *h)
 {
-	nb_status st;
 	if (!eat(in, '{'))
 		return fail(in, NB_EFORMAT, "bad .npy header: not a dict");
 	while (!eat(in, '}')) {
+		nb_status st = NB_OK;
 		char key[32];
 		if (!string(in, key, sizeof key) || !eat(in, ':'))
 			return fail(in, NB_EFORMAT, "bad .npy header: expected "
@@ -197,10 +201,11 @@ static nb_status parse_dict(npy_in *in, npy_head *h)
 			st = parse_descr(in, h);
 		else if (!strcmp(key, "shape"))
 			st = parse_shape(in, h);
-		else if (word(in, "True") || word(in, "False")) {
-			h->fortran = in->p[-1] == 'e' && in->p[-2] == 'u';
-			st = NB_OK;
-		} else
+		else if (word(in, "True"))
+			h->fortran = true;
+		else if (word(in, "False"))
+			h->fortran = false;
+		else
 			st = fail(in, NB_EFORMAT, "bad .npy header: 'fortran_order' "
 			          "is not True or False");
 		if (st)
@@ -333,7 +338,7 @@ nb_tensor *nb__npy_parse(const unsigned char *b, size_t n, const char *file,
 {
 	npy_in in = {.file = file, .array = array};
 	npy_head h = {0};
-	size_t hlen, off;
+	size_t hlen = 0, off = 0;
 	if (parse_prefix(&in, b, n, &hlen, &off))
 		return NULL;
 	in.p = (const char *)b + (off - hlen);

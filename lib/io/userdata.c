@@ -170,11 +170,11 @@ static nb_status split(const names *nm, nb_dataset *d, double val_split,
                        uint64_t seed)
 {
 	size_t n = (size_t)d->train_x->shape[0];
-	size_t k = (size_t)llround((double)n * val_split);
 	if (!(val_split > 0 && val_split < 1))
 		return nb__set_error(NB_EINVAL, "%s: no test arrays, and the "
 		                     "validation fraction %g is not in (0, 1)",
 		                     nm->file, val_split);
+	size_t k = (size_t)llround((double)n * val_split);
 	if (k < 1 || k >= n)
 		return nb__set_error(NB_EFORMAT, "%s: %zu rows are too few to hold "
 		                     "out a fraction %g for testing and train on "
