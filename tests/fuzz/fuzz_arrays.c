@@ -2,7 +2,7 @@
  * fuzz_arrays.c - the .npy, .npz and CSV readers (lib/io/npy.c, npz.c,
  * csv.c) and the data set checks (userdata.c) on hostile files.  The
  * first byte chooses the reader (0 .npy, 1 .npz, 2 CSV, modulo 3); the
- * rest is the file.  arrays.h promises that a .npy's or a CSV's memory
+ * rest is the file.  doc/data.md promises that a .npy's or a CSV's memory
  * grows only with the file: no allocation may exceed a small multiple
  * of it (an int64 per byte of an i1 array; a double per one-byte CSV
  * cell, doubled while the buffer grows).  An .npz member may inflate,
