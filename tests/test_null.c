@@ -1493,3 +1493,46 @@ Test(null, text)
 	cr_expect_eq(nb_sample_categorical(NULL, 1, 0, &r), -1);
 	expect_null_msg("nb_sample_categorical(NULL, ...)");
 }
+
+/* ---- your own data: .npy, .npz, CSV (issue 16) ---- */
+Test(null, arrays)
+{
+	nb_tensor *t = nb_tensor_zeros(NB_F32, NB_SHAPE(2));
+	nb_dataset d;
+	COVERS(nb_npy_load);
+	EXPECT_NULL_EINVAL(nb_npy_load(NULL));
+	COVERS(nb_npy_save);
+	EXPECT_EINVAL(nb_npy_save(NULL, t));
+	EXPECT_EINVAL(nb_npy_save("x.npy", NULL));
+	COVERS(nb_npz_open);
+	nb_npz *z = NULL;
+	EXPECT_EINVAL(nb_npz_open(NULL, &z));
+	EXPECT_EINVAL(nb_npz_open("x.npz", NULL));
+	COVERS(nb_npz_close);
+	EXPECT_NOOP(nb_npz_close(NULL));
+	COVERS(nb_npz_count);
+	EXPECT_QUIET(nb_npz_count(NULL), 0);
+	COVERS(nb_npz_name);
+	EXPECT_QUIET(nb_npz_name(NULL, 0), NULL);
+	COVERS(nb_npz_read);
+	EXPECT_NULL_EINVAL(nb_npz_read(NULL, "x"));
+	COVERS(nb_npz_save);
+	EXPECT_EINVAL(nb_npz_save(NULL, NULL, NULL, 0, false));
+	EXPECT_EINVAL(nb_npz_save("x.npz", NULL, NULL, 1, false));
+	COVERS(nb_csv_load);
+	EXPECT_NULL_EINVAL(nb_csv_load(NULL, NB_F32, NULL));
+	COVERS(nb_csv_columns_free);
+	EXPECT_NOOP(nb_csv_columns_free(NULL));
+	COVERS(nb_dataset_from_arrays);
+	EXPECT_EINVAL(nb_dataset_from_arrays(NULL, "f", t, t, NULL, NULL,
+	                                     NB_TARGETS_AUTO, 0.5, 0));
+	EXPECT_EINVAL(nb_dataset_from_arrays(&d, "f", NULL, t, NULL, NULL,
+	                                     NB_TARGETS_AUTO, 0.5, 0));
+	EXPECT_EINVAL(nb_dataset_from_arrays(&d, "f", t, NULL, NULL, NULL,
+	                                     NB_TARGETS_AUTO, 0.5, 0));
+	COVERS(nb_dataset_load);
+	EXPECT_EINVAL(nb_dataset_load(NULL, "x.npz", NULL, NB_TARGETS_AUTO,
+	                              0.1, 0));
+	EXPECT_EINVAL(nb_dataset_load(&d, NULL, NULL, NB_TARGETS_AUTO, 0.1, 0));
+	nb_tensor_free(t);
+}

@@ -1,6 +1,7 @@
 /*
  * cmd_train.c - `nabla train`: train a model given by a spec on
- * Fashion-MNIST (or the built-in synthetic set), with a progress bar on a
+ * Fashion-MNIST, the built-in synthetic set or the user's .npz or CSV
+ * file (tools/train_data.c), with a progress bar on a
  * terminal, plain lines or JSON Lines otherwise, and checkpoints.
  */
 #include <getopt.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "train_data.h"
 
 #define DEFAULT_SPEC "linear:256 batch_norm relu dropout:0.2 " \
                      "linear:256 batch_norm relu linear:10"
@@ -18,6 +20,9 @@
 typedef struct train_opts {
 	const char *spec, *data, *save, *load, *init_from, *optim, *schedule;
 	const char *init;
+	const char *target, *loss_name; /* --data FILE: tools/train_data.c */
+	double val_split;
+	bool val_split_set;
 	const char *freeze[MAX_FREEZE];
 	int n_freeze;
 	double lr, momentum, weight_decay, clip_norm, clip_value, l1, l2;
@@ -41,6 +46,7 @@ typedef struct train_ctx {
 	nb_sched *sched;
 	int64_t epoch0;         /* epochs done before (--load) */
 	char *spec;             /* the model's spec (owned) */
+	loss_kind loss;        /* ce for the built-in sets */
 	bool tty;
 } train_ctx;
 
@@ -48,13 +54,22 @@ static int usage(void)
 {
 	printf(
 "Usage: nabla train [OPTION]...\n"
-"Train a classifier on Fashion-MNIST (or the built-in synthetic set) and\n"
-"report train loss, test loss and test accuracy after each epoch.\n\n"
+"Train a model on Fashion-MNIST, the built-in synthetic set or your own\n"
+"data (.npz or CSV) and report train loss, test loss and test accuracy (or\n"
+"test MSE and RMSE for regression) after each epoch.\n\n"
 "Model and data:\n"
 "  --model SPEC        the model (default \"" DEFAULT_SPEC "\");\n"
 "                      see nabla(1), MODEL SPECS\n"
 "  --data DIR          Fashion-MNIST IDX files in DIR (default\n"
 "                      " NB_FASHION_MNIST_DIR ", else synthetic)\n"
+"  --data FILE.npz     arrays x and y (optional x_test, y_test)\n"
+"  --data FILE.csv --target COLUMN   a CSV with a header line: COLUMN is\n"
+"                      predicted from the other columns\n"
+"  --loss ce|mse|bce   cross-entropy over classes (default for integer\n"
+"                      targets), mean squared error (float targets),\n"
+"                      binary cross-entropy of 0/1 targets\n"
+"  --val-split F       without test arrays, hold out F of the rows\n"
+"                      (default 0.1; shuffled with --seed)\n"
 "  --synthetic         use the built-in synthetic set\n"
 "  --train-limit N, --test-limit N   use the first N samples only\n"
 "Optimization:\n"
@@ -114,7 +129,7 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	       O_BATCH, O_EPOCHS, O_CLIP_NORM, O_CLIP_VALUE, O_L1, O_L2,
 	       O_SEED, O_THREADS, O_ANOMALY, O_SAVE, O_LOAD, O_INIT_FROM,
 	       O_FREEZE, O_JSON, O_QUIET, O_HELP, O_VERSION, O_BETA1, O_BETA2,
-	       O_EPS, O_ALPHA, O_INIT };
+	       O_EPS, O_ALPHA, O_INIT, O_TARGET, O_LOSS, O_VAL_SPLIT };
 	static const struct option lo[] = {
 		{"model", required_argument, NULL, O_MODEL},
 		{"data", required_argument, NULL, O_DATA},
@@ -145,6 +160,9 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		{"beta2", required_argument, NULL, O_BETA2},
 		{"eps", required_argument, NULL, O_EPS},
 		{"alpha", required_argument, NULL, O_ALPHA},
+		{"target", required_argument, NULL, O_TARGET},
+		{"loss", required_argument, NULL, O_LOSS},
+		{"val-split", required_argument, NULL, O_VAL_SPLIT},
 		{"json", no_argument, NULL, O_JSON},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"help", no_argument, NULL, O_HELP},
@@ -206,6 +224,16 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 				                       MAX_FREEZE);
 			o->freeze[o->n_freeze++] = optarg;
 			break;
+		case O_TARGET: o->target = optarg; break;
+		case O_LOSS: o->loss_name = optarg; break;
+		case O_VAL_SPLIT:
+			if (!cli_parse_double(optarg, &o->val_split) ||
+			    !(o->val_split > 0 && o->val_split < 1))
+				return cli_usage_error("train", "bad value '%s' for "
+				                       "--val-split (a fraction between 0 "
+				                       "and 1)", optarg);
+			o->val_split_set = true;
+			break;
 		case O_JSON: o->json = true; break;
 		case O_QUIET: o->quiet = true; break;
 		case O_THREADS: {
@@ -237,6 +265,15 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	if (o->synthetic && o->data)
 		return cli_usage_error("train", "--data and --synthetic exclude "
 		                       "each other");
+	loss_kind l;
+	if (o->loss_name && !train_loss_parse(o->loss_name, &l))
+		return cli_usage_error("train", "unknown loss '%s' (ce, mse or "
+		                       "bce)", o->loss_name);
+	if ((o->target || o->val_split_set || (o->loss_name && l != LOSS_CE)) &&
+	    !(o->data && train_data_is_file(o->data)))
+		return cli_usage_error("train", "--%s needs --data FILE.npz or "
+		                       "FILE.csv", o->target ? "target"
+		                       : o->val_split_set ? "val-split" : "loss");
 	if (o->nesterov && (strcmp(o->optim, "sgd") || (o->momentum_set &&
 	    o->momentum == 0)))
 		return cli_usage_error("train", "--nesterov needs --optim sgd and "
@@ -361,11 +398,13 @@ static void limit_rows(nb_tensor **x, nb_tensor **y, uint64_t n)
 {
 	if (!n || (uint64_t)nb_tensor_dim(*x, 0) <= n)
 		return;
-	int64_t xs[2] = {(int64_t)n, nb_tensor_dim(*x, 1)}, ys[1] = {(int64_t)n};
+	int64_t xs[2] = {(int64_t)n, nb_tensor_dim(*x, 1)};
+	int64_t ys[2] = {(int64_t)n, nb_tensor_dim(*y, 1)};
 	nb_tensor *a = nb_tensor_from_data(NB_F32, 2, xs, nb_tensor_data(*x),
 	                                   NB_COPY);
-	nb_tensor *b = nb_tensor_from_data(NB_I64, 1, ys, nb_tensor_data(*y),
-	                                   NB_COPY);
+	nb_tensor *b = nb_tensor_from_data(nb_tensor_dtype(*y),
+	                                   nb_tensor_ndim(*y), ys,
+	                                   nb_tensor_data(*y), NB_COPY);
 	if (!a || !b) {
 		nb_tensor_free(a);
 		nb_tensor_free(b);
@@ -382,7 +421,16 @@ static int load_data(train_ctx *t)
 	const train_opts *o = t->o;
 	const char *dir = o->data ? o->data : NB_FASHION_MNIST_DIR;
 	nb_status st = NB_ENOTFOUND;
-	if (!o->synthetic)
+	if (o->data && train_data_is_file(o->data)) {
+		if (o->loss_name)
+			train_loss_parse(o->loss_name, &t->loss);
+		int rc = train_data_load(o->data, o->target, &t->loss,
+		                         o->loss_name != NULL, o->val_split_set
+		                         ? o->val_split : 0.1, o->seed, &t->d);
+		if (rc)
+			return rc;
+		st = NB_OK;
+	} else if (!o->synthetic)
 		st = nb_dataset_fashion_mnist(dir, &t->d);
 	if (st && o->data) {
 		fprintf(stderr, "nabla train: %s\n", nb_last_error());
@@ -421,6 +469,29 @@ static bool parse_epoch(const char *s, int64_t *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/*
+ * The model's outputs against the data: at least one logit per class
+ * for ce (labels out of range would fail at the first batch), exactly
+ * one per target column for mse and bce.
+ */
+static int check_outputs(train_ctx *t, int64_t want)
+{
+	nb_spec *s = NULL;
+	if (nb_spec_parse(t->spec, &s, NULL))
+		return CLI_OK; /* built from it already: cannot happen */
+	int64_t got = nb_spec_out_features(s, t->d.features);
+	nb_spec_free(s);
+	if (t->loss == LOSS_CE ? got >= want : got == want)
+		return CLI_OK;
+	fprintf(stderr, "nabla train: the model gives %lld outputs per row; "
+	        "%s needs %s%lld (%s): end the spec with linear:%lld\n",
+	        (long long)got, t->o->data ? t->o->data : t->d.name,
+	        t->loss == LOSS_CE ? "at least " : "", (long long)want,
+	        t->loss == LOSS_CE ? "its labels go up to that count less one"
+	        : "one per target column", (long long)want);
+	return CLI_USAGE;
 }
 
 static int build_model(train_ctx *t)
@@ -464,8 +535,15 @@ static int build_model(train_ctx *t)
 		}
 		spec = from_file;
 	}
-	if (!spec)
-		spec = DEFAULT_SPEC;
+	char sized[160];
+	int64_t want = train_data_outputs(&t->d, t->loss);
+	if (!spec) {
+		/* The default model, its last layer sized for the data. */
+		snprintf(sized, sizeof sized, "%.*s%lld",
+		         (int)strlen(DEFAULT_SPEC) - 2, DEFAULT_SPEC,
+		         (long long)want);
+		spec = sized;
+	}
 	nb_model_opts mo = {.dtype = NB_F32, .seed = o->seed, .init = o->init};
 	t->model = nb_model_parse(spec, t->d.features, &mo);
 	t->spec = strdup(spec);
@@ -477,7 +555,7 @@ static int build_model(train_ctx *t)
 		       !strncmp(nb_last_error(), "spec:", 5) ? CLI_USAGE
 		                                             : CLI_FAIL;
 	}
-	return CLI_OK;
+	return check_outputs(t, want);
 }
 
 static int load_weights(train_ctx *t)
@@ -572,11 +650,12 @@ static void json_start(train_ctx *t, const char *spec)
 	cli_json_str(stdout, t->d.name);
 	printf(", \"train_samples\": %lld, \"test_samples\": %lld, "
 	       "\"features\": %lld, \"classes\": %lld, \"parameters\": %zu, "
-	       "\"trainable\": %zu, \"optim\": ",
+	       "\"trainable\": %zu, \"loss\": \"%s\", \"optim\": ",
 	       (long long)nb_tensor_dim(t->d.train_x, 0),
 	       (long long)nb_tensor_dim(t->d.test_x, 0),
 	       (long long)t->d.features, (long long)t->d.classes,
-	       nb_module_numel(t->model, false), nb_module_numel(t->model, true));
+	       nb_module_numel(t->model, false), nb_module_numel(t->model, true),
+	       train_loss_name(t->loss));
 	cli_json_str(stdout, t->o->optim);
 	printf(", \"lr\": %.9g, \"batch\": %llu, \"epochs\": %llu, "
 	       "\"seed\": %llu, \"threads\": %d}\n",
@@ -604,9 +683,8 @@ static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
 		nb_optim_zero_grad(t->opt, false);
 		nb_batch_gather(t->g, t->d.train_x, t->d.train_y, idx + at, k,
 		                &bx, &by);
-		nb_tensor *loss = nb_cross_entropy(t->g,
-		    nb_module_forward(t->model, t->g, bx), by,
-			NULL, -100, NB_REDUCTION_MEAN, 0);
+		nb_tensor *loss = train_loss_of(t->g, t->loss,
+		    nb_module_forward(t->model, t->g, bx), by);
 		nb_tensor *total = penalty(t, loss);
 		if (!total || nb_backward(total, NULL)) {
 			fprintf(stderr, "%snabla train: %s\n", t->tty ? "\n" : "",
@@ -641,6 +719,20 @@ static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
 	return CLI_OK;
 }
 
+/* The test metric's words: accuracy, or the MSE for regression. */
+static void print_metric(const train_ctx *t, double acc, bool json)
+{
+	if (t->loss == LOSS_MSE && json)
+		printf("\"test_mse\": %.6g, \"test_rmse\": %.6g",
+		       isnan(acc) ? 0 : acc, isnan(acc) ? 0 : sqrt(acc));
+	else if (t->loss == LOSS_MSE)
+		printf("test_mse %.4g  test_rmse %.4g", acc, sqrt(acc));
+	else if (json)
+		printf("\"test_accuracy\": %.6f", isnan(acc) ? 0 : acc);
+	else
+		printf("test_acc %.2f%%", 100 * acc);
+}
+
 static int save_model(train_ctx *t, const char *spec, double acc)
 {
 	char in[32], accs[32], ep[32];
@@ -649,7 +741,8 @@ static int save_model(train_ctx *t, const char *spec, double acc)
 	snprintf(ep, sizeof ep, "%lld", (long long)(t->epoch0 +
 	         (int64_t)t->o->epochs));
 	const char *meta[] = {"nabla.spec", spec, "nabla.in_features", in,
-	                      "nabla.data", t->d.name, "nabla.test_accuracy",
+	                      "nabla.data", t->d.name, t->loss == LOSS_MSE
+	                      ? "nabla.test_mse" : "nabla.test_accuracy",
 	                      accs, "nabla.epoch", ep, NULL};
 	if (nb_checkpoint_save(t->o->save, t->model, t->opt, meta)) {
 		fprintf(stderr, "nabla train: %s\n", nb_last_error());
@@ -701,43 +794,39 @@ static int run(train_ctx *t)
 			rc = CLI_FAIL;
 			break;
 		}
-		if (nb_evaluate(t->model, t->g, t->d.test_x, t->d.test_y, 1000,
-		                &test_loss, &acc)) {
-			fprintf(stderr, "nabla train: %s\n", nb_last_error());
-			rc = CLI_FAIL;
+		if ((rc = train_evaluate(t->model, t->g, t->loss, t->d.test_x,
+		                         t->d.test_y, 1000, &test_loss, &acc)))
 			break;
-		}
 		if (o->json)
 			printf("{\"event\": \"epoch\", \"epoch\": %llu, \"lr\": %.9g, "
-			       "\"train_loss\": %.6f, \"test_loss\": %.6f, "
-			       "\"test_accuracy\": %.6f, \"samples_per_s\": %.1f}\n",
-			       (unsigned long long)e + 1, lr, train_loss,
-			       test_loss, acc, rate);
+			       "\"train_loss\": %.6f, \"test_loss\": %.6f, ",
+			       (unsigned long long)e + 1, lr, train_loss, test_loss);
 		else
-			printf("epoch %llu/%llu  train_loss %.4f  test_loss %.4f  "
-			       "test_acc %.2f%%  %.0f samples/s\n",
+			printf("epoch %llu/%llu  train_loss %.4f  test_loss %.4f  ",
 			       (unsigned long long)e + 1,
-			       (unsigned long long)o->epochs, train_loss, test_loss,
-			       100 * acc, rate);
+			       (unsigned long long)o->epochs, train_loss, test_loss);
+		print_metric(t, acc, o->json);
+		printf(o->json ? ", \"samples_per_s\": %.1f}\n"
+		       : "  %.0f samples/s\n", rate);
 		fflush(stdout);
 	}
 	free(idx);
 	/* --epochs 0 evaluates the model as built or loaded. */
-	if (!rc && !o->epochs && nb_evaluate(t->model, t->g, t->d.test_x,
-	                                     t->d.test_y, 1000, &test_loss,
-	                                     &acc)) {
-		fprintf(stderr, "nabla train: %s\n", nb_last_error());
-		rc = CLI_FAIL;
+	if (!rc && !o->epochs)
+		rc = train_evaluate(t->model, t->g, t->loss, t->d.test_x,
+		                    t->d.test_y, 1000, &test_loss, &acc);
+	if (!rc && !o->epochs && !o->json) {
+		printf("test_loss %.4f  ", test_loss);
+		print_metric(t, acc, false);
+		printf("\n");
 	}
-	if (!rc && !o->epochs && !o->json)
-		printf("test_loss %.4f  test_acc %.2f%%\n", test_loss, 100 * acc);
 	if (!rc && o->save)
 		rc = save_model(t, spec, acc);
 	if (!rc && o->json) {
-		printf("{\"event\": \"end\", \"test_accuracy\": %.6f, "
-		       "\"test_loss\": %.6f, \"seconds\": %.3f, \"saved\": ",
-		       isnan(acc) ? 0 : acc, isnan(test_loss) ? 0 : test_loss,
-		       now() - t0);
+		printf("{\"event\": \"end\", ");
+		print_metric(t, acc, true);
+		printf(", \"test_loss\": %.6f, \"seconds\": %.3f, \"saved\": ",
+		       isnan(test_loss) ? 0 : test_loss, now() - t0);
 		if (o->save)
 			cli_json_str(stdout, o->save);
 		else

@@ -70,5 +70,7 @@
 
 /* Character models: text corpus, windows, sampling. */
 #include "text.h"
+/* Your own data: .npy, .npz (libzip optional), CSV (issue 16). */
+#include "arrays.h"
 
 #endif
