@@ -67,5 +67,7 @@
 
 /* Data-parallel training on MPI (lib/dist/; MPI optional at build). */
 #include "dist.h"
+/* attention and transformer layers (issue 18) */
+#include "attention.h"
 
 #endif
