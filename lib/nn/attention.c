@@ -338,6 +338,15 @@ static nb_module *child(nb_module *m, const char *name)
 	return nb_module_child_named(m, name);
 }
 
+/* The dropout child `name` on x; skipped at p = 0, where it is the
+ * identity (a copy forward and backward). */
+static nb_tensor *drop(nb_module *m, nb_graph *g, const char *name,
+                       nb_tensor *x)
+{
+	const enc_state *s = nb_module_state(m);
+	return s->o.dropout > 0 ? nb_module_forward(child(m, name), g, x) : x;
+}
+
 /* self_attn(x, x, x, kpm, mask) then dropout1 */
 static nb_tensor *sa_block(nb_module *m, nb_graph *g, nb_tensor *x,
                            nb_tensor *mask, nb_tensor *kpm)
@@ -347,7 +356,7 @@ static nb_tensor *sa_block(nb_module *m, nb_graph *g, nb_tensor *x,
 	                                  (nb_tensor *[]){x, x, x, kpm, mask},
 	                                  1, &y) < 0)
 		return NULL;
-	return nb_module_forward(child(m, "dropout1"), g, y);
+	return drop(m, g, "dropout1", y);
 }
 
 /* linear2(dropout(activation(linear1(x)))) then dropout2 */
@@ -357,9 +366,9 @@ static nb_tensor *ff_block(nb_module *m, nb_graph *g, nb_tensor *x)
 	nb_tensor *h = nb_module_forward(child(m, "linear1"), g, x);
 	h = s->o.activation == NB_ACT_GELU ? nb_gelu(g, h, NB_GELU_NONE)
 	                                   : nb_relu(g, h);
-	h = nb_module_forward(child(m, "dropout"), g, h);
+	h = drop(m, g, "dropout", h);
 	h = nb_module_forward(child(m, "linear2"), g, h);
-	return nb_module_forward(child(m, "dropout2"), g, h);
+	return drop(m, g, "dropout2", h);
 }
 
 static int enc_forward_multi(nb_module *m, nb_graph *g, int n_in,

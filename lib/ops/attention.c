@@ -34,7 +34,7 @@
  * PyTorch 2.0's math kernel gives NaN there (the softmax of a row of
  * -inf); zeros keep a padded batch finite (doc/sequence.md).
  */
-#include <math.h>
+#include "vecmath.h" /* before <math.h>: exp and log vectorize */
 #include "elementwise.h"
 
 typedef struct sdpa_attrs {
@@ -215,10 +215,10 @@ typedef struct sdpa_saved {
 				lse[i] = -(T)INFINITY;                       \
 				continue;                                    \
 			}                                                    \
-			for (int64_t j = 0; j < S; j++) {                    \
-				r[j] = EXP(r[j] - mx);                       \
+			for (int64_t j = 0; j < S; j++)                      \
+				r[j] = EXP(r[j] - mx); /* vectorizes */      \
+			for (int64_t j = 0; j < S; j++)                      \
 				sum += r[j];                                 \
-			}                                                    \
 			T inv = 1 / sum;                                     \
 			for (int64_t j = 0; j < S; j++)                      \
 				r[j] *= inv;                                 \
