@@ -99,7 +99,7 @@ Test(attention, fully_masked_row_is_zero)
 		for (int i = 0; i < 15; i++)
 			nb_tensor_set(mask, (size_t)i, i / 5 != 1);
 		nb_tensor *y = nb_scaled_dot_product_attention(g, q, k, v, mask,
-		                                               NULL, false, 0, 0);
+		                                               NULL, false, 0, 0, 1);
 		cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
 		for (int j = 0; j < 2; j++)
 			cr_expect_eq(nb_tensor_get(y, (size_t)(2 + j)), 0.0);
@@ -134,7 +134,7 @@ Test(attention, dropout_statistics)
 	nb_tensor_fill(v, 1);
 	nb_graph_set_training(g, true);
 	nb_tensor *y = nb_scaled_dot_product_attention(g, q, k, v, NULL, NULL,
-	                                               false, p, 0);
+	                                               false, p, 0, 1);
 	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
 	double mean = 0, var = 0;
 	for (int64_t i = 0; i < L; i++)
@@ -148,7 +148,8 @@ Test(attention, dropout_statistics)
 	cr_expect(sqrt(var) > 0.5 * sd && sqrt(var) < 1.5 * sd, "sd %g, want %g",
 	          sqrt(var), sd);
 	nb_graph_set_training(g, false);
-	y = nb_scaled_dot_product_attention(g, q, k, v, NULL, NULL, false, p, 0);
+	y = nb_scaled_dot_product_attention(g, q, k, v, NULL, NULL, false, p, 0,
+	                                    1);
 	for (int64_t i = 0; i < L; i++)
 		cr_expect(fabs(nb_tensor_get(y, (size_t)i) - 1) < 1e-12);
 	nb_graph_free(g);
@@ -161,7 +162,7 @@ Test(attention, op_errors_name_the_op_and_shapes)
 	nb_tensor *k = nb_graph_tensor(g, NB_F32, NB_SHAPE(2, 5, 6));
 	nb_tensor *v = nb_graph_tensor(g, NB_F32, NB_SHAPE(2, 5, 3));
 	cr_expect_null(nb_scaled_dot_product_attention(g, q, k, v, NULL, NULL,
-	                                               false, 0, 0));
+	                                               false, 0, 0, 1));
 	cr_expect_eq(nb_graph_status(g), NB_ESHAPE);
 	const char *msg = nb_graph_errmsg(g);
 	cr_expect(strstr(msg, "scaled_dot_product_attention") &&
@@ -172,13 +173,13 @@ Test(attention, op_errors_name_the_op_and_shapes)
 	v = nb_graph_tensor(g, NB_F32, NB_SHAPE(2, 5, 3));
 	nb_tensor *m = nb_graph_tensor(g, NB_BOOL, NB_SHAPE(4, 5));
 	cr_expect_null(nb_scaled_dot_product_attention(g, q, k, v, m, NULL,
-	                                               false, 0, 0));
+	                                               false, 0, 0, 1));
 	cr_expect(strstr(nb_graph_errmsg(g), "attn_mask"), "%s",
 	          nb_graph_errmsg(g));
 	nb_graph_reset(g);
 	q = nb_graph_tensor(g, NB_F32, NB_SHAPE(3, 4));
 	cr_expect_null(nb_scaled_dot_product_attention(g, q, q, q, NULL, NULL,
-	                                               false, 1.5, 0));
+	                                               false, 1.5, 0, 1));
 	cr_expect_eq(nb_graph_status(g), NB_EINVAL, "%s", nb_graph_errmsg(g));
 	nb_graph_free(g);
 }

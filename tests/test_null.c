@@ -1454,11 +1454,11 @@ Test(null, attention)
 {
 	COVERS(nb_scaled_dot_product_attention);
 	EXPECT_NULL_EINVAL(nb_scaled_dot_product_attention(NULL, x, x, x, NULL,
-	                                                   NULL, false, 0, 0));
+	                                                   NULL, false, 0, 0, 1));
 	EXPECT_ON_GRAPH(nb_scaled_dot_product_attention(g, NULL, x, x, NULL,
-	                                                NULL, false, 0, 0));
+	                                                NULL, false, 0, 0, 1));
 	EXPECT_OK(nb_scaled_dot_product_attention(g, x, x, x, NULL, NULL,
-	                                          false, 0, 0));
+	                                          false, 0, 0, 1));
 	/* a NULL rng where one is needed */
 	COVERS(nb_embedding_new);
 	EXPECT_NULL_EINVAL(nb_embedding_new("e", 5, 3, NB_NO_PADDING, NB_F32,

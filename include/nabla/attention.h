@@ -17,6 +17,11 @@ extern "C" {
  * softmax(q k^T * scale + attn_bias, masked) v, fused (op
  * "scaled_dot_product_attention"): q [..., L, E], k [..., S, E],
  * v [..., S, Ev] with the same batch axes give [..., L, Ev].
+ * num_heads H > 1: the heads side by side in the last axis, as a
+ * projection makes them: q [..., L, H E], k [..., S, H E],
+ * v [..., S, H Ev] give [..., L, H Ev], head h being columns
+ * [h E, (h + 1) E) (no [B, H, L, E] copies); the masks then broadcast
+ * to the scores [..., H, L, S].
  *   attn_mask  bool, broadcast to [..., L, S]: true where query i may
  *              attend to key j (PyTorch 2's bool attn_mask); NULL none
  *   attn_bias  float of q's dtype, broadcast to [..., L, S], added to
@@ -24,7 +29,7 @@ extern "C" {
  *              NULL none.  Neither mask receives a gradient.
  *   causal     key j > query i excluded (PyTorch's is_causal)
  *   dropout_p  dropout on the attention weights, in training mode only
- *   scale      0 for 1/sqrt(E)
+ *   scale      0 for 1/sqrt(E) (E per head)
  * A row with every key excluded gives zeros (not PyTorch 2's NaN).
  * Only one [L, S] block is live at a time; backward recomputes it.
  * NULL on error, recorded on g (shapes, dtypes, attribute ranges).
@@ -33,7 +38,8 @@ nb_tensor *nb_scaled_dot_product_attention(nb_graph *g, nb_tensor *q,
                                            nb_tensor *k, nb_tensor *v,
                                            nb_tensor *attn_mask,
                                            nb_tensor *attn_bias, bool causal,
-                                           double dropout_p, double scale);
+                                           double dropout_p, double scale,
+                                           int64_t num_heads);
 
 /* ---- layers (lib/nn/embedding.c, lib/nn/attention.c) ----
  * Each is constructible from plain sizes, an options struct (NULL for

@@ -29,17 +29,6 @@ static nb_tensor *split_heads(nb_graph *g, nb_tensor *x, int64_t H)
 	return nb_permute(g, x, (int[]){0, 2, 1, 3});
 }
 
-/* x [B, H, L, D] -> [B, L, H * D] */
-static nb_tensor *merge_heads(nb_graph *g, nb_tensor *x)
-{
-	if (!x)
-		return NULL;
-	int64_t B = nb_tensor_dim(x, 0), H = nb_tensor_dim(x, 1);
-	int64_t L = nb_tensor_dim(x, 2), D = nb_tensor_dim(x, 3);
-	x = nb_permute(g, x, (int[]){0, 2, 1, 3});
-	return nb_reshape(g, x, NB_SHAPE(B, L, H * D));
-}
-
 /* Adds a PyTorch-convention mask m into the op's allow mask (bool, true
  * = attend) or its additive bias. */
 static void merge_mask(nb_graph *g, nb_tensor *m, nb_tensor **allow,
@@ -216,17 +205,18 @@ static int mha_forward_multi(nb_module *m, nb_graph *g, int n_in,
 	project_in(m, g, &r, p);
 	if (!p[0] || !p[1] || !p[2])
 		return -1;
-	for (int i = 0; i < 3; i++)
-		p[i] = split_heads(g, p[i], s->H);
 	if (r.kpm)
 		merge_mask(g, r.kpm, &allow, &bias);
 	if (r.mask)
 		merge_mask(g, r.mask, &allow, &bias);
-	nb_tensor *y = merge_heads(g, nb_scaled_dot_product_attention(g, p[0],
-	    p[1], p[2], allow, bias, s->o.causal, s->o.dropout, 0));
+	/* the heads stay side by side in [B, L, E]: no copies to
+	 * [B, H, L, D] and back */
+	nb_tensor *y = nb_scaled_dot_product_attention(g, p[0], p[1], p[2],
+	    allow, bias, s->o.causal, s->o.dropout, 0, s->H);
 	y = nb_module_forward(nb_module_child_named(m, "out_proj"), g, y);
-	nb_tensor *w = cap > 1 && y ? weights(g, s, p[0], p[1], allow, bias)
-	                            : NULL;
+	nb_tensor *w = cap > 1 && y ? weights(g, s, split_heads(g, p[0], s->H),
+	                                      split_heads(g, p[1], s->H), allow,
+	                                      bias) : NULL;
 	if (!y || (cap > 1 && !w))
 		return -1;
 	if (r.unbatched) {

@@ -41,6 +41,7 @@ typedef struct sdpa_attrs {
 	bool causal;
 	double dropout_p;
 	double scale;
+	int64_t num_heads;
 } sdpa_attrs;
 
 static const nb_attr_def sdpa_defs[] = {
@@ -55,18 +56,38 @@ static const nb_attr_def sdpa_defs[] = {
 	 .offset = offsetof(sdpa_attrs, scale), .def = 0,
 	 .range = NB_AT_LEAST(0),
 	 .doc = "factor of q k^T; 0 is 1/sqrt(E)"},
+	{.name = "num_heads", .type = NB_ATTR_INT,
+	 .offset = offsetof(sdpa_attrs, num_heads), .def = 1,
+	 .range = NB_RANGE(1, 65536),
+	 .doc = "heads side by side in the last axes (H E columns)"},
 };
 
-/* The sizes of one call. */
+/* The sizes of one call.  With H heads side by side, head h of a
+ * batch item is columns [h E, (h + 1) E) of q and k and [h Ev,
+ * (h + 1) Ev) of v and of the result: leading dimensions H E and
+ * H Ev. */
 typedef struct sdpa_dims {
-	size_t nbh;                 /* batch-heads: product of batch axes */
-	int64_t L, S, E, Ev;
+	size_t nbh;                 /* batch-heads: batch items times H */
+	int64_t L, S, E, Ev, H;
 	double scale;
-	int nd;                     /* rank of the scores [..., L, S] */
+	int nd;                     /* rank of the scores [..., (H,) L, S] */
 	int64_t sshape[NB_MAX_DIMS];
-	/* strides of the mask and the bias over [..., L, S] (0 broadcast) */
+	/* strides of the mask and the bias over the scores (0 broadcast) */
 	int64_t ms[NB_MAX_DIMS], bs[NB_MAX_DIMS];
 } sdpa_dims;
+
+/* The scores' shape: [..., L, S], or [..., H, L, S] with heads. */
+static void scores_shape(const nb_tensor *q, const nb_tensor *k, int64_t H,
+                         int *nd, int64_t *s)
+{
+	int n = q->ndim;
+	memcpy(s, q->shape, (size_t)(n - 2) * sizeof *s);
+	if (H > 1)
+		s[n++ - 2] = H;
+	s[n - 2] = q->shape[q->ndim - 2];
+	s[n - 1] = k->shape[k->ndim - 2];
+	*nd = n;
+}
 
 static void dims_of(const nb_op_ctx *c, sdpa_dims *d)
 {
@@ -75,16 +96,16 @@ static void dims_of(const nb_op_ctx *c, sdpa_dims *d)
 	const nb_tensor *b = c->n_in > 4 ? c->in[4] : NULL;
 	const sdpa_attrs *a = c->attrs;
 	int n = q->ndim;
+	d->H = a->num_heads;
 	d->L = q->shape[n - 2];
-	d->E = q->shape[n - 1];
+	d->E = q->shape[n - 1] / d->H;
 	d->S = k->shape[n - 2];
-	d->Ev = v->shape[n - 1];
-	d->nbh = nb__numel(n - 2, q->shape);
+	d->Ev = v->shape[n - 1] / d->H;
+	d->nbh = nb__numel(n - 2, q->shape) * (size_t)d->H;
 	d->scale = a->scale > 0 ? a->scale
 	         : d->E > 0 ? 1 / sqrt((double)d->E) : 1;
-	d->nd = n;
-	memcpy(d->sshape, q->shape, (size_t)n * sizeof *d->sshape);
-	d->sshape[n - 1] = d->S;
+	scores_shape(q, k, d->H, &d->nd, d->sshape);
+	n = d->nd;
 	if (m)
 		nb__broadcast_strides(m->ndim, m->shape, n, d->sshape, d->ms);
 	if (b)
@@ -126,17 +147,25 @@ static nb_status sdpa_shape(nb_op_ctx *c, nb_result_def *res)
 		return nb_op_fail(c, NB_ESHAPE, "value must have as many rows "
 		                  "as key (S = %lld)",
 		                  (long long)k->shape[n - 2]);
-	int64_t s[NB_MAX_DIMS];
-	memcpy(s, q->shape, (size_t)n * sizeof *s);
-	s[n - 1] = k->shape[n - 2];
-	if (m && !bcasts_to(m->ndim, m->shape, n, s))
+	int64_t H = ((const sdpa_attrs *)c->attrs)->num_heads;
+	if (q->shape[n - 1] % H || v->shape[n - 1] % H)
+		return nb_op_fail(c, NB_ESHAPE, "num_heads = %lld must divide "
+		                  "the last axes of query and value", (long long)H);
+	int64_t s[NB_MAX_DIMS + 1];
+	int ns;
+	scores_shape(q, k, H, &ns, s);
+	if (ns > NB_MAX_DIMS)
+		return nb_op_fail(c, NB_ESHAPE, "with num_heads the scores "
+		                  "[..., H, L, S] would have rank %d", ns);
+	const char *hs = H > 1 ? "H, " : "";
+	if (m && !bcasts_to(m->ndim, m->shape, ns, s))
 		return nb_op_fail(c, NB_ESHAPE, "attn_mask must broadcast to "
-		                  "the scores [..., L = %lld, S = %lld]",
-		                  (long long)s[n - 2], (long long)s[n - 1]);
-	if (b && !bcasts_to(b->ndim, b->shape, n, s))
+		                  "the scores [..., %sL = %lld, S = %lld]", hs,
+		                  (long long)s[ns - 2], (long long)s[ns - 1]);
+	if (b && !bcasts_to(b->ndim, b->shape, ns, s))
 		return nb_op_fail(c, NB_ESHAPE, "attn_bias must broadcast to "
-		                  "the scores [..., L = %lld, S = %lld]",
-		                  (long long)s[n - 2], (long long)s[n - 1]);
+		                  "the scores [..., %sL = %lld, S = %lld]", hs,
+		                  (long long)s[ns - 2], (long long)s[ns - 1]);
 	res->shape[n - 1] = v->shape[n - 1];
 	return NB_OK;
 }
@@ -291,15 +320,24 @@ static void masks_of(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 	}
 }
 
+/* The element offset of batch-head bh's first row in a tensor of n
+ * rows of H w columns (its head's columns start there). */
+static size_t head_off(const sdpa_dims *d, size_t bh, int64_t n, int64_t w)
+{
+	size_t b = bh / (size_t)d->H, h = bh % (size_t)d->H;
+	return (b * (size_t)n * (size_t)d->H + h) * (size_t)w;
+}
+
 /* s = scale q_bh k_bh^T, [L, S] */
 static void scores(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
                    void *s)
 {
 	const nb_tensor *q = c->in[0], *k = c->in[1];
 	size_t es = nb_dtype_size(q->dtype);
+	int64_t ld = d->H * d->E;
 	nb__gemm(q->dtype, false, true, d->L, d->S, d->E, d->scale,
-	         (const char *)q->data + bh * (size_t)(d->L * d->E) * es, d->E,
-	         (const char *)k->data + bh * (size_t)(d->S * d->E) * es, d->E,
+	         (const char *)q->data + head_off(d, bh, d->L, d->E) * es, ld,
+	         (const char *)k->data + head_off(d, bh, d->S, d->E) * es, ld,
 	         0.0, s, d->S);
 }
 
@@ -350,10 +388,9 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 				                  sv->keep_scale);
 		}
 		nb__gemm(dt, false, false, d.L, d.Ev, d.S, 1.0, s->data, d.S,
-		         (const char *)v->data + bh * (size_t)(d.S * d.Ev) * es,
-		         d.Ev, 0.0,
-		         (char *)c->out->data + bh * (size_t)(d.L * d.Ev) * es,
-		         d.Ev);
+		         (const char *)v->data + head_off(&d, bh, d.S, d.Ev) * es,
+		         d.H * d.Ev, 0.0, (char *)c->out->data +
+		         head_off(&d, bh, d.L, d.Ev) * es, d.H * d.Ev);
 	}
 	return NB_OK;
 }
@@ -368,10 +405,11 @@ static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 	const nb_tensor *q = c->in[0], *k = c->in[1], *v = c->in[2];
 	nb_dtype dt = q->dtype;
 	size_t es = nb_dtype_size(dt), blk = (size_t)(d->L * d->S);
-	size_t oq = bh * (size_t)(d->L * d->E) * es;
-	size_t ok = bh * (size_t)(d->S * d->E) * es;
-	size_t ov = bh * (size_t)(d->S * d->Ev) * es;
-	size_t oo = bh * (size_t)(d->L * d->Ev) * es;
+	size_t oq = head_off(d, bh, d->L, d->E) * es;
+	size_t ok = head_off(d, bh, d->S, d->E) * es;
+	size_t ov = head_off(d, bh, d->S, d->Ev) * es;
+	size_t oo = head_off(d, bh, d->L, d->Ev) * es;
+	int64_t ldk = d->H * d->E, ldv = d->H * d->Ev;
 	const char *go = (const char *)gout->data + oo;
 	blk_masks bm;
 	masks_of(c, d, bh, &bm);
@@ -390,24 +428,24 @@ static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 	}
 	if (gin[2]) /* dv += Pd^T dO */
 		nb__gemm(dt, true, false, d->S, d->Ev, d->L, 1.0, pv, d->S, go,
-		         d->Ev, 1.0, (char *)gin[2]->data + ov, d->Ev);
+		         ldv, 1.0, (char *)gin[2]->data + ov, ldv);
 	if (!gin[0] && !gin[1])
 		return;
 	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) into p */
-	nb__gemm(dt, false, true, d->L, d->S, d->Ev, 1.0, go, d->Ev,
-	         (const char *)v->data + ov, d->Ev, 0.0, dp, d->S);
+	nb__gemm(dt, false, true, d->L, d->S, d->Ev, 1.0, go, ldv,
+	         (const char *)v->data + ov, ldv, 0.0, dp, d->S);
 	if (dt == NB_F32)
 		dscores_float(p, dp, keep, d->L, d->S, (float)ks);
 	else
 		dscores_double(p, dp, keep, d->L, d->S, ks);
 	if (gin[0]) /* dq += scale dS k */
 		nb__gemm(dt, false, false, d->L, d->E, d->S, d->scale, p, d->S,
-		         (const char *)k->data + ok, d->E, 1.0,
-		         (char *)gin[0]->data + oq, d->E);
+		         (const char *)k->data + ok, ldk, 1.0,
+		         (char *)gin[0]->data + oq, ldk);
 	if (gin[1]) /* dk += scale dS^T q */
 		nb__gemm(dt, true, false, d->S, d->E, d->L, d->scale, p, d->S,
-		         (const char *)q->data + oq, d->E, 1.0,
-		         (char *)gin[1]->data + ok, d->E);
+		         (const char *)q->data + oq, ldk, 1.0,
+		         (char *)gin[1]->data + ok, ldk);
 }
 
 static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
@@ -458,7 +496,9 @@ static const nb_op_test sdpa_test = {
 	         "[2,2,4,3] [2,2,4,3] [2,2,4,2] [1]- [2,1,4,4]c|causal=1; "
 	         "[2,3,4] [2,5,4] [2,5,3] [2,1,5]b [3,5]c|scale=0.7; "
 	         "[2,4,3] [2,4,3] [2,4,3] [1]- [1]-|dropout_p=0.3; "
-	         "[5,4] [5,4] [5,2] [1]- [1]-|causal=1 dropout_p=0.5",
+	         "[5,4] [5,4] [5,2] [1]- [1]-|causal=1 dropout_p=0.5; "
+	         "[2,3,6] [2,4,6] [2,4,4] [2,1,1,4]b [3,4]c|num_heads=2; "
+	         "[3,6] [3,6] [3,9] [1]- [3,3,3]c|num_heads=3 causal=1",
 };
 
 static const nb_op sdpa_op = {
@@ -485,10 +525,11 @@ nb_tensor *nb_scaled_dot_product_attention(nb_graph *g, nb_tensor *q,
                                            nb_tensor *k, nb_tensor *v,
                                            nb_tensor *attn_mask,
                                            nb_tensor *attn_bias, bool causal,
-                                           double dropout_p, double scale)
+                                           double dropout_p, double scale,
+                                           int64_t num_heads)
 {
 	sdpa_attrs a = {.causal = causal, .dropout_p = dropout_p,
-	                .scale = scale};
+	                .scale = scale, .num_heads = num_heads};
 	return nb_apply(g, &sdpa_op, 5,
 	                (nb_tensor *[]){q, k, v, attn_mask, attn_bias}, &a);
 }

@@ -31,6 +31,20 @@ def sdpa(causal=False, scale=0.0):
     return fn
 
 
+def heads(h, causal=False, scale=0.0):
+    """num_heads = h: the heads side by side in the last axis."""
+    inner = sdpa(causal, scale)
+
+    def split(x):  # [..., n, h e] -> [..., h, n, e]
+        return x.reshape(*x.shape[:-1], h, x.shape[-1] // h).transpose(-3, -2)
+
+    def fn(q, k, v, mask=None, bias=None):
+        o = inner(split(q), split(k), split(v), mask, bias)
+        o = o.transpose(-3, -2)
+        return o.reshape(*o.shape[:-2], o.shape[-2] * o.shape[-1])
+    return fn
+
+
 def M(shape, values):
     return T(shape, values=values, dtype="bool")
 
@@ -72,4 +86,15 @@ CASES = [
          name="sdpa-all"),
     case(OP, "", sdpa(), [T([2, 3, 4]), T([2, 0, 4]), T([2, 0, 3]), None,
                           None], name="sdpa-no-keys"),
+    # heads side by side: [B, L, H E]; masks over [B, H, L, S]
+    case(OP, "num_heads=2", heads(2),
+         [T([2, 3, 8]), T([2, 5, 8]), T([2, 5, 6]), None, None],
+         name="sdpa-heads"),
+    case(OP, "num_heads=3 causal=1", heads(3, causal=True),
+         [T([4, 6]), T([4, 6]), T([4, 9]), None, T([3, 4, 4], grad=False)],
+         name="sdpa-heads-causal-bias"),
+    case(OP, "num_heads=2", heads(2),
+         [T([2, 3, 4]), T([2, 4, 4]), T([2, 4, 2]),
+          M([2, 1, 1, 4], [1, 1, 1, 0, 0, 1, 1, 1]), None],
+         name="sdpa-heads-key-padding"),
 ]
