@@ -426,9 +426,14 @@ static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 			apply_keep_double(pd, p, keep, blk, ks);
 		pv = pd;
 	}
+	/* beta 0 writes a fresh gradient: each batch-head's block of it is
+	 * written by exactly one product (also an empty one: nb__gemm
+	 * zeroes C when the inner size is 0) */
+	double b0 = c->fresh & 1 ? 0.0 : 1.0, b1 = c->fresh & 2 ? 0.0 : 1.0;
+	double b2 = c->fresh & 4 ? 0.0 : 1.0;
 	if (gin[2]) /* dv += Pd^T dO */
 		nb__gemm(dt, true, false, d->S, d->Ev, d->L, 1.0, pv, d->S, go,
-		         ldv, 1.0, (char *)gin[2]->data + ov, ldv);
+		         ldv, b2, (char *)gin[2]->data + ov, ldv);
 	if (!gin[0] && !gin[1])
 		return;
 	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) into p */
@@ -440,11 +445,11 @@ static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 		dscores_double(p, dp, keep, d->L, d->S, ks);
 	if (gin[0]) /* dq += scale dS k */
 		nb__gemm(dt, false, false, d->L, d->E, d->S, d->scale, p, d->S,
-		         (const char *)k->data + ok, ldk, 1.0,
+		         (const char *)k->data + ok, ldk, b0,
 		         (char *)gin[0]->data + oq, ldk);
 	if (gin[1]) /* dk += scale dS^T q */
 		nb__gemm(dt, true, false, d->S, d->E, d->L, d->scale, p, d->S,
-		         (const char *)q->data + oq, ldk, 1.0,
+		         (const char *)q->data + oq, ldk, b1,
 		         (char *)gin[1]->data + ok, ldk);
 }
 
@@ -512,7 +517,7 @@ static const nb_op sdpa_op = {
 	.attrs = sdpa_defs,
 	.n_attrs = (int)(sizeof sdpa_defs / sizeof *sdpa_defs),
 	.attrs_size = sizeof(sdpa_attrs),
-	.flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT,
+	.flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH,
 	.shape = sdpa_shape,
 	.forward = sdpa_forward,
 	.backward = sdpa_backward,
