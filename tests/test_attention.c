@@ -155,6 +155,37 @@ Test(attention, dropout_statistics)
 	nb_graph_free(g);
 }
 
+/* q, k, v made on the graph (so their gradients start unwritten, and
+ * after a reset the arena hands out the last step's values): three
+ * steps on one graph give the same gradient, that of a fresh graph. */
+Test(attention, fresh_gradients_over_steps)
+{
+	nb_tensor *x = randn(NB_F64, NB_SHAPE(2, 5, 6), 4);
+	nb_tensor_set_requires_grad(x, true);
+	nb_graph *g = nb_graph_new();
+	double first[60];
+	for (int step = 0; step < 3; step++) {
+		nb_tensor_zero_grad(x);
+		nb_tensor *q = nb_affine_scalar(g, x, 2, 0);
+		nb_tensor *k = nb_affine_scalar(g, x, -1, 0.5);
+		nb_tensor *v = nb_exp(g, x);
+		nb_tensor *y = nb_scaled_dot_product_attention(g, q, k, v, NULL,
+		                                               NULL, true, 0, 0, 2);
+		cr_assert_eq(nb_backward(nb_sum(g, nb_mul(g, y, y), 0, NULL, false),
+		                         NULL), NB_OK, "%s", nb_graph_errmsg(g));
+		for (size_t i = 0; i < 60; i++) {
+			double v0 = nb_tensor_get(nb_tensor_grad(x), i);
+			if (step == 0)
+				first[i] = v0;
+			else
+				cr_expect_eq(v0, first[i], "step %d, [%zu]", step, i);
+		}
+		nb_graph_reset(g);
+	}
+	nb_tensor_free(x);
+	nb_graph_free(g);
+}
+
 Test(attention, op_errors_name_the_op_and_shapes)
 {
 	nb_graph *g = nb_graph_new();
