@@ -512,3 +512,47 @@ Test(attention, checkpoint_has_pytorchs_names)
 	}
 	cr_expect_str_eq(got, want);
 }
+
+/* Unbatched [L, E] input = batch of one; per-head weights average to
+ * the averaged ones; sequence-first = batch-first transposed. */
+Test(attention, mha_layouts_and_weights)
+{
+	nb_rng rng;
+	nb_mha_opts o = NB_MHA_DEFAULTS;
+	nb_module *m[3];
+	for (int i = 0; i < 3; i++) {
+		nb_rng_seed(&rng, 8); /* the same weights */
+		o.batch_first = i != 2;
+		o.average_weights = i != 1;
+		m[i] = nb_multi_head_attention_new("att", 6, 3, &o, NB_F64, &rng);
+		cr_assert_not_null(m[i], "%s", nb_last_error());
+	}
+	nb_tensor *x = randn(NB_F64, NB_SHAPE(4, 6), 3);
+	nb_graph *g = nb_graph_new();
+	nb_tensor *y0[2], *y1[2], *y2[2];
+	cr_assert_eq(nb_module_forward_multi(m[0], g, 1, &x, 2, y0), 2);
+	nb_tensor *xb = nb_reshape(g, x, NB_SHAPE(1, 4, 6));
+	cr_assert_eq(nb_module_forward_multi(m[1], g, 1, &xb, 2, y1), 2);
+	nb_tensor *xs = nb_reshape(g, x, NB_SHAPE(4, 1, 6));
+	cr_assert_eq(nb_module_forward_multi(m[2], g, 1, &xs, 2, y2), 2, "%s",
+	             nb_graph_errmsg(g));
+	cr_expect_eq(nb_tensor_ndim(y0[0]), 2);
+	cr_expect_eq(nb_tensor_ndim(y0[1]), 2);  /* [L, S] */
+	cr_expect_eq(nb_tensor_ndim(y1[1]), 4);  /* [1, H, L, S] */
+	cr_expect_eq(nb_tensor_dim(y1[1], 1), 3);
+	cr_expect_eq(nb_tensor_dim(y2[0], 0), 4); /* [L, 1, E] */
+	for (size_t i = 0; i < 24; i++) {
+		cr_expect_eq(nb_tensor_get(y0[0], i), nb_tensor_get(y1[0], i));
+		cr_expect_eq(nb_tensor_get(y0[0], i), nb_tensor_get(y2[0], i));
+	}
+	for (size_t i = 0; i < 16; i++) {
+		double mean = 0;
+		for (size_t h = 0; h < 3; h++)
+			mean += nb_tensor_get(y1[1], h * 16 + i) / 3;
+		cr_expect(fabs(mean - nb_tensor_get(y0[1], i)) < 1e-15);
+	}
+	nb_graph_free(g);
+	nb_tensor_free(x);
+	for (int i = 0; i < 3; i++)
+		nb_module_free(m[i]);
+}
