@@ -226,30 +226,38 @@ typedef struct sdpa_saved {
 				if (!m[j * bm->mj])                          \
 					r[j] = -(T)INFINITY;                 \
 		}                                                            \
-		if (bm->causal)                                              \
-			for (int64_t j = i + 1; j < S; j++)                  \
-				r[j] = -(T)INFINITY;                         \
+	}                                                                    \
+	/* Row i's columns that causal leaves (all without it); the rest \
+	 * are set to 0 and skipped. */                                      \
+	static int64_t live_##T(T *r, int64_t i, int64_t S,                  \
+	                        const blk_masks *bm)                         \
+	{                                                                    \
+		int64_t n = bm->causal && i + 1 < S ? i + 1 : S;             \
+		for (int64_t j = n; j < S; j++)                              \
+			r[j] = 0;                                            \
+		mask_row_##T(r, i, n, bm);                                   \
+		return n;                                                    \
 	}                                                                    \
 	static void fwd_rows_##T(T *s, T *lse, int64_t L, int64_t S,         \
 	                         const blk_masks *bm)                        \
 	{                                                                    \
 		for (int64_t i = 0; i < L; i++) {                            \
 			T *r = s + i * S, mx = -(T)INFINITY, sum = 0;        \
-			mask_row_##T(r, i, S, bm);                           \
-			for (int64_t j = 0; j < S; j++)                      \
+			int64_t n = live_##T(r, i, S, bm);                   \
+			for (int64_t j = 0; j < n; j++)                      \
 				mx = r[j] > mx ? r[j] : mx;                  \
 			if (mx == -(T)INFINITY) { /* fully masked */         \
-				for (int64_t j = 0; j < S; j++)              \
+				for (int64_t j = 0; j < n; j++)              \
 					r[j] = 0;                            \
 				lse[i] = -(T)INFINITY;                       \
 				continue;                                    \
 			}                                                    \
-			for (int64_t j = 0; j < S; j++)                      \
+			for (int64_t j = 0; j < n; j++)                      \
 				r[j] = EXP(r[j] - mx); /* vectorizes */      \
-			for (int64_t j = 0; j < S; j++)                      \
+			for (int64_t j = 0; j < n; j++)                      \
 				sum += r[j];                                 \
 			T inv = 1 / sum;                                     \
-			for (int64_t j = 0; j < S; j++)                      \
+			for (int64_t j = 0; j < n; j++)                      \
 				r[j] *= inv;                                 \
 			lse[i] = mx + LOG(sum);                              \
 		}                                                            \
@@ -259,13 +267,13 @@ typedef struct sdpa_saved {
 	{                                                                    \
 		for (int64_t i = 0; i < L; i++) {                            \
 			T *r = s + i * S;                                    \
-			mask_row_##T(r, i, S, bm);                           \
+			int64_t n = live_##T(r, i, S, bm);                   \
 			if (lse[i] == -(T)INFINITY) {                        \
-				for (int64_t j = 0; j < S; j++)              \
+				for (int64_t j = 0; j < n; j++)              \
 					r[j] = 0;                            \
 				continue;                                    \
 			}                                                    \
-			for (int64_t j = 0; j < S; j++)                      \
+			for (int64_t j = 0; j < n; j++)                      \
 				r[j] = EXP(r[j] - lse[i]);                   \
 		}                                                            \
 	}                                                                    \
