@@ -70,6 +70,7 @@ typedef struct sdpa_dims {
 	size_t nbh;                 /* batch-heads: batch items times H */
 	int64_t L, S, E, Ev, H;
 	double scale;
+	bool causal;
 	int nd;                     /* rank of the scores [..., (H,) L, S] */
 	int64_t sshape[NB_MAX_DIMS];
 	/* strides of the mask and the bias over the scores (0 broadcast) */
@@ -104,6 +105,7 @@ static void dims_of(const nb_op_ctx *c, sdpa_dims *d)
 	d->nbh = nb__numel(n - 2, q->shape) * (size_t)d->H;
 	d->scale = a->scale > 0 ? a->scale
 	         : d->E > 0 ? 1 / sqrt((double)d->E) : 1;
+	d->causal = a->causal;
 	scores_shape(q, k, d->H, &d->nd, d->sshape);
 	n = d->nd;
 	if (m)
@@ -209,7 +211,9 @@ typedef struct sdpa_saved {
  *   recompute: P = exp(masked s - lse) in place;
  *   apply_keep: x *= keep m;
  *   dscores:  dp (= dO v^T) -> dS = P (dP - rowsum(dP P)) into p, with
- *             the keep mask applied to dp first when m is not NULL.
+ *             the keep mask applied to dp first when m is not NULL;
+ *             causal rows read only the columns they see (dp holds
+ *             nothing beyond them).
  */
 #define SDPA_KERNELS(T, EXP, LOG)                                            \
 	static void mask_row_##T(T *r, int64_t i, int64_t S,                 \
@@ -285,18 +289,19 @@ typedef struct sdpa_saved {
 	}                                                                    \
 	static void dscores_##T(T *restrict p, T *restrict dp,               \
 	                        const unsigned char *restrict m, int64_t L,  \
-	                        int64_t S, T keep)                           \
+	                        int64_t S, T keep, bool causal)              \
 	{                                                                    \
 		for (int64_t i = 0; i < L; i++) {                            \
 			T *pr = p + i * S, *dr = dp + i * S, dot = 0;        \
+			int64_t n = causal && i + 1 < S ? i + 1 : S;         \
 			if (m) {                                             \
 				const unsigned char *mr = m + i * S;         \
-				for (int64_t j = 0; j < S; j++)              \
+				for (int64_t j = 0; j < n; j++)              \
 					dr[j] = mr[j] ? dr[j] * keep : 0;    \
 			}                                                    \
-			for (int64_t j = 0; j < S; j++)                      \
+			for (int64_t j = 0; j < n; j++)                      \
 				dot += dr[j] * pr[j];                        \
-			for (int64_t j = 0; j < S; j++)                      \
+			for (int64_t j = 0; j < n; j++)                      \
 				pr[j] = pr[j] * (dr[j] - dot);               \
 		}                                                            \
 	}
@@ -336,17 +341,61 @@ static size_t head_off(const sdpa_dims *d, size_t bh, int64_t n, int64_t w)
 	return (b * (size_t)n * (size_t)d->H + h) * (size_t)w;
 }
 
-/* s = scale q_bh k_bh^T, [L, S] */
+/*
+ * Causal attention works in blocks of CAUSAL_ROWS queries: block
+ * [i0, i1) sees keys [0, min(S, i1)) only, so the products skip most of
+ * the upper triangle (3/8 of each at L = S = 64).  Without causal there
+ * is one block of all rows and keys.
+ */
+#define CAUSAL_ROWS 16
+
+typedef struct rblk {
+	int64_t i0, n, c; /* rows [i0, i0 + n), keys [0, c) */
+} rblk;
+
+static int64_t n_blocks(const sdpa_dims *d)
+{
+	return !d->causal ? (d->L > 0) : (d->L + CAUSAL_ROWS - 1) / CAUSAL_ROWS;
+}
+
+static rblk block_at(const sdpa_dims *d, int64_t b)
+{
+	rblk r = {0, d->L, d->S};
+	if (d->causal) {
+		r.i0 = b * CAUSAL_ROWS;
+		int64_t i1 = r.i0 + CAUSAL_ROWS < d->L ? r.i0 + CAUSAL_ROWS : d->L;
+		r.n = i1 - r.i0;
+		r.c = i1 < d->S ? i1 : d->S;
+	}
+	return r;
+}
+
+/* Rows [c, S) of dk or dv, which no block sees (c the last block's),
+ * written with zeros: for fresh gradients. */
+static void zero_unseen(const sdpa_dims *d, char *g, size_t es, int64_t ld,
+                        int64_t w)
+{
+	int64_t nb = n_blocks(d);
+	int64_t c = nb ? block_at(d, nb - 1).c : 0;
+	for (int64_t j = c; j < d->S; j++)
+		memset(g + (size_t)(j * ld) * es, 0, (size_t)w * es);
+}
+
+/* s = scale q_bh k_bh^T, [L, S], the blocks' parts */
 static void scores(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
-                   void *s)
+                   char *s)
 {
 	const nb_tensor *q = c->in[0], *k = c->in[1];
 	size_t es = nb_dtype_size(q->dtype);
 	int64_t ld = d->H * d->E;
-	nb__gemm(q->dtype, false, true, d->L, d->S, d->E, d->scale,
-	         (const char *)q->data + head_off(d, bh, d->L, d->E) * es, ld,
-	         (const char *)k->data + head_off(d, bh, d->S, d->E) * es, ld,
-	         0.0, s, d->S);
+	const char *qb = (const char *)q->data + head_off(d, bh, d->L, d->E) * es;
+	const char *kb = (const char *)k->data + head_off(d, bh, d->S, d->E) * es;
+	for (int64_t b = 0; b < n_blocks(d); b++) {
+		rblk r = block_at(d, b);
+		nb__gemm(q->dtype, false, true, r.n, r.c, d->E, d->scale,
+		         qb + (size_t)(r.i0 * ld) * es, ld, kb, ld, 0.0,
+		         s + (size_t)(r.i0 * d->S) * es, d->S);
+	}
 }
 
 static nb_status sdpa_forward(nb_op_ctx *c)
@@ -395,12 +444,106 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 				apply_keep_double(s->data, s->data, keep, blk,
 				                  sv->keep_scale);
 		}
-		nb__gemm(dt, false, false, d.L, d.Ev, d.S, 1.0, s->data, d.S,
-		         (const char *)v->data + head_off(&d, bh, d.S, d.Ev) * es,
-		         d.H * d.Ev, 0.0, (char *)c->out->data +
-		         head_off(&d, bh, d.L, d.Ev) * es, d.H * d.Ev);
+		int64_t ldv = d.H * d.Ev;
+		char *ob = (char *)c->out->data +
+		           head_off(&d, bh, d.L, d.Ev) * es;
+		for (int64_t b = 0; b < n_blocks(&d); b++) {
+			rblk r = block_at(&d, b);
+			nb__gemm(dt, false, false, r.n, d.Ev, r.c, 1.0,
+			         (char *)s->data + (size_t)(r.i0 * d.S) * es, d.S,
+			         (const char *)v->data +
+			         head_off(&d, bh, d.S, d.Ev) * es, ldv, 0.0,
+			         ob + (size_t)(r.i0 * ldv) * es, ldv);
+		}
 	}
 	return NB_OK;
+}
+
+/* The pointers and sizes of one batch-head's backward. */
+typedef struct bh_ptrs {
+	const char *q, *k, *v, *go;
+	char *dq, *dk, *dv;    /* NULL: not wanted */
+	int64_t ldk, ldv;
+	double bq, bk, bv;     /* beta of the first write: 0 when fresh */
+} bh_ptrs;
+
+static bh_ptrs ptrs_of(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
+                       const nb_tensor *gout, nb_tensor *const *gin)
+{
+	size_t es = nb_dtype_size(c->in[0]->dtype);
+	size_t oq = head_off(d, bh, d->L, d->E) * es;
+	size_t ok = head_off(d, bh, d->S, d->E) * es;
+	size_t ov = head_off(d, bh, d->S, d->Ev) * es;
+	bh_ptrs p = {
+		.q = (const char *)c->in[0]->data + oq,
+		.k = (const char *)c->in[1]->data + ok,
+		.v = (const char *)c->in[2]->data + ov,
+		.go = (const char *)gout->data + head_off(d, bh, d->L, d->Ev) * es,
+		.dq = gin[0] ? (char *)gin[0]->data + oq : NULL,
+		.dk = gin[1] ? (char *)gin[1]->data + ok : NULL,
+		.dv = gin[2] ? (char *)gin[2]->data + ov : NULL,
+		.ldk = d->H * d->E, .ldv = d->H * d->Ev,
+		/* beta 0 writes a fresh gradient: dq's rows are written by
+		 * one product each, dk's and dv's first by the last block,
+		 * which sees the most keys (an empty product writes zeros:
+		 * nb__gemm zeroes C when the inner size is 0), and the rows
+		 * no block sees by zero_unseen */
+		.bq = c->fresh & 1 ? 0.0 : 1.0, .bk = c->fresh & 2 ? 0.0 : 1.0,
+		.bv = c->fresh & 4 ? 0.0 : 1.0,
+	};
+	return p;
+}
+
+/* dv += Pd^T dO, block by block from the last */
+static void bwd_dv(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
+                   const char *pv)
+{
+	size_t es = nb_dtype_size(dt);
+	int64_t nb = n_blocks(d);
+	for (int64_t b = nb - 1; b >= 0; b--) {
+		rblk r = block_at(d, b);
+		nb__gemm(dt, true, false, r.c, d->Ev, r.n, 1.0,
+		         pv + (size_t)(r.i0 * d->S) * es, d->S,
+		         p->go + (size_t)(r.i0 * p->ldv) * es, p->ldv,
+		         b == nb - 1 ? p->bv : 1.0, p->dv, p->ldv);
+	}
+	if (p->bv == 0.0)
+		zero_unseen(d, p->dv, es, p->ldv, d->Ev);
+}
+
+/* dP = dO v^T (the blocks' parts) into dp */
+static void bwd_dp(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
+                   char *dp)
+{
+	size_t es = nb_dtype_size(dt);
+	for (int64_t b = 0; b < n_blocks(d); b++) {
+		rblk r = block_at(d, b);
+		nb__gemm(dt, false, true, r.n, r.c, d->Ev, 1.0,
+		         p->go + (size_t)(r.i0 * p->ldv) * es, p->ldv, p->v,
+		         p->ldv, 0.0, dp + (size_t)(r.i0 * d->S) * es, d->S);
+	}
+}
+
+/* dq += scale dS k, dk += scale dS^T q (dS in ds), from the last block */
+static void bwd_dqk(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
+                    const char *ds)
+{
+	size_t es = nb_dtype_size(dt);
+	int64_t nb = n_blocks(d), ld = p->ldk;
+	for (int64_t b = nb - 1; b >= 0; b--) {
+		rblk r = block_at(d, b);
+		const char *db = ds + (size_t)(r.i0 * d->S) * es;
+		if (p->dq)
+			nb__gemm(dt, false, false, r.n, d->E, r.c, d->scale, db,
+			         d->S, p->k, ld, p->bq,
+			         p->dq + (size_t)(r.i0 * ld) * es, ld);
+		if (p->dk)
+			nb__gemm(dt, true, false, r.c, d->E, r.n, d->scale, db,
+			         d->S, p->q + (size_t)(r.i0 * ld) * es, ld,
+			         b == nb - 1 ? p->bk : 1.0, p->dk, ld);
+	}
+	if (p->dk && p->bk == 0.0)
+		zero_unseen(d, p->dk, es, ld, d->E);
 }
 
 /* One batch-head of backward; p and dp are [L, S] scratch, pd (dropout
@@ -410,15 +553,9 @@ static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
                              const unsigned char *keep, double ks,
                              const nb_tensor *gout, nb_tensor *const *gin)
 {
-	const nb_tensor *q = c->in[0], *k = c->in[1], *v = c->in[2];
-	nb_dtype dt = q->dtype;
-	size_t es = nb_dtype_size(dt), blk = (size_t)(d->L * d->S);
-	size_t oq = head_off(d, bh, d->L, d->E) * es;
-	size_t ok = head_off(d, bh, d->S, d->E) * es;
-	size_t ov = head_off(d, bh, d->S, d->Ev) * es;
-	size_t oo = head_off(d, bh, d->L, d->Ev) * es;
-	int64_t ldk = d->H * d->E, ldv = d->H * d->Ev;
-	const char *go = (const char *)gout->data + oo;
+	nb_dtype dt = c->in[0]->dtype;
+	size_t blk = (size_t)(d->L * d->S);
+	bh_ptrs ptr = ptrs_of(c, d, bh, gout, gin);
 	blk_masks bm;
 	masks_of(c, d, bh, &bm);
 	scores(c, d, bh, p);
@@ -434,31 +571,17 @@ static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 			apply_keep_double(pd, p, keep, blk, ks);
 		pv = pd;
 	}
-	/* beta 0 writes a fresh gradient: each batch-head's block of it is
-	 * written by exactly one product (also an empty one: nb__gemm
-	 * zeroes C when the inner size is 0) */
-	double b0 = c->fresh & 1 ? 0.0 : 1.0, b1 = c->fresh & 2 ? 0.0 : 1.0;
-	double b2 = c->fresh & 4 ? 0.0 : 1.0;
-	if (gin[2]) /* dv += Pd^T dO */
-		nb__gemm(dt, true, false, d->S, d->Ev, d->L, 1.0, pv, d->S, go,
-		         ldv, b2, (char *)gin[2]->data + ov, ldv);
-	if (!gin[0] && !gin[1])
+	if (ptr.dv)
+		bwd_dv(d, dt, &ptr, pv);
+	if (!ptr.dq && !ptr.dk)
 		return;
 	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) into p */
-	nb__gemm(dt, false, true, d->L, d->S, d->Ev, 1.0, go, ldv,
-	         (const char *)v->data + ov, ldv, 0.0, dp, d->S);
+	bwd_dp(d, dt, &ptr, dp);
 	if (dt == NB_F32)
-		dscores_float(p, dp, keep, d->L, d->S, (float)ks);
+		dscores_float(p, dp, keep, d->L, d->S, (float)ks, d->causal);
 	else
-		dscores_double(p, dp, keep, d->L, d->S, ks);
-	if (gin[0]) /* dq += scale dS k */
-		nb__gemm(dt, false, false, d->L, d->E, d->S, d->scale, p, d->S,
-		         (const char *)k->data + ok, ldk, b0,
-		         (char *)gin[0]->data + oq, ldk);
-	if (gin[1]) /* dk += scale dS^T q */
-		nb__gemm(dt, true, false, d->S, d->E, d->L, d->scale, p, d->S,
-		         (const char *)q->data + oq, ldk, b1,
-		         (char *)gin[1]->data + ok, ldk);
+		dscores_double(p, dp, keep, d->L, d->S, ks, d->causal);
+	bwd_dqk(d, dt, &ptr, p);
 }
 
 static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
@@ -511,7 +634,10 @@ static const nb_op_test sdpa_test = {
 	         "[2,4,3] [2,4,3] [2,4,3] [1]- [1]-|dropout_p=0.3; "
 	         "[5,4] [5,4] [5,2] [1]- [1]-|causal=1 dropout_p=0.5; "
 	         "[2,3,6] [2,4,6] [2,4,4] [2,1,1,4]b [3,4]c|num_heads=2; "
-	         "[3,6] [3,6] [3,9] [1]- [3,3,3]c|num_heads=3 causal=1",
+	         "[3,6] [3,6] [3,9] [1]- [3,3,3]c|num_heads=3 causal=1; "
+	         /* causal in several blocks of rows; S > L and S < L */
+	         "[18,2] [24,2] [24,3] [1]- [1]-|causal=1; "
+	         "[34,2] [20,2] [20,1] [34,20]b [1]-|causal=1 dropout_p=0.2",
 };
 
 static const nb_op sdpa_op = {

@@ -86,6 +86,13 @@ CASES = [
          name="sdpa-all"),
     case(OP, "", sdpa(), [T([2, 3, 4]), T([2, 0, 4]), T([2, 0, 3]), None,
                           None], name="sdpa-no-keys"),
+    # causal over several blocks of 16 query rows
+    case(OP, "causal=1", sdpa(causal=True),
+         [T([2, 40, 4]), T([2, 40, 4]), T([2, 40, 3]), None, None],
+         name="sdpa-causal-long"),
+    case(OP, "causal=1 num_heads=2", heads(2, causal=True),
+         [T([33, 4]), T([20, 4]), T([20, 2]), None, None],
+         name="sdpa-causal-long-rect"),
     # heads side by side: [B, L, H E]; masks over [B, H, L, S]
     case(OP, "num_heads=2", heads(2),
          [T([2, 3, 8]), T([2, 5, 8]), T([2, 5, 6]), None, None],
