@@ -1536,3 +1536,29 @@ Test(null, arrays)
 	EXPECT_EINVAL(nb_dataset_load(&d, NULL, NULL, NB_TARGETS_AUTO, 0.1, 0));
 	nb_tensor_free(t);
 }
+
+/* ---- attention and transformer layers (issue 18) ---- */
+Test(null, attention)
+{
+	COVERS(nb_scaled_dot_product_attention);
+	EXPECT_NULL_EINVAL(nb_scaled_dot_product_attention(NULL, x, x, x, NULL,
+	                                                   NULL, false, 0, 0, 1));
+	EXPECT_ON_GRAPH(nb_scaled_dot_product_attention(g, NULL, x, x, NULL,
+	                                                NULL, false, 0, 0, 1));
+	EXPECT_OK(nb_scaled_dot_product_attention(g, x, x, x, NULL, NULL,
+	                                          false, 0, 0, 1));
+	/* a NULL rng where one is needed */
+	COVERS(nb_embedding_new);
+	EXPECT_NULL_EINVAL(nb_embedding_new("e", 5, 3, NB_NO_PADDING, NB_F32,
+	                                    NULL));
+	COVERS(nb_sinusoidal_positions_new);
+	EXPECT_NULL_EINVAL(nb_sinusoidal_positions_new("p", 0, 3, NB_F32));
+	COVERS(nb_learned_positions_new);
+	EXPECT_NULL_EINVAL(nb_learned_positions_new("p", 5, 3, NB_F32, NULL));
+	COVERS(nb_multi_head_attention_new);
+	EXPECT_NULL_EINVAL(nb_multi_head_attention_new("a", 4, 2, NULL, NB_F32,
+	                                               NULL));
+	COVERS(nb_transformer_encoder_layer_new);
+	EXPECT_NULL_EINVAL(nb_transformer_encoder_layer_new("t", 4, 2, NULL,
+	                                                    NB_F32, NULL));
+}

@@ -67,6 +67,8 @@
 
 /* Data-parallel training on MPI (lib/dist/; MPI optional at build). */
 #include "dist.h"
+/* attention and transformer layers (issue 18) */
+#include "attention.h"
 
 /* Character models: text corpus, windows, sampling. */
 #include "text.h"

@@ -27,5 +27,6 @@ const nb__family nb__families[] = {
 	{"join", nb__join_ops},
 	{"convplus", nb__convplus_ops}, /* issue 15 */
 	{"losses", nb__losses_ops}, /* losses (issue 15) */
+	{"attention", nb__attention_ops}, /* attention (issue 18) */
 	{NULL, NULL},
 };

@@ -477,6 +477,90 @@ static void norms_teardown(void)
 	common_teardown();
 }
 
+/* ---- gpt_tiny: a causal transformer language model (issue 18) ----
+ * token embedding [96, 128] + learned positions [64, 128], 4 pre-norm
+ * causal encoder layers (4 heads, feed-forward 512, gelu, dropout 0),
+ * a final layer norm and a linear head to 96; T = 64, batch 16; cross
+ * entropy and Adam. */
+
+#define GPT_V 96
+#define GPT_D 128
+#define GPT_T 64
+#define GPT_B 16
+#define GPT_LAYERS 4
+
+static nb_module *gpt;
+
+static int gpt_add(nb_module *m)
+{
+	return nb_module_add(gpt, m) ? fail("gpt_tiny model") : 0;
+}
+
+static int gpt_tiny_setup(void)
+{
+	if (common_setup() || !(gpt = nb_sequential_new(NULL)))
+		return 1;
+	nb_encoder_opts eo = NB_ENCODER_DEFAULTS;
+	eo.dim_feedforward = 4 * GPT_D;
+	eo.dropout = 0;
+	eo.activation = NB_ACT_GELU;
+	eo.batch_first = eo.norm_first = eo.causal = true;
+	if (gpt_add(nb_embedding_new("tok", GPT_V, GPT_D, NB_NO_PADDING, NB_F32,
+	                             &rng)) ||
+	    gpt_add(nb_learned_positions_new("pos", GPT_T, GPT_D, NB_F32, &rng)))
+		return 1;
+	for (int i = 0; i < GPT_LAYERS; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "h%d", i);
+		if (gpt_add(nb_transformer_encoder_layer_new(name, GPT_D, 4, &eo,
+		                                             NB_F32, &rng)))
+			return 1;
+	}
+	if (gpt_add(nb_layer_new("ln_f", "layer_norm", NULL, GPT_D, NB_F32, 0)) ||
+	    gpt_add(nb_linear_new("head", GPT_D, GPT_V, true, NB_F32, &rng)))
+		return 1;
+	nb_tensor *ps[64];
+	size_t np = nb_module_params(gpt, true, ps, 64);
+	nb_adam_opts ao = nb_adam_defaults();
+	ao.lr = 3e-4;
+	opt = np <= 64 ? nb_optim_adam(ps, np, &ao) : NULL;
+	xs = nb_tensor_zeros(NB_I64, NB_SHAPE(GPT_B, GPT_T));
+	ys = nb_tensor_zeros(NB_I64, NB_SHAPE(GPT_B * GPT_T));
+	for (size_t i = 0; xs && ys && i < GPT_B * GPT_T; i++) {
+		nb_tensor_set(xs, i, (double)nb_rng_below(&rng, GPT_V));
+		nb_tensor_set(ys, i, (double)nb_rng_below(&rng, GPT_V));
+	}
+	return opt && xs && ys ? 0 : fail("gpt_tiny setup");
+}
+
+static int gpt_tiny_step(void)
+{
+	nb_tensor *logits = nb_module_forward(gpt, g, xs);
+	return finish(nb_cross_entropy(g, nb_reshape(g, logits,
+	    NB_SHAPE(GPT_B * GPT_T, GPT_V)), ys, NULL, -100, NB_REDUCTION_MEAN,
+	    0));
+}
+
+/* Matrix products: per layer the four of attention's projections
+ * (3D + D outputs), the two of the feed-forward block (4D each way),
+ * the scores and their product with v (2 T^2 D, of which the causal
+ * op computes 5/8: blocks of 16 queries see 16, 32, 48, 64 keys); then
+ * the head; backward twice forward. */
+static double gpt_tiny_flops(void)
+{
+	double bt = GPT_B * GPT_T, d = GPT_D;
+	double layer = 2 * bt * (4 * d * d + 8 * d * d) +
+	               0.625 * 2 * 2 * GPT_B * (double)GPT_T * GPT_T * d;
+	return 3 * (GPT_LAYERS * layer + 2 * bt * d * GPT_V);
+}
+
+static void gpt_tiny_teardown(void)
+{
+	nb_module_free(gpt);
+	gpt = NULL;
+	common_teardown();
+}
+
 static const bench benches[] = {
 	{"seed10", seed10_setup, seed10_step, common_teardown, seed10_flops},
 #ifdef HAVE_CBLAS
@@ -492,6 +576,8 @@ static const bench benches[] = {
 	{"group_norm", norms_setup, norms_step, norms_teardown, NULL},
 	{"instance_norm", norms_setup, norms_step, norms_teardown, NULL},
 	{"layer_norm", norms_setup, norms_step, norms_teardown, NULL},
+	{"gpt_tiny", gpt_tiny_setup, gpt_tiny_step, gpt_tiny_teardown,
+	 gpt_tiny_flops}, /* issue 18 */
 };
 
 static int cmp(const void *a, const void *b)

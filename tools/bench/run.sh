@@ -55,6 +55,7 @@ for w in $workloads; do
 	seed10|seed10_gemm) reps=8 warm=2 ;;
 	sgemm) reps=20 warm=3 ;;
 	fmnist) reps=3 warm=1 ;;
+	gpt_tiny) reps=12 warm=2 ;;
 	*) reps=30 warm=5 ;;
 	esac
 	[ $quick = 1 ] && reps=$(( (reps + 1) / 2 ))

@@ -145,6 +145,43 @@ def sgemm():
     return step
 
 
+def gpt_tiny():
+    """nabla_bench.c's gpt_tiny: nn.TransformerEncoderLayer as the block
+    (pre-norm, causal through the square subsequent mask, gelu)."""
+    V, D, T, B = 96, 128, 64, 16
+
+    class GPT(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok = torch.nn.Embedding(V, D)
+            self.pos = torch.nn.Embedding(T, D)
+            self.h = torch.nn.ModuleList(torch.nn.TransformerEncoderLayer(
+                D, 4, 4 * D, dropout=0.0, activation="gelu",
+                batch_first=True, norm_first=True) for _ in range(4))
+            self.ln_f = torch.nn.LayerNorm(D)
+            self.head = torch.nn.Linear(D, V)
+            self.register_buffer("mask", torch.nn.Transformer
+                                 .generate_square_subsequent_mask(T))
+
+        def forward(self, idx):
+            x = self.tok(idx) + self.pos.weight[:idx.shape[1]]
+            for layer in self.h:
+                x = layer(x, src_mask=self.mask)
+            return self.head(self.ln_f(x))
+
+    net = GPT()
+    x = torch.randint(0, V, (B, T))
+    y = torch.randint(0, V, (B * T,))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-4)
+
+    def step():
+        loss = F.cross_entropy(net(x).reshape(B * T, V), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+    return step
+
+
 WORKLOADS = {
     "sgemm": sgemm, "seed10": seed10, "tiny": tiny, "mlp784": mlp784, "fmnist": fmnist,
     "cnn": cnn,
@@ -152,6 +189,7 @@ WORKLOADS = {
     "group_norm": lambda: norm("group_norm"),
     "instance_norm": lambda: norm("instance_norm"),
     "layer_norm": lambda: norm("layer_norm"),
+    "gpt_tiny": gpt_tiny,  # issue 18
 }
 
 
