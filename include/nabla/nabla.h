@@ -68,4 +68,7 @@
 /* Data-parallel training on MPI (lib/dist/; MPI optional at build). */
 #include "dist.h"
 
+/* Recurrent cells and layers (issue 18). */
+#include "recurrent.h"
+
 #endif

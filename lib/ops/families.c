@@ -27,5 +27,6 @@ const nb__family nb__families[] = {
 	{"join", nb__join_ops},
 	{"convplus", nb__convplus_ops}, /* issue 15 */
 	{"losses", nb__losses_ops}, /* losses (issue 15) */
+	{"recurrent", nb__recurrent_ops}, /* recurrent cells (issue 18) */
 	{NULL, NULL},
 };
