@@ -1481,6 +1481,22 @@ Test(null, recurrent)
 	COVERS(nb_gru_step);
 	EXPECT_NULL_EINVAL(nb_gru_step(NULL, gx, h, wh, NULL));
 	EXPECT_ON_GRAPH(nb_gru_step(g, gx, NULL, wh, NULL));
+	nb_tensor *gs = nb_tensor_zeros(NB_F32, NB_SHAPE(3, 2, 16));
+	cr_assert_not_null(gs);
+	COVERS(nb_rnn_seq);
+	EXPECT_NULL_EINVAL(nb_rnn_seq(NULL, gs, h, wh, NULL, false, false,
+	                              NULL));
+	EXPECT_ON_GRAPH(nb_rnn_seq(g, gs, NULL, wh, NULL, false, false, NULL));
+	COVERS(nb_lstm_seq);
+	EXPECT_NULL_EINVAL(nb_lstm_seq(NULL, gs, h, c, wh, NULL, false, NULL,
+	                               NULL));
+	EXPECT_ON_GRAPH(nb_lstm_seq(g, gs, h, NULL, wh, NULL, false, NULL,
+	                            NULL));
+	EXPECT_OK(nb_lstm_seq(g, gs, h, c, wh, NULL, true, NULL, NULL));
+	COVERS(nb_gru_seq);
+	EXPECT_NULL_EINVAL(nb_gru_seq(NULL, gs, h, wh, NULL, false, NULL));
+	EXPECT_ON_GRAPH(nb_gru_seq(g, NULL, h, wh, NULL, false, NULL));
+	nb_tensor_free(gs);
 	/* layers: NULL rng is NB_EINVAL, NULL name and options allowed */
 	COVERS(nb_rnn_new);
 	EXPECT_NULL_EINVAL(nb_rnn_new("r", 3, 4, NULL, NB_F32, NULL));

@@ -49,6 +49,24 @@ nb_tensor *nb_lstm_step(nb_graph *g, nb_tensor *gx, nb_tensor *h,
 nb_tensor *nb_gru_step(nb_graph *g, nb_tensor *gx, nb_tensor *h,
                        nb_tensor *w_hh, nb_tensor *b_hh);
 
+/*
+ * The cells over a whole sequence, given the input gates of every step
+ * gx = x W_ih^T + b_ih [T, B, G*H] and the initial states h0 (c0)
+ * [B, H]: returns the state of every step [T, B, H] and stores the last
+ * in *h_n (and *c_n); each may be NULL.  reverse reads the sequence from
+ * its end (y[t] is then the state after x[t..T-1]).  One op for all T
+ * steps: the recurrent weight's gradient is one GEMM over T*B rows.
+ */
+nb_tensor *nb_rnn_seq(nb_graph *g, nb_tensor *gx, nb_tensor *h0,
+                      nb_tensor *w_hh, nb_tensor *b_hh, bool relu,
+                      bool reverse, nb_tensor **h_n);
+nb_tensor *nb_lstm_seq(nb_graph *g, nb_tensor *gx, nb_tensor *h0,
+                       nb_tensor *c0, nb_tensor *w_hh, nb_tensor *b_hh,
+                       bool reverse, nb_tensor **h_n, nb_tensor **c_n);
+nb_tensor *nb_gru_seq(nb_graph *g, nb_tensor *gx, nb_tensor *h0,
+                      nb_tensor *w_hh, nb_tensor *b_hh, bool reverse,
+                      nb_tensor **h_n);
+
 /* ---- layers: nn.RNN, nn.LSTM, nn.GRU ---- */
 
 /* Options of the recurrent layers, PyTorch's constructor arguments. */

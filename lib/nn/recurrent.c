@@ -6,8 +6,8 @@
  *
  * Each layer and direction computes the input gates of all T steps as
  * one GEMM (linear over [T, B, F] -> [T, B, G*H]), then runs the fused
- * step op (lib/ops/recurrent.c) once per time step: one GEMM h W_hh^T
- * and one elementwise pass.
+ * sequence op (lib/ops/recurrent_seq.c): per step one GEMM h W_hh^T and
+ * one elementwise pass, and in backward one GEMM for W_hh's gradient.
  */
 #include <math.h>
 #include <stdio.h>
@@ -39,40 +39,23 @@ static nb_tensor *param(nb_module *m, const char *what, int64_t k, int d)
 
 /* Layer k's direction d over x [T, B, F] (time first) from state h
  * (and c): returns the outputs [T, B, H]; *hT (*cT) gets the last
- * state.  NULL on error (recorded on g). */
+ * state.  The input gates of all steps are one GEMM (linear), the steps
+ * one sequence op.  NULL on error (recorded on g). */
 static nb_tensor *run_dir(nb_module *m, nb_graph *g, nb_tensor *x,
                           int64_t k, int d, nb_tensor *h, nb_tensor *c,
                           nb_tensor **hT, nb_tensor **cT)
 {
 	const rnn_state *s = nb_module_state(m);
-	int64_t T = x->shape[0];
-	nb_tensor *w_ih = param(m, "weight_ih", k, d);
 	nb_tensor *w_hh = param(m, "weight_hh", k, d);
-	nb_tensor *b_ih = param(m, "bias_ih", k, d);
 	nb_tensor *b_hh = param(m, "bias_hh", k, d);
-	nb_tensor **hs = nb__calloc((size_t)T, sizeof *hs);
-	if (!hs) {
-		nb_graph_fail(g, NB_ENOMEM, "%s '%s': out of memory",
-		              nb_module_type(m), nb_module_name(m));
-		return NULL;
-	}
-	nb_tensor *gx = nb_linear(g, x, w_ih, b_ih); /* [T, B, G*H] */
-	for (int64_t i = 0; i < T && h; i++) {
-		int64_t t = d ? T - 1 - i : i;
-		nb_tensor *gt = nb_select(g, gx, 0, t);
-		if (s->mode == MODE_LSTM)
-			h = nb_lstm_step(g, gt, h, c, w_hh, b_hh, &c);
-		else if (s->mode == MODE_GRU)
-			h = nb_gru_step(g, gt, h, w_hh, b_hh);
-		else
-			h = nb_rnn_step(g, gt, h, w_hh, b_hh, s->o.relu);
-		hs[t] = h;
-	}
-	nb_tensor *out = h ? nb_stack(g, (int)T, hs, 0) : NULL;
-	nb__free(hs);
-	*hT = h;
-	*cT = c;
-	return out;
+	nb_tensor *gx = nb_linear(g, x, param(m, "weight_ih", k, d),
+	                          param(m, "bias_ih", k, d));
+	*hT = *cT = NULL;
+	if (s->mode == MODE_LSTM)
+		return nb_lstm_seq(g, gx, h, c, w_hh, b_hh, d, hT, cT);
+	if (s->mode == MODE_GRU)
+		return nb_gru_seq(g, gx, h, w_hh, b_hh, d, hT);
+	return nb_rnn_seq(g, gx, h, w_hh, b_hh, s->o.relu, d, hT);
 }
 
 /* The initial state of layer k, direction d: row k*D+d of s0, or

@@ -71,3 +71,52 @@ CASES = [
          [T([B, 3 * H]), T([B, H]), T([3 * H, H], scale=0.5), None],
          name="gru_step-nobias"),
 ]
+
+
+# ---- the sequence ops: the step variants looped over T in PyTorch ----
+TS = 4
+
+
+def seq(step, lstm=False):
+    def run(gx, h, *rest, reverse=False):
+        order = range(gx.shape[0] - 1, -1, -1) if reverse \
+            else range(gx.shape[0])
+        ys = [None] * gx.shape[0]
+        if lstm:
+            c, w, b = rest
+            for t in order:
+                h, c = step(gx[t], h, c, w, b)
+                ys[t] = h
+            return torch.stack(ys), h, c
+        w, b = rest
+        for t in order:
+            h = step(gx[t], h, w, b)
+            ys[t] = h
+        return torch.stack(ys), h
+    return run
+
+
+def rev(f):
+    return lambda *a: f(*a, reverse=True)
+
+
+def seq_inputs(g, lstm=False, bias=True, steps=TS):
+    x = [T([steps, B, g * H]), T([B, H])]
+    if lstm:
+        x.append(T([B, H]))
+    return x + [T([g * H, H], scale=0.5), T([g * H]) if bias else None]
+
+
+CASES += [
+    case("rnn_seq", "", seq(rnn_step(False)), seq_inputs(1)),
+    case("rnn_seq", "nonlinearity=relu reverse=1", rev(seq(rnn_step(True))),
+         seq_inputs(1)),
+    case("lstm_seq", "", seq(lstm_step, True), seq_inputs(4, True)),
+    case("lstm_seq", "reverse=1", rev(seq(lstm_step, True)),
+         seq_inputs(4, True, False)),
+    case("gru_seq", "", seq(gru_step), seq_inputs(3)),
+    case("gru_seq", "reverse=1", rev(seq(gru_step)), seq_inputs(3, False,
+                                                                False)),
+    case("lstm_seq", "", seq(lstm_step, True), seq_inputs(4, True, True, 1),
+         name="lstm_seq-one-step"),
+]
