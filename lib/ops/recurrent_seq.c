@@ -183,7 +183,8 @@ static const char *prev_of(const char *seq, const char *init, int64_t i,
  * except for GRU).  Leaves dL/dh0 (dL/dc0) in dh (dc).
  */
 static nb_status seq_walk(nb_op_ctx *c, seq_kind k, const seq_in *in,
-                          char *D, char *Dr, char **dh, char **dc)
+                          char *D, char *Dr, char **dh, char **dc,
+                          bool need_h0)
 {
 	const seq_attrs *at = c->attrs;
 	const seq_saved *sv = c->saved;
@@ -228,15 +229,28 @@ static nb_status seq_walk(nb_op_ctx *c, seq_kind k, const seq_in *in,
 			*dc = ndc;
 			ndc = sw;
 		}
-		/* dh_{prev} += D_t W_hh */
-		nb__gemm(dt, false, false, (int64_t)B, (int64_t)H, (int64_t)GH,
-		         1.0, Drt, (int64_t)GH, in->w_hh->data, (int64_t)H, 1.0,
-		         ndh, (int64_t)H);
+		/* dh_{prev} += D_t W_hh (h0's only if it needs a gradient) */
+		if (i > 0 || need_h0)
+			nb__gemm(dt, false, false, (int64_t)B, (int64_t)H, (int64_t)GH,
+			         1.0, Drt, (int64_t)GH, in->w_hh->data,
+			         (int64_t)H, 1.0, ndh, (int64_t)H);
 		char *sw = *dh;
 		*dh = ndh;
 		ndh = sw;
 	}
 	return NB_OK;
+}
+
+/* gin[i] += v, or = v for a fresh gradient (NB_OP_GRAD_FRESH) */
+static void add_or_set(const nb_op_ctx *c, nb_tensor *const *gin, int i,
+                       const char *v, size_t n)
+{
+	if (i < 0 || !gin[i])
+		return;
+	if (c->fresh & (1u << i))
+		memcpy(gin[i]->data, v, n * nb_dtype_size(gin[i]->dtype));
+	else
+		CALL(gin[i]->dtype, add, gin[i]->data, (const void *)v, n);
 }
 
 static nb_status seq_backward(nb_op_ctx *c, const nb_tensor *gout,
@@ -253,7 +267,9 @@ static nb_status seq_backward(nb_op_ctx *c, const nb_tensor *gout,
 	size_t GH = (size_t)seq_gates[k] * H, BH = B * H;
 	int64_t sh3[3] = {T, (int64_t)B, (int64_t)GH}, sh2[2] = {(int64_t)B,
 	                                                       (int64_t)H};
-	nb_tensor *tD = nb_op_scratch(c, dt, 3, sh3);
+	/* dgx is D itself: written straight into a fresh gradient */
+	bool fresh_x = gin[0] && (c->fresh & 1u);
+	nb_tensor *tD = fresh_x ? gin[0] : nb_op_scratch(c, dt, 3, sh3);
 	nb_tensor *tDr = k == SEQ_GRU ? nb_op_scratch(c, dt, 3, sh3) : tD;
 	nb_tensor *tdh = nb_op_scratch(c, dt, 2, sh2);
 	nb_tensor *tdc = k == SEQ_LSTM ? nb_op_scratch(c, dt, 2, sh2) : tdh;
@@ -263,23 +279,31 @@ static nb_status seq_backward(nb_op_ctx *c, const nb_tensor *gout,
 	memcpy(dh, c->gouts[1]->data, BH * es);
 	if (k == SEQ_LSTM)
 		memcpy(dc, c->gouts[2]->data, BH * es);
-	nb_status st = seq_walk(c, k, &in, tD->data, tDr->data, &dh, &dc);
+	nb_status st = seq_walk(c, k, &in, tD->data, tDr->data, &dh, &dc,
+	                        gin[in.i_h0] != NULL);
 	if (st)
 		return st;
-	if (gin[in.i_h0])
-		CALL(dt, add, gin[in.i_h0]->data, (const void *)dh, BH);
-	if (k == SEQ_LSTM && gin[in.i_c0])
-		CALL(dt, add, gin[in.i_c0]->data, (const void *)dc, BH);
-	if (gin[0])
+	add_or_set(c, gin, in.i_h0, dh, BH);
+	if (k == SEQ_LSTM)
+		add_or_set(c, gin, in.i_c0, dc, BH);
+	if (gin[0] && !fresh_x)
 		CALL(dt, add, gin[0]->data, (const void *)tD->data,
 		     (size_t)T * B * GH);
 	nb_tensor *gw = gin[in.i_w];
 	nb_tensor *gb = in.b_hh ? gin[in.i_b] : NULL;
+	if (gb && (c->fresh & (1u << in.i_b)))
+		memset(gb->data, 0, GH * es);
 	if (gb)
 		CALL(dt, colsum, gb->data, (const void *)tDr->data,
 		     (size_t)T * B, GH);
-	if (!gw || T == 0)
+	if (!gw)
 		return NB_OK;
+	double beta = c->fresh & (1u << in.i_w) ? 0.0 : 1.0;
+	if (T == 0) {
+		if (beta == 0)
+			memset(gw->data, 0, GH * H * es);
+		return NB_OK;
+	}
 	/* dW_hh += sum_t D_t^T h_{prev(t)}: the first processed step's
 	 * previous state is h0, the others' are rows of y shifted by one
 	 * step, so two GEMMs cover all of them. */
@@ -288,7 +312,7 @@ static nb_status seq_backward(nb_op_ctx *c, const nb_tensor *gout,
 	int64_t first = t_of(0, T, at->reverse);
 	nb__gemm(dt, true, false, (int64_t)GH, (int64_t)H, (int64_t)B, 1.0,
 	         Dr + (size_t)first * row, (int64_t)GH, in.h0->data,
-	         (int64_t)H, 1.0, gw->data, (int64_t)H);
+	         (int64_t)H, beta, gw->data, (int64_t)H);
 	if (T > 1) {
 		/* forward: D_1..D_{T-1} with y_0..y_{T-2};
 		 * reverse: D_0..D_{T-2} with y_1..y_{T-1} */
@@ -343,7 +367,8 @@ static const nb_op_test gru_seq_test = {
 		.n_inputs = NIN, .n_outputs = NOUT,                          \
 		.attrs = rnn_seq_defs + 2 - NATTRS, .n_attrs = NATTRS,       \
 		.attrs_size = sizeof(seq_attrs),                             \
-		.flags = NB_OP_WRITES_OUTPUT, .shape = seq_shape,            \
+		.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH,             \
+		.shape = seq_shape,                                          \
 		.forward = seq_forward, .backward = seq_backward,            \
 		.test = &TEST,                                               \
 	}
