@@ -242,9 +242,9 @@ static void side_grads(nb_dtype dt, const void *D, size_t B, size_t GH,
 		CALL(dt, colsum, gb->data, D, B, GH);
 }
 
-static nb_tensor *g_at(const cell_layout *L, nb_tensor *const *gin, int i)
+/* The gradient of input i, or NULL (no such input, or none needed). */
+static nb_tensor *g_at(nb_tensor *const *gin, int i)
 {
-	(void)L;
 	return i < 0 ? NULL : gin[i];
 }
 
@@ -262,13 +262,13 @@ static nb_status cell_backward(nb_op_ctx *c, const nb_tensor *gout,
 	nb_tensor *dr = L->kind == CELL_GRU ? nb_op_scratch(c, dt, 2, sh) : dx;
 	if (!dx || !dr)
 		return NB_ENOMEM;
-	nb_tensor *gh = g_at(L, gin, L->h);
+	nb_tensor *gh = g_at(gin, L->h);
 	if (L->kind == CELL_RNN) {
 		const rnn_attrs *at = c->attrs;
 		CALL(dt, rnn_bwd, sv->act, gout->data, dx->data, B * H,
 		     at->nonlinearity);
 	} else if (L->kind == CELL_LSTM) {
-		nb_tensor *gc = g_at(L, gin, L->c);
+		nb_tensor *gc = g_at(gin, L->c);
 		CALL(dt, lstm_bwd, sv->act, in_at(c, L->c)->data, sv->tc,
 		     gout->data, c->gouts[1]->data, dx->data,
 		     gc ? gc->data : NULL, B, H);
@@ -277,14 +277,14 @@ static nb_status cell_backward(nb_op_ctx *c, const nb_tensor *gout,
 		     dr->data, gh ? gh->data : NULL, B, H);
 	}
 	side_grads(dt, dr->data, B, GH, h, in_at(c, L->w_hh), gh,
-	           g_at(L, gin, L->w_hh), g_at(L, gin, L->b_hh));
+	           g_at(gin, L->w_hh), g_at(gin, L->b_hh));
 	if (L->gx >= 0) {
 		if (gin[L->gx])
 			CALL(dt, add, gin[L->gx]->data, dx->data, B * GH);
 	} else {
 		side_grads(dt, dx->data, B, GH, in_at(c, L->x),
 		           in_at(c, L->w_ih), gin[L->x],
-		           g_at(L, gin, L->w_ih), g_at(L, gin, L->b_ih));
+		           g_at(gin, L->w_ih), g_at(gin, L->b_ih));
 	}
 	return NB_OK;
 }
