@@ -219,6 +219,8 @@ extern const nb_op *const nb__view_ops[], *const nb__pad_ops[],
 extern const nb_op *const nb__convplus_ops[]; /* issue 15 */
 extern const nb_op *const nb__losses_ops[]; /* losses (issue 15) */
 extern const nb_op *const nb__attention_ops[]; /* attention (issue 18) */
+extern const nb_op *const nb__recurrent_ops[], /* recurrent cells (issue 18) */
+	*const nb__recurrent_seq_ops[];
 
 /* ---- broadcast.c ---- */
 /* Broadcast shape of a and b into out; NB_ESHAPE if incompatible. */

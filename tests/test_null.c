@@ -1562,3 +1562,67 @@ Test(null, attention)
 	EXPECT_NULL_EINVAL(nb_transformer_encoder_layer_new("t", 4, 2, NULL,
 	                                                    NB_F32, NULL));
 }
+
+/* ---- recurrent.h (issue 18, i18-rnn) ---- */
+
+Test(null, recurrent)
+{
+	/* cells: x [2, 3], h [2, 4] (also c), weights [G*4, 3] and [G*4, 4] */
+	nb_tensor *h = nb_tensor_zeros(NB_F32, NB_SHAPE(2, 4));
+	nb_tensor *wi = nb_tensor_zeros(NB_F32, NB_SHAPE(16, 3));
+	nb_tensor *wh = nb_tensor_zeros(NB_F32, NB_SHAPE(16, 4));
+	nb_tensor *gx = nb_tensor_zeros(NB_F32, NB_SHAPE(2, 16));
+	cr_assert(h && wi && wh && gx);
+	nb_tensor *c = h;
+	COVERS(nb_rnn_cell);
+	EXPECT_NULL_EINVAL(nb_rnn_cell(NULL, x, h, wi, wh, NULL, NULL, false));
+	EXPECT_ON_GRAPH(nb_rnn_cell(g, NULL, h, wi, wh, NULL, NULL, false));
+	COVERS(nb_lstm_cell);
+	EXPECT_NULL_EINVAL(nb_lstm_cell(NULL, x, h, c, wi, wh, NULL, NULL,
+	                                NULL));
+	EXPECT_ON_GRAPH(nb_lstm_cell(g, x, h, NULL, wi, wh, NULL, NULL, NULL));
+	EXPECT_OK(nb_lstm_cell(g, x, h, c, wi, wh, NULL, NULL, NULL));
+	COVERS(nb_gru_cell);
+	EXPECT_NULL_EINVAL(nb_gru_cell(NULL, x, h, wi, wh, NULL, NULL));
+	EXPECT_ON_GRAPH(nb_gru_cell(g, x, NULL, wi, wh, NULL, NULL));
+	COVERS(nb_rnn_step);
+	EXPECT_NULL_EINVAL(nb_rnn_step(NULL, gx, h, wh, NULL, false));
+	EXPECT_ON_GRAPH(nb_rnn_step(g, gx, h, NULL, NULL, false));
+	COVERS(nb_lstm_step);
+	EXPECT_NULL_EINVAL(nb_lstm_step(NULL, gx, h, c, wh, NULL, NULL));
+	EXPECT_ON_GRAPH(nb_lstm_step(g, NULL, h, c, wh, NULL, NULL));
+	EXPECT_OK(nb_lstm_step(g, gx, h, c, wh, NULL, NULL));
+	COVERS(nb_gru_step);
+	EXPECT_NULL_EINVAL(nb_gru_step(NULL, gx, h, wh, NULL));
+	EXPECT_ON_GRAPH(nb_gru_step(g, gx, NULL, wh, NULL));
+	nb_tensor *gs = nb_tensor_zeros(NB_F32, NB_SHAPE(3, 2, 16));
+	cr_assert_not_null(gs);
+	COVERS(nb_rnn_seq);
+	EXPECT_NULL_EINVAL(nb_rnn_seq(NULL, gs, h, wh, NULL, false, false,
+	                              NULL));
+	EXPECT_ON_GRAPH(nb_rnn_seq(g, gs, NULL, wh, NULL, false, false, NULL));
+	COVERS(nb_lstm_seq);
+	EXPECT_NULL_EINVAL(nb_lstm_seq(NULL, gs, h, c, wh, NULL, false, NULL,
+	                               NULL));
+	EXPECT_ON_GRAPH(nb_lstm_seq(g, gs, h, NULL, wh, NULL, false, NULL,
+	                            NULL));
+	EXPECT_OK(nb_lstm_seq(g, gs, h, c, wh, NULL, true, NULL, NULL));
+	COVERS(nb_gru_seq);
+	EXPECT_NULL_EINVAL(nb_gru_seq(NULL, gs, h, wh, NULL, false, NULL));
+	EXPECT_ON_GRAPH(nb_gru_seq(g, NULL, h, wh, NULL, false, NULL));
+	nb_tensor_free(gs);
+	/* layers: NULL rng is NB_EINVAL, NULL name and options allowed */
+	COVERS(nb_rnn_new);
+	EXPECT_NULL_EINVAL(nb_rnn_new("r", 3, 4, NULL, NB_F32, NULL));
+	COVERS(nb_lstm_new);
+	EXPECT_NULL_EINVAL(nb_lstm_new("l", 3, 4, NULL, NB_F32, NULL));
+	COVERS(nb_gru_new);
+	EXPECT_NULL_EINVAL(nb_gru_new("g", 3, 4, NULL, NB_F32, NULL));
+	nb_module *l = nb_lstm_new(NULL, 3, 4, NULL, NB_F32, &rng);
+	cr_expect_not_null(l, "%s", nb_last_error());
+	nb_module_free(l);
+	nb_tensor_free(h);
+	nb_tensor_free(wi);
+	nb_tensor_free(wh);
+	nb_tensor_free(gx);
+}

@@ -75,4 +75,7 @@
 /* Your own data: .npy, .npz (libzip optional), CSV (issue 16). */
 #include "arrays.h"
 
+/* Recurrent cells and layers (issue 18). */
+#include "recurrent.h"
+
 #endif

@@ -28,5 +28,7 @@ const nb__family nb__families[] = {
 	{"convplus", nb__convplus_ops}, /* issue 15 */
 	{"losses", nb__losses_ops}, /* losses (issue 15) */
 	{"attention", nb__attention_ops}, /* attention (issue 18) */
+	{"recurrent", nb__recurrent_ops}, /* recurrent cells (issue 18) */
+	{"recurrent_seq", nb__recurrent_seq_ops}, /* issue 18 */
 	{NULL, NULL},
 };

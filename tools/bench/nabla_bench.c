@@ -561,6 +561,69 @@ static void gpt_tiny_teardown(void)
 	common_teardown();
 }
 
+/* ---- charlstm: a character LSTM's training step (issue 18) ----
+ * embedding 64 of a 96-character vocabulary, LSTM 256 (batch_first),
+ * linear head to 96, T = 64, batch 32, cross entropy over every step,
+ * Adam.  The modules own their parameters; params[] borrows them. */
+
+enum { CL_V = 96, CL_E = 64, CL_H = 256, CL_T = 64, CL_B = 32 };
+static nb_module *cl_lstm, *cl_head;
+
+static int charlstm_setup(void)
+{
+	if (common_setup())
+		return 1;
+	nb_rnn_opts o = NB_RNN_DEFAULTS;
+	o.batch_first = true;
+	param(nb_tensor_randn(NB_F32, NB_SHAPE(CL_V, CL_E), &rng, 0, 1));
+	cl_lstm = nb_lstm_new("lstm", CL_E, CL_H, &o, NB_F32, &rng);
+	cl_head = nb_linear_new("head", CL_H, CL_V, true, NB_F32, &rng);
+	if (!n_params || !cl_lstm || !cl_head)
+		return fail("init");
+	n_params += nb_module_params(cl_lstm, true, params + n_params, 8);
+	n_params += nb_module_params(cl_head, true, params + n_params, 8);
+	xs = nb_tensor_zeros(NB_I64, NB_SHAPE(CL_B, CL_T));
+	ys = nb_tensor_zeros(NB_I64, NB_SHAPE(CL_B * CL_T));
+	if (!xs || !ys)
+		return fail("data");
+	int64_t *x = nb_tensor_data(xs), *y = nb_tensor_data(ys);
+	for (int i = 0; i < CL_B * CL_T; i++) {
+		x[i] = (int64_t)nb_rng_below(&rng, CL_V);
+		y[i] = (int64_t)nb_rng_below(&rng, CL_V);
+	}
+	nb_adam_opts ao = nb_adam_defaults();
+	opt = nb_optim_adam(params, n_params, &ao);
+	return opt ? 0 : fail("optimizer");
+}
+
+static int charlstm_step(void)
+{
+	nb_tensor *e = nb_embedding(g, xs, params[0], NAN);
+	nb_tensor *h = nb_module_forward(cl_lstm, g, e);
+	nb_tensor *logits = nb_module_forward(cl_head, g, h);
+	logits = nb_reshape(g, logits, NB_SHAPE(CL_B * CL_T, CL_V));
+	return finish(nb_cross_entropy(g, logits, ys, NULL, -100,
+	                               NB_REDUCTION_MEAN, 0));
+}
+
+/* LSTM: the input projection over all steps and the recurrent products,
+ * each forward and two backward; the head likewise. */
+static double charlstm_flops(void)
+{
+	double n = (double)CL_T * CL_B, g4 = 4.0 * CL_H;
+	return 3 * 2 * n * g4 * (CL_E + CL_H) + 3 * 2 * n * CL_H * CL_V;
+}
+
+static void charlstm_teardown(void)
+{
+	nb_tensor_free(params[0]);
+	n_params = 0; /* the rest belong to the modules */
+	nb_module_free(cl_lstm);
+	nb_module_free(cl_head);
+	cl_lstm = cl_head = NULL;
+	common_teardown();
+}
+
 static const bench benches[] = {
 	{"seed10", seed10_setup, seed10_step, common_teardown, seed10_flops},
 #ifdef HAVE_CBLAS
@@ -578,6 +641,8 @@ static const bench benches[] = {
 	{"layer_norm", norms_setup, norms_step, norms_teardown, NULL},
 	{"gpt_tiny", gpt_tiny_setup, gpt_tiny_step, gpt_tiny_teardown,
 	 gpt_tiny_flops}, /* issue 18 */
+	{"charlstm", charlstm_setup, charlstm_step, charlstm_teardown,
+	 charlstm_flops},
 };
 
 static int cmp(const void *a, const void *b)

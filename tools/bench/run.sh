@@ -39,7 +39,7 @@ if [ $# -gt 0 ]; then
 elif [ $quick = 1 ]; then
 	workloads="sgemm tiny seed10 mlp784 cnn layer_norm"
 else
-	workloads="sgemm tiny seed10 seed10_gemm mlp784 cnn batch_norm group_norm instance_norm layer_norm fmnist"
+	workloads="sgemm tiny seed10 seed10_gemm mlp784 cnn batch_norm group_norm instance_norm layer_norm fmnist charlstm"
 fi
 bench=$build/tools/bench/nabla-bench
 [ -x "$bench" ] || { echo "run.sh: no $bench (make in $build)" >&2; exit 2; }

@@ -182,7 +182,31 @@ def gpt_tiny():
     return step
 
 
+def charlstm():
+    """A character LSTM's training step: embedding 64 of 96 characters,
+    LSTM 256 (batch_first), linear head, T = 64, batch 32, cross entropy
+    over every step, Adam (issue 18)."""
+    V, E, H, T, B = 96, 64, 256, 64, 32
+    emb = torch.nn.Embedding(V, E)
+    lstm = torch.nn.LSTM(E, H, batch_first=True)
+    head = torch.nn.Linear(H, V)
+    x = torch.randint(0, V, (B, T))
+    y = torch.randint(0, V, (B * T,))
+    ps = list(emb.parameters()) + list(lstm.parameters()) + \
+        list(head.parameters())
+    opt = torch.optim.Adam(ps)
+
+    def step():
+        h, _ = lstm(emb(x))
+        loss = F.cross_entropy(head(h).reshape(B * T, V), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+    return step
+
+
 WORKLOADS = {
+    "charlstm": charlstm,
     "sgemm": sgemm, "seed10": seed10, "tiny": tiny, "mlp784": mlp784, "fmnist": fmnist,
     "cnn": cnn,
     "batch_norm": lambda: norm("batch_norm"),
