@@ -223,6 +223,49 @@ Test(layers, gru_layer_equals_its_cells)
 	nb_module_free(m);
 }
 
+/* Stateful: two windows in a row give what one call over both gives,
+ * for a 2-layer LSTM (h and c carried) and a GRU; a reset starts over. */
+Test(layers, stateful_windows_continue_the_sequence)
+{
+	nb_rng r;
+	nb_rng_seed(&r, 9);
+	nb_rnn_opts o = NB_RNN_DEFAULTS;
+	o.num_layers = 2;
+	nb_module *ms[2] = {nb_lstm_new(NULL, 3, 4, &o, NB_F64, &r),
+	                    nb_gru_new(NULL, 3, 4, NULL, NB_F64, &r)};
+	nb_tensor *x = rnd(&r, 8, 2, 3, 3);
+	for (int k = 0; k < 2; k++) {
+		nb_module *m = ms[k];
+		nb_graph *g = nb_graph_new();
+		nb_tensor *full = nb_module_forward(m, g, x);
+		cr_assert_not_null(full, "%s", nb_graph_errmsg(g));
+		nb_module_set_stateful(m, true);
+		for (int w = 0; w < 2; w++) {
+			nb_tensor *xw = nb_slice(g, x, 0, 4 * w, 4 * w + 4, 1);
+			nb_tensor *y = nb_module_forward(m, g, xw);
+			cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+			for (size_t i = 0; i < 32; i++)
+				cr_expect_float_eq(nb_tensor_get(y, i),
+				                   nb_tensor_get(full, 32 * (size_t)w + i),
+				                   1e-13, "%s window %d, %zu", k ? "gru"
+				                   : "lstm", w, i);
+		}
+		/* After a reset, the first window again. */
+		nb_module_reset_state(m);
+		nb_tensor *y = nb_module_forward(m, g, nb_slice(g, x, 0, 0, 4, 1));
+		for (size_t i = 0; i < 32; i++)
+			cr_expect_float_eq(nb_tensor_get(y, i),
+			                   nb_tensor_get(full, i), 1e-13);
+		/* A different batch size drops the carried state. */
+		nb_tensor *one = nb_slice(g, x, 1, 0, 1, 1);
+		nb_tensor *y1 = nb_module_forward(m, g, one);
+		cr_expect_not_null(y1, "%s", nb_graph_errmsg(g));
+		nb_graph_free(g);
+		nb_module_free(m);
+	}
+	nb_tensor_free(x);
+}
+
 /* Dropout acts between layers in training only. */
 Test(layers, dropout_between_layers)
 {

@@ -101,7 +101,12 @@ typedef struct nb_rnn_opts {
  * are [num_layers * D, B, H].  Results: output [T, B, D*H] ([B, T, D*H]
  * with batch_first), h_n (and LSTM c_n) [num_layers * D, B, H].
  * nb_module_forward returns the output alone, so the layer chains in a
- * sequential model.  Errors name the layer and the shapes (NB_ESHAPE).
+ * sequential model.  Stateful (nb_module_set_stateful), a forward given
+ * no state starts from the previous forward's h_n (and c_n), copied out
+ * of its graph, when its batch size and dtype match (else from zeros),
+ * and keeps its own h_n for the next: truncated backpropagation through
+ * time; nb_module_reset_state forgets it.
+ * Errors name the layer and the shapes (NB_ESHAPE).
  * NULL on error (NB_EINVAL: sizes below 1, a bad option, a NULL rng,
  * a dtype not float) with nb_last_error().
  */

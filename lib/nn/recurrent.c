@@ -19,7 +19,57 @@ typedef struct rnn_state {
 	rnn_mode mode;
 	int64_t in, hid;
 	nb_rnn_opts o;
+	/* Stateful (nb_module_set_stateful): the last forward's h_n and c_n,
+	 * copied out of its graph (persistent, no gradient), or NULL. */
+	nb_tensor *carry_h, *carry_c;
 } rnn_state;
+
+static void rnn_reset(nb_module *m)
+{
+	rnn_state *s = nb_module_state(m);
+	nb_tensor_free(s->carry_h);
+	nb_tensor_free(s->carry_c);
+	s->carry_h = s->carry_c = NULL;
+}
+
+static void rnn_free(void *p)
+{
+	rnn_state *s = p;
+	nb_tensor_free(s->carry_h);
+	nb_tensor_free(s->carry_c);
+	nb__free(s);
+}
+
+/* A persistent copy of graph tensor t (NULL for NULL or no memory). */
+static nb_tensor *detached(const nb_tensor *t)
+{
+	return t ? nb_tensor_from_data(t->dtype, t->ndim, t->shape,
+	                               nb_tensor_data((nb_tensor *)t), NB_COPY)
+	         : NULL;
+}
+
+/* Keeps h_n (and c_n) for the next forward of a stateful module. */
+static nb_status carry(nb_module *m, nb_graph *g, nb_tensor *hn,
+                       nb_tensor *cn)
+{
+	rnn_state *s = nb_module_state(m);
+	rnn_reset(m);
+	s->carry_h = detached(hn);
+	s->carry_c = detached(cn);
+	if (!s->carry_h || (cn && !s->carry_c)) {
+		rnn_reset(m);
+		return nb_graph_fail(g, NB_ENOMEM, "%s '%s': out of memory for "
+		                     "the carried state", nb_module_type(m),
+		                     nb_module_name(m));
+	}
+	return NB_OK;
+}
+
+/* The carried state when it fits this call: same batch and dtype. */
+static nb_tensor *carried(nb_tensor *t, int64_t B, nb_dtype dt)
+{
+	return t && t->shape[1] == B && t->dtype == dt ? t : NULL;
+}
 
 static const int mode_gates[] = {1, 4, 3};
 
@@ -130,6 +180,10 @@ static int rnn_forward_multi(nb_module *m, nb_graph *g, int n_in,
 	if (!check_shapes(m, g, x, h0, c0, &T, &B))
 		return -1;
 	nb_dtype dt = x->dtype;
+	if (nb_module_stateful(m) && !h0 && !c0) {
+		h0 = carried(s->carry_h, B, dt);
+		c0 = h0 && lstm ? carried(s->carry_c, B, dt) : NULL;
+	}
 	nb_tensor *hn[2 * NB_MAX_DIMS], *cn[2 * NB_MAX_DIMS];
 	nb_tensor **hl = L * D <= 2 * NB_MAX_DIMS ? hn : NULL;
 	nb_tensor **cl = hn == hl ? cn : NULL;
@@ -167,18 +221,20 @@ static int rnn_forward_multi(nb_module *m, nb_graph *g, int n_in,
 	for (int i = 0; i < n_res; i++)
 		if (!r[i])
 			return -1;
+	if (nb_module_stateful(m) && carry(m, g, r[1], lstm ? r[2] : NULL))
+		return -1;
 	for (int i = 0; i < n_res && i < cap; i++)
 		res[i] = r[i];
 	return n_res;
 }
 
 static const nb_module_class rnn_classes[] = {
-	{.type = "rnn", .free_state = nb__free,
-	 .forward_multi = rnn_forward_multi},
-	{.type = "lstm", .free_state = nb__free,
-	 .forward_multi = rnn_forward_multi},
-	{.type = "gru", .free_state = nb__free,
-	 .forward_multi = rnn_forward_multi},
+	{.type = "rnn", .free_state = rnn_free,
+	 .forward_multi = rnn_forward_multi, .reset_state = rnn_reset},
+	{.type = "lstm", .free_state = rnn_free,
+	 .forward_multi = rnn_forward_multi, .reset_state = rnn_reset},
+	{.type = "gru", .free_state = rnn_free,
+	 .forward_multi = rnn_forward_multi, .reset_state = rnn_reset},
 };
 
 /* Adds the four parameters of layer k, direction d, drawn in PyTorch's
