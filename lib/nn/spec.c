@@ -826,7 +826,8 @@ static nb_status bound_params(parser *p)
 		modules += mult;
 		if (l->type == NB_LAYER_BLOCK) {
 			double r = l->block == NB_BLOCK_REPEAT ? (double)l->repeat : 1;
-			modules += mult * r; /* the copies' containers */
+			if (l->block == NB_BLOCK_REPEAT)
+				modules += mult * r; /* the copies' containers */
 			ob[++d] = (block_bound){i, i + 1 + l->span, mult * r, f};
 		} else if (l->type == NB_LAYER_LINEAR) {
 			total += f ? mult * ((double)f * u + (l->bias ? u : 0)) : 0;
