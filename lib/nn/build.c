@@ -304,3 +304,21 @@ nb_module *nb_model_parse(const char *text, int64_t in_features,
 	nb_spec_free(s);
 	return m;
 }
+
+/* Built and measured; the last linear's units if the model cannot be
+ * built (the spec's summary fields). */
+int64_t nb_spec_out_features(const nb_spec *s, int64_t in_features)
+{
+	int64_t f = in_features ? in_features : nb_spec_input(s);
+	nb_sample_shape out;
+	if (s && f > 0) {
+		nb_module *m = nb__model_build(s, f, NULL, &out);
+		nb_module_free(m);
+		if (m && out.ndim)
+			return out.dims[out.ndim - 1];
+	}
+	for (size_t i = 0; i < nb_spec_len(s); i++)
+		if (nb_spec_layer_at(s, i)->type == NB_LAYER_LINEAR)
+			f = nb_spec_layer_at(s, i)->units;
+	return f;
+}

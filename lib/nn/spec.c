@@ -933,22 +933,6 @@ const nb_spec_layer *nb_spec_layer_at(const nb_spec *s, size_t i)
 	return s && i < s->n ? &s->layers[i] : NULL;
 }
 
-int64_t nb_spec_out_features(const nb_spec *s, int64_t in_features)
-{
-	int64_t f = in_features ? in_features : nb_spec_input(s);
-	nb_sample_shape out;
-	if (s && f > 0) {
-		nb_module *m = nb__model_build(s, f, NULL, &out);
-		nb_module_free(m);
-		if (m && out.ndim)
-			return out.dims[out.ndim - 1];
-	}
-	for (size_t i = 0; i < nb_spec_len(s); i++)
-		if (s->layers[i].type == NB_LAYER_LINEAR)
-			f = s->layers[i].units;
-	return f;
-}
-
 void nb__spec_where(const nb_spec *s, size_t pos, int *line, int *col)
 {
 	line_col(s->text ? s->text : "", pos, line, col);
