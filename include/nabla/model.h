@@ -6,9 +6,10 @@
  * (kept but not trained: batch norm's running statistics), and it may own
  * child modules.  Its forward function maps one tensor to one tensor on a
  * graph, or several inputs to several results (nb_module_forward_multi:
- * a hidden state, a mask, a second input).  Built-in modules: linear, sequential and the *op layer* that
- * wraps any registered activation, normalization or regularizer op by
- * name.  User modules are a class (an nb_module_class: a type name, a
+ * a hidden state, a mask, a second input).  Built-in modules: linear,
+ * conv2d, the containers (sequential, residual, module list, module
+ * dict) and the *op layer* that wraps any registered activation,
+ * normalization or regularizer op by name.  User modules are a class (an nb_module_class: a type name, a
  * forward callback and a destructor of the user's state) plus whatever
  * parameters and children they add; see doc/tutorial.md.
  *
