@@ -116,6 +116,14 @@ static nb_module *op_entry(builder *b, const nb_spec_layer *l,
 		              l->op->name);
 		return NULL;
 	}
+	if (l->op->kind == NB_KIND_POOL && sh->ndim != 3) {
+		char s[96];
+		nb__set_error(NB_EINVAL, "%s needs images [N, C, H, W], but the "
+		              "layer before gives samples of shape %s",
+		              l->op->name,
+		              nb_shape_str(sh->ndim, sh->dims, s, sizeof s));
+		return NULL;
+	}
 	if (l->op->kind == NB_KIND_POOL && pool_shape(l, sh))
 		return NULL;
 	int64_t f = sh->ndim >= 3 ? sh->dims[0] : sh->dims[sh->ndim - 1];

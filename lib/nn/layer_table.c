@@ -85,7 +85,9 @@ static void clear(void)
 		HASH_DEL(table, e);
 		nb__free(e);
 	}
-	n_defs = 0;
+	nb__free(order);
+	order = NULL;
+	n_defs = cap_defs = 0;
 }
 
 nb_status nb__layers_ensure(void)
