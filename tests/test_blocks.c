@@ -500,3 +500,34 @@ Test(blocks, a_registered_layer_is_one_row)
 	cr_expect_str_eq(nb_layer_at(0)->name, "linear");
 	cr_expect_geq(nb_layer_count(), 6);
 }
+
+/* Every prefix of a spec with blocks, and every byte replaced by a
+ * troublesome one: parses, or fails with a position inside the text
+ * (ASan runs catch any overread). */
+Test(blocks, every_prefix_and_replaced_byte_is_safe)
+{
+	const char *full = "input:8 linear:8 residual(layer_norm linear:8 "
+	                   "relu)@r 2x(residual(linear:8 3x(relu)))@b "
+	                   "reshape:[2,4] mean linear:2";
+	const char subst[] = "()x0@:,[] \n9";
+	char buf[160];
+	size_t len = strlen(full);
+	for (size_t n = 0; n <= len; n++)
+		for (size_t k = 0; k <= sizeof subst - 1; k++) {
+			nb_spec *s = NULL;
+			size_t pos = 0;
+			memcpy(buf, full, len + 1);
+			if (k < sizeof subst - 1 && n < len)
+				buf[n] = subst[k]; /* replaced */
+			else
+				buf[n] = '\0';     /* a prefix */
+			if (nb_spec_parse(buf, &s, &pos)) {
+				cr_expect_leq(pos, strlen(buf), "'%s': position %zu",
+				              buf, pos);
+				continue;
+			}
+			nb_module *m = nb_model_from_spec(s, 0, NULL);
+			nb_module_free(m);
+			nb_spec_free(s);
+		}
+}
