@@ -2,24 +2,36 @@
  * spec.c - the model spec language: parsing text such as
  *     linear:256 batch_norm relu dropout:0.2 linear:10
  *     conv2d:8:3:padding=1 relu max_pool2d:2 flatten linear:10
- * into a list of layers (nb_spec), with errors that give the line and
- * column of the problem and say what was expected.
+ *     linear:128 residual(layer_norm linear:128 relu) 2x(residual(linear:128 relu)) linear:10
+ * into a tree of layers and blocks (nb_spec, stored in pre-order: a
+ * block is followed by its body), with errors that give the line and
+ * column of the problem and say what was expected.  One pass over the
+ * text with an explicit stack of open blocks (no recursion), then one
+ * pass over the entries to bound what the spec asks for and one to name
+ * them, so parsing is linear in the text's length.
  *
- * Grammar (white space separates layers; nothing else may):
- *     spec   = { ws } layer { ws { ws } layer } { ws }
+ * Grammar (white space separates items; nothing else may):
+ *     spec   = { ws } item { ws { ws } item } { ws }
+ *     item   = layer | block
+ *     block  = ( "residual" | count "x" ) "(" { ws } item { ws { ws } item }
+ *              { ws } ")" [ "@" label ]        (nested at most
+ *                                               NB_SPEC_MAX_DEPTH deep)
+ *     count  = 1*digit                         (1 to NB_SPEC_MAX_REPEAT)
  *     layer  = name [ ":" args ] [ "@" label ]
- *     args   = arg { "," arg }              (conv2d: "," or ":")
- *     arg    = value | key "=" value        (only the first is positional;
- *                                            conv2d: the first two)
+ *     args   = arg { "," arg }              (n_positional > 1: "," or ":")
+ *     arg    = value | key "=" value        (only the first n_positional,
+ *                                            default 1, are positional)
  *     value  = 1*( letter | digit | "." | "-" | "+" | "_" | list )
  *     list   = "[" { any but "]", white space or "@" } "]"
  *     name, key = ( letter | "_" ) { letter | digit | "_" }
  *     label  = 1*( letter | digit | "_" | "-" )
- * Normalizations also take the layer options affine= and
- * track_running_stats= when the op has no attribute of that name.
- * Attribute values are checked by the op's own attribute table
- * (nb_attrs_parse), one argument at a time, so an error points at the
- * argument that caused it.
+ * A layer's name is a row of the layer table (nb_layer_find: linear,
+ * conv2d, flatten, reshape, mean, registered ones), an op flagged
+ * NB_OP_LAYER, or input (input:N, first only).  Normalizations also
+ * take the layer options affine= and track_running_stats= when the op
+ * has no attribute of that name.  Attribute values are checked by the
+ * row's or op's own attribute table (nb_attrs_parse), one argument at a
+ * time, so an error points at the argument that caused it.
  */
 #include <ctype.h>
 #include <stdio.h>
