@@ -65,6 +65,36 @@ Test(blocks, residual_that_changes_the_shape_names_both)
 	nb_module_free(top);
 }
 
+/* proj(x) + f(x): a linear projection of the shortcut for a body that
+ * widens the features, as ResNet's downsample. */
+Test(blocks, residual_with_a_projection)
+{
+	nb_rng_seed(&rng, 5);
+	nb_module *r = nb_residual_new("res");
+	nb_module *fc = nb_linear_new("fc", 2, 3, false, NB_F64, &rng);
+	nb_module *pr = nb_linear_new("proj", 2, 3, false, NB_F64, &rng);
+	cr_assert(r && fc && pr);
+	nb_tensor_fill(nb_module_tensor(fc, "weight"), 1);
+	nb_tensor_fill(nb_module_tensor(pr, "weight"), 2);
+	cr_assert_eq(nb_module_add(r, fc), NB_OK);
+	cr_assert_eq(nb_residual_set_projection(r, pr), NB_OK);
+	cr_expect_eq(nb_residual_set_projection(r, nb_sequential_new("p2")),
+	             NB_EINVAL);
+	cr_expect(strstr(nb_last_error(), "a projection already") != NULL);
+	cr_expect_eq(nb_residual_set_projection(nb_module_list_new("l"),
+	             nb_sequential_new("p3")), NB_EINVAL);
+	cr_expect_not_null(nb_module_tensor(r, "proj.weight"));
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = nbt_tensor(NB_F64, NB_SHAPE(1, 2), (double[]){1, 2});
+	nb_tensor *y = nb_module_forward(r, g, x);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	/* 2 * 3 + 1 * 3 in each of 3 features */
+	nbt_expect_close(y, (double[]){9, 9, 9}, 3, 0, 0, "y");
+	nb_graph_free(g);
+	nb_tensor_free(x);
+	nb_module_free(r);
+}
+
 /* A module list named "blocks" of two residual blocks, as
  * nn.ModuleList([Block(), Block()]): names, freezing, kinds, save and
  * load, and no forward. */

@@ -1456,6 +1456,10 @@ Test(null, containers_and_layer_table)
 	nb_module *r = nb_residual_new(NULL); /* a root may have no name */
 	cr_expect_not_null(r);
 	nb_module_free(r);
+	COVERS(nb_residual_set_projection);
+	EXPECT_EINVAL(nb_residual_set_projection(NULL, NULL));
+	EXPECT_EINVAL(nb_residual_set_projection(NULL,
+	                                         nb_sequential_new("p")));
 	COVERS(nb_module_dict_new);
 	r = nb_module_dict_new(NULL);
 	cr_expect_not_null(r);

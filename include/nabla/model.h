@@ -305,13 +305,23 @@ nb_module *nb_layer_new(const char *name, const char *op_name,
 
 /*
  * A residual block: y = x + f(x), where f runs the block's children in
- * order (as a sequential; no children: f(x) = 0 is not allowed, the
- * block needs at least one).  f must keep the shape of x: otherwise
- * forward fails with NB_ESHAPE naming the block and both shapes.  A
- * block without children fails with NB_EINVAL.  Add children with
+ * order (as a sequential).  f must keep the shape of x (unless the block
+ * has a projection, below): otherwise forward fails with NB_ESHAPE
+ * naming the block and both shapes.  A block without layers fails with
+ * NB_EINVAL.  Add children with
  * nb_module_add.  Names as usual: res1.fc1.weight.
  */
 nb_module *nb_residual_new(const char *name);
+/*
+ * Gives the residual block res a projection of its shortcut, as the
+ * "downsample" of PyTorch's ResNet blocks: y = proj(x) + f(x), for a
+ * body f that changes the shape (linear:256 after 128 features).  proj
+ * becomes a child of res under its own name (res.proj.weight) but is
+ * not part of f.  proj is stolen, also on failure.  NB_EINVAL for a
+ * NULL argument, a res that is not a residual block or already has a
+ * projection, and nb_module_add's errors (NB_EEXIST for a taken name).
+ */
+nb_status nb_residual_set_projection(nb_module *res, nb_module *proj);
 
 /*
  * A list of modules (PyTorch's nn.ModuleList): it holds children named

@@ -1,5 +1,6 @@
 /*
- * containers.c - modules that hold other modules: residual (x + f(x)),
+ * containers.c - modules that hold other modules: residual (x + f(x),
+ * or proj(x) + f(x)),
  * the module list and the module dict (PyTorch's nn.ModuleList and
  * nn.ModuleDict, which hold children but have no forward).  The
  * sequential container is in layers.c.
@@ -9,40 +10,76 @@
 
 /* ---- residual ---- */
 
+/* The projection of the shortcut (one of the children, or NULL). */
+typedef struct residual_state {
+	nb_module *proj;
+} residual_state;
+
+/* y = s(x) + f(x): f the children but the projection, in order; s the
+ * projection, or the identity. */
 static nb_tensor *residual_forward(nb_module *m, nb_graph *g, nb_tensor *x)
 {
+	const residual_state *st = nb_module_state(m);
 	size_t n = nb_module_child_count(m);
-	if (!n) {
+	if (n == (st->proj ? 1u : 0u)) {
 		nb_graph_fail(g, NB_EINVAL, "residual '%s': the block has no "
 		              "layers (x + f(x) needs an f)", nb_module_name(m));
 		return NULL;
 	}
 	nb_tensor *y = x;
 	for (size_t i = 0; y && i < n; i++)
-		y = nb_module_forward(nb_module_child(m, i), g, y);
-	if (!y)
+		if (nb_module_child(m, i) != st->proj)
+			y = nb_module_forward(nb_module_child(m, i), g, y);
+	nb_tensor *s = st->proj && y ? nb_module_forward(st->proj, g, x) : x;
+	if (!y || !s)
 		return NULL;
-	int nx = nb_tensor_ndim(x), ny = nb_tensor_ndim(y);
-	if (nx != ny || memcmp(nb_tensor_shape(x), nb_tensor_shape(y),
-	                       (size_t)nx * sizeof(int64_t))) {
+	int ns = nb_tensor_ndim(s), ny = nb_tensor_ndim(y);
+	if (ns != ny || memcmp(nb_tensor_shape(s), nb_tensor_shape(y),
+	                       (size_t)ns * sizeof(int64_t))) {
 		char a[96], b[96];
-		nb_shape_str(nx, nb_tensor_shape(x), a, sizeof a);
+		nb_shape_str(ns, nb_tensor_shape(s), a, sizeof a);
 		nb_shape_str(ny, nb_tensor_shape(y), b, sizeof b);
 		nb_graph_fail(g, NB_ESHAPE, "residual '%s': its layers change "
 		              "the shape %s to %s, and x + f(x) needs the same "
-		              "shape", nb_module_name(m), a, b);
+		              "shape%s", nb_module_name(m), a, b, st->proj ? ""
+		              : " (or a projection of x: "
+		                "nb_residual_set_projection)");
 		return NULL;
 	}
-	return nb_add(g, x, y);
+	return nb_add(g, s, y);
 }
 
 static const nb_module_class residual_class = {
-	.type = "residual", .forward = residual_forward,
+	.type = "residual", .forward = residual_forward, .free_state = nb__free,
 };
 
 nb_module *nb_residual_new(const char *name)
 {
-	return nb_module_new(&residual_class, name, NULL);
+	residual_state *st = nb__calloc(1, sizeof *st);
+	if (!st) {
+		nb__set_error(NB_ENOMEM, "residual: out of memory");
+		return NULL;
+	}
+	return nb_module_new(&residual_class, name, st);
+}
+
+nb_status nb_residual_set_projection(nb_module *res, nb_module *proj)
+{
+	residual_state *st = nb__module_class(res) == &residual_class
+	                     ? nb_module_state(res) : NULL;
+	if (!st || !proj || st->proj) {
+		nb_status code = nb__set_error(NB_EINVAL, "residual: %s",
+		    !res || !proj ? "block or projection is NULL"
+		    : !st ? "not a residual block"
+		    : "the block has a projection already");
+		if (proj && !nb_module_parent(proj))
+			nb_module_free(proj);
+		return code;
+	}
+	nb_status code = nb_module_add(res, proj); /* steals proj */
+	if (!code)
+		st->proj = proj;
+	return code;
 }
 
 /* ---- module list and dict: children, no forward ---- */
