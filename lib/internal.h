@@ -272,4 +272,23 @@ void nb__threads_init(void);
 /* Row-major strides of a shape. */
 void nb__strides(int ndim, const int64_t *shape, int64_t *strides);
 
+/* ---- containers and the layer table (issue 16 blocks) ---- */
+/* The class of m (NULL for NULL), and renaming a root module (m must
+ * have no parent; name as nb_module_new's): model.c. */
+const nb_module_class *nb__module_class(const nb_module *m);
+nb_status nb__module_rename(nb_module *m, const char *name);
+/* Makes sure the built-in rows are in the layer table (layer_table.c);
+ * NB_ENOMEM when they cannot be. */
+nb_status nb__layers_ensure(void);
+extern const nb_layer_def *const nb__builtin_layers[]; /* layer_rows.c */
+/* The images [C, H, W] *img after a window of kernel k, stride s,
+ * padding p, dilation d (pairs), or NB_EINVAL naming what. */
+nb_status nb__window_shape(nb_sample_shape *img, const char *what,
+                           const int64_t k[2], const int64_t s[2],
+                           const int64_t p[2], const int64_t d[2]);
+/* nb_model_from_spec that also gives the per-sample output shape (out
+ * may be NULL): build.c. */
+nb_module *nb__model_build(const nb_spec *spec, int64_t in_features,
+                           const nb_model_opts *o, nb_sample_shape *out);
+
 #endif

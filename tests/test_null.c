@@ -1626,3 +1626,36 @@ Test(null, recurrent)
 	nb_tensor_free(wh);
 	nb_tensor_free(gx);
 }
+
+/* ---- issue 16 blocks: containers and the layer table ---- */
+Test(null, containers_and_layer_table)
+{
+	COVERS(nb_residual_new);
+	nb_module *r = nb_residual_new(NULL); /* a root may have no name */
+	cr_expect_not_null(r);
+	nb_module_free(r);
+	COVERS(nb_residual_set_projection);
+	EXPECT_EINVAL(nb_residual_set_projection(NULL, NULL));
+	EXPECT_EINVAL(nb_residual_set_projection(NULL,
+	                                         nb_sequential_new("p")));
+	COVERS(nb_module_dict_new);
+	r = nb_module_dict_new(NULL);
+	cr_expect_not_null(r);
+	nb_module_free(r);
+	COVERS(nb_module_list_new);
+	r = nb_module_list_new("blocks");
+	cr_assert_not_null(r);
+	COVERS(nb_module_list_append);
+	EXPECT_EINVAL(nb_module_list_append(NULL, NULL));
+	EXPECT_EINVAL(nb_module_list_append(r, NULL));
+	EXPECT_EINVAL(nb_module_list_append(NULL, nb_sequential_new("s")));
+	nb_module_free(r);
+	COVERS(nb_layer_register);
+	EXPECT_EINVAL(nb_layer_register(NULL));
+	COVERS(nb_layer_find);
+	EXPECT_QUIET(nb_layer_find(NULL), NULL);
+	COVERS(nb_layer_count);
+	cr_expect_geq(nb_layer_count(), 5);
+	COVERS(nb_layer_at);
+	EXPECT_QUIET(nb_layer_at((size_t)-1), NULL);
+}

@@ -29,6 +29,7 @@ static void setup(void)
 {
 	fa_install();
 	cr_assert_gt(nb_op_count(), 0); /* the registry stays: not a leak */
+	cr_assert_gt(nb_layer_count(), 0); /* the layer table too */
 	live0 = fa.live;
 }
 
@@ -994,4 +995,37 @@ Test(first_use, allocation_failures_in_the_registry)
 Test(first_use, allocation_failures_from_there_on)
 {
 	first_use_sweep(true);
+}
+
+/* The layer table's first use (issue 16 blocks): after the op registry
+ * is in, a failed allocation while the built-in rows register reports
+ * no row, holds nothing more, and the next call tries again. */
+Test(first_use, allocation_failures_in_the_layer_table)
+{
+	fa_install();
+	cr_assert_gt(nb_op_count(), 0);
+	long base = fa.live, points = 0;
+	size_t n = 0;
+	for (long k = 0; !n; k++) {
+		fa_arm(k);
+		n = nb_layer_count();
+		long failed = fa.failed;
+		fa_arm(-1);
+		if (n)
+			break;
+		cr_assert_gt(failed, 0, "no allocation failed: %s",
+		             nb_last_error());
+		cr_expect_eq(nb_last_status(), NB_ENOMEM);
+		cr_assert_eq(fa.live, base, "allocation %ld: %ld blocks held", k,
+		             fa.live - base);
+		points++;
+		cr_assert_lt(k, 10000);
+	}
+	cr_expect_gt(points, 3);
+	cr_expect_not_null(nb_layer_find("linear"));
+	nb_module *m = nb_model_parse("linear:4 residual(relu) mean", 3, NULL);
+	cr_expect_null(m); /* mean needs a sequence: the table works */
+	cr_expect(strstr(nb_last_error(), "mean: axis=1") != NULL, "%s",
+	          nb_last_error());
+	fa_uninstall();
 }

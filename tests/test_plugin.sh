@@ -63,6 +63,16 @@ run 2 "train: the layer's attribute is range-checked" --plugin "$so" \
 	train --synthetic --model "linear:16 softclip:limit=-1 linear:10" \
 	--epochs 1
 expect_in "$tmp.err" "limit" "the bad limit is named"
+# The plugin's layer row (clipped_linear), in blocks.
+run 0 "train with the plugin's layer row in a residual block" --plugin \
+	"$so" train --synthetic --model "clipped_linear:16,limit=2
+	residual(clipped_linear:16) linear:10" --epochs 1 --test-limit 200 \
+	--quiet
+run 0 "dot with the plugin's layer row" --plugin "$so" dot --input 4,6 \
+	--model "clipped_linear:8 2x(residual(clipped_linear:8)) linear:2"
+expect_in "$tmp.out" "rep1.1.clinear1.fc.weight" "its modules are named"
+run 2 "without the plugin: unknown layer" dot --input 4,6 \
+	--model "clipped_linear:8"
 
 # The environment, ':'-separated, empty entries skipped; the same plugin
 # twice (environment and option) is loaded once.

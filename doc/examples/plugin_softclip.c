@@ -1,6 +1,7 @@
 /*
- * plugin_softclip.c - a nabla plugin: one op, "softclip", registered
- * from a shared object that the stock CLI loads.
+ * plugin_softclip.c - a nabla plugin: one op, "softclip", and one
+ * layer, "clipped_linear", registered from a shared object that the
+ * stock CLI loads.
  *
  *   y = limit * tanh(x / limit)       (limit > 0, default 1)
  *
@@ -13,6 +14,8 @@
  *   nabla --plugin ./softclip.so gradcheck softclip
  *   nabla --plugin ./softclip.so train --synthetic \
  *         --model "linear:64 softclip:limit=2 linear:10"
+ *   nabla --plugin ./softclip.so train --synthetic \
+ *         --model "clipped_linear:64 residual(clipped_linear:64) linear:10"
  *
  * `make check` builds it and runs those (tests/test_plugin.sh).
  */
@@ -100,8 +103,68 @@ static const nb_op softclip_op = {
 	.test = &softclip_test,
 };
 
+/*
+ * A layer of the spec language made of modules: clipped_linear:N[,limit=L]
+ * is a linear layer with N outputs (on the last axis) and a softclip,
+ * as a sequential of "fc" and "clip" (clinear1.fc.weight).  One row of
+ * the layer table: its attributes, and a build function from the
+ * per-sample input shape to the module and its output shape.
+ */
+typedef struct clipped_attrs {
+	int64_t units;
+	double limit;
+} clipped_attrs;
+
+static const nb_attr_def clipped_attr_defs[] = {
+	{.name = "units", .type = NB_ATTR_INT,
+	 .offset = offsetof(clipped_attrs, units), .def = 1,
+	 .range = NB_RANGE(1, 1 << 24), .doc = "output features"},
+	{.name = "limit", .type = NB_ATTR_FLOAT,
+	 .offset = offsetof(clipped_attrs, limit), .def = 1.0,
+	 .range = NB_RANGE(1e-6, 1e6), .doc = "the bound of the clip"},
+};
+
+static nb_module *clipped_build(const char *name, const void *attrs,
+                                const nb_sample_shape *in,
+                                nb_sample_shape *out,
+                                const nb_layer_ctx *ctx)
+{
+	const clipped_attrs *a = attrs;
+	softclip_attrs sa = {a->limit};
+	int last = in->ndim - 1;
+	if (last < 0) {
+		nb_graph_fail(NULL, NB_EINVAL, "clipped_linear needs features");
+		return NULL;
+	}
+	nb_module *m = nb_sequential_new(name);
+	if (!m ||
+	    nb_module_add(m, nb_linear_new("fc", in->dims[last], a->units, true,
+	                                   ctx->dtype, ctx->rng)) ||
+	    nb_module_add(m, nb_op_layer_new("clip", &softclip_op, &sa,
+	                                     a->units, ctx->dtype, 0))) {
+		nb_module_free(m);
+		return NULL;
+	}
+	*out = *in;
+	out->dims[last] = a->units;
+	return m;
+}
+
+static const nb_layer_def clipped_layer = {
+	.version = NB_LAYER_DEF_VERSION,
+	.name = "clipped_linear",
+	.prefix = "clinear",
+	.doc = "a linear layer and a softclip (clipped_linear:N,limit=L)",
+	.attrs = clipped_attr_defs,
+	.n_attrs = 2,
+	.attrs_size = sizeof(clipped_attrs),
+	.flags = NB_LDEF_WEIGHTED,
+	.build = clipped_build,
+};
+
 /* The entry point nabla calls once, when it loads the plugin. */
 NB_PLUGIN_INIT
 {
-	return nb_op_register(&softclip_op);
+	nb_status st = nb_op_register(&softclip_op);
+	return st ? st : nb_layer_register(&clipped_layer);
 }

@@ -6,9 +6,10 @@
  * (kept but not trained: batch norm's running statistics), and it may own
  * child modules.  Its forward function maps one tensor to one tensor on a
  * graph, or several inputs to several results (nb_module_forward_multi:
- * a hidden state, a mask, a second input).  Built-in modules: linear, sequential and the *op layer* that
- * wraps any registered activation, normalization or regularizer op by
- * name.  User modules are a class (an nb_module_class: a type name, a
+ * a hidden state, a mask, a second input).  Built-in modules: linear,
+ * conv2d, the containers (sequential, residual, module list, module
+ * dict) and the *op layer* that wraps any registered activation,
+ * normalization or regularizer op by name.  User modules are a class (an nb_module_class: a type name, a
  * forward callback and a destructor of the user's state) plus whatever
  * parameters and children they add; see doc/tutorial.md.
  *
@@ -326,9 +327,150 @@ nb_module *nb_layer_new(const char *name, const char *op_name,
                         const char *attrs, int64_t features, nb_dtype dt,
                         unsigned flags);
 
+/* ---- containers (lib/nn/containers.c) ---- */
+
+/*
+ * A residual block: y = x + f(x), where f runs the block's children in
+ * order (as a sequential).  f must keep the shape of x (unless the block
+ * has a projection, below): otherwise forward fails with NB_ESHAPE
+ * naming the block and both shapes.  A block without layers fails with
+ * NB_EINVAL.  Add children with
+ * nb_module_add.  Names as usual: res1.fc1.weight.
+ */
+nb_module *nb_residual_new(const char *name);
+/*
+ * Gives the residual block res a projection of its shortcut, as the
+ * "downsample" of PyTorch's ResNet blocks: y = proj(x) + f(x), for a
+ * body f that changes the shape (linear:256 after 128 features).  proj
+ * becomes a child of res under its own name (res.proj.weight) but is
+ * not part of f.  proj is stolen, also on failure.  NB_EINVAL for a
+ * NULL argument, a res that is not a residual block or already has a
+ * projection, and nb_module_add's errors (NB_EEXIST for a taken name).
+ */
+nb_status nb_residual_set_projection(nb_module *res, nb_module *proj);
+
+/*
+ * A list of modules (PyTorch's nn.ModuleList): it holds children named
+ * by their index ("0", "1", ...), which nb_module_child(list, i)
+ * returns, and has no forward: running it is NB_EINVAL, saying so.  Its
+ * tensors are named blocks.0.fc.weight as PyTorch's.  Freezing, the
+ * parameter kinds and checkpoints see its children as any other.
+ */
+nb_module *nb_module_list_new(const char *name);
+/*
+ * Appends child (a root module, with or without a name) to list and
+ * names it by its index ("0" for the first); child is stolen, also on
+ * failure.  NB_EINVAL for a NULL argument, a child with a parent or a
+ * list that is not one (nb_module_list_new's), NB_ENOMEM.
+ */
+nb_status nb_module_list_append(nb_module *list, nb_module *child);
+
+/*
+ * A dictionary of modules (PyTorch's nn.ModuleDict): children added
+ * with nb_module_add under their own names, found with
+ * nb_module_child_named, kept in insertion order; no forward (running
+ * it is NB_EINVAL).
+ */
+nb_module *nb_module_dict_new(const char *name);
+
+/* ---- the layer table (lib/nn/layer_table.c) ----
+ *
+ * The layers of the spec language other than op layers are rows of a
+ * table keyed by name: linear, conv2d, flatten, reshape and mean are
+ * built in; nb_layer_register adds more (the sequence-model layers,
+ * a plugin's).  Every op flagged NB_OP_LAYER is a layer too, with no
+ * row (nb_op_layer_new makes it).  A row gives the layer's attributes
+ * (parsed from the spec with nb_attrs_parse, as an op's) and a build
+ * function that makes the module for a given per-sample input shape.
+ */
+
+/* The shape of one sample: the input's shape without its batch axis
+ * ([784] for flat features, [28, 28] for a sequence of 28 tokens of 28
+ * features, [1, 28, 28] for one-channel images). */
+typedef struct nb_sample_shape {
+	int ndim;
+	int64_t dims[NB_MAX_DIMS];
+} nb_sample_shape;
+
+/* What a build function gets besides the attributes. */
+typedef struct nb_layer_ctx {
+	nb_dtype dtype;
+	nb_rng *rng;       /* for the initialization; borrowed */
+	/* nb_model_opts.init (NULL: PyTorch's default) and the activation
+	 * that follows the layer ("linear" if none): a layer with a weight
+	 * matrix may apply nb_init_apply(weight, rng, init, act). */
+	const char *init;
+	const char *act;
+} nb_layer_ctx;
+
+#define NB_LAYER_DEF_VERSION 1
+
+struct nb_spec_layer; /* below, with the model specs */
+
+/* Layer flags. */
+#define NB_LDEF_WEIGHTED 1u /* has a weight matrix: the activation that
+                               an init scheme reads is looked up to the
+                               next weighted layer */
+#define NB_LDEF_IMAGES 2u   /* reads images [C, H, W]: as the first
+                               layer, flat square inputs become
+                               one-channel images */
+
+typedef struct nb_layer_def {
+	int version;              /* NB_LAYER_DEF_VERSION */
+	const char *name;         /* in specs: linear, reshape */
+	const char *prefix;       /* automatic module names: "fc" makes
+	                             fc1, fc2; NULL: the name */
+	const char *doc;          /* one line, for messages and listings */
+	const nb_attr_def *attrs; /* parsed as an op's attributes */
+	int n_attrs;
+	size_t attrs_size;        /* at most NB_MAX_ATTRS_SIZE */
+	int n_positional;         /* leading attributes that may be given
+	                             without key= (0 means 1); with 2 or
+	                             more, ':' also separates arguments */
+	unsigned flags;           /* NB_LDEF_* */
+	/*
+	 * Checks the parsed attributes at parse time (may be NULL): returns
+	 * NB_OK, or a status with a message (nb_graph_fail(NULL, ...) sets
+	 * it) that the spec positions at the layer.
+	 */
+	nb_status (*check)(const void *attrs);
+	/*
+	 * Makes the module named name for inputs of per-sample shape *in,
+	 * and writes the shape of its outputs to *out.  NULL on error with
+	 * nb_last_error() set (nb_graph_fail(NULL, ...)): the spec adds the
+	 * layer's position.  The module is the caller's.
+	 */
+	nb_module *(*build)(const char *name, const void *attrs,
+	                    const nb_sample_shape *in, nb_sample_shape *out,
+	                    const nb_layer_ctx *ctx);
+	/*
+	 * May be NULL.  Fills the summary fields of a parsed layer (type,
+	 * units, bias, kernel, conv of nb_spec_layer) from its attributes,
+	 * for readers of nb_spec_layer_at; without it the type is
+	 * NB_LAYER_OTHER.  type NB_LAYER_LINEAR or NB_LAYER_CONV2D with
+	 * units also lets the parser bound the parameters a spec asks for.
+	 */
+	void (*describe)(const void *attrs, struct nb_spec_layer *l);
+} nb_layer_def;
+
+/*
+ * Adds def to the layer table (borrowed: keep it alive, a static const
+ * struct).  NB_EEXIST for a name taken by a layer or by an op flagged
+ * NB_OP_LAYER, NB_EINVAL for a malformed row (unknown version, no name
+ * or build, a name that is not an identifier, attrs_size too large),
+ * NB_ENOMEM.  Not thread-safe, like nb_op_register: register before
+ * other threads use nabla (a plugin's nb_plugin_init may call it).
+ */
+nb_status nb_layer_register(const nb_layer_def *def);
+/* The row named name, or NULL (also for a NULL name). */
+const nb_layer_def *nb_layer_find(const char *name);
+/* The rows in registration order (the built-ins first). */
+size_t nb_layer_count(void);
+const nb_layer_def *nb_layer_at(size_t i);
+
 /* ---- model specs ----
  *
- * A spec is a compact text form of a sequential model, read by
+ * A spec is a compact text form of a model, read by
  * `nabla train --model`, `nabla dot` and `nabla initlab`:
  *     linear:256 batch_norm relu dropout:0.2 linear:256 batch_norm relu linear:10
  * Layers are separated by white space.  A layer is NAME, NAME:ARGS, and
@@ -353,20 +495,52 @@ nb_module *nb_layer_new(const char *name, const char *op_name,
  *                         after conv2d or pooling needs it
  *   any activation, normalization or regularizer op: relu, gelu,
  *   leaky_relu:0.1, batch_norm, layer_norm:eps=1e-6, dropout:0.2, ...
- * Modules are named after their type with a count from 1: linear fc1,
+ *   reshape:[28,28]       per-sample reshape (one size may be -1): 784
+ *                         features to 28 tokens of 28 (reshapeK)
+ *   mean[:axis=1]         mean over a per-sample axis (1, the first
+ *                         after the batch, by default): a sequence
+ *                         [N, T, F] to [N, F] (meanK)
+ *   any layer registered with nb_layer_register
+ * Blocks group layers (nested up to NB_SPEC_MAX_DEPTH deep):
+ *   residual( LAYERS )    x + f(x), f the layers in order, which must
+ *                         keep the shape (resK; a residual container)
+ *   Nx( LAYERS )          N copies (1 to NB_SPEC_MAX_REPEAT) of the
+ *                         layers, each with its own parameters (repK, a
+ *                         sequential of copies named 0, 1, ...; a copy
+ *                         of one layer or block is that module, else a
+ *                         sequential of the layers)
+ * A block may end in @LABEL like a layer: residual(linear:64 relu)@skip.
+ * Modules are named after their type with a count from 1 among their
+ * siblings (a block's layers are counted apart): linear fc1,
  * fc2...; batch_norm bn1, layer_norm ln1, group_norm gn1, instance_norm
- * in1, dropout drop1; any other op its own name (relu1, relu2).
+ * in1, dropout drop1; any other op its own name (relu1, relu2); so
+ *   linear:64 2x(residual(linear:64 relu)) linear:10
+ * has fc1, rep1.0.fc1, rep1.0.relu1, rep1.1.fc1, rep1.1.relu1, fc2.
+ * Linear layers act on the last axis, op layers' per-feature parameters
+ * follow the channel axis of images and the last axis otherwise.
  * Full grammar and examples: nabla(1), section MODEL SPECS.
  */
+
+/* The deepest nesting of blocks and the most copies of a repetition. */
+#define NB_SPEC_MAX_DEPTH 32
+#define NB_SPEC_MAX_REPEAT 10000
 
 typedef enum nb_layer_type {
 	NB_LAYER_LINEAR,
 	NB_LAYER_OP,
 	NB_LAYER_CONV2D,
-	NB_LAYER_FLATTEN
+	NB_LAYER_FLATTEN,
+	NB_LAYER_BLOCK,  /* a block: its body follows it (see span) */
+	NB_LAYER_OTHER   /* another row of the layer table (see def) */
 } nb_layer_type;
 
-/* One parsed layer; borrowed from its spec. */
+typedef enum nb_block_kind {
+	NB_BLOCK_NONE = 0,
+	NB_BLOCK_RESIDUAL,
+	NB_BLOCK_REPEAT
+} nb_block_kind;
+
+/* One parsed layer or block; borrowed from its spec. */
 typedef struct nb_spec_layer {
 	nb_layer_type type;
 	const nb_op *op;     /* NB_LAYER_OP: the op */
@@ -381,6 +555,22 @@ typedef struct nb_spec_layer {
 	 * kernel, bias as for linear, and these options */
 	int64_t kernel[2];
 	nb_conv2d_opts conv;
+	/*
+	 * The spec is a tree stored in pre-order: a block (type
+	 * NB_LAYER_BLOCK) is followed by the span entries of its body (its
+	 * layers and nested blocks, with their bodies), so its direct
+	 * children are i + 1, then each child's i + 1 + span.  depth is 0
+	 * at the top, parent the index of the enclosing block (SIZE_MAX at
+	 * the top).  A layer of the table (not an op layer) has its row in
+	 * def and the row's attribute struct in attrs; linear, conv2d and
+	 * flatten also fill the fields above as before.
+	 */
+	const struct nb_layer_def *def;
+	nb_block_kind block;
+	int64_t repeat;      /* NB_BLOCK_REPEAT: the number of copies */
+	size_t span;
+	size_t parent;
+	int depth;
 } nb_spec_layer;
 
 typedef struct nb_spec nb_spec;
@@ -397,7 +587,9 @@ typedef struct nb_spec nb_spec;
  */
 nb_status nb_spec_parse(const char *text, nb_spec **out, size_t *err_pos);
 /* nb_spec_free(NULL) does nothing; a NULL spec has no layers (len 0,
- * layer_at NULL, input 0, and nb_spec_out_features gives in_features). */
+ * layer_at NULL, input 0, and nb_spec_out_features gives in_features).
+ * nb_spec_len counts every entry, blocks and their bodies included
+ * (each once, not once per copy). */
 void nb_spec_free(nb_spec *s);
 size_t nb_spec_len(const nb_spec *s);
 const nb_spec_layer *nb_spec_layer_at(const nb_spec *s, size_t i);
@@ -433,8 +625,9 @@ nb_module *nb_model_from_spec(const nb_spec *spec, int64_t in_features,
 /* nb_spec_parse, then nb_model_from_spec. */
 nb_module *nb_model_parse(const char *text, int64_t in_features,
                           const nb_model_opts *o);
-/* The number of output features of the model a spec describes for
- * in_features inputs (the last linear's units, or in_features). */
+/* The number of output features (the last axis) of the model a spec
+ * describes for in_features inputs: built and measured, or, when the
+ * model cannot be built, the last linear's units or in_features. */
 int64_t nb_spec_out_features(const nb_spec *s, int64_t in_features);
 
 #ifdef __cplusplus

@@ -5,7 +5,8 @@
  *
  *   nb_status nb_plugin_init(void);      (NB_PLUGIN_INIT below)
  *
- * which registers its ops with nb_op_register() and returns NB_OK (or a
+ * which registers its ops with nb_op_register() and its spec layers
+ * with nb_layer_register() (nabla/model.h) and returns NB_OK (or a
  * status, with nb_last_error() saying why).  Once loaded, its ops are
  * built-in ones in every respect: nb_call, `nabla ops`, `nabla
  * gradcheck`, and, for ops flagged NB_OP_LAYER, the model spec language

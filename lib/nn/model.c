@@ -680,3 +680,23 @@ nb_status nb_module_freeze(nb_module *m, const char *prefix, bool frozen,
 		                     f.prefix);
 	return NB_OK;
 }
+
+const nb_module_class *nb__module_class(const nb_module *m)
+{
+	return m ? m->cls : NULL;
+}
+
+nb_status nb__module_rename(nb_module *m, const char *name)
+{
+	if (!m || m->parent || !valid_name(name))
+		return nb__set_error(NB_EINVAL, "module: cannot rename %s to "
+		                     "'%s'", !m ? "NULL" : m->parent
+		                     ? "a module with a parent" : "a module",
+		                     name ? name : "(null)");
+	char *nm = nb__strdup(name);
+	if (!nm)
+		return nb__set_error(NB_ENOMEM, "module: out of memory");
+	nb__free(m->name);
+	m->name = nm;
+	return NB_OK;
+}

@@ -2,24 +2,36 @@
  * spec.c - the model spec language: parsing text such as
  *     linear:256 batch_norm relu dropout:0.2 linear:10
  *     conv2d:8:3:padding=1 relu max_pool2d:2 flatten linear:10
- * into a list of layers (nb_spec), with errors that give the line and
- * column of the problem and say what was expected.
+ *     linear:128 residual(layer_norm linear:128 relu) 2x(residual(linear:128 relu)) linear:10
+ * into a tree of layers and blocks (nb_spec, stored in pre-order: a
+ * block is followed by its body), with errors that give the line and
+ * column of the problem and say what was expected.  One pass over the
+ * text with an explicit stack of open blocks (no recursion), then one
+ * pass over the entries to bound what the spec asks for and one to name
+ * them, so parsing is linear in the text's length.
  *
- * Grammar (white space separates layers; nothing else may):
- *     spec   = { ws } layer { ws { ws } layer } { ws }
+ * Grammar (white space separates items; nothing else may):
+ *     spec   = { ws } item { ws { ws } item } { ws }
+ *     item   = layer | block
+ *     block  = ( "residual" | count "x" ) "(" { ws } item { ws { ws } item }
+ *              { ws } ")" [ "@" label ]        (nested at most
+ *                                               NB_SPEC_MAX_DEPTH deep)
+ *     count  = 1*digit                         (1 to NB_SPEC_MAX_REPEAT)
  *     layer  = name [ ":" args ] [ "@" label ]
- *     args   = arg { "," arg }              (conv2d: "," or ":")
- *     arg    = value | key "=" value        (only the first is positional;
- *                                            conv2d: the first two)
+ *     args   = arg { "," arg }              (n_positional > 1: "," or ":")
+ *     arg    = value | key "=" value        (only the first n_positional,
+ *                                            default 1, are positional)
  *     value  = 1*( letter | digit | "." | "-" | "+" | "_" | list )
  *     list   = "[" { any but "]", white space or "@" } "]"
  *     name, key = ( letter | "_" ) { letter | digit | "_" }
  *     label  = 1*( letter | digit | "_" | "-" )
- * Normalizations also take the layer options affine= and
- * track_running_stats= when the op has no attribute of that name.
- * Attribute values are checked by the op's own attribute table
- * (nb_attrs_parse), one argument at a time, so an error points at the
- * argument that caused it.
+ * A layer's name is a row of the layer table (nb_layer_find: linear,
+ * conv2d, flatten, reshape, mean, registered ones), an op flagged
+ * NB_OP_LAYER, or input (input:N, first only).  Normalizations also
+ * take the layer options affine= and track_running_stats= when the op
+ * has no attribute of that name.  Attribute values are checked by the
+ * row's or op's own attribute table (nb_attrs_parse), one argument at a
+ * time, so an error points at the argument that caused it.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -48,63 +60,10 @@ struct nb_spec {
 	char *text; /* a copy, for the positions of later errors */
 };
 
-/* linear's arguments and the input:N pseudo-layer, parsed with the same
- * attribute machinery as ops (nb_attrs_parse needs only these fields). */
-typedef struct linear_args {
-	int64_t units;
-	bool bias;
-} linear_args;
-
 #define SIZE_RANGE NB_RANGE(1, (double)(1LL << 40))
 
-static const nb_attr_def linear_defs[] = {
-	{.name = "units", .type = NB_ATTR_INT,
-	 .offset = offsetof(linear_args, units), .range = SIZE_RANGE,
-	 .doc = "output features"},
-	{.name = "bias", .type = NB_ATTR_BOOL,
-	 .offset = offsetof(linear_args, bias), .def = 1, .doc = "add a bias"},
-};
-
-static const nb_op linear_layer = {
-	.name = "linear", .attrs = linear_defs, .n_attrs = 2,
-	.attrs_size = sizeof(linear_args),
-};
-
-/* conv2d:OUT:K[:stride=S,padding=P,dilation=D,groups=G,bias=0]; the
- * op's own attributes, plus the layer's sizes and bias. */
-typedef struct conv_args {
-	int64_t out_channels;
-	nb_ints kernel_size, stride, padding, dilation;
-	int64_t groups;
-	bool bias;
-} conv_args;
-
-static const nb_attr_def conv_defs[] = {
-	{.name = "out_channels", .type = NB_ATTR_INT,
-	 .offset = offsetof(conv_args, out_channels), .range = SIZE_RANGE,
-	 .doc = "output channels"},
-	{.name = "kernel_size", .type = NB_ATTR_INTS,
-	 .offset = offsetof(conv_args, kernel_size), .doc = "K or [KH,KW]"},
-	{.name = "stride", .type = NB_ATTR_INTS,
-	 .offset = offsetof(conv_args, stride), .doc = "S or [SH,SW]"},
-	{.name = "padding", .type = NB_ATTR_INTS,
-	 .offset = offsetof(conv_args, padding), .doc = "P or [PH,PW]"},
-	{.name = "dilation", .type = NB_ATTR_INTS,
-	 .offset = offsetof(conv_args, dilation), .doc = "D or [DH,DW]"},
-	{.name = "groups", .type = NB_ATTR_INT,
-	 .offset = offsetof(conv_args, groups), .def = 1, .range = SIZE_RANGE,
-	 .doc = "channel groups"},
-	{.name = "bias", .type = NB_ATTR_BOOL,
-	 .offset = offsetof(conv_args, bias), .def = 1, .doc = "add a bias"},
-};
-
-static const nb_op conv_layer = {
-	.name = "conv2d", .attrs = conv_defs, .n_attrs = 7,
-	.attrs_size = sizeof(conv_args),
-};
-
-static const nb_op flatten_layer = {.name = "flatten"};
-
+/* input:N, a pseudo-layer parsed with the attribute machinery of ops
+ * (nb_attrs_parse needs only these fields). */
 typedef struct input_args {
 	int64_t features;
 } input_args;
@@ -125,6 +84,8 @@ typedef struct parser {
 	size_t i;
 	size_t err_pos;
 	nb_spec *spec;
+	size_t open[NB_SPEC_MAX_DEPTH]; /* the blocks not closed yet */
+	int depth;
 } parser;
 
 static void line_col(const char *text, size_t pos, int *line, int *col)
@@ -260,12 +221,13 @@ static void suggest(const char *w, size_t n, char *out, size_t cap)
 	int bestd = n > 4 ? 3 : 2;
 	char examples[160] = "";
 	size_t k = 0;
-	static const char *const own[] = {"linear", "conv2d", "flatten"};
-	for (size_t i = 0; i < sizeof own / sizeof *own; i++)
-		if (distance(w, n, own[i]) < bestd) {
-			best = own[i];
-			bestd = distance(w, n, own[i]);
+	for (size_t i = 0; i < nb_layer_count(); i++) {
+		const char *nm = nb_layer_at(i)->name;
+		if (distance(w, n, nm) < bestd) {
+			best = nm;
+			bestd = distance(w, n, nm);
 		}
+	}
 	for (size_t i = 0; i < nb_op_count(); i++) {
 		const nb_op *op = nb_op_at(i);
 		int d = is_layer(op) ? distance(w, n, op->name) : 99;
@@ -285,7 +247,8 @@ static void suggest(const char *w, size_t n, char *out, size_t cap)
 	}
 	snprintf(out, cap, "%s%s%sexpected linear:N, conv2d:OUT:K, flatten "
 	         "or an activation, normalization, regularizer or pooling op "
-	         "such as %s; 'nabla ops' lists them", best ? "did you mean '" : "",
+	         "such as %s; 'nabla ops' lists them; blocks are residual(...) "
+	         "and Nx(...)", best ? "did you mean '" : "",
 	         best ? best : "", best ? "'? " : "",
 	         k ? examples + 2 : "relu, batch_norm, dropout:P");
 }
@@ -407,13 +370,12 @@ static nb_status note_key(parser *p, const nb_op *op, int count,
  * points at its argument.
  */
 static nb_status parse_args(parser *p, const nb_op *op, void *buf,
-                            unsigned *flags)
+                            unsigned *flags, int npos)
 {
 	char acc[1024];
 	size_t alen = 0;
 	int count = 0;
-	bool conv = op == &conv_layer;
-	int npos = conv ? 2 : 1; /* positional arguments */
+	bool conv = npos > 1; /* ':' also separates, as in conv2d:8:3 */
 	const char *keys[MAX_ARGS];
 	size_t klens[MAX_ARGS], ats[MAX_ARGS];
 	acc[0] = '\0';
@@ -445,7 +407,8 @@ static nb_status parse_args(parser *p, const nb_op *op, void *buf,
 			if (count >= npos)
 				return fail_at(p, at, NB_EFORMAT, "only the first %s"
 				    "may be positional: write KEY=%.*s",
-				    conv ? "two arguments " : "argument ", (int)len, a);
+				    npos == 2 ? "two arguments " : npos > 2
+				    ? "arguments " : "argument ", (int)len, a);
 			if (!op->n_attrs)
 				return fail_at(p, at, NB_EINVAL, "'%s' takes no "
 				               "arguments", op->name);
@@ -531,76 +494,179 @@ static nb_status resolve(parser *p, size_t at, size_t n, const nb_op **op)
 	               (int)n, w, hint);
 }
 
-/* An int-or-pair argument of conv2d into v[2]: def when absent. */
-static nb_status conv_pair(parser *p, size_t at, const char *name,
-                           const nb_ints *a, int64_t def, int64_t min,
-                           int64_t v[2])
+/* The enclosing block of the next entry, SIZE_MAX at the top. */
+static size_t parent_of(const parser *p)
 {
-	v[0] = a->n ? a->v[0] : def;
-	v[1] = a->n ? a->v[a->n - 1] : def;
-	if (a->n > 2)
-		return fail_at(p, at, NB_EINVAL, "conv2d: %s takes one or two "
-		               "values (height, width), not %d", name, a->n);
-	for (int k = 0; k < 2; k++)
-		if (v[k] < min || v[k] > (1LL << 32))
-			return fail_at(p, at, NB_EINVAL, "conv2d: %s=%lld is outside "
-			               "[%lld, 2^32]", name, (long long)v[k],
-			               (long long)min);
-	return NB_OK;
+	return p->depth ? p->open[p->depth - 1] : SIZE_MAX;
 }
 
-/* conv2d's arguments (parsed into a) into the layer l. */
-static nb_status conv_finish(parser *p, size_t at, const conv_args *a,
-                             nb_spec_layer *l)
+/* What may follow a layer or a block: white space, the end or the ')'
+ * of the enclosing block. */
+static nb_status expect_end(parser *p, const char *what)
+{
+	char c = p->text[p->i];
+	if (!c || is_ws(c) || c == ')')
+		return NB_OK;
+	return fail_at(p, p->i, NB_EFORMAT, "unexpected '%c' after the %s "
+	               "(layers are separated by spaces)", c, what);
+}
+
+/* Opens a block (a residual or repeat kind) whose text starts at at and
+ * whose '(' is at p->i. */
+static nb_status open_block(parser *p, size_t at, nb_block_kind kind,
+                            int64_t repeat)
 {
 	nb_status st;
-	nb_conv2d_opts *o = &l->conv;
-	if (!a->out_channels || !a->kernel_size.n)
-		return fail_at(p, at, NB_EINVAL, "conv2d needs its output "
-		               "channels and kernel size (conv2d:OUT:K)");
-	if ((st = conv_pair(p, at, "kernel_size", &a->kernel_size, 1, 1,
-	                    l->kernel)) ||
-	    (st = conv_pair(p, at, "stride", &a->stride, 1, 1, o->stride)) ||
-	    (st = conv_pair(p, at, "padding", &a->padding, 0, 0,
-	                    o->padding)) ||
-	    (st = conv_pair(p, at, "dilation", &a->dilation, 1, 1,
-	                    o->dilation)))
+	if (p->depth == NB_SPEC_MAX_DEPTH)
+		return fail_at(p, at, NB_EINVAL, "blocks nest at most %d deep",
+		               NB_SPEC_MAX_DEPTH);
+	nb_spec_layer l = {
+		.type = NB_LAYER_BLOCK, .block = kind, .repeat = repeat,
+		.pos = at, .parent = parent_of(p), .depth = p->depth,
+	};
+	if ((st = push_layer(p, &l)))
 		return st;
-	if (a->out_channels % a->groups)
-		return fail_at(p, at, NB_EINVAL, "conv2d: groups=%lld must divide "
-		               "the output channels (%lld)", (long long)a->groups,
-		               (long long)a->out_channels);
-	o->groups = a->groups;
-	l->type = NB_LAYER_CONV2D;
-	l->units = a->out_channels;
-	l->bias = a->bias;
-	l->op = nb_op_find("conv2d");
+	p->open[p->depth++] = p->spec->n - 1;
+	p->i++;
 	return NB_OK;
 }
 
+/* Nx( at p->i: the count, then the block. */
+static nb_status open_repeat(parser *p)
+{
+	size_t at = p->i, k = 0;
+	int64_t v = 0;
+	while (isdigit((unsigned char)p->text[at + k])) {
+		if (v <= NB_SPEC_MAX_REPEAT)
+			v = v * 10 + (p->text[at + k] - '0');
+		k++;
+	}
+	if (p->text[at + k] != 'x' || p->text[at + k + 1] != '(')
+		return fail_at(p, at + k, NB_EFORMAT, "expected 'x(' after %.*s "
+		               "(a repetition is Nx( LAYERS ), such as "
+		               "2x(linear:64 relu))", (int)(k < 20 ? k : 20),
+		               p->text + at);
+	if (v < 1 || v > NB_SPEC_MAX_REPEAT)
+		return fail_at(p, at, NB_EINVAL, "the repeat count %.*s is outside "
+		               "[1, %d]", (int)(k < 20 ? k : 20), p->text + at,
+		               NB_SPEC_MAX_REPEAT);
+	p->i = at + k + 1;
+	return open_block(p, at, NB_BLOCK_REPEAT, v);
+}
+
+/* ')' at p->i: closes the innermost block, with its optional @LABEL. */
+static nb_status close_block(parser *p)
+{
+	nb_spec *s = p->spec;
+	nb_status st;
+	if (!p->depth)
+		return fail_at(p, p->i, NB_EFORMAT, "')' without '(' (blocks are "
+		               "residual( LAYERS ) and Nx( LAYERS ))");
+	size_t idx = p->open[--p->depth];
+	if (s->n == idx + 1)
+		return fail_at(p, p->i, NB_EFORMAT, "empty block: put at least "
+		               "one layer between '(' and ')'");
+	s->layers[idx].span = s->n - idx - 1;
+	p->i++;
+	if (p->text[p->i] == '@' && (st = parse_label(p, &s->layers[idx])))
+		return st;
+	s->layers[idx].len = p->i - s->layers[idx].pos;
+	return expect_end(p, "block");
+}
+
+/* The attributes of a row seen as an op's, for nb_attrs_parse. */
+static nb_op row_as_op(const nb_layer_def *d)
+{
+	return (nb_op){.name = d->name, .attrs = d->attrs,
+	               .n_attrs = d->n_attrs, .attrs_size = d->attrs_size};
+}
+
+/* input:N, whose ARGS were parsed into buf; at is where it starts and
+ * n the length of its name. */
+static nb_status finish_input(parser *p, size_t at, size_t n,
+                              const void *buf)
+{
+	if (p->spec->n || p->spec->input)
+		return fail_at(p, at, NB_EINVAL, "input:N may only be the "
+		               "first layer");
+	p->spec->input = ((const input_args *)buf)->features;
+	if (!p->spec->input)
+		return fail_at(p, at + n, NB_EINVAL, "input needs its "
+		               "size (input:N)");
+	if (p->text[p->i] == '@')
+		return fail_at(p, p->i, NB_EINVAL, "input takes no name");
+	return expect_end(p, "layer");
+}
+
+/* The layer l of the row def (or op layer of op) with attributes buf:
+ * checked, copied into l. */
+static nb_status finish_layer(parser *p, size_t at, const nb_layer_def *def,
+                              const nb_op *op, const void *buf,
+                              nb_spec_layer *l)
+{
+	nb_status st;
+	size_t size = def ? def->attrs_size : op->attrs_size;
+	if (def && def->check && (st = def->check(buf)))
+		return fail_at(p, at, st, "%s", nb_last_error());
+	void *copy = nb__malloc(size ? size : 1);
+	if (!copy)
+		return nb__set_error(NB_ENOMEM, "spec: out of memory");
+	memcpy(copy, buf, size);
+	l->attrs = copy;
+	if (def) {
+		l->def = def;
+		l->type = NB_LAYER_OTHER;
+		if (def->describe)
+			def->describe(copy, l);
+	} else {
+		l->type = NB_LAYER_OP;
+		l->op = op;
+	}
+	return NB_OK;
+}
+
+/* One item at p->i: a layer, input:N, or the opening of a block. */
 static nb_status parse_layer(parser *p)
 {
 	size_t at = p->i, n = 0;
-	nb_spec_layer l = {.pos = at};
+	nb_spec_layer l = {.pos = at, .parent = parent_of(p),
+	                   .depth = p->depth};
 	_Alignas(max_align_t) unsigned char buf[NB_MAX_ATTRS_SIZE];
-	const nb_op *op;
+	const nb_op *op = NULL;
+	const nb_layer_def *def = NULL;
+	nb_op row;
+	char name[64];
 	nb_status st;
+	if (isdigit((unsigned char)p->text[at]))
+		return open_repeat(p);
 	if (!is_ident(p->text[at], true))
 		return fail_at(p, at, NB_EFORMAT, "expected a layer name, not "
 		               "'%c' (layers look like linear:N, relu, "
 		               "dropout:0.2)", p->text[at]);
 	while (is_ident(p->text[at + n], false))
 		n++;
-	bool is_linear = n == 6 && !strncmp(p->text + at, "linear", 6);
+	if (p->text[at + n] == '(') {
+		p->i = at + n;
+		if (n == 8 && !strncmp(p->text + at, "residual", 8))
+			return open_block(p, at, NB_BLOCK_RESIDUAL, 0);
+		return fail_at(p, at, NB_EFORMAT, "unknown block '%.*s(' (blocks "
+		               "are residual( LAYERS ) and Nx( LAYERS ))",
+		               (int)(n < 40 ? n : 40), p->text + at);
+	}
 	bool is_input = n == 5 && !strncmp(p->text + at, "input", 5);
-	bool is_conv = n == 6 && !strncmp(p->text + at, "conv2d", 6);
-	bool is_flatten = n == 7 && !strncmp(p->text + at, "flatten", 7);
-	bool own = is_linear || is_input || is_conv || is_flatten;
-	if (own)
-		op = is_linear ? &linear_layer : is_input ? &input_layer
-		   : is_conv ? &conv_layer : &flatten_layer;
-	else if ((st = resolve(p, at, n, &op)))
+	if (n < sizeof name) {
+		memcpy(name, p->text + at, n);
+		name[n] = '\0';
+		def = is_input ? NULL : nb_layer_find(name);
+	}
+	if (def) {
+		row = row_as_op(def);
+		op = &row;
+	} else if (is_input) {
+		op = &input_layer;
+	} else if ((st = resolve(p, at, n, &op))) {
 		return st;
+	}
 	/* Not nb_attrs_parse: linear's and input's size has no valid
 	 * default, and its check would leave an error in nb_last_error()
 	 * of a spec that parses. */
@@ -608,51 +674,18 @@ static nb_status parse_layer(parser *p)
 	p->i = at + n;
 	if (p->text[p->i] == ':') {
 		p->i++;
-		if ((st = parse_args(p, op, buf, own ? NULL : &l.flags)))
+		int npos = def && def->n_positional ? def->n_positional : 1;
+		if ((st = parse_args(p, op, buf, def || is_input ? NULL
+		                     : &l.flags, npos)))
 			return st;
 	}
-	if (is_input) {
-		if (p->spec->n || p->spec->input)
-			return fail_at(p, at, NB_EINVAL, "input:N may only be the "
-			               "first layer");
-		p->spec->input = ((input_args *)buf)->features;
-		if (!p->spec->input)
-			return fail_at(p, at + n, NB_EINVAL, "input needs its "
-			               "size (input:N)");
-		if (p->text[p->i] == '@')
-			return fail_at(p, p->i, NB_EINVAL, "input takes no name");
-		return NB_OK;
-	}
-	if (is_linear) {
-		const linear_args *a = (const linear_args *)buf;
-		if (!a->units)
-			return fail_at(p, at + n, NB_EINVAL, "linear needs its "
-			               "output size (linear:N)");
-		l.type = NB_LAYER_LINEAR;
-		l.units = a->units;
-		l.bias = a->bias;
-	} else if (is_conv) {
-		if ((st = conv_finish(p, at + n, (const conv_args *)buf, &l)))
-			return st;
-	} else if (is_flatten) {
-		l.type = NB_LAYER_FLATTEN;
-	} else {
-		void *copy = nb__malloc(op->attrs_size);
-		if (!copy)
-			return nb__set_error(NB_ENOMEM, "spec: out of memory");
-		memcpy(copy, buf, op->attrs_size);
-		l.type = NB_LAYER_OP;
-		l.op = op;
-		l.attrs = copy;
-	}
-	if (p->text[p->i] == '@' && (st = parse_label(p, &l)))
+	if (is_input)
+		return finish_input(p, at, n, buf);
+	if ((st = finish_layer(p, at + n, def, op, buf, &l)))
+		return st;
+	if ((p->text[p->i] == '@' && (st = parse_label(p, &l))) ||
+	    (st = expect_end(p, "layer")))
 		goto fail;
-	if (p->text[p->i] && !is_ws(p->text[p->i])) {
-		st = fail_at(p, p->i, NB_EFORMAT, "unexpected '%c' after the "
-		             "layer (layers are separated by spaces)",
-		             p->text[p->i]);
-		goto fail;
-	}
 	l.len = p->i - at;
 	if ((st = push_layer(p, &l)))
 		goto fail;
@@ -663,19 +696,17 @@ fail:
 	return st;
 }
 
-/* The automatic module name prefix of a layer. */
+/* The automatic module name prefix of an entry. */
 static const char *auto_prefix(const nb_spec_layer *l)
 {
-	if (l->type == NB_LAYER_LINEAR)
-		return "fc";
-	if (l->type == NB_LAYER_CONV2D)
-		return "conv";
-	if (l->type == NB_LAYER_FLATTEN)
-		return "flatten";
+	if (l->type == NB_LAYER_BLOCK)
+		return l->block == NB_BLOCK_RESIDUAL ? "res" : "rep";
+	if (l->def)
+		return l->def->prefix ? l->def->prefix : l->def->name;
 	return l->op->layer_prefix ? l->op->layer_prefix : l->op->name;
 }
 
-/* A name in a uthash table: the count of a prefix, or the first layer
+/* A name in a uthash table: the count of a prefix, or the first entry
  * of a module name. */
 typedef struct name_entry {
 	size_t value;
@@ -683,28 +714,29 @@ typedef struct name_entry {
 } name_entry;
 
 /*
- * Names the layers without a label, then rejects duplicate names, in
- * time linear in the number of layers: a layer's number counts the
- * unlabelled layers of its prefix up to it (a table of counts by
- * prefix), and a table of names by first layer finds duplicates.  The
- * entries live in one array of s->n; the tables' keys are the layers'
- * prefixes and names, which outlive them.
+ * Names the entries of one scope (the top, or a block's body: [first,
+ * end), its direct children) that have no label, then rejects a name
+ * used twice in the scope.  A number counts the unlabelled entries of
+ * its prefix up to it (a table of counts by prefix); a table of names
+ * finds duplicates.  The entries come from ents, *used of them taken;
+ * each scope's children are visited once, so naming a spec is linear in
+ * its length.
  */
-static nb_status name_layers(parser *p)
+static nb_status name_scope(parser *p, size_t first, size_t end,
+                            name_entry *ents, size_t *used)
 {
 	nb_spec *s = p->spec;
-	name_entry *ents = nb__calloc(s->n, sizeof *ents), *table = NULL, *e;
-	size_t used = 0;
+	name_entry *table = NULL, *e;
 	nb_status st = NB_OK;
-	bool oom = !ents;
-	for (size_t i = 0; i < s->n && !oom; i++) {
+	bool oom = false;
+	for (size_t i = first; i < end && !oom; i += 1 + s->layers[i].span) {
 		if (s->layers[i].name)
 			continue;
 		const char *pre = auto_prefix(&s->layers[i]);
 		char buf[96];
 		HASH_FIND_STR(table, pre, e);
 		if (!e) {
-			e = &ents[used++];
+			e = &ents[(*used)++];
 			HASH_ADD_KEYPTR(hh, table, pre, strlen(pre), e);
 			if (!e->hh.tbl) { /* uthash's non-fatal out-of-memory */
 				oom = true;
@@ -715,7 +747,7 @@ static nb_status name_layers(parser *p)
 		oom = !(s->layers[i].name = nb__strdup(buf));
 	}
 	HASH_CLEAR(hh, table);
-	for (size_t i = 0; i < s->n && !oom; i++) {
+	for (size_t i = first; i < end && !oom; i += 1 + s->layers[i].span) {
 		const char *nm = s->layers[i].name;
 		HASH_FIND_STR(table, nm, e);
 		if (e) {
@@ -726,46 +758,103 @@ static nb_status name_layers(parser *p)
 			             "of them another @name)", nm, line, col);
 			break;
 		}
-		e = &ents[i];
+		e = &ents[(*used)++];
 		*e = (name_entry){.value = i};
 		HASH_ADD_KEYPTR(hh, table, nm, strlen(nm), e);
 		oom = !e->hh.tbl;
 	}
 	HASH_CLEAR(hh, table);
-	nb__free(ents);
 	return oom ? nb__set_error(NB_ENOMEM, "spec: out of memory") : st;
 }
 
+/* Names every scope: the top, then each block's body. */
+static nb_status name_layers(parser *p)
+{
+	nb_spec *s = p->spec;
+	size_t used = 0;
+	name_entry *ents = nb__calloc(2 * s->n, sizeof *ents);
+	if (!ents)
+		return nb__set_error(NB_ENOMEM, "spec: out of memory");
+	nb_status st = name_scope(p, 0, s->n, ents, &used);
+	for (size_t i = 0; i < s->n && !st; i++)
+		if (s->layers[i].type == NB_LAYER_BLOCK)
+			st = name_scope(p, i + 1, i + 1 + s->layers[i].span, ents,
+			                &used);
+	nb__free(ents);
+	return st;
+}
+
+/* An open block in bound_params: where it ends, how many times its
+ * body is built, and the features at its start. */
+typedef struct block_bound {
+	size_t at, end;
+	double mult;
+	int64_t f;
+} block_bound;
+
+/* At entry i (or the end), closes the blocks that end there; a residual
+ * body must give back the features it was given, when both are known. */
+static nb_status close_blocks(parser *p, block_bound *ob, int *d, size_t i,
+                              int64_t f)
+{
+	for (; *d > 0 && ob[*d].end <= i; --*d) {
+		const nb_spec_layer *b = &p->spec->layers[ob[*d].at];
+		if (b->block == NB_BLOCK_RESIDUAL && ob[*d].f && f &&
+		    ob[*d].f != f)
+			return fail_at(p, b->pos, NB_EINVAL, "residual block: its "
+			               "layers change the shape [%lld] to [%lld], "
+			               "and x + f(x) needs the same shape",
+			               (long long)ob[*d].f, (long long)f);
+	}
+	return NB_OK;
+}
+
 /*
- * The parameters of the layers whose input size the spec determines by
- * itself: a linear after input:N or after another linear (activations,
- * normalizations and the like keep the features), a conv2d after
- * another conv2d (pooling keeps the channels) or first (one-channel
- * images).  Too many is an error at the layer that crosses the bound.
- * Counted in double, which cannot overflow here; a normalization's
- * 2 * features are left out (no more than the linear before it).
+ * What the spec asks to build, counting each copy of a repeated block:
+ * at most MAX_LAYERS modules, and at most MAX_PARAMS parameters in the
+ * layers whose input size the spec determines by itself (a linear after
+ * input:N or after another linear, activations, normalizations and the
+ * like keeping the features; a conv2d after another conv2d, pooling
+ * keeping the channels, or first, on one-channel images).  Too many is
+ * an error at the entry that crosses the bound.  Counted in double,
+ * which cannot overflow here; a normalization's 2 * features are left
+ * out (no more than the linear before it).  Also checks residual blocks
+ * whose features are known.
  */
 static nb_status bound_params(parser *p)
 {
 	const nb_spec *s = p->spec;
 	int64_t f = s->input, c = 0; /* features, channels; 0: unknown */
-	double total = 0;
+	double total = 0, modules = 0;
+	block_bound ob[NB_SPEC_MAX_DEPTH + 1] = {{.end = s->n, .mult = 1}};
+	int d = 0;
+	nb_status st;
 	for (size_t i = 0; i < s->n; i++) {
 		const nb_spec_layer *l = &s->layers[i];
-		double u = (double)l->units;
-		if (l->type == NB_LAYER_LINEAR) {
-			total += f ? (double)f * u + (l->bias ? u : 0) : 0;
+		double u = (double)l->units, mult = ob[d].mult;
+		if ((st = close_blocks(p, ob, &d, i, f)))
+			return st;
+		mult = ob[d].mult;
+		modules += mult;
+		if (l->type == NB_LAYER_BLOCK) {
+			double r = l->block == NB_BLOCK_REPEAT ? (double)l->repeat : 1;
+			if (l->block == NB_BLOCK_REPEAT)
+				modules += mult * r; /* the copies' containers */
+			ob[++d] = (block_bound){i, i + 1 + l->span, mult * r, f};
+		} else if (l->type == NB_LAYER_LINEAR) {
+			total += f ? mult * ((double)f * u + (l->bias ? u : 0)) : 0;
 			f = l->units;
 			c = 0;
 		} else if (l->type == NB_LAYER_CONV2D) {
 			if (!i)
 				c = 1;
-			total += c ? u * (double)(c / l->conv.groups) *
+			total += c ? mult * (u * (double)(c / l->conv.groups) *
 			             (double)l->kernel[0] * (double)l->kernel[1] +
-			             (l->bias ? u : 0) : 0;
+			             (l->bias ? u : 0)) : 0;
 			c = l->units;
 			f = 0;
-		} else if (l->type == NB_LAYER_FLATTEN) {
+		} else if (l->type == NB_LAYER_FLATTEN ||
+		           l->type == NB_LAYER_OTHER) {
 			f = c = 0; /* the image size is the data's */
 		} else if (!i && l->op->kind == NB_KIND_POOL) {
 			c = 1;
@@ -774,8 +863,13 @@ static nb_status bound_params(parser *p)
 			return fail_at(p, l->pos, NB_EINVAL, "this layer brings the "
 			               "model to %.0f parameters, more than the %.0f "
 			               "(2^32) a spec may ask for", total, MAX_PARAMS);
+		if (modules > MAX_LAYERS)
+			return fail_at(p, l->pos, NB_EINVAL, "this brings the model "
+			               "to %.0f modules (each copy of a repeated block "
+			               "counts), more than the %d a spec may ask for",
+			               modules, MAX_LAYERS);
 	}
-	return NB_OK;
+	return close_blocks(p, ob, &d, s->n, f);
 }
 
 void nb_spec_free(nb_spec *s)
@@ -791,6 +885,29 @@ void nb_spec_free(nb_spec *s)
 	nb__free(s);
 }
 
+/* The items of the text, up to its end. */
+static nb_status parse_items(parser *p)
+{
+	nb_status st;
+	for (;;) {
+		while (is_ws(p->text[p->i]))
+			p->i++;
+		if (!p->text[p->i])
+			break;
+		st = p->text[p->i] == ')' ? close_block(p) : parse_layer(p);
+		if (st)
+			return st;
+	}
+	if (p->depth)
+		return fail_at(p, p->spec->layers[p->open[p->depth - 1]].pos,
+		               NB_EFORMAT, "unbalanced parentheses: this block "
+		               "is not closed (expected ')')");
+	if (!p->spec->n)
+		return fail_at(p, p->i, NB_EFORMAT, "the model has no layers "
+		               "(expected a layer such as linear:N)");
+	return NB_OK;
+}
+
 nb_status nb_spec_parse(const char *text, nb_spec **out, size_t *err_pos)
 {
 	nb_status st;
@@ -800,24 +917,12 @@ nb_status nb_spec_parse(const char *text, nb_spec **out, size_t *err_pos)
 	if (!text || !out)
 		return nb__set_error(NB_EINVAL, "spec: %s is NULL",
 		                     text ? "out" : "text");
-	if ((st = nb__registry_ensure()))
+	if ((st = nb__layers_ensure()))
 		return st;
 	if (!(p.spec = nb__calloc(1, sizeof *p.spec)))
 		return nb__set_error(NB_ENOMEM, "spec: out of memory");
-	for (;;) {
-		while (is_ws(text[p.i]))
-			p.i++;
-		if (!text[p.i])
-			break;
-		if ((st = parse_layer(&p)))
-			goto fail;
-	}
-	if (!p.spec->n) {
-		st = fail_at(&p, p.i, NB_EFORMAT, "the model has no layers "
-		             "(expected a layer such as linear:N)");
-		goto fail;
-	}
-	if ((st = bound_params(&p)) || (st = name_layers(&p)))
+	if ((st = parse_items(&p)) || (st = bound_params(&p)) ||
+	    (st = name_layers(&p)))
 		goto fail;
 	if (!(p.spec->text = nb__strdup(text))) {
 		st = nb__set_error(NB_ENOMEM, "spec: out of memory");
@@ -838,15 +943,6 @@ int64_t nb_spec_input(const nb_spec *s) { return s ? s->input : 0; }
 const nb_spec_layer *nb_spec_layer_at(const nb_spec *s, size_t i)
 {
 	return s && i < s->n ? &s->layers[i] : NULL;
-}
-
-int64_t nb_spec_out_features(const nb_spec *s, int64_t in_features)
-{
-	int64_t f = in_features ? in_features : nb_spec_input(s);
-	for (size_t i = 0; i < nb_spec_len(s); i++)
-		if (s->layers[i].type == NB_LAYER_LINEAR)
-			f = s->layers[i].units;
-	return f;
 }
 
 void nb__spec_where(const nb_spec *s, size_t pos, int *line, int *col)
