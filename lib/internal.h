@@ -281,6 +281,7 @@ nb_status nb__module_rename(nb_module *m, const char *name);
  * NB_ENOMEM when they cannot be. */
 nb_status nb__layers_ensure(void);
 extern const nb_layer_def *const nb__builtin_layers[]; /* layer_rows.c */
+extern const nb_layer_def *const nb__seq_layers[]; /* seq_rows.c (issue 18) */
 /* The images [C, H, W] *img after a window of kernel k, stride s,
  * padding p, dilation d (pairs), or NB_EINVAL naming what. */
 nb_status nb__window_shape(nb_sample_shape *img, const char *what,

@@ -401,6 +401,9 @@ typedef struct nb_layer_ctx {
 	 * matrix may apply nb_init_apply(weight, rng, init, act). */
 	const char *init;
 	const char *act;
+	/* nb_model_opts.vocab: > 0 when the model's inputs are token ids in
+	 * [0, vocab) (an embedding reads its table's size from it), else 0. */
+	int64_t vocab;
 } nb_layer_ctx;
 
 #define NB_LAYER_DEF_VERSION 1
@@ -414,6 +417,9 @@ struct nb_spec_layer; /* below, with the model specs */
 #define NB_LDEF_IMAGES 2u   /* reads images [C, H, W]: as the first
                                layer, flat square inputs become
                                one-channel images */
+#define NB_LDEF_TOKENS 4u   /* reads int64 token ids (embedding): the
+                               only kind of layer a model of token
+                               inputs may begin with */
 
 typedef struct nb_layer_def {
 	int version;              /* NB_LAYER_DEF_VERSION */
@@ -610,6 +616,14 @@ typedef struct nb_model_opts {
 	 * "linear") as its nonlinearity; the biases are then zero.
 	 */
 	const char *init;
+	/*
+	 * 0: each sample is in_features floats.  > 0: each sample is a
+	 * sequence of in_features int64 token ids in [0, vocab) (a
+	 * character model's window), per-sample shape [in_features]; the
+	 * first layer must read tokens (NB_LDEF_TOKENS: embedding), which
+	 * takes its table's size from vocab.
+	 */
+	int64_t vocab;
 } nb_model_opts;
 
 /*

@@ -17,6 +17,7 @@ typedef struct builder {
 	const nb_model_opts *o;
 	nb_rng rng;
 	bool placed; /* the error message has its spec:LINE:COL */
+	bool tokens; /* the samples are still token ids (no layer yet) */
 } builder;
 
 /* Prefixes the current error with the position of entry i (once). */
@@ -245,14 +246,25 @@ static nb_module *build_entry(builder *b, size_t i, const char *name,
 {
 	const nb_spec_layer *l = nb_spec_layer_at(b->spec, i);
 	nb_module *m;
+	if (b->tokens && (l->type == NB_LAYER_BLOCK || !l->def ||
+	                  !(l->def->flags & NB_LDEF_TOKENS))) {
+		nb__set_error(NB_EINVAL, "%s reads features, but the inputs are "
+		              "token ids of a %lld-character alphabet: begin with "
+		              "a layer that reads tokens (embedding:DIM)",
+		              l->type == NB_LAYER_BLOCK ? "a block"
+		              : l->def ? l->def->name : l->op->name,
+		              (long long)b->o->vocab);
+		return placed_fail(b, i);
+	}
 	if (l->type == NB_LAYER_BLOCK)
 		return l->block == NB_BLOCK_RESIDUAL ? residual_entry(b, i, name, sh)
 		       : repeat_entry(b, i, name, sh);
 	if (l->def) {
 		nb_layer_ctx ctx = {
 			.dtype = b->o->dtype, .rng = &b->rng, .init = b->o->init,
-			.act = next_activation(b->spec, i),
+			.act = next_activation(b->spec, i), .vocab = b->o->vocab,
 		};
+		b->tokens = false;
 		nb_sample_shape out = *sh;
 		m = l->def->build(name, l->attrs, sh, &out, &ctx);
 		if (m)
@@ -283,7 +295,12 @@ nb_module *nb__model_build(const nb_spec *spec, int64_t in_features,
 		    "features", (long long)given, (long long)in_features);
 		return NULL;
 	}
-	builder b = {.spec = spec, .o = o};
+	builder b = {.spec = spec, .o = o, .tokens = o->vocab > 0};
+	if (o->vocab < 0) {
+		nb__set_error(NB_EINVAL, "model: vocab %lld must be >= 0",
+		              (long long)o->vocab);
+		return NULL;
+	}
 	nb_rng_seed(&b.rng, o->seed);
 	nb_sample_shape sh = {.ndim = 1, .dims = {f}};
 	nb_module *model = nb_sequential_new("model");

@@ -101,6 +101,8 @@ nb_status nb__layers_ensure(void)
 	if (!atomic_load(&ready)) {
 		for (size_t i = 0; !st && nb__builtin_layers[i]; i++)
 			st = add(nb__builtin_layers[i]);
+		for (size_t i = 0; !st && nb__seq_layers[i]; i++)
+			st = add(nb__seq_layers[i]);
 		if (st)
 			clear();
 		else
