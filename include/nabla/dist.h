@@ -87,6 +87,18 @@ int nb_dist_rank(const nb_dist *d);
 int nb_dist_size(const nb_dist *d);
 
 /*
+ * The seed of rank rank's generators (dropout masks, nb_graph_seed)
+ * derived from the job's seed: seed itself for rank 0 (so one rank
+ * draws what a process without nb_dist draws), else seed + rank *
+ * 0x9E3779B97F4A7C15 (the golden-ratio increment of splitmix64, which
+ * nb_rng_seed runs its seed through, so the ranks' streams are
+ * unrelated).  Reproducible: the same seed and rank give the same
+ * masks.  Data order and initialization must not use it: they take the
+ * job's seed, the same on every rank.  Needs no MPI.
+ */
+uint64_t nb_dist_rank_seed(uint64_t seed, int rank);
+
+/*
  * Collective: checks that every rank's module m has the same tensors
  * (names, dtypes, shapes, in the same order) and then copies rank 0's
  * parameters and buffers to every rank, so that training starts from one
@@ -167,8 +179,9 @@ nb_status nb_ddp_backward(nb_ddp *p, nb_tensor *loss,
                           const nb_tensor *grad_out);
 /*
  * Collective: starts the allreduces backward did not start, checks that
- * the ranks agree (same bucket layout and step, every parameter reached
- * by backward on every rank, no backward failed), waits, and sets each
+ * the ranks agree (same bucket layout, step count and optimizer step
+ * count (nb_ddp_set_optim), every parameter reached by backward on
+ * every rank, no backward failed), waits, and sets each
  * parameter's gradient to the mean of the ranks' gradients (a parameter
  * without a gradient tensor gets one).  Call it after nb_ddp_backward
  * and before the optimizer step.  NB_ESTATE, the same on every rank,
@@ -182,6 +195,28 @@ nb_status nb_ddp_finish(nb_ddp *p);
  * (PyTorch's no_sync()).
  */
 void nb_ddp_set_no_sync(nb_ddp *p, bool on);
+/*
+ * Makes nb_ddp_finish also check that every rank's optimizer o has
+ * taken the same number of steps (nb_optim_step_count), so that a rank
+ * that skipped (or repeated) nb_optim_step is an error on every rank at
+ * the next step instead of parameters that drift apart silently.  o is
+ * borrowed (NULL stops the check); set it on every rank or none.
+ */
+void nb_ddp_set_optim(nb_ddp *p, const nb_optim *o);
+/*
+ * Collective: a point where every rank must have taken the same number
+ * of steps, such as the end of an epoch.  It runs the same agreement
+ * check as nb_ddp_finish, so a rank that ran out of batches early and
+ * reached here pairs with the others' next nb_ddp_finish, and every rank
+ * gets NB_ESTATE ("rank 1 is at nb_ddp_barrier after 2 steps and rank 0
+ * is in a training step after 2") instead of a hang.  Call it before
+ * any other collective that follows a loop of steps (an evaluation's
+ * allreduce): a collective of another kind would not pair with the
+ * check.  A disagreement in step counts, kinds or bucket layouts
+ * breaks p: the gradient allreduces in flight can never complete, so
+ * later calls fail at once and the job should end (nb_dist_abort).
+ */
+nb_status nb_ddp_barrier(nb_ddp *p);
 
 /* Figures of a gradient-averaging context (nb_ddp_stats). */
 typedef struct nb_ddp_stats {
@@ -195,6 +230,37 @@ typedef struct nb_ddp_stats {
 } nb_ddp_stats;
 /* p's figures; zeroes for a NULL p. */
 nb_ddp_stats nb_ddp_stats_get(const nb_ddp *p);
+
+/* ---- sync_batch_norm (PyTorch's nn.SyncBatchNorm) ---- */
+
+/*
+ * Swaps every batch_norm layer (nb_op_layer_new of the registered
+ * batch_norm op, anywhere under m) for a sync_batch_norm layer over d's
+ * ranks, keeping its tensors, their names and values, and its momentum
+ * and eps (torch.nn.SyncBatchNorm.convert_sync_batchnorm).  In training
+ * mode sync_batch_norm takes the batch statistics over the samples of
+ * every rank (two MPI_Allreduce of C+1 and C doubles per layer in
+ * forward, one of 2C in backward), so that each rank's output and
+ * gradients are those of batch_norm over the global batch; running
+ * statistics use the global count (unbiased variance) and every rank's
+ * are the same.  In evaluation mode it is batch_norm.  Every rank must
+ * run the layers in the same order (the same model): their forward and
+ * backward are collective on d.  d is borrowed and must outlive m's
+ * use (a layer whose communicator was freed fails with NB_ESTATE).
+ * *converted (may be NULL) gets the number of layers swapped.
+ * NB_EINVAL for a NULL m or d; NB_ENOMEM.
+ */
+nb_status nb_sync_batch_norm_convert(nb_module *m, nb_dist *d,
+                                     size_t *converted);
+/*
+ * A new sync_batch_norm layer (as batch_norm's: weight, bias,
+ * running_mean, running_var, num_batches_tracked, for `features`
+ * channels) over d's ranks; d may be NULL, or have one rank, and then
+ * the layer computes plain batch_norm (also in a build without MPI).
+ * NULL on error with nb_last_error(), as nb_op_layer_new.
+ */
+nb_module *nb_sync_batch_norm_new(const char *name, nb_dist *d,
+                                  int64_t features, nb_dtype dt);
 
 /* ---- distributed sampler ---- */
 
