@@ -23,6 +23,7 @@ typedef struct train_opts {
 	int n_freeze;
 	double lr, momentum, weight_decay, clip_norm, clip_value, l1, l2;
 	double beta1, beta2, eps, alpha;
+	double bucket_mb;       /* --bucket-mb: ddp's bucket size, 0 default */
 	bool lr_set, momentum_set, wd_set, beta1_set, beta2_set, eps_set,
 	     alpha_set;
 	bool nesterov, json, anomaly, synthetic, quiet;
@@ -83,6 +84,7 @@ static int usage(void)
 "Data-parallel (under mpirun; doc/distributed.md):\n"
 "  --dist              one rank per process, --batch the global batch\n"
 "  --sync-bn           batch_norm statistics over all ranks' samples\n"
+"  --bucket-mb X       gradient bucket size in MiB (default 25)\n"
 "Checkpoints (safetensors):\n"
 "  --save FILE         save the model, its spec and the optimizer's state\n"
 "  --load FILE         resume from FILE: weights (all names must match),\n"
@@ -120,7 +122,7 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	       O_BATCH, O_EPOCHS, O_CLIP_NORM, O_CLIP_VALUE, O_L1, O_L2,
 	       O_SEED, O_THREADS, O_ANOMALY, O_SAVE, O_LOAD, O_INIT_FROM,
 	       O_FREEZE, O_JSON, O_QUIET, O_HELP, O_VERSION, O_BETA1, O_BETA2,
-	       O_EPS, O_ALPHA, O_INIT, O_DIST, O_SYNC_BN };
+	       O_EPS, O_ALPHA, O_INIT, O_DIST, O_SYNC_BN, O_BUCKET };
 	static const struct option lo[] = {
 		{"model", required_argument, NULL, O_MODEL},
 		{"data", required_argument, NULL, O_DATA},
@@ -153,6 +155,7 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		{"alpha", required_argument, NULL, O_ALPHA},
 		{"dist", no_argument, NULL, O_DIST},
 		{"sync-bn", no_argument, NULL, O_SYNC_BN},
+		{"bucket-mb", required_argument, NULL, O_BUCKET},
 		{"json", no_argument, NULL, O_JSON},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"help", no_argument, NULL, O_HELP},
@@ -169,7 +172,8 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		          : c == O_CLIP_VALUE ? &o->clip_value
 		          : c == O_L1 ? &o->l1 : c == O_L2 ? &o->l2
 		          : c == O_BETA1 ? &o->beta1 : c == O_BETA2 ? &o->beta2
-		          : c == O_EPS ? &o->eps : c == O_ALPHA ? &o->alpha : NULL;
+		          : c == O_EPS ? &o->eps : c == O_ALPHA ? &o->alpha
+		          : c == O_BUCKET ? &o->bucket_mb : NULL;
 		uint64_t *u = c == O_SEED ? &o->seed : c == O_EPOCHS ? &o->epochs
 		            : c == O_BATCH ? &o->batch
 		            : c == O_TRAIN_LIMIT ? &o->train_limit
@@ -244,8 +248,11 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	if (o->load && o->init_from)
 		return cli_usage_error("train", "--load and --init-from exclude "
 		                       "each other");
-	if (o->sync_bn && !o->dist)
-		return cli_usage_error("train", "--sync-bn needs --dist");
+	if ((o->sync_bn || o->bucket_mb > 0) && !o->dist)
+		return cli_usage_error("train", "--%s needs --dist",
+		                       o->sync_bn ? "sync-bn" : "bucket-mb");
+	if (o->bucket_mb > 1e6)
+		return bad_value("bucket-mb", "(more than 1e6)");
 	if (o->synthetic && o->data)
 		return cli_usage_error("train", "--data and --synthetic exclude "
 		                       "each other");
@@ -724,7 +731,8 @@ static int run(train_ctx *t)
 	}
 	if ((rc = load_data(t)) || (rc = build_model(t)) ||
 	    (rc = load_weights(t)) || (rc = setup_optim(t)) ||
-	    (rc = td_setup(&t->dist, t->model, t->opt, o->sync_bn)))
+	    (rc = td_setup(&t->dist, t->model, t->opt, o->sync_bn,
+	                         o->bucket_mb)))
 		return rc;
 	if (!(t->g = nb_graph_new()))
 		return CLI_FAIL;
@@ -795,6 +803,8 @@ static int run(train_ctx *t)
 		printf("test_loss %.4f  test_acc %.2f%%\n", test_loss, 100 * acc);
 	if (!rc && o->save)
 		rc = save_model(t, spec, acc);
+	if (!rc && td_leader(&t->dist))
+		td_summary(&t->dist, o->json);
 	if (!rc && o->json) {
 		printf("{\"event\": \"end\", \"test_accuracy\": %.6f, "
 		       "\"test_loss\": %.6f, \"seconds\": %.3f, \"saved\": ",

@@ -53,7 +53,8 @@ int td_fail(const train_dist *td, int rc)
 	return rc;
 }
 
-int td_setup(train_dist *td, nb_module *m, nb_optim *o, bool sync_bn)
+int td_setup(train_dist *td, nb_module *m, nb_optim *o, bool sync_bn,
+             double bucket_mb)
 {
 	if (!td->d)
 		return CLI_OK;
@@ -65,7 +66,12 @@ int td_setup(train_dist *td, nb_module *m, nb_optim *o, bool sync_bn)
 	if (sync_bn && td_leader(td))
 		printf("sync_batch_norm: %zu batch_norm layer%s over %d ranks\n",
 		       swapped, swapped == 1 ? "" : "s", td->size);
-	if (!(td->ddp = nb_ddp_new(td->d, m, NULL))) {
+	/* A measurement knob (tools/bench/dist.sh): every bucket's
+	 * allreduce after backward, for the time nothing hides. */
+	const char *after = getenv("NABLA_DDP_AFTER_BACKWARD");
+	nb_ddp_opts opts = {.after_backward = after && *after == '1',
+	                    .bucket_bytes = (size_t)(bucket_mb * 1048576)};
+	if (!(td->ddp = nb_ddp_new(td->d, m, &opts))) {
 		fprintf(stderr, "nabla train: --dist: %s\n", nb_last_error());
 		return CLI_FAIL;
 	}
@@ -156,4 +162,24 @@ nb_status td_evaluate(train_dist *td, nb_module *m, nb_graph *g,
 	*loss = s[0] / s[2];
 	*acc = s[1] / s[2];
 	return NB_OK;
+}
+
+void td_summary(const train_dist *td, bool json)
+{
+	if (!td->ddp)
+		return;
+	nb_ddp_stats s = nb_ddp_stats_get(td->ddp);
+	double wait = s.steps ? 1e3 * s.wait_seconds / (double)s.steps : 0;
+	if (json)
+		printf("{\"event\": \"dist\", \"ranks\": %d, \"buckets\": %zu, "
+		       "\"gradient_bytes\": %zu, \"steps\": %llu, "
+		       "\"started_in_backward\": %zu, \"wait_ms_per_step\": "
+		       "%.4f}\n", td->size, s.buckets, s.bytes,
+		       (unsigned long long)s.steps, s.started_in_backward, wait);
+	else
+		printf("ddp: %d ranks, %zu bucket%s, %.2f MB of gradient per step, "
+		       "%zu started during backward; rank 0 waited %.3f ms per "
+		       "step for the allreduces\n", td->size, s.buckets,
+		       s.buckets == 1 ? "" : "s", (double)s.bytes / 1e6,
+		       s.started_in_backward, wait);
 }

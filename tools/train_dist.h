@@ -30,8 +30,10 @@ bool td_leader(const train_dist *td);
 int td_fail(const train_dist *td, int rc);
 /* After the model and optimizer are built: swaps batch_norm layers for
  * sync_batch_norm when sync_bn, then checks that the ranks' models
- * agree, broadcasts rank 0's, and sets up gradient averaging. */
-int td_setup(train_dist *td, nb_module *m, nb_optim *o, bool sync_bn);
+ * agree, broadcasts rank 0's, and sets up gradient averaging in
+ * buckets of bucket_mb MiB (0: nb_ddp's default, 25). */
+int td_setup(train_dist *td, nb_module *m, nb_optim *o, bool sync_bn,
+             double bucket_mb);
 /* The epoch's order of n samples: the same permutation on every rank,
  * from seed + epoch (nb_dist_shard as one rank). */
 nb_status td_order(const train_dist *td, size_t n, uint64_t seed,
@@ -51,5 +53,8 @@ nb_status td_epoch_sums(train_dist *td, double *v, size_t n);
 nb_status td_evaluate(train_dist *td, nb_module *m, nb_graph *g,
                       nb_tensor *x, nb_tensor *y, size_t batch,
                       double *loss, double *acc);
+/* Rank 0: the gradient averaging's figures (buckets, bytes, time
+ * waited per step), a line of text or a JSON "dist" event. */
+void td_summary(const train_dist *td, bool json);
 
 #endif
