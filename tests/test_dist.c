@@ -603,6 +603,59 @@ static void check_rank_seed(void)
 	       "nb_dist_rank_seed: rank 0 the seed, others distinct");
 }
 
+/* ZeRO-1: 3 AdamW steps with the state sharded equal one process's
+ * AdamW over the global batch, and each rank keeps ceil(T / size)
+ * elements of each moment.  (fc2.bias, frozen, is broadcast from rank
+ * 0 and left alone.) */
+static void check_zero(void)
+{
+	nb_module *m = model(100 + (uint64_t)rank_, false);
+	nb_module *ref = model(100, false);
+	/* 63 trainable elements: 2 ranks pad their flat vector */
+	nb_module_freeze(m, "fc2.bias", true, NULL);
+	nb_module_freeze(ref, "fc2.bias", true, NULL);
+	nb_adam_opts ao = nb_adamw_defaults();
+	ao.lr = 0.01;
+	nb_zero *z = nb_zero_new(D, m, &ao, true);
+	report(z != NULL, "nb_zero_new");
+	nb_tensor *pr[8];
+	size_t n = nb_module_params(ref, true, pr, 8);
+	nb_optim *or = nb_optim_adamw(pr, n, &ao);
+	nb_graph *g = nb_graph_new();
+	double pdiff = 0;
+	bool same = true;
+	for (int step = 0; step < 3 && z; step++) {
+		int first = step * size_ * B;
+		nb_module_zero_grad(m);
+		nb_module_zero_grad(ref);
+		nb_graph_reset(g);
+		nb_backward(loss_of(g, m, first + rank_ * B, B), NULL);
+		nb_status st = nb_zero_step(z);
+		nb_graph_reset(g);
+		nb_backward(loss_of(g, ref, first, size_ * B), NULL);
+		nb_optim_step(or);
+		pdiff = fmax(pdiff, st ? INFINITY : max_diff(m, ref, false));
+		same = same && same_everywhere(m);
+	}
+	size_t total = nb_module_numel(ref, true);
+	size_t want = total / (size_t)size_ + (total % (size_t)size_ != 0);
+	nb_tensor *ea = nb_optim_state_find(nb_zero_optim(z), "0.exp_avg");
+	if (rank_ == 0)
+		printf("# zero: %zu parameters, %zu per rank, parameter error "
+		       "%.3g after 3 AdamW steps\n", total,
+		       nb_zero_shard_numel(z), pdiff);
+	report(pdiff <= 1e-10 && same, "zero: parameters after 3 AdamW steps "
+	       "= one process (1e-10), identical on every rank");
+	report(nb_zero_shard_numel(z) == want && ea &&
+	       nb_tensor_numel(ea) == want, "zero: each rank keeps "
+	       "ceil(T / size) elements of Adam's moments");
+	nb_graph_free(g);
+	nb_optim_free(or);
+	nb_zero_free(z);
+	nb_module_free(m);
+	nb_module_free(ref);
+}
+
 int main(int argc, char **argv)
 {
 	make_data();
@@ -639,6 +692,7 @@ int main(int argc, char **argv)
 	check_rank_seed();
 	check_sync_bn();
 	check_skipped_optim_step();
+	check_zero();
 	check_fewer_batches(); /* last: it leaves requests unpaired */
 	drop_batch();
 	if (rank_ == 0)

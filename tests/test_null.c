@@ -1442,4 +1442,14 @@ Test(null, dist)
 	COVERS(nb_sync_batch_norm_convert);
 	EXPECT_EINVAL(nb_sync_batch_norm_convert(NULL, NULL, NULL));
 	COVERS(nb_sync_batch_norm_new); /* NULL d: plain batch_norm */
+	COVERS(nb_zero_new);
+	EXPECT_NULL_EINVAL(nb_zero_new(NULL, m, NULL, true));
+	COVERS(nb_zero_free);
+	EXPECT_NOOP(nb_zero_free(NULL));
+	COVERS(nb_zero_step);
+	EXPECT_EINVAL(nb_zero_step(NULL));
+	COVERS(nb_zero_optim);
+	EXPECT_QUIET(nb_zero_optim(NULL), NULL);
+	COVERS(nb_zero_shard_numel);
+	EXPECT_QUIET(nb_zero_shard_numel(NULL), 0);
 }

@@ -262,6 +262,42 @@ nb_status nb_sync_batch_norm_convert(nb_module *m, nb_dist *d,
 nb_module *nb_sync_batch_norm_new(const char *name, nb_dist *d,
                                   int64_t features, nb_dtype dt);
 
+/* ---- ZeRO stage 1: sharded Adam / AdamW state ---- */
+
+typedef struct nb_zero nb_zero;
+
+/*
+ * Collective: an Adam (decoupled false) or AdamW (true) with options o
+ * (NULL: the defaults) over m's trainable parameters whose state is
+ * sharded over d's ranks (ZeRO stage 1): each rank keeps the moments of
+ * about 1/size of the elements.  m's parameters must share one dtype.
+ * Checks that the ranks' models agree and broadcasts rank 0's, as
+ * nb_ddp_new.  Use it instead of nb_ddp and nb_optim_step: each step,
+ * nb_backward on this rank's shard of the batch (mean loss), then
+ * nb_zero_step.  One parameter group: weight decay applies to every
+ * element (no nb_optim_adamw_no_decay split).  m and d are borrowed.
+ * NULL on error with nb_last_error() (NB_EDTYPE for mixed dtypes,
+ * NB_ESTATE when the ranks' models differ, NB_ENOMEM).
+ */
+nb_zero *nb_zero_new(nb_dist *d, nb_module *m, const nb_adam_opts *o,
+                     bool decoupled);
+void nb_zero_free(nb_zero *z);
+/*
+ * Collective: the gradients' mean over the ranks, reduced and
+ * scattered (MPI_Reduce_scatter_block: each rank gets its own slice),
+ * an optimizer step on this rank's slice, and MPI_Allgather of the
+ * updated slices into every rank's parameters.  No communication
+ * overlaps backward, and no step agreement is checked (unlike
+ * nb_ddp_finish).  NB_EIO if MPI fails.
+ */
+nb_status nb_zero_step(nb_zero *z);
+/* The optimizer of this rank's slice (borrowed): for nb_optim_set_lr,
+ * schedules and its state (nb_optim_state_find(o, "0.exp_avg") has
+ * nb_zero_shard_numel elements).  NULL for a NULL z. */
+nb_optim *nb_zero_optim(const nb_zero *z);
+/* Elements of parameters (and of each moment) this rank keeps. */
+size_t nb_zero_shard_numel(const nb_zero *z);
+
 /* ---- distributed sampler ---- */
 
 /* Flags of nb_dist_shard. */
