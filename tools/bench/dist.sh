@@ -12,7 +12,10 @@
 # samples/s of its second epoch over Fashion-MNIST (or the synthetic
 # set), data gathering included; PyTorch's is over fixed random tensors.
 # Prints JSON lines and a table, with the load average before each run
-# (the machine may be shared: say so beside any figure quoted).
+# (the machine may be shared: say so beside any figure quoted).  Open
+# MPI's ranks busy-poll while they wait; on a machine with more runnable
+# processes than cores OMPI_MCA_mpi_yield_when_idle=1 (set here unless
+# given) lets them yield the core to the rank that is still computing.
 #
 #   sh tools/bench/dist.sh [BUILD_DIR]     (RANKS="1 2 3" to add 3)
 set -eu
@@ -57,6 +60,17 @@ nabla_run() {
 		tee -a "$out"
 }
 
+# MPI_Allreduce alone (tools/bench/allreduce.c): alpha and beta here
+OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
+export OMPI_MCA_mpi_yield_when_idle
+for np in $ranks; do
+	[ "$np" -gt 1 ] || continue
+	l=$(load)
+	timeout 300 mpirun $root --oversubscribe --bind-to none -np "$np" \
+		"$build/tools/bench/nabla-allreduce" |
+		sed "s/^{/{\"engine\": \"allreduce\", \"load\": $l, /" | tee -a "$out"
+done
+
 for w in mlp784 cnn; do
 	for np in $ranks; do
 		nabla_run $w "$np" during
@@ -100,6 +114,15 @@ for (w, np), (sps, l) in sorted(tor.items()):
     one = tor.get((w, 1), (0,))[0]
     print("%-7s %3d  %-22s %10.0f %8.2f %9s %6.2f" % (w, np, "pytorch ddp gloo",
           sps, sps / one if one else 0, "", l))
+ar = [r for r in rows if r.get("engine") == "allreduce"]
+for np in sorted({r["ranks"] for r in ar}):
+    pts = sorted((r["bytes"], r["min_us"]) for r in ar if r["ranks"] == np)
+    (b0, t0), (b1, t1) = pts[0], pts[-1]
+    f = 2 * (np - 1) / np
+    beta = f * (b1 - b0) / ((t1 - t0) * 1e-6) if t1 > t0 else 0
+    print("allreduce np %d: %s; alpha-beta fit: 2(p-1) alpha = %.1f us, "
+          "B = %.2f GB/s" % (np, ", ".join("%d B %.1f us" % p for p in pts),
+                             t0, beta / 1e9))
 for (w, np, mode), d in sorted(nab.items()):
     if mode == "after" and d.get("wait"):
         for m in ("during", "small"):
