@@ -141,8 +141,10 @@ typedef struct nb_ddp nb_ddp;
 
 /* Options of nb_ddp_new; zeroed fields take the defaults. */
 typedef struct nb_ddp_opts {
-	/* Bytes of gradient per bucket (one MPI_Iallreduce each); 0: 25 MB,
-	 * as PyTorch.  A tensor larger than this gets a bucket of its own. */
+	/* Bytes of gradient per bucket (one MPI_Iallreduce each); 0: 25 MiB,
+	 * as PyTorch, whose first bucket (the last layers') is also at most
+	 * 1 MiB, so that communication starts early in backward.  A tensor
+	 * larger than this gets a bucket of its own. */
 	size_t bucket_bytes;
 	/* Start each bucket's allreduce after backward rather than during
 	 * it (for measurements and debugging; the result is the same, but

@@ -23,6 +23,10 @@
 #include "dist_internal.h"
 
 #define DEFAULT_BUCKET_BYTES ((size_t)25 << 20)
+/* The first bucket (the last layers, whose gradients backward finishes
+ * first) is at most this, as PyTorch's _DEFAULT_FIRST_BUCKET_BYTES, so
+ * that communication starts early in backward. */
+#define FIRST_BUCKET_BYTES ((size_t)1 << 20)
 
 #ifdef HAVE_MPI
 
@@ -139,7 +143,9 @@ static nb_status make_buckets(nb_ddp *p, size_t limit)
 		size_t bytes = nb__nbytes(x);
 		bucket *cur = p->n_buckets ? &p->b[p->n_buckets - 1] : NULL;
 		if (!cur || cur->dtype != x->dtype ||
-		    (cur->numel + x->numel) * nb_dtype_size(x->dtype) > limit ||
+		    (cur->numel + x->numel) * nb_dtype_size(x->dtype) >
+		    (p->n_buckets == 1 && limit > FIRST_BUCKET_BYTES
+		     ? FIRST_BUCKET_BYTES : limit) ||
 		    cur->numel + x->numel > (size_t)INT_MAX) {
 			cur = &p->b[p->n_buckets++];
 			*cur = (bucket){.first = i, .dtype = x->dtype,

@@ -117,12 +117,15 @@ for (w, np), (sps, l) in sorted(tor.items()):
 ar = [r for r in rows if r.get("engine") == "allreduce"]
 for np in sorted({r["ranks"] for r in ar}):
     pts = sorted((r["bytes"], r["min_us"]) for r in ar if r["ranks"] == np)
-    (b0, t0), (b1, t1) = pts[0], pts[-1]
+    # latency: the 512-byte call (smaller ones may find the partner's
+    # data already there); bandwidth: the two largest
+    (b0, t0) = [q for q in pts if q[0] >= 512][0]
+    (b1, t1), (b2, t2) = pts[-2], pts[-1]
     f = 2 * (np - 1) / np
-    beta = f * (b1 - b0) / ((t1 - t0) * 1e-6) if t1 > t0 else 0
-    print("allreduce np %d: %s; alpha-beta fit: 2(p-1) alpha = %.1f us, "
-          "B = %.2f GB/s" % (np, ", ".join("%d B %.1f us" % p for p in pts),
-                             t0, beta / 1e9))
+    beta = f * (b2 - b1) / ((t2 - t1) * 1e-6) if t2 > t1 else 0
+    print("allreduce np %d (min): %s; alpha-beta fit: 2(p-1) alpha = %.1f "
+          "us, B = %.2f GB/s" % (np, ", ".join("%d B %.1f us" % q
+                                             for q in pts), t0, beta / 1e9))
 for (w, np, mode), d in sorted(nab.items()):
     if mode == "after" and d.get("wait"):
         for m in ("during", "small"):
