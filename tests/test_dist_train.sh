@@ -108,6 +108,20 @@ else
 	nok "dropout: $(cat "$tmp/cmp")"
 fi
 
+# a failure on one rank ends all: only rank 0 checks that --save can be
+# written, fails, and MPI_Abort takes rank 1 down too (no hang)
+timeout 120 mpirun $root --oversubscribe --bind-to none -x ASAN_OPTIONS \
+	-np 2 "$nabla" train --dist --synthetic --epochs 1 \
+	--save "$tmp/no/such/dir/x.st" >"$tmp/ab.out" 2>"$tmp/ab.err"
+rc=$?
+if [ $rc != 0 ] && [ $rc != 124 ] &&
+   grep -q "nabla train: --save: .*nothing was trained" "$tmp/ab.err" &&
+   grep -q "rank 0 failed: ending all 2 ranks" "$tmp/ab.err"; then
+	ok "a failure on rank 0 alone ends both ranks with its message (exit $rc)"
+else
+	nok "a failure on one rank: exit $rc: $(head -n 5 "$tmp/ab.err")"
+fi
+
 "$nabla" train --sync-bn --synthetic >/dev/null 2>"$tmp/e"
 rc=$?
 if [ $rc = 2 ] && grep -q -- "--sync-bn needs --dist" "$tmp/e"; then
