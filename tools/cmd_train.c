@@ -837,6 +837,8 @@ int cmd_train(int argc, char **argv)
 	train_ctx t = {.o = &o, .dist = {.size = 1}};
 	if (o.dist && (rc = td_init(&t.dist)))
 		return rc;
+	if (!o.threads)
+		td_threads(&t.dist);
 	t.tty = !o.quiet && !o.json && isatty(STDERR_FILENO) &&
 	        td_leader(&t.dist);
 	rc = td_fail(&t.dist, run(&t));

@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "train_dist.h"
 
 int td_init(train_dist *td)
@@ -27,6 +28,19 @@ int td_init(train_dist *td)
 		return td_fail(td, CLI_FAIL);
 	}
 	return CLI_OK;
+}
+
+void td_threads(const train_dist *td)
+{
+	/* Open MPI's, then MPICH's count of this node's ranks. */
+	const char *v = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+	if (!v)
+		v = getenv("MPI_LOCALNRANKS");
+	long local = v ? strtol(v, NULL, 10) : 0;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (!td->d || getenv("NB_NUM_THREADS") || local < 1 || cores < 1)
+		return;
+	nb_set_num_threads(cores / local > 1 ? (int)(cores / local) : 1);
 }
 
 void td_free(train_dist *td)
@@ -166,9 +180,9 @@ nb_status td_evaluate(train_dist *td, nb_module *m, nb_graph *g,
 
 void td_summary(const train_dist *td, bool json)
 {
-	if (!td->ddp)
-		return;
 	nb_ddp_stats s = nb_ddp_stats_get(td->ddp);
+	if (!td->ddp || !s.steps)
+		return;
 	double wait = s.steps ? 1e3 * s.wait_seconds / (double)s.steps : 0;
 	if (json)
 		printf("{\"event\": \"dist\", \"ranks\": %d, \"buckets\": %zu, "

@@ -21,6 +21,11 @@ typedef struct train_dist {
  * come from rank 0 alone.  CLI_FAIL with a message when nabla has no
  * MPI or MPI fails. */
 int td_init(train_dist *td);
+/* Without --threads or NB_NUM_THREADS: the cores shared among this
+ * node's ranks (mpirun's OMPI_COMM_WORLD_LOCAL_SIZE, MPICH's
+ * MPI_LOCALNRANKS), at least 1 each, so that they do not oversubscribe
+ * the node as one thread per core each would. */
+void td_threads(const train_dist *td);
 /* Leaves the job (finalizes MPI); td may be zeroed. */
 void td_free(train_dist *td);
 /* Whether this process reports: rank 0, or the only process. */
