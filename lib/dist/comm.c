@@ -26,7 +26,6 @@ uint64_t nb__dist_hash(uint64_t h, const void *p, size_t n)
  * rather than talking to another one. */
 #define MAX_LIVE 64
 static nb_dist *live[MAX_LIVE];
-static int64_t last_id;
 
 nb_dist *nb__dist_by_id(int64_t id)
 {
@@ -37,6 +36,8 @@ nb_dist *nb__dist_by_id(int64_t id)
 }
 
 #ifdef HAVE_MPI
+static int64_t last_id;
+
 /* Gives d an id and a place among the live ones (none when full: d
  * then cannot serve sync_batch_norm, which says so). */
 static void enlist(nb_dist *d)
