@@ -183,17 +183,20 @@ void td_summary(const train_dist *td, bool json)
 	nb_ddp_stats s = nb_ddp_stats_get(td->ddp);
 	if (!td->ddp || !s.steps)
 		return;
-	double wait = s.steps ? 1e3 * s.wait_seconds / (double)s.steps : 0;
+	double per = s.steps ? 1e3 / (double)s.steps : 0;
+	double wait = s.wait_seconds * per, exp = s.exposed_seconds * per;
 	if (json)
 		printf("{\"event\": \"dist\", \"ranks\": %d, \"buckets\": %zu, "
 		       "\"gradient_bytes\": %zu, \"steps\": %llu, "
 		       "\"started_in_backward\": %zu, \"wait_ms_per_step\": "
-		       "%.4f}\n", td->size, s.buckets, s.bytes,
-		       (unsigned long long)s.steps, s.started_in_backward, wait);
+		       "%.4f, \"exposed_ms_per_step\": %.4f}\n", td->size,
+		       s.buckets, s.bytes, (unsigned long long)s.steps,
+		       s.started_in_backward, wait, exp);
 	else
 		printf("ddp: %d ranks, %zu bucket%s, %.2f MB of gradient per step, "
 		       "%zu started during backward; rank 0 waited %.3f ms per "
-		       "step for the allreduces\n", td->size, s.buckets,
+		       "step (%.3f ms after every rank had started its "
+		       "buckets)\n", td->size, s.buckets,
 		       s.buckets == 1 ? "" : "s", (double)s.bytes / 1e6,
-		       s.started_in_backward, wait);
+		       s.started_in_backward, wait, exp);
 }

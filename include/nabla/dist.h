@@ -229,6 +229,10 @@ typedef struct nb_ddp_stats {
 	size_t started_in_backward; /* buckets started during the last
 	                               backward (the rest by finish) */
 	double wait_seconds;   /* time blocked in finish, all steps */
+	/* The part of it after the agreement check, when every rank has
+	 * started every bucket: allreduce time that backward did not hide,
+	 * without the wait for the slowest rank to arrive. */
+	double exposed_seconds;
 } nb_ddp_stats;
 /* p's figures; zeroes for a NULL p. */
 nb_ddp_stats nb_ddp_stats_get(const nb_ddp *p);

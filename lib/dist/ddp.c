@@ -74,7 +74,7 @@ struct nb_ddp {
 	size_t started_in_backward;
 	uint64_t steps;
 	size_t bytes;
-	double wait_seconds;
+	double wait_seconds, exposed_seconds;
 };
 
 static int by_tensor(const void *a, const void *b)
@@ -507,12 +507,17 @@ nb_status nb_ddp_finish(nb_ddp *p)
 	 * a barrier, or with other buckets), the buckets never complete,
 	 * and waiting would hang. */
 	nb_status st = agree(p, KIND_STEP);
+	/* Past the check every rank has started every bucket: what is
+	 * left to wait is communication that backward did not hide (the
+	 * wait before it is mostly the slowest rank arriving). */
+	double t1 = now();
 	for (size_t k = 0; !p->broken && k < p->n_buckets; k++) {
 		int rw = MPI_Wait(&p->b[k].req, MPI_STATUS_IGNORE);
 		if (rw != MPI_SUCCESS && !st)
 			st = nb__mpi_fail(rw, "ddp_finish: a bucket's allreduce");
 	}
 	p->wait_seconds += now() - t0;
+	p->exposed_seconds += now() - t1;
 	if (!st)
 		st = judge(p, p->all);
 	if (!st)
@@ -548,6 +553,7 @@ nb_ddp_stats nb_ddp_stats_get(const nb_ddp *p)
 	s.steps = p->steps;
 	s.started_in_backward = p->started_in_backward;
 	s.wait_seconds = p->wait_seconds;
+	s.exposed_seconds = p->exposed_seconds;
 	return s;
 }
 
