@@ -53,8 +53,11 @@ bool nb_dist_available(void);
 
 /*
  * Joins the job started by mpirun: initializes MPI (MPI_Init_thread
- * with MPI_THREAD_FUNNELED: only the calling thread talks to MPI) unless
- * it already is, and returns a communicator of all the ranks (a
+ * with MPI_THREAD_FUNNELED: only the calling thread talks to MPI, and
+ * with Open MPI's mpi_yield_when_idle on unless the environment sets
+ * OMPI_MCA_mpi_yield_when_idle: waiting ranks yield their core instead
+ * of spinning on it) unless it already is, and returns a communicator
+ * of all the ranks (a
  * duplicate of MPI_COMM_WORLD).  argc and argv may be NULL.  Collective.
  * Free with nb_dist_free, which finalizes MPI if this call initialized
  * it.  NULL on error with nb_last_error(): NB_ESTATE without MPI or when

@@ -127,6 +127,13 @@ nb_dist *nb_dist_init(int *argc, char ***argv)
 		return NULL;
 	}
 	if (!inited) {
+		/* Open MPI busy-polls while a rank waits; on a node with more
+		 * runnable processes than cores (shared machines, oversubscribed
+		 * ranks) the poll steals the core from the rank still computing
+		 * (measured here: 6,200 samples/s without, 37,700 with, mlp784 at
+		 * 2 ranks).  Yielding costs nothing when the core is free.  The
+		 * user's setting wins; other MPIs ignore the variable. */
+		setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
 		int provided = 0;
 		int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED,
 		                         &provided);
