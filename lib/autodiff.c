@@ -281,7 +281,7 @@ static nb_status find_leaf_uses(nb_graph *g, size_t last, leaf_uses *L)
 	for (size_t i = 0; i <= last; i++) {
 		nb_node *nd = g->tape[i];
 		for (int j = 0; j < nd->n_in; j++)
-			if (!nd->in[j]->graph &&
+			if (nd->in[j] && !nd->in[j]->graph &&
 			    nb__input_needs_grad(nd->op, j, nd->in[j]))
 				L->u[k++] = (leaf_use){nd->in[j], i, false};
 	}
@@ -302,7 +302,7 @@ static nb_status find_leaf_uses(nb_graph *g, size_t last, leaf_uses *L)
 static void touch_leaves(leaf_uses *L, const nb_node *n)
 {
 	for (int j = 0; j < n->n_in; j++) {
-		if (n->in[j]->graph)
+		if (!n->in[j] || n->in[j]->graph)
 			continue;
 		leaf_use key = {n->in[j], 0, false};
 		size_t lo = 0, hi = L->n;

@@ -291,5 +291,14 @@ nb_status nb__window_shape(nb_sample_shape *img, const char *what,
  * may be NULL): build.c. */
 nb_module *nb__model_build(const nb_spec *spec, int64_t in_features,
                            const nb_model_opts *o, nb_sample_shape *out);
+/* ---- lib/nn/layers.c, for lib/dist/syncbn.c (i19-dist) ---- */
+/* The op (and *attrs, its attribute struct) of an op layer
+ * (nb_op_layer_new), or NULL for any other module. */
+const nb_op *nb__op_layer_op(const nb_module *m, const void **attrs);
+/* Makes op layer m apply op with attrs (op->attrs_size bytes, copied)
+ * instead, keeping its tensors: op must take inputs of the same count
+ * and roles.  NB_EINVAL otherwise, NB_ENOMEM. */
+nb_status nb__op_layer_set_op(nb_module *m, const nb_op *op,
+                              const void *attrs);
 
 #endif

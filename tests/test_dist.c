@@ -372,6 +372,290 @@ static void check_sampler_pytorch(void)
 	       "bad rank or room refused");
 }
 
+/* ---- sync_batch_norm against batch_norm on the global batch ---- */
+
+enum { SC = 3, SH = 2, SW = 2, SPAT = SH * SW };
+
+/* A model of one batch_norm layer (bn1) with weight 1 + 0.1c and bias
+ * 0.2c, converted to sync_batch_norm over D when sync. */
+static nb_module *bn_model(bool sync, size_t *converted)
+{
+	nb_module *m = nb_sequential_new(NULL);
+	nb_module_add(m, nb_layer_new("bn1", "batch_norm", NULL, SC, NB_F64,
+	                              0));
+	nb_module *bn = nb_module_child(m, 0);
+	double *w = nb_tensor_data(nb_module_tensor(bn, "weight"));
+	double *b = nb_tensor_data(nb_module_tensor(bn, "bias"));
+	for (int c = 0; c < SC; c++) {
+		w[c] = 1 + 0.1 * c;
+		b[c] = 0.2 * c;
+	}
+	if (sync && nb_sync_batch_norm_convert(m, D, converted))
+		fprintf(stderr, "# convert: %s\n", nb_last_error());
+	return m;
+}
+
+/* |a - b| over n doubles, the largest. */
+static double diff(const double *a, const double *b, size_t n)
+{
+	double d = 0;
+	for (size_t i = 0; i < n; i++)
+		d = fmax(d, fabs(a[i] - b[i]));
+	return d;
+}
+
+/* One training forward and backward of m on rows [first, first + n) of
+ * x (with loss sum(y * r)): y and dx into ys and dxs. */
+static void bn_step(nb_module *m, nb_graph *g, const double *x,
+                    const double *r, int first, int n, double *ys,
+                    double *dxs)
+{
+	size_t row = SC * SPAT;
+	int64_t shape[4] = {n, SC, SH, SW};
+	nb_tensor *xt = nb_tensor_from_data(NB_F64, 4, shape,
+	                                    (void *)(x + first * row), NB_COPY);
+	nb_tensor *rt = nb_tensor_from_data(NB_F64, 4, shape,
+	                                    (void *)(r + first * row), NB_COPY);
+	nb_tensor_set_requires_grad(xt, true);
+	nb_graph_reset(g);
+	nb_tensor *y = nb_module_forward(m, g, xt);
+	nb_tensor *loss = nb_sum(g, nb_mul(g, y, rt), 0, NULL, false);
+	if (!loss || nb_backward(loss, NULL))
+		fprintf(stderr, "# bn_step: %s\n", nb_graph_errmsg(g));
+	if (y)
+		memcpy(ys, nb_tensor_data(y), (size_t)n * row * sizeof *ys);
+	if (nb_tensor_grad(xt))
+		memcpy(dxs, nb_tensor_data(nb_tensor_grad(xt)),
+		       (size_t)n * row * sizeof *dxs);
+	nb_graph_reset(g);
+	nb_tensor_free(xt);
+	nb_tensor_free(rt);
+}
+
+/* The ranks' shards are uneven: rank r has r + 2 rows. */
+static void check_sync_bn(void)
+{
+	enum { MAXN = 64 };
+	size_t row = SC * SPAT;
+	int n = rank_ + 2, first = 0, total = 0;
+	for (int r = 0; r < size_; r++) {
+		if (r < rank_)
+			first += r + 2;
+		total += r + 2;
+	}
+	static double x[2][MAXN * SC * SPAT], rr[MAXN * SC * SPAT];
+	nb_rng g0;
+	nb_rng_seed(&g0, 11);
+	for (int s = 0; s < 2; s++)
+		for (size_t i = 0; i < (size_t)total * row; i++)
+			x[s][i] = 3 + 2 * nb_rng_normal(&g0);
+	for (size_t i = 0; i < (size_t)total * row; i++)
+		rr[i] = nb_rng_normal(&g0);
+	size_t conv = 0;
+	nb_module *ref = bn_model(false, NULL), *m = bn_model(true, &conv);
+	nb_module *plain = bn_model(false, NULL);
+	report(conv == 1, "sync_batch_norm_convert: one layer swapped");
+	/* names: the converted model's are the plain one's */
+	const nb_named_tensor *ta, *tb;
+	size_t na = nb_module_tensors(m, &ta), nb = nb_module_tensors(plain, &tb);
+	bool names = na == nb && na == 5;
+	for (size_t i = 0; names && i < na; i++)
+		names = !strcmp(ta[i].name, tb[i].name);
+	report(names, "sync_batch_norm_convert keeps the tensors and their "
+	       "names (bn1.weight ... bn1.num_batches_tracked)");
+	nb_graph *g = nb_graph_new();
+	static double yr[MAXN * SC * SPAT], dxr[MAXN * SC * SPAT];
+	static double ys[MAXN * SC * SPAT], dxs[MAXN * SC * SPAT];
+	double dy = 0, ddx = 0, dparam = 0, dstat = 0;
+	for (int s = 0; s < 2; s++) {
+		nb_module_zero_grad(ref);
+		nb_module_zero_grad(m);
+		bn_step(ref, g, x[s], rr, 0, total, yr, dxr);
+		bn_step(m, g, x[s], rr, first, n, ys, dxs);
+		dy = fmax(dy, diff(ys, yr + (size_t)first * row, (size_t)n * row));
+		ddx = fmax(ddx, diff(dxs, dxr + (size_t)first * row,
+		                     (size_t)n * row));
+		/* the parameters' gradients: each rank's part, summed */
+		nb_module *bs = nb_module_child(m, 0), *br = nb_module_child(ref, 0);
+		const char *pn[] = {"weight", "bias"};
+		for (int k = 0; k < 2; k++) {
+			double gs[SC];
+			memcpy(gs, nb_tensor_data(nb_tensor_grad(
+			       nb_module_tensor(bs, pn[k]))), sizeof gs);
+			nb_dist_allreduce(D, gs, SC, NB_DIST_SUM);
+			dparam = fmax(dparam, diff(gs, nb_tensor_data(nb_tensor_grad(
+			              nb_module_tensor(br, pn[k]))), SC));
+		}
+		const char *sn[] = {"running_mean", "running_var"};
+		for (int k = 0; k < 2; k++)
+			dstat = fmax(dstat, diff(
+			    nb_tensor_data(nb_module_tensor(bs, sn[k])),
+			    nb_tensor_data(nb_module_tensor(br, sn[k])), SC));
+	}
+	nb_module *bs = nb_module_child(m, 0);
+	int64_t tracked = *(int64_t *)nb_tensor_data(
+	                      nb_module_tensor(bs, "num_batches_tracked"));
+	/* evaluation mode: the running statistics, no communication */
+	nb_module_set_training(m, false);
+	nb_module_set_training(ref, false);
+	nb_graph_set_training(g, false);
+	bn_step(ref, g, x[0], rr, 0, total, yr, dxr);
+	bn_step(m, g, x[0], rr, first, n, ys, dxs);
+	double de = fmax(diff(ys, yr + (size_t)first * row, (size_t)n * row),
+	                 diff(dxs, dxr + (size_t)first * row,
+	                      (size_t)n * row));
+	nb_graph_set_training(g, true);
+	if (rank_ == 0)
+		printf("# sync_batch_norm (np %d, %d rows): output %.3g, input "
+		       "gradient %.3g, weight/bias gradients %.3g, running "
+		       "statistics %.3g, evaluation %.3g\n", size_, total, dy, ddx,
+		       dparam, dstat, de);
+	report(dy <= 1e-10 && ddx <= 1e-10, "sync_batch_norm: output and input "
+	       "gradient = batch_norm on the global batch (float64, 1e-10)");
+	report(dparam <= 1e-10, "sync_batch_norm: weight and bias gradients "
+	       "summed over the ranks = batch_norm's (1e-10)");
+	report(dstat <= 1e-10 && tracked == 2, "sync_batch_norm: running "
+	       "statistics (unbiased, global count) and num_batches_tracked "
+	       "= batch_norm's after 2 steps");
+	report(de <= 1e-10, "sync_batch_norm in evaluation mode = batch_norm");
+	/* a layer made directly, without a communicator: batch_norm */
+	nb_module *solo = nb_sync_batch_norm_new("bn", NULL, SC, NB_F64);
+	report(solo && nb_module_tensor(solo, "num_batches_tracked"),
+	       "nb_sync_batch_norm_new without a communicator");
+	nb_module_free(solo);
+	nb_graph_free(g);
+	nb_module_free(ref);
+	nb_module_free(m);
+	nb_module_free(plain);
+}
+
+/* ---- a skipped step: an error on every rank, not a hang ---- */
+
+/* The last rank skips nb_optim_step once: the next step's check finds
+ * the optimizers' counts differ.  The collectives still pair, so the
+ * context goes on. */
+static void check_skipped_optim_step(void)
+{
+	nb_module *m = model(3, false);
+	nb_ddp *p = nb_ddp_new(D, m, NULL);
+	nb_tensor *pm[8];
+	size_t n = nb_module_params(m, true, pm, 8);
+	nb_sgd_opts so = nb_sgd_defaults();
+	nb_optim *o = nb_optim_sgd(pm, n, &so);
+	nb_ddp_set_optim(p, o);
+	nb_graph *g = nb_graph_new();
+	nb_status st = NB_OK;
+	for (int step = 0; step < 2; step++) {
+		nb_graph_reset(g);
+		nb_module_zero_grad(m);
+		nb_ddp_backward(p, loss_of(g, m, rank_ * B, B), NULL);
+		st = nb_ddp_finish(p);
+		if (!(step == 0 && rank_ == size_ - 1))
+			nb_optim_step(o);
+	}
+	expect(st, NB_ESTATE, "skipped (or repeated) nb_optim_step",
+	       "a rank skipping nb_optim_step: an error on every rank at the "
+	       "next step");
+	nb_graph_free(g);
+	nb_optim_free(o);
+	nb_ddp_free(p);
+	nb_module_free(m);
+}
+
+/* Rank 1 runs out of batches a step early and reaches the end-of-epoch
+ * barrier while the others are in their third step: every rank gets
+ * the error, none hangs.  Its own communicator (nb_dist_init again:
+ * a fresh duplicate), because the others' third-step allreduces are
+ * left without partners on it. */
+static void check_fewer_batches(void)
+{
+	nb_dist *d2 = nb_dist_init(NULL, NULL);
+	nb_module *m = model(3, false);
+	nb_ddp *p = d2 ? nb_ddp_new(d2, m, NULL) : NULL;
+	nb_graph *g = nb_graph_new();
+	nb_status st = NB_OK;
+	int steps = rank_ == 1 ? 2 : 3;
+	for (int step = 0; p && step < steps && !st; step++) {
+		nb_graph_reset(g);
+		nb_module_zero_grad(m);
+		nb_ddp_backward(p, loss_of(g, m, rank_ * B, B), NULL);
+		st = nb_ddp_finish(p);
+	}
+	if (p && !st)
+		st = nb_ddp_barrier(p);
+	expect(st, NB_ESTATE, "different numbers of steps", "a rank with "
+	       "fewer batches: an error on every rank (barrier against step)");
+	nb_status again = p ? nb_ddp_finish(p) : NB_OK;
+	report(again == NB_ESTATE && strstr(nb_last_error(), "nb_dist_abort"),
+	       "the broken context refuses further steps");
+	nb_graph_free(g);
+	nb_ddp_free(p);
+	nb_module_free(m);
+	nb_dist_free(d2);
+}
+
+static void check_rank_seed(void)
+{
+	report(nb_dist_rank_seed(42, 0) == 42 &&
+	       nb_dist_rank_seed(42, 1) != nb_dist_rank_seed(42, 2) &&
+	       nb_dist_rank_seed(42, 1) == nb_dist_rank_seed(42, 1) &&
+	       nb_dist_rank_seed(42, 1) != 42,
+	       "nb_dist_rank_seed: rank 0 the seed, others distinct");
+}
+
+/* ZeRO-1: 3 AdamW steps with the state sharded equal one process's
+ * AdamW over the global batch, and each rank keeps ceil(T / size)
+ * elements of each moment.  (fc2.bias, frozen, is broadcast from rank
+ * 0 and left alone.) */
+static void check_zero(void)
+{
+	nb_module *m = model(100 + (uint64_t)rank_, false);
+	nb_module *ref = model(100, false);
+	/* 63 trainable elements: 2 ranks pad their flat vector */
+	nb_module_freeze(m, "fc2.bias", true, NULL);
+	nb_module_freeze(ref, "fc2.bias", true, NULL);
+	nb_adam_opts ao = nb_adamw_defaults();
+	ao.lr = 0.01;
+	nb_zero *z = nb_zero_new(D, m, &ao, true);
+	report(z != NULL, "nb_zero_new");
+	nb_tensor *pr[8];
+	size_t n = nb_module_params(ref, true, pr, 8);
+	nb_optim *or = nb_optim_adamw(pr, n, &ao);
+	nb_graph *g = nb_graph_new();
+	double pdiff = 0;
+	bool same = true;
+	for (int step = 0; step < 3 && z; step++) {
+		int first = step * size_ * B;
+		nb_module_zero_grad(m);
+		nb_module_zero_grad(ref);
+		nb_graph_reset(g);
+		nb_backward(loss_of(g, m, first + rank_ * B, B), NULL);
+		nb_status st = nb_zero_step(z);
+		nb_graph_reset(g);
+		nb_backward(loss_of(g, ref, first, size_ * B), NULL);
+		nb_optim_step(or);
+		pdiff = fmax(pdiff, st ? INFINITY : max_diff(m, ref, false));
+		same = same && same_everywhere(m);
+	}
+	size_t total = nb_module_numel(ref, true);
+	size_t want = total / (size_t)size_ + (total % (size_t)size_ != 0);
+	nb_tensor *ea = nb_optim_state_find(nb_zero_optim(z), "0.exp_avg");
+	if (rank_ == 0)
+		printf("# zero: %zu parameters, %zu per rank, parameter error "
+		       "%.3g after 3 AdamW steps\n", total,
+		       nb_zero_shard_numel(z), pdiff);
+	report(pdiff <= 1e-10 && same, "zero: parameters after 3 AdamW steps "
+	       "= one process (1e-10), identical on every rank");
+	report(nb_zero_shard_numel(z) == want && ea &&
+	       nb_tensor_numel(ea) == want, "zero: each rank keeps "
+	       "ceil(T / size) elements of Adam's moments");
+	nb_graph_free(g);
+	nb_optim_free(or);
+	nb_zero_free(z);
+	nb_module_free(m);
+	nb_module_free(ref);
+}
+
 int main(int argc, char **argv)
 {
 	make_data();
@@ -405,6 +689,11 @@ int main(int argc, char **argv)
 	              "drop_last shards disjoint, remainder dropped");
 	check_mismatches();
 	check_checkpoint();
+	check_rank_seed();
+	check_sync_bn();
+	check_skipped_optim_step();
+	check_zero();
+	check_fewer_batches(); /* last: it leaves requests unpaired */
 	drop_batch();
 	if (rank_ == 0)
 		printf("1..%d\n", tap_n);

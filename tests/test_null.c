@@ -1455,6 +1455,25 @@ Test(null, dist)
 	EXPECT_QUIET(nb_ddp_stats_get(NULL).buckets, 0);
 	COVERS(nb_dist_shard);
 	EXPECT_EINVAL(nb_dist_shard(10, 1, 0, 0, 2, 0, NULL, 5));
+	/* i19-dist: step agreement, rank seeds, sync_batch_norm */
+	COVERS(nb_ddp_set_optim);
+	EXPECT_NOOP(nb_ddp_set_optim(NULL, NULL));
+	COVERS(nb_ddp_barrier);
+	EXPECT_EINVAL(nb_ddp_barrier(NULL));
+	COVERS(nb_dist_rank_seed);
+	COVERS(nb_sync_batch_norm_convert);
+	EXPECT_EINVAL(nb_sync_batch_norm_convert(NULL, NULL, NULL));
+	COVERS(nb_sync_batch_norm_new); /* NULL d: plain batch_norm */
+	COVERS(nb_zero_new);
+	EXPECT_NULL_EINVAL(nb_zero_new(NULL, m, NULL, true));
+	COVERS(nb_zero_free);
+	EXPECT_NOOP(nb_zero_free(NULL));
+	COVERS(nb_zero_step);
+	EXPECT_EINVAL(nb_zero_step(NULL));
+	COVERS(nb_zero_optim);
+	EXPECT_QUIET(nb_zero_optim(NULL), NULL);
+	COVERS(nb_zero_shard_numel);
+	EXPECT_QUIET(nb_zero_shard_numel(NULL), 0);
 }
 
 /* text corpus and sampling (issue 18) */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "train_data.h"
+#include "train_dist.h"
 
 #define DEFAULT_SPEC "linear:256 batch_norm relu dropout:0.2 " \
                      "linear:256 batch_norm relu linear:10"
@@ -27,9 +28,11 @@ typedef struct train_opts {
 	int n_freeze;
 	double lr, momentum, weight_decay, clip_norm, clip_value, l1, l2;
 	double beta1, beta2, eps, alpha;
+	double bucket_mb;       /* --bucket-mb: ddp's bucket size, 0 default */
 	bool lr_set, momentum_set, wd_set, beta1_set, beta2_set, eps_set,
 	     alpha_set;
 	bool nesterov, json, anomaly, synthetic, quiet;
+	bool dist, sync_bn;    /* --dist, --sync-bn (tools/train_dist.c) */
 	uint64_t seed, epochs, batch, threads, train_limit, test_limit;
 } train_opts;
 
@@ -48,6 +51,7 @@ typedef struct train_ctx {
 	char *spec;             /* the model's spec (owned) */
 	loss_kind loss;        /* ce for the built-in sets */
 	bool tty;
+	train_dist dist;        /* --dist: the MPI job, or one process */
 } train_ctx;
 
 static int usage(void)
@@ -92,6 +96,10 @@ static int usage(void)
 "  --seed N            seed of initialization, shuffling, dropout (0)\n"
 "  --threads N         threads of matrix products (1 to 64)\n"
 "  --detect-anomaly    fail at the first op making a NaN or infinity\n"
+"Data-parallel (under mpirun; doc/distributed.md):\n"
+"  --dist              one rank per process, --batch the global batch\n"
+"  --sync-bn           batch_norm statistics over all ranks' samples\n"
+"  --bucket-mb X       gradient bucket size in MiB (default 25)\n"
 "Checkpoints (safetensors):\n"
 "  --save FILE         save the model, its spec and the optimizer's state\n"
 "  --load FILE         resume from FILE: weights (all names must match),\n"
@@ -129,7 +137,8 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	       O_BATCH, O_EPOCHS, O_CLIP_NORM, O_CLIP_VALUE, O_L1, O_L2,
 	       O_SEED, O_THREADS, O_ANOMALY, O_SAVE, O_LOAD, O_INIT_FROM,
 	       O_FREEZE, O_JSON, O_QUIET, O_HELP, O_VERSION, O_BETA1, O_BETA2,
-	       O_EPS, O_ALPHA, O_INIT, O_TARGET, O_LOSS, O_VAL_SPLIT };
+	       O_EPS, O_ALPHA, O_INIT, O_TARGET, O_LOSS, O_VAL_SPLIT, O_DIST,
+	       O_SYNC_BN, O_BUCKET };
 	static const struct option lo[] = {
 		{"model", required_argument, NULL, O_MODEL},
 		{"data", required_argument, NULL, O_DATA},
@@ -163,6 +172,9 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		{"target", required_argument, NULL, O_TARGET},
 		{"loss", required_argument, NULL, O_LOSS},
 		{"val-split", required_argument, NULL, O_VAL_SPLIT},
+		{"dist", no_argument, NULL, O_DIST},
+		{"sync-bn", no_argument, NULL, O_SYNC_BN},
+		{"bucket-mb", required_argument, NULL, O_BUCKET},
 		{"json", no_argument, NULL, O_JSON},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"help", no_argument, NULL, O_HELP},
@@ -179,7 +191,8 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		          : c == O_CLIP_VALUE ? &o->clip_value
 		          : c == O_L1 ? &o->l1 : c == O_L2 ? &o->l2
 		          : c == O_BETA1 ? &o->beta1 : c == O_BETA2 ? &o->beta2
-		          : c == O_EPS ? &o->eps : c == O_ALPHA ? &o->alpha : NULL;
+		          : c == O_EPS ? &o->eps : c == O_ALPHA ? &o->alpha
+		          : c == O_BUCKET ? &o->bucket_mb : NULL;
 		uint64_t *u = c == O_SEED ? &o->seed : c == O_EPOCHS ? &o->epochs
 		            : c == O_BATCH ? &o->batch
 		            : c == O_TRAIN_LIMIT ? &o->train_limit
@@ -234,6 +247,8 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 				                       "and 1)", optarg);
 			o->val_split_set = true;
 			break;
+		case O_DIST: o->dist = true; break;
+		case O_SYNC_BN: o->sync_bn = true; break;
 		case O_JSON: o->json = true; break;
 		case O_QUIET: o->quiet = true; break;
 		case O_THREADS: {
@@ -262,6 +277,11 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	if (o->load && o->init_from)
 		return cli_usage_error("train", "--load and --init-from exclude "
 		                       "each other");
+	if ((o->sync_bn || o->bucket_mb > 0) && !o->dist)
+		return cli_usage_error("train", "--%s needs --dist",
+		                       o->sync_bn ? "sync-bn" : "bucket-mb");
+	if (o->bucket_mb > 1e6)
+		return bad_value("bucket-mb", "(more than 1e6)");
 	if (o->synthetic && o->data)
 		return cli_usage_error("train", "--data and --synthetic exclude "
 		                       "each other");
@@ -374,13 +394,13 @@ static int setup_optim(train_ctx *t)
 		double lr = nb_optim_get_lr(t->opt);
 		nb_status st = nb_optim_load_state(t->opt, o->load);
 		nb_optim_set_lr(t->opt, lr);
-		if (st == NB_OK && !o->json)
+		if (st == NB_OK && !o->json && td_leader(&t->dist))
 			fprintf(stderr, "nabla train: resumed %s's state and epoch "
 			        "%lld from %s\n", nb_optim_name(t->opt),
 			        (long long)t->epoch0, o->load);
 		else if (st && st != NB_ENOTFOUND && st != NB_EINVAL)
 			goto fail;
-		else if (st && !o->json)
+		else if (st && !o->json && td_leader(&t->dist))
 			fprintf(stderr, "nabla train: %s; the optimizer starts "
 			        "afresh\n", nb_last_error());
 		if (t->sched && nb_sched_set_epoch(t->sched, t->epoch0))
@@ -437,7 +457,7 @@ static int load_data(train_ctx *t)
 		return CLI_FAIL;
 	}
 	if (st) {
-		if (!o->synthetic)
+		if (!o->synthetic && td_leader(&t->dist))
 			fprintf(stderr, "nabla train: Fashion-MNIST is not in %s "
 			        "(apt-get install dataset-fashion-mnist, or --data "
 			        "DIR); using the built-in synthetic data set\n", dir);
@@ -567,7 +587,8 @@ static int load_weights(train_ctx *t)
 		fprintf(stderr, "nabla train: %s\n", nb_last_error());
 		return CLI_FAIL;
 	}
-	if (path && !o->json && (rep.missing || rep.unexpected))
+	if (path && !o->json && td_leader(&t->dist) &&
+	    (rep.missing || rep.unexpected))
 		fprintf(stderr, "nabla train: %s: loaded %zu tensors; kept the "
 		        "initial values of %zu (%s); skipped %zu (%s)\n", path,
 		        rep.loaded, rep.missing, rep.missing_names, rep.unexpected,
@@ -667,28 +688,59 @@ static void json_start(train_ctx *t, const char *spec)
 
 /* ---- the loop ---- */
 
+/*
+ * The loss of one step on this process's rows of the global batch of k
+ * at idx.  Under --dist each rank takes its share (td_share) and its
+ * mean loss is weighted by share * ranks / k, so that the average of
+ * the ranks' gradients is the gradient of the mean over the global
+ * batch even when k does not divide evenly.
+ */
+static nb_tensor *step_loss(train_ctx *t, const int64_t *idx, size_t k,
+                            size_t *mine, nb_tensor **data_loss)
+{
+	nb_tensor *bx, *by;
+	size_t off, kr = td_share(&t->dist, k, &off);
+	*mine = kr;
+	nb_batch_gather(t->g, t->d.train_x, t->d.train_y, idx + off, kr,
+	                &bx, &by);
+	nb_tensor *loss = train_loss_of(t->g, t->loss,
+	    nb_module_forward(t->model, t->g, bx), by);
+	*data_loss = loss;
+	if (kr * (size_t)t->dist.size != k)
+		loss = nb_affine_scalar(t->g, loss, (double)kr *
+		                        t->dist.size / (double)k, 0);
+	return penalty(t, loss);
+}
+
 static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
                        double *train_loss, double *rate)
 {
 	const train_opts *o = t->o;
 	nb_rng *r = nb_graph_rng(t->g);
 	size_t n = (size_t)nb_tensor_dim(t->d.train_x, 0), steps = 0;
-	double sum = 0, t0 = now(), last = 0;
-	nb_shuffle(idx, n, r);
+	/* the loss summed over this process's samples, and their count */
+	double sums[2] = {0, 0}, t0 = now(), last = 0;
+	if (!t->dist.d)
+		nb_shuffle(idx, n, r);
+	else if (td_order(&t->dist, n, o->seed, epoch, idx)) {
+		fprintf(stderr, "nabla train: %s\n", nb_last_error());
+		return CLI_FAIL;
+	}
 	nb_module_set_training(t->model, true);
 	for (size_t at = 0; at < n; at += o->batch) {
-		size_t k = n - at < o->batch ? n - at : o->batch;
-		nb_tensor *bx, *by;
+		size_t k = n - at < o->batch ? n - at : o->batch, kr;
+		/* A last batch smaller than the ranks is dropped (on every
+		 * rank alike: each knows k). */
+		if (k < (size_t)t->dist.size)
+			break;
+		nb_tensor *loss;
 		nb_graph_reset(t->g);
 		nb_optim_zero_grad(t->opt, false);
-		nb_batch_gather(t->g, t->d.train_x, t->d.train_y, idx + at, k,
-		                &bx, &by);
-		nb_tensor *loss = train_loss_of(t->g, t->loss,
-		    nb_module_forward(t->model, t->g, bx), by);
-		nb_tensor *total = penalty(t, loss);
-		if (!total || nb_backward(total, NULL)) {
+		nb_tensor *total = step_loss(t, idx + at, k, &kr, &loss);
+		if (!total || td_backward(&t->dist, total)) {
 			fprintf(stderr, "%snabla train: %s\n", t->tty ? "\n" : "",
-			        nb_graph_errmsg(t->g));
+			        nb_graph_status(t->g) ? nb_graph_errmsg(t->g)
+			                              : nb_last_error());
 			return CLI_FAIL;
 		}
 		double l = nb_tensor_item(loss);
@@ -704,16 +756,21 @@ static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
 			fprintf(stderr, "nabla train: %s\n", nb_last_error());
 			return CLI_FAIL;
 		}
-		sum += l * (double)k;
+		sums[0] += l * (double)kr;
+		sums[1] += (double)kr;
 		steps++;
 		if (t->tty && now() - last > 0.1) {
 			last = now();
-			progress(t, epoch, at + k, n, sum / (double)(at + k),
+			progress(t, epoch, at + k, n, sums[0] / sums[1],
 			         (double)(at + k) / (last - t0 + 1e-9));
 		}
 	}
-	*train_loss = sum / (double)n;
-	*rate = (double)n / (now() - t0 + 1e-9);
+	if (td_epoch_sums(&t->dist, sums, 2)) {
+		fprintf(stderr, "nabla train: %s\n", nb_last_error());
+		return CLI_FAIL;
+	}
+	*train_loss = sums[0] / sums[1];
+	*rate = sums[1] / (now() - t0 + 1e-9);
 	if (t->tty)
 		fprintf(stderr, "\r%*s\r", 79, "");
 	return CLI_OK;
@@ -744,7 +801,11 @@ static int save_model(train_ctx *t, const char *spec, double acc)
 	                      "nabla.data", t->d.name, t->loss == LOSS_MSE
 	                      ? "nabla.test_mse" : "nabla.test_accuracy",
 	                      accs, "nabla.epoch", ep, NULL};
-	if (nb_checkpoint_save(t->o->save, t->model, t->opt, meta)) {
+	/* Under --dist rank 0 writes, every rank gets its status. */
+	if (t->dist.d ? nb_dist_checkpoint_save(t->dist.d, t->o->save,
+	                                        t->model, t->opt, meta)
+	              : nb_checkpoint_save(t->o->save, t->model, t->opt,
+	                                   meta)) {
 		fprintf(stderr, "nabla train: %s\n", nb_last_error());
 		return CLI_FAIL;
 	}
@@ -756,17 +817,21 @@ static int run(train_ctx *t)
 	const train_opts *o = t->o;
 	int rc;
 	/* A --save that cannot be written fails now, not after training. */
-	if (o->save && nb_safetensors_check_writable(o->save)) {
+	if (o->save && td_leader(&t->dist) &&
+	    nb_safetensors_check_writable(o->save)) {
 		fprintf(stderr, "nabla train: --save: %s (nothing was trained)\n",
 		        nb_last_error());
 		return CLI_FAIL;
 	}
 	if ((rc = load_data(t)) || (rc = build_model(t)) ||
-	    (rc = load_weights(t)) || (rc = setup_optim(t)))
+	    (rc = load_weights(t)) || (rc = setup_optim(t)) ||
+	    (rc = td_setup(&t->dist, t->model, t->opt, o->sync_bn,
+	                         o->bucket_mb)))
 		return rc;
 	if (!(t->g = nb_graph_new()))
 		return CLI_FAIL;
-	nb_graph_seed(t->g, o->seed);
+	/* Each rank its own dropout masks (rank 0: the seed itself). */
+	nb_graph_seed(t->g, nb_dist_rank_seed(o->seed, t->dist.rank));
 	nb_graph_set_anomaly(t->g, o->anomaly);
 	/* Training reads no intermediate gradient: recycle them. */
 	nb_graph_set_retain_grads(t->g, false);
@@ -784,6 +849,12 @@ static int run(train_ctx *t)
 		       (long long)nb_tensor_dim(t->d.test_x, 0),
 		       nb_module_numel(t->model, false),
 		       nb_module_numel(t->model, true), nb_get_num_threads());
+	if (t->dist.d && !o->json)
+		printf("ranks: %d, global batch %llu (%llu or %llu per rank)\n",
+		       t->dist.size, (unsigned long long)o->batch,
+		       (unsigned long long)(o->batch / (uint64_t)t->dist.size),
+		       (unsigned long long)((o->batch + (uint64_t)t->dist.size
+		                             - 1) / (uint64_t)t->dist.size));
 	double acc = NAN, test_loss = NAN, t0 = now();
 	for (uint64_t e = 0; e < o->epochs && !rc; e++) {
 		double train_loss, rate, lr = nb_optim_get_lr(t->opt);
@@ -794,8 +865,9 @@ static int run(train_ctx *t)
 			rc = CLI_FAIL;
 			break;
 		}
-		if ((rc = train_evaluate(t->model, t->g, t->loss, t->d.test_x,
-		                         t->d.test_y, 1000, &test_loss, &acc)))
+		if ((rc = td_evaluate(&t->dist, t->model, t->g, t->loss,
+		                      t->d.test_x, t->d.test_y, 1000, &test_loss,
+		                      &acc)))
 			break;
 		if (o->json)
 			printf("{\"event\": \"epoch\", \"epoch\": %llu, \"lr\": %.9g, "
@@ -813,8 +885,8 @@ static int run(train_ctx *t)
 	free(idx);
 	/* --epochs 0 evaluates the model as built or loaded. */
 	if (!rc && !o->epochs)
-		rc = train_evaluate(t->model, t->g, t->loss, t->d.test_x,
-		                    t->d.test_y, 1000, &test_loss, &acc);
+		rc = td_evaluate(&t->dist, t->model, t->g, t->loss, t->d.test_x,
+		                 t->d.test_y, 1000, &test_loss, &acc);
 	if (!rc && !o->epochs && !o->json) {
 		printf("test_loss %.4f  ", test_loss);
 		print_metric(t, acc, false);
@@ -822,6 +894,8 @@ static int run(train_ctx *t)
 	}
 	if (!rc && o->save)
 		rc = save_model(t, spec, acc);
+	if (!rc && td_leader(&t->dist))
+		td_summary(&t->dist, o->json);
 	if (!rc && o->json) {
 		printf("{\"event\": \"end\", ");
 		print_metric(t, acc, true);
@@ -851,9 +925,14 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "nabla train: %s\n", nb_last_error());
 		return CLI_FAIL;
 	}
-	train_ctx t = {.o = &o};
-	t.tty = !o.quiet && !o.json && isatty(STDERR_FILENO);
-	rc = run(&t);
+	train_ctx t = {.o = &o, .dist = {.size = 1}};
+	if (o.dist && (rc = td_init(&t.dist)))
+		return rc;
+	if (!o.threads)
+		td_threads(&t.dist);
+	t.tty = !o.quiet && !o.json && isatty(STDERR_FILENO) &&
+	        td_leader(&t.dist);
+	rc = td_fail(&t.dist, run(&t));
 	free(t.spec);
 	nb_sched_free(t.sched);
 	nb_optim_free(t.opt);
@@ -862,5 +941,6 @@ int cmd_train(int argc, char **argv)
 	nb_graph_free(t.g);
 	nb_module_free(t.model);
 	nb_dataset_free(&t.d);
+	td_free(&t.dist);
 	return rc;
 }

@@ -53,8 +53,11 @@ bool nb_dist_available(void);
 
 /*
  * Joins the job started by mpirun: initializes MPI (MPI_Init_thread
- * with MPI_THREAD_FUNNELED: only the calling thread talks to MPI) unless
- * it already is, and returns a communicator of all the ranks (a
+ * with MPI_THREAD_FUNNELED: only the calling thread talks to MPI, and
+ * with Open MPI's mpi_yield_when_idle on unless the environment sets
+ * OMPI_MCA_mpi_yield_when_idle: waiting ranks yield their core instead
+ * of spinning on it) unless it already is, and returns a communicator
+ * of all the ranks (a
  * duplicate of MPI_COMM_WORLD).  argc and argv may be NULL.  Collective.
  * Free with nb_dist_free, which finalizes MPI if this call initialized
  * it.  NULL on error with nb_last_error(): NB_ESTATE without MPI or when
@@ -85,6 +88,18 @@ void nb_dist_abort(nb_dist *d, int code, const char *msg);
  * a NULL d. */
 int nb_dist_rank(const nb_dist *d);
 int nb_dist_size(const nb_dist *d);
+
+/*
+ * The seed of rank rank's generators (dropout masks, nb_graph_seed)
+ * derived from the job's seed: seed itself for rank 0 (so one rank
+ * draws what a process without nb_dist draws), else seed + rank *
+ * 0x9E3779B97F4A7C15 (the golden-ratio increment of splitmix64, which
+ * nb_rng_seed runs its seed through, so the ranks' streams are
+ * unrelated).  Reproducible: the same seed and rank give the same
+ * masks.  Data order and initialization must not use it: they take the
+ * job's seed, the same on every rank.  Needs no MPI.
+ */
+uint64_t nb_dist_rank_seed(uint64_t seed, int rank);
 
 /*
  * Collective: checks that every rank's module m has the same tensors
@@ -129,8 +144,10 @@ typedef struct nb_ddp nb_ddp;
 
 /* Options of nb_ddp_new; zeroed fields take the defaults. */
 typedef struct nb_ddp_opts {
-	/* Bytes of gradient per bucket (one MPI_Iallreduce each); 0: 25 MB,
-	 * as PyTorch.  A tensor larger than this gets a bucket of its own. */
+	/* Bytes of gradient per bucket (one MPI_Iallreduce each); 0: 25 MiB,
+	 * as PyTorch, whose first bucket (the last layers') is also at most
+	 * 1 MiB, so that communication starts early in backward.  A tensor
+	 * larger than this gets a bucket of its own. */
 	size_t bucket_bytes;
 	/* Start each bucket's allreduce after backward rather than during
 	 * it (for measurements and debugging; the result is the same, but
@@ -167,8 +184,9 @@ nb_status nb_ddp_backward(nb_ddp *p, nb_tensor *loss,
                           const nb_tensor *grad_out);
 /*
  * Collective: starts the allreduces backward did not start, checks that
- * the ranks agree (same bucket layout and step, every parameter reached
- * by backward on every rank, no backward failed), waits, and sets each
+ * the ranks agree (same bucket layout, step count and optimizer step
+ * count (nb_ddp_set_optim), every parameter reached by backward on
+ * every rank, no backward failed), waits, and sets each
  * parameter's gradient to the mean of the ranks' gradients (a parameter
  * without a gradient tensor gets one).  Call it after nb_ddp_backward
  * and before the optimizer step.  NB_ESTATE, the same on every rank,
@@ -182,6 +200,28 @@ nb_status nb_ddp_finish(nb_ddp *p);
  * (PyTorch's no_sync()).
  */
 void nb_ddp_set_no_sync(nb_ddp *p, bool on);
+/*
+ * Makes nb_ddp_finish also check that every rank's optimizer o has
+ * taken the same number of steps (nb_optim_step_count), so that a rank
+ * that skipped (or repeated) nb_optim_step is an error on every rank at
+ * the next step instead of parameters that drift apart silently.  o is
+ * borrowed (NULL stops the check); set it on every rank or none.
+ */
+void nb_ddp_set_optim(nb_ddp *p, const nb_optim *o);
+/*
+ * Collective: a point where every rank must have taken the same number
+ * of steps, such as the end of an epoch.  It runs the same agreement
+ * check as nb_ddp_finish, so a rank that ran out of batches early and
+ * reached here pairs with the others' next nb_ddp_finish, and every rank
+ * gets NB_ESTATE ("rank 1 is at nb_ddp_barrier after 2 steps and rank 0
+ * is in a training step after 2") instead of a hang.  Call it before
+ * any other collective that follows a loop of steps (an evaluation's
+ * allreduce): a collective of another kind would not pair with the
+ * check.  A disagreement in step counts, kinds or bucket layouts
+ * breaks p: the gradient allreduces in flight can never complete, so
+ * later calls fail at once and the job should end (nb_dist_abort).
+ */
+nb_status nb_ddp_barrier(nb_ddp *p);
 
 /* Figures of a gradient-averaging context (nb_ddp_stats). */
 typedef struct nb_ddp_stats {
@@ -192,9 +232,80 @@ typedef struct nb_ddp_stats {
 	size_t started_in_backward; /* buckets started during the last
 	                               backward (the rest by finish) */
 	double wait_seconds;   /* time blocked in finish, all steps */
+	/* The part of it after the agreement check, when every rank has
+	 * started every bucket: allreduce time that backward did not hide,
+	 * without the wait for the slowest rank to arrive. */
+	double exposed_seconds;
 } nb_ddp_stats;
 /* p's figures; zeroes for a NULL p. */
 nb_ddp_stats nb_ddp_stats_get(const nb_ddp *p);
+
+/* ---- sync_batch_norm (PyTorch's nn.SyncBatchNorm) ---- */
+
+/*
+ * Swaps every batch_norm layer (nb_op_layer_new of the registered
+ * batch_norm op, anywhere under m) for a sync_batch_norm layer over d's
+ * ranks, keeping its tensors, their names and values, and its momentum
+ * and eps (torch.nn.SyncBatchNorm.convert_sync_batchnorm).  In training
+ * mode sync_batch_norm takes the batch statistics over the samples of
+ * every rank (two MPI_Allreduce of C+1 and C doubles per layer in
+ * forward, one of 2C in backward), so that each rank's output and
+ * gradients are those of batch_norm over the global batch; running
+ * statistics use the global count (unbiased variance) and every rank's
+ * are the same.  In evaluation mode it is batch_norm.  Every rank must
+ * run the layers in the same order (the same model): their forward and
+ * backward are collective on d.  d is borrowed and must outlive m's
+ * use (a layer whose communicator was freed fails with NB_ESTATE).
+ * *converted (may be NULL) gets the number of layers swapped.
+ * NB_EINVAL for a NULL m or d; NB_ENOMEM.
+ */
+nb_status nb_sync_batch_norm_convert(nb_module *m, nb_dist *d,
+                                     size_t *converted);
+/*
+ * A new sync_batch_norm layer (as batch_norm's: weight, bias,
+ * running_mean, running_var, num_batches_tracked, for `features`
+ * channels) over d's ranks; d may be NULL, or have one rank, and then
+ * the layer computes plain batch_norm (also in a build without MPI).
+ * NULL on error with nb_last_error(), as nb_op_layer_new.
+ */
+nb_module *nb_sync_batch_norm_new(const char *name, nb_dist *d,
+                                  int64_t features, nb_dtype dt);
+
+/* ---- ZeRO stage 1: sharded Adam / AdamW state ---- */
+
+typedef struct nb_zero nb_zero;
+
+/*
+ * Collective: an Adam (decoupled false) or AdamW (true) with options o
+ * (NULL: the defaults) over m's trainable parameters whose state is
+ * sharded over d's ranks (ZeRO stage 1): each rank keeps the moments of
+ * about 1/size of the elements.  m's parameters must share one dtype.
+ * Checks that the ranks' models agree and broadcasts rank 0's, as
+ * nb_ddp_new.  Use it instead of nb_ddp and nb_optim_step: each step,
+ * nb_backward on this rank's shard of the batch (mean loss), then
+ * nb_zero_step.  One parameter group: weight decay applies to every
+ * element (no nb_optim_adamw_no_decay split).  m and d are borrowed.
+ * NULL on error with nb_last_error() (NB_EDTYPE for mixed dtypes,
+ * NB_ESTATE when the ranks' models differ, NB_ENOMEM).
+ */
+nb_zero *nb_zero_new(nb_dist *d, nb_module *m, const nb_adam_opts *o,
+                     bool decoupled);
+void nb_zero_free(nb_zero *z);
+/*
+ * Collective: the gradients' mean over the ranks, reduced and
+ * scattered (MPI_Reduce_scatter_block: each rank gets its own slice),
+ * an optimizer step on this rank's slice, and MPI_Allgather of the
+ * updated slices into every rank's parameters.  No communication
+ * overlaps backward, and no step agreement is checked (unlike
+ * nb_ddp_finish).  NB_EIO if MPI fails.
+ */
+nb_status nb_zero_step(nb_zero *z);
+/* The optimizer of this rank's slice (borrowed): for nb_optim_set_lr,
+ * schedules and its state (nb_optim_state_find(o, "0.exp_avg") has
+ * nb_zero_shard_numel elements).  NULL for a NULL z. */
+nb_optim *nb_zero_optim(const nb_zero *z);
+/* Elements of parameters (and of each moment) this rank keeps. */
+size_t nb_zero_shard_numel(const nb_zero *z);
 
 /* ---- distributed sampler ---- */
 

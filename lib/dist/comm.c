@@ -20,6 +20,44 @@ uint64_t nb__dist_hash(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+/* The live communicators, by id, for sync_batch_norm's "group"
+ * attribute (an op's attributes are numbers, not pointers).  Ids are
+ * never reused, so a layer left with a freed communicator's id fails
+ * rather than talking to another one. */
+#define MAX_LIVE 64
+static nb_dist *live[MAX_LIVE];
+
+nb_dist *nb__dist_by_id(int64_t id)
+{
+	for (int i = 0; id > 0 && i < MAX_LIVE; i++)
+		if (live[i] && live[i]->id == id)
+			return live[i];
+	return NULL;
+}
+
+#ifdef HAVE_MPI
+static int64_t last_id;
+
+/* Gives d an id and a place among the live ones (none when full: d
+ * then cannot serve sync_batch_norm, which says so). */
+static void enlist(nb_dist *d)
+{
+	for (int i = 0; i < MAX_LIVE; i++)
+		if (!live[i]) {
+			live[i] = d;
+			d->id = ++last_id;
+			return;
+		}
+}
+#endif
+
+static void delist(nb_dist *d)
+{
+	for (int i = 0; i < MAX_LIVE; i++)
+		if (live[i] == d)
+			live[i] = NULL;
+}
+
 bool nb_dist_available(void)
 {
 #ifdef HAVE_MPI
@@ -75,6 +113,7 @@ static nb_dist *dist_over(MPI_Comm comm, bool owns)
 	d->owns_mpi = owns;
 	if (owns)
 		owned_live++;
+	enlist(d);
 	return d;
 }
 
@@ -88,6 +127,13 @@ nb_dist *nb_dist_init(int *argc, char ***argv)
 		return NULL;
 	}
 	if (!inited) {
+		/* Open MPI busy-polls while a rank waits; on a node with more
+		 * runnable processes than cores (shared machines, oversubscribed
+		 * ranks) the poll steals the core from the rank still computing
+		 * (measured here: 6,200 samples/s without, 37,700 with, mlp784 at
+		 * 2 ranks).  Yielding costs nothing when the core is free.  The
+		 * user's setting wins; other MPIs ignore the variable. */
+		setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
 		int provided = 0;
 		int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED,
 		                         &provided);
@@ -120,6 +166,7 @@ void nb_dist_free(nb_dist *d)
 {
 	if (!d)
 		return;
+	delist(d);
 	if (d->data != MPI_COMM_NULL)
 		MPI_Comm_free(&d->data);
 	if (d->ctl != MPI_COMM_NULL)
@@ -293,7 +340,11 @@ nb_dist *nb_dist_adopt(const void *mpi_comm)
 	return NULL;
 }
 
-void nb_dist_free(nb_dist *d) { nb__free(d); }
+void nb_dist_free(nb_dist *d)
+{
+	delist(d);
+	nb__free(d);
+}
 
 void nb_dist_abort(nb_dist *d, int code, const char *msg)
 {

@@ -23,6 +23,10 @@
 #include "dist_internal.h"
 
 #define DEFAULT_BUCKET_BYTES ((size_t)25 << 20)
+/* The first bucket (the last layers, whose gradients backward finishes
+ * first) is at most this, as PyTorch's _DEFAULT_FIRST_BUCKET_BYTES, so
+ * that communication starts early in backward. */
+#define FIRST_BUCKET_BYTES ((size_t)1 << 20)
 
 #ifdef HAVE_MPI
 
@@ -34,6 +38,15 @@ typedef struct bucket {
 	MPI_Request req;
 	bool started;
 } bucket;
+
+/* What each rank tells the others in nb_ddp_finish and nb_ddp_barrier:
+ * the kind of call (a step or a barrier), the bucket layout, the count
+ * of steps and of optimizer steps, this rank's failure, the parameters
+ * without gradient.  The same allgather in both calls, so that a rank
+ * at a barrier pairs with one still stepping and both see it. */
+enum { A_KIND, A_LAYOUT, A_STEP, A_OPTIM, A_ERR, A_MISSING,
+       A_FIRST_MISSING, A_N };
+enum { KIND_STEP = 1, KIND_BARRIER = 2 };
 
 /* A parameter's index in bucket order, found by its tensor. */
 typedef struct lookup {
@@ -50,15 +63,18 @@ struct nb_ddp {
 	size_t *bucket_of;
 	bool *ready;
 	lookup *lut;            /* sorted by tensor */
+	uint64_t *all;          /* the ranks' reports, size x A_N */
 	bucket *b;
 	size_t n_buckets, next; /* next bucket to start */
 	uint64_t layout;        /* hash of the bucket layout */
 	bool no_sync, after;
+	bool broken;            /* the ranks' collectives no longer pair */
+	const nb_optim *optim;  /* whose step count is checked, or NULL */
 	nb_status local_err;    /* this rank's backward failed */
 	size_t started_in_backward;
 	uint64_t steps;
 	size_t bytes;
-	double wait_seconds;
+	double wait_seconds, exposed_seconds;
 };
 
 static int by_tensor(const void *a, const void *b)
@@ -91,7 +107,8 @@ static nb_status collect(nb_ddp *p)
 	p->ready = nb__calloc(c, sizeof *p->ready);
 	p->lut = nb__calloc(c, sizeof *p->lut);
 	p->b = nb__calloc(c, sizeof *p->b);
-	if (!p->params || !p->names || !p->bucket_of || !p->ready ||
+	p->all = nb__calloc((size_t)p->d->size * A_N, sizeof *p->all);
+	if (!p->all || !p->params || !p->names || !p->bucket_of || !p->ready ||
 	    !p->lut || !p->b)
 		return nb__set_error(NB_ENOMEM, "ddp: out of memory");
 	size_t at = 0;
@@ -126,7 +143,9 @@ static nb_status make_buckets(nb_ddp *p, size_t limit)
 		size_t bytes = nb__nbytes(x);
 		bucket *cur = p->n_buckets ? &p->b[p->n_buckets - 1] : NULL;
 		if (!cur || cur->dtype != x->dtype ||
-		    (cur->numel + x->numel) * nb_dtype_size(x->dtype) > limit ||
+		    (cur->numel + x->numel) * nb_dtype_size(x->dtype) >
+		    (p->n_buckets == 1 && limit > FIRST_BUCKET_BYTES
+		     ? FIRST_BUCKET_BYTES : limit) ||
 		    cur->numel + x->numel > (size_t)INT_MAX) {
 			cur = &p->b[p->n_buckets++];
 			*cur = (bucket){.first = i, .dtype = x->dtype,
@@ -194,7 +213,9 @@ void nb_ddp_free(nb_ddp *p)
 	if (!p)
 		return;
 	for (size_t k = 0; k < p->n_buckets; k++) {
-		if (p->b[k].req != MPI_REQUEST_NULL)
+		/* A broken context's requests may never complete (their
+		 * partners were not started): they are left to MPI. */
+		if (p->b[k].req != MPI_REQUEST_NULL && !p->broken)
 			MPI_Wait(&p->b[k].req, MPI_STATUS_IGNORE);
 		nb__free(p->b[k].buf);
 	}
@@ -204,6 +225,7 @@ void nb_ddp_free(nb_ddp *p)
 	nb__free(p->ready);
 	nb__free(p->lut);
 	nb__free(p->b);
+	nb__free(p->all);
 	nb__free(p);
 }
 
@@ -303,8 +325,46 @@ void nb_ddp_set_no_sync(nb_ddp *p, bool on)
 		p->no_sync = on;
 }
 
-/* What each rank tells the others in nb_ddp_finish. */
-enum { A_LAYOUT, A_STEP, A_ERR, A_MISSING, A_FIRST_MISSING, A_N };
+void nb_ddp_set_optim(nb_ddp *p, const nb_optim *o)
+{
+	if (p)
+		p->optim = o;
+}
+
+
+static const char *kind_name(uint64_t k)
+{
+	return k == KIND_BARRIER ? "at nb_ddp_barrier (out of batches)"
+	                         : "in a training step (nb_ddp_finish)";
+}
+
+/* The first disagreement on which collectives the ranks are in, as
+ * the same error on every rank: then their data collectives do not
+ * pair, and the context is broken. */
+static nb_status judge_sequence(nb_ddp *p, const uint64_t *all)
+{
+	for (int r = 1; r < p->d->size; r++) {
+		const uint64_t *a = all + (size_t)r * A_N;
+		if (a[A_LAYOUT] != all[A_LAYOUT])
+			return nb__set_error(NB_ESTATE, "ddp: rank %d's gradient "
+			    "buckets differ from rank 0's: every rank must have "
+			    "the same parameters", r);
+		if (a[A_KIND] != all[A_KIND])
+			return nb__set_error(NB_ESTATE, "ddp: rank %d is %s after "
+			    "%llu steps and rank 0 is %s after %llu: the ranks "
+			    "took different numbers of steps (a rank with fewer "
+			    "batches, or a skipped step)", r, kind_name(a[A_KIND]),
+			    (unsigned long long)a[A_STEP],
+			    kind_name(all[A_KIND]),
+			    (unsigned long long)all[A_STEP]);
+		if (a[A_STEP] != all[A_STEP])
+			return nb__set_error(NB_ESTATE, "ddp: rank %d is at step "
+			    "%llu and rank 0 at step %llu: a rank skipped a "
+			    "step", r, (unsigned long long)a[A_STEP],
+			    (unsigned long long)all[A_STEP]);
+	}
+	return NB_OK;
+}
 
 /* The first disagreement in the ranks' reports all[size][A_N], as the
  * same error on every rank; NB_OK when there is none. */
@@ -313,15 +373,13 @@ static nb_status judge(nb_ddp *p, const uint64_t *all)
 	int size = p->d->size;
 	for (int r = 1; r < size; r++) {
 		const uint64_t *a = all + (size_t)r * A_N;
-		if (a[A_LAYOUT] != all[A_LAYOUT])
+		if (a[A_OPTIM] != all[A_OPTIM])
 			return nb__set_error(NB_ESTATE, "ddp_finish: rank %d's "
-			    "gradient buckets differ from rank 0's: every rank "
-			    "must have the same parameters", r);
-		if (a[A_STEP] != all[A_STEP])
-			return nb__set_error(NB_ESTATE, "ddp_finish: rank %d is at "
-			    "step %llu and rank 0 at step %llu: a rank skipped a "
-			    "step", r, (unsigned long long)a[A_STEP],
-			    (unsigned long long)all[A_STEP]);
+			    "optimizer took %llu steps and rank 0's %llu: a rank "
+			    "skipped (or repeated) nb_optim_step, and the ranks' "
+			    "parameters differ", r,
+			    (unsigned long long)a[A_OPTIM],
+			    (unsigned long long)all[A_OPTIM]);
 	}
 	for (int r = 0; r < size; r++) {
 		const uint64_t *a = all + (size_t)r * A_N;
@@ -385,6 +443,49 @@ static void reset_step(nb_ddp *p)
 	p->local_err = NB_OK;
 }
 
+/* This rank's report for the agreement check. */
+static void report(const nb_ddp *p, uint64_t kind, uint64_t *mine)
+{
+	size_t missing = 0, first = 0;
+	for (size_t i = p->n; kind == KIND_STEP && i-- > 0;)
+		if (!p->ready[i] && !p->after) {
+			missing++;
+			first = i;
+		}
+	mine[A_KIND] = kind;
+	mine[A_LAYOUT] = p->layout;
+	mine[A_STEP] = p->steps;
+	mine[A_OPTIM] = p->optim ? (uint64_t)nb_optim_step_count(p->optim) : 0;
+	mine[A_ERR] = (uint64_t)p->local_err;
+	mine[A_MISSING] = missing;
+	mine[A_FIRST_MISSING] = first;
+}
+
+/* The allgather of every rank's report into p->all; then whether the
+ * ranks are in the same collective (else the context breaks). */
+static nb_status agree(nb_ddp *p, uint64_t kind)
+{
+	uint64_t mine[A_N];
+	report(p, kind, mine);
+	int rc = MPI_Allgather(mine, A_N, MPI_UINT64_T, p->all, A_N,
+	                       MPI_UINT64_T, p->d->ctl);
+	if (rc != MPI_SUCCESS) {
+		p->broken = true;
+		return nb__mpi_fail(rc, "ddp: the agreement check");
+	}
+	nb_status st = judge_sequence(p, p->all);
+	if (st)
+		p->broken = true;
+	return st;
+}
+
+static nb_status broken_error(const char *what)
+{
+	return nb__set_error(NB_ESTATE, "%s: an earlier disagreement between "
+	                     "the ranks left collectives unpaired; end the "
+	                     "job (nb_dist_abort)", what);
+}
+
 nb_status nb_ddp_finish(nb_ddp *p)
 {
 	if (!p)
@@ -392,12 +493,8 @@ nb_status nb_ddp_finish(nb_ddp *p)
 		                     "NULL");
 	if (p->no_sync)
 		return NB_OK;
-	size_t missing = 0, first = 0;
-	for (size_t i = p->n; i-- > 0;)
-		if (!p->ready[i] && !p->after) {
-			missing++;
-			first = i;
-		}
+	if (p->broken)
+		return broken_error("ddp_finish");
 	double t0 = now();
 	/* Whatever this rank's state, it starts every bucket (in order)
 	 * so that the other ranks' allreduces complete. */
@@ -406,30 +503,43 @@ nb_status nb_ddp_finish(nb_ddp *p)
 		if (st && !p->local_err)
 			p->local_err = st;
 	}
-	uint64_t mine[A_N] = {p->layout, p->steps, (uint64_t)p->local_err,
-	                      missing, first};
-	uint64_t *all = nb__calloc((size_t)p->d->size * A_N, sizeof *all);
-	int rc = MPI_Allgather(mine, A_N, MPI_UINT64_T, all, A_N,
-	                       MPI_UINT64_T, p->d->ctl);
-	nb_status st = NB_OK;
-	for (size_t k = 0; k < p->n_buckets; k++) {
+	/* The check comes before the waits: when a rank is elsewhere (at
+	 * a barrier, or with other buckets), the buckets never complete,
+	 * and waiting would hang. */
+	nb_status st = agree(p, KIND_STEP);
+	/* Past the check every rank has started every bucket: what is
+	 * left to wait is communication that backward did not hide (the
+	 * wait before it is mostly the slowest rank arriving). */
+	double t1 = now();
+	for (size_t k = 0; !p->broken && k < p->n_buckets; k++) {
 		int rw = MPI_Wait(&p->b[k].req, MPI_STATUS_IGNORE);
 		if (rw != MPI_SUCCESS && !st)
 			st = nb__mpi_fail(rw, "ddp_finish: a bucket's allreduce");
 	}
 	p->wait_seconds += now() - t0;
-	if (!all)
-		st = nb__set_error(NB_ENOMEM, "ddp_finish: out of memory");
-	else if (rc != MPI_SUCCESS)
-		st = nb__mpi_fail(rc, "ddp_finish: the agreement check");
+	p->exposed_seconds += now() - t1;
 	if (!st)
-		st = judge(p, all);
+		st = judge(p, p->all);
 	if (!st)
 		st = unpack(p);
-	nb__free(all);
 	reset_step(p);
 	p->steps++;
 	return st;
+}
+
+nb_status nb_ddp_barrier(nb_ddp *p)
+{
+	if (!p)
+		return nb__set_error(NB_EINVAL, "ddp_barrier: the context is "
+		                     "NULL");
+	if (p->broken)
+		return broken_error("ddp_barrier");
+	if (p->next > 0) {
+		p->broken = true; /* its buckets are in flight, unwaited */
+		return nb__set_error(NB_ESTATE, "ddp_barrier: called between "
+		                     "nb_ddp_backward and nb_ddp_finish");
+	}
+	return agree(p, KIND_BARRIER);
 }
 
 nb_ddp_stats nb_ddp_stats_get(const nb_ddp *p)
@@ -443,6 +553,7 @@ nb_ddp_stats nb_ddp_stats_get(const nb_ddp *p)
 	s.steps = p->steps;
 	s.started_in_backward = p->started_in_backward;
 	s.wait_seconds = p->wait_seconds;
+	s.exposed_seconds = p->exposed_seconds;
 	return s;
 }
 
@@ -484,6 +595,18 @@ void nb_ddp_set_no_sync(nb_ddp *p, bool on)
 {
 	(void)p;
 	(void)on;
+}
+
+void nb_ddp_set_optim(nb_ddp *p, const nb_optim *o)
+{
+	(void)p;
+	(void)o;
+}
+
+nb_status nb_ddp_barrier(nb_ddp *p)
+{
+	return nb__set_error(p ? NB_ESTATE : NB_EINVAL, "ddp_barrier: %s",
+	                     p ? NB_NO_MPI : "the context is NULL");
 }
 
 nb_ddp_stats nb_ddp_stats_get(const nb_ddp *p)

@@ -25,7 +25,11 @@ struct nb_dist {
 #endif
 	int rank, size;
 	bool owns_mpi;      /* nb_dist_init initialized MPI */
+	int64_t id;         /* for sync_batch_norm's attribute (> 0) */
 };
+
+/* The live communicator of id (nb_dist's id), or NULL. */
+nb_dist *nb__dist_by_id(int64_t id);
 
 #ifdef HAVE_MPI
 /* Collective: NB_ESTATE on every rank unless all have the same

@@ -54,3 +54,9 @@ nb_status nb_dist_shard(size_t n, uint64_t seed, uint64_t epoch, int rank,
 	nb__free(perm);
 	return NB_OK;
 }
+
+uint64_t nb_dist_rank_seed(uint64_t seed, int rank)
+{
+	return rank <= 0 ? seed
+	                 : seed + (uint64_t)rank * 0x9E3779B97F4A7C15ull;
+}

@@ -345,3 +345,39 @@ nb_module *nb_layer_new(const char *name, const char *op_name,
 		return NULL;
 	return nb_op_layer_new(name, op, buf, features, dt, flags);
 }
+
+/* ---- swapping an op layer's op (sync_batch_norm's converter) ---- */
+
+const nb_op *nb__op_layer_op(const nb_module *m, const void **attrs)
+{
+	if (!m || nb_module_type(m) != op_layer_class.type)
+		return NULL;
+	const op_layer *s = nb_module_state(m);
+	if (attrs)
+		*attrs = s->attrs;
+	return s->op;
+}
+
+nb_status nb__op_layer_set_op(nb_module *m, const nb_op *op,
+                              const void *attrs)
+{
+	const nb_op *old = nb__op_layer_op(m, NULL);
+	if (!old || !op || !attrs || op->n_inputs != old->n_inputs)
+		return nb__set_error(NB_EINVAL, "layer '%s': cannot apply op "
+		    "'%s' instead of '%s' (not an op layer, or other inputs)",
+		    nb_module_name(m), op ? op->name : "", old ? old->name : "");
+	for (int i = 0; i < op->n_inputs; i++)
+		if (op->inputs[i].role != old->inputs[i].role)
+			return nb__set_error(NB_EINVAL, "layer '%s': input %d of "
+			    "'%s' has another role than '%s''s", nb_module_name(m),
+			    i, op->name, old->name);
+	op_layer *s = nb_module_state(m);
+	void *a = nb__malloc(op->attrs_size ? op->attrs_size : 1);
+	if (!a)
+		return nb__set_error(NB_ENOMEM, "layer: out of memory");
+	memcpy(a, attrs, op->attrs_size);
+	nb__free(s->attrs);
+	s->attrs = a;
+	s->op = op;
+	return NB_OK;
+}
