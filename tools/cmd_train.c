@@ -11,48 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
-#include "train_data.h"
-#include "train_dist.h"
+#include "train.h"
 
 #define DEFAULT_SPEC "linear:256 batch_norm relu dropout:0.2 " \
                      "linear:256 batch_norm relu linear:10"
-#define MAX_FREEZE 32
-
-typedef struct train_opts {
-	const char *spec, *data, *save, *load, *init_from, *optim, *schedule;
-	const char *init;
-	const char *target, *loss_name; /* --data FILE: tools/train_data.c */
-	double val_split;
-	bool val_split_set;
-	const char *freeze[MAX_FREEZE];
-	int n_freeze;
-	double lr, momentum, weight_decay, clip_norm, clip_value, l1, l2;
-	double beta1, beta2, eps, alpha;
-	double bucket_mb;       /* --bucket-mb: ddp's bucket size, 0 default */
-	bool lr_set, momentum_set, wd_set, beta1_set, beta2_set, eps_set,
-	     alpha_set;
-	bool nesterov, json, anomaly, synthetic, quiet;
-	bool dist, sync_bn;    /* --dist, --sync-bn (tools/train_dist.c) */
-	uint64_t seed, epochs, batch, threads, train_limit, test_limit;
-} train_opts;
-
-typedef struct train_ctx {
-	const train_opts *o;
-	nb_dataset d;
-	nb_module *model;
-	nb_graph *g;
-	nb_tensor **params;     /* trainable parameters */
-	size_t n_params;
-	nb_tensor **weights;    /* those of rank >= 2, for --l1 and --l2 */
-	size_t n_weights;
-	nb_optim *opt;
-	nb_sched *sched;
-	int64_t epoch0;         /* epochs done before (--load) */
-	char *spec;             /* the model's spec (owned) */
-	loss_kind loss;        /* ce for the built-in sets */
-	bool tty;
-	train_dist dist;        /* --dist: the MPI job, or one process */
-} train_ctx;
 
 static int usage(void)
 {
@@ -96,6 +58,15 @@ static int usage(void)
 "  --seed N            seed of initialization, shuffling, dropout (0)\n"
 "  --threads N         threads of matrix products (1 to 64)\n"
 "  --detect-anomaly    fail at the first op making a NaN or infinity\n"
+"Character language models (doc/sequence.md):\n"
+"  --text [FILE]       train on the bytes of FILE (default\n"
+"                      " TEXT_DEFAULT "); the model maps\n"
+"                      windows of token ids to logits (default\n"
+"                      \"" TEXT_DEFAULT_SPEC "V\");\n"
+"                      the last --val-split (0.1) is held out; reports\n"
+"                      bits per character; defaults --optim adam --lr\n"
+"                      0.002 --batch 32\n"
+"  --steps T           window of backpropagation through time (64)\n"
 "Data-parallel (under mpirun; doc/distributed.md):\n"
 "  --dist              one rank per process, --batch the global batch\n"
 "  --sync-bn           batch_norm statistics over all ranks' samples\n"
@@ -138,7 +109,7 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	       O_SEED, O_THREADS, O_ANOMALY, O_SAVE, O_LOAD, O_INIT_FROM,
 	       O_FREEZE, O_JSON, O_QUIET, O_HELP, O_VERSION, O_BETA1, O_BETA2,
 	       O_EPS, O_ALPHA, O_INIT, O_TARGET, O_LOSS, O_VAL_SPLIT, O_DIST,
-	       O_SYNC_BN, O_BUCKET };
+	       O_SYNC_BN, O_BUCKET, O_TEXT, O_STEPS };
 	static const struct option lo[] = {
 		{"model", required_argument, NULL, O_MODEL},
 		{"data", required_argument, NULL, O_DATA},
@@ -175,6 +146,8 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		{"dist", no_argument, NULL, O_DIST},
 		{"sync-bn", no_argument, NULL, O_SYNC_BN},
 		{"bucket-mb", required_argument, NULL, O_BUCKET},
+		{"text", optional_argument, NULL, O_TEXT},
+		{"steps", required_argument, NULL, O_STEPS},
 		{"json", no_argument, NULL, O_JSON},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"help", no_argument, NULL, O_HELP},
@@ -196,7 +169,8 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 		uint64_t *u = c == O_SEED ? &o->seed : c == O_EPOCHS ? &o->epochs
 		            : c == O_BATCH ? &o->batch
 		            : c == O_TRAIN_LIMIT ? &o->train_limit
-		            : c == O_TEST_LIMIT ? &o->test_limit : NULL;
+		            : c == O_TEST_LIMIT ? &o->test_limit
+		            : c == O_STEPS ? &o->steps : NULL;
 		if (d) {
 			if (!cli_parse_double(optarg, d) || !(*d >= 0) || isinf(*d))
 				return bad_value(lo[li].name, optarg);
@@ -248,6 +222,13 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 			o->val_split_set = true;
 			break;
 		case O_DIST: o->dist = true; break;
+		case O_TEXT:
+			/* --text FILE as well as --text=FILE; --text alone is the
+			 * default corpus */
+			if (!optarg && optind < argc && argv[optind][0] != '-')
+				optarg = argv[optind++];
+			o->text = optarg ? optarg : TEXT_DEFAULT;
+			break;
 		case O_SYNC_BN: o->sync_bn = true; break;
 		case O_JSON: o->json = true; break;
 		case O_QUIET: o->quiet = true; break;
@@ -270,6 +251,29 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	if (optind < argc)
 		return cli_usage_error("train", "unexpected argument '%s'",
 		                       argv[optind]);
+	if (o->text && (o->data || o->synthetic || o->dist || o->target ||
+	                o->loss_name || o->train_limit || o->test_limit ||
+	                o->l1 > 0 || o->l2 > 0 || o->clip_value > 0))
+		return cli_usage_error("train", "--text excludes --%s", o->data
+		                       ? "data" : o->synthetic ? "synthetic"
+		                       : o->dist ? "dist" : o->target ? "target"
+		                       : o->loss_name ? "loss"
+		                       : o->l1 > 0 ? "l1" : o->l2 > 0 ? "l2"
+		                       : o->clip_value > 0 ? "clip-value"
+		                       : "train-limit and --test-limit");
+	if (o->steps && !o->text)
+		return cli_usage_error("train", "--steps needs --text");
+	/* The defaults of each mode (nabla(1)). */
+	if (!o->optim)
+		o->optim = o->text ? "adam" : "sgd";
+	if (o->text && !o->lr_set && !strcmp(o->optim, "adam")) {
+		o->lr = 0.002;
+		o->lr_set = true;
+	}
+	if (!o->batch)
+		o->batch = o->text ? 32 : 128;
+	if (!o->steps)
+		o->steps = 64;
 	if (strcmp(o->optim, "sgd") && strcmp(o->optim, "adam") &&
 	    strcmp(o->optim, "adamw") && strcmp(o->optim, "rmsprop"))
 		return cli_usage_error("train", "unknown optimizer '%s' (sgd, "
@@ -439,6 +443,8 @@ static void limit_rows(nb_tensor **x, nb_tensor **y, uint64_t n)
 static int load_data(train_ctx *t)
 {
 	const train_opts *o = t->o;
+	if (o->text)
+		return train_text_load(t);
 	const char *dir = o->data ? o->data : NB_FASHION_MNIST_DIR;
 	nb_status st = NB_ENOTFOUND;
 	if (o->data && train_data_is_file(o->data)) {
@@ -556,8 +562,12 @@ static int build_model(train_ctx *t)
 		spec = from_file;
 	}
 	char sized[160];
-	int64_t want = train_data_outputs(&t->d, t->loss);
-	if (!spec) {
+	int64_t want = o->text ? nb_text_vocab_size(t->text)
+	                       : train_data_outputs(&t->d, t->loss);
+	if (!spec && o->text) {
+		train_text_default_spec(t, sized, sizeof sized);
+		spec = sized;
+	} else if (!spec) {
 		/* The default model, its last layer sized for the data. */
 		snprintf(sized, sizeof sized, "%.*s%lld",
 		         (int)strlen(DEFAULT_SPEC) - 2, DEFAULT_SPEC,
@@ -565,7 +575,10 @@ static int build_model(train_ctx *t)
 		spec = sized;
 	}
 	nb_model_opts mo = {.dtype = NB_F32, .seed = o->seed, .init = o->init};
-	t->model = nb_model_parse(spec, t->d.features, &mo);
+	if (o->text)
+		mo.vocab = nb_text_vocab_size(t->text);
+	t->model = nb_model_parse(spec, o->text ? (int64_t)o->steps
+	                                        : t->d.features, &mo);
 	t->spec = strdup(spec);
 	free(from_file);
 	if (!t->model) {
@@ -575,7 +588,7 @@ static int build_model(train_ctx *t)
 		       !strncmp(nb_last_error(), "spec:", 5) ? CLI_USAGE
 		                                             : CLI_FAIL;
 	}
-	return check_outputs(t, want);
+	return o->text ? CLI_OK : check_outputs(t, want); /* text: probed */
 }
 
 static int load_weights(train_ctx *t)
@@ -643,7 +656,7 @@ static nb_status clip(train_ctx *t)
 
 /* ---- output ---- */
 
-static double now(void)
+double train_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -719,7 +732,7 @@ static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
 	nb_rng *r = nb_graph_rng(t->g);
 	size_t n = (size_t)nb_tensor_dim(t->d.train_x, 0), steps = 0;
 	/* the loss summed over this process's samples, and their count */
-	double sums[2] = {0, 0}, t0 = now(), last = 0;
+	double sums[2] = {0, 0}, t0 = train_now(), last = 0;
 	if (!t->dist.d)
 		nb_shuffle(idx, n, r);
 	else if (td_order(&t->dist, n, o->seed, epoch, idx)) {
@@ -759,8 +772,8 @@ static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
 		sums[0] += l * (double)kr;
 		sums[1] += (double)kr;
 		steps++;
-		if (t->tty && now() - last > 0.1) {
-			last = now();
+		if (t->tty && train_now() - last > 0.1) {
+			last = train_now();
 			progress(t, epoch, at + k, n, sums[0] / sums[1],
 			         (double)(at + k) / (last - t0 + 1e-9));
 		}
@@ -770,7 +783,7 @@ static int train_epoch(train_ctx *t, uint64_t epoch, int64_t *idx,
 		return CLI_FAIL;
 	}
 	*train_loss = sums[0] / sums[1];
-	*rate = sums[1] / (now() - t0 + 1e-9);
+	*rate = sums[1] / (train_now() - t0 + 1e-9);
 	if (t->tty)
 		fprintf(stderr, "\r%*s\r", 79, "");
 	return CLI_OK;
@@ -835,6 +848,8 @@ static int run(train_ctx *t)
 	nb_graph_set_anomaly(t->g, o->anomaly);
 	/* Training reads no intermediate gradient: recycle them. */
 	nb_graph_set_retain_grads(t->g, false);
+	if (o->text)
+		return train_text_run(t);
 	const char *spec = t->spec ? t->spec : "";
 	size_t n = (size_t)nb_tensor_dim(t->d.train_x, 0);
 	int64_t *idx = malloc(n * sizeof *idx + 1);
@@ -855,7 +870,7 @@ static int run(train_ctx *t)
 		       (unsigned long long)(o->batch / (uint64_t)t->dist.size),
 		       (unsigned long long)((o->batch + (uint64_t)t->dist.size
 		                             - 1) / (uint64_t)t->dist.size));
-	double acc = NAN, test_loss = NAN, t0 = now();
+	double acc = NAN, test_loss = NAN, t0 = train_now();
 	for (uint64_t e = 0; e < o->epochs && !rc; e++) {
 		double train_loss, rate, lr = nb_optim_get_lr(t->opt);
 		if ((rc = train_epoch(t, e, idx, &train_loss, &rate)))
@@ -900,7 +915,7 @@ static int run(train_ctx *t)
 		printf("{\"event\": \"end\", ");
 		print_metric(t, acc, true);
 		printf(", \"test_loss\": %.6f, \"seconds\": %.3f, \"saved\": ",
-		       isnan(test_loss) ? 0 : test_loss, now() - t0);
+		       isnan(test_loss) ? 0 : test_loss, train_now() - t0);
 		if (o->save)
 			cli_json_str(stdout, o->save);
 		else
@@ -912,7 +927,7 @@ static int run(train_ctx *t)
 
 int cmd_train(int argc, char **argv)
 {
-	train_opts o = {.optim = "sgd", .epochs = 3, .batch = 128};
+	train_opts o = {.epochs = 3};
 	int rc = parse_opts(argc, argv, &o);
 	if (rc)
 		return rc >= 100 ? CLI_OK : rc;
@@ -941,6 +956,7 @@ int cmd_train(int argc, char **argv)
 	nb_graph_free(t.g);
 	nb_module_free(t.model);
 	nb_dataset_free(&t.d);
+	nb_text_free(t.text);
 	td_free(&t.dist);
 	return rc;
 }
