@@ -26,6 +26,8 @@ int cmd_initlab(int argc, char **argv);
 int cmd_initlab_rnn(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_dot(int argc, char **argv);
+/* nabla sample: text from a character model (cmd_sample.c). */
+int cmd_sample(int argc, char **argv);
 
 /* Prints "nabla CMD: message" to stderr and returns CLI_USAGE. */
 /* An --init SCHEME (nb_init_apply's) checked while options are read:

@@ -12,6 +12,7 @@ static const cli_cmd cmds[] = {
 	 "per layer", cmd_initlab},
 	{"train", "train a model given by a spec; checkpoints", cmd_train},
 	{"dot", "draw a network's graph and its gradient health", cmd_dot},
+	{"sample", "generate text from a character model", cmd_sample},
 };
 
 static void usage(FILE *f)

@@ -7,7 +7,8 @@
 # Both install the Debian packages nabla builds and tests with (apt-get,
 # only when one is missing), then configure and build in _build/.  The
 # demo trains a small model through the C API, gradchecks every op, runs
-# the notes' initialization study and trains on Fashion-MNIST.
+# the notes' initialization study and its through-time twin, trains on
+# Fashion-MNIST, and trains and samples a character LSTM on fortunes.
 # `check` runs the Criterion suite in the normal build, under valgrind,
 # under AddressSanitizer + UBSan, and in the portable (no-BLAS) build,
 # runs each libFuzzer target of tests/fuzz/ for 20 seconds (a clang
@@ -23,7 +24,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config uthash-dev
 libcriterion-dev libopenblas-dev libjansson-dev zlib1g-dev libcairo2-dev
 graphviz libgraphviz-dev valgrind dataset-fashion-mnist clang
 libclang-rt-14-dev libopenmpi-dev openmpi-bin
-libzip-dev"
+libzip-dev fortunes"
 
 install_packages() {
 	missing=""
@@ -124,6 +125,14 @@ demo)
 	echo "== nabla train: the Fashion-MNIST recipe, one epoch"
 	./nabla train --model 'linear:256 batch_norm relu dropout:0.2 linear:256 batch_norm relu linear:10' \
 		--optim sgd --lr 0.1 --momentum 0.9 --batch 128 --epochs 1
+	echo "== nabla initlab --rnn compare: gradients through time"
+	./nabla initlab --rnn compare
+	echo "== nabla train --text: a character LSTM on fortunes, two epochs"
+	./nabla train --text /usr/share/games/fortunes/computers --epochs 2 \
+		--save charlstm.safetensors
+	echo "== nabla sample: 300 characters from it"
+	./nabla sample --load charlstm.safetensors --prompt "The computer" \
+		-n 300 --temperature 0.7 --seed 1
 	;;
 check)
 	passed=0 failed=0 status=0

@@ -12,6 +12,27 @@
 #include "textlm.h"
 #include "train.h"
 
+/* --load of a character model: its alphabet must be the text's. */
+static int same_alphabet(train_ctx *t)
+{
+	const char *path = t->o->load;
+	nb_safetensors *f;
+	if (!path || nb_safetensors_open(path, &f))
+		return CLI_OK; /* build_model has reported an unreadable file */
+	const char *v = nb_safetensors_meta(f, "nabla.text.vocab");
+	char mine[520];
+	nb_text_vocab_hex(t->text, mine, sizeof mine);
+	int rc = CLI_OK;
+	if (!v || strcmp(v, mine)) {
+		fprintf(stderr, "nabla train: --load %s: %s\n", path, v
+		        ? "the model was trained on another alphabet than this "
+		          "text's" : "not a character model (no nabla.text.vocab)");
+		rc = CLI_FAIL;
+	}
+	nb_safetensors_close(f);
+	return rc;
+}
+
 int train_text_load(train_ctx *t)
 {
 	const train_opts *o = t->o;
@@ -32,7 +53,7 @@ int train_text_load(train_ctx *t)
 		        (unsigned long long)o->steps);
 		return CLI_FAIL;
 	}
-	return CLI_OK;
+	return same_alphabet(t);
 }
 
 void train_text_default_spec(const train_ctx *t, char *buf, size_t n)
@@ -68,27 +89,6 @@ static int probe(train_ctx *t)
 		rc = CLI_USAGE;
 	}
 	nb_graph_reset(t->g);
-	return rc;
-}
-
-/* --load of a character model: its alphabet must be the text's. */
-static int same_alphabet(train_ctx *t)
-{
-	const char *path = t->o->load;
-	nb_safetensors *f;
-	if (!path || nb_safetensors_open(path, &f))
-		return CLI_OK; /* build_model has reported an unreadable file */
-	const char *v = nb_safetensors_meta(f, "nabla.text.vocab");
-	char mine[520];
-	nb_text_vocab_hex(t->text, mine, sizeof mine);
-	int rc = CLI_OK;
-	if (!v || strcmp(v, mine)) {
-		fprintf(stderr, "nabla train: --load %s: %s\n", path, v
-		        ? "the model was trained on another alphabet than this "
-		          "text's" : "not a character model (no nabla.text.vocab)");
-		rc = CLI_FAIL;
-	}
-	nb_safetensors_close(f);
 	return rc;
 }
 
@@ -181,7 +181,7 @@ int train_text_run(train_ctx *t)
 	const train_opts *o = t->o;
 	char err[512];
 	int rc;
-	if ((rc = same_alphabet(t)) || (rc = probe(t)))
+	if ((rc = probe(t)))
 		return rc;
 	print_start(t);
 	tl_cfg c = {.batch = (int64_t)o->batch, .steps = (int64_t)o->steps,
