@@ -121,39 +121,22 @@ static nb_status build(net *n, nb_rng *r)
 	return st;
 }
 
-/* One step of the cell from h (and *c for the LSTM), as PyTorch's
- * nn.RNNCell, nn.LSTMCell and nn.GRUCell compute it. */
+/* One step of the cell from h (and *c for the LSTM): the fused cells
+ * of <nabla/recurrent.h>, PyTorch's nn.RNNCell, nn.LSTMCell and
+ * nn.GRUCell. */
 static nb_tensor *step(net *n, nb_tensor *x, nb_tensor *h, nb_tensor **c)
 {
 	nb_graph *g = n->g;
-	nb_tensor *gi = nb_linear(g, x, n->w_ih, n->b_ih);
-	nb_tensor *gh = nb_linear(g, h, n->w_hh, n->b_hh);
 	switch (n->c->cell) {
 	case RL_TANH:
-		return nb_tanh(g, nb_add(g, gi, gh));
 	case RL_RELU:
-		return nb_relu(g, nb_add(g, gi, gh));
-	case RL_LSTM: {
-		nb_tensor *q[4] = {NULL};
-		if (nb_chunk(g, nb_add(g, gi, gh), 4, 1, q, 4) != 4)
-			return NULL;
-		nb_tensor *cn = nb_add(g, nb_mul(g, nb_sigmoid(g, q[1]), *c),
-		                       nb_mul(g, nb_sigmoid(g, q[0]),
-		                              nb_tanh(g, q[2])));
-		*c = cn;
-		return nb_mul(g, nb_sigmoid(g, q[3]), nb_tanh(g, cn));
-	}
-	case RL_GRU: {
-		nb_tensor *a[3] = {NULL}, *b[3] = {NULL};
-		if (nb_chunk(g, gi, 3, 1, a, 3) != 3 ||
-		    nb_chunk(g, gh, 3, 1, b, 3) != 3)
-			return NULL;
-		nb_tensor *rg = nb_sigmoid(g, nb_add(g, a[0], b[0]));
-		nb_tensor *z = nb_sigmoid(g, nb_add(g, a[1], b[1]));
-		nb_tensor *nn = nb_tanh(g, nb_add(g, a[2], nb_mul(g, rg, b[2])));
-		/* (1 - z) n + z h = n + z (h - n) */
-		return nb_add(g, nn, nb_mul(g, z, nb_sub(g, h, nn)));
-	}
+		return nb_rnn_cell(g, x, h, n->w_ih, n->w_hh, n->b_ih, n->b_hh,
+		                   n->c->cell == RL_RELU);
+	case RL_LSTM:
+		return nb_lstm_cell(g, x, h, *c, n->w_ih, n->w_hh, n->b_ih,
+		                    n->b_hh, c);
+	case RL_GRU:
+		return nb_gru_cell(g, x, h, n->w_ih, n->w_hh, n->b_ih, n->b_hh);
 	}
 	return NULL;
 }
