@@ -57,6 +57,11 @@ ok "dot --health writes DOT with the health view" \
 	sh -c '"$0" dot --example seed10 --health --collapse --lr >"$1" &&
 	       grep -q "(vanishing)" "$1"' "$nabla" "$tmp/health.dot"
 ok "... which Graphviz renders" renders "$tmp/health.dot"
+ok "dot --example rnn20 --collapse: the 20 time steps drawn once" \
+	sh -c '"$0" dot --example rnn20 --health --collapse >"$1" &&
+	       grep -q "t1 .. t20  x20" "$1" &&
+	       [ "$(grep -c "rnn_cell" "$1")" -eq 1 ]' "$nabla" "$tmp/rnn.dot"
+ok "... which Graphviz renders" renders "$tmp/rnn.dot"
 ok "--depth 0 --eval --no-legend --title" \
 	sh -c '"$0" dot --example seed10 --backward --depth 0 --eval \
 	       --no-legend --title "t\"q" -o "$1" && grep -q "eval mode" "$1" &&

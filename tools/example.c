@@ -6,15 +6,76 @@
 #include <string.h>
 #include "example.h"
 
-const char example_names[] = "seed10|xavier10";
+const char example_names[] = "seed10|xavier10|rnn20";
 
 #define LAYERS 10
+#define RNN_STEPS 20
+
+/*
+ * rnn20: a tanh RNN unrolled over RNN_STEPS steps (input 32, hidden 64,
+ * batch 16), one fused rnn_cell per step in its own scope t1 .. t20, the
+ * loss (MSE) on the last state only; the recurrent matrix is 0.8 times
+ * an orthogonal one (spectral radius 0.8), so the gradient reaching
+ * step t shrinks about as 0.8^(20 - t).
+ */
+static nb_status rnn_init(example *ex, nb_rng *r)
+{
+	ex->name = "rnn20";
+	ex->title = "rnn20: a tanh RNN over 20 steps (hidden 64), loss at the "
+	            "last step, W_hh = 0.8 x orthogonal";
+	nb_tensor *wi = nb_tensor_rand(NB_F32, NB_SHAPE(64, 32), r, -0.125,
+	                               0.125);
+	nb_tensor *wh = nb_tensor_zeros(NB_F32, NB_SHAPE(64, 64));
+	ex->params[ex->n_params++] = wi;
+	ex->params[ex->n_params++] = wh;
+	if (!wi || !wh || nb_init_orthogonal(wh, r, 0.8) ||
+	    nb_tensor_set_requires_grad(wi, true) ||
+	    nb_tensor_set_requires_grad(wh, true) ||
+	    nb_tensor_set_name(wi, "rnn.weight_ih") ||
+	    nb_tensor_set_name(wh, "rnn.weight_hh"))
+		return NB_ENOMEM;
+	/* x is [batch, steps * input]: step t reads columns [32 t, 32 t + 32) */
+	ex->x = nb_tensor_randn(NB_F32, NB_SHAPE(16, RNN_STEPS * 32), r, 0, 1);
+	ex->target = nb_tensor_randn(NB_F32, NB_SHAPE(16, 64), r, 0, 1);
+	if (!ex->x || !ex->target || nb_tensor_set_name(ex->x, "x") ||
+	    nb_tensor_set_name(ex->target, "target"))
+		return NB_ENOMEM;
+	return NB_OK;
+}
+
+static nb_tensor *rnn_forward(nb_graph *g, const example *ex)
+{
+	nb_tensor *h = nb_graph_tensor(g, NB_F32, NB_SHAPE(16, 64));
+	nb_tensor *xs[RNN_STEPS];
+	/* The inputs of every step first, by one split outside the steps'
+	 * scopes, so that the steps are alike and collapse into one
+	 * (--collapse). */
+	if (nb_chunk(g, ex->x, RNN_STEPS, 1, xs, RNN_STEPS) != RNN_STEPS)
+		return NULL;
+	for (int t = 0; t < RNN_STEPS && h; t++) {
+		char nm[16];
+		snprintf(nm, sizeof nm, "t%d", t + 1);
+		if (nb_graph_scope_push(g, nm))
+			return NULL;
+		h = nb_rnn_cell(g, xs[t], h, ex->params[0], ex->params[1], NULL,
+		                NULL, false);
+		nb_graph_scope_pop(g);
+	}
+	return nb_mse_loss(g, h, ex->target, NB_REDUCTION_MEAN);
+}
 
 nb_status example_init(example *ex, const char *name, uint64_t seed)
 {
 	nb_rng r;
 	bool xavier;
 	memset(ex, 0, sizeof *ex);
+	if (name && !strcmp(name, "rnn20")) {
+		nb_rng_seed(&r, seed);
+		nb_status st = rnn_init(ex, &r);
+		if (st)
+			example_free(ex);
+		return st;
+	}
 	if (!name || (strcmp(name, "seed10") && strcmp(name, "xavier10")))
 		return NB_ENOTFOUND;
 	xavier = name[0] == 'x';
@@ -109,6 +170,8 @@ nb_tensor *example_forward(nb_graph *g, const example *ex)
 		                         : nb_mse_loss(g, y, ex->target,
 			NB_REDUCTION_MEAN);
 	}
+	if (!strcmp(ex->name, "rnn20"))
+		return rnn_forward(g, ex);
 	nb_tensor *h = ex->x;
 	for (int i = 0; i < ex->n_params; i++) {
 		char nm[16];

@@ -33,6 +33,10 @@ extern const char example_names[];
  *             gradient vanishes toward the first layers.
  *   xavier10: the same with Xavier's std sqrt(2 / (n_in + n_out)): the
  *             gradient keeps its scale through the layers.
+ *   rnn20:    a tanh RNN unrolled over 20 steps, one rnn_cell per step
+ *             in scope t1 .. t20, W_hh 0.8 x orthogonal, the loss on
+ *             the last state: the gradient fades toward the first
+ *             steps (through time, as seed10 through depth).
  */
 nb_status example_init(example *ex, const char *name, uint64_t seed);
 /*
