@@ -248,8 +248,9 @@ typedef struct sdpa_saved {
 		for (int64_t i = 0; i < L; i++) {                            \
 			T *r = s + i * S, mx = -(T)INFINITY, sum = 0;        \
 			int64_t n = live_##T(r, i, S, bm);                   \
+			/* A NaN score makes the row NaN (not "fully masked"). */ \
 			for (int64_t j = 0; j < n; j++)                      \
-				mx = r[j] > mx ? r[j] : mx;                  \
+				mx = r[j] > mx || r[j] != r[j] ? r[j] : mx;  \
 			if (mx == -(T)INFINITY) { /* fully masked */         \
 				for (int64_t j = 0; j < n; j++)              \
 					r[j] = 0;                            \

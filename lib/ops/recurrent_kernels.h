@@ -41,9 +41,10 @@
 	static void rnn_bwd_##T(const T *y, const T *g, T *d, size_t n,      \
 	                        bool relu)                                   \
 	{                                                                    \
-		if (relu)                                                    \
+		if (relu) /* PyTorch's threshold_backward: a NaN state \
+		             passes the gradient */                          \
 			for (size_t i = 0; i < n; i++)                       \
-				d[i] = y[i] > 0 ? g[i] : 0;                  \
+				d[i] = y[i] <= 0 ? 0 : g[i];                 \
 		else                                                         \
 			for (size_t i = 0; i < n; i++)                       \
 				d[i] = g[i] * (1 - y[i] * y[i]);             \

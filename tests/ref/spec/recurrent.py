@@ -2,9 +2,10 @@
 fused rnn_cell, lstm_cell and gru_cell against PyTorch 1.13's
 torch.rnn_tanh_cell / torch.rnn_relu_cell / torch.lstm_cell /
 torch.gru_cell, and the step variants, which take the input gates
-gx = x W_ih^T + b_ih, against the same cells given gx as their input
-with an identity W_ih and no b_ih (exact: each product is gx times 1
-plus zeros)."""
+gx = x W_ih^T + b_ih, against the cells' formulas in torch ops applied
+to gx (ATen's: c' = f c + i g, h' = o tanh(c'); GRU h' = n + z (h - n)),
+so that NaN and infinities in gx propagate as through the cells' gate
+sums and not through a product with an identity W_ih."""
 import torch
 from gen_ref import T, case
 
@@ -22,21 +23,29 @@ def lstm_inputs(bias=True):
     return x[:2] + [T([B, H])] + x[2:]
 
 
-def eye(n, like):
-    return torch.eye(n, dtype=like.dtype)
+def hidden_gates(h, w, b):
+    gh = h @ w.t()
+    return gh if b is None else gh + b
 
 
 def rnn_step(relu):
-    f = torch.rnn_relu_cell if relu else torch.rnn_tanh_cell
-    return lambda gx, h, w, b: f(gx, h, eye(H, gx), w, None, b)
+    act = torch.relu if relu else torch.tanh
+    return lambda gx, h, w, b: act(gx + hidden_gates(h, w, b))
 
 
 def lstm_step(gx, h, c, w, b):
-    return tuple(torch.lstm_cell(gx, (h, c), eye(4 * H, gx), w, None, b))
+    i, f, g, o = (gx + hidden_gates(h, w, b)).chunk(4, 1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 def gru_step(gx, h, w, b):
-    return torch.gru_cell(gx, h, eye(3 * H, gx), w, None, b)
+    xr, xz, xn = gx.chunk(3, 1)
+    hr, hz, hn = hidden_gates(h, w, b).chunk(3, 1)
+    r = torch.sigmoid(xr + hr)
+    z = torch.sigmoid(xz + hz)
+    n = torch.tanh(xn + r * hn)
+    return n + z * (h - n)
 
 
 def lstm_cell(x, h, c, wi, wh, bi, bh):
