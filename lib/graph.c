@@ -134,16 +134,25 @@ size_t nb_graph_bytes_used(const nb_graph *g)
 	return g ? g->data.peak_used : 0;
 }
 
-nb_status nb__graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)
+/* Sets the last error and, if g has none yet, g's: the graph keeps
+ * its first error. */
+static nb_status vfail(nb_graph *g, nb_status code, const char *fmt,
+                       va_list ap)
 {
-	va_list ap;
-	va_start(ap, fmt);
 	nb__vset_error(code, fmt, ap);
-	va_end(ap);
 	if (g && !g->err) {
 		g->err = code;
 		snprintf(g->msg, sizeof g->msg, "%s", nb_last_error());
 	}
+	return code;
+}
+
+nb_status nb__graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(g, code, fmt, ap);
+	va_end(ap);
 	return code;
 }
 
@@ -153,12 +162,8 @@ nb_status nb_graph_fail(nb_graph *g, nb_status code, const char *fmt, ...)
 		code = NB_EINVAL, fmt = "graph: fail: no error given";
 	va_list ap;
 	va_start(ap, fmt);
-	nb__vset_error(code, fmt, ap);
+	vfail(g, code, fmt, ap);
 	va_end(ap);
-	if (g && !g->err) {
-		g->err = code;
-		snprintf(g->msg, sizeof g->msg, "%s", nb_last_error());
-	}
 	return code;
 }
 

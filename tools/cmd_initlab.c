@@ -9,6 +9,7 @@
 #include <string.h>
 #include "cli.h"
 #include "initlab.h"
+#include "plot.h"
 
 static const char *const cmd = "initlab";
 
@@ -239,7 +240,7 @@ int cmd_initlab(int argc, char **argv)
 		fprintf(stderr, "nabla initlab: %s\n", nb_last_error());
 		return CLI_FAIL;
 	}
-	if (o.plot && !il_can_plot()) {
+	if (o.plot && !plot_available()) {
 		fprintf(stderr, "nabla initlab: --plot: nabla was built without "
 		        "cairo; install libcairo2-dev and reconfigure\n");
 		return CLI_FAIL;

@@ -112,7 +112,5 @@ const char *il_norm_name(il_norm n);
  */
 nb_status il_plot(const char *file, const il_run *runs, int n, char *err,
                   size_t errn);
-/* Whether this build can plot (cairo). */
-bool il_can_plot(void);
 
 #endif

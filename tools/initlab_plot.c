@@ -9,13 +9,7 @@
 
 #ifdef HAVE_CAIRO
 #include <math.h>
-#include <cairo.h>
-#include <cairo-svg.h>
-#ifdef HAVE_FONTCONFIG
-#include <fontconfig/fontconfig.h>
-#endif
-
-bool il_can_plot(void) { return true; }
+#include "plot.h"
 
 #define PANEL_W 300.0
 #define PANEL_H 230.0
@@ -28,19 +22,6 @@ bool il_can_plot(void) { return true; }
 #define AREA_T 34.0
 #define AREA_B 44.0
 #define INSET 4.0
-
-static void text(cairo_t *cr, double x, double y, double size, bool bold,
-                 double align, const char *s)
-{
-	cairo_text_extents_t e;
-	cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
-	                       bold ? CAIRO_FONT_WEIGHT_BOLD
-	                            : CAIRO_FONT_WEIGHT_NORMAL);
-	cairo_set_font_size(cr, size);
-	cairo_text_extents(cr, s, &e);
-	cairo_move_to(cr, x - align * e.x_advance, y);
-	cairo_show_text(cr, s);
-}
 
 /* A tick label: short and exact enough ("0", "-1", "2.5e-07"). */
 static void fmt_num(char *b, size_t n, double v)
@@ -70,7 +51,7 @@ static void axes(cairo_t *cr, double ax, double ay, double aw, double ah,
 		cairo_move_to(cr, tx, ay + ah);
 		cairo_line_to(cr, tx, ay + ah + 4);
 		fmt_num(num, sizeof num, L->lo + (L->hi - L->lo) * k / 2);
-		text(cr, tx, ay + ah + 16, 10, false, k == 0 ? 0.0 : k == 1
+		plot_text(cr, tx, ay + ah + 16, 10, false, k == 0 ? 0.0 : k == 1
 		     ? 0.5 : 1.0, num);
 	}
 	double step = nice_step(max);
@@ -79,14 +60,14 @@ static void axes(cairo_t *cr, double ax, double ay, double aw, double ah,
 		cairo_move_to(cr, ax - INSET - 4, ty);
 		cairo_line_to(cr, ax - INSET, ty);
 		snprintf(num, sizeof num, "%.0f", v);
-		text(cr, ax - INSET - 6, ty + 3.5, 10, false, 1.0, num);
+		plot_text(cr, ax - INSET - 6, ty + 3.5, 10, false, 1.0, num);
 	}
 	cairo_stroke(cr);
-	text(cr, ax + aw / 2, ay + ah + 32, 10.5, false, 0.5, "value");
+	plot_text(cr, ax + aw / 2, ay + ah + 32, 10.5, false, 0.5, "value");
 	cairo_save(cr);
 	cairo_translate(cr, ax - INSET - 48, ay + ah / 2);
 	cairo_rotate(cr, -M_PI / 2);
-	text(cr, 0, 0, 10.5, false, 0.5, "count");
+	plot_text(cr, 0, 0, 10.5, false, 0.5, "count");
 	cairo_restore(cr);
 }
 
@@ -104,14 +85,14 @@ static void panel(cairo_t *cr, double x0, double y0, const il_layer *L,
 	cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
 	snprintf(buf, sizeof buf, "layer %d (%lld\u2192%lld)", index + 1,
 	         (long long)L->in, (long long)L->out);
-	text(cr, ax + aw / 2, y0 + 14, 12.5, true, 0.5, buf);
+	plot_text(cr, ax + aw / 2, y0 + 14, 12.5, true, 0.5, buf);
 	if (isnan(L->saturated))
 		snprintf(buf, sizeof buf, "mean %.3g, std %.3g, zero %.1f%%",
 		         L->mean, L->std, L->zero);
 	else
 		snprintf(buf, sizeof buf, "mean %.3g, std %.3g, saturated %.1f%%",
 		         L->mean, L->std, L->saturated);
-	text(cr, ax + aw / 2, y0 + 28, 11, false, 0.5, buf);
+	plot_text(cr, ax + aw / 2, y0 + 28, 11, false, 0.5, buf);
 
 	cairo_set_source_rgb(cr, 0.22, 0.45, 0.70);
 	for (int b = 0; b < IL_BINS; b++) {
@@ -131,7 +112,7 @@ static void panel(cairo_t *cr, double x0, double y0, const il_layer *L,
 		cairo_fill(cr);
 		snprintf(buf, sizeof buf, "\u2190 %.1f%% exact zeros (clipped)",
 		         L->zero);
-		text(cr, x + aw / IL_BINS + 3, ay + 10, 10, false, 0.0, buf);
+		plot_text(cr, x + aw / IL_BINS + 3, ay + 10, 10, false, 0.0, buf);
 	}
 	axes(cr, ax, ay, aw, ah, L, max);
 }
@@ -155,21 +136,21 @@ static void figure(cairo_t *cr, const il_run *runs, int n, int cols,
 	else
 		snprintf(buf, sizeof buf, "the notes' cases: activations per "
 		         "layer, one row per case");
-	text(cr, w / 2, 24, 17, true, 0.5, buf);
+	plot_text(cr, w / 2, 24, 17, true, 0.5, buf);
 	snprintf(buf, sizeof buf, "input randn(%lld, %lld), layers %s, no bias, "
 	         "norm %s, %s, seed %llu", (long long)c->batch,
 	         (long long)c->sizes[0], sz, il_norm_name(c->norm),
 	         nb_dtype_name(c->dtype), (unsigned long long)c->seed);
-	text(cr, w / 2, 44, 12, false, 0.5, buf);
+	plot_text(cr, w / 2, 44, 12, false, 0.5, buf);
 	double left = n > 1 ? ROW_LABEL_W : 0;
 	for (int r = 0; r < n; r++) {
 		const il_run *run = &runs[r];
 		if (n > 1) {
 			double y = TITLE_H + PANEL_H * r + PANEL_H / 2;
 			cairo_set_source_rgb(cr, 0.05, 0.05, 0.05);
-			text(cr, 12, y - 8, 13, true, 0.0, run->name);
+			plot_text(cr, 12, y - 8, 13, true, 0.0, run->name);
 			snprintf(buf, sizeof buf, "verdict: %s", run->verdict);
-			text(cr, 12, y + 10, 12, false, 0.0, buf);
+			plot_text(cr, 12, y + 10, 12, false, 0.0, buf);
 		}
 		for (int i = 0; i < run->n_layers; i++) {
 			int row = n > 1 ? r : i / cols, col = n > 1 ? i : i % cols;
@@ -179,60 +160,39 @@ static void figure(cairo_t *cr, const il_run *runs, int n, int cols,
 	}
 }
 
+typedef struct fig {
+	const il_run *runs;
+	int n, cols;
+	double w;
+} fig;
+
+static void draw(cairo_t *cr, const void *ctx)
+{
+	const fig *f = ctx;
+	figure(cr, f->runs, f->n, f->cols, f->w);
+}
+
 nb_status il_plot(const char *file, const il_run *runs, int n, char *err,
                   size_t errn)
 {
-	const char *dot = strrchr(file, '.');
-	bool svg = dot && !strcmp(dot, ".svg");
-	if (!dot || (!svg && strcmp(dot, ".png"))) {
-		snprintf(err, errn, "'%s': the file name must end in .png or .svg",
-		         file);
-		return NB_EINVAL;
-	}
 	int layers = runs[0].n_layers;
 	int cols = n > 1 ? layers : layers < 5 ? layers : 5;
 	int rows = n > 1 ? n : (layers + cols - 1) / cols;
 	double w = (n > 1 ? ROW_LABEL_W : 0) + PANEL_W * cols + 10;
 	double h = TITLE_H + PANEL_H * rows + 6;
-	cairo_surface_t *s = svg ? cairo_svg_surface_create(file, w, h)
-	                         : cairo_image_surface_create(CAIRO_FORMAT_RGB24,
-	                                                      (int)w, (int)h);
-	cairo_t *cr = cairo_create(s);
-	figure(cr, runs, n, cols, w);
-	cairo_status_t st = cairo_status(cr);
-	cairo_destroy(cr);
-	if (!st && !svg)
-		st = cairo_surface_write_to_png(s, file);
-	cairo_surface_finish(s);
-	if (!st)
-		st = cairo_surface_status(s);
-	cairo_surface_destroy(s);
-	/* Release cairo's and fontconfig's caches, so that leak checkers
-	 * see a clean exit (both re-initialize if another plot follows). */
-	cairo_debug_reset_static_data();
-#ifdef HAVE_FONTCONFIG
-	FcFini();
-#endif
-	if (st) {
-		snprintf(err, errn, "cannot write '%s': %s", file,
-		         cairo_status_to_string(st));
-		return NB_EIO;
-	}
-	return NB_OK;
+	fig f = {runs, n, cols, w};
+	return plot_file(file, w, h, draw, &f, err, errn);
 }
 
 #else /* !HAVE_CAIRO */
-
-bool il_can_plot(void) { return false; }
+#include "plot.h"
 
 nb_status il_plot(const char *file, const il_run *runs, int n, char *err,
                   size_t errn)
 {
 	(void)runs;
 	(void)n;
-	snprintf(err, errn, "cannot draw '%s': nabla was built without cairo "
-	         "(install libcairo2-dev and reconfigure)", file);
-	return NB_EINVAL;
+	return plot_file(file, 0, 0, NULL, NULL, err, errn);
 }
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "cli.h"
 #include "rnnlab.h"
+#include "plot.h"
 
 /* ||dL/dh_t|| at t = 1, T/4, T/2, 3T/4, T. */
 static double at(const rl_run *r, double frac)
@@ -95,11 +96,6 @@ void rl_print_json(FILE *f, const rl_run *runs, int n)
 }
 
 #ifdef HAVE_CAIRO
-#include <cairo.h>
-#include <cairo-svg.h>
-#ifdef HAVE_FONTCONFIG
-#include <fontconfig/fontconfig.h>
-#endif
 
 #define W 900.0
 #define H 560.0
@@ -107,18 +103,6 @@ void rl_print_json(FILE *f, const rl_run *runs, int n)
 #define R_ 260.0
 #define T_ 50.0
 #define B_ 60.0
-
-static void label(cairo_t *cr, double x, double y, double size, double align,
-                  const char *s)
-{
-	cairo_text_extents_t e;
-	cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
-	                       CAIRO_FONT_WEIGHT_NORMAL);
-	cairo_set_font_size(cr, size);
-	cairo_text_extents(cr, s, &e);
-	cairo_move_to(cr, x - align * e.x_advance, y);
-	cairo_show_text(cr, s);
-}
 
 /* A distinct colour per run. */
 static void colour(cairo_t *cr, int i)
@@ -157,7 +141,7 @@ static void figure(cairo_t *cr, const rl_run *runs, int n)
 	cairo_set_source_rgb(cr, 1, 1, 1);
 	cairo_paint(cr);
 	cairo_set_source_rgb(cr, 0, 0, 0);
-	label(cr, W / 2, 28, 16, 0.5, "Gradients through time: "
+	plot_text(cr, W / 2, 28, 16, false, 0.5, "Gradients through time: "
 	      "log10 ||dL/dh_t||, loss at the last step");
 	cairo_set_line_width(cr, 1);
 	cairo_rectangle(cr, L_, T_, aw, ah);
@@ -167,7 +151,7 @@ static void figure(cairo_t *cr, const rl_run *runs, int n)
 	for (double y = ceil(lo / step) * step; y <= hi; y += step) {
 		double py = T_ + ah * (1 - (y - lo) / (hi - lo));
 		snprintf(b, sizeof b, "1e%+.0f", y);
-		label(cr, L_ - 6, py + 4, 11, 1, b);
+		plot_text(cr, L_ - 6, py + 4, 11, false, 1, b);
 		cairo_set_source_rgba(cr, 0, 0, 0, 0.12);
 		cairo_move_to(cr, L_, py);
 		cairo_line_to(cr, L_ + aw, py);
@@ -177,10 +161,10 @@ static void figure(cairo_t *cr, const rl_run *runs, int n)
 	for (int k = 0; k <= 4; k++) {
 		int64_t t = 1 + (T - 1) * k / 4;
 		snprintf(b, sizeof b, "%lld", (long long)t);
-		label(cr, L_ + aw * (double)(t - 1) / (double)(T > 1 ? T - 1 : 1),
-		      T_ + ah + 18, 11, 0.5, b);
+		plot_text(cr, L_ + aw * (double)(t - 1) / (double)(T > 1 ? T - 1 : 1),
+		          T_ + ah + 18, 11, false, 0.5, b);
 	}
-	label(cr, L_ + aw / 2, H - 18, 13, 0.5, "time step t");
+	plot_text(cr, L_ + aw / 2, H - 18, 13, false, 0.5, "time step t");
 	cairo_set_line_width(cr, 2);
 	for (int i = 0; i < n; i++) {
 		const rl_run *r = &runs[i];
@@ -210,43 +194,26 @@ static void figure(cairo_t *cr, const rl_run *runs, int n)
 		cairo_stroke(cr);
 		cairo_set_source_rgb(cr, 0, 0, 0);
 		snprintf(b, sizeof b, "%.22s", r->name);
-		label(cr, L_ + aw + 44, ly, 11, 0, b);
+		plot_text(cr, L_ + aw + 44, ly, 11, false, 0, b);
 	}
+}
+
+typedef struct fig {
+	const rl_run *runs;
+	int n;
+} fig;
+
+static void draw(cairo_t *cr, const void *ctx)
+{
+	const fig *f = ctx;
+	figure(cr, f->runs, f->n);
 }
 
 nb_status rl_plot(const char *file, const rl_run *runs, int n, char *err,
                   size_t errn)
 {
-	const char *dot = strrchr(file, '.');
-	bool svg = dot && !strcmp(dot, ".svg");
-	if (!dot || (!svg && strcmp(dot, ".png"))) {
-		snprintf(err, errn, "'%s': the file name must end in .png or .svg",
-		         file);
-		return NB_EINVAL;
-	}
-	cairo_surface_t *s = svg ? cairo_svg_surface_create(file, W, H)
-	                         : cairo_image_surface_create(CAIRO_FORMAT_RGB24,
-	                                                      (int)W, (int)H);
-	cairo_t *cr = cairo_create(s);
-	figure(cr, runs, n);
-	cairo_status_t st = cairo_status(cr);
-	cairo_destroy(cr);
-	if (!st && !svg)
-		st = cairo_surface_write_to_png(s, file);
-	cairo_surface_finish(s);
-	if (!st)
-		st = cairo_surface_status(s);
-	cairo_surface_destroy(s);
-	cairo_debug_reset_static_data();
-#ifdef HAVE_FONTCONFIG
-	FcFini();
-#endif
-	if (st) {
-		snprintf(err, errn, "cannot write '%s': %s", file,
-		         cairo_status_to_string(st));
-		return NB_EIO;
-	}
-	return NB_OK;
+	fig f = {runs, n};
+	return plot_file(file, W, H, draw, &f, err, errn);
 }
 
 #else /* !HAVE_CAIRO */
@@ -256,9 +223,7 @@ nb_status rl_plot(const char *file, const rl_run *runs, int n, char *err,
 {
 	(void)runs;
 	(void)n;
-	snprintf(err, errn, "cannot draw '%s': nabla was built without cairo "
-	         "(install libcairo2-dev and reconfigure)", file);
-	return NB_EINVAL;
+	return plot_file(file, 0, 0, NULL, NULL, err, errn);
 }
 
 #endif

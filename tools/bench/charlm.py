@@ -67,12 +67,13 @@ class CharGPT(nn.Module):
         super().__init__()
         self.tok = nn.Embedding(v, d)
         self.pos = nn.Embedding(steps, d)
-        layer = nn.TransformerEncoderLayer(d, heads, ff, dropout=0.0,
-                                           activation="gelu",
-                                           batch_first=True,
-                                           norm_first=True)
-        self.blocks = nn.TransformerEncoder(layer, layers,
-                                            enable_nested_tensor=False)
+        # Separate layers, each initialized afresh as nabla's 4x( ) does
+        # (nn.TransformerEncoder would deep-copy one initialization).
+        self.blocks = nn.ModuleList(
+            nn.TransformerEncoderLayer(d, heads, ff, dropout=0.0,
+                                       activation="gelu", batch_first=True,
+                                       norm_first=True)
+            for _ in range(layers))
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, v)
         self.register_buffer("mask", torch.triu(
@@ -81,7 +82,8 @@ class CharGPT(nn.Module):
     def forward(self, x, state=None):
         t = x.shape[1]
         h = self.tok(x) + self.pos(torch.arange(t))
-        h = self.blocks(h, mask=self.mask[:t, :t])
+        for block in self.blocks:
+            h = block(h, src_mask=self.mask[:t, :t])
         return self.head(self.norm(h)), None
 
 
@@ -89,7 +91,10 @@ def detach(state):
     return None if state is None else tuple(s.detach() for s in state)
 
 
-def evaluate(model, ids, batch, steps):
+def evaluate(model, ids, steps):
+    """Held-out bits per character: the text as one stream (batch 1),
+    windows of steps, as nabla's tl_evaluate."""
+    batch = 1
     model.eval()
     total, n, state = 0.0, 0, None
     with torch.no_grad():
@@ -135,12 +140,12 @@ def main():
             n += 1
             if a.max_windows and n >= a.max_windows:
                 break
+        secs = time.time() - t0
         print(json.dumps({
             "engine": "pytorch", "model": a.model, "seed": a.seed,
             "epoch": epoch, "train_bpc": total / n / math.log(2),
-            "held_out_bpc": evaluate(model, held, a.batch, a.steps),
-            "seconds": time.time() - t0,
-            "ms_per_step": 1000 * (time.time() - t0) / n}), flush=True)
+            "held_out_bpc": evaluate(model, held, a.steps),
+            "seconds": secs, "ms_per_step": 1000 * secs / n}), flush=True)
 
 
 if __name__ == "__main__":
