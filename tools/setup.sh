@@ -22,7 +22,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 PACKAGES="build-essential autoconf automake libtool pkg-config uthash-dev
 libcriterion-dev libopenblas-dev libjansson-dev zlib1g-dev libcairo2-dev
 graphviz libgraphviz-dev valgrind dataset-fashion-mnist clang
-libclang-rt-14-dev libopenmpi-dev openmpi-bin"
+libclang-rt-14-dev libopenmpi-dev openmpi-bin
+libdnnl-dev"
 
 install_packages() {
 	missing=""

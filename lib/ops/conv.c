@@ -19,6 +19,7 @@
  */
 #include <math.h>
 #include "elementwise.h"
+#include "conv_onednn.h"
 
 /* ---- attributes ---- */
 
@@ -67,13 +68,8 @@ static const nb_attr_def pool2d_defs[] = {
 
 /* ---- geometry ---- */
 
-typedef struct geom {
-	int64_t N, C, H, W;    /* input */
-	int64_t O, G;          /* output channels (conv2d; pools: C), groups */
-	int64_t KH, KW;        /* kernel */
-	int64_t sh, sw, ph, pw, dh, dw;
-	int64_t OH, OW;        /* output */
-} geom;
+/* The geometry of a convolution or pooling op (conv_onednn.h). */
+typedef nb__conv_geom geom;
 
 /* Attribute values beyond this are refused (no overflow in sizes). */
 #define MAX_ATTR ((int64_t)1 << 32)
@@ -287,14 +283,22 @@ static void *data_of(const nb_tensor *t)
 	return t ? t->data : NULL;
 }
 
-/* conv_forward for x's dtype: y = conv(x, w) + b (b may be NULL). */
+/* conv_forward for x's dtype: y = conv(x, w) + b (b may be NULL).
+ * float32 goes to oneDNN when it is there and takes the shape. */
 static nb_status conv_fwd(nb_op_ctx *c, const geom *q, const nb_tensor *x,
                           const nb_tensor *w, const nb_tensor *b,
                           nb_tensor *y)
 {
-	if (x->dtype == NB_F32)
+	if (x->dtype == NB_F32) {
+		bool declined;
+		nb_status st = nb__onednn_conv_forward(c, q, x->data, w->data,
+		                                       data_of(b), y->data,
+		                                       &declined);
+		if (st || !declined)
+			return st;
 		return conv_forward_float(c, q, NB_F32, x->data, w->data,
 		                          data_of(b), y->data);
+	}
 	return conv_forward_double(c, q, NB_F64, x->data, w->data, data_of(b),
 	                           y->data);
 }
@@ -304,10 +308,16 @@ static nb_status conv_bwd(nb_op_ctx *c, const geom *q, const nb_tensor *x,
                           const nb_tensor *w, const nb_tensor *gout,
                           nb_tensor *dx, nb_tensor *dw, nb_tensor *db)
 {
-	if (x->dtype == NB_F32)
+	if (x->dtype == NB_F32) {
+		/* oneDNN takes what it can; im2col does the rest. */
+		float *fx = data_of(dx), *fw = data_of(dw), *fb = data_of(db);
+		nb_status st = nb__onednn_conv_backward(c, q, x->data, w->data,
+		                                        gout->data, &fx, &fw, &fb);
+		if (st || (!fx && !fw && !fb))
+			return st;
 		return conv_backward_float(c, q, NB_F32, x->data, w->data,
-		                           gout->data, data_of(dx), data_of(dw),
-		                           data_of(db));
+		                           gout->data, fx, fw, fb);
+	}
 	return conv_backward_double(c, q, NB_F64, x->data, w->data, gout->data,
 	                            data_of(dx), data_of(dw), data_of(db));
 }
