@@ -1,0 +1,169 @@
+/*
+ * test_conv_onednn.c - the two float32 convolution paths (issue 17):
+ * oneDNN's primitives and im2col + GEMM, chosen by NB_CONV, on layers
+ * larger than the PyTorch reference cases (which tests/test_conv_paths.sh
+ * replays under both).  Each path's float32 conv2d, input, weight and
+ * bias gradients are compared with float64 im2col on the same (float32)
+ * values, normwise: max |error| <= TOL * max |exact|; then more shapes
+ * than the primitive cache holds, twice, so that evicted and reused
+ * primitives are checked; then oneDNN at 1 and 2 threads.  Built without
+ * oneDNN, NB_CONV=onednn runs im2col and the checks still hold.
+ */
+#include "support/helpers.h"
+
+/*
+ * float32 rounds each product and sum (2^-24 relative); a sum of K
+ * terms in any order is within about K 2^-24 of the exact one in the
+ * worst case and sqrt(K) 2^-24 typically.  With K up to 64 * 9 * 64 *
+ * 14 * 14 (the weight gradient's sums) the measured worst normwise error
+ * of either path is below 1e-6 (doc/conv.md); 1e-5 leaves room for
+ * other summation orders (thread counts, other oneDNN kernels).
+ */
+#define TOL 1e-5
+
+typedef struct layer {
+	int64_t x[4], w[4];
+	nb_conv2d_opts o;
+} layer;
+
+static const layer layers[] = {
+	{{8, 32, 14, 14}, {64, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1}},
+	{{4, 16, 15, 13}, {24, 8, 3, 3}, {{2, 2}, {2, 2}, {2, 2}, 2}},
+	{{2, 3, 19, 17}, {5, 3, 5, 5}, {{3, 2}, {2, 1}, {1, 1}, 1}},
+	{{3, 12, 9, 9}, {12, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 12}},
+	{{2, 20, 6, 7}, {10, 20, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1}},
+};
+
+/* A persistent tensor of dt holding the float32-rounded values of a
+ * seeded normal sample (the same values for both dtypes). */
+static nb_tensor *sample(nb_dtype dt, const int64_t *shape, int ndim,
+                         uint64_t seed)
+{
+	nb_rng r;
+	nb_rng_seed(&r, seed);
+	nb_tensor *s = nb_tensor_randn(NB_F32, ndim, shape, &r, 0, 1);
+	nb_tensor *t = nb_tensor_zeros(dt, ndim, shape);
+	cr_assert(s && t, "%s", nb_last_error());
+	for (size_t i = 0; i < nb_tensor_numel(s); i++)
+		nb_tensor_set(t, i, nb_tensor_get(s, i));
+	nb_tensor_free(s);
+	nb_tensor_set_requires_grad(t, true);
+	return t;
+}
+
+/* y, dx, dw, db of conv2d(x, w, b) with loss sum(y * r), in vals[4]
+ * (malloc'd doubles, n[4] of each), under NB_CONV=path. */
+static void run(const layer *l, nb_dtype dt, const char *path,
+                double *vals[4], size_t n[4])
+{
+	setenv("NB_CONV", path, 1);
+	nb_graph *g = nb_graph_new();
+	nb_tensor *x = sample(dt, l->x, 4, 1), *w = sample(dt, l->w, 4, 2);
+	nb_tensor *b = sample(dt, (int64_t[]){l->w[0]}, 1, 3);
+	nb_tensor *y = nb_conv2d(g, x, w, b, &l->o);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	nb_tensor *r = sample(dt, nb_tensor_shape(y), 4, 4);
+	nb_tensor_set_requires_grad(r, false);
+	nb_tensor *loss = nb_sum(g, nb_mul(g, y, r), 0, NULL, false);
+	cr_assert_eq(nb_backward(loss, NULL), NB_OK, "%s", nb_last_error());
+	const nb_tensor *ts[4] = {y, nb_tensor_grad(x), nb_tensor_grad(w),
+	                          nb_tensor_grad(b)};
+	for (int k = 0; k < 4; k++) {
+		n[k] = nb_tensor_numel(ts[k]);
+		vals[k] = malloc(n[k] * sizeof(double));
+		cr_assert_not_null(vals[k]);
+		for (size_t i = 0; i < n[k]; i++)
+			vals[k][i] = nb_tensor_get(ts[k], i);
+	}
+	nb_tensor *frees[] = {x, w, b, r};
+	for (int k = 0; k < 4; k++)
+		nb_tensor_free(frees[k]);
+	nb_graph_free(g);
+	unsetenv("NB_CONV");
+}
+
+/* max |got - want| / max |want| */
+static double normwise(const double *got, const double *want, size_t n)
+{
+	double e = 0, m = 0;
+	for (size_t i = 0; i < n; i++) {
+		e = fmax(e, fabs(got[i] - want[i]));
+		m = fmax(m, fabs(want[i]));
+	}
+	return m > 0 ? e / m : e;
+}
+
+static void release(double *v[4])
+{
+	for (int k = 0; k < 4; k++)
+		free(v[k]);
+}
+
+/* Checks float32 results a against float64 exact ones. */
+static void expect_close(const double *a[4], const double *exact[4],
+                         const size_t n[4], const char *what, int li)
+{
+	static const char *names[4] = {"output", "input grad", "weight grad",
+	                               "bias grad"};
+	for (int k = 0; k < 4; k++) {
+		double e = normwise(a[k], exact[k], n[k]);
+		cr_expect(e <= TOL, "layer %d, %s, %s: normwise error %.3g > %g",
+		          li, what, names[k], e, TOL);
+		if (getenv("NB_TEST_VERBOSE"))
+			fprintf(stderr, "layer %d %-8s %-11s %.3g\n", li, what,
+			        names[k], e);
+	}
+}
+
+Test(conv_onednn, both_paths_match_float64)
+{
+	for (int li = 0; li < (int)(sizeof layers / sizeof *layers); li++) {
+		double *exact[4], *one[4], *im[4];
+		size_t n[4], n1[4], n2[4];
+		run(&layers[li], NB_F64, "im2col", exact, n);
+		run(&layers[li], NB_F32, "onednn", one, n1);
+		run(&layers[li], NB_F32, "im2col", im, n2);
+		cr_assert(!memcmp(n, n1, sizeof n) && !memcmp(n, n2, sizeof n));
+		expect_close((const double **)one, (const double **)exact, n,
+		             "onednn", li);
+		expect_close((const double **)im, (const double **)exact, n,
+		             "im2col", li);
+		release(exact);
+		release(one);
+		release(im);
+	}
+}
+
+/* 20 geometries (the cache holds 16), twice: made, evicted, made again,
+ * reused; every result as im2col's within TOL. */
+Test(conv_onednn, cache_eviction_keeps_results)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (int k = 0; k < 20; k++) {
+			layer l = {{1 + k % 3, 4, 6 + k, 5}, {3, 4, 3, 2},
+			           {{1, 1}, {1, 0}, {1, 1}, 1}};
+			double *a[4], *b[4];
+			size_t n[4];
+			run(&l, NB_F32, "onednn", a, n);
+			run(&l, NB_F32, "im2col", b, n);
+			expect_close((const double **)a, (const double **)b, n,
+			             "cache", k);
+			release(a);
+			release(b);
+		}
+}
+
+Test(conv_onednn, thread_counts_agree_within_rounding)
+{
+	int saved = nb_get_num_threads();
+	double *a[4], *b[4];
+	size_t n[4];
+	cr_assert_eq(nb_set_num_threads(1), NB_OK);
+	run(&layers[0], NB_F32, "onednn", a, n);
+	cr_assert_eq(nb_set_num_threads(2), NB_OK);
+	run(&layers[0], NB_F32, "onednn", b, n);
+	expect_close((const double **)b, (const double **)a, n, "threads", 0);
+	release(a);
+	release(b);
+	nb_set_num_threads(saved);
+}
