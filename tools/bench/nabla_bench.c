@@ -376,6 +376,42 @@ static int cnn_step(void)
 		NULL, -100, NB_REDUCTION_MEAN, 0));
 }
 
+/* ---- conv: one conv2d layer, forward and backward (issue 17) ----
+ * [64, 32, 28, 28] -> 64 channels, 3x3, padding 1, bias; the loss is the
+ * output's sum, so the input, weight and bias gradients are all
+ * computed (and accumulated, as PyTorch's .grad). */
+
+static int conv_setup(void)
+{
+	if (common_setup())
+		return 1;
+	if (!conv_w(64, 32) || !linear_b(64, 288))
+		return fail("init");
+	xs = nb_tensor_randn(NB_F32, NB_SHAPE(64, 32, 28, 28), &rng, 0, 1);
+	if (!xs)
+		return fail("data");
+	nb_tensor_set_requires_grad(xs, true);
+	return 0;
+}
+
+/* forward, input gradient, weight gradient: 2 N O OH OW C kH kW each */
+static double conv_flops(void)
+{
+	return 3 * 2.0 * 64 * 64 * 784 * 288;
+}
+
+static int conv_step(void)
+{
+	nb_conv2d_opts same = NB_CONV2D_DEFAULTS;
+	same.padding[0] = same.padding[1] = 1;
+	nb_tensor *y = nb_conv2d(g, xs, params[0], params[1], &same);
+	nb_tensor *loss = nb_sum(g, y, 0, NULL, false);
+	if (!loss || nb_backward(loss, NULL))
+		return fail("conv");
+	nb_graph_reset(g);
+	return 0;
+}
+
 /* ---- fmnist: one epoch of mlp784 on Fashion-MNIST ---- */
 
 static nb_dataset fm;
@@ -487,6 +523,7 @@ static const bench benches[] = {
 	{"tiny", tiny_setup, tiny_step, common_teardown, NULL},
 	{"mlp784", mlp784_setup, mlp784_step, mlp784_teardown, mlp784_flops},
 	{"cnn", cnn_setup, cnn_step, common_teardown, cnn_flops},
+	{"conv", conv_setup, conv_step, common_teardown, conv_flops},
 	{"fmnist", fmnist_setup, fmnist_step, fmnist_teardown, NULL},
 	{"batch_norm", norms_setup, norms_step, norms_teardown, NULL},
 	{"group_norm", norms_setup, norms_step, norms_teardown, NULL},

@@ -89,6 +89,16 @@ def cnn():
     return step
 
 
+def conv():
+    """One conv2d layer forward and backward (nabla_bench.c's conv)."""
+    layer = torch.nn.Conv2d(32, 64, 3, padding=1)
+    x = torch.randn(64, 32, 28, 28, requires_grad=True)
+
+    def step():
+        layer(x).sum().backward()
+    return step
+
+
 def fmnist():
     import gzip
     import numpy as np
@@ -147,7 +157,7 @@ def sgemm():
 
 WORKLOADS = {
     "sgemm": sgemm, "seed10": seed10, "tiny": tiny, "mlp784": mlp784, "fmnist": fmnist,
-    "cnn": cnn,
+    "cnn": cnn, "conv": conv,
     "batch_norm": lambda: norm("batch_norm"),
     "group_norm": lambda: norm("group_norm"),
     "instance_norm": lambda: norm("instance_norm"),
