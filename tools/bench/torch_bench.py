@@ -177,16 +177,18 @@ def main():
     step = WORKLOADS[a.workload]()
     for _ in range(a.warmup):
         step()
-    times = []
+    times, cpu = [], []
     for _ in range(a.reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         times.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
     print(json.dumps({
         "engine": "torch", "workload": a.workload, "threads": a.threads,
         "reps": a.reps, "times_ms": times,
         "median_ms": statistics.median(times),
         "min_ms": min(times), "max_ms": max(times),
+        "cpu_median_ms": statistics.median(cpu), "cpu_min_ms": min(cpu),
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "torch": torch.__version__}))
 
