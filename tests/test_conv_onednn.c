@@ -1,6 +1,7 @@
 /*
- * test_conv_onednn.c - the two float32 convolution paths (issue 17):
- * oneDNN's primitives and im2col + GEMM, chosen by NB_CONV, on layers
+ * test_conv_onednn.c - the float32 convolution paths (issue 17):
+ * oneDNN's primitives (in its blocked layouts, NB_CONV=onednn, or in
+ * nabla's plain one, NB_CONV=onednn-nchw) and im2col + GEMM, on layers
  * larger than the PyTorch reference cases (which tests/test_conv_paths.sh
  * replays under both).  Each path's float32 conv2d, input, weight and
  * bias gradients are compared with float64 im2col on the same (float32)
@@ -118,19 +119,18 @@ static void expect_close(const double *a[4], const double *exact[4],
 Test(conv_onednn, both_paths_match_float64)
 {
 	for (int li = 0; li < (int)(sizeof layers / sizeof *layers); li++) {
-		double *exact[4], *one[4], *im[4];
-		size_t n[4], n1[4], n2[4];
+		static const char *paths[] = {"onednn", "onednn-nchw", "im2col"};
+		double *exact[4], *got[4];
+		size_t n[4], n1[4];
 		run(&layers[li], NB_F64, "im2col", exact, n);
-		run(&layers[li], NB_F32, "onednn", one, n1);
-		run(&layers[li], NB_F32, "im2col", im, n2);
-		cr_assert(!memcmp(n, n1, sizeof n) && !memcmp(n, n2, sizeof n));
-		expect_close((const double **)one, (const double **)exact, n,
-		             "onednn", li);
-		expect_close((const double **)im, (const double **)exact, n,
-		             "im2col", li);
+		for (int p = 0; p < 3; p++) {
+			run(&layers[li], NB_F32, paths[p], got, n1);
+			cr_assert(!memcmp(n, n1, sizeof n));
+			expect_close((const double **)got, (const double **)exact, n,
+			             paths[p], li);
+			release(got);
+		}
 		release(exact);
-		release(one);
-		release(im);
 	}
 }
 
@@ -158,12 +158,15 @@ Test(conv_onednn, thread_counts_agree_within_rounding)
 	int saved = nb_get_num_threads();
 	double *a[4], *b[4];
 	size_t n[4];
-	cr_assert_eq(nb_set_num_threads(1), NB_OK);
-	run(&layers[0], NB_F32, "onednn", a, n);
-	cr_assert_eq(nb_set_num_threads(2), NB_OK);
-	run(&layers[0], NB_F32, "onednn", b, n);
-	expect_close((const double **)b, (const double **)a, n, "threads", 0);
-	release(a);
-	release(b);
+	for (int p = 0; p < 2; p++) {
+		const char *path = p ? "onednn-nchw" : "onednn";
+		cr_assert_eq(nb_set_num_threads(1), NB_OK);
+		run(&layers[0], NB_F32, path, a, n);
+		cr_assert_eq(nb_set_num_threads(2), NB_OK);
+		run(&layers[0], NB_F32, path, b, n);
+		expect_close((const double **)b, (const double **)a, n, path, 0);
+		release(a);
+		release(b);
+	}
 	nb_set_num_threads(saved);
 }

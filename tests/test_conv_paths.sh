@@ -1,9 +1,11 @@
 #!/bin/sh
 # test_conv_paths.sh - every convolution path against the same PyTorch
 # references (issue 17): tests/test_reference runs once with NB_CONV=im2col
-# and once with NB_CONV=onednn, and oneDNN's own log (ONEDNN_VERBOSE=1)
-# says which path ran: none of its convolutions under im2col, each
-# direction (forward, input gradient, weight gradient) under onednn.
+# and with NB_CONV=onednn (oneDNN's preferred, blocked layouts) and
+# NB_CONV=onednn-nchw (nabla's plain layout), and oneDNN's own log
+# (ONEDNN_VERBOSE=1) says which path ran: none of its convolutions under
+# im2col, each direction (forward, input gradient, weight gradient)
+# under both oneDNN paths.
 # Without oneDNN in the build the second run is skipped.  Prints TAP.
 set -u
 build=${NB_BUILDDIR:-.}
@@ -32,7 +34,7 @@ runs() {
 	grep -c "onednn_verbose,exec,cpu,convolution,.*,$1," "$2"
 }
 
-echo "1..6"
+echo "1..10"
 replay im2col
 c=$(grep -c "onednn_verbose,exec,cpu,convolution" "$tmp.im2col")
 if [ "$c" = 0 ]; then
@@ -41,19 +43,23 @@ else
 	not_ok "NB_CONV=im2col ran $c oneDNN convolutions"
 fi
 if grep -q '^#define HAVE_ONEDNN 1' "$build/config.h" 2>/dev/null; then
-	replay onednn
-	for kind in forward_training backward_data backward_weights; do
-		c=$(runs $kind "$tmp.onednn")
-		if [ "$c" -gt 0 ]; then
-			ok "NB_CONV=onednn: $c $kind runs in oneDNN"
-		else
-			not_ok "NB_CONV=onednn: no $kind ran in oneDNN"
-		fi
+	for path in onednn onednn-nchw; do
+		replay $path
+		for kind in forward_training backward_data backward_weights; do
+			c=$(runs $kind "$tmp.$path")
+			if [ "$c" -gt 0 ]; then
+				ok "NB_CONV=$path: $c $kind runs in oneDNN"
+			else
+				not_ok "NB_CONV=$path: no $kind ran in oneDNN"
+			fi
+		done
 	done
 else
-	skip "NB_CONV=onednn" "built without oneDNN"
-	for kind in forward_training backward_data backward_weights; do
-		skip "$kind in oneDNN" "built without oneDNN"
+	for path in onednn onednn-nchw; do
+		skip "NB_CONV=$path" "built without oneDNN"
+		for kind in forward_training backward_data backward_weights; do
+			skip "$kind in oneDNN" "built without oneDNN"
+		done
 	done
 fi
 exit $failed

@@ -56,14 +56,34 @@ nb_status nb__onednn_conv_backward(nb_op_ctx *c, const nb__conv_geom *q,
 
 enum dir { FWD, BWD_DATA, BWD_WEIGHTS };
 
-/* dir, bias, threads, then the 16 numbers of the geometry */
-#define KEY_LEN 19
+/* The layouts oneDNN computes in: nabla's own (plain NCHW, OIHW), or
+ * the ones it prefers (blocked, such as nChw16c), reordered per call. */
+enum layout { PLAIN, BLOCKED };
+
+/* dir, bias, threads, layout, then the 16 numbers of the geometry */
+#define KEY_LEN 20
 #define CACHE_SIZE 16
+/* the data arguments of a direction (its bias and scratchpad aside) */
+#define N_DATA 3
+
+/*
+ * What runs one direction: the convolution and, for each data argument
+ * whose layout differs from nabla's, a reorder in (for an input) or out
+ * (for an output) and the bytes of its buffer.
+ */
+typedef struct plan {
+	dnnl_primitive_t conv;
+	size_t scratch;                 /* bytes of its scratchpad */
+	int which[N_DATA];              /* DNNL_ARG_... */
+	bool out[N_DATA];               /* written by the convolution */
+	dnnl_memory_desc_t md[N_DATA];  /* the layout it computes in */
+	dnnl_primitive_t reorder[N_DATA]; /* NULL: nabla's layout */
+	size_t bytes[N_DATA];
+} plan;
 
 typedef struct entry {
 	int64_t key[KEY_LEN];
-	dnnl_primitive_t prim;   /* NULL: a free slot */
-	size_t scratch;          /* bytes of its scratchpad */
+	plan *p;                 /* NULL: a free slot */
 	int users;               /* calls running it now */
 	uint64_t last;           /* the tick of its last use */
 } entry;
@@ -74,25 +94,38 @@ static uint64_t tick;
 static dnnl_engine_t engine;
 static bool engine_failed;
 
+static void plan_free(plan *p)
+{
+	if (!p)
+		return;
+	if (p->conv)
+		dnnl_primitive_destroy(p->conv);
+	for (int k = 0; k < N_DATA; k++)
+		if (p->reorder[k])
+			dnnl_primitive_destroy(p->reorder[k]);
+	nb__free(p);
+}
+
 static void release(void)
 {
 	pthread_mutex_lock(&lock);
-	for (int i = 0; i < CACHE_SIZE; i++)
-		if (cache[i].prim) {
-			dnnl_primitive_destroy(cache[i].prim);
-			cache[i].prim = NULL;
-		}
+	for (int i = 0; i < CACHE_SIZE; i++) {
+		plan_free(cache[i].p);
+		cache[i].p = NULL;
+	}
 	if (engine)
 		dnnl_engine_destroy(engine);
 	engine = NULL;
 	pthread_mutex_unlock(&lock);
 }
 
-/* true unless NB_CONV asks for im2col. */
-static bool wanted(void)
+/* The path NB_CONV asks for: 0 im2col, else 1 + the layout. */
+static int wanted(void)
 {
 	const char *s = getenv("NB_CONV");
-	return !s || strcmp(s, "im2col");
+	if (s && !strcmp(s, "im2col"))
+		return 0;
+	return s && !strcmp(s, "onednn-nchw") ? 1 + PLAIN : 1 + BLOCKED;
 }
 
 /* The engine, made on first use (caller holds lock); NULL if oneDNN
@@ -111,7 +144,7 @@ static dnnl_engine_t get_engine(void)
 }
 
 static void make_key(int64_t *key, enum dir d, bool bias, int threads,
-                     const nb__conv_geom *q)
+                     enum layout lay, const nb__conv_geom *q)
 {
 	const int64_t g[16] = {q->N, q->C, q->H, q->W, q->O, q->G, q->KH,
 	                       q->KW, q->sh, q->sw, q->ph, q->pw, q->dh,
@@ -119,156 +152,215 @@ static void make_key(int64_t *key, enum dir d, bool bias, int threads,
 	key[0] = d;
 	key[1] = bias;
 	key[2] = threads;
-	memcpy(key + 3, g, sizeof g);
+	key[3] = lay;
+	memcpy(key + 4, g, sizeof g);
 }
 
-/* The memory descriptions of x, w, b and y: plain NCHW, (G)OIHW, X. */
+/* The memory descriptions of x, w, b and y: plain NCHW, (G)OIHW, X, or
+ * (any) whatever the primitive prefers for x, w and y. */
 typedef struct descs {
 	dnnl_memory_desc_t x, w, b, y;
 } descs;
 
-static bool init_descs(const nb__conv_geom *q, descs *m)
+static bool init_descs(const nb__conv_geom *q, descs *m, bool any)
 {
 	dnnl_dims_t x = {q->N, q->C, q->H, q->W}, y = {q->N, q->O, q->OH, q->OW};
 	dnnl_dims_t b = {q->O};
 	dnnl_dims_t w = {q->O, q->C, q->KH, q->KW};
 	dnnl_dims_t gw = {q->G, q->O / q->G, q->C / q->G, q->KH, q->KW};
-	return dnnl_memory_desc_init_by_tag(&m->x, 4, x, dnnl_f32, dnnl_nchw) ==
+	dnnl_format_tag_t t4 = any ? dnnl_format_tag_any : dnnl_nchw;
+	dnnl_format_tag_t tw = any ? dnnl_format_tag_any
+	                           : q->G == 1 ? dnnl_oihw : dnnl_goihw;
+	return dnnl_memory_desc_init_by_tag(&m->x, 4, x, dnnl_f32, t4) ==
 	           dnnl_success &&
-	       dnnl_memory_desc_init_by_tag(&m->y, 4, y, dnnl_f32, dnnl_nchw) ==
+	       dnnl_memory_desc_init_by_tag(&m->y, 4, y, dnnl_f32, t4) ==
 	           dnnl_success &&
 	       dnnl_memory_desc_init_by_tag(&m->b, 1, b, dnnl_f32, dnnl_x) ==
 	           dnnl_success &&
 	       (q->G == 1 ? dnnl_memory_desc_init_by_tag(&m->w, 4, w, dnnl_f32,
-	                                                  dnnl_oihw)
+	                                                  tw)
 	                  : dnnl_memory_desc_init_by_tag(&m->w, 5, gw, dnnl_f32,
-	                                                  dnnl_goihw)) ==
+	                                                  tw)) ==
 	           dnnl_success;
 }
 
-/*
- * The primitive for d (made, not cached), its scratchpad size in
- * *scratch; NULL when oneDNN has no implementation.  Padding on the
- * right/bottom: what makes oneDNN's output size nabla's (at least 0;
- * the floor in the size formula absorbs the rest).
- */
-static dnnl_primitive_t make(enum dir d, bool bias, const nb__conv_geom *q,
-                             size_t *scratch)
+/* The convolution's primitive descriptor for d, or NULL. */
+static dnnl_primitive_desc_t conv_pd(enum dir d, bool bias,
+                                     const nb__conv_geom *q, const descs *m,
+                                     const_dnnl_primitive_attr_t attr)
 {
-	descs m;
 	dnnl_convolution_desc_t fd, bd;
 	dnnl_primitive_desc_t fpd = NULL, pd = NULL;
-	dnnl_primitive_attr_t attr = NULL;
-	dnnl_primitive_t prim = NULL;
 	int64_t rh = (q->OH - 1) * q->sh + (q->KH - 1) * q->dh + 1 - q->H - q->ph;
 	int64_t rw = (q->OW - 1) * q->sw + (q->KW - 1) * q->dw + 1 - q->W - q->pw;
 	dnnl_dims_t st = {q->sh, q->sw}, dil = {q->dh - 1, q->dw - 1};
 	dnnl_dims_t pl = {q->ph, q->pw}, pr = {rh > 0 ? rh : 0, rw > 0 ? rw : 0};
-	if (!init_descs(q, &m) ||
+	if (dnnl_dilated_convolution_forward_desc_init(&fd,
+	        dnnl_forward_training, dnnl_convolution_direct, &m->x, &m->w,
+	        bias && d == FWD ? &m->b : NULL, &m->y, st, dil, pl, pr) !=
+	        dnnl_success ||
+	    dnnl_primitive_desc_create(&fpd, &fd, attr, engine, NULL) !=
+	        dnnl_success)
+		return NULL;
+	if (d == FWD)
+		return fpd;
+	if ((d == BWD_DATA ?
+	     dnnl_dilated_convolution_backward_data_desc_init(&bd,
+	         dnnl_convolution_direct, &m->x, &m->w, &m->y, st, dil, pl, pr) :
+	     dnnl_dilated_convolution_backward_weights_desc_init(&bd,
+	         dnnl_convolution_direct, &m->x, &m->w, bias ? &m->b : NULL,
+	         &m->y, st, dil, pl, pr)) != dnnl_success ||
+	    dnnl_primitive_desc_create(&pd, &bd, attr, engine, fpd) !=
+	        dnnl_success)
+		pd = NULL;
+	dnnl_primitive_desc_destroy(fpd);
+	return pd;
+}
+
+/* A reorder between two layouts, without scratchpad; NULL if none. */
+static dnnl_primitive_t make_reorder(const dnnl_memory_desc_t *from,
+                                     const dnnl_memory_desc_t *to,
+                                     const_dnnl_primitive_attr_t attr)
+{
+	dnnl_primitive_desc_t pd;
+	dnnl_primitive_t r = NULL;
+	if (dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine,
+	                                       attr) != dnnl_success)
+		return NULL;
+	if (dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd,
+	        dnnl_query_scratchpad_md, 0)) ||
+	    dnnl_primitive_create(&r, pd) != dnnl_success)
+		r = NULL;
+	dnnl_primitive_desc_destroy(pd);
+	return r;
+}
+
+/*
+ * The plan of d in layout lay (made, not cached); NULL when oneDNN has
+ * no implementation.  Padding on the right/bottom: what makes oneDNN's
+ * output size nabla's (at least 0; the floor in the size formula
+ * absorbs the rest).
+ */
+static plan *make(enum dir d, bool bias, enum layout lay,
+                  const nb__conv_geom *q)
+{
+	static const int args[3][N_DATA] = {
+		{DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
+		{DNNL_ARG_DIFF_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_DST},
+		{DNNL_ARG_SRC, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_DST}};
+	static const bool outs[3][N_DATA] = {{false, false, true},
+	                                     {true, false, false},
+	                                     {false, true, false}};
+	descs m, user;
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_primitive_desc_t pd = NULL;
+	plan *p = nb__malloc(sizeof *p);
+	bool ok = false;
+	if (!p)
+		return NULL;
+	memset(p, 0, sizeof *p);
+	if (!init_descs(q, &m, lay == BLOCKED) || !init_descs(q, &user, false) ||
 	    dnnl_primitive_attr_create(&attr) != dnnl_success)
 		goto out;
 	if (dnnl_primitive_attr_set_scratchpad_mode(attr,
 	        dnnl_scratchpad_mode_user) != dnnl_success ||
-	    dnnl_dilated_convolution_forward_desc_init(&fd,
-	        dnnl_forward_training, dnnl_convolution_direct, &m.x, &m.w,
-	        bias && d == FWD ? &m.b : NULL, &m.y, st, dil, pl, pr) !=
-	        dnnl_success ||
-	    dnnl_primitive_desc_create(&fpd, &fd, attr, engine, NULL) !=
-	        dnnl_success)
+	    !(pd = conv_pd(d, bias, q, &m, attr)))
 		goto out;
-	if (d == FWD) {
-		pd = fpd;
-		fpd = NULL;
-	} else if ((d == BWD_DATA ?
-	            dnnl_dilated_convolution_backward_data_desc_init(&bd,
-	                dnnl_convolution_direct, &m.x, &m.w, &m.y, st, dil, pl,
-	                pr) :
-	            dnnl_dilated_convolution_backward_weights_desc_init(&bd,
-	                dnnl_convolution_direct, &m.x, &m.w,
-	                bias ? &m.b : NULL, &m.y, st, dil, pl, pr)) !=
-	               dnnl_success ||
-	           dnnl_primitive_desc_create(&pd, &bd, attr, engine, fpd) !=
-	               dnnl_success) {
-		pd = NULL;
-		goto out;
+	const dnnl_memory_desc_t *mine[N_DATA] = {&user.x, &user.w, &user.y};
+	ok = true;
+	for (int k = 0; ok && k < N_DATA; k++) {
+		const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd,
+		    dnnl_query_exec_arg_md, args[d][k]);
+		p->which[k] = args[d][k];
+		p->out[k] = outs[d][k];
+		ok = want != NULL;
+		if (!ok || dnnl_memory_desc_equal(want, mine[k]))
+			continue;
+		p->md[k] = *want;
+		p->bytes[k] = dnnl_memory_desc_get_size(want);
+		p->reorder[k] = p->out[k] ? make_reorder(want, mine[k], attr)
+		                          : make_reorder(mine[k], want, attr);
+		ok = p->reorder[k] != NULL;
 	}
-	*scratch = dnnl_memory_desc_get_size(
+	p->scratch = dnnl_memory_desc_get_size(
 	    dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
-	if (dnnl_primitive_create(&prim, pd) != dnnl_success)
-		prim = NULL;
+	ok = ok && dnnl_primitive_create(&p->conv, pd) == dnnl_success;
 out:
 	if (pd)
 		dnnl_primitive_desc_destroy(pd);
-	if (fpd)
-		dnnl_primitive_desc_destroy(fpd);
 	if (attr)
 		dnnl_primitive_attr_destroy(attr);
-	return prim;
+	if (!ok) {
+		plan_free(p);
+		p = NULL;
+	}
+	return p;
 }
 
-/* A free slot, or the least recently used one not in use (its
- * primitive destroyed); NULL when every slot is running. */
+/* A free slot, or the least recently used one not in use (its plan
+ * freed); NULL when every slot is running. */
 static entry *victim(void)
 {
 	entry *v = NULL;
 	for (int i = 0; i < CACHE_SIZE; i++) {
 		entry *e = &cache[i];
-		if (!e->prim)
+		if (!e->p)
 			return e;
 		if (!e->users && (!v || e->last < v->last))
 			v = e;
 	}
 	if (v) {
-		dnnl_primitive_destroy(v->prim);
-		v->prim = NULL;
+		plan_free(v->p);
+		v->p = NULL;
 	}
 	return v;
 }
 
 /*
- * The primitive for (d, bias, q), from the cache or made; *own is set
- * when it is not cached (the caller destroys it).  Returns NULL when
- * oneDNN declines.  Every cached result is released with put().
+ * The plan for (d, bias, lay, q), from the cache or made (the blocked
+ * layout falls back to the plain one when oneDNN has nothing for it);
+ * *slot is its cache entry, or NULL when it is the caller's to free.
+ * Returns NULL when oneDNN declines.  Every result is released with
+ * put().
  */
-static dnnl_primitive_t get(enum dir d, bool bias, const nb__conv_geom *q,
-                            int threads, size_t *scratch, entry **slot)
+static plan *get(enum dir d, bool bias, enum layout lay,
+                 const nb__conv_geom *q, int threads, entry **slot)
 {
 	int64_t key[KEY_LEN];
-	dnnl_primitive_t p = NULL;
-	make_key(key, d, bias, threads, q);
+	plan *p = NULL;
+	make_key(key, d, bias, threads, lay, q);
 	*slot = NULL;
 	pthread_mutex_lock(&lock);
 	if (!get_engine())
 		goto out;
 	for (int i = 0; i < CACHE_SIZE; i++)
-		if (cache[i].prim && !memcmp(cache[i].key, key, sizeof key)) {
+		if (cache[i].p && !memcmp(cache[i].key, key, sizeof key)) {
 			*slot = &cache[i];
 			break;
 		}
 	if (!*slot) {
-		if (!(p = make(d, bias, q, scratch)))
+		if (!(p = make(d, bias, lay, q)) &&
+		    !(lay == BLOCKED && (p = make(d, bias, PLAIN, q))))
 			goto out;
 		if ((*slot = victim())) {
 			memcpy((*slot)->key, key, sizeof key);
-			(*slot)->prim = p;
-			(*slot)->scratch = *scratch;
+			(*slot)->p = p;
 		}
 	}
 	if (*slot) {
 		(*slot)->users++;
 		(*slot)->last = ++tick;
-		p = (*slot)->prim;
-		*scratch = (*slot)->scratch;
+		p = (*slot)->p;
 	}
 out:
 	pthread_mutex_unlock(&lock);
 	return p;
 }
 
-static void put(dnnl_primitive_t p, entry *slot)
+static void put(plan *p, entry *slot)
 {
 	if (!slot) {
-		dnnl_primitive_destroy(p);
+		plan_free(p);
 		return;
 	}
 	pthread_mutex_lock(&lock);
@@ -284,16 +376,15 @@ typedef struct arg {
 } arg;
 
 /*
- * Runs p with args on this thread's stream; false if oneDNN failed.  The
- * memory objects wrap the callers' arrays (no copies).
+ * Runs p with args on stream s; false if oneDNN failed.  The memory
+ * objects wrap the callers' arrays (no copies).
  */
-static bool run(dnnl_primitive_t p, const arg *args, int n)
+static bool run(dnnl_stream_t s, dnnl_primitive_t p, const arg *args,
+                int n)
 {
-	dnnl_exec_arg_t ea[6];
-	dnnl_stream_t s = NULL;
+	dnnl_exec_arg_t ea[8];
 	int k = 0;
-	bool ok = dnnl_stream_create(&s, engine, dnnl_stream_default_flags) ==
-	          dnnl_success;
+	bool ok = true;
 	for (int i = 0; ok && i < n; i++) {
 		if (!args[i].data)
 			continue;
@@ -307,8 +398,6 @@ static bool run(dnnl_primitive_t p, const arg *args, int n)
 	     dnnl_stream_wait(s) == dnnl_success;
 	while (k > 0)
 		dnnl_memory_destroy(ea[--k].memory);
-	if (s)
-		dnnl_stream_destroy(s);
 	return ok;
 }
 
@@ -323,38 +412,82 @@ static int set_threads(void)
 }
 
 /*
- * Runs direction d over args (the scratchpad added here).  *declined
- * when oneDNN has no implementation; NB_ENOMEM when the scratchpad
- * cannot be had; NB_EINVAL (a bug or a oneDNN failure) otherwise.
+ * Runs plan p over args (n of them, room for one more): the inputs
+ * reordered into buf[k], the convolution with the scratchpad, the
+ * outputs reordered back.  false if oneDNN failed.
+ */
+static bool run_plan(const plan *p, arg *args, int n, void *const *buf,
+                     void *scratch)
+{
+	dnnl_stream_t s;
+	dnnl_memory_desc_t smd;
+	dnnl_dims_t sz = {(dnnl_dim_t)p->scratch};
+	arg user[N_DATA];
+	bool ok = dnnl_stream_create(&s, engine, dnnl_stream_default_flags) ==
+	          dnnl_success;
+	if (!ok)
+		return false;
+	for (int k = 0; k < N_DATA; k++) {
+		int i = 0;
+		while (i < n && args[i].which != p->which[k])
+			i++;
+		user[k] = args[i]; /* found: the caller passes every data arg */
+		if (!p->reorder[k])
+			continue;
+		args[i].md = &p->md[k];
+		args[i].data = buf[k];
+		if (!p->out[k] && ok)
+			ok = run(s, p->reorder[k], (arg[]){
+			         {DNNL_ARG_FROM, user[k].md, user[k].data},
+			         {DNNL_ARG_TO, &p->md[k], buf[k]}}, 2);
+	}
+	if (p->scratch)
+		ok = ok && dnnl_memory_desc_init_by_tag(&smd, 1, sz, dnnl_u8,
+		                                        dnnl_x) == dnnl_success;
+	args[n++] = (arg){DNNL_ARG_SCRATCHPAD, &smd, scratch};
+	ok = ok && run(s, p->conv, args, n);
+	for (int k = 0; ok && k < N_DATA; k++)
+		if (p->reorder[k] && p->out[k])
+			ok = run(s, p->reorder[k], (arg[]){
+			         {DNNL_ARG_FROM, &p->md[k], buf[k]},
+			         {DNNL_ARG_TO, user[k].md, user[k].data}}, 2);
+	dnnl_stream_destroy(s);
+	return ok;
+}
+
+/*
+ * Runs direction d over args (n of them, every data argument of d, and
+ * room for the scratchpad).  *declined when oneDNN has no
+ * implementation; NB_ENOMEM when scratch memory cannot be had;
+ * NB_EINVAL (a bug or a oneDNN failure) otherwise.
  */
 static nb_status execute(nb_op_ctx *c, enum dir d, bool bias,
-                         const nb__conv_geom *q, arg *args, int n,
-                         bool *declined)
+                         enum layout lay, const nb__conv_geom *q, arg *args,
+                         int n, bool *declined)
 {
-	size_t scratch = 0;
 	entry *slot;
 	nb_status st = NB_OK;
-	dnnl_primitive_t p = get(d, bias, q, set_threads(), &scratch, &slot);
+	void *buf[N_DATA] = {NULL, NULL, NULL}, *scratch = NULL;
+	plan *p = get(d, bias, lay, q, set_threads(), &slot);
 	if (!p) {
 		*declined = true;
 		return NB_OK;
 	}
-	dnnl_memory_desc_t smd;
-	dnnl_dims_t sz = {(dnnl_dim_t)scratch};
-	void *buf = scratch ? nb__malloc(scratch) : NULL;
-	if (scratch && !buf)
-		st = nb_op_fail(c, NB_ENOMEM, "out of memory for oneDNN's "
-		                "scratchpad (%zu bytes)", scratch);
-	else if (scratch && dnnl_memory_desc_init_by_tag(&smd, 1, sz, dnnl_u8,
-	                                                 dnnl_x) != dnnl_success)
-		st = nb_op_fail(c, NB_EINVAL, "oneDNN refused its scratchpad");
-	else {
-		args[n++] = (arg){DNNL_ARG_SCRATCHPAD, &smd, buf};
-		if (!run(p, args, n))
-			st = nb_op_fail(c, NB_EINVAL, "oneDNN failed to run the "
-			                "convolution");
+	size_t total = p->scratch;
+	bool ok = !p->scratch || (scratch = nb__malloc(p->scratch));
+	for (int k = 0; ok && k < N_DATA; k++) {
+		total += p->bytes[k];
+		ok = !p->reorder[k] || (buf[k] = nb__malloc(p->bytes[k]));
 	}
-	nb__free(buf);
+	if (!ok)
+		st = nb_op_fail(c, NB_ENOMEM, "out of memory for oneDNN's "
+		                "buffers (%zu bytes)", total);
+	else if (!run_plan(p, args, n, buf, scratch))
+		st = nb_op_fail(c, NB_EINVAL, "oneDNN failed to run the "
+		                "convolution");
+	for (int k = 0; k < N_DATA; k++)
+		nb__free(buf[k]);
+	nb__free(scratch);
 	put(p, slot);
 	return st;
 }
@@ -364,12 +497,14 @@ nb_status nb__onednn_conv_forward(nb_op_ctx *c, const nb__conv_geom *q,
                                   const float *b, float *y, bool *declined)
 {
 	descs m;
-	*declined = !wanted() || !q->N || !q->O || !init_descs(q, &m);
+	int path = wanted();
+	*declined = !path || !q->N || !q->O || !init_descs(q, &m, false);
 	if (*declined)
 		return NB_OK;
 	arg args[5] = {{DNNL_ARG_SRC, &m.x, x}, {DNNL_ARG_WEIGHTS, &m.w, w},
 	               {DNNL_ARG_BIAS, &m.b, b}, {DNNL_ARG_DST, &m.y, y}};
-	return execute(c, FWD, b != NULL, q, args, 4, declined);
+	return execute(c, FWD, b != NULL, (enum layout)(path - 1), q, args, 4,
+	               declined);
 }
 
 /* dst[i] += src[i] for n elements. */
@@ -381,7 +516,8 @@ static void add_to(float *dst, const float *src, size_t n)
 
 /* The input gradient into scratch, then added to dx. */
 static nb_status backward_data(nb_op_ctx *c, const nb__conv_geom *q,
-                               const descs *m, const float *w,
+                               enum layout lay, const descs *m,
+                               const float *w,
                                const float *gout, float *dx, bool *declined)
 {
 	size_t n = (size_t)(q->N * q->C * q->H * q->W);
@@ -392,7 +528,7 @@ static nb_status backward_data(nb_op_ctx *c, const nb__conv_geom *q,
 	arg args[4] = {{DNNL_ARG_DIFF_SRC, &m->x, t},
 	               {DNNL_ARG_WEIGHTS, &m->w, w},
 	               {DNNL_ARG_DIFF_DST, &m->y, gout}};
-	nb_status st = execute(c, BWD_DATA, false, q, args, 3, declined);
+	nb_status st = execute(c, BWD_DATA, false, lay, q, args, 3, declined);
 	if (!st && !*declined)
 		add_to(dx, t, n);
 	nb__free(t);
@@ -401,7 +537,8 @@ static nb_status backward_data(nb_op_ctx *c, const nb__conv_geom *q,
 
 /* The weight (and bias) gradients into scratch, then added. */
 static nb_status backward_weights(nb_op_ctx *c, const nb__conv_geom *q,
-                                  const descs *m, const float *x,
+                                  enum layout lay, const descs *m,
+                                  const float *x,
                                   const float *gout, float *dw, float *db,
                                   bool *declined)
 {
@@ -415,7 +552,7 @@ static nb_status backward_weights(nb_op_ctx *c, const nb__conv_geom *q,
 	               {DNNL_ARG_DIFF_WEIGHTS, &m->w, t},
 	               {DNNL_ARG_DIFF_BIAS, &m->b, db ? t + nw : NULL},
 	               {DNNL_ARG_DIFF_DST, &m->y, gout}};
-	nb_status st = execute(c, BWD_WEIGHTS, db != NULL, q, args, 4,
+	nb_status st = execute(c, BWD_WEIGHTS, db != NULL, lay, q, args, 4,
 	                       declined);
 	if (!st && !*declined) {
 		add_to(dw, t, nw);
@@ -434,17 +571,20 @@ nb_status nb__onednn_conv_backward(nb_op_ctx *c, const nb__conv_geom *q,
 	descs m;
 	bool declined = false;
 	nb_status st = NB_OK;
-	if (!wanted() || !q->N || !q->O || !init_descs(q, &m))
+	int path = wanted();
+	enum layout lay = (enum layout)(path - 1);
+	if (!path || !q->N || !q->O || !init_descs(q, &m, false))
 		return NB_OK;
 	/* The bias's gradient goes with the weight's (a lone one is a sum,
 	 * left to im2col's path). */
 	if (*dw) {
-		st = backward_weights(c, q, &m, x, gout, *dw, *db, &declined);
+		st = backward_weights(c, q, lay, &m, x, gout, *dw, *db,
+		                      &declined);
 		if (!st && !declined)
 			*dw = *db = NULL;
 	}
 	if (!st && *dx) {
-		st = backward_data(c, q, &m, w, gout, *dx, &declined);
+		st = backward_data(c, q, lay, &m, w, gout, *dx, &declined);
 		if (!st && !declined)
 			*dx = NULL;
 	}
