@@ -1,27 +1,32 @@
 /*
- * conv_onednn.c - float32 convolutions by oneDNN's primitives on nabla's
- * plain NCHW arrays (issue 17; doc/conv.md says when this path runs and
- * what it was measured at).
+ * conv_onednn.c - float32 convolutions by oneDNN's primitives (issue 17;
+ * doc/conv.md says when this path runs and what it was measured at).
+ *
+ * nabla's tensors are plain NCHW (weights OIHW).  NB_CONV=onednn (the
+ * default) makes each primitive with the layouts left to oneDNN, which
+ * picks blocked ones and its direct JIT kernels, and reorders the inputs
+ * into them and the results back per call; NB_CONV=onednn-nchw runs the
+ * primitives on nabla's arrays as they are; NB_CONV=im2col declines
+ * everything (read per call, so a test or benchmark can switch).
  *
  * Making a primitive (choosing an implementation, JIT-compiling its
- * kernel) costs far more than running it on a small layer, so the
- * primitives are kept in a small cache keyed by everything they depend
- * on: the direction, the geometry (shapes, stride, padding, dilation,
- * groups), whether there is a bias, and the thread count (oneDNN plans
- * its parallel split when the primitive is made, and must run it with
- * the same count).  An entry in use is never evicted; when all are in
- * use a primitive is made for the call and destroyed after it.  The
- * cache and the engine are freed at exit (atexit, registered after
- * oneDNN's own static objects exist, so it runs before they go).
+ * kernel) costs far more than running it on a small layer, so each
+ * direction's convolution and reorders (a plan) are kept in a small
+ * cache keyed by everything they depend on: the direction, the
+ * geometry (shapes, stride, padding, dilation, groups), whether there
+ * is a bias, the layout, and the thread count (oneDNN plans its
+ * parallel split when the primitive is made, and must run it with the
+ * same count).  An entry in use is never evicted; when all are in use a
+ * plan is made for the call and freed after it.  The cache and the
+ * engine are freed at exit (atexit, registered after oneDNN's own
+ * static objects exist, so it runs before they go).
  *
- * Scratch memory is the caller's (scratchpad mode "user"), taken from
- * nb__malloc per call: two graphs on two threads can run the same
- * primitive at once, and a failed allocation is NB_ENOMEM like any other.
- * oneDNN writes its results; nabla's backward adds, so the gradients
- * are computed into scratch and then added.
- *
- * NB_CONV=im2col in the environment sends every convolution to
- * im2col + GEMM (read per call, so a test or benchmark can switch).
+ * Scratch memory (the scratchpad, in oneDNN's "user" mode, and the
+ * blocked copies) is the caller's, taken from nb__malloc per call: two
+ * graphs on two threads can run the same plan at once, and a failed
+ * allocation is NB_ENOMEM like any other.  oneDNN writes its results;
+ * nabla's backward adds, so the gradients are computed into scratch
+ * and then added.
  */
 #include "config.h"
 #include "conv_onednn.h"

@@ -4,10 +4,11 @@
  *
  * conv.c describes every convolution (conv2d, conv1d as a conv2d of
  * height 1, conv_transpose2d as conv2d's input gradient) by a
- * nb__conv_geom; these functions run it with oneDNN's primitives on the
- * plain NCHW / OIHW arrays, or decline (*declined = true, nothing
- * written) so that the caller keeps im2col + GEMM: a build without
- * oneDNN, NB_CONV=im2col in the environment, or a shape oneDNN has no
+ * nb__conv_geom; these functions run it with oneDNN's primitives on its
+ * plain NCHW / OIHW arrays (in oneDNN's preferred layouts, reordered in
+ * and out, or in nabla's own: NB_CONV), or decline (nothing written) so
+ * that the caller keeps im2col + GEMM: a build without oneDNN,
+ * NB_CONV=im2col in the environment, or a shape oneDNN has no
  * implementation for.
  */
 #ifndef NB_CONV_ONEDNN_H
