@@ -170,3 +170,49 @@ Test(conv_onednn, thread_counts_agree_within_rounding)
 	}
 	nb_set_num_threads(saved);
 }
+
+/* With padding 1, a NaN in the output gradient of channel 0 at (0, 0)
+ * meets the padding's zeros through every weight tap of channel 0: 0 *
+ * NaN, so PyTorch's weight gradient of channel 0 (36 taps) is NaN, and
+ * so is every path's (the blocked kernels skip the padding, so such
+ * calls run in the plain layout); a NaN weight of channel 0 makes every
+ * output of channel 0 (25) NaN the same way. */
+Test(conv_onednn, nan_meets_the_padding_as_in_pytorch)
+{
+	static const char *paths[] = {"onednn", "onednn-nchw", "im2col"};
+	for (int p = 0; p < 3; p++) {
+		setenv("NB_CONV", paths[p], 1);
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = nb_tensor_ones(NB_F32, 4, (int64_t[]){1, 4, 5, 5});
+		nb_tensor *w = nb_tensor_ones(NB_F32, 4, (int64_t[]){4, 4, 3, 3});
+		nb_tensor *r = nb_tensor_ones(NB_F32, 4, (int64_t[]){1, 4, 5, 5});
+		cr_assert(x && w && r);
+		nb_tensor_set_requires_grad(w, true);
+		nb_tensor_set(r, 0, NAN);
+		nb_conv2d_opts o = NB_CONV2D_DEFAULTS;
+		o.padding[0] = o.padding[1] = 1;
+		nb_tensor *y = nb_conv2d(g, x, w, NULL, &o);
+		nb_tensor *l = nb_sum(g, nb_mul(g, y, r), 0, NULL, false);
+		cr_assert_eq(nb_backward(l, NULL), NB_OK, "%s", nb_last_error());
+		const nb_tensor *dw = nb_tensor_grad(w);
+		int finite = 0;
+		for (size_t i = 0; i < nb_tensor_numel(dw); i++)
+			finite += !isnan(nb_tensor_get(dw, i)) != (i >= 36);
+		cr_expect_eq(finite, 0, "%s: %d weight gradients are not as in "
+		             "PyTorch", paths[p], finite);
+		nb_graph_reset(g);
+		nb_tensor_set(w, 0, NAN);
+		y = nb_conv2d(g, x, w, NULL, &o);
+		cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+		finite = 0;
+		for (size_t i = 0; i < nb_tensor_numel(y); i++)
+			finite += !isnan(nb_tensor_get(y, i)) != (i >= 25);
+		cr_expect_eq(finite, 0, "%s: %d outputs are not as in PyTorch",
+		             paths[p], finite);
+		nb_tensor_free(x);
+		nb_tensor_free(w);
+		nb_tensor_free(r);
+		nb_graph_free(g);
+		unsetenv("NB_CONV");
+	}
+}

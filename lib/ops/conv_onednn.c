@@ -86,9 +86,11 @@ typedef struct plan {
 	size_t bytes[N_DATA];
 } plan;
 
+/* Plans live in the cache's slots (or on the stack of a call that
+ * found every slot running): no allocation outlives a call. */
 typedef struct entry {
 	int64_t key[KEY_LEN];
-	plan *p;                 /* NULL: a free slot */
+	plan p;                  /* p.conv NULL: a free slot */
 	int users;               /* calls running it now */
 	uint64_t last;           /* the tick of its last use */
 } entry;
@@ -99,38 +101,44 @@ static uint64_t tick;
 static dnnl_engine_t engine;
 static bool engine_failed;
 
+/* Destroys p's primitives; p is then a free slot. */
 static void plan_free(plan *p)
 {
-	if (!p)
-		return;
 	if (p->conv)
 		dnnl_primitive_destroy(p->conv);
 	for (int k = 0; k < N_DATA; k++)
 		if (p->reorder[k])
 			dnnl_primitive_destroy(p->reorder[k]);
-	nb__free(p);
+	memset(p, 0, sizeof *p);
 }
 
 static void release(void)
 {
 	pthread_mutex_lock(&lock);
-	for (int i = 0; i < CACHE_SIZE; i++) {
-		plan_free(cache[i].p);
-		cache[i].p = NULL;
-	}
+	for (int i = 0; i < CACHE_SIZE; i++)
+		plan_free(&cache[i].p);
 	if (engine)
 		dnnl_engine_destroy(engine);
 	engine = NULL;
 	pthread_mutex_unlock(&lock);
 }
 
-/* The path NB_CONV asks for: 0 im2col, else 1 + the layout. */
-static int wanted(void)
+/*
+ * The path NB_CONV asks for q: 0 im2col, else 1 + the layout.  Strided
+ * and dilated convolutions stay in the plain layout: there the blocked
+ * kernels skip the products with elements no window reads, so a NaN or
+ * infinite weight or input does not reach those gradients as it does in
+ * PyTorch (0 * NaN; tests/test_edge.c compares).
+ */
+static int wanted(const nb__conv_geom *q)
 {
 	const char *s = getenv("NB_CONV");
 	if (s && !strcmp(s, "im2col"))
 		return 0;
-	return s && !strcmp(s, "onednn-nchw") ? 1 + PLAIN : 1 + BLOCKED;
+	if ((s && !strcmp(s, "onednn-nchw")) || q->sh > 1 || q->sw > 1 ||
+	    q->dh > 1 || q->dw > 1)
+		return 1 + PLAIN;
+	return 1 + BLOCKED;
 }
 
 /* The engine, made on first use (caller holds lock); NULL if oneDNN
@@ -241,13 +249,13 @@ static dnnl_primitive_t make_reorder(const dnnl_memory_desc_t *from,
 }
 
 /*
- * The plan of d in layout lay (made, not cached); NULL when oneDNN has
- * no implementation.  Padding on the right/bottom: what makes oneDNN's
+ * The plan of d in layout lay, into *p; false (and *p empty) when
+ * oneDNN has no implementation.  Padding on the right/bottom: what makes oneDNN's
  * output size nabla's (at least 0; the floor in the size formula
  * absorbs the rest).
  */
-static plan *make(enum dir d, bool bias, enum layout lay,
-                  const nb__conv_geom *q)
+static bool make(enum dir d, bool bias, enum layout lay,
+                 const nb__conv_geom *q, plan *p)
 {
 	static const int args[3][N_DATA] = {
 		{DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
@@ -259,10 +267,7 @@ static plan *make(enum dir d, bool bias, enum layout lay,
 	descs m, user;
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_primitive_desc_t pd = NULL;
-	plan *p = nb__malloc(sizeof *p);
 	bool ok = false;
-	if (!p)
-		return NULL;
 	memset(p, 0, sizeof *p);
 	if (!init_descs(q, &m, lay == BLOCKED) || !init_descs(q, &user, false) ||
 	    dnnl_primitive_attr_create(&attr) != dnnl_success)
@@ -295,11 +300,9 @@ out:
 		dnnl_primitive_desc_destroy(pd);
 	if (attr)
 		dnnl_primitive_attr_destroy(attr);
-	if (!ok) {
+	if (!ok)
 		plan_free(p);
-		p = NULL;
-	}
-	return p;
+	return ok;
 }
 
 /* A free slot, or the least recently used one not in use (its plan
@@ -309,53 +312,55 @@ static entry *victim(void)
 	entry *v = NULL;
 	for (int i = 0; i < CACHE_SIZE; i++) {
 		entry *e = &cache[i];
-		if (!e->p)
+		if (!e->p.conv)
 			return e;
 		if (!e->users && (!v || e->last < v->last))
 			v = e;
 	}
-	if (v) {
-		plan_free(v->p);
-		v->p = NULL;
-	}
+	if (v)
+		plan_free(&v->p);
 	return v;
 }
 
 /*
  * The plan for (d, bias, lay, q), from the cache or made (the blocked
  * layout falls back to the plain one when oneDNN has nothing for it);
- * *slot is its cache entry, or NULL when it is the caller's to free.
- * Returns NULL when oneDNN declines.  Every result is released with
- * put().
+ * *slot is its cache entry, or NULL when every slot is running and the
+ * plan was made into *own.  Returns NULL when oneDNN declines.  Every
+ * result is released with put().
  */
 static plan *get(enum dir d, bool bias, enum layout lay,
-                 const nb__conv_geom *q, int threads, entry **slot)
+                 const nb__conv_geom *q, int threads, plan *own,
+                 entry **slot)
 {
 	int64_t key[KEY_LEN];
-	plan *p = NULL;
+	plan *p = NULL, made;
 	make_key(key, d, bias, threads, lay, q);
 	*slot = NULL;
 	pthread_mutex_lock(&lock);
 	if (!get_engine())
 		goto out;
 	for (int i = 0; i < CACHE_SIZE; i++)
-		if (cache[i].p && !memcmp(cache[i].key, key, sizeof key)) {
+		if (cache[i].p.conv && !memcmp(cache[i].key, key, sizeof key)) {
 			*slot = &cache[i];
 			break;
 		}
 	if (!*slot) {
-		if (!(p = make(d, bias, lay, q)) &&
-		    !(lay == BLOCKED && (p = make(d, bias, PLAIN, q))))
+		if (!make(d, bias, lay, q, &made) &&
+		    !(lay == BLOCKED && make(d, bias, PLAIN, q, &made)))
 			goto out;
 		if ((*slot = victim())) {
 			memcpy((*slot)->key, key, sizeof key);
-			(*slot)->p = p;
+			(*slot)->p = made;
+		} else {
+			*own = made;
+			p = own;
 		}
 	}
 	if (*slot) {
 		(*slot)->users++;
 		(*slot)->last = ++tick;
-		p = (*slot)->p;
+		p = &(*slot)->p;
 	}
 out:
 	pthread_mutex_unlock(&lock);
@@ -473,7 +478,8 @@ static nb_status execute(nb_op_ctx *c, enum dir d, bool bias,
 	entry *slot;
 	nb_status st = NB_OK;
 	void *buf[N_DATA] = {NULL, NULL, NULL}, *scratch = NULL;
-	plan *p = get(d, bias, lay, q, set_threads(), &slot);
+	plan own;
+	plan *p = get(d, bias, lay, q, set_threads(), &own, &slot);
 	if (!p) {
 		*declined = true;
 		return NB_OK;
@@ -497,19 +503,45 @@ static nb_status execute(nb_op_ctx *c, enum dir d, bool bias,
 	return st;
 }
 
+/* true when the n floats at p are all finite (inf * 0 and NaN * 0 are
+ * NaN; one pass that vectorizes). */
+static bool all_finite(const float *p, size_t n)
+{
+	float s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += p[i] * 0.0f;
+	return s == s;
+}
+
+/*
+ * With padding, the blocked kernels skip the products with the
+ * padding's zeros, which im2col and PyTorch's reference compute: a
+ * non-finite weight (forward) or output gradient (weight gradient) then
+ * gives a finite value at the borders where PyTorch gives NaN.  Such
+ * calls (rare: a diverged step) run in the plain layout, which matches.
+ */
+static enum layout padded_layout(enum layout lay, const nb__conv_geom *q,
+                                 const float *v, size_t n)
+{
+	if (lay == BLOCKED && (q->ph || q->pw) && !all_finite(v, n))
+		return PLAIN;
+	return lay;
+}
+
 nb_status nb__onednn_conv_forward(nb_op_ctx *c, const nb__conv_geom *q,
                                   const float *x, const float *w,
                                   const float *b, float *y, bool *declined)
 {
 	descs m;
-	int path = wanted();
+	int path = wanted(q);
 	*declined = !path || !q->N || !q->O || !init_descs(q, &m, false);
 	if (*declined)
 		return NB_OK;
 	arg args[5] = {{DNNL_ARG_SRC, &m.x, x}, {DNNL_ARG_WEIGHTS, &m.w, w},
 	               {DNNL_ARG_BIAS, &m.b, b}, {DNNL_ARG_DST, &m.y, y}};
-	return execute(c, FWD, b != NULL, (enum layout)(path - 1), q, args, 4,
-	               declined);
+	enum layout lay = padded_layout((enum layout)(path - 1), q, w,
+	    (size_t)(q->O * (q->C / q->G) * q->KH * q->KW));
+	return execute(c, FWD, b != NULL, lay, q, args, 4, declined);
 }
 
 /* dst[i] += src[i] for n elements. */
@@ -576,15 +608,16 @@ nb_status nb__onednn_conv_backward(nb_op_ctx *c, const nb__conv_geom *q,
 	descs m;
 	bool declined = false;
 	nb_status st = NB_OK;
-	int path = wanted();
+	int path = wanted(q);
 	enum layout lay = (enum layout)(path - 1);
 	if (!path || !q->N || !q->O || !init_descs(q, &m, false))
 		return NB_OK;
 	/* The bias's gradient goes with the weight's (a lone one is a sum,
 	 * left to im2col's path). */
 	if (*dw) {
-		st = backward_weights(c, q, lay, &m, x, gout, *dw, *db,
-		                      &declined);
+		enum layout wl = padded_layout(lay, q, gout,
+		    (size_t)(q->N * q->O * q->OH * q->OW));
+		st = backward_weights(c, q, wl, &m, x, gout, *dw, *db, &declined);
 		if (!st && !declined)
 			*dw = *db = NULL;
 	}
