@@ -332,13 +332,19 @@ static void FN(max2x2_plane)(const geom *q, const T *x, T *y, int32_t *idx)
 				y[o] = FN(window_max)(q, x, 2 * oy, 2 * oy + 2, 2 * ox,
 				                      2 * ox + 2, &at);
 			} else {
-				/* -inf < a unless a is -inf: then a stays first */
+				/* -inf < a unless a is -inf: then a stays first.  The
+				 * index by masks and the maximum by a select that
+				 * compiles to maxss: no branch to mispredict (ties
+				 * and zeros after a relu are common). */
 				T m = a;
-				at = b > m ? base + 2 * ox + 1 : at;
+				int64_t g = -(int64_t)(b > m);
+				at ^= (at ^ (base + 2 * ox + 1)) & g;
 				m = b > m ? b : m;
-				at = c > m ? base + q->W + 2 * ox : at;
+				g = -(int64_t)(c > m);
+				at ^= (at ^ (base + q->W + 2 * ox)) & g;
 				m = c > m ? c : m;
-				at = d > m ? base + q->W + 2 * ox + 1 : at;
+				g = -(int64_t)(d > m);
+				at ^= (at ^ (base + q->W + 2 * ox + 1)) & g;
 				m = d > m ? d : m;
 				y[o] = m;
 			}
