@@ -22,16 +22,21 @@
  */
 #define TOL 1e-5
 
+/* neg: the input is -x, a graph tensor, whose gradient is fresh
+ * (written by conv2d, not added to: NB_OP_GRAD_FRESH); else x itself,
+ * a persistent tensor whose gradient accumulates. */
 typedef struct layer {
 	int64_t x[4], w[4];
 	nb_conv2d_opts o;
+	bool neg;
 } layer;
 
 static const layer layers[] = {
 	{{8, 32, 14, 14}, {64, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1}},
-	{{4, 16, 15, 13}, {24, 8, 3, 3}, {{2, 2}, {2, 2}, {2, 2}, 2}},
+	{{4, 16, 15, 13}, {24, 8, 3, 3}, {{2, 2}, {2, 2}, {2, 2}, 2}, true},
 	{{2, 3, 19, 17}, {5, 3, 5, 5}, {{3, 2}, {2, 1}, {1, 1}, 1}},
-	{{3, 12, 9, 9}, {12, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 12}},
+	{{3, 12, 9, 9}, {12, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 12}, true},
+	{{2, 8, 10, 10}, {16, 8, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1}, true},
 	{{2, 20, 6, 7}, {10, 20, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1}},
 };
 
@@ -61,7 +66,7 @@ static void run(const layer *l, nb_dtype dt, const char *path,
 	nb_graph *g = nb_graph_new();
 	nb_tensor *x = sample(dt, l->x, 4, 1), *w = sample(dt, l->w, 4, 2);
 	nb_tensor *b = sample(dt, (int64_t[]){l->w[0]}, 1, 3);
-	nb_tensor *y = nb_conv2d(g, x, w, b, &l->o);
+	nb_tensor *y = nb_conv2d(g, l->neg ? nb_neg(g, x) : x, w, b, &l->o);
 	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
 	nb_tensor *r = sample(dt, nb_tensor_shape(y), 4, 4);
 	nb_tensor_set_requires_grad(r, false);

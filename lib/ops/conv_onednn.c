@@ -44,7 +44,7 @@ nb_status nb__onednn_conv_forward(nb_op_ctx *c, const nb__conv_geom *q,
 nb_status nb__onednn_conv_backward(nb_op_ctx *c, const nb__conv_geom *q,
                                    const float *x, const float *w,
                                    const float *gout, float **dx,
-                                   float **dw, float **db)
+                                   float **dw, float **db, bool dx_fresh)
 {
 	return NB_OK;
 }
@@ -552,14 +552,15 @@ static void add_to(float *dst, const float *src, size_t n)
 		dst[i] += src[i];
 }
 
-/* The input gradient into scratch, then added to dx. */
+/* The input gradient into dx when it is fresh, else into scratch and
+ * then added to dx. */
 static nb_status backward_data(nb_op_ctx *c, const nb__conv_geom *q,
                                enum layout lay, const descs *m,
-                               const float *w,
-                               const float *gout, float *dx, bool *declined)
+                               const float *w, const float *gout, float *dx,
+                               bool fresh, bool *declined)
 {
 	size_t n = (size_t)(q->N * q->C * q->H * q->W);
-	float *t = nb__malloc(n * sizeof *t);
+	float *t = fresh ? dx : nb__malloc(n * sizeof *t);
 	if (!t)
 		return nb_op_fail(c, NB_ENOMEM, "out of memory for the input "
 		                  "gradient (%zu bytes)", n * sizeof *t);
@@ -567,9 +568,11 @@ static nb_status backward_data(nb_op_ctx *c, const nb__conv_geom *q,
 	               {DNNL_ARG_WEIGHTS, &m->w, w},
 	               {DNNL_ARG_DIFF_DST, &m->y, gout}};
 	nb_status st = execute(c, BWD_DATA, false, lay, q, args, 3, declined);
-	if (!st && !*declined)
-		add_to(dx, t, n);
-	nb__free(t);
+	if (t != dx) {
+		if (!st && !*declined)
+			add_to(dx, t, n);
+		nb__free(t);
+	}
 	return st;
 }
 
@@ -604,7 +607,7 @@ static nb_status backward_weights(nb_op_ctx *c, const nb__conv_geom *q,
 nb_status nb__onednn_conv_backward(nb_op_ctx *c, const nb__conv_geom *q,
                                    const float *x, const float *w,
                                    const float *gout, float **dx,
-                                   float **dw, float **db)
+                                   float **dw, float **db, bool dx_fresh)
 {
 	descs m;
 	bool declined = false;
@@ -623,7 +626,8 @@ nb_status nb__onednn_conv_backward(nb_op_ctx *c, const nb__conv_geom *q,
 			*dw = *db = NULL;
 	}
 	if (!st && *dx) {
-		st = backward_data(c, q, lay, &m, w, gout, *dx, &declined);
+		st = backward_data(c, q, lay, &m, w, gout, *dx, dx_fresh,
+		                   &declined);
 		if (!st && !declined)
 			*dx = NULL;
 	}

@@ -38,11 +38,11 @@ nb_status nb__onednn_conv_forward(nb_op_ctx *c, const nb__conv_geom *q,
  * the sums of gout (each pointer may be NULL: not wanted; x is read for
  * dw only).  Each gradient done is set to NULL; those left are the
  * caller's to compute (oneDNN declined them, or all when *dw is NULL
- * for *db).
+ * for *db).  dx_fresh: *dx holds nothing yet, and is written (=).
  */
 nb_status nb__onednn_conv_backward(nb_op_ctx *c, const nb__conv_geom *q,
                                    const float *x, const float *w,
                                    const float *gout, float **dx,
-                                   float **dw, float **db);
+                                   float **dw, float **db, bool dx_fresh);
 
 #endif
