@@ -351,11 +351,19 @@ static nb_status conv2d_forward(nb_op_ctx *c)
 	return conv_fwd(c, &q, c->in[0], c->in[1], c->in[2], c->out);
 }
 
+/* NB_OP_GRAD_FRESH covers every input: the input gradient, when fresh,
+ * is written by conv_bwd; the weight's and bias's (small; fresh when the
+ * weight is a graph tensor, such as a reshaped one) are zeroed here and
+ * then added to. */
 static nb_status conv2d_backward(nb_op_ctx *c, const nb_tensor *gout,
                                  nb_tensor *const *gin)
 {
 	geom q;
 	conv_geom(c, &q);
+	size_t el = gout->dtype == NB_F32 ? sizeof(float) : sizeof(double);
+	for (int k = 1; k < 3; k++)
+		if (gin[k] && (c->fresh & (1u << k)))
+			memset(gin[k]->data, 0, gin[k]->numel * el);
 	return conv_bwd(c, &q, c->in[0], c->in[1], gout, gin[0], gin[1],
 	                gin[2], c->fresh & 1u);
 }
