@@ -177,17 +177,22 @@ static void run_all(nb_dtype dt, int threads, double *out, size_t cap)
 	nb_graph_free(g);
 }
 
+/* nabla's own loops (im2col): oneDNN's float32 path, like OpenBLAS,
+ * may sum in another order at another thread count (within rounding:
+ * tests/test_conv_onednn.c). */
 Test(conv, results_do_not_depend_on_the_thread_count)
 {
 	enum { CAP = 20000 };
 	static double one[CAP], four[CAP];
 	int saved = nb_get_num_threads();
+	setenv("NB_CONV", "im2col", 1);
 	for (int d = 0; d < 2; d++) {
 		run_all(dtypes[d], 1, one, CAP);
 		run_all(dtypes[d], 4, four, CAP);
 		cr_expect(!memcmp(one, four, sizeof one), "%s: 1 and 4 threads "
 		          "differ", nb_dtype_name(dtypes[d]));
 	}
+	unsetenv("NB_CONV");
 	nb_set_num_threads(saved);
 }
 
@@ -528,4 +533,34 @@ Test(conv, conv1d_and_conv_transpose2d_errors)
 	nb_tensor *frees[] = {x3, w3, w3b, w3big, x4, w4, w4b, b5, x1};
 	for (int i = 0; i < 9; i++)
 		nb_tensor_free(frees[i]);
+}
+
+/* max_pool2d 2x2 stride 2 (its fast path, issue 17): ties go to the
+ * first element, a window of -inf to its first, a number beats the ones
+ * before it, and the last NaN of a window wins, as in the general loop
+ * and PyTorch. */
+Test(conv, max_pool_2x2_fast_path_keeps_the_rules)
+{
+	const double inf = INFINITY, nan = NAN;
+	for (int d = 0; d < 2; d++) {
+		nb_graph *g = nb_graph_new();
+		nb_tensor *x = nbt_tensor(dtypes[d], NB_SHAPE(1, 1, 4, 4),
+		    (double[]){1, 1, -inf, -inf, 1, 1, -inf, -inf,
+		               0, 2, nan, 5, 2, 1, nan, 1});
+		nb_tensor_set_requires_grad(x, true);
+		nb_pool2d_opts p = {.kernel_size = {2, 2}};
+		nb_tensor *y = nb_max_pool2d(g, x, &p);
+		cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+		cr_expect_eq(nb_tensor_get(y, 0), 1);
+		cr_expect_eq(nb_tensor_get(y, 1), -inf);
+		cr_expect_eq(nb_tensor_get(y, 2), 2);
+		cr_expect(isnan(nb_tensor_get(y, 3)));
+		cr_assert_eq(nb_backward(nb_sum(g, y, 0, NULL, false), NULL),
+		             NB_OK);
+		double want[16] = {0};
+		want[0] = want[2] = want[9] = want[14] = 1;
+		nbt_expect_close(nb_tensor_grad(x), want, 16, 0, 0, "dx");
+		nb_tensor_free(x);
+		nb_graph_free(g);
+	}
 }

@@ -24,7 +24,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config uthash-dev
 libcriterion-dev libopenblas-dev libjansson-dev zlib1g-dev libcairo2-dev
 graphviz libgraphviz-dev valgrind dataset-fashion-mnist clang
 libclang-rt-14-dev libopenmpi-dev openmpi-bin
-libzip-dev fortunes"
+libzip-dev fortunes libdnnl-dev"
 
 install_packages() {
 	missing=""

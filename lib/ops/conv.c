@@ -19,6 +19,7 @@
  */
 #include <math.h>
 #include "elementwise.h"
+#include "conv_onednn.h"
 
 /* ---- attributes ---- */
 
@@ -67,13 +68,8 @@ static const nb_attr_def pool2d_defs[] = {
 
 /* ---- geometry ---- */
 
-typedef struct geom {
-	int64_t N, C, H, W;    /* input */
-	int64_t O, G;          /* output channels (conv2d; pools: C), groups */
-	int64_t KH, KW;        /* kernel */
-	int64_t sh, sw, ph, pw, dh, dw;
-	int64_t OH, OW;        /* output */
-} geom;
+/* The geometry of a convolution or pooling op (conv_onednn.h). */
+typedef nb__conv_geom geom;
 
 /* Attribute values beyond this are refused (no overflow in sizes). */
 #define MAX_ATTR ((int64_t)1 << 32)
@@ -287,27 +283,52 @@ static void *data_of(const nb_tensor *t)
 	return t ? t->data : NULL;
 }
 
-/* conv_forward for x's dtype: y = conv(x, w) + b (b may be NULL). */
+/* conv_forward for x's dtype: y = conv(x, w) + b (b may be NULL).
+ * float32 goes to oneDNN when it is there and takes the shape. */
 static nb_status conv_fwd(nb_op_ctx *c, const geom *q, const nb_tensor *x,
                           const nb_tensor *w, const nb_tensor *b,
                           nb_tensor *y)
 {
-	if (x->dtype == NB_F32)
+	if (x->dtype == NB_F32) {
+		bool declined;
+		nb_status st = nb__onednn_conv_forward(c, q, x->data, w->data,
+		                                       data_of(b), y->data,
+		                                       &declined);
+		if (st || !declined)
+			return st;
 		return conv_forward_float(c, q, NB_F32, x->data, w->data,
 		                          data_of(b), y->data);
+	}
 	return conv_forward_double(c, q, NB_F64, x->data, w->data, data_of(b),
 	                           y->data);
 }
 
-/* conv_backward for x's dtype; dx, dw, db may each be NULL. */
+/*
+ * conv_backward for x's dtype; dx, dw, db may each be NULL.  dx_fresh:
+ * dx holds no earlier gradient (NB_OP_GRAD_FRESH) and is written, not
+ * added to: oneDNN writes it directly, im2col (which adds) gets it
+ * zeroed first.
+ */
 static nb_status conv_bwd(nb_op_ctx *c, const geom *q, const nb_tensor *x,
                           const nb_tensor *w, const nb_tensor *gout,
-                          nb_tensor *dx, nb_tensor *dw, nb_tensor *db)
+                          nb_tensor *dx, nb_tensor *dw, nb_tensor *db,
+                          bool dx_fresh)
 {
-	if (x->dtype == NB_F32)
+	if (x->dtype == NB_F32) {
+		/* oneDNN takes what it can; im2col does the rest. */
+		float *fx = data_of(dx), *fw = data_of(dw), *fb = data_of(db);
+		nb_status st = nb__onednn_conv_backward(c, q, x->data, w->data,
+		                                        gout->data, &fx, &fw, &fb,
+		                                        dx_fresh);
+		if (st || (!fx && !fw && !fb))
+			return st;
+		if (fx && dx_fresh)
+			memset(fx, 0, dx->numel * sizeof *fx);
 		return conv_backward_float(c, q, NB_F32, x->data, w->data,
-		                           gout->data, data_of(dx), data_of(dw),
-		                           data_of(db));
+		                           gout->data, fx, fw, fb);
+	}
+	if (dx && dx_fresh)
+		memset(dx->data, 0, dx->numel * sizeof(double));
 	return conv_backward_double(c, q, NB_F64, x->data, w->data, gout->data,
 	                            data_of(dx), data_of(dw), data_of(db));
 }
@@ -330,13 +351,21 @@ static nb_status conv2d_forward(nb_op_ctx *c)
 	return conv_fwd(c, &q, c->in[0], c->in[1], c->in[2], c->out);
 }
 
+/* NB_OP_GRAD_FRESH covers every input: the input gradient, when fresh,
+ * is written by conv_bwd; the weight's and bias's (small; fresh when the
+ * weight is a graph tensor, such as a reshaped one) are zeroed here and
+ * then added to. */
 static nb_status conv2d_backward(nb_op_ctx *c, const nb_tensor *gout,
                                  nb_tensor *const *gin)
 {
 	geom q;
 	conv_geom(c, &q);
+	size_t el = gout->dtype == NB_F32 ? sizeof(float) : sizeof(double);
+	for (int k = 1; k < 3; k++)
+		if (gin[k] && (c->fresh & (1u << k)))
+			memset(gin[k]->data, 0, gin[k]->numel * el);
 	return conv_bwd(c, &q, c->in[0], c->in[1], gout, gin[0], gin[1],
-	                gin[2]);
+	                gin[2], c->fresh & 1u);
 }
 
 /* A conv2d layer (nb_conv2d_new) makes weight and bias itself. */
@@ -368,6 +397,9 @@ static const nb_op conv2d_op = {
 	.attrs = conv2d_defs,
 	.n_attrs = (int)(sizeof conv2d_defs / sizeof *conv2d_defs),
 	.attrs_size = sizeof(conv2d_attrs),
+	/* forward writes every output; backward writes a fresh input
+	 * gradient (issue 17: no zeroing of either first) */
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH,
 	.shape = conv2d_shape,
 	.forward = conv2d_forward,
 	.backward = conv2d_backward,
@@ -455,7 +487,7 @@ static const nb_op max_pool2d_op = {
 	.attrs = pool2d_defs,
 	.n_attrs = 3, /* not count_include_pad */
 	.attrs_size = sizeof(pool2d_attrs),
-	.flags = NB_OP_LAYER,
+	.flags = NB_OP_LAYER | NB_OP_WRITES_OUTPUT, /* every window */
 	.layer_prefix = "maxpool",
 	.shape = pool2d_shape,
 	.forward = max_pool2d_forward,
@@ -481,7 +513,7 @@ static const nb_op avg_pool2d_op = {
 	.attrs = pool2d_defs,
 	.n_attrs = (int)(sizeof pool2d_defs / sizeof *pool2d_defs),
 	.attrs_size = sizeof(pool2d_attrs),
-	.flags = NB_OP_LAYER,
+	.flags = NB_OP_LAYER | NB_OP_WRITES_OUTPUT, /* every window */
 	.layer_prefix = "avgpool",
 	.shape = pool2d_shape,
 	.forward = avg_pool2d_forward,
@@ -586,7 +618,7 @@ static nb_status conv1d_backward(nb_op_ctx *c, const nb_tensor *gout,
 	geom q;
 	conv1d_geom(c, &q);
 	return conv_bwd(c, &q, c->in[0], c->in[1], gout, gin[0], gin[1],
-	                gin[2]);
+	                gin[2], false);
 }
 
 static const nb_input_def conv1d_inputs[] = {
@@ -791,7 +823,7 @@ static nb_status convt_forward(nb_op_ctx *c)
 	geom q;
 	convt_geom(c, &q);
 	nb_status st = conv_bwd(c, &q, c->out, c->in[1], c->in[0], c->out,
-	                        NULL, NULL);
+	                        NULL, NULL, false);
 	if (!st && c->in[2])
 		add_bias(c->out, c->in[2], q.N, q.C, (size_t)(q.H * q.W));
 	return st;
@@ -809,7 +841,8 @@ static nb_status convt_backward(nb_op_ctx *c, const nb_tensor *gout,
 	if (gin[2])
 		sum_planes(gin[2], gout, q.N, q.C, (size_t)(q.H * q.W));
 	if (gin[1])
-		st = conv_bwd(c, &q, gout, c->in[1], x, NULL, gin[1], NULL);
+		st = conv_bwd(c, &q, gout, c->in[1], x, NULL, gin[1], NULL,
+		              false);
 	if (!st && gin[0]) {
 		nb_tensor *t = nb_op_scratch(c, x->dtype, x->ndim, x->shape);
 		if (!t)

@@ -89,6 +89,16 @@ def cnn():
     return step
 
 
+def conv():
+    """One conv2d layer forward and backward (nabla_bench.c's conv)."""
+    layer = torch.nn.Conv2d(32, 64, 3, padding=1)
+    x = torch.randn(64, 32, 28, 28, requires_grad=True)
+
+    def step():
+        layer(x).sum().backward()
+    return step
+
+
 def fmnist():
     import gzip
     import numpy as np
@@ -208,7 +218,7 @@ def charlstm():
 WORKLOADS = {
     "charlstm": charlstm,
     "sgemm": sgemm, "seed10": seed10, "tiny": tiny, "mlp784": mlp784, "fmnist": fmnist,
-    "cnn": cnn,
+    "cnn": cnn, "conv": conv,
     "batch_norm": lambda: norm("batch_norm"),
     "group_norm": lambda: norm("group_norm"),
     "instance_norm": lambda: norm("instance_norm"),
@@ -229,16 +239,18 @@ def main():
     step = WORKLOADS[a.workload]()
     for _ in range(a.warmup):
         step()
-    times = []
+    times, cpu = [], []
     for _ in range(a.reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         times.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
     print(json.dumps({
         "engine": "torch", "workload": a.workload, "threads": a.threads,
         "reps": a.reps, "times_ms": times,
         "median_ms": statistics.median(times),
         "min_ms": min(times), "max_ms": max(times),
+        "cpu_median_ms": statistics.median(cpu), "cpu_min_ms": min(cpu),
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "torch": torch.__version__}))
 
