@@ -8,6 +8,7 @@
 # and their difference (doc/sequence.md).
 #
 #   sh tools/bench/charlm_compare.sh [BUILD_DIR] [TEXT] [EPOCHS] [SEEDS]
+#   (MODELS="lstm" or "gpt" runs one of the two recipes)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../_build}
@@ -26,7 +27,7 @@ lstm="embedding:64 lstm:256 linear:$V"
 gpt="embedding:128 learned_positions 4x(transformer_encoder_layer:4,dim_feedforward=512,dropout=0,gelu=1,norm_first=1,causal=1) layer_norm linear:$V"
 echo "# $(date -u +%FT%TZ) $(uname -n), text $text (alphabet $V), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for seed in $seeds; do
-	for model in lstm gpt; do
+	for model in ${MODELS:-lstm gpt}; do
 		spec=$lstm
 		[ $model = gpt ] && spec=$gpt
 		"$nabla" train --text "$text" --model "$spec" --threads 1 \
