@@ -19,6 +19,7 @@ transformer sees each window alone.  Prints one JSON line per epoch.
 import argparse
 import json
 import math
+import struct
 import time
 
 import torch
@@ -87,6 +88,22 @@ class CharGPT(nn.Module):
         return self.head(self.norm(h)), None
 
 
+def save_safetensors(path, model):
+    """The model's state dict as safetensors (float32), for nabla's
+    --init-from: the same initial weights in both engines."""
+    header, blobs, at = {}, [], 0
+    for name, t in model.state_dict().items():
+        raw = t.detach().contiguous().float().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape),
+                        "data_offsets": [at, at + len(raw)]}
+        blobs.append(raw)
+        at += len(raw)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
 def detach(state):
     return None if state is None else tuple(s.detach() for s in state)
 
@@ -120,11 +137,16 @@ def main():
     p.add_argument("--held-out", type=float, default=0.1)
     p.add_argument("--max-windows", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--save-init", help="write the initial weights to this "
+                   "safetensors file (names emb, lstm, head: nabla's spec "
+                   "labels them with @emb @lstm @head)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     train, held, v = load(a.text, a.held_out)
     model = CharLSTM(v) if a.model == "lstm" else CharGPT(v, a.steps)
+    if a.save_init:
+        save_safetensors(a.save_init, model)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     for epoch in range(1, a.epochs + 1):
         t0, total, n, state = time.time(), 0.0, 0, None
