@@ -81,8 +81,10 @@ Test(blocks, residual_with_a_projection)
 	cr_expect_eq(nb_residual_set_projection(r, nb_sequential_new("p2")),
 	             NB_EINVAL);
 	cr_expect(strstr(nb_last_error(), "a projection already") != NULL);
-	cr_expect_eq(nb_residual_set_projection(nb_module_list_new("l"),
-	             nb_sequential_new("p3")), NB_EINVAL);
+	nb_module *l = nb_module_list_new("l");
+	cr_expect_eq(nb_residual_set_projection(l, nb_sequential_new("p3")),
+	             NB_EINVAL);
+	nb_module_free(l);
 	cr_expect_not_null(nb_module_tensor(r, "proj.weight"));
 	nb_graph *g = nb_graph_new();
 	nb_tensor *x = nbt_tensor(NB_F64, NB_SHAPE(1, 2), (double[]){1, 2});

@@ -186,7 +186,13 @@ static nb_tensor *carry_forward(nb_module *m, nb_graph *g, nb_tensor *x)
 {
 	carry *c = nb_module_state(m);
 	bool use = nb_module_stateful(m) && c->s;
-	nb_tensor *y = use ? nb_add(g, x, c->s) : x;
+	/* The graph gets its own copy of the state: c->s is replaced below,
+	 * while this graph may still need what it read (backward). */
+	nb_tensor *s = use ? nb_graph_from_data(g, nb_tensor_dtype(c->s),
+	                                        nb_tensor_ndim(c->s),
+	                                        nb_tensor_shape(c->s),
+	                                        nb_tensor_data(c->s)) : NULL;
+	nb_tensor *y = use ? nb_add(g, x, s) : x;
 	if (!y)
 		return NULL;
 	if (nb_module_stateful(m)) {

@@ -65,10 +65,14 @@ static nb_status carry(nb_module *m, nb_graph *g, nb_tensor *hn,
 	return NB_OK;
 }
 
-/* The carried state when it fits this call: same batch and dtype. */
-static nb_tensor *carried(nb_tensor *t, int64_t B, nb_dtype dt)
+/* The carried state when it fits this call (same batch and dtype), as
+ * a copy on g: the persistent one is replaced at the end of this
+ * forward, while g may still read its input in backward. */
+static nb_tensor *carried(nb_graph *g, nb_tensor *t, int64_t B, nb_dtype dt)
 {
-	return t && t->shape[1] == B && t->dtype == dt ? t : NULL;
+	if (!t || t->shape[1] != B || t->dtype != dt)
+		return NULL;
+	return nb_graph_from_data(g, dt, t->ndim, t->shape, nb_tensor_data(t));
 }
 
 static const int mode_gates[] = {1, 4, 3};
@@ -181,8 +185,10 @@ static int rnn_forward_multi(nb_module *m, nb_graph *g, int n_in,
 		return -1;
 	nb_dtype dt = x->dtype;
 	if (nb_module_stateful(m) && !h0 && !c0) {
-		h0 = carried(s->carry_h, B, dt);
-		c0 = h0 && lstm ? carried(s->carry_c, B, dt) : NULL;
+		h0 = carried(g, s->carry_h, B, dt);
+		c0 = h0 && lstm ? carried(g, s->carry_c, B, dt) : NULL;
+		if (g->err)
+			return -1;
 	}
 	nb_tensor *hn[2 * NB_MAX_DIMS], *cn[2 * NB_MAX_DIMS];
 	nb_tensor **hl = L * D <= 2 * NB_MAX_DIMS ? hn : NULL;
