@@ -16,10 +16,10 @@
 #
 # Two programs run at a time (NB_VALGRIND_JOBS, at most 2; 1 on a
 # one-CPU machine), each valgrind process using one core.  The whole
-# suite, 46 programs, took 17 minutes two at a time on two cores
-# (2026-12-07, 1958 s of program time, test_dot's Graphviz rendering
-# 313 s of it): nearly all of it valgrind starting a process per test,
-# about 2 s each, so no test is skipped.
+# suite, 46 programs, took 12 minutes two at a time on two idle cores
+# (2026-12-07, 1368 s of program time; 17 minutes and 1958 s while
+# other jobs shared the cores): nearly all of it valgrind starting a
+# process per test, about 2 s each, so no test is skipped.
 set -u
 
 if ! command -v valgrind >/dev/null 2>&1; then
