@@ -663,16 +663,22 @@ double train_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void progress(train_ctx *t, uint64_t epoch, size_t done, size_t n,
-                     double loss, double rate)
+void train_bar(const train_ctx *t, uint64_t epoch, size_t done, size_t n)
 {
 	int w = 30, k = n ? (int)((double)w * (double)done / (double)n) : w;
 	fprintf(stderr, "\repoch %llu/%llu [", (unsigned long long)epoch + 1,
 	        (unsigned long long)t->o->epochs);
 	for (int i = 0; i < w; i++)
 		fputc(i < k ? '=' : i == k ? '>' : ' ', stderr);
-	fprintf(stderr, "] %3d%%  loss %.4f  %.0f samples/s ",
-	        (int)(100.0 * (double)done / (double)(n ? n : 1)), loss, rate);
+	fprintf(stderr, "] %3d%%  ", (int)(100.0 * (double)done /
+	        (double)(n ? n : 1)));
+}
+
+static void progress(train_ctx *t, uint64_t epoch, size_t done, size_t n,
+                     double loss, double rate)
+{
+	train_bar(t, epoch, done, n);
+	fprintf(stderr, "loss %.4f  %.0f samples/s ", loss, rate);
 	fflush(stderr);
 }
 

@@ -61,6 +61,9 @@ typedef struct train_ctx {
 
 /* Seconds on a monotonic clock. */
 double train_now(void);
+/* The start of a progress line on stderr: "\repoch E/N [===>  ]  P%  ";
+ * the caller adds its figures and flushes. */
+void train_bar(const train_ctx *t, uint64_t epoch, size_t done, size_t n);
 
 /*
  * --text: reads the corpus (train_text.c).  The model's input is then a

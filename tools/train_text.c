@@ -105,13 +105,8 @@ static void progress(void *ctx, size_t done, size_t n, double bpc)
 	if (now - b->last < 0.1 && done < n)
 		return;
 	b->last = now;
-	int w = 30, k = (int)((double)w * (double)done / (double)n);
-	fprintf(stderr, "\repoch %llu/%llu [", (unsigned long long)b->epoch + 1,
-	        (unsigned long long)b->t->o->epochs);
-	for (int i = 0; i < w; i++)
-		fputc(i < k ? '=' : i == k ? '>' : ' ', stderr);
-	fprintf(stderr, "] %3d%%  %.3f bits/char ", (int)(100.0 * (double)done /
-	        (double)n), bpc);
+	train_bar(b->t, b->epoch, done, n);
+	fprintf(stderr, "%.3f bits/char ", bpc);
 	fflush(stderr);
 }
 
