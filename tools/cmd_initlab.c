@@ -107,12 +107,6 @@ static int check_names(const il_config *c)
 	return CLI_OK;
 }
 
-static bool plot_ext_ok(const char *f)
-{
-	const char *dot = strrchr(f, '.');
-	return dot && (!strcmp(dot, ".png") || !strcmp(dot, ".svg"));
-}
-
 typedef struct opts {
 	il_config c;
 	bool compare, json, ascii, act_set, init_set;
@@ -169,7 +163,7 @@ static int option(int ch, const char *arg, const char *given, opts *o)
 		o->c.data_range = arg[0] == 'd';
 		return CLI_OK;
 	case 'p':
-		if (!plot_ext_ok(arg))
+		if (!plot_name_ok(arg))
 			return cli_usage_error(cmd, "--plot '%s': the file name must "
 			                       "end in .png or .svg", arg);
 		o->plot = arg;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "cli.h"
 #include "rnnlab.h"
+#include "plot.h"
 
 static const char *const cmd = "initlab";
 
@@ -103,14 +104,12 @@ static int option(int ch, const char *arg, const char *given, opts *o)
 			                       "float64)", arg);
 		o->c.dtype = arg[5] == '3' ? NB_F32 : NB_F64;
 		return CLI_OK;
-	case 'p': {
-		const char *dot = strrchr(arg, '.');
-		if (!dot || (strcmp(dot, ".png") && strcmp(dot, ".svg")))
+	case 'p':
+		if (!plot_name_ok(arg))
 			return cli_usage_error(cmd, "--plot '%s': the file name must "
 			                       "end in .png or .svg", arg);
 		o->plot = arg;
 		return CLI_OK;
-	}
 	case 'j': o->json = true; return CLI_OK;
 	case 'h': usage(); return -1;
 	case ':': return cli_usage_error(cmd, "option '%s' needs a value",

@@ -6,6 +6,12 @@
 #include <string.h>
 #include "plot.h"
 
+bool plot_name_ok(const char *file)
+{
+	const char *dot = strrchr(file, '.');
+	return dot && (!strcmp(dot, ".png") || !strcmp(dot, ".svg"));
+}
+
 #ifdef HAVE_CAIRO
 #include <cairo-svg.h>
 #ifdef HAVE_FONTCONFIG
@@ -30,13 +36,12 @@ void plot_text(cairo_t *cr, double x, double y, double size, bool bold,
 nb_status plot_file(const char *file, double w, double h, plot_draw draw,
                     const void *ctx, char *err, size_t errn)
 {
-	const char *dot = strrchr(file, '.');
-	bool svg = dot && !strcmp(dot, ".svg");
-	if (!dot || (!svg && strcmp(dot, ".png"))) {
+	if (!plot_name_ok(file)) {
 		snprintf(err, errn, "'%s': the file name must end in .png or .svg",
 		         file);
 		return NB_EINVAL;
 	}
+	bool svg = !strcmp(strrchr(file, '.'), ".svg");
 	cairo_surface_t *s = svg ? cairo_svg_surface_create(file, w, h)
 	                         : cairo_image_surface_create(CAIRO_FORMAT_RGB24,
 	                                                      (int)w, (int)h);

@@ -24,6 +24,8 @@ typedef void (*plot_draw)(void *cr, const void *ctx);
 
 /* Whether this build can plot (cairo). */
 bool plot_available(void);
+/* Whether file's name ends in .png or .svg (what plot_file writes). */
+bool plot_name_ok(const char *file);
 /*
  * Calls draw(cr, ctx) on a w x h figure and writes it to file, PNG or
  * SVG by its extension.  NB_EINVAL for another extension or a build
