@@ -33,4 +33,18 @@ NB__SIMD_FN(erfc)
 #undef NB__SIMD_FN
 #endif
 
+/*
+ * NB_VEC_CLONES on a kernel function builds it twice, for the baseline
+ * ISA and for AVX2 (GCC's target_clones: the loader picks one by the
+ * CPU, through an ifunc), so that its loops run 8 floats wide and call
+ * libmvec's 8-wide exp, tanh, erf... on AVX2 machines.  No FMA: "avx2"
+ * does not imply it, so no contraction changes a product's rounding.
+ * Empty where the compiler cannot (configure's HAVE_AVX2_TARGET).
+ */
+#if defined(HAVE_AVX2_TARGET) && defined(__GNUC__) && !defined(__clang__)
+#define NB_VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NB_VEC_CLONES
+#endif
+
 #endif
