@@ -1,13 +1,24 @@
 /*
- * blas.c - the matrix product behind matmul and linear: CBLAS when
- * configure found it, else a portable kernel (blocked, so that the inner
- * loop runs over contiguous memory and vectorizes).
+ * blas.c - the matrix product behind matmul, linear and the recurrent
+ * and attention ops: CBLAS when configure found it, else a portable
+ * kernel (blocked, so that the inner loop runs over contiguous memory
+ * and vectorizes).  With oneDNN, float32 products of the shapes where its
+ * JIT sgemm was measured faster than OpenBLAS's go to dnnl_sgemm
+ * (gemm_route below; NB_GEMM in the environment overrides).
  */
 #include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 #include "internal.h"
 #include "config.h"
 #ifdef HAVE_CBLAS
 #include <cblas.h>
+#endif
+#ifdef HAVE_ONEDNN
+#include <dnnl.h>
+#ifdef HAVE_OMP_SET_NUM_THREADS
+#include <omp.h>
+#endif
 #endif
 
 #define GEMM_REF(T)                                                          \
@@ -43,6 +54,55 @@
 GEMM_REF(float)
 GEMM_REF(double)
 
+int nb__omp_threads(void)
+{
+	int n = nb_get_num_threads();
+#if defined(HAVE_ONEDNN) && defined(HAVE_OMP_SET_NUM_THREADS)
+	omp_set_num_threads(n);
+#endif
+	return n;
+}
+
+#if defined(HAVE_ONEDNN) && defined(HAVE_CBLAS)
+#define NB_GEMM_ONEDNN 1
+/*
+ * Whether a float32 product goes to oneDNN.  NB_GEMM=openblas (or blas)
+ * keeps every product on CBLAS, NB_GEMM=onednn sends every one to
+ * oneDNN; otherwise (auto) the shapes where oneDNN 2.6's sgemm was
+ * faster on an AVX2 machine (doc/performance.md, "Matrix products"):
+ * A B^T (linear's forward, attention's scores, a recurrent step's
+ * h W_hh^T) by 6 to 16%, and A B with 128 rows or more (linear's input
+ * gradient) by 4 to 16%.  A^T B (every weight gradient) stays on
+ * OpenBLAS, where oneDNN took 1.4 to 2x as long.  Only beside CBLAS:
+ * the portable build (--without-blas) keeps its own kernel, whose bits
+ * do not depend on the thread count.
+ */
+static bool gemm_route(bool ta, bool tb, int64_t m)
+{
+	const char *s = getenv("NB_GEMM");
+	if (s && *s) {
+		if (!strcmp(s, "onednn"))
+			return true;
+		if (!strcmp(s, "openblas") || !strcmp(s, "blas"))
+			return false;
+	}
+	if (ta)
+		return false;
+	return tb || m >= 128;
+}
+
+/* C = alpha op(A) op(B) + beta C by oneDNN; false if it declined. */
+static bool gemm_onednn(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                        float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float beta, float *c,
+                        int64_t ldc)
+{
+	nb__omp_threads();
+	return dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a,
+	                  lda, b, ldb, beta, c, ldc) == dnnl_success;
+}
+#endif
+
 void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
               int64_t k, double alpha, const void *a, int64_t lda,
               const void *b, int64_t ldb, double beta, void *c,
@@ -50,6 +110,12 @@ void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
 {
 	if (m == 0 || n == 0)
 		return;
+#ifdef NB_GEMM_ONEDNN
+	if (dt == NB_F32 && k > 0 && gemm_route(ta, tb, m) &&
+	    gemm_onednn(ta, tb, m, n, k, (float)alpha, a, lda, b, ldb,
+	                (float)beta, c, ldc))
+		return;
+#endif
 #ifdef HAVE_CBLAS
 	/* CBLAS takes int sizes: larger ones (a matrix of 2^31 rows or
 	 * more) go to the portable kernel rather than wrap around. */

@@ -258,6 +258,9 @@ void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
               int64_t k, double alpha, const void *a, int64_t lda,
               const void *b, int64_t ldb, double beta, void *c,
               int64_t ldc);
+/* Sets OpenMP's thread count (oneDNN's) to nabla's for the calling
+ * thread, where oneDNN runs on OpenMP; returns nabla's count. */
+int nb__omp_threads(void);
 
 /* ---- parallel.c ---- */
 typedef void (*nb__range_fn)(void *ctx, size_t lo, size_t hi);

@@ -55,9 +55,6 @@ nb_status nb__onednn_conv_backward(nb_op_ctx *c, const nb__conv_geom *q,
 #include <stdlib.h>
 #include <string.h>
 #include <dnnl.h>
-#ifdef HAVE_OMP_SET_NUM_THREADS
-#include <omp.h>
-#endif
 
 enum dir { FWD, BWD_DATA, BWD_WEIGHTS };
 
@@ -411,16 +408,6 @@ static bool run(dnnl_stream_t s, dnnl_primitive_t p, const arg *args,
 	return ok;
 }
 
-/* nabla's thread count for oneDNN's OpenMP (per calling thread). */
-static int set_threads(void)
-{
-	int n = nb_get_num_threads();
-#ifdef HAVE_OMP_SET_NUM_THREADS
-	omp_set_num_threads(n);
-#endif
-	return n;
-}
-
 /*
  * Runs plan p over args (n of them, room for one more): the inputs
  * reordered into buf[k], the convolution with the scratchpad, the
@@ -479,7 +466,7 @@ static nb_status execute(nb_op_ctx *c, enum dir d, bool bias,
 	nb_status st = NB_OK;
 	void *buf[N_DATA] = {NULL, NULL, NULL}, *scratch = NULL;
 	plan own;
-	plan *p = get(d, bias, lay, q, set_threads(), &own, &slot);
+	plan *p = get(d, bias, lay, q, nb__omp_threads(), &own, &slot);
 	if (!p) {
 		*declined = true;
 		return NB_OK;
