@@ -227,6 +227,10 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 			 * default corpus */
 			if (!optarg && optind < argc && argv[optind][0] != '-')
 				optarg = argv[optind++];
+			if (optarg && !*optarg)
+				return cli_usage_error("train", "--text: the file name "
+				                       "is empty (--text alone reads "
+				                       TEXT_DEFAULT ")");
 			o->text = optarg ? optarg : TEXT_DEFAULT;
 			break;
 		case O_SYNC_BN: o->sync_bn = true; break;

@@ -231,7 +231,8 @@ int train_text_run(train_ctx *t)
 			return CLI_FAIL;
 		}
 		if (!o->json)
-			printf("test_bpc %.4f\n", bpc);
+			printf("test_bpc %.4f  (--epochs 0: nothing trained)\n",
+			       bpc);
 	}
 	if (o->save && (rc = save(t, bpc)))
 		return rc;
@@ -245,7 +246,11 @@ int train_text_run(train_ctx *t)
 		printf("}\n");
 		return CLI_OK;
 	}
-	/* A taste of the model: 200 characters at temperature 0.8. */
+	/* A taste of the model: 200 characters at temperature 0.8; none
+	 * from a model --epochs 0 did not train, as the classifier's
+	 * --epochs 0 only evaluates. */
+	if (!o->epochs)
+		return CLI_OK;
 	nb_rng r;
 	nb_rng_seed(&r, o->seed);
 	printf("sample (temperature 0.8):\n");
