@@ -163,7 +163,7 @@ Test(layers, shape_errors_name_the_layer)
 	nb_rnn_opts o = NB_RNN_DEFAULTS;
 	o.batch_first = true;
 	nb_module *m = nb_lstm_new("enc", 3, 4, &o, NB_F64, &r);
-	nb_tensor *x = rnd(&r, 2, 5, 7, 3), *x2 = rnd(&r, 5, 3, 0, 2);
+	nb_tensor *x = rnd(&r, 2, 5, 7, 3), *x2 = rnd(&r, 5, 0, 0, 1);
 	nb_tensor *ok = rnd(&r, 2, 5, 3, 3), *h0 = rnd(&r, 2, 2, 4, 3);
 	nb_graph *g = nb_graph_new();
 	cr_expect_null(nb_module_forward(m, g, x));
@@ -172,7 +172,8 @@ Test(layers, shape_errors_name_the_layer)
 	                 "must have 3 features"), "%s", nb_graph_errmsg(g));
 	nb_graph_reset(g);
 	cr_expect_null(nb_module_forward(m, g, x2));
-	cr_expect(strstr(nb_graph_errmsg(g), "rank 3"), "%s",
+	cr_expect(strstr(nb_graph_errmsg(g), "lstm 'enc': input [5] must "
+	                 "have rank 3 ([batch, seq, features]) or 2"), "%s",
 	          nb_graph_errmsg(g));
 	nb_graph_reset(g);
 	nb_tensor *out[3];
@@ -190,6 +191,111 @@ Test(layers, shape_errors_name_the_layer)
 		nb_tensor_free(ts[i]);
 	nb_graph_free(g);
 	nb_module_free(m);
+}
+
+/* Unbatched, as PyTorch: input [T, I] (batch_first does not apply),
+ * states [layers x directions, H], output [T, D*H]; the same values and
+ * gradients as a batch of one, for a 2-layer bidirectional LSTM; a
+ * stateful layer carries the unbatched state from window to window;
+ * wrong state shapes name the layer and the shapes. */
+Test(layers, unbatched_is_a_batch_of_one)
+{
+	nb_rng r;
+	nb_rnn_opts o = NB_RNN_DEFAULTS;
+	o.num_layers = 2;
+	o.bidirectional = true;
+	nb_module *m[2];
+	for (int i = 0; i < 2; i++) {
+		o.batch_first = i == 0; /* ignored unbatched */
+		nb_rng_seed(&r, 21);    /* the same weights */
+		m[i] = nb_lstm_new("enc", 3, 4, &o, NB_F64, &r);
+		cr_assert_not_null(m[i], "%s", nb_last_error());
+	}
+	nb_tensor *x = rnd(&r, 6, 3, 0, 2), *h0 = rnd(&r, 4, 4, 0, 2);
+	nb_tensor *c0 = rnd(&r, 4, 4, 0, 2);
+	nb_tensor *in[3] = {x, h0, c0};
+	for (int i = 0; i < 3; i++)
+		nb_tensor_set_requires_grad(in[i], true);
+	nb_graph *g = nb_graph_new();
+	nb_tensor *u[3], *b[3];
+	cr_assert_eq(nb_module_forward_multi(m[0], g, 3, in, 3, u), 3, "%s",
+	             nb_graph_errmsg(g));
+	cr_expect_eq(nb_tensor_ndim(u[0]), 2);
+	cr_expect_eq(nb_tensor_dim(u[0], 0), 6);
+	cr_expect_eq(nb_tensor_dim(u[0], 1), 8);
+	for (int k = 1; k < 3; k++) {
+		cr_expect_eq(nb_tensor_ndim(u[k]), 2);
+		cr_expect_eq(nb_tensor_dim(u[k], 0), 4);
+		cr_expect_eq(nb_tensor_dim(u[k], 1), 4);
+	}
+	nb_tensor *xb[3] = {nb_reshape(g, x, NB_SHAPE(6, 1, 3)),
+	                    nb_reshape(g, h0, NB_SHAPE(4, 1, 4)),
+	                    nb_reshape(g, c0, NB_SHAPE(4, 1, 4))};
+	cr_assert_eq(nb_module_forward_multi(m[1], g, 3, xb, 3, b), 3, "%s",
+	             nb_graph_errmsg(g));
+	for (int k = 0; k < 3; k++)
+		for (size_t i = 0; i < nb_tensor_numel(u[k]); i++)
+			cr_expect_eq(nb_tensor_get(u[k], i), nb_tensor_get(b[k], i),
+			             "result %d, %zu", k, i);
+	/* Gradients: the unbatched ones, then the batch of one's. */
+	nb_tensor *gu[3], *loss = nb_sum(g, u[0], 0, NULL, false);
+	loss = nb_add(g, loss, nb_sum(g, nb_mul(g, u[1], u[2]), 0, NULL,
+	                              false));
+	cr_assert_eq(nb_backward(loss, NULL), NB_OK, "%s", nb_graph_errmsg(g));
+	for (int i = 0; i < 3; i++) {
+		gu[i] = nb_tensor_clone(nb_tensor_grad(in[i]));
+		cr_assert_not_null(gu[i]);
+		nb_tensor_zero_grad(in[i]);
+	}
+	loss = nb_add(g, nb_sum(g, b[0], 0, NULL, false),
+	              nb_sum(g, nb_mul(g, b[1], b[2]), 0, NULL, false));
+	cr_assert_eq(nb_backward(loss, NULL), NB_OK, "%s", nb_graph_errmsg(g));
+	for (int i = 0; i < 3; i++) {
+		for (size_t j = 0; j < nb_tensor_numel(gu[i]); j++)
+			cr_expect_float_eq(nb_tensor_get(gu[i], j),
+			                   nb_tensor_get(nb_tensor_grad(in[i]), j),
+			                   1e-14, "input %d, %zu", i, j);
+		nb_tensor_free(gu[i]);
+	}
+	/* Stateful: two windows of three steps continue the sequence (a
+	 * 2-layer GRU: one direction, so that windows are exact). */
+	nb_graph_reset(g);
+	nb_rnn_opts o2 = NB_RNN_DEFAULTS;
+	o2.num_layers = 2;
+	nb_module *gru = nb_gru_new(NULL, 3, 4, &o2, NB_F64, &r);
+	nb_tensor *full = nb_module_forward(gru, g, x);
+	cr_assert_not_null(full, "%s", nb_graph_errmsg(g));
+	nb_module_set_stateful(gru, true);
+	for (int w = 0; w < 2; w++) {
+		nb_tensor *y = nb_module_forward(gru, g, nb_slice(g, x, 0, 3 * w,
+		                                                  3 * w + 3, 1));
+		cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+		for (size_t i = 0; i < 12; i++)
+			cr_expect_float_eq(nb_tensor_get(y, i),
+			                   nb_tensor_get(full, 12 * (size_t)w + i),
+			                   1e-13, "window %d, %zu", w, i);
+	}
+	/* A batched call after an unbatched one starts from zeros. */
+	nb_tensor *yb = nb_module_forward(gru, g, nb_reshape(g, x,
+	                                  NB_SHAPE(6, 1, 3)));
+	cr_expect_not_null(yb, "%s", nb_graph_errmsg(g));
+	for (size_t i = 0; yb && i < 24; i++)
+		cr_expect_float_eq(nb_tensor_get(yb, i), nb_tensor_get(full, i),
+		                   1e-13);
+	nb_module_free(gru);
+	/* States of the batched shape with an unbatched input. */
+	nb_graph_reset(g);
+	nb_tensor *h3 = nb_reshape(g, h0, NB_SHAPE(4, 1, 4));
+	cr_expect_eq(nb_module_forward_multi(m[0], g, 2, (nb_tensor *[]){x, h3},
+	                                     3, u), -1);
+	cr_expect(strstr(nb_graph_errmsg(g), "lstm 'enc': h0 must be [4, 4] "
+	                 "(layers x directions, hidden) for the unbatched "
+	                 "input, got [4, 1, 4]"), "%s", nb_graph_errmsg(g));
+	nb_graph_free(g);
+	for (int i = 0; i < 3; i++)
+		nb_tensor_free(in[i]);
+	nb_module_free(m[0]);
+	nb_module_free(m[1]);
 }
 
 /* A 1-layer GRU layer equals the gru_cell applied step by step. */

@@ -4,7 +4,9 @@
  * (tests/data/rnn/CONFIG.safetensors, written by tests/ref/gen_rnn_interop.py)
  * load into nabla's layers by name and give the same outputs, final
  * states and gradients (float64 within 1e-10, float32 within 1e-5,
- * relative to values above 1); and the reverse: a checkpoint nabla saves
+ * relative to values above 1), batched or unbatched (a 2-D input
+ * [T, I], states [layers x directions, H], output [T, D*H], as
+ * PyTorch takes them); and the reverse: a checkpoint nabla saves
  * has exactly PyTorch's names, shapes and dtypes (tests/data/rnn/keys.txt)
  * in PyTorch's order.  With NB_UPDATE_FIXTURES=1 the test also writes
  * tests/data/rnn/nabla_lstm.safetensors, which the generator loads into
@@ -17,6 +19,10 @@ static const char *const configs[] = {
 	"lstm_f64_bf", "lstm_f32_nobias", "lstm_f64_bidir", "gru_f64",
 	"gru_f32_bf_nobias", "gru_f32_bidir_bf", "rnn_tanh_f64_bf",
 	"rnn_relu_f32_nobias",
+	/* unbatched: input [T, I], states [layers x directions, H] */
+	"lstm_f64_unbatched_bidir", "lstm_f32_unbatched_bf",
+	"gru_f64_unbatched_bf", "gru_f32_unbatched_bidir",
+	"rnn_relu_f64_unbatched_bidir", "rnn_tanh_f32_unbatched",
 };
 #define N_CONFIGS (sizeof configs / sizeof *configs)
 

@@ -79,7 +79,20 @@ run train --text "$tmp/abc.txt" --load "$tmp/gru.st" --epochs 1 --quiet
 [ $rc -eq 1 ] && grep -q "another alphabet" "$tmp/err"
 ok "--load of a model of another alphabet: exit 1" $?
 
+# --epochs 0 only evaluates, as for a classifier: no sample of an
+# untrained model.
+run train $common --model "embedding:8 gru:16 linear:$V" --epochs 0
+[ $rc -eq 0 ] && grep -q "^test_bpc .*nothing trained" "$tmp/out" &&
+	! grep -q "^sample" "$tmp/out" && ! grep -q "^epoch" "$tmp/out"
+ok "--epochs 0: held-out bits per character, nothing trained, no sample" $?
+
 # Errors.
+run train --text "" --epochs 1
+[ $rc -eq 2 ] && grep -q -- "--text: the file name is empty" "$tmp/err"
+ok "--text \"\": usage error, exit 2, naming --text" $?
+run train --text= --epochs 1
+[ $rc -eq 2 ] && grep -q -- "--text: the file name is empty" "$tmp/err"
+ok "--text=: usage error, exit 2" $?
 run train --text "$tmp/missing.txt" --epochs 1
 [ $rc -eq 1 ] && grep -q "missing.txt" "$tmp/err"
 ok "a missing text: exit 1 naming it" $?

@@ -227,6 +227,10 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 			 * default corpus */
 			if (!optarg && optind < argc && argv[optind][0] != '-')
 				optarg = argv[optind++];
+			if (optarg && !*optarg)
+				return cli_usage_error("train", "--text: the file name "
+				                       "is empty (--text alone reads "
+				                       TEXT_DEFAULT ")");
 			o->text = optarg ? optarg : TEXT_DEFAULT;
 			break;
 		case O_SYNC_BN: o->sync_bn = true; break;
@@ -251,12 +255,12 @@ static int parse_opts(int argc, char **argv, train_opts *o)
 	if (optind < argc)
 		return cli_usage_error("train", "unexpected argument '%s'",
 		                       argv[optind]);
-	if (o->text && (o->data || o->synthetic || o->dist || o->target ||
+	if (o->text && (o->data || o->synthetic || o->target ||
 	                o->loss_name || o->train_limit || o->test_limit ||
 	                o->l1 > 0 || o->l2 > 0 || o->clip_value > 0))
 		return cli_usage_error("train", "--text excludes --%s", o->data
 		                       ? "data" : o->synthetic ? "synthetic"
-		                       : o->dist ? "dist" : o->target ? "target"
+		                       : o->target ? "target"
 		                       : o->loss_name ? "loss"
 		                       : o->l1 > 0 ? "l1" : o->l2 > 0 ? "l2"
 		                       : o->clip_value > 0 ? "clip-value"

@@ -57,6 +57,9 @@ nb_status tl_train_epoch(nb_module *m, nb_graph *g, nb_optim *opt,
 	nb_module_set_training(m, true);
 	nb_module_set_stateful(m, carry);
 	nb_module_reset_state(m);
+	bool part = c->rows > 0 && c->rows < c->batch;
+	/* this process's share of the batch's mean loss */
+	double share = part ? (double)c->rows / (double)c->batch : 1;
 	double sum = 0;
 	for (size_t k = 0; k < n; k++) {
 		nb_tensor *x, *y;
@@ -65,8 +68,15 @@ nb_status tl_train_epoch(nb_module *m, nb_graph *g, nb_optim *opt,
 		if (nb_text_window(g, t, NB_TEXT_TRAIN, c->batch, c->steps, k, &x,
 		                   &y))
 			return fail(g, err, errn);
+		if (part) {
+			x = nb_slice(g, x, 0, c->row0, c->row0 + c->rows, 1);
+			y = nb_slice(g, y, 0, c->row0, c->row0 + c->rows, 1);
+		}
 		nb_tensor *loss = tl_loss(g, nb_module_forward(m, g, x), y);
-		if (!loss || nb_backward(loss, NULL))
+		nb_tensor *total = part && loss ? nb_affine_scalar(g, loss,
+		    share * (c->ranks > 1 ? c->ranks : 1), 0) : loss;
+		if (!total || (c->backward ? c->backward(c->bctx, total)
+		                           : nb_backward(total, NULL)))
 			return fail(g, err, errn);
 		double l = nb_tensor_item(loss);
 		if (!isfinite(l)) {
@@ -82,14 +92,49 @@ nb_status tl_train_epoch(nb_module *m, nb_graph *g, nb_optim *opt,
 			snprintf(err, errn, "%s", nb_last_error());
 			return nb_last_status();
 		}
-		sum += l;
+		sum += l * share;
 		if (c->progress)
-			c->progress(c->ctx, k + 1, n, sum / (double)(k + 1) / TL_LN2);
+			c->progress(c->ctx, k + 1, n,
+			            sum / share / (double)(k + 1) / TL_LN2);
 	}
 	nb_module_set_stateful(m, false);
 	nb_module_reset_state(m);
 	*bpc = sum / (double)n / TL_LN2;
 	return NB_OK;
+}
+
+nb_status tl_evaluate_sum(nb_module *m, nb_graph *g, const nb_text *t,
+                          nb_text_split split, int64_t batch,
+                          int64_t steps, size_t w0, size_t w1,
+                          double *sum, char *err, size_t errn)
+{
+	bool training = nb_module_training(m);
+	bool carry = nb_module_has_state(m);
+	nb_module_set_training(m, false);
+	nb_module_set_stateful(m, carry);
+	nb_module_reset_state(m);
+	nb_status st = NB_OK;
+	double s = 0;
+	for (size_t k = w0; k < w1 && !st; k++) {
+		nb_tensor *x, *y;
+		nb_graph_reset(g);
+		bool was = nb_graph_set_grad_enabled(g, false);
+		nb_tensor *loss = NULL;
+		if (!nb_text_window(g, t, split, batch, steps, k, &x, &y))
+			loss = tl_loss(g, nb_module_forward(m, g, x), y);
+		nb_graph_set_grad_enabled(g, was);
+		if (!loss)
+			st = fail(g, err, errn);
+		else
+			s += nb_tensor_item(loss);
+	}
+	nb_module_set_stateful(m, false);
+	nb_module_reset_state(m);
+	nb_module_set_training(m, training);
+	nb_graph_reset(g);
+	if (!st)
+		*sum = s;
+	return st;
 }
 
 nb_status tl_evaluate(nb_module *m, nb_graph *g, const nb_text *t,
@@ -104,30 +149,9 @@ nb_status tl_evaluate(nb_module *m, nb_graph *g, const nb_text *t,
 		         nb_text_len(t, split), (long long)batch, (long long)steps);
 		return NB_EINVAL;
 	}
-	bool training = nb_module_training(m);
-	bool carry = nb_module_has_state(m);
-	nb_module_set_training(m, false);
-	nb_module_set_stateful(m, carry);
-	nb_module_reset_state(m);
-	nb_status st = NB_OK;
-	double sum = 0;
-	for (size_t k = 0; k < n && !st; k++) {
-		nb_tensor *x, *y;
-		nb_graph_reset(g);
-		bool was = nb_graph_set_grad_enabled(g, false);
-		nb_tensor *loss = NULL;
-		if (!nb_text_window(g, t, split, batch, steps, k, &x, &y))
-			loss = tl_loss(g, nb_module_forward(m, g, x), y);
-		nb_graph_set_grad_enabled(g, was);
-		if (!loss)
-			st = fail(g, err, errn);
-		else
-			sum += nb_tensor_item(loss);
-	}
-	nb_module_set_stateful(m, false);
-	nb_module_reset_state(m);
-	nb_module_set_training(m, training);
-	nb_graph_reset(g);
+	double sum;
+	nb_status st = tl_evaluate_sum(m, g, t, split, batch, steps, 0, n,
+	                               &sum, err, errn);
 	if (!st)
 		*bpc = sum / (double)n / TL_LN2;
 	return st;

@@ -22,6 +22,17 @@ typedef struct tl_cfg {
 	size_t max_windows;    /* > 0: stop an epoch after this many */
 	void (*progress)(void *ctx, size_t done, size_t n, double bpc);
 	void *ctx;
+	/* Data-parallel training (nabla train --dist): this process's
+	 * streams [row0, row0 + rows) of each window (rows 0: all), its
+	 * mean loss multiplied by rows * ranks / batch before backward,
+	 * so that the ranks' averaged gradients are the whole batch's,
+	 * and backward done by backward(bctx, loss) (NULL: nb_backward),
+	 * which averages them.  A recurrent model's carried state is then
+	 * that of its own streams, window after window. */
+	int64_t row0, rows;
+	int ranks;
+	nb_status (*backward)(void *bctx, nb_tensor *loss);
+	void *bctx;
 } tl_cfg;
 
 /* The mean cross entropy of logits [B, T, V] against ids y [B, T], in
@@ -31,8 +42,9 @@ nb_tensor *tl_loss(nb_graph *g, nb_tensor *logits, nb_tensor *y);
 /*
  * One epoch over the training split: windows in order, each a
  * forward, backward, optional clipping and an optimizer step; *bpc gets
- * the epoch's mean loss in bits per character.  Errors: the graph's or
- * the optimizer's, with the message in err.
+ * the epoch's mean loss in bits per character (with c->rows, this
+ * process's part of it: the ranks' values sum to the whole batch's).
+ * Errors: the graph's or the optimizer's, with the message in err.
  */
 nb_status tl_train_epoch(nb_module *m, nb_graph *g, nb_optim *opt,
                          nb_tensor *const *params, size_t n_params,
@@ -44,6 +56,14 @@ nb_status tl_train_epoch(nb_module *m, nb_graph *g, nb_optim *opt,
 nb_status tl_evaluate(nb_module *m, nb_graph *g, const nb_text *t,
                       nb_text_split split, int64_t batch, int64_t steps,
                       double *bpc, char *err, size_t errn);
+/* The same over windows [w0, w1) only: *sum gets the sum of their mean
+ * losses in nats (0 for no window), a model with state carrying it from
+ * w0 on, so that shards of a stateless model's windows add up to
+ * tl_evaluate's figure (times windows * ln 2). */
+nb_status tl_evaluate_sum(nb_module *m, nb_graph *g, const nb_text *t,
+                          nb_text_split split, int64_t batch,
+                          int64_t steps, size_t w0, size_t w1,
+                          double *sum, char *err, size_t errn);
 
 /*
  * Writes prompt, then n characters drawn one by one from m

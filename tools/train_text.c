@@ -5,6 +5,13 @@
  * evaluated in bits per character on the held-out end of the text,
  * saved with its alphabet for `nabla sample`, and sampled once at the
  * end.  The loops are tools/textlm.c's.
+ *
+ * Under --dist each rank owns a fixed share of the --batch streams
+ * (td_share of the rows): it reads its rows of every window, so a
+ * recurrent model carries the state of its own streams from window to
+ * window, as one process carries all of them; the gradients are
+ * averaged (its mean loss weighted by share * ranks / batch), the
+ * bits per character summed over the ranks, and rank 0 logs and saves.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -149,6 +156,12 @@ static void print_start(const train_ctx *t)
 	       nb_module_has_state(t->model)
 	       ? ", state carried from window to window" : "",
 	       nb_get_num_threads());
+	if (t->dist.d)
+		printf("ranks: %d, %llu streams (%llu or %llu per rank)\n",
+		       t->dist.size, (unsigned long long)o->batch,
+		       (unsigned long long)(o->batch / (uint64_t)t->dist.size),
+		       (unsigned long long)((o->batch + (uint64_t)t->dist.size
+		                             - 1) / (uint64_t)t->dist.size));
 }
 
 static int save(train_ctx *t, double bpc)
@@ -164,10 +177,53 @@ static int save(train_ctx *t, double bpc)
 	                      "nabla.text.steps", in, "nabla.text.vocab", vocab,
 	                      "nabla.data", o->text, "nabla.test_bpc", bits,
 	                      "nabla.epoch", ep, NULL};
-	if (nb_checkpoint_save(o->save, t->model, t->opt, meta)) {
+	/* Under --dist rank 0 writes, every rank gets its status. */
+	if (t->dist.d ? nb_dist_checkpoint_save(t->dist.d, o->save, t->model,
+	                                        t->opt, meta)
+	              : nb_checkpoint_save(o->save, t->model, t->opt, meta)) {
 		fprintf(stderr, "nabla train: %s\n", nb_last_error());
 		return CLI_FAIL;
 	}
+	return CLI_OK;
+}
+
+/* td_backward for tl_cfg.backward. */
+static nb_status dist_backward(void *td, nb_tensor *loss)
+{
+	return td_backward(td, loss);
+}
+
+/*
+ * Held-out bits per character.  Under --dist the windows of a stateless
+ * model (a transformer) are shared out among the ranks and their sums
+ * added; the held-out text is one stream, whose state a recurrent model
+ * carries from window to window, so rank 0 reads all of it and the
+ * others none (cutting it would restart the state at each cut and
+ * change the figure).
+ */
+static int held_out(train_ctx *t, double *bpc)
+{
+	const train_opts *o = t->o;
+	char err[512];
+	size_t n = nb_text_windows(t->text, NB_TEXT_HELD_OUT, 1,
+	                           (int64_t)o->steps), w0 = 0, k = n;
+	if (t->dist.d && nb_module_has_state(t->model))
+		k = t->dist.rank ? 0 : n;
+	else if (t->dist.d)
+		k = td_share(&t->dist, n, &w0);
+	double sum = 0;
+	nb_status st = tl_evaluate_sum(t->model, t->g, t->text,
+	                               NB_TEXT_HELD_OUT, 1, (int64_t)o->steps,
+	                               w0, w0 + k, &sum, err, sizeof err);
+	if (st) {
+		fprintf(stderr, "nabla train: %s\n", err);
+		return td_fail(&t->dist, CLI_FAIL);
+	}
+	if (t->dist.d && nb_dist_allreduce(t->dist.d, &sum, 1, NB_DIST_SUM)) {
+		fprintf(stderr, "nabla train: %s\n", nb_last_error());
+		return CLI_FAIL;
+	}
+	*bpc = sum / (double)n / log(2.0);
 	return CLI_OK;
 }
 
@@ -176,11 +232,25 @@ int train_text_run(train_ctx *t)
 	const train_opts *o = t->o;
 	char err[512];
 	int rc;
+	if (t->dist.d && o->batch < (uint64_t)t->dist.size) {
+		fprintf(stderr, "nabla train: --dist: --batch %llu streams for "
+		        "%d ranks: each rank needs at least one\n",
+		        (unsigned long long)o->batch, t->dist.size);
+		return CLI_USAGE;
+	}
 	if ((rc = probe(t)))
 		return rc;
 	print_start(t);
 	tl_cfg c = {.batch = (int64_t)o->batch, .steps = (int64_t)o->steps,
 	            .clip_norm = o->clip_norm};
+	if (t->dist.d) {
+		size_t off;
+		c.rows = (int64_t)td_share(&t->dist, o->batch, &off);
+		c.row0 = (int64_t)off;
+		c.ranks = t->dist.size;
+		c.backward = dist_backward;
+		c.bctx = &t->dist;
+	}
 	bar b = {.t = t};
 	if (t->tty) {
 		c.progress = progress;
@@ -195,6 +265,10 @@ int train_text_run(train_ctx *t)
 			fprintf(stderr, "%snabla train: %s\n", t->tty ? "\n" : "", err);
 			return CLI_FAIL;
 		}
+		if (td_epoch_sums(&t->dist, &train_bpc, 1)) {
+			fprintf(stderr, "nabla train: %s\n", nb_last_error());
+			return CLI_FAIL;
+		}
 		double secs = train_now() - e0;
 		if (t->tty)
 			fprintf(stderr, "\r%*s\r", 79, "");
@@ -202,11 +276,8 @@ int train_text_run(train_ctx *t)
 			fprintf(stderr, "nabla train: %s\n", nb_last_error());
 			return CLI_FAIL;
 		}
-		if (tl_evaluate(t->model, t->g, t->text, NB_TEXT_HELD_OUT, 1,
-		                (int64_t)o->steps, &bpc, err, sizeof err)) {
-			fprintf(stderr, "nabla train: %s\n", err);
-			return CLI_FAIL;
-		}
+		if ((rc = held_out(t, &bpc)))
+			return rc;
 		double chars = (double)nb_text_windows(t->text, NB_TEXT_TRAIN,
 		    (int64_t)o->batch, (int64_t)o->steps) * (double)o->batch *
 		    (double)o->steps;
@@ -225,16 +296,16 @@ int train_text_run(train_ctx *t)
 		fflush(stdout);
 	}
 	if (!o->epochs) {
-		if (tl_evaluate(t->model, t->g, t->text, NB_TEXT_HELD_OUT, 1,
-		                (int64_t)o->steps, &bpc, err, sizeof err)) {
-			fprintf(stderr, "nabla train: %s\n", err);
-			return CLI_FAIL;
-		}
+		if ((rc = held_out(t, &bpc)))
+			return rc;
 		if (!o->json)
-			printf("test_bpc %.4f\n", bpc);
+			printf("test_bpc %.4f  (--epochs 0: nothing trained)\n",
+			       bpc);
 	}
 	if (o->save && (rc = save(t, bpc)))
 		return rc;
+	if (td_leader(&t->dist))
+		td_summary(&t->dist, o->json);
 	if (o->json) {
 		printf("{\"event\": \"end\", \"test_bpc\": %.6f, \"seconds\": %.3f, "
 		       "\"saved\": ", bpc, train_now() - t0);
@@ -245,7 +316,11 @@ int train_text_run(train_ctx *t)
 		printf("}\n");
 		return CLI_OK;
 	}
-	/* A taste of the model: 200 characters at temperature 0.8. */
+	/* A taste of the model: 200 characters at temperature 0.8; none
+	 * from a model --epochs 0 did not train, as the classifier's
+	 * --epochs 0 only evaluates. */
+	if (!o->epochs || !td_leader(&t->dist))
+		return CLI_OK;
 	nb_rng r;
 	nb_rng_seed(&r, o->seed);
 	printf("sample (temperature 0.8):\n");

@@ -13,7 +13,8 @@
  * b_ih, so that a layer computes the input gates of every time step in
  * one GEMM.  As in ops.h: the graph comes first; the result is a new
  * graph tensor, or NULL on error (recorded on the graph); a NULL input
- * keeps the graph's first error.  Only batched (2-D) inputs are taken.
+ * keeps the graph's first error.  The cells take batched (2-D) inputs
+ * only; the sequence ops below also unbatched ones.
  */
 #ifndef NABLA_RECURRENT_H
 #define NABLA_RECURRENT_H
@@ -53,7 +54,8 @@ nb_tensor *nb_gru_step(nb_graph *g, nb_tensor *gx, nb_tensor *h,
  * The cells over a whole sequence, given the input gates of every step
  * gx = x W_ih^T + b_ih [T, B, G*H] and the initial states h0 (c0)
  * [B, H]: returns the state of every step [T, B, H] and stores the last
- * in *h_n (and *c_n); each may be NULL.  reverse reads the sequence from
+ * in *h_n (and *c_n); each may be NULL.  Unbatched: gx [T, G*H], states
+ * [H], result [T, H] (the bytes of a batch of one).  reverse reads the sequence from
  * its end (y[t] is then the state after x[t..T-1]).  One op for all T
  * steps: the recurrent weight's gradient is one GEMM over T*B rows.
  */
@@ -100,6 +102,9 @@ typedef struct nb_rnn_opts {
  * [T, B, input_size] ([B, T, input_size] with batch_first); states
  * are [num_layers * D, B, H].  Results: output [T, B, D*H] ([B, T, D*H]
  * with batch_first), h_n (and LSTM c_n) [num_layers * D, B, H].
+ * Unbatched, as PyTorch: input [T, input_size] (batch_first does not
+ * apply), states, h_n and c_n [num_layers * D, H], output [T, D*H];
+ * nothing is copied to add or drop a batch axis.
  * nb_module_forward returns the output alone, so the layer chains in a
  * sequential model.  Stateful (nb_module_set_stateful), a forward given
  * no state starts from the previous forward's h_n (and c_n), copied out

@@ -65,12 +65,15 @@ static nb_status carry(nb_module *m, nb_graph *g, nb_tensor *hn,
 	return NB_OK;
 }
 
-/* The carried state when it fits this call (same batch and dtype), as
- * a copy on g: the persistent one is replaced at the end of this
- * forward, while g may still read its input in backward. */
-static nb_tensor *carried(nb_graph *g, nb_tensor *t, int64_t B, nb_dtype dt)
+/* The carried state when it fits this call (same batch, or both
+ * unbatched, and same dtype), as a copy on g: the persistent one is
+ * replaced at the end of this forward, while g may still read its input
+ * in backward.  nd is the rank this call's states have. */
+static nb_tensor *carried(nb_graph *g, nb_tensor *t, int nd, int64_t B,
+                          nb_dtype dt)
 {
-	if (!t || t->shape[1] != B || t->dtype != dt)
+	if (!t || t->ndim != nd || (nd == 3 && t->shape[1] != B) ||
+	    t->dtype != dt)
 		return NULL;
 	return nb_graph_from_data(g, dt, t->ndim, t->shape, nb_tensor_data(t));
 }
@@ -91,9 +94,9 @@ static nb_tensor *param(nb_module *m, const char *what, int64_t k, int d)
 	return nb_module_tensor(m, nm);
 }
 
-/* Layer k's direction d over x [T, B, F] (time first) from state h
- * (and c): returns the outputs [T, B, H]; *hT (*cT) gets the last
- * state.  The input gates of all steps are one GEMM (linear), the steps
+/* Layer k's direction d over x [T, B, F] (time first; [T, F]
+ * unbatched) from state h (and c) [B, H] ([H]): returns the outputs
+ * [T, B, H] ([T, H]); *hT (*cT) gets the last state.  The input gates of all steps are one GEMM (linear), the steps
  * one sequence op.  NULL on error (recorded on g). */
 static nb_tensor *run_dir(nb_module *m, nb_graph *g, nb_tensor *x,
                           int64_t k, int d, nb_tensor *h, nb_tensor *c,
@@ -113,53 +116,61 @@ static nb_tensor *run_dir(nb_module *m, nb_graph *g, nb_tensor *x,
 }
 
 /* The initial state of layer k, direction d: row k*D+d of s0, or
- * zeros [B, H]. */
+ * zeros [B, H] ([H] unbatched: B < 0). */
 static nb_tensor *state0(nb_graph *g, const rnn_state *s, nb_tensor *s0,
                          int64_t row, int64_t B, nb_dtype dt)
 {
 	if (s0)
 		return nb_select(g, s0, 0, row);
+	if (B < 0)
+		return nb_graph_tensor(g, dt, 1, (int64_t[]){s->hid});
 	return nb_graph_tensor(g, dt, 2, (int64_t[]){B, s->hid});
 }
 
-/* Checks the input's and states' shapes; fills T and B. */
+/* Checks the input's and states' shapes; fills T and B (-1 for an
+ * unbatched input [T, features], whose states are [layers x
+ * directions, hidden], as PyTorch's: batch_first does not apply). */
 static bool check_shapes(nb_module *m, nb_graph *g, nb_tensor *x,
                          nb_tensor *h0, nb_tensor *c0, int64_t *T,
                          int64_t *B)
 {
 	const rnn_state *s = nb_module_state(m);
 	const char *ty = nb_module_type(m), *nm = nb_module_name(m);
-	if (x->ndim != 3) {
-		nb_graph_fail(g, NB_ESHAPE, "%s '%s': input must have rank 3 "
-		              "(%s), got rank %d", ty, nm, s->o.batch_first
-		              ? "[batch, seq, features]"
-		              : "[seq, batch, features]", x->ndim);
+	char got[96];
+	nb_shape_str(x->ndim, x->shape, got, sizeof got);
+	if (x->ndim != 3 && x->ndim != 2) {
+		nb_graph_fail(g, NB_ESHAPE, "%s '%s': input %s must have rank 3 "
+		              "(%s) or 2 ([seq, features], unbatched)", ty, nm,
+		              got, s->o.batch_first ? "[batch, seq, features]"
+		              : "[seq, batch, features]");
 		return false;
 	}
-	*T = x->shape[s->o.batch_first];
-	*B = x->shape[!s->o.batch_first];
-	if (x->shape[2] != s->in || *T == 0) {
-		nb_graph_fail(g, NB_ESHAPE, "%s '%s': input [%lld, %lld, %lld] "
-		              "must have %lld features and a sequence of at "
-		              "least one step", ty, nm, (long long)x->shape[0],
-		              (long long)x->shape[1], (long long)x->shape[2],
-		              (long long)s->in);
+	bool one = x->ndim == 2;
+	*T = x->shape[one ? 0 : s->o.batch_first];
+	*B = one ? -1 : x->shape[!s->o.batch_first];
+	if (x->shape[x->ndim - 1] != s->in || *T == 0) {
+		nb_graph_fail(g, NB_ESHAPE, "%s '%s': input %s must have %lld "
+		              "features and a sequence of at least one step", ty,
+		              nm, got, (long long)s->in);
 		return false;
 	}
 	int64_t L = s->o.num_layers * dirs(s);
 	nb_tensor *st[2] = {h0, c0};
 	for (int i = 0; i < 2; i++) {
 		nb_tensor *t = st[i];
-		if (t && (t->ndim != 3 || t->shape[0] != L ||
-		          t->shape[1] != *B || t->shape[2] != s->hid)) {
-			nb_graph_fail(g, NB_ESHAPE, "%s '%s': %s must be [%lld, "
-			              "%lld, %lld] (layers x directions, batch, "
-			              "hidden), got rank %d [%lld, ...]", ty, nm,
-			              i ? "c0" : "h0", (long long)L,
-			              (long long)*B, (long long)s->hid, t->ndim,
-			              t->ndim ? (long long)t->shape[0] : 0LL);
-			return false;
-		}
+		if (!t || (t->ndim == x->ndim && t->shape[0] == L &&
+		           t->shape[t->ndim - 1] == s->hid &&
+		           (one || t->shape[1] == *B)))
+			continue;
+		char want[96];
+		nb_shape_str(t->ndim, t->shape, got, sizeof got);
+		nb_shape_str(x->ndim, one ? (int64_t[]){L, s->hid}
+		             : (int64_t[]){L, *B, s->hid}, want, sizeof want);
+		nb_graph_fail(g, NB_ESHAPE, "%s '%s': %s must be %s (layers x "
+		              "directions, %shidden) for the %sinput, got %s", ty,
+		              nm, i ? "c0" : "h0", want, one ? "" : "batch, ",
+		              one ? "unbatched " : "", got);
+		return false;
 	}
 	return true;
 }
@@ -185,8 +196,8 @@ static int rnn_forward_multi(nb_module *m, nb_graph *g, int n_in,
 		return -1;
 	nb_dtype dt = x->dtype;
 	if (nb_module_stateful(m) && !h0 && !c0) {
-		h0 = carried(g, s->carry_h, B, dt);
-		c0 = h0 && lstm ? carried(g, s->carry_c, B, dt) : NULL;
+		h0 = carried(g, s->carry_h, x->ndim, B, dt);
+		c0 = h0 && lstm ? carried(g, s->carry_c, x->ndim, B, dt) : NULL;
 		if (g->err)
 			return -1;
 	}
@@ -204,7 +215,10 @@ static int rnn_forward_multi(nb_module *m, nb_graph *g, int n_in,
 		hl = hbuf;
 		cl = hl + L * D;
 	}
-	nb_tensor *y = s->o.batch_first ? nb_transpose(g, x, 0, 1) : x;
+	/* Unbatched, the sequence ops take [T, F] and [H] as they are:
+	 * a batch of one without an axis, so nothing is reshaped. */
+	bool bf = s->o.batch_first && B >= 0;
+	nb_tensor *y = bf ? nb_transpose(g, x, 0, 1) : x;
 	for (int64_t k = 0; k < L && y; k++) {
 		nb_tensor *outs[2];
 		for (int d = 0; d < D; d++) {
@@ -214,11 +228,11 @@ static int rnn_forward_multi(nb_module *m, nb_graph *g, int n_in,
 			outs[d] = run_dir(m, g, y, k, d, h, c, &hl[row],
 			                  &cl[row]);
 		}
-		y = D == 2 ? nb_cat(g, 2, outs, 2) : outs[0];
+		y = D == 2 ? nb_cat(g, 2, outs, x->ndim - 1) : outs[0];
 		if (y && k + 1 < L && s->o.dropout > 0)
 			y = nb_dropout(g, y, s->o.dropout);
 	}
-	if (y && s->o.batch_first)
+	if (y && bf)
 		y = nb_transpose(g, y, 0, 1);
 	nb_tensor *r[3] = {y, y ? nb_stack(g, (int)(L * D), hl, 0) : NULL,
 	                   y && lstm ? nb_stack(g, (int)(L * D), cl, 0)

@@ -59,19 +59,41 @@ static seq_in inputs_of(const nb_op_ctx *c, seq_kind k)
 	return s;
 }
 
+/* The batch and hidden sizes: h0 [B, H], or [H] unbatched (B = 1: the
+ * same bytes, so the kernels need not know). */
+static void dims_of(const nb_tensor *h0, size_t *B, size_t *H)
+{
+	bool one = h0->ndim == 1;
+	*B = one ? 1 : (size_t)h0->shape[0];
+	*H = (size_t)h0->shape[one ? 0 : 1];
+}
+
+/* Batched: gx [T, B, GH], states [B, H], y [T, B, H].  Unbatched, as
+ * PyTorch's modules take a sequence without a batch axis: gx [T, GH],
+ * states [H], y [T, H]; the layout is that of B = 1, so the layers add
+ * and drop no axis (nabla has no views: that would be a copy). */
 static nb_status seq_shape(nb_op_ctx *c, nb_result_def *res)
 {
 	seq_kind k = kind_of(c->op);
 	seq_in s = inputs_of(c, k);
-	if (s.h0->ndim != 2)
-		return nb_op_fail(c, NB_ESHAPE, "h0 must be [batch, hidden]");
-	int64_t B = s.h0->shape[0], H = s.h0->shape[1];
+	if (s.h0->ndim != 2 && s.h0->ndim != 1)
+		return nb_op_fail(c, NB_ESHAPE, "h0 must be [batch, hidden] "
+		                  "or [hidden] (unbatched), got rank %d",
+		                  s.h0->ndim);
+	int nd = s.h0->ndim; /* of the states; gx and y have one more */
+	size_t ub, uh;
+	dims_of(s.h0, &ub, &uh);
+	int64_t B = (int64_t)ub, H = (int64_t)uh;
 	int64_t GH = seq_gates[k] * H;
-	if (s.c0 && (s.c0->ndim != 2 || s.c0->shape[0] != B ||
-	             s.c0->shape[1] != H))
-		return nb_op_fail(c, NB_ESHAPE, "c0 must be [%lld, %lld] as h0",
-		                  (long long)B, (long long)H);
-	if (s.gx->ndim != 3 || s.gx->shape[1] != B || s.gx->shape[2] != GH)
+	if (s.c0 && (s.c0->ndim != nd || s.c0->shape[nd - 1] != H ||
+	             (nd == 2 && s.c0->shape[0] != B)))
+		return nb_op_fail(c, NB_ESHAPE, "c0 must have h0's shape");
+	if (nd == 1 && (s.gx->ndim != 2 || s.gx->shape[1] != GH))
+		return nb_op_fail(c, NB_ESHAPE, "input gates must be [seq, "
+		                  "%lld] (%d x hidden; unbatched, as h0)",
+		                  (long long)GH, seq_gates[k]);
+	if (nd == 2 && (s.gx->ndim != 3 || s.gx->shape[1] != B ||
+	                s.gx->shape[2] != GH))
 		return nb_op_fail(c, NB_ESHAPE, "input gates must be [seq, "
 		                  "%lld, %lld] (batch, %d x hidden)",
 		                  (long long)B, (long long)GH, seq_gates[k]);
@@ -82,14 +104,14 @@ static nb_status seq_shape(nb_op_ctx *c, nb_result_def *res)
 	if (s.b_hh && (s.b_hh->ndim != 1 || s.b_hh->shape[0] != GH))
 		return nb_op_fail(c, NB_ESHAPE, "bias_hh must be [%lld]",
 		                  (long long)GH);
-	res[0].ndim = 3;
+	res[0].ndim = nd + 1;
 	res[0].shape[0] = s.gx->shape[0];
 	res[0].shape[1] = B;
-	res[0].shape[2] = H;
+	res[0].shape[nd] = H;
 	for (int i = 1; i < c->n_out; i++) {
-		res[i].ndim = 2;
+		res[i].ndim = nd;
 		res[i].shape[0] = B;
-		res[i].shape[1] = H;
+		res[i].shape[nd - 1] = H;
 	}
 	return NB_OK;
 }
@@ -115,7 +137,8 @@ static nb_status seq_forward(nb_op_ctx *c)
 	nb_dtype dt = in.h0->dtype;
 	size_t es = nb_dtype_size(dt);
 	int64_t T = in.gx->shape[0];
-	size_t B = (size_t)in.h0->shape[0], H = (size_t)in.h0->shape[1];
+	size_t B, H;
+	dims_of(in.h0, &B, &H);
 	size_t GH = (size_t)seq_gates[k] * H, BH = B * H;
 	size_t ls = k == SEQ_RNN ? H : 4 * H;
 	size_t nact = k == SEQ_RNN ? 0 : (size_t)T * B * ls * es;
@@ -191,7 +214,8 @@ static nb_status seq_walk(nb_op_ctx *c, seq_kind k, const seq_in *in,
 	nb_dtype dt = in->h0->dtype;
 	size_t es = nb_dtype_size(dt);
 	int64_t T = in->gx->shape[0];
-	size_t B = (size_t)in->h0->shape[0], H = (size_t)in->h0->shape[1];
+	size_t B, H;
+	dims_of(in->h0, &B, &H);
 	size_t GH = (size_t)seq_gates[k] * H, BH = B * H;
 	const char *y = c->outs[0]->data, *gy = c->gouts[0]->data;
 	int64_t sh[2] = {(int64_t)B, (int64_t)H};
@@ -263,7 +287,8 @@ static nb_status seq_backward(nb_op_ctx *c, const nb_tensor *gout,
 	nb_dtype dt = in.h0->dtype;
 	size_t es = nb_dtype_size(dt);
 	int64_t T = in.gx->shape[0];
-	size_t B = (size_t)in.h0->shape[0], H = (size_t)in.h0->shape[1];
+	size_t B, H;
+	dims_of(in.h0, &B, &H);
 	size_t GH = (size_t)seq_gates[k] * H, BH = B * H;
 	int64_t sh3[3] = {T, (int64_t)B, (int64_t)GH}, sh2[2] = {(int64_t)B,
 	                                                       (int64_t)H};
@@ -328,16 +353,18 @@ static nb_status seq_backward(nb_op_ctx *c, const nb_tensor *gout,
 /* ---- the descriptors ---- */
 
 static const nb_input_def rnn_seq_inputs[] = {
-	{.name = "gates_ih", .doc = "[seq, batch, G*hidden]: x W_ih^T + b_ih"},
-	{.name = "h0", .doc = "[batch, hidden]"},
+	{.name = "gates_ih", .doc = "[seq, batch, G*hidden] ([seq, G*hidden] "
+	 "unbatched): x W_ih^T + b_ih"},
+	{.name = "h0", .doc = "[batch, hidden] ([hidden] unbatched)"},
 	{.name = "weight_hh", .role = NB_ROLE_PARAM, .doc = "[G*hidden, hidden]"},
 	{.name = "bias_hh", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
 	 .doc = "[G*hidden]"},
 };
 static const nb_input_def lstm_seq_inputs[] = {
-	{.name = "gates_ih", .doc = "[seq, batch, 4*hidden]: x W_ih^T + b_ih"},
-	{.name = "h0", .doc = "[batch, hidden]"},
-	{.name = "c0", .doc = "[batch, hidden]"},
+	{.name = "gates_ih", .doc = "[seq, batch, 4*hidden] ([seq, 4*hidden] "
+	 "unbatched): x W_ih^T + b_ih"},
+	{.name = "h0", .doc = "[batch, hidden] ([hidden] unbatched)"},
+	{.name = "c0", .doc = "[batch, hidden] ([hidden] unbatched)"},
 	{.name = "weight_hh", .role = NB_ROLE_PARAM, .doc = "[4*hidden, hidden]"},
 	{.name = "bias_hh", .flags = NB_IN_OPTIONAL, .role = NB_ROLE_PARAM,
 	 .doc = "[4*hidden]"},
@@ -346,17 +373,19 @@ static const nb_input_def lstm_seq_inputs[] = {
 static const nb_op_test rnn_seq_test = {
 	.cases = "[4,2,5] [2,5] [5,5] [5]; [3,2,4] [2,4] [4,4] [4]-|reverse=1; "
 	         "[4,3,5] [3,5] [5,5] [5]|nonlinearity=relu; [1,2,3] [2,3] "
-	         "[3,3] [3]",
+	         "[3,3] [3]; [4,3] [3] [3,3] [3]-|reverse=1",
 	.lo = -1, .hi = 1,
 };
 static const nb_op_test lstm_seq_test = {
 	.cases = "[4,2,20] [2,5] [2,5] [20,5] [20]; "
-	         "[3,2,8] [2,2] [2,2] [8,2] [8]-|reverse=1",
+	         "[3,2,8] [2,2] [2,2] [8,2] [8]-|reverse=1; "
+	         "[4,12] [3] [3] [12,3] [12]",
 	.lo = -1, .hi = 1,
 };
 static const nb_op_test gru_seq_test = {
 	.cases = "[4,2,15] [2,5] [15,5] [15]; "
-	         "[3,2,6] [2,2] [6,2] [6]-|reverse=1",
+	         "[3,2,6] [2,2] [6,2] [6]-|reverse=1; "
+	         "[4,9] [3] [9,3] [9]",
 	.lo = -1, .hi = 1,
 };
 

@@ -8,7 +8,9 @@ PyTorch, and checks that a checkpoint nabla wrote loads into PyTorch.
 
 One file tests/data/rnn/CONFIG.safetensors per configuration (CONFIGS
 below: 2 layers, batch_first both ways, with and without bias, one or
-two directions, float64 and float32), holding
+two directions, float64 and float32, batched and unbatched: input
+[T, I] and states [layers * directions, H] without a batch axis),
+holding
   weight_ih_l0 ... bias_hh_l1_reverse   the layer's state_dict
   data/input, data/h0, data/c0          the inputs (states only when the
                                         configuration passes them)
@@ -22,7 +24,8 @@ and tests/data/rnn/keys.txt lists each configuration's state_dict keys
 with dtype and shape ("CONFIG NAME DTYPE D0,D1"), which nabla's saved
 checkpoints must match.  The metadata says the configuration
 ("mode", "num_layers", "bias", "batch_first", "bidirectional",
-"nonlinearity", "states").  Safetensors is written by hand
+"nonlinearity", "states", and "unbatched" = "1" for an unbatched
+one).  Safetensors is written by hand
 (gen_safetensors.py's save: Debian's python3-torch has no safetensors).
 
 If tests/data/rnn/nabla_lstm.safetensors exists (written by the test
@@ -57,6 +60,20 @@ CONFIGS = [
      True),
     ("rnn_relu_f32_nobias", "RNN", "relu", False, False, False,
      torch.float32, True),
+    # Unbatched: input [T, I], states [2 * D, H], output [T, D * H]
+    # (PyTorch ignores batch_first for them).
+    ("lstm_f64_unbatched_bidir", "LSTM", "tanh", True, False, True,
+     torch.float64, True, True),
+    ("lstm_f32_unbatched_bf", "LSTM", "tanh", True, True, False,
+     torch.float32, False, True),
+    ("gru_f64_unbatched_bf", "GRU", "tanh", True, True, False,
+     torch.float64, True, True),
+    ("gru_f32_unbatched_bidir", "GRU", "tanh", False, False, True,
+     torch.float32, True, True),
+    ("rnn_relu_f64_unbatched_bidir", "RNN", "relu", True, False, True,
+     torch.float64, True, True),
+    ("rnn_tanh_f32_unbatched", "RNN", "tanh", True, False, False,
+     torch.float32, True, True),
 ]
 
 
@@ -69,14 +86,16 @@ def make(mode, nl, bias, bf, bidir, dtype):
 
 
 def run(cfg, seed):
-    name, mode, nl, bias, bf, bidir, dtype, states = cfg
+    name, mode, nl, bias, bf, bidir, dtype, states = cfg[:8]
+    unbatched = len(cfg) > 8 and cfg[8]
     torch.manual_seed(seed)
     m = make(mode, nl, bias, bf, bidir, dtype)
     D = 2 if bidir else 1
-    x = torch.randn((B, T, I) if bf else (T, B, I), dtype=dtype,
-                    requires_grad=True)
-    h0 = torch.randn(2 * D, B, H, dtype=dtype, requires_grad=True)
-    c0 = torch.randn(2 * D, B, H, dtype=dtype, requires_grad=True)
+    xs = (T, I) if unbatched else (B, T, I) if bf else (T, B, I)
+    ss = (2 * D, H) if unbatched else (2 * D, B, H)
+    x = torch.randn(xs, dtype=dtype, requires_grad=True)
+    h0 = torch.randn(ss, dtype=dtype, requires_grad=True)
+    c0 = torch.randn(ss, dtype=dtype, requires_grad=True)
     lstm = mode == "LSTM"
     if not states:
         out, hn = m(x)
@@ -113,6 +132,8 @@ def run(cfg, seed):
             "mode": mode.lower(), "num_layers": "2", "bias": str(int(bias)),
             "batch_first": str(int(bf)), "bidirectional": str(int(bidir)),
             "nonlinearity": nl, "states": str(int(states))}
+    if unbatched:
+        meta["unbatched"] = "1"
     save(os.path.join(OUT, name + ".safetensors"), t, meta)
     keys = []
     for k, v in m.state_dict().items():
