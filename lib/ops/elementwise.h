@@ -17,9 +17,22 @@ typedef struct nb_noattrs {
 	char unused;
 } nb_noattrs;
 
+/*
+ * A file that includes vecmath.h first (its formulas call libm) gets its
+ * unary kernels built for AVX2 as well (NB_VEC_CLONES), so that exp,
+ * tanh, erfc... go 8 wide there; the others keep one baseline build.
+ */
+#ifdef NB_VECMATH_H
+#define NB__UNARY_CLONES NB_VEC_CLONES
+#else
+#define NB__UNARY_CLONES
+#endif
+
 #define NB__UNARY_T(NAME, TY, ATYPE, FWD, BWD)                               \
+	NB__UNARY_CLONES                                                     \
 	static void NAME##_fwd_##TY(size_t n, const TY *restrict xs,           \
-	                           TY *restrict ys, const ATYPE *A)           \
+	                           TY *restrict ys,                           \
+	                           const ATYPE *restrict A)                   \
 	{                                                                    \
 		typedef TY T;                                                \
 		(void)A;                                                     \
@@ -29,10 +42,12 @@ typedef struct nb_noattrs {
 		}                                                            \
 	}                                                                    \
 	/* dx += BWD, or dx = BWD into a fresh gradient (NB_OP_GRAD_FRESH) */\
+	NB__UNARY_CLONES                                                     \
 	static void NAME##_bwd_##TY(size_t n, const TY *restrict xs,           \
 	                           const TY *restrict ys,                     \
 	                           const TY *restrict gs, TY *restrict dx,     \
-	                           const ATYPE *A, bool fresh)               \
+	                           const ATYPE *restrict A,                   \
+	                           bool fresh)                                \
 	{                                                                    \
 		typedef TY T;                                                \
 		(void)A;                                                     \
