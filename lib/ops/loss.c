@@ -373,6 +373,57 @@ static nb_status ce_check_targets(nb_op_ctx *c, const ce_dims *d)
 }
 
 /*
+ * The vector parts of cross_entropy's rows (issue 18), built for AVX2 as
+ * well: e[k] = exp(x[k * st] - m), which the forward then sums in double
+ * in k order, as before; and the backward of one row.  A row's loop
+ * with the sum in it does not vectorize (the double sum must keep its
+ * order), so the exponentials are taken apart, CE_CHUNK at a time.
+ */
+#define CE_CHUNK 256
+
+#define CE_ROWS_T(TY)                                                       \
+	NB_VEC_CLONES                                                        \
+	static void ce_exps_##TY(const TY *restrict x, size_t st, TY m,      \
+	                         TY *restrict e, size_t n)                   \
+	{                                                                    \
+		if (st == 1)                                                 \
+			for (size_t k = 0; k < n; k++)                       \
+				e[k] = exp(x[k] - m);                        \
+		else                                                         \
+			for (size_t k = 0; k < n; k++)                       \
+				e[k] = exp(x[k * st] - m);                   \
+	}                                                                    \
+	/* dx_c += g (p_c cp - [c = t] ct - u w_c), the last term when      \
+	 * smooth (w NULL: 1); p_c = exp(x_c - lse) in TY. */                \
+	NB_VEC_CLONES                                                        \
+	static void ce_row_bwd_##TY(const TY *restrict x, TY *restrict dx,   \
+	                            size_t st, size_t C, size_t t,           \
+	                            double lse, double g, double cp,         \
+	                            double ct, bool smooth, double u,        \
+	                            const TY *restrict w)                    \
+	{                                                                    \
+		if (st == 1 && !smooth) {                                    \
+			for (size_t k = 0; k < C; k++) {                     \
+				TY pr = exp((TY)((double)x[k] - lse));       \
+				double dk = (double)pr * cp -                \
+				            (k == t ? ct : 0);               \
+				dx[k] = (TY)((double)dx[k] + g * dk);        \
+			}                                                    \
+			return;                                              \
+		}                                                            \
+		for (size_t k = 0; k < C; k++) {                             \
+			size_t q = k * st;                                   \
+			TY pr = exp((TY)((double)x[q] - lse));               \
+			double dk = (double)pr * cp - (k == t ? ct : 0);     \
+			if (smooth)                                          \
+				dk -= u * (w ? (double)w[k] : 1);            \
+			dx[q] = (TY)((double)dx[q] + g * dk);                \
+		}                                                            \
+	}
+CE_ROWS_T(float)
+CE_ROWS_T(double)
+
+/*
  * Position p's loss, PyTorch 1.13's (log_softmax, then nll_loss plus
  * the smoothing term), class weights w (1 without):
  *   (1 - e) w_t (lse - x_t) + e / C sum_c w_c (lse - x_c)
@@ -394,7 +445,7 @@ static nb_status ce_check_targets(nb_op_ctx *c, const ce_dims *d)
 			if (tp[p] == a->ignore_index)                        \
 				continue;                                    \
 			const TY *xp = x + ce_base(d, p);                    \
-			TY m = -INFINITY;                                    \
+			TY m = -INFINITY, e[CE_CHUNK];                       \
 			double sum = 0, smooth = 0;                          \
 			for (size_t k = 0; k < d->C; k++) {                  \
 				TY v = xp[k * d->inner];                     \
@@ -402,8 +453,14 @@ static nb_status ce_check_targets(nb_op_ctx *c, const ce_dims *d)
 			}                                                    \
 			if (m == -INFINITY)                                  \
 				m = 0;                                       \
-			for (size_t k = 0; k < d->C; k++)                    \
-				sum += (double)exp(xp[k * d->inner] - m);    \
+			for (size_t k0 = 0; k0 < d->C; k0 += CE_CHUNK) {     \
+				size_t nk = d->C - k0 < CE_CHUNK             \
+				            ? d->C - k0 : CE_CHUNK;          \
+				ce_exps_##TY(xp + k0 * d->inner, d->inner,   \
+				             m, e, nk);                      \
+				for (size_t k = 0; k < nk; k++)              \
+					sum += (double)e[k];                 \
+			}                                                    \
 			double lse = (double)m + (double)log((TY)sum);       \
 			double wt = w ? (double)w[tp[p]] : 1;                \
 			double l = (1 - eps) * wt *                          \
@@ -482,16 +539,9 @@ static nb_status ce_forward(nb_op_ctx *c)
 			double cp = (1 - eps) * wt;                          \
 			if (eps > 0)                                         \
 				cp += u * wall;                              \
-			for (size_t k = 0; k < d->C; k++) {                  \
-				size_t q = base + k * d->inner;              \
-				TY pr = exp((TY)((double)x[q] - s->lse[p])); \
-				double dk = (double)pr * cp -                \
-				            ((int64_t)k == tp[p]             \
-				             ? (1 - eps) * wt : 0);          \
-				if (eps > 0)                                 \
-					dk -= u * (w ? (double)w[k] : 1);    \
-				dx[q] = (TY)((double)dx[q] + g * dk);        \
-			}                                                    \
+			ce_row_bwd_##TY(x + base, dx + base, d->inner, d->C, \
+			                (size_t)tp[p], s->lse[p], g, cp,     \
+			                (1 - eps) * wt, eps > 0, u, w);      \
 		}                                                            \
 	}
 CE_BWD_T(float)
