@@ -70,6 +70,81 @@ static int get_axis(const nb_op_ctx *c)
  * inf - inf makes the row NaN, as PyTorch.  log_softmax is computed as
  * (x - m) - log s, not x - (m + log s): m + log s rounds away small terms.
  */
+/*
+ * The vector parts of a row (issue 18), built for AVX2 as well, so that
+ * exp goes 8 wide: e[k] = exp(x[k st] - m); the outputs; the backward's
+ * second pass.  The sums stay in the callers, in k order as before (a
+ * loop with a sum in it does not vectorize without reordering the sum).
+ */
+#define ROW_CHUNK 256
+
+#define ROW_KERNELS(T)                                                       \
+	NB_VEC_CLONES                                                        \
+	static void row_exps_##T(const T *restrict x, size_t st, T m,        \
+	                         T *restrict e, size_t n)                    \
+	{                                                                    \
+		if (st == 1)                                                 \
+			for (size_t k = 0; k < n; k++)                       \
+				e[k] = exp(x[k] - m);                        \
+		else                                                         \
+			for (size_t k = 0; k < n; k++)                       \
+				e[k] = exp(x[k * st] - m);                   \
+	}                                                                    \
+	/* The sum of exp(x[k st] - m) over the row, in double, in order. */ \
+	static double row_sumexp_##T(const T *x, size_t st, T m, size_t n)   \
+	{                                                                    \
+		T e[ROW_CHUNK];                                              \
+		double s = 0;                                                \
+		for (size_t k0 = 0; k0 < n; k0 += ROW_CHUNK) {               \
+			size_t nk = n - k0 < ROW_CHUNK ? n - k0 : ROW_CHUNK; \
+			row_exps_##T(x + k0 * st, st, m, e, nk);             \
+			for (size_t k = 0; k < nk; k++)                      \
+				s += (double)e[k];                           \
+		}                                                            \
+		return s;                                                    \
+	}                                                                    \
+	/* y = (x - m) - ls (log_) or exp(x - m) / s */                      \
+	NB_VEC_CLONES                                                        \
+	static void row_softmax_##T(const T *restrict x, T *restrict y,      \
+	                            size_t st, size_t n, T m, T s, T ls,     \
+	                            bool log_)                               \
+	{                                                                    \
+		if (st == 1)                                                 \
+			for (size_t i = 0; i < n; i++)                       \
+				y[i] = log_ ? (x[i] - m) - ls                \
+				            : exp(x[i] - m) / s;             \
+		else                                                         \
+			for (size_t i = 0; i < n; i++)                       \
+				y[i * st] = log_ ? (x[i * st] - m) - ls      \
+				                 : exp(x[i * st] - m) / s;   \
+	}                                                                    \
+	/* dx += g - exp(y) s (log_) or y (g - s) */                         \
+	NB_VEC_CLONES                                                        \
+	static void row_softmax_bwd_##T(const T *restrict y,                 \
+	                                const T *restrict g,                 \
+	                                T *restrict dx, size_t st, size_t n, \
+	                                T s, bool log_)                      \
+	{                                                                    \
+		if (log_ && st == 1)                                         \
+			for (size_t i = 0; i < n; i++)                       \
+				dx[i] += g[i] - exp(y[i]) * s;               \
+		else if (log_)                                               \
+			for (size_t i = 0; i < n; i++)                       \
+				dx[i * st] += g[i * st] - exp(y[i * st]) * s; \
+		else                                                         \
+			for (size_t i = 0; i < n; i++)                       \
+				dx[i * st] += y[i * st] * (g[i * st] - s);   \
+	}
+ROW_KERNELS(float)
+ROW_KERNELS(double)
+
+/*
+ * y = softmax (log_ = false) or log_softmax (log_ = true) of x, one row
+ * of n elements at stride inner per (o, j).  A row of -inf: m is reset to
+ * 0, exp(-inf) = 0, sum 0, NaN out, as PyTorch.  +inf is not reset:
+ * inf - inf makes the row NaN, as PyTorch.  log_softmax is computed as
+ * (x - m) - log s, not x - (m + log s): m + log s rounds away small terms.
+ */
 static void softmax_f32(const float *x, float *y, size_t outer, size_t n,
                         size_t inner, bool log_)
 {
@@ -78,17 +153,13 @@ static void softmax_f32(const float *x, float *y, size_t outer, size_t n,
 			const float *xp = x + o * n * inner + j;
 			float *yp = y + o * n * inner + j;
 			float m = -INFINITY;
-			double s = 0;
 			for (size_t i = 0; i < n; i++)
 				m = xp[i * inner] > m ? xp[i * inner] : m;
 			if (m == -INFINITY)
 				m = 0;
-			for (size_t i = 0; i < n; i++)
-				s += (double)expf(xp[i * inner] - m);
+			double s = row_sumexp_float(xp, inner, m, n);
 			const float sf = (float)s, ls = logf(sf);
-			for (size_t i = 0; i < n; i++)
-				yp[i * inner] = log_ ? (xp[i * inner] - m) - ls
-				                     : expf(xp[i * inner] - m) / sf;
+			row_softmax_float(xp, yp, inner, n, m, sf, ls, log_);
 		}
 }
 
@@ -99,17 +170,13 @@ static void softmax_f64(const double *x, double *y, size_t outer, size_t n,
 		for (size_t j = 0; j < inner; j++) {
 			const double *xp = x + o * n * inner + j;
 			double *yp = y + o * n * inner + j;
-			double m = -INFINITY, s = 0;
+			double m = -INFINITY;
 			for (size_t i = 0; i < n; i++)
 				m = xp[i * inner] > m ? xp[i * inner] : m;
 			if (m == -INFINITY)
 				m = 0;
-			for (size_t i = 0; i < n; i++)
-				s += exp(xp[i * inner] - m);
-			const double ls = log(s);
-			for (size_t i = 0; i < n; i++)
-				yp[i * inner] = log_ ? (xp[i * inner] - m) - ls
-				                     : exp(xp[i * inner] - m) / s;
+			double s = row_sumexp_double(xp, inner, m, n);
+			row_softmax_double(xp, yp, inner, n, m, s, log(s), log_);
 		}
 }
 
@@ -124,11 +191,8 @@ static void softmax_bwd_f32(const float *y, const float *g, float *dx,
 			for (size_t i = 0; i < n; i++)
 				s += log_ ? g[b + i * inner]
 				          : g[b + i * inner] * y[b + i * inner];
-			for (size_t i = 0; i < n; i++) {
-				size_t k = b + i * inner;
-				dx[k] += log_ ? g[k] - expf(y[k]) * s
-				              : y[k] * (g[k] - s);
-			}
+			row_softmax_bwd_float(y + b, g + b, dx + b, inner, n, s,
+			                      log_);
 		}
 }
 
@@ -142,11 +206,8 @@ static void softmax_bwd_f64(const double *y, const double *g, double *dx,
 			for (size_t i = 0; i < n; i++)
 				s += log_ ? g[b + i * inner]
 				          : g[b + i * inner] * y[b + i * inner];
-			for (size_t i = 0; i < n; i++) {
-				size_t k = b + i * inner;
-				dx[k] += log_ ? g[k] - exp(y[k]) * s
-				              : y[k] * (g[k] - s);
-			}
+			row_softmax_bwd_double(y + b, g + b, dx + b, inner, n,
+			                       s, log_);
 		}
 }
 
@@ -372,27 +433,8 @@ static nb_status ce_check_targets(nb_op_ctx *c, const ce_dims *d)
 	return NB_OK;
 }
 
-/*
- * The vector parts of cross_entropy's rows (issue 18), built for AVX2 as
- * well: e[k] = exp(x[k * st] - m), which the forward then sums in double
- * in k order, as before; and the backward of one row.  A row's loop
- * with the sum in it does not vectorize (the double sum must keep its
- * order), so the exponentials are taken apart, CE_CHUNK at a time.
- */
-#define CE_CHUNK 256
-
+/* The backward of one cross_entropy row, vectorized (issue 18). */
 #define CE_ROWS_T(TY)                                                       \
-	NB_VEC_CLONES                                                        \
-	static void ce_exps_##TY(const TY *restrict x, size_t st, TY m,      \
-	                         TY *restrict e, size_t n)                   \
-	{                                                                    \
-		if (st == 1)                                                 \
-			for (size_t k = 0; k < n; k++)                       \
-				e[k] = exp(x[k] - m);                        \
-		else                                                         \
-			for (size_t k = 0; k < n; k++)                       \
-				e[k] = exp(x[k * st] - m);                   \
-	}                                                                    \
 	/* dx_c += g (p_c cp - [c = t] ct - u w_c), the last term when      \
 	 * smooth (w NULL: 1); p_c = exp(x_c - lse) in TY. */                \
 	NB_VEC_CLONES                                                        \
@@ -445,7 +487,7 @@ CE_ROWS_T(double)
 			if (tp[p] == a->ignore_index)                        \
 				continue;                                    \
 			const TY *xp = x + ce_base(d, p);                    \
-			TY m = -INFINITY, e[CE_CHUNK];                       \
+			TY m = -INFINITY;                                    \
 			double sum = 0, smooth = 0;                          \
 			for (size_t k = 0; k < d->C; k++) {                  \
 				TY v = xp[k * d->inner];                     \
@@ -453,14 +495,7 @@ CE_ROWS_T(double)
 			}                                                    \
 			if (m == -INFINITY)                                  \
 				m = 0;                                       \
-			for (size_t k0 = 0; k0 < d->C; k0 += CE_CHUNK) {     \
-				size_t nk = d->C - k0 < CE_CHUNK             \
-				            ? d->C - k0 : CE_CHUNK;          \
-				ce_exps_##TY(xp + k0 * d->inner, d->inner,   \
-				             m, e, nk);                      \
-				for (size_t k = 0; k < nk; k++)              \
-					sum += (double)e[k];                 \
-			}                                                    \
+			sum = row_sumexp_##TY(xp, d->inner, m, d->C);        \
 			double lse = (double)m + (double)log((TY)sum);       \
 			double wt = w ? (double)w[tp[p]] : 1;                \
 			double l = (1 - eps) * wt *                          \
