@@ -492,12 +492,13 @@ nb_optim *nb_optim_rmsprop(nb_tensor *const *params, size_t n,
 		}                                                            \
 	}
 
+/* rmsprop_T calls the loop once per combination of the optional buffers,
+ * each with its NULLs as constants, so no copy tests a pointer. */
 #define RMSPROP_T(T)                                                         \
-	NB_VEC_CLONES                                                        \
-	static void rmsprop_##T(const nb_rmsprop_opts *o, size_t n,          \
-	                        T *restrict w, const T *restrict g,          \
-	                        T *restrict sq, T *restrict buf,             \
-	                        T *restrict ga)                              \
+	static inline __attribute__((always_inline)) void                    \
+	rmsprop_loop_##T(const nb_rmsprop_opts *o, size_t n,                 \
+	                 T *restrict w, const T *restrict g,                 \
+	                 T *restrict sq, T *restrict buf, T *restrict ga)    \
 	{                                                                    \
 		const T al = (T)o->alpha, c = (T)(1 - o->alpha);             \
 		const T eps = (T)o->eps, wd = (T)o->weight_decay;            \
@@ -523,6 +524,19 @@ nb_optim *nb_optim_rmsprop(nb_tensor *const *params, size_t n,
 				w[i] = w[i] + nlr * d / avg;                 \
 			}                                                    \
 		}                                                            \
+	}                                                                    \
+	NB_VEC_CLONES                                                        \
+	static void rmsprop_##T(const nb_rmsprop_opts *o, size_t n, T *w,    \
+	                        const T *g, T *sq, T *buf, T *ga)            \
+	{                                                                    \
+		if (buf && ga)                                               \
+			rmsprop_loop_##T(o, n, w, g, sq, buf, ga);           \
+		else if (buf)                                                \
+			rmsprop_loop_##T(o, n, w, g, sq, buf, NULL);         \
+		else if (ga)                                                 \
+			rmsprop_loop_##T(o, n, w, g, sq, NULL, ga);          \
+		else                                                         \
+			rmsprop_loop_##T(o, n, w, g, sq, NULL, NULL);        \
 	}
 
 SGD_T(float)
