@@ -64,13 +64,6 @@ static int get_axis(const nb_op_ctx *c)
 /* ---- softmax, log_softmax ---- */
 
 /*
- * y = softmax (log_ = false) or log_softmax (log_ = true) of x, one row
- * of n elements at stride inner per (o, j).  A row of -inf: m is reset to
- * 0, exp(-inf) = 0, sum 0, NaN out, as PyTorch.  +inf is not reset:
- * inf - inf makes the row NaN, as PyTorch.  log_softmax is computed as
- * (x - m) - log s, not x - (m + log s): m + log s rounds away small terms.
- */
-/*
  * The vector parts of a row (issue 18), built for AVX2 as well, so that
  * exp goes 8 wide: e[k] = exp(x[k st] - m); the outputs; the backward's
  * second pass.  The sums stay in the callers, in k order as before (a
