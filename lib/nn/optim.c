@@ -8,6 +8,7 @@
  * PyTorch's state_dict names so that a checkpoint can save and restore
  * them (see nb_optim_state_at in nabla/optim.h).
  */
+#include "ops/vecmath.h" /* NB_VEC_CLONES */
 #include <stdio.h>
 #include <tgmath.h>
 #include "internal.h"
@@ -425,10 +426,19 @@ nb_optim *nb_optim_rmsprop(nb_tensor *const *params, size_t n,
  * with the same association, so float32 rounds alike:  add_(x, alpha=a)
  * is w + a * x, addcmul_(x, y, value=a) is w + a * x * y, addcdiv_(x, y,
  * value=a) is w + a * x / y.  Python-scalar factors are cast to T.
+ *
+ * The loops vectorize (issue 18: the optimizer step was 2-3% of a small
+ * model's training step): restrict pointers, the options read into
+ * locals so the loop is unswitched on them, and no call but sqrt, which
+ * is an instruction as exact as the scalar one, as is the division.
+ * NB_VEC_CLONES adds an AVX2 build, 8 floats wide; no FMA, so every
+ * product and sum rounds as in the scalar code.
  */
 #define SGD_T(T)                                                             \
+	NB_VEC_CLONES                                                        \
 	static void sgd_##T(const nb_sgd_opts *o, bool first, size_t n,      \
-	                    T *w, const T *g, T *buf)                        \
+	                    T *restrict w, const T *restrict g,              \
+	                    T *restrict buf)                                 \
 	{                                                                    \
 		const T wd = (T)o->weight_decay, mom = (T)o->momentum;       \
 		const T damp = (T)(1 - o->dampening), nlr = (T)-o->lr;       \
@@ -449,9 +459,11 @@ nb_optim *nb_optim_rmsprop(nb_tensor *const *params, size_t n,
 	}
 
 #define ADAM_T(T)                                                            \
+	NB_VEC_CLONES                                                        \
 	static void adam_##T(const nb_adam_opts *o, bool decoupled,          \
-	                     double step, size_t n, T *w, const T *g, T *m,  \
-	                     T *v, T *vmax)                                  \
+	                     double step, size_t n, T *restrict w,           \
+	                     const T *restrict g, T *restrict m,             \
+	                     T *restrict v, T *restrict vmax)                \
 	{                                                                    \
 		double bc1 = 1 - pow(o->beta1, step);                        \
 		double bc2 = 1 - pow(o->beta2, step);                        \
@@ -460,11 +472,13 @@ nb_optim *nb_optim_rmsprop(nb_tensor *const *params, size_t n,
 		const T b2 = (T)o->beta2, c2 = (T)(1 - o->beta2);            \
 		const T eps = (T)o->eps, wd = (T)o->weight_decay;            \
 		const T keep = (T)(1 - o->lr * o->weight_decay);             \
+		const bool max = o->maximize;                                \
+		const bool l2 = !decoupled && o->weight_decay != 0;          \
 		for (size_t i = 0; i < n; i++) {                             \
-			T d = o->maximize ? -g[i] : g[i];                    \
+			T d = max ? -g[i] : g[i];                            \
 			if (decoupled)                                       \
 				w[i] = w[i] * keep;                          \
-			else if (o->weight_decay != 0)                       \
+			else if (l2)                                         \
 				d = d + wd * w[i];                           \
 			m[i] = m[i] * b1 + c1 * d;                           \
 			v[i] = v[i] * b2 + c2 * d * d;                       \
@@ -478,16 +492,21 @@ nb_optim *nb_optim_rmsprop(nb_tensor *const *params, size_t n,
 		}                                                            \
 	}
 
+/* rmsprop_T calls the loop once per combination of the optional buffers,
+ * each with its NULLs as constants, so no copy tests a pointer. */
 #define RMSPROP_T(T)                                                         \
-	static void rmsprop_##T(const nb_rmsprop_opts *o, size_t n, T *w,    \
-	                        const T *g, T *sq, T *buf, T *ga)            \
+	static inline __attribute__((always_inline)) void                    \
+	rmsprop_loop_##T(const nb_rmsprop_opts *o, size_t n,                 \
+	                 T *restrict w, const T *restrict g,                 \
+	                 T *restrict sq, T *restrict buf, T *restrict ga)    \
 	{                                                                    \
 		const T al = (T)o->alpha, c = (T)(1 - o->alpha);             \
 		const T eps = (T)o->eps, wd = (T)o->weight_decay;            \
 		const T mom = (T)o->momentum, nlr = (T)-o->lr;               \
+		const bool max = o->maximize, decay = o->weight_decay != 0;  \
 		for (size_t i = 0; i < n; i++) {                             \
-			T d = o->maximize ? -g[i] : g[i];                    \
-			if (o->weight_decay != 0)                            \
+			T d = max ? -g[i] : g[i];                            \
+			if (decay)                                           \
 				d = d + wd * w[i];                           \
 			sq[i] = sq[i] * al + c * d * d;                      \
 			T avg;                                               \
@@ -505,6 +524,19 @@ nb_optim *nb_optim_rmsprop(nb_tensor *const *params, size_t n,
 				w[i] = w[i] + nlr * d / avg;                 \
 			}                                                    \
 		}                                                            \
+	}                                                                    \
+	NB_VEC_CLONES                                                        \
+	static void rmsprop_##T(const nb_rmsprop_opts *o, size_t n, T *w,    \
+	                        const T *g, T *sq, T *buf, T *ga)            \
+	{                                                                    \
+		if (buf && ga)                                               \
+			rmsprop_loop_##T(o, n, w, g, sq, buf, ga);           \
+		else if (buf)                                                \
+			rmsprop_loop_##T(o, n, w, g, sq, buf, NULL);         \
+		else if (ga)                                                 \
+			rmsprop_loop_##T(o, n, w, g, sq, NULL, ga);          \
+		else                                                         \
+			rmsprop_loop_##T(o, n, w, g, sq, NULL, NULL);        \
 	}
 
 SGD_T(float)

@@ -47,10 +47,11 @@
 		T z = exp(-2 * fabs(x));                                     \
 		return 4 * z / ((1 + z) * (1 + z));                          \
 	}                                                                    \
-	/* log(1 + e^x). */                                                  \
+	/* log(1 + e^x).  x >= 0 ? x : 0 is fmax(x, 0) (NaN gives 0, -0     \
+	 * stays -0) as a select, which vectorizes; fmax is a call. */       \
 	static inline T softplus_##T(T x)                                    \
 	{                                                                    \
-		return fmax(x, (T)0) + log1p(exp(-fabs(x)));                 \
+		return (x >= 0 ? x : (T)0) + log1p(exp(-fabs(x)));           \
 	}                                                                    \
 	/* Phi(x), the standard normal CDF, and phi(x), its density. */      \
 	static inline T ncdf_##T(T x)                                        \
@@ -63,11 +64,12 @@
 	}                                                                    \
 	/* gelu, tanh form: x (1 + tanh u) / 2 = x sigmoid(2u), with         \
 	 * u = k (x + c x^3), k = sqrt(2 / pi), c = 0.044715.  x^2 is capped \
-	 * so that u stays finite (the cap is far past saturation). */       \
+	 * so that u stays finite (the cap is far past saturation), by a     \
+	 * select that vectorizes: fmin(x2, 1e30), 1e30 for NaN too. */      \
 	static inline T gelu_u_##T(T x, T *du)                               \
 	{                                                                    \
 		const T k = (T)0.79788456080286535588, c = (T)0.044715;      \
-		T x2 = fmin(x * x, (T)1e30);                                 \
+		T x2 = x * x < (T)1e30 ? x * x : (T)1e30;                    \
 		*du = k * (1 + 3 * c * x2);                                  \
 		return k * x * (1 + c * x2);                                 \
 	}                                                                    \
@@ -425,9 +427,9 @@ static const nb_op hardswish_op = NB_UNARY_DESC0(hardswish,
     .flags = ACT_FLAGS);
 
 /* log sigmoid(x) = -softplus(-x) = min(x, 0) - log1p(e^-|x|);
- * derivative sigmoid(-x) */
+ * derivative sigmoid(-x).  min(x, 0) as fmin's select (NaN gives 0). */
 NB_UNARY_OP(log_sigmoid, nb_noattrs,
-            fmin(x, (T)0) - log1p(exp(-fabs(x))), g * SIGM(-x))
+            (x <= 0 ? x : (T)0) - log1p(exp(-fabs(x))), g * SIGM(-x))
 static const nb_op_test log_sigmoid_test = {
 	.cases = CASES, .lo = -6, .hi = 6,
 };

@@ -17,25 +17,49 @@ typedef struct nb_noattrs {
 	char unused;
 } nb_noattrs;
 
+/*
+ * A file that includes vecmath.h first (its formulas call libm) gets its
+ * unary kernels built for AVX2 as well (NB_VEC_CLONES), so that exp,
+ * tanh, erfc... go 8 wide there; the others keep one baseline build.
+ */
+#ifdef NB_VECMATH_H
+#define NB__UNARY_CLONES NB_VEC_CLONES
+#else
+#define NB__UNARY_CLONES
+#endif
+
+/*
+ * The attributes A in a kernel: a local copy of *A_ (NULL for an op
+ * without attributes), so that a formula's A->alpha is a loop invariant
+ * the compiler may read in any branch (a load through A_ in one branch
+ * of a select would stop the loop from vectorizing).
+ */
+#define NB__UNARY_ATTRS(ATYPE)                                               \
+	const ATYPE Av_ = A_ ? *A_ : (ATYPE){0}, *const A = &Av_;            \
+	(void)A
+
 #define NB__UNARY_T(NAME, TY, ATYPE, FWD, BWD)                               \
+	NB__UNARY_CLONES                                                     \
 	static void NAME##_fwd_##TY(size_t n, const TY *restrict xs,           \
-	                           TY *restrict ys, const ATYPE *A)           \
+	                           TY *restrict ys,                           \
+	                           const ATYPE *A_)                           \
 	{                                                                    \
 		typedef TY T;                                                \
-		(void)A;                                                     \
+		NB__UNARY_ATTRS(ATYPE);                                      \
 		for (size_t i = 0; i < n; i++) {                             \
 			const T x = xs[i];                                   \
 			ys[i] = (T)(FWD);                                    \
 		}                                                            \
 	}                                                                    \
 	/* dx += BWD, or dx = BWD into a fresh gradient (NB_OP_GRAD_FRESH) */\
+	NB__UNARY_CLONES                                                     \
 	static void NAME##_bwd_##TY(size_t n, const TY *restrict xs,           \
 	                           const TY *restrict ys,                     \
 	                           const TY *restrict gs, TY *restrict dx,     \
-	                           const ATYPE *A, bool fresh)               \
+	                           const ATYPE *A_, bool fresh)               \
 	{                                                                    \
 		typedef TY T;                                                \
-		(void)A;                                                     \
+		NB__UNARY_ATTRS(ATYPE);                                      \
 		if (fresh) {                                                 \
 			for (size_t i = 0; i < n; i++) {                     \
 				const T x = xs[i], y = ys[i], g = gs[i];     \

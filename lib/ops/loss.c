@@ -64,6 +64,74 @@ static int get_axis(const nb_op_ctx *c)
 /* ---- softmax, log_softmax ---- */
 
 /*
+ * The vector parts of a row (issue 18), built for AVX2 as well, so that
+ * exp goes 8 wide: e[k] = exp(x[k st] - m); the outputs; the backward's
+ * second pass.  The sums stay in the callers, in k order as before (a
+ * loop with a sum in it does not vectorize without reordering the sum).
+ */
+#define ROW_CHUNK 256
+
+#define ROW_KERNELS(T)                                                       \
+	NB_VEC_CLONES                                                        \
+	static void row_exps_##T(const T *restrict x, size_t st, T m,        \
+	                         T *restrict e, size_t n)                    \
+	{                                                                    \
+		if (st == 1)                                                 \
+			for (size_t k = 0; k < n; k++)                       \
+				e[k] = exp(x[k] - m);                        \
+		else                                                         \
+			for (size_t k = 0; k < n; k++)                       \
+				e[k] = exp(x[k * st] - m);                   \
+	}                                                                    \
+	/* The sum of exp(x[k st] - m) over the row, in double, in order. */ \
+	static double row_sumexp_##T(const T *x, size_t st, T m, size_t n)   \
+	{                                                                    \
+		T e[ROW_CHUNK];                                              \
+		double s = 0;                                                \
+		for (size_t k0 = 0; k0 < n; k0 += ROW_CHUNK) {               \
+			size_t nk = n - k0 < ROW_CHUNK ? n - k0 : ROW_CHUNK; \
+			row_exps_##T(x + k0 * st, st, m, e, nk);             \
+			for (size_t k = 0; k < nk; k++)                      \
+				s += (double)e[k];                           \
+		}                                                            \
+		return s;                                                    \
+	}                                                                    \
+	/* y = (x - m) - ls (log_) or exp(x - m) / s */                      \
+	NB_VEC_CLONES                                                        \
+	static void row_softmax_##T(const T *restrict x, T *restrict y,      \
+	                            size_t st, size_t n, T m, T s, T ls,     \
+	                            bool log_)                               \
+	{                                                                    \
+		if (st == 1)                                                 \
+			for (size_t i = 0; i < n; i++)                       \
+				y[i] = log_ ? (x[i] - m) - ls                \
+				            : exp(x[i] - m) / s;             \
+		else                                                         \
+			for (size_t i = 0; i < n; i++)                       \
+				y[i * st] = log_ ? (x[i * st] - m) - ls      \
+				                 : exp(x[i * st] - m) / s;   \
+	}                                                                    \
+	/* dx += g - exp(y) s (log_) or y (g - s) */                         \
+	NB_VEC_CLONES                                                        \
+	static void row_softmax_bwd_##T(const T *restrict y,                 \
+	                                const T *restrict g,                 \
+	                                T *restrict dx, size_t st, size_t n, \
+	                                T s, bool log_)                      \
+	{                                                                    \
+		if (log_ && st == 1)                                         \
+			for (size_t i = 0; i < n; i++)                       \
+				dx[i] += g[i] - exp(y[i]) * s;               \
+		else if (log_)                                               \
+			for (size_t i = 0; i < n; i++)                       \
+				dx[i * st] += g[i * st] - exp(y[i * st]) * s; \
+		else                                                         \
+			for (size_t i = 0; i < n; i++)                       \
+				dx[i * st] += y[i * st] * (g[i * st] - s);   \
+	}
+ROW_KERNELS(float)
+ROW_KERNELS(double)
+
+/*
  * y = softmax (log_ = false) or log_softmax (log_ = true) of x, one row
  * of n elements at stride inner per (o, j).  A row of -inf: m is reset to
  * 0, exp(-inf) = 0, sum 0, NaN out, as PyTorch.  +inf is not reset:
@@ -78,17 +146,13 @@ static void softmax_f32(const float *x, float *y, size_t outer, size_t n,
 			const float *xp = x + o * n * inner + j;
 			float *yp = y + o * n * inner + j;
 			float m = -INFINITY;
-			double s = 0;
 			for (size_t i = 0; i < n; i++)
 				m = xp[i * inner] > m ? xp[i * inner] : m;
 			if (m == -INFINITY)
 				m = 0;
-			for (size_t i = 0; i < n; i++)
-				s += (double)expf(xp[i * inner] - m);
+			double s = row_sumexp_float(xp, inner, m, n);
 			const float sf = (float)s, ls = logf(sf);
-			for (size_t i = 0; i < n; i++)
-				yp[i * inner] = log_ ? (xp[i * inner] - m) - ls
-				                     : expf(xp[i * inner] - m) / sf;
+			row_softmax_float(xp, yp, inner, n, m, sf, ls, log_);
 		}
 }
 
@@ -99,17 +163,13 @@ static void softmax_f64(const double *x, double *y, size_t outer, size_t n,
 		for (size_t j = 0; j < inner; j++) {
 			const double *xp = x + o * n * inner + j;
 			double *yp = y + o * n * inner + j;
-			double m = -INFINITY, s = 0;
+			double m = -INFINITY;
 			for (size_t i = 0; i < n; i++)
 				m = xp[i * inner] > m ? xp[i * inner] : m;
 			if (m == -INFINITY)
 				m = 0;
-			for (size_t i = 0; i < n; i++)
-				s += exp(xp[i * inner] - m);
-			const double ls = log(s);
-			for (size_t i = 0; i < n; i++)
-				yp[i * inner] = log_ ? (xp[i * inner] - m) - ls
-				                     : exp(xp[i * inner] - m) / s;
+			double s = row_sumexp_double(xp, inner, m, n);
+			row_softmax_double(xp, yp, inner, n, m, s, log(s), log_);
 		}
 }
 
@@ -124,11 +184,8 @@ static void softmax_bwd_f32(const float *y, const float *g, float *dx,
 			for (size_t i = 0; i < n; i++)
 				s += log_ ? g[b + i * inner]
 				          : g[b + i * inner] * y[b + i * inner];
-			for (size_t i = 0; i < n; i++) {
-				size_t k = b + i * inner;
-				dx[k] += log_ ? g[k] - expf(y[k]) * s
-				              : y[k] * (g[k] - s);
-			}
+			row_softmax_bwd_float(y + b, g + b, dx + b, inner, n, s,
+			                      log_);
 		}
 }
 
@@ -142,11 +199,8 @@ static void softmax_bwd_f64(const double *y, const double *g, double *dx,
 			for (size_t i = 0; i < n; i++)
 				s += log_ ? g[b + i * inner]
 				          : g[b + i * inner] * y[b + i * inner];
-			for (size_t i = 0; i < n; i++) {
-				size_t k = b + i * inner;
-				dx[k] += log_ ? g[k] - exp(y[k]) * s
-				              : y[k] * (g[k] - s);
-			}
+			row_softmax_bwd_double(y + b, g + b, dx + b, inner, n,
+			                       s, log_);
 		}
 }
 
@@ -372,6 +426,38 @@ static nb_status ce_check_targets(nb_op_ctx *c, const ce_dims *d)
 	return NB_OK;
 }
 
+/* The backward of one cross_entropy row, vectorized (issue 18). */
+#define CE_ROWS_T(TY)                                                       \
+	/* dx_c += g (p_c cp - [c = t] ct - u w_c), the last term when      \
+	 * smooth (w NULL: 1); p_c = exp(x_c - lse) in TY. */                \
+	NB_VEC_CLONES                                                        \
+	static void ce_row_bwd_##TY(const TY *restrict x, TY *restrict dx,   \
+	                            size_t st, size_t C, size_t t,           \
+	                            double lse, double g, double cp,         \
+	                            double ct, bool smooth, double u,        \
+	                            const TY *restrict w)                    \
+	{                                                                    \
+		if (st == 1 && !smooth) {                                    \
+			for (size_t k = 0; k < C; k++) {                     \
+				TY pr = exp((TY)((double)x[k] - lse));       \
+				double dk = (double)pr * cp -                \
+				            (k == t ? ct : 0);               \
+				dx[k] = (TY)((double)dx[k] + g * dk);        \
+			}                                                    \
+			return;                                              \
+		}                                                            \
+		for (size_t k = 0; k < C; k++) {                             \
+			size_t q = k * st;                                   \
+			TY pr = exp((TY)((double)x[q] - lse));               \
+			double dk = (double)pr * cp - (k == t ? ct : 0);     \
+			if (smooth)                                          \
+				dk -= u * (w ? (double)w[k] : 1);            \
+			dx[q] = (TY)((double)dx[q] + g * dk);                \
+		}                                                            \
+	}
+CE_ROWS_T(float)
+CE_ROWS_T(double)
+
 /*
  * Position p's loss, PyTorch 1.13's (log_softmax, then nll_loss plus
  * the smoothing term), class weights w (1 without):
@@ -402,8 +488,7 @@ static nb_status ce_check_targets(nb_op_ctx *c, const ce_dims *d)
 			}                                                    \
 			if (m == -INFINITY)                                  \
 				m = 0;                                       \
-			for (size_t k = 0; k < d->C; k++)                    \
-				sum += (double)exp(xp[k * d->inner] - m);    \
+			sum = row_sumexp_##TY(xp, d->inner, m, d->C);        \
 			double lse = (double)m + (double)log((TY)sum);       \
 			double wt = w ? (double)w[tp[p]] : 1;                \
 			double l = (1 - eps) * wt *                          \
@@ -482,16 +567,9 @@ static nb_status ce_forward(nb_op_ctx *c)
 			double cp = (1 - eps) * wt;                          \
 			if (eps > 0)                                         \
 				cp += u * wall;                              \
-			for (size_t k = 0; k < d->C; k++) {                  \
-				size_t q = base + k * d->inner;              \
-				TY pr = exp((TY)((double)x[q] - s->lse[p])); \
-				double dk = (double)pr * cp -                \
-				            ((int64_t)k == tp[p]             \
-				             ? (1 - eps) * wt : 0);          \
-				if (eps > 0)                                 \
-					dk -= u * (w ? (double)w[k] : 1);    \
-				dx[q] = (TY)((double)dx[q] + g * dk);        \
-			}                                                    \
+			ce_row_bwd_##TY(x + base, dx + base, d->inner, d->C, \
+			                (size_t)tp[p], s->lse[p], g, cp,     \
+			                (1 - eps) * wt, eps > 0, u, w);      \
 		}                                                            \
 	}
 CE_BWD_T(float)

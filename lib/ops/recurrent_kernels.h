@@ -16,6 +16,7 @@
 		return 1 / (1 + EXP(-v));                                    \
 	}                                                                    \
 	/* rows of y = b, or y = a + b (a may be NULL, b may be NULL) */     \
+	NB_VEC_CLONES                                                        \
 	static void rows_init_##T(T *y, size_t ldy, const T *a, size_t lda,  \
 	                          const T *b, const T *b2, size_t rows,      \
 	                          size_t n)                                  \
@@ -29,6 +30,7 @@
 		}                                                            \
 	}                                                                    \
 	/* RNN: p holds the pre-activations, becomes h' */                   \
+	NB_VEC_CLONES                                                        \
 	static void rnn_fwd_##T(const T *p, T *y, size_t n, bool relu)       \
 	{                                                                    \
 		if (relu)                                                    \
@@ -38,6 +40,7 @@
 			for (size_t i = 0; i < n; i++)                       \
 				y[i] = TANH(p[i]);                           \
 	}                                                                    \
+	NB_VEC_CLONES                                                        \
 	static void rnn_bwd_##T(const T *y, const T *g, T *d, size_t n,      \
 	                        bool relu)                                   \
 	{                                                                    \
@@ -50,6 +53,7 @@
 				d[i] = g[i] * (1 - y[i] * y[i]);             \
 	}                                                                    \
 	/* LSTM: s [B, 4H] pre-activations become (i, f, g, o); tc [B, H] */ \
+	NB_VEC_CLONES                                                        \
 	static void lstm_fwd_##T(T *restrict s, const T *restrict c,         \
 	                         T *restrict hn, T *restrict cn,             \
 	                         T *restrict tc, size_t B, size_t H)         \
@@ -76,6 +80,7 @@
 		}                                                            \
 	}                                                                    \
 	/* d [B, 4H] = pre-activation gradients; dc_prev += dc f */          \
+	NB_VEC_CLONES                                                        \
 	static void lstm_bwd_##T(const T *restrict s, const T *restrict c,   \
 	                         const T *restrict tc, const T *restrict gh, \
 	                         const T *restrict gc, T *restrict d,        \
@@ -104,6 +109,7 @@
 	}                                                                    \
 	/* GRU: a [B, 3H] input gates (lda), s [B, 4H] holds the recurrent  \
 	 * gates in its first 3H columns and becomes (r, z, n, b_n) */       \
+	NB_VEC_CLONES                                                        \
 	static void gru_fwd_##T(const T *restrict a, size_t lda,             \
 	                        T *restrict s, const T *restrict h,          \
 	                        T *restrict hn, size_t B, size_t H)          \
@@ -129,6 +135,7 @@
 		}                                                            \
 	}                                                                    \
 	/* dx [B, 3H] input side, dr [B, 3H] recurrent side; dhp += dh' z */ \
+	NB_VEC_CLONES                                                        \
 	static void gru_bwd_##T(const T *restrict s, const T *restrict h,    \
 	                        const T *restrict gh, T *restrict dx,        \
 	                        T *restrict dr, T *restrict dhp, size_t B,   \
@@ -156,12 +163,14 @@
 		}                                                            \
 	}                                                                    \
 	/* gb += column sums of d [rows, n] */                               \
+	NB_VEC_CLONES                                                        \
 	static void colsum_##T(T *gb, const T *d, size_t rows, size_t n)     \
 	{                                                                    \
 		for (size_t r = 0; r < rows; r++)                            \
 			for (size_t j = 0; j < n; j++)                       \
 				gb[j] += d[r * n + j];                       \
 	}                                                                    \
+	NB_VEC_CLONES                                                        \
 	static void add_##T(T *y, const T *d, size_t n)                      \
 	{                                                                    \
 		for (size_t i = 0; i < n; i++)                               \
