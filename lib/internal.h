@@ -273,10 +273,10 @@ typedef void (*nb__range_fn)(void *ctx, size_t lo, size_t hi);
  * calling thread, and a longer one uses only as many threads as it can
  * feed (parallel.c says why).  Inside a chunk, a nested call runs inline.
  */
-/* The least work, in elements of a simple loop (a nanosecond or less
- * each), worth handing to another thread: tens of microseconds, several
- * times what waking a worker costs (doc/performance.md, "Threads"). */
-#define NB__MIN_TASK_WORK ((size_t)1 << 16)
+/* The least work, in elements of a simple loop (0.3 to 1 ns each),
+ * worth handing to another thread: 45 us or more, a few times what
+ * waking a worker costs (doc/performance.md, "Threads"). */
+#define NB__MIN_TASK_WORK ((size_t)1 << 17)
 void nb__parallel_for(size_t n, size_t grain, size_t item_work,
                       nb__range_fn fn, void *ctx);
 /* The threads a library with its own (oneDNN's OpenMP) may use from

@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include "internal.h"
 #include "config.h"
@@ -39,10 +40,10 @@
 #define MAX_THREADS 64
 
 
-/* How long the caller polls for the workers' last chunks before it
- * sleeps: a chunk is a few tens of microseconds, and sleeping costs a
- * wake-up of about as much. */
-#define FINISH_SPINS 20000
+/* How long (ns) the caller polls for the workers' last chunks before it
+ * sleeps: a chunk is some tens of microseconds, and sleeping costs a
+ * wake-up of about as much (an interrupt to a halted virtual CPU). */
+#define FINISH_POLL_NS 30000
 
 static _Thread_local bool in_chunk; /* this thread runs a pool chunk */
 
@@ -255,6 +256,24 @@ static bool job_over(job *j)
 	       atomic_load(&j->active) == 0;
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Polls for the job's end for at most FINISH_POLL_NS. */
+static void poll_finish(job *j)
+{
+	int64_t until = now_ns() + FINISH_POLL_NS;
+	for (int s = 1; !job_over(j); s++) {
+		cpu_relax();
+		if (s % 64 == 0 && now_ns() > until)
+			return;
+	}
+}
+
 void nb__parallel_for(size_t n, size_t grain, size_t item_work,
                       nb__range_fn fn, void *ctx)
 {
@@ -281,8 +300,7 @@ void nb__parallel_for(size_t n, size_t grain, size_t item_work,
 		pthread_cond_signal(&wake);
 	pthread_mutex_unlock(&lock);
 	run_chunks(&j);
-	for (int s = 0; s < FINISH_SPINS && !job_over(&j); s++)
-		cpu_relax();
+	poll_finish(&j);
 	pthread_mutex_lock(&lock);
 	while (!job_over(&j))
 		pthread_cond_wait(&finished, &lock);
