@@ -71,13 +71,6 @@ static job *current;
 static uint64_t job_seq;
 static int n_workers;
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
 static void run_chunks(job *j)
 {
 	size_t k;
@@ -263,15 +256,16 @@ static int64_t now_ns(void)
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Polls for the job's end for at most FINISH_POLL_NS. */
+/*
+ * Polls for the job's end for at most FINISH_POLL_NS, yielding rather
+ * than spinning: when the other cores are busy, the worker holding the
+ * last chunk may be waiting for this very core.
+ */
 static void poll_finish(job *j)
 {
 	int64_t until = now_ns() + FINISH_POLL_NS;
-	for (int s = 1; !job_over(j); s++) {
-		cpu_relax();
-		if (s % 64 == 0 && now_ns() > until)
-			return;
-	}
+	while (!job_over(j) && now_ns() < until)
+		sched_yield();
 }
 
 void nb__parallel_for(size_t n, size_t grain, size_t item_work,
