@@ -280,7 +280,8 @@ typedef void (*nb__range_fn)(void *ctx, size_t lo, size_t hi);
 void nb__parallel_for(size_t n, size_t grain, size_t item_work,
                       nb__range_fn fn, void *ctx);
 /* The threads a library with its own (oneDNN's OpenMP) may use from
- * here: 1 inside a chunk of nb__parallel_for, else nb_get_num_threads(). */
+ * here: 1 inside a chunk of nb__parallel_for, else nb_get_num_threads()
+ * (the count nb__omp_threads should set). */
 int nb__threads_free(void);
 void nb__threads_init(void);
 

@@ -18,10 +18,11 @@
  * it can feed.  That decision reads the work and the thread count, never
  * the chunking, so the bits stay the same either way.
  *
- * Inside a chunk, everything runs on one thread: a nested
- * nb__parallel_for runs inline, and nb__threads_free() tells a library
- * with its own threads (oneDNN's OpenMP) to use one, so the threads of
- * nabla, OpenBLAS and OpenMP never add up to more than the count set.
+ * Inside a chunk, everything should run on one thread: a nested
+ * nb__parallel_for runs inline, and nb__threads_free() is 1, the count
+ * to give a library with threads of its own (oneDNN's OpenMP), so that
+ * nabla's, OpenBLAS's and OpenMP's threads never add up to more than the
+ * count set.  No kernel calls such a library from a chunk today.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <pthread.h>
