@@ -265,11 +265,24 @@ int nb__omp_threads(void);
 /* ---- parallel.c ---- */
 typedef void (*nb__range_fn)(void *ctx, size_t lo, size_t hi);
 /*
- * Calls fn(ctx, lo, hi) over [0, n) in chunks of `grain` elements, on up
- * to nb_get_num_threads() threads; returns when all are done.  Chunk
+ * Calls fn(ctx, lo, hi) over [0, n) in chunks of `grain` items, on up to
+ * nb_get_num_threads() threads; returns when all are done.  Chunk
  * boundaries depend on grain only, never on the thread count.
+ * item_work is one item's cost in elements of a simple loop: a loop of
+ * little work (n * item_work below 2 NB__MIN_TASK_WORK) runs on the
+ * calling thread, and a longer one uses only as many threads as it can
+ * feed (parallel.c says why).  Inside a chunk, a nested call runs inline.
  */
-void nb__parallel_for(size_t n, size_t grain, nb__range_fn fn, void *ctx);
+/* The least work, in elements of a simple loop (0.3 to 1 ns each),
+ * worth handing to another thread: 45 us or more, a few times what
+ * waking a worker costs (doc/performance.md, "Threads"). */
+#define NB__MIN_TASK_WORK ((size_t)1 << 17)
+void nb__parallel_for(size_t n, size_t grain, size_t item_work,
+                      nb__range_fn fn, void *ctx);
+/* The threads a library with its own (oneDNN's OpenMP) may use from
+ * here: 1 inside a chunk of nb__parallel_for, else nb_get_num_threads()
+ * (the count nb__omp_threads should set). */
+int nb__threads_free(void);
 void nb__threads_init(void);
 
 /* Row-major strides of a shape. */

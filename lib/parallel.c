@@ -8,6 +8,21 @@
  * spinning, which would steal cores from BLAS's threads between
  * kernels).  One job runs at a time; a caller that finds the pool busy
  * (another graph on another thread) runs its loop itself.
+ *
+ * A second thread only helps when the loop is long enough to pay for
+ * waking it (a futex and, on a virtual machine, an interrupt to a halted
+ * CPU: tens of microseconds) and for waiting for its last chunk.  So the
+ * caller states each item's work, and every thread taking part gets at
+ * least NB__MIN_TASK_WORK of it: a loop of less than twice that runs on
+ * the calling thread alone, and a longer one wakes only as many workers as
+ * it can feed.  That decision reads the work and the thread count, never
+ * the chunking, so the bits stay the same either way.
+ *
+ * Inside a chunk, everything should run on one thread: a nested
+ * nb__parallel_for runs inline, and nb__threads_free() is 1, the count
+ * to give a library with threads of its own (oneDNN's OpenMP), so that
+ * nabla's, OpenBLAS's and OpenMP's threads never add up to more than the
+ * count set.  No kernel calls such a library from a chunk today.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <pthread.h>
@@ -15,6 +30,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include "internal.h"
 #include "config.h"
@@ -23,6 +39,14 @@
 #endif
 
 #define MAX_THREADS 64
+
+
+/* How long (ns) the caller polls for the workers' last chunks before it
+ * sleeps: a chunk is some tens of microseconds, and sleeping costs a
+ * wake-up of about as much (an interrupt to a halted virtual CPU). */
+#define FINISH_POLL_NS 30000
+
+static _Thread_local bool in_chunk; /* this thread runs a pool chunk */
 
 static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
 static atomic_int n_threads = 1;
@@ -33,10 +57,11 @@ typedef struct job {
 	size_t n, grain, chunks;
 	atomic_size_t next;  /* next chunk to take */
 	atomic_size_t done;  /* chunks finished */
-	int helpers;         /* workers allowed to take part */
-	int active;          /* workers inside run_chunks (under lock): the
-	                        caller's frame holds the job, so it waits for
-	                        them to leave, not only for the chunks */
+	int seats;           /* workers still allowed to join (under lock) */
+	atomic_int active;   /* workers inside run_chunks (changed under
+	                        lock): the caller's frame holds the job, so it
+	                        waits for them to leave, not only for the
+	                        chunks */
 } job;
 
 static pthread_mutex_t pool_busy = PTHREAD_MUTEX_INITIALIZER;
@@ -50,6 +75,7 @@ static int n_workers;
 static void run_chunks(job *j)
 {
 	size_t k;
+	in_chunk = true;
 	while ((k = atomic_fetch_add(&j->next, 1)) < j->chunks) {
 		size_t lo = k * j->grain;
 		size_t hi = lo + j->grain < j->n ? lo + j->grain : j->n;
@@ -60,11 +86,12 @@ static void run_chunks(job *j)
 			pthread_mutex_unlock(&lock);
 		}
 	}
+	in_chunk = false;
 }
 
 static void *worker(void *arg)
 {
-	int id = (int)(intptr_t)arg;
+	(void)arg;
 	uint64_t seen = 0;
 	pthread_mutex_lock(&lock);
 	for (;;) {
@@ -72,13 +99,14 @@ static void *worker(void *arg)
 			pthread_cond_wait(&wake, &lock);
 		seen = job_seq;
 		job *j = current;
-		if (!j || id >= j->helpers)
+		if (!j || j->seats == 0)
 			continue;
-		j->active++;
+		j->seats--;
+		atomic_fetch_add(&j->active, 1);
 		pthread_mutex_unlock(&lock);
 		run_chunks(j);
 		pthread_mutex_lock(&lock);
-		if (--j->active == 0)
+		if (atomic_fetch_sub(&j->active, 1) == 1)
 			pthread_cond_broadcast(&finished);
 	}
 	return NULL;
@@ -198,32 +226,78 @@ void nb__threads_init(void)
 	pthread_once(&threads_once, init_threads);
 }
 
-void nb__parallel_for(size_t n, size_t grain, nb__range_fn fn, void *ctx)
+int nb__threads_free(void)
+{
+	return in_chunk ? 1 : nb_get_num_threads();
+}
+
+/* Threads worth using: no more than the chunks, NB__MIN_TASK_WORK each. */
+static int threads_for(size_t n, size_t item_work, size_t chunks)
+{
+	size_t work = item_work && n > SIZE_MAX / item_work ? SIZE_MAX
+	                                                     : n * item_work;
+	size_t t = (size_t)nb_get_num_threads();
+	if (work / NB__MIN_TASK_WORK < t)
+		t = work / NB__MIN_TASK_WORK;
+	if (chunks < t)
+		t = chunks;
+	return in_chunk || t < 1 ? 1 : (int)t;
+}
+
+static bool job_over(job *j)
+{
+	return atomic_load(&j->done) == j->chunks &&
+	       atomic_load(&j->active) == 0;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/*
+ * Polls for the job's end for at most FINISH_POLL_NS, yielding rather
+ * than spinning: when the other cores are busy, the worker holding the
+ * last chunk may be waiting for this very core.
+ */
+static void poll_finish(job *j)
+{
+	int64_t until = now_ns() + FINISH_POLL_NS;
+	while (!job_over(j) && now_ns() < until)
+		sched_yield();
+}
+
+void nb__parallel_for(size_t n, size_t grain, size_t item_work,
+                      nb__range_fn fn, void *ctx)
 {
 	if (grain == 0)
 		grain = 1;
 	size_t chunks = (n + grain - 1) / grain;
-	int threads = nb_get_num_threads();
-	if (chunks <= 1 || threads <= 1 || pthread_mutex_trylock(&pool_busy)) {
+	int threads = threads_for(n, item_work, chunks);
+	if (threads <= 1 || pthread_mutex_trylock(&pool_busy)) {
 		for (size_t lo = 0; lo < n; lo += grain)
 			fn(ctx, lo, lo + grain < n ? lo + grain : n);
 		return;
 	}
 	job j = {.fn = fn, .ctx = ctx, .n = n, .grain = grain,
-	         .chunks = chunks};
-	j.helpers = threads - 1 < (int)chunks - 1 ? threads - 1
-	                                          : (int)chunks - 1;
+	         .chunks = chunks, .seats = threads - 1};
 	atomic_init(&j.next, 0);
 	atomic_init(&j.done, 0);
-	grow(j.helpers);
+	atomic_init(&j.active, 0);
+	grow(j.seats);
 	pthread_mutex_lock(&lock);
 	current = &j;
 	job_seq++;
-	pthread_cond_broadcast(&wake);
+	/* Wake only the workers the job has seats for. */
+	for (int i = 0; i < j.seats; i++)
+		pthread_cond_signal(&wake);
 	pthread_mutex_unlock(&lock);
 	run_chunks(&j);
+	poll_finish(&j);
 	pthread_mutex_lock(&lock);
-	while (atomic_load(&j.done) < j.chunks || j.active > 0)
+	while (!job_over(&j))
 		pthread_cond_wait(&finished, &lock);
 	current = NULL;
 	pthread_mutex_unlock(&lock);

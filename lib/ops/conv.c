@@ -237,10 +237,16 @@ static size_t block_size(const geom *q)
 	return b < 1 ? 1 : b > (size_t)q->N ? (size_t)(q->N ? q->N : 1) : b;
 }
 
+/* A sample's elements of columns: its work in the parallel loops. */
+static size_t sample_work(const geom *q)
+{
+	return (size_t)(q->C * q->KH * q->KW) * (size_t)(q->OH * q->OW);
+}
+
 /* Samples per parallel task: about 32K elements of columns. */
 static size_t sample_grain(const geom *q)
 {
-	size_t per = (size_t)(q->C * q->KH * q->KW) * (size_t)(q->OH * q->OW);
+	size_t per = sample_work(q);
 	size_t g = 32768 / (per ? per : 1);
 	return g ? g : 1;
 }

@@ -174,7 +174,7 @@ static nb_status FN(conv_forward)(nb_op_ctx *c, const geom *q, nb_dtype dt,
 	size_t N = (size_t)q->N, L = (size_t)(q->OH * q->OW);
 	size_t Og = (size_t)(q->O / q->G), K = (size_t)(q->C / q->G * q->KH *
 	                                                q->KW);
-	size_t B = block_size(q), grain = sample_grain(q);
+	size_t B = block_size(q), grain = sample_grain(q), W = sample_work(q);
 	T *mat, *col = FN(conv_buffers)(c, q, B, &mat);
 	if (!col)
 		return NB_ENOMEM;
@@ -184,14 +184,14 @@ static nb_status FN(conv_forward)(nb_op_ctx *c, const geom *q, nb_dtype dt,
 		size_t nb = N - n0 < B ? N - n0 : B;
 		j.n0 = n0;
 		j.ld = nb * L;
-		nb__parallel_for(nb, grain, FN(im2col_range), &j);
+		nb__parallel_for(nb, grain, W, FN(im2col_range), &j);
 		for (int64_t g = 0; g < q->G; g++)
 			nb__gemm(dt, false, false, (int64_t)Og, (int64_t)j.ld,
 			         (int64_t)K, 1.0, w + (size_t)g * Og * K,
 			         (int64_t)K, col + (size_t)g * K * j.ld,
 			         (int64_t)j.ld, 0.0, mat + (size_t)g * Og * j.ld,
 			         (int64_t)j.ld);
-		nb__parallel_for(nb, grain, FN(scatter_range), &j);
+		nb__parallel_for(nb, grain, W, FN(scatter_range), &j);
 	}
 	nb__free(col);
 	nb__free(mat);
@@ -222,7 +222,7 @@ static nb_status FN(conv_backward)(nb_op_ctx *c, const geom *q, nb_dtype dt,
 		return NB_OK;
 	size_t N = (size_t)q->N, L = (size_t)(q->OH * q->OW), O = (size_t)q->O;
 	size_t Og = O / (size_t)q->G, K = (size_t)(q->C / q->G * q->KH * q->KW);
-	size_t B = block_size(q), grain = sample_grain(q);
+	size_t B = block_size(q), grain = sample_grain(q), W = sample_work(q);
 	if (db) {
 		for (size_t o = 0; o < O; o++) {
 			double s = 0;
@@ -243,9 +243,9 @@ static nb_status FN(conv_backward)(nb_op_ctx *c, const geom *q, nb_dtype dt,
 		int64_t ld = (int64_t)(nb * L);
 		j.n0 = n0;
 		j.ld = nb * L;
-		nb__parallel_for(nb, grain, FN(gather_range), &j);
+		nb__parallel_for(nb, grain, W, FN(gather_range), &j);
 		if (dw) {
-			nb__parallel_for(nb, grain, FN(im2col_range), &j);
+			nb__parallel_for(nb, grain, W, FN(im2col_range), &j);
 			for (int64_t g = 0; g < q->G; g++)
 				nb__gemm(dt, false, true, (int64_t)Og, (int64_t)K, ld,
 				         1.0, mat + (size_t)g * Og * j.ld, ld,
@@ -258,7 +258,7 @@ static nb_status FN(conv_backward)(nb_op_ctx *c, const geom *q, nb_dtype dt,
 				         1.0, w + (size_t)g * Og * K, (int64_t)K,
 				         mat + (size_t)g * Og * j.ld, ld, 0.0,
 				         col + (size_t)g * K * j.ld, ld);
-			nb__parallel_for(nb, grain, FN(col2im_range), &j);
+			nb__parallel_for(nb, grain, W, FN(col2im_range), &j);
 		}
 	}
 	nb__free(col);
@@ -445,6 +445,6 @@ static void FN(pool)(const geom *q, bool is_max, bool include_pad,
 	             (size_t)q->OH * (size_t)q->OW * (size_t)q->KH *
 	             (size_t)q->KW;
 	size_t grain = per && per < 32768 ? 32768 / per : 1;
-	nb__parallel_for(planes, grain ? grain : 1,
+	nb__parallel_for(planes, grain ? grain : 1, per,
 	                 dx ? FN(pool_bwd_range) : FN(pool_fwd_range), &j);
 }

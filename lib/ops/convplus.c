@@ -53,10 +53,16 @@ static inline int64_t win_end(int64_t o, int64_t n, int64_t out)
 #include "convplus_kernels.h"
 #undef T
 
+/* A plane's elements of work: its input and output. */
+static size_t plane_work(const plane_geom *q)
+{
+	return (size_t)(q->H * q->W) + (size_t)(q->OH * q->OW);
+}
+
 /* Parallel grain over planes of `per` elements of work: about 32K. */
 static size_t plane_grain(const plane_geom *q)
 {
-	size_t per = (size_t)(q->H * q->W) + (size_t)(q->OH * q->OW);
+	size_t per = plane_work(q);
 	size_t g = per && per < 32768 ? 32768 / per : 1;
 	return g ? g : 1;
 }
@@ -136,12 +142,12 @@ static nb_status adaptive_forward(nb_op_ctx *c)
 	if (c->in[0]->dtype == NB_F32) {
 		plane_job_float j = {.q = &q, .x = c->in[0]->data,
 		                     .y = c->out->data};
-		nb__parallel_for((size_t)q.P, plane_grain(&q), adaptive_fwd_float,
-		                 &j);
+		nb__parallel_for((size_t)q.P, plane_grain(&q), plane_work(&q),
+		                 adaptive_fwd_float, &j);
 	} else {
 		plane_job_double j = {.q = &q, .x = c->in[0]->data,
 		                      .y = c->out->data};
-		nb__parallel_for((size_t)q.P, plane_grain(&q),
+		nb__parallel_for((size_t)q.P, plane_grain(&q), plane_work(&q),
 		                 adaptive_fwd_double, &j);
 	}
 	return NB_OK;
@@ -155,12 +161,12 @@ static nb_status adaptive_backward(nb_op_ctx *c, const nb_tensor *gout,
 	if (gout->dtype == NB_F32) {
 		plane_job_float j = {.q = &q, .g = gout->data,
 		                     .dx = gin[0]->data};
-		nb__parallel_for((size_t)q.P, plane_grain(&q), adaptive_bwd_float,
-		                 &j);
+		nb__parallel_for((size_t)q.P, plane_grain(&q), plane_work(&q),
+		                 adaptive_bwd_float, &j);
 	} else {
 		plane_job_double j = {.q = &q, .g = gout->data,
 		                      .dx = gin[0]->data};
-		nb__parallel_for((size_t)q.P, plane_grain(&q),
+		nb__parallel_for((size_t)q.P, plane_grain(&q), plane_work(&q),
 		                 adaptive_bwd_double, &j);
 	}
 	return NB_OK;
@@ -298,13 +304,13 @@ static nb_status nearest_forward(nb_op_ctx *c)
 	if (c->in[0]->dtype == NB_F32) {
 		plane_job_float j = {.q = &q, .x = c->in[0]->data,
 		                     .y = c->out->data};
-		nb__parallel_for((size_t)q.P, plane_grain(&q), nearest_fwd_float,
-		                 &j);
+		nb__parallel_for((size_t)q.P, plane_grain(&q), plane_work(&q),
+		                 nearest_fwd_float, &j);
 	} else {
 		plane_job_double j = {.q = &q, .x = c->in[0]->data,
 		                      .y = c->out->data};
-		nb__parallel_for((size_t)q.P, plane_grain(&q), nearest_fwd_double,
-		                 &j);
+		nb__parallel_for((size_t)q.P, plane_grain(&q), plane_work(&q),
+		                 nearest_fwd_double, &j);
 	}
 	return NB_OK;
 }
@@ -318,13 +324,13 @@ static nb_status nearest_backward(nb_op_ctx *c, const nb_tensor *gout,
 	if (gout->dtype == NB_F32) {
 		plane_job_float j = {.q = &q, .g = gout->data,
 		                     .dx = gin[0]->data};
-		nb__parallel_for((size_t)q.P, plane_grain(&q), nearest_bwd_float,
-		                 &j);
+		nb__parallel_for((size_t)q.P, plane_grain(&q), plane_work(&q),
+		                 nearest_bwd_float, &j);
 	} else {
 		plane_job_double j = {.q = &q, .g = gout->data,
 		                      .dx = gin[0]->data};
-		nb__parallel_for((size_t)q.P, plane_grain(&q), nearest_bwd_double,
-		                 &j);
+		nb__parallel_for((size_t)q.P, plane_grain(&q), plane_work(&q),
+		                 nearest_bwd_double, &j);
 	}
 	return NB_OK;
 }

@@ -880,7 +880,7 @@ static nb_status rms_forward(nb_op_ctx *c)
 		return NB_ENOMEM;
 	j.inv = inv;
 	j.y = c->out->data;
-	nb__parallel_for(rows, rms_grain(j.D), c->in[0]->dtype == NB_F32
+	nb__parallel_for(rows, rms_grain(j.D), j.D, c->in[0]->dtype == NB_F32
 	                 ? rms_fwd_float : rms_fwd_double, &j);
 	return NB_OK;
 }
@@ -895,7 +895,7 @@ static nb_status rms_backward(nb_op_ctx *c, const nb_tensor *gout,
 	j.g = gout->data;
 	if (gin[0]) {
 		j.dx = gin[0]->data;
-		nb__parallel_for(rows, rms_grain(j.D), f32 ? rms_bwd_float
+		nb__parallel_for(rows, rms_grain(j.D), j.D, f32 ? rms_bwd_float
 		                 : rms_bwd_double, &j);
 	}
 	if (!gin[1])

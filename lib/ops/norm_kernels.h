@@ -288,8 +288,8 @@ static KERNEL bool FN(stats)(const layout *L, const void *xv, void *yv,
 	}
 	FN(job) j = {.L = L, .x = x, .y = L->S > 1 ? yv : NULL, .w = wv,
 	             .b = bv, .eps = eps, .mean_out = mean, .var_out = var};
-	nb__parallel_for(n_stats(L), FN(grain)(group_size(L)), FN(stats_range),
-	                 &j);
+	nb__parallel_for(n_stats(L), FN(grain)(group_size(L)), group_size(L),
+	                 FN(stats_range), &j);
 	return j.y != NULL;
 }
 
@@ -342,7 +342,8 @@ static KERNEL void FN(apply)(const layout *L, const void *xv, void *yv,
 	if (L->S > 1) {
 		FN(job) j = {.L = L, .x = x, .y = y, .mean = mean,
 		             .invstd = invstd, .w = w, .b = b};
-		nb__parallel_for(L->N * C, FN(grain)(L->S), FN(apply_range), &j);
+		nb__parallel_for(L->N * C, FN(grain)(L->S), L->S, FN(apply_range),
+		                 &j);
 		return;
 	}
 	T *mh = co, *ml = co + C, *p = co + 2 * C, *t = co + 3 * C;
@@ -495,7 +496,7 @@ static KERNEL void FN(backward)(const layout *L, const void *xv,
 	             .invstd = invstd, .A = A, .B = B, .rsg = rs,
 	             .rsgx = rs + L->N * C, .batch_stats = batch_stats};
 	nb__parallel_for(n_stats(L), FN(grain)(2 * group_size(L)),
-	                 FN(bwd_range), &j);
+	                 2 * group_size(L), FN(bwd_range), &j);
 	for (size_t n = 0; n < L->N; n++) /* serial: a fixed order */
 		for (size_t c = 0; c < C; c++) {
 			size_t r = n * C + c, k = FN(stat_of)(L, n, c);
@@ -552,7 +553,7 @@ static KERNEL void FN(ln_forward)(size_t rows, size_t D, const void *x,
 {
 	FN(ln_job) j = {.D = D, .x = x, .y = y, .w = w, .b = b, .eps = eps,
 	                .mean = mean, .invstd = invstd};
-	nb__parallel_for(rows, FN(grain)(D), FN(ln_forward_rows), &j);
+	nb__parallel_for(rows, FN(grain)(D), D, FN(ln_forward_rows), &j);
 }
 
 /*
@@ -714,9 +715,9 @@ static KERNEL void FN(ln_backward)(size_t rows, size_t D, const void *x,
 	size_t blocks = (D + FN(LN_COLS) - 1) / FN(LN_COLS);
 	if (dw)
 		nb__parallel_for(blocks, FN(grain)(rows * FN(LN_COLS)),
-		                 FN(ln_wgrad_blocks), &j);
+		                 rows * FN(LN_COLS), FN(ln_wgrad_blocks), &j);
 	if (dx)
-		nb__parallel_for(rows, FN(grain)(D), FN(ln_dx_rows), &j);
+		nb__parallel_for(rows, FN(grain)(D), D, FN(ln_dx_rows), &j);
 }
 
 static const norm_kernels FN(kernels) = {
