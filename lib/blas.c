@@ -56,7 +56,7 @@ GEMM_REF(double)
 
 int nb__omp_threads(void)
 {
-	int n = nb_get_num_threads();
+	int n = nb__threads_free();
 #if defined(HAVE_ONEDNN) && defined(HAVE_OMP_SET_NUM_THREADS)
 	omp_set_num_threads(n);
 #endif
@@ -73,9 +73,13 @@ int nb__omp_threads(void)
  * A B^T (linear's forward, attention's scores, a recurrent step's
  * h W_hh^T) by 6 to 16%, and A B with 128 rows or more (linear's input
  * gradient) by 4 to 16%.  A^T B (every weight gradient) stays on
- * OpenBLAS, where oneDNN took 1.4 to 2x as long.  Only beside CBLAS:
- * the portable build (--without-blas) keeps its own kernel, whose bits
- * do not depend on the thread count.
+ * OpenBLAS, where oneDNN took 1.4 to 2x as long.  At one thread only:
+ * with more, oneDNN's OpenMP team waits for work by spinning after every
+ * product (libgomp's default policy, fixed when it loads), which took
+ * the core nabla's pool and OpenBLAS needed (mlp784 at 2 threads: 36 to
+ * 77 ms against 2.3 at 1, doc/performance.md, "Threads").  Only beside
+ * CBLAS: the portable build (--without-blas) keeps its own kernel,
+ * whose bits do not depend on the thread count.
  */
 static bool gemm_route(bool ta, bool tb, int64_t m)
 {
@@ -86,7 +90,7 @@ static bool gemm_route(bool ta, bool tb, int64_t m)
 		if (!strcmp(s, "openblas") || !strcmp(s, "blas"))
 			return false;
 	}
-	if (ta)
+	if (ta || nb__threads_free() > 1)
 		return false;
 	return tb || m >= 128;
 }
