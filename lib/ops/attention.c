@@ -33,6 +33,16 @@
  * of zeros and zero gradients: its attention weights are all zero.
  * PyTorch 2.0's math kernel gives NaN there (the softmax of a row of
  * -inf); zeros keep a padded batch finite (doc/sequence.md).
+ *
+ * scaled_dot_product_attention_packed is the same op on q, k and v side
+ * by side in one input [..., L, 3 H E] (a self-attention's packed
+ * in-projection): the products read them, and backward writes their
+ * gradients, in place, so nothing splits the projection into three
+ * tensors or sums their gradients back.
+ *
+ * The row kernels are built for AVX2 too (NB_VEC_CLONES): exp runs 8
+ * wide through libmvec, and the row max, sum and dot products keep
+ * SUM_LANES partial results so that they vectorize.
  */
 #include "vecmath.h" /* before <math.h>: exp and log vectorize */
 #include "elementwise.h"
@@ -65,12 +75,19 @@ static const nb_attr_def sdpa_defs[] = {
 /* The sizes of one call.  With H heads side by side, head h of a
  * batch item is columns [h E, (h + 1) E) of q and k and [h Ev,
  * (h + 1) Ev) of v and of the result: leading dimensions H E and
- * H Ev. */
+ * H Ev.  Packed, q, k and v are the column blocks [0, H E),
+ * [H E, 2 H E) and [2 H E, 3 H E) of one input: leading dimension
+ * 3 H E for all three. */
 typedef struct sdpa_dims {
 	size_t nbh;                 /* batch-heads: batch items times H */
 	int64_t L, S, E, Ev, H;
 	double scale;
 	bool causal;
+	/* q, k, v (and their gradients): the input each is in, its first
+	 * column there and its row stride, in elements */
+	int in[3];
+	int64_t col[3], ld[3];
+	int im, ib;                 /* inputs of the mask and the bias */
 	int nd;                     /* rank of the scores [..., (H,) L, S] */
 	int64_t sshape[NB_MAX_DIMS];
 	/* strides of the mask and the bias over the scores (0 broadcast) */
@@ -90,23 +107,49 @@ static void scores_shape(const nb_tensor *q, const nb_tensor *k, int64_t H,
 	*nd = n;
 }
 
+static const nb_op packed_op;
+
 static void dims_of(const nb_op_ctx *c, sdpa_dims *d)
 {
-	const nb_tensor *q = c->in[0], *k = c->in[1], *v = c->in[2];
-	const nb_tensor *m = c->n_in > 3 ? c->in[3] : NULL;
-	const nb_tensor *b = c->n_in > 4 ? c->in[4] : NULL;
+	const nb_tensor *q = c->in[0];
 	const sdpa_attrs *a = c->attrs;
+	bool packed = c->op == &packed_op;
 	int n = q->ndim;
 	d->H = a->num_heads;
 	d->L = q->shape[n - 2];
-	d->E = q->shape[n - 1] / d->H;
-	d->S = k->shape[n - 2];
-	d->Ev = v->shape[n - 1] / d->H;
+	if (packed) {
+		d->E = d->Ev = q->shape[n - 1] / (3 * d->H);
+		d->S = d->L;
+		for (int i = 0; i < 3; i++) {
+			d->in[i] = 0;
+			d->col[i] = i * d->H * d->E;
+			d->ld[i] = 3 * d->H * d->E;
+		}
+		d->im = 1;
+	} else {
+		d->E = q->shape[n - 1] / d->H;
+		d->S = c->in[1]->shape[n - 2];
+		d->Ev = c->in[2]->shape[n - 1] / d->H;
+		for (int i = 0; i < 3; i++) {
+			d->in[i] = i;
+			d->col[i] = 0;
+			d->ld[i] = d->H * (i < 2 ? d->E : d->Ev);
+		}
+		d->im = 3;
+	}
+	d->ib = d->im + 1;
+	const nb_tensor *m = c->n_in > d->im ? c->in[d->im] : NULL;
+	const nb_tensor *b = c->n_in > d->ib ? c->in[d->ib] : NULL;
 	d->nbh = nb__numel(n - 2, q->shape) * (size_t)d->H;
 	d->scale = a->scale > 0 ? a->scale
 	         : d->E > 0 ? 1 / sqrt((double)d->E) : 1;
 	d->causal = a->causal;
-	scores_shape(q, k, d->H, &d->nd, d->sshape);
+	d->nd = q->ndim + (d->H > 1);
+	memcpy(d->sshape, q->shape, (size_t)(q->ndim - 2) * sizeof *d->sshape);
+	if (d->H > 1)
+		d->sshape[d->nd - 3] = d->H;
+	d->sshape[d->nd - 2] = d->L;
+	d->sshape[d->nd - 1] = d->S;
 	n = d->nd;
 	if (m)
 		nb__broadcast_strides(m->ndim, m->shape, n, d->sshape, d->ms);
@@ -125,6 +168,31 @@ static bool bcasts_to(int mn, const int64_t *ms, int n, const int64_t *s)
 			return false;
 	}
 	return true;
+}
+
+/* Whether the scores of q and k with H heads have a rank nabla holds
+ * and the mask m and the bias b (either may be NULL) broadcast to them;
+ * reported with nb_op_fail if not. */
+static nb_status masks_fit(nb_op_ctx *c, const nb_tensor *q,
+                           const nb_tensor *k, int64_t H,
+                           const nb_tensor *m, const nb_tensor *b)
+{
+	int64_t s[NB_MAX_DIMS + 1];
+	int ns;
+	scores_shape(q, k, H, &ns, s);
+	if (ns > NB_MAX_DIMS)
+		return nb_op_fail(c, NB_ESHAPE, "with num_heads the scores "
+		                  "[..., H, L, S] would have rank %d", ns);
+	const char *hs = H > 1 ? "H, " : "";
+	if (m && !bcasts_to(m->ndim, m->shape, ns, s))
+		return nb_op_fail(c, NB_ESHAPE, "attn_mask must broadcast to "
+		                  "the scores [..., %sL = %lld, S = %lld]", hs,
+		                  (long long)s[ns - 2], (long long)s[ns - 1]);
+	if (b && !bcasts_to(b->ndim, b->shape, ns, s))
+		return nb_op_fail(c, NB_ESHAPE, "attn_bias must broadcast to "
+		                  "the scores [..., %sL = %lld, S = %lld]", hs,
+		                  (long long)s[ns - 2], (long long)s[ns - 1]);
+	return NB_OK;
 }
 
 static nb_status sdpa_shape(nb_op_ctx *c, nb_result_def *res)
@@ -153,23 +221,28 @@ static nb_status sdpa_shape(nb_op_ctx *c, nb_result_def *res)
 	if (q->shape[n - 1] % H || v->shape[n - 1] % H)
 		return nb_op_fail(c, NB_ESHAPE, "num_heads = %lld must divide "
 		                  "the last axes of query and value", (long long)H);
-	int64_t s[NB_MAX_DIMS + 1];
-	int ns;
-	scores_shape(q, k, H, &ns, s);
-	if (ns > NB_MAX_DIMS)
-		return nb_op_fail(c, NB_ESHAPE, "with num_heads the scores "
-		                  "[..., H, L, S] would have rank %d", ns);
-	const char *hs = H > 1 ? "H, " : "";
-	if (m && !bcasts_to(m->ndim, m->shape, ns, s))
-		return nb_op_fail(c, NB_ESHAPE, "attn_mask must broadcast to "
-		                  "the scores [..., %sL = %lld, S = %lld]", hs,
-		                  (long long)s[ns - 2], (long long)s[ns - 1]);
-	if (b && !bcasts_to(b->ndim, b->shape, ns, s))
-		return nb_op_fail(c, NB_ESHAPE, "attn_bias must broadcast to "
-		                  "the scores [..., %sL = %lld, S = %lld]", hs,
-		                  (long long)s[ns - 2], (long long)s[ns - 1]);
-	res->shape[n - 1] = v->shape[n - 1];
-	return NB_OK;
+	nb_status st = masks_fit(c, q, k, H, m, b);
+	if (!st)
+		res->shape[n - 1] = v->shape[n - 1];
+	return st;
+}
+
+/* qkv [..., L, 3 H E] -> [..., L, H E] */
+static nb_status packed_shape(nb_op_ctx *c, nb_result_def *res)
+{
+	const nb_tensor *x = c->in[0];
+	const nb_tensor *m = c->n_in > 1 ? c->in[1] : NULL;
+	const nb_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
+	int64_t H = ((const sdpa_attrs *)c->attrs)->num_heads;
+	int n = x->ndim;
+	if (n < 2 || x->shape[n - 1] % (3 * H))
+		return nb_op_fail(c, NB_ESHAPE, "qkv must be [..., L, 3 H E] "
+		                  "(q, k and v side by side, num_heads H = "
+		                  "%lld), at least rank 2", (long long)H);
+	nb_status st = masks_fit(c, x, x, H, m, b);
+	if (!st)
+		res->shape[n - 1] = x->shape[n - 1] / 3;
+	return st;
 }
 
 /* Offset of batch-head bh's [L, S] block in a tensor seen through the
@@ -215,6 +288,7 @@ typedef struct sdpa_saved {
  *             causal rows read only the columns they see (dp holds
  *             nothing beyond them).
  */
+#define SUM_LANES 8 /* a vector of 8 floats (AVX2), two of 4 (SSE) */
 #define SDPA_KERNELS(T, EXP, LOG)                                            \
 	static void mask_row_##T(T *r, int64_t i, int64_t S,                 \
 	                         const blk_masks *bm)                        \
@@ -242,15 +316,63 @@ typedef struct sdpa_saved {
 		mask_row_##T(r, i, n, bm);                                   \
 		return n;                                                    \
 	}                                                                    \
+	/* The largest of r[0..n-1], NaNs skipped (-inf if none), and   \
+	 * their sum, in SUM_LANES partial results that vectorize. */        \
+	static inline T rmax_##T(const T *r, int64_t n)                      \
+	{                                                                    \
+		T m[SUM_LANES], mx;                                          \
+		int64_t j = 0;                                               \
+		for (int l = 0; l < SUM_LANES; l++)                          \
+			m[l] = -(T)INFINITY;                                 \
+		for (; j + SUM_LANES <= n; j += SUM_LANES)                   \
+			for (int l = 0; l < SUM_LANES; l++)                  \
+				m[l] = r[j + l] > m[l] ? r[j + l] : m[l];    \
+		for (; j < n; j++)                                           \
+			m[0] = r[j] > m[0] ? r[j] : m[0];                    \
+		mx = m[0];                                                   \
+		for (int l = 1; l < SUM_LANES; l++)                          \
+			mx = m[l] > mx ? m[l] : mx;                          \
+		return mx;                                                   \
+	}                                                                    \
+	static inline T rsum_##T(const T *r, int64_t n)                      \
+	{                                                                    \
+		T a[SUM_LANES] = {0}, sum = 0;                               \
+		int64_t j = 0;                                               \
+		for (; j + SUM_LANES <= n; j += SUM_LANES)                   \
+			for (int l = 0; l < SUM_LANES; l++)                  \
+				a[l] += r[j + l];                            \
+		for (; j < n; j++)                                           \
+			a[0] += r[j];                                        \
+		for (int l = 0; l < SUM_LANES; l++)                          \
+			sum += a[l];                                         \
+		return sum;                                                  \
+	}                                                                    \
+	/* sum_j a[j] b[j], likewise */                                      \
+	static inline T rdot_##T(const T *a, const T *b, int64_t n)          \
+	{                                                                    \
+		T p[SUM_LANES] = {0}, dot = 0;                               \
+		int64_t j = 0;                                               \
+		for (; j + SUM_LANES <= n; j += SUM_LANES)                   \
+			for (int l = 0; l < SUM_LANES; l++)                  \
+				p[l] += a[j + l] * b[j + l];                 \
+		for (; j < n; j++)                                           \
+			p[0] += a[j] * b[j];                                 \
+		for (int l = 0; l < SUM_LANES; l++)                          \
+			dot += p[l];                                         \
+		return dot;                                                  \
+	}                                                                    \
+	NB_VEC_CLONES                                                        \
 	static void fwd_rows_##T(T *s, T *lse, int64_t L, int64_t S,         \
 	                         const blk_masks *bm)                        \
 	{                                                                    \
 		for (int64_t i = 0; i < L; i++) {                            \
-			T *r = s + i * S, mx = -(T)INFINITY, sum = 0;        \
+			T *r = s + i * S, mx, sum;                           \
 			int64_t n = live_##T(r, i, S, bm);                   \
-			/* A NaN score makes the row NaN (not "fully masked"). */ \
-			for (int64_t j = 0; j < n; j++)                      \
-				mx = r[j] > mx || r[j] != r[j] ? r[j] : mx;  \
+			mx = rmax_##T(r, n);                                 \
+			/* A NaN score makes the row NaN (not "fully masked"): \
+			 * exp(NaN - mx) makes the sum NaN, or here mx. */   \
+			for (int64_t j = 0; mx == -(T)INFINITY && j < n; j++) \
+				mx = r[j] != r[j] ? r[j] : mx;               \
 			if (mx == -(T)INFINITY) { /* fully masked */         \
 				for (int64_t j = 0; j < n; j++)              \
 					r[j] = 0;                            \
@@ -259,27 +381,28 @@ typedef struct sdpa_saved {
 			}                                                    \
 			for (int64_t j = 0; j < n; j++)                      \
 				r[j] = EXP(r[j] - mx); /* vectorizes */      \
-			for (int64_t j = 0; j < n; j++)                      \
-				sum += r[j];                                 \
+			sum = rsum_##T(r, n);                                \
 			T inv = 1 / sum;                                     \
 			for (int64_t j = 0; j < n; j++)                      \
 				r[j] *= inv;                                 \
 			lse[i] = mx + LOG(sum);                              \
 		}                                                            \
 	}                                                                    \
+	NB_VEC_CLONES                                                        \
 	static void recompute_##T(T *s, const T *lse, int64_t L, int64_t S,  \
 	                          const blk_masks *bm)                       \
 	{                                                                    \
 		for (int64_t i = 0; i < L; i++) {                            \
-			T *r = s + i * S;                                    \
+			T *r = s + i * S, li = lse[i]; /* r may alias lse: \
+			                                  a copy vectorizes */ \
 			int64_t n = live_##T(r, i, S, bm);                   \
-			if (lse[i] == -(T)INFINITY) {                        \
+			if (li == -(T)INFINITY) {                            \
 				for (int64_t j = 0; j < n; j++)              \
 					r[j] = 0;                            \
 				continue;                                    \
 			}                                                    \
 			for (int64_t j = 0; j < n; j++)                      \
-				r[j] = EXP(r[j] - lse[i]);                   \
+				r[j] = EXP(r[j] - li);                       \
 		}                                                            \
 	}                                                                    \
 	static void apply_keep_##T(T *x, const T *p, const unsigned char *m, \
@@ -288,6 +411,7 @@ typedef struct sdpa_saved {
 		for (size_t i = 0; i < n; i++)                               \
 			x[i] = m[i] ? p[i] * keep : 0;                       \
 	}                                                                    \
+	NB_VEC_CLONES                                                        \
 	static void dscores_##T(T *restrict p, T *restrict dp,               \
 	                        const unsigned char *restrict m, int64_t L,  \
 	                        int64_t S, T keep, bool causal)              \
@@ -300,8 +424,7 @@ typedef struct sdpa_saved {
 				for (int64_t j = 0; j < n; j++)              \
 					dr[j] = mr[j] ? dr[j] * keep : 0;    \
 			}                                                    \
-			for (int64_t j = 0; j < n; j++)                      \
-				dot += dr[j] * pr[j];                        \
+			dot = rdot_##T(dr, pr, n);                           \
 			for (int64_t j = 0; j < n; j++)                      \
 				pr[j] = pr[j] * (dr[j] - dot);               \
 		}                                                            \
@@ -314,8 +437,8 @@ SDPA_KERNELS(double, exp, log)
 static void masks_of(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
                      blk_masks *bm)
 {
-	const nb_tensor *m = c->n_in > 3 ? c->in[3] : NULL;
-	const nb_tensor *b = c->n_in > 4 ? c->in[4] : NULL;
+	const nb_tensor *m = c->n_in > d->im ? c->in[d->im] : NULL;
+	const nb_tensor *b = c->n_in > d->ib ? c->in[d->ib] : NULL;
 	int n = d->nd;
 	memset(bm, 0, sizeof *bm);
 	bm->causal = ((const sdpa_attrs *)c->attrs)->causal;
@@ -335,11 +458,28 @@ static void masks_of(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 }
 
 /* The element offset of batch-head bh's first row in a tensor of n
- * rows of H w columns (its head's columns start there). */
-static size_t head_off(const sdpa_dims *d, size_t bh, int64_t n, int64_t w)
+ * rows of stride ld whose heads of w columns start at column col (its
+ * head's columns start there). */
+static size_t head_off(const sdpa_dims *d, size_t bh, int64_t n, int64_t ld,
+                       int64_t col, int64_t w)
 {
 	size_t b = bh / (size_t)d->H, h = bh % (size_t)d->H;
-	return (b * (size_t)n * (size_t)d->H + h) * (size_t)w;
+	return b * (size_t)(n * ld) + (size_t)col + h * (size_t)w;
+}
+
+/* Batch-head bh's block of q (i = 0), k (1) or v (2) in base, the data
+ * of input d->in[i] or of its gradient. */
+static char *part(const sdpa_dims *d, int i, size_t bh, void *base,
+                  size_t es)
+{
+	int64_t n = i ? d->S : d->L, w = i < 2 ? d->E : d->Ev;
+	return (char *)base + head_off(d, bh, n, d->ld[i], d->col[i], w) * es;
+}
+
+/* Batch-head bh's block of the result (or of its gradient). */
+static char *out_part(const sdpa_dims *d, size_t bh, void *base, size_t es)
+{
+	return (char *)base + head_off(d, bh, d->L, d->H * d->Ev, 0, d->Ev) * es;
 }
 
 /*
@@ -386,24 +526,22 @@ static void zero_unseen(const sdpa_dims *d, char *g, size_t es, int64_t ld,
 static void scores(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
                    char *s)
 {
-	const nb_tensor *q = c->in[0], *k = c->in[1];
-	size_t es = nb_dtype_size(q->dtype);
-	int64_t ld = d->H * d->E;
-	const char *qb = (const char *)q->data + head_off(d, bh, d->L, d->E) * es;
-	const char *kb = (const char *)k->data + head_off(d, bh, d->S, d->E) * es;
+	nb_dtype dt = c->in[0]->dtype;
+	size_t es = nb_dtype_size(dt);
+	const char *qb = part(d, 0, bh, c->in[d->in[0]]->data, es);
+	const char *kb = part(d, 1, bh, c->in[d->in[1]]->data, es);
 	for (int64_t b = 0; b < n_blocks(d); b++) {
 		rblk r = block_at(d, b);
-		nb__gemm(q->dtype, false, true, r.n, r.c, d->E, d->scale,
-		         qb + (size_t)(r.i0 * ld) * es, ld, kb, ld, 0.0,
-		         s + (size_t)(r.i0 * d->S) * es, d->S);
+		nb__gemm(dt, false, true, r.n, r.c, d->E, d->scale,
+		         qb + (size_t)(r.i0 * d->ld[0]) * es, d->ld[0], kb,
+		         d->ld[1], 0.0, s + (size_t)(r.i0 * d->S) * es, d->S);
 	}
 }
 
 static nb_status sdpa_forward(nb_op_ctx *c)
 {
-	const nb_tensor *v = c->in[2];
 	const sdpa_attrs *a = c->attrs;
-	nb_dtype dt = v->dtype;
+	nb_dtype dt = c->in[0]->dtype;
 	size_t es = nb_dtype_size(dt);
 	sdpa_dims d;
 	dims_of(c, &d);
@@ -445,16 +583,15 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 				apply_keep_double(s->data, s->data, keep, blk,
 				                  sv->keep_scale);
 		}
-		int64_t ldv = d.H * d.Ev;
-		char *ob = (char *)c->out->data +
-		           head_off(&d, bh, d.L, d.Ev) * es;
+		int64_t ldo = d.H * d.Ev;
+		char *ob = out_part(&d, bh, c->out->data, es);
+		const char *vb = part(&d, 2, bh, c->in[d.in[2]]->data, es);
 		for (int64_t b = 0; b < n_blocks(&d); b++) {
 			rblk r = block_at(&d, b);
 			nb__gemm(dt, false, false, r.n, d.Ev, r.c, 1.0,
 			         (char *)s->data + (size_t)(r.i0 * d.S) * es, d.S,
-			         (const char *)v->data +
-			         head_off(&d, bh, d.S, d.Ev) * es, ldv, 0.0,
-			         ob + (size_t)(r.i0 * ldv) * es, ldv);
+			         vb, d.ld[2], 0.0, ob + (size_t)(r.i0 * ldo) * es,
+			         ldo);
 		}
 	}
 	return NB_OK;
@@ -464,7 +601,7 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 typedef struct bh_ptrs {
 	const char *q, *k, *v, *go;
 	char *dq, *dk, *dv;    /* NULL: not wanted */
-	int64_t ldk, ldv;
+	int64_t ldq, ldk, ldv, ldo;
 	double bq, bk, bv;     /* beta of the first write: 0 when fresh */
 } bh_ptrs;
 
@@ -472,25 +609,26 @@ static bh_ptrs ptrs_of(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
                        const nb_tensor *gout, nb_tensor *const *gin)
 {
 	size_t es = nb_dtype_size(c->in[0]->dtype);
-	size_t oq = head_off(d, bh, d->L, d->E) * es;
-	size_t ok = head_off(d, bh, d->S, d->E) * es;
-	size_t ov = head_off(d, bh, d->S, d->Ev) * es;
+	nb_tensor *const *in = c->in;
+	const int *ix = d->in;
 	bh_ptrs p = {
-		.q = (const char *)c->in[0]->data + oq,
-		.k = (const char *)c->in[1]->data + ok,
-		.v = (const char *)c->in[2]->data + ov,
-		.go = (const char *)gout->data + head_off(d, bh, d->L, d->Ev) * es,
-		.dq = gin[0] ? (char *)gin[0]->data + oq : NULL,
-		.dk = gin[1] ? (char *)gin[1]->data + ok : NULL,
-		.dv = gin[2] ? (char *)gin[2]->data + ov : NULL,
-		.ldk = d->H * d->E, .ldv = d->H * d->Ev,
+		.q = part(d, 0, bh, in[ix[0]]->data, es),
+		.k = part(d, 1, bh, in[ix[1]]->data, es),
+		.v = part(d, 2, bh, in[ix[2]]->data, es),
+		.go = out_part(d, bh, gout->data, es),
+		.dq = gin[ix[0]] ? part(d, 0, bh, gin[ix[0]]->data, es) : NULL,
+		.dk = gin[ix[1]] ? part(d, 1, bh, gin[ix[1]]->data, es) : NULL,
+		.dv = gin[ix[2]] ? part(d, 2, bh, gin[ix[2]]->data, es) : NULL,
+		.ldq = d->ld[0], .ldk = d->ld[1], .ldv = d->ld[2],
+		.ldo = d->H * d->Ev,
 		/* beta 0 writes a fresh gradient: dq's rows are written by
 		 * one product each, dk's and dv's first by the last block,
 		 * which sees the most keys (an empty product writes zeros:
 		 * nb__gemm zeroes C when the inner size is 0), and the rows
 		 * no block sees by zero_unseen */
-		.bq = c->fresh & 1 ? 0.0 : 1.0, .bk = c->fresh & 2 ? 0.0 : 1.0,
-		.bv = c->fresh & 4 ? 0.0 : 1.0,
+		.bq = c->fresh & 1u << ix[0] ? 0.0 : 1.0,
+		.bk = c->fresh & 1u << ix[1] ? 0.0 : 1.0,
+		.bv = c->fresh & 1u << ix[2] ? 0.0 : 1.0,
 	};
 	return p;
 }
@@ -505,7 +643,7 @@ static void bwd_dv(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 		rblk r = block_at(d, b);
 		nb__gemm(dt, true, false, r.c, d->Ev, r.n, 1.0,
 		         pv + (size_t)(r.i0 * d->S) * es, d->S,
-		         p->go + (size_t)(r.i0 * p->ldv) * es, p->ldv,
+		         p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo,
 		         b == nb - 1 ? p->bv : 1.0, p->dv, p->ldv);
 	}
 	if (p->bv == 0.0)
@@ -520,7 +658,7 @@ static void bwd_dp(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 	for (int64_t b = 0; b < n_blocks(d); b++) {
 		rblk r = block_at(d, b);
 		nb__gemm(dt, false, true, r.n, r.c, d->Ev, 1.0,
-		         p->go + (size_t)(r.i0 * p->ldv) * es, p->ldv, p->v,
+		         p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo, p->v,
 		         p->ldv, 0.0, dp + (size_t)(r.i0 * d->S) * es, d->S);
 	}
 }
@@ -530,21 +668,21 @@ static void bwd_dqk(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
                     const char *ds)
 {
 	size_t es = nb_dtype_size(dt);
-	int64_t nb = n_blocks(d), ld = p->ldk;
+	int64_t nb = n_blocks(d), ldq = p->ldq, ldk = p->ldk;
 	for (int64_t b = nb - 1; b >= 0; b--) {
 		rblk r = block_at(d, b);
 		const char *db = ds + (size_t)(r.i0 * d->S) * es;
 		if (p->dq)
 			nb__gemm(dt, false, false, r.n, d->E, r.c, d->scale, db,
-			         d->S, p->k, ld, p->bq,
-			         p->dq + (size_t)(r.i0 * ld) * es, ld);
+			         d->S, p->k, ldk, p->bq,
+			         p->dq + (size_t)(r.i0 * ldq) * es, ldq);
 		if (p->dk)
 			nb__gemm(dt, true, false, r.c, d->E, r.n, d->scale, db,
-			         d->S, p->q + (size_t)(r.i0 * ld) * es, ld,
-			         b == nb - 1 ? p->bk : 1.0, p->dk, ld);
+			         d->S, p->q + (size_t)(r.i0 * ldq) * es, ldq,
+			         b == nb - 1 ? p->bk : 1.0, p->dk, ldk);
 	}
 	if (p->dk && p->bk == 0.0)
-		zero_unseen(d, p->dk, es, ld, d->E);
+		zero_unseen(d, p->dk, es, ldk, d->E);
 }
 
 /* One batch-head of backward; p and dp are [L, S] scratch, pd (dropout
@@ -659,7 +797,50 @@ static const nb_op sdpa_op = {
 	.test = &sdpa_test,
 };
 
-const nb_op *const nb__attention_ops[] = {&sdpa_op, NULL};
+static const nb_input_def packed_inputs[] = {
+	{.name = "qkv", .doc = "[..., L, 3 H E]: q, k, v side by side"},
+	{.name = "attn_mask", .flags = NB_IN_OPTIONAL | NB_IN_BOOL,
+	 .doc = "bool, broadcast to [..., (H,) L, L]: true where query i may "
+	        "attend to key j"},
+	{.name = "attn_bias", .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF,
+	 .doc = "float, broadcast to [..., (H,) L, L]: added to the scores "
+	        "(-inf excludes)"},
+};
+
+static const nb_op_test packed_test = {
+	.cases = "[2,3,12] [1]- [1]-; "
+	         "[2,3,12] [3,3]b [1]-|causal=1; "
+	         "[2,2,4,9] [1]- [2,1,4,4]c|causal=1 scale=0.7; "
+	         "[2,4,12] [2,1,1,4]b [1]-|num_heads=2; "
+	         "[4,18] [1]- [3,4,4]c|num_heads=3 causal=1; "
+	         "[5,6] [1]- [1]-|causal=1 dropout_p=0.5; "
+	         /* causal in several blocks of rows */
+	         "[18,12] [1]- [1]-|causal=1 num_heads=2",
+};
+
+/* The same kernels as scaled_dot_product_attention, reading q, k and v
+ * where a packed in-projection (x W^T with W = [Wq; Wk; Wv]) leaves
+ * them, and writing their gradients there: self-attention with no
+ * copies into q, k and v and no sum of their gradients back. */
+static const nb_op packed_op = {
+	.version = NB_OP_VERSION,
+	.name = "scaled_dot_product_attention_packed",
+	.kind = NB_KIND_LINALG,
+	.doc = "scaled_dot_product_attention of q, k, v packed side by side "
+	       "in one input [..., L, 3 H E] (self-attention)",
+	.inputs = packed_inputs,
+	.n_inputs = 3,
+	.attrs = sdpa_defs,
+	.n_attrs = (int)(sizeof sdpa_defs / sizeof *sdpa_defs),
+	.attrs_size = sizeof(sdpa_attrs),
+	.flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH,
+	.shape = packed_shape,
+	.forward = sdpa_forward,
+	.backward = sdpa_backward,
+	.test = &packed_test,
+};
+
+const nb_op *const nb__attention_ops[] = {&sdpa_op, &packed_op, NULL};
 
 nb_tensor *nb_scaled_dot_product_attention(nb_graph *g, nb_tensor *q,
                                            nb_tensor *k, nb_tensor *v,
@@ -672,4 +853,18 @@ nb_tensor *nb_scaled_dot_product_attention(nb_graph *g, nb_tensor *q,
 	                .scale = scale, .num_heads = num_heads};
 	return nb_apply(g, &sdpa_op, 5,
 	                (nb_tensor *[]){q, k, v, attn_mask, attn_bias}, &a);
+}
+
+nb_tensor *nb_scaled_dot_product_attention_packed(nb_graph *g, nb_tensor *qkv,
+                                                  nb_tensor *attn_mask,
+                                                  nb_tensor *attn_bias,
+                                                  bool causal,
+                                                  double dropout_p,
+                                                  double scale,
+                                                  int64_t num_heads)
+{
+	sdpa_attrs a = {.causal = causal, .dropout_p = dropout_p,
+	                .scale = scale, .num_heads = num_heads};
+	return nb_apply(g, &packed_op, 3,
+	                (nb_tensor *[]){qkv, attn_mask, attn_bias}, &a);
 }
