@@ -46,6 +46,7 @@
  */
 #include "vecmath.h" /* before <math.h>: exp and log vectorize */
 #include "elementwise.h"
+#include "small_gemm.h"
 
 typedef struct sdpa_attrs {
 	bool causal;
@@ -88,6 +89,7 @@ typedef struct sdpa_dims {
 	int in[3];
 	int64_t col[3], ld[3];
 	int im, ib;                 /* inputs of the mask and the bias */
+	bool small;                 /* float blocks for nb__small_sgemm */
 	int nd;                     /* rank of the scores [..., (H,) L, S] */
 	int64_t sshape[NB_MAX_DIMS];
 	/* strides of the mask and the bias over the scores (0 broadcast) */
@@ -108,6 +110,12 @@ static void scores_shape(const nb_tensor *q, const nb_tensor *k, int64_t H,
 }
 
 static const nb_op packed_op;
+
+/* Blocks up to [L, SMALL_S] x [SMALL_S, SMALL_E] stay in L1 (with the
+ * scores, 64 KB at most per batch-head row block): float products of
+ * that size go to nb__small_sgemm, larger ones to BLAS. */
+#define SMALL_S 256
+#define SMALL_E 128
 
 static void dims_of(const nb_op_ctx *c, sdpa_dims *d)
 {
@@ -138,6 +146,8 @@ static void dims_of(const nb_op_ctx *c, sdpa_dims *d)
 		d->im = 3;
 	}
 	d->ib = d->im + 1;
+	d->small = q->dtype == NB_F32 && d->S <= SMALL_S && d->E <= SMALL_E &&
+	           d->Ev <= SMALL_E;
 	const nb_tensor *m = c->n_in > d->im ? c->in[d->im] : NULL;
 	const nb_tensor *b = c->n_in > d->ib ? c->in[d->ib] : NULL;
 	d->nbh = nb__numel(n - 2, q->shape) * (size_t)d->H;
@@ -522,20 +532,59 @@ static void zero_unseen(const sdpa_dims *d, char *g, size_t es, int64_t ld,
 		memset(g + (size_t)(j * ld) * es, 0, (size_t)w * es);
 }
 
-/* s = scale q_bh k_bh^T, [L, S], the blocks' parts */
+/* One product of the op: c = alpha op(a) op(b) + beta c, through
+ * nb__small_sgemm when d->small (each block fits in L1, where BLAS's
+ * packing and zeroing passes cost as much as its kernel), else BLAS.
+ * A product with b^T (tb) passes, for the small path, b's transpose bt
+ * [k, S] made once per batch-head. */
+static void mm(const sdpa_dims *d, nb_dtype dt, bool ta, bool tb, int64_t m,
+               int64_t n, int64_t k, double alpha, const void *a,
+               int64_t lda, const void *b, int64_t ldb, const float *bt,
+               double beta, void *c, int64_t ldc)
+{
+	if (!d->small)
+		nb__gemm(dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+		         ldc);
+	else
+		nb__small_sgemm(ta, m, n, k, (float)alpha, a, lda,
+		                tb ? bt : b, tb ? d->S : ldb, (float)beta, c,
+		                ldc);
+}
+
+/* bt [w, S] = the batch-head's block [S, w] of x^T, for mm's products
+ * with x^T (nothing to do for BLAS) */
+static void transpose_blk(const sdpa_dims *d, const char *x, int64_t ld,
+                          int64_t w, float *bt)
+{
+	if (d->small)
+		nb__transpose_f32(d->S, w, (const float *)x, ld, bt, d->S);
+}
+
+/* s = scale q_bh k_bh^T, [L, S], the blocks' parts; kt scratch [E, S]
+ * for the small path */
 static void scores(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
-                   char *s)
+                   char *s, float *kt)
 {
 	nb_dtype dt = c->in[0]->dtype;
 	size_t es = nb_dtype_size(dt);
 	const char *qb = part(d, 0, bh, c->in[d->in[0]]->data, es);
 	const char *kb = part(d, 1, bh, c->in[d->in[1]]->data, es);
+	transpose_blk(d, kb, d->ld[1], d->E, kt);
 	for (int64_t b = 0; b < n_blocks(d); b++) {
 		rblk r = block_at(d, b);
-		nb__gemm(dt, false, true, r.n, r.c, d->E, d->scale,
-		         qb + (size_t)(r.i0 * d->ld[0]) * es, d->ld[0], kb,
-		         d->ld[1], 0.0, s + (size_t)(r.i0 * d->S) * es, d->S);
+		mm(d, dt, false, true, r.n, r.c, d->E, d->scale,
+		   qb + (size_t)(r.i0 * d->ld[0]) * es, d->ld[0], kb, d->ld[1],
+		   kt, 0.0, s + (size_t)(r.i0 * d->S) * es, d->S);
 	}
+}
+
+/* The scratch [w, S] for a transposed block (a dummy without the small
+ * path); NULL if out of memory. */
+static float *bt_scratch(nb_op_ctx *c, const sdpa_dims *d, int64_t w)
+{
+	nb_tensor *t = nb_op_scratch(c, NB_F32, 2, (int64_t[]){
+		d->small ? w : 1, d->small ? d->S : 1});
+	return t ? t->data : NULL;
 }
 
 static nb_status sdpa_forward(nb_op_ctx *c)
@@ -549,7 +598,8 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 	size_t off = (sizeof(sdpa_saved) + 63) / 64 * 64;
 	sdpa_saved *sv = nb_op_save(c, off + d.nbh * (size_t)d.L * es);
 	nb_tensor *s = nb_op_scratch(c, dt, 2, (int64_t[]){d.L, d.S});
-	if (!sv || !s)
+	float *kt = bt_scratch(c, &d, d.E);
+	if (!sv || !s || !kt)
 		return NB_ENOMEM;
 	unsigned char *keep = NULL;
 	sv->lse_off = off;
@@ -557,17 +607,17 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 	sv->keep_scale = a->dropout_p < 1 ? 1 / (1 - a->dropout_p) : 0;
 	if (sv->dropout) {
 		sv->rng = *nb_op_rng(c);
-		nb_tensor *kt = nb_op_scratch(c, NB_BOOL, 2,
+		nb_tensor *km = nb_op_scratch(c, NB_BOOL, 2,
 		                              (int64_t[]){d.L, d.S});
-		if (!kt)
+		if (!km)
 			return NB_ENOMEM;
-		keep = kt->data;
+		keep = km->data;
 	}
 	char *lse = (char *)sv + off;
 	for (size_t bh = 0; bh < d.nbh; bh++) {
 		blk_masks bm;
 		masks_of(c, &d, bh, &bm);
-		scores(c, &d, bh, s->data);
+		scores(c, &d, bh, s->data, kt);
 		void *lr = lse + bh * (size_t)d.L * es;
 		if (dt == NB_F32)
 			fwd_rows_float(s->data, lr, d.L, d.S, &bm);
@@ -588,10 +638,10 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 		const char *vb = part(&d, 2, bh, c->in[d.in[2]]->data, es);
 		for (int64_t b = 0; b < n_blocks(&d); b++) {
 			rblk r = block_at(&d, b);
-			nb__gemm(dt, false, false, r.n, d.Ev, r.c, 1.0,
-			         (char *)s->data + (size_t)(r.i0 * d.S) * es, d.S,
-			         vb, d.ld[2], 0.0, ob + (size_t)(r.i0 * ldo) * es,
-			         ldo);
+			mm(&d, dt, false, false, r.n, d.Ev, r.c, 1.0,
+			   (char *)s->data + (size_t)(r.i0 * d.S) * es, d.S, vb,
+			   d.ld[2], NULL, 0.0, ob + (size_t)(r.i0 * ldo) * es,
+			   ldo);
 		}
 	}
 	return NB_OK;
@@ -603,6 +653,7 @@ typedef struct bh_ptrs {
 	char *dq, *dk, *dv;    /* NULL: not wanted */
 	int64_t ldq, ldk, ldv, ldo;
 	double bq, bk, bv;     /* beta of the first write: 0 when fresh */
+	float *kt, *vt;        /* scratch [E, S], [Ev, S] (small path) */
 } bh_ptrs;
 
 static bh_ptrs ptrs_of(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
@@ -641,10 +692,10 @@ static void bwd_dv(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 	int64_t nb = n_blocks(d);
 	for (int64_t b = nb - 1; b >= 0; b--) {
 		rblk r = block_at(d, b);
-		nb__gemm(dt, true, false, r.c, d->Ev, r.n, 1.0,
-		         pv + (size_t)(r.i0 * d->S) * es, d->S,
-		         p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo,
-		         b == nb - 1 ? p->bv : 1.0, p->dv, p->ldv);
+		mm(d, dt, true, false, r.c, d->Ev, r.n, 1.0,
+		   pv + (size_t)(r.i0 * d->S) * es, d->S,
+		   p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo, NULL,
+		   b == nb - 1 ? p->bv : 1.0, p->dv, p->ldv);
 	}
 	if (p->bv == 0.0)
 		zero_unseen(d, p->dv, es, p->ldv, d->Ev);
@@ -655,11 +706,12 @@ static void bwd_dp(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
                    char *dp)
 {
 	size_t es = nb_dtype_size(dt);
+	transpose_blk(d, p->v, p->ldv, d->Ev, p->vt);
 	for (int64_t b = 0; b < n_blocks(d); b++) {
 		rblk r = block_at(d, b);
-		nb__gemm(dt, false, true, r.n, r.c, d->Ev, 1.0,
-		         p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo, p->v,
-		         p->ldv, 0.0, dp + (size_t)(r.i0 * d->S) * es, d->S);
+		mm(d, dt, false, true, r.n, r.c, d->Ev, 1.0,
+		   p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo, p->v, p->ldv,
+		   p->vt, 0.0, dp + (size_t)(r.i0 * d->S) * es, d->S);
 	}
 }
 
@@ -673,31 +725,35 @@ static void bwd_dqk(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 		rblk r = block_at(d, b);
 		const char *db = ds + (size_t)(r.i0 * d->S) * es;
 		if (p->dq)
-			nb__gemm(dt, false, false, r.n, d->E, r.c, d->scale, db,
-			         d->S, p->k, ldk, p->bq,
-			         p->dq + (size_t)(r.i0 * ldq) * es, ldq);
+			mm(d, dt, false, false, r.n, d->E, r.c, d->scale, db,
+			   d->S, p->k, ldk, NULL, p->bq,
+			   p->dq + (size_t)(r.i0 * ldq) * es, ldq);
 		if (p->dk)
-			nb__gemm(dt, true, false, r.c, d->E, r.n, d->scale, db,
-			         d->S, p->q + (size_t)(r.i0 * ldq) * es, ldq,
-			         b == nb - 1 ? p->bk : 1.0, p->dk, ldk);
+			mm(d, dt, true, false, r.c, d->E, r.n, d->scale, db,
+			   d->S, p->q + (size_t)(r.i0 * ldq) * es, ldq, NULL,
+			   b == nb - 1 ? p->bk : 1.0, p->dk, ldk);
 	}
 	if (p->dk && p->bk == 0.0)
 		zero_unseen(d, p->dk, es, ldk, d->E);
 }
 
 /* One batch-head of backward; p and dp are [L, S] scratch, pd (dropout
- * only) a third, keep the replayed mask or NULL. */
+ * only) a third, keep the replayed mask or NULL, tr the transposes'
+ * scratch (bt_scratch) for k and v. */
 static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
                              const void *lse, void *p, void *dp, void *pd,
                              const unsigned char *keep, double ks,
-                             const nb_tensor *gout, nb_tensor *const *gin)
+                             float *const *tr, const nb_tensor *gout,
+                             nb_tensor *const *gin)
 {
 	nb_dtype dt = c->in[0]->dtype;
 	size_t blk = (size_t)(d->L * d->S);
 	bh_ptrs ptr = ptrs_of(c, d, bh, gout, gin);
+	ptr.kt = tr[0];
+	ptr.vt = tr[1];
 	blk_masks bm;
 	masks_of(c, d, bh, &bm);
-	scores(c, d, bh, p);
+	scores(c, d, bh, p, ptr.kt);
 	if (dt == NB_F32)
 		recompute_float(p, lse, d->L, d->S, &bm);
 	else
@@ -737,7 +793,8 @@ static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
 	nb_tensor *dp = nb_op_scratch(c, dt, 2, shp);
 	nb_tensor *pd = sv->dropout ? nb_op_scratch(c, dt, 2, shp) : NULL;
 	nb_tensor *kt = sv->dropout ? nb_op_scratch(c, NB_BOOL, 2, shp) : NULL;
-	if (!p || !dp || (sv->dropout && (!pd || !kt)))
+	float *tr[2] = {bt_scratch(c, &d, d.E), bt_scratch(c, &d, d.Ev)};
+	if (!p || !dp || (sv->dropout && (!pd || !kt)) || !tr[0] || !tr[1])
 		return NB_ENOMEM;
 	unsigned char *keep = kt ? kt->data : NULL;
 	nb_rng rng = sv->rng; /* replays forward's draws */
@@ -748,7 +805,7 @@ static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
 			                  1 - ((const sdpa_attrs *)c->attrs)->dropout_p);
 		sdpa_backward_bh(c, &d, bh, lse + bh * (size_t)d.L * es, p->data,
 		                 dp->data, pd ? pd->data : NULL, keep,
-		                 sv->keep_scale, gout, gin);
+		                 sv->keep_scale, tr, gout, gin);
 	}
 	return NB_OK;
 }

@@ -135,3 +135,11 @@ CASES += [
     case(PACKED, "causal=1 num_heads=2", packed(2, causal=True),
          [T([2, 40, 12]), None, None], name="sdpa-packed-causal-long"),
 ]
+# float32 blocks through lib/ops/small_gemm.c: tiles of 4 rows and 16
+# and 8 columns with remainders of each, and the transposed reads
+CASES += [
+    case(OP, "", sdpa(), [T([2, 7, 20]), T([2, 27, 20]), T([2, 27, 11]),
+                          None, None], name="sdpa-tiles"),
+    case(PACKED, "num_heads=2 causal=1", packed(2, causal=True),
+         [T([2, 37, 72]), None, None], name="sdpa-packed-tiles"),
+]
