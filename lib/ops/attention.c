@@ -111,9 +111,11 @@ static void scores_shape(const nb_tensor *q, const nb_tensor *k, int64_t H,
 
 static const nb_op packed_op;
 
-/* Blocks up to [L, SMALL_S] x [SMALL_S, SMALL_E] stay in L1 (with the
- * scores, 64 KB at most per batch-head row block): float products of
- * that size go to nb__small_sgemm, larger ones to BLAS. */
+/* Float products of batch-heads with up to SMALL_S keys and SMALL_E
+ * columns a head go to nb__small_sgemm: their operands stay in L1 or
+ * L2 (k^T at most 128 KB), and BLAS's packing would cost as much as its
+ * kernel.  Larger ones, whose products gain from BLAS's cache blocking,
+ * and float64 go to BLAS. */
 #define SMALL_S 256
 #define SMALL_E 128
 
@@ -326,8 +328,9 @@ typedef struct sdpa_saved {
 		mask_row_##T(r, i, n, bm);                                   \
 		return n;                                                    \
 	}                                                                    \
-	/* The largest of r[0..n-1], NaNs skipped (-inf if none), and   \
-	 * their sum, in SUM_LANES partial results that vectorize. */        \
+	/* rmax: the largest of r[0..n-1], NaNs skipped (-inf if none); \
+	 * rsum: their sum; each in SUM_LANES partial results, so that    \
+	 * they vectorize. */                                                \
 	static inline T rmax_##T(const T *r, int64_t n)                      \
 	{                                                                    \
 		T m[SUM_LANES], mx;                                          \
