@@ -1566,6 +1566,13 @@ Test(null, attention)
 	                                                NULL, false, 0, 0, 1));
 	EXPECT_OK(nb_scaled_dot_product_attention(g, x, x, x, NULL, NULL,
 	                                          false, 0, 0, 1));
+	COVERS(nb_scaled_dot_product_attention_packed);
+	EXPECT_NULL_EINVAL(nb_scaled_dot_product_attention_packed(NULL, x, NULL,
+	                   NULL, false, 0, 0, 1));
+	EXPECT_ON_GRAPH(nb_scaled_dot_product_attention_packed(g, NULL, NULL,
+	                NULL, false, 0, 0, 1));
+	EXPECT_OK(nb_scaled_dot_product_attention_packed(g, x, NULL, NULL,
+	          false, 0, 0, 1)); /* x [2, 3]: q, k, v of one column */
 	/* a NULL rng where one is needed */
 	COVERS(nb_embedding_new);
 	EXPECT_NULL_EINVAL(nb_embedding_new("e", 5, 3, NB_NO_PADDING, NB_F32,

@@ -40,6 +40,22 @@ nb_tensor *nb_scaled_dot_product_attention(nb_graph *g, nb_tensor *q,
                                            nb_tensor *attn_bias, bool causal,
                                            double dropout_p, double scale,
                                            int64_t num_heads);
+/*
+ * The same on q, k and v packed side by side in one input (op
+ * "scaled_dot_product_attention_packed"), as a self-attention's packed
+ * in-projection makes them: qkv [..., L, 3 H E] holds q in columns
+ * [0, H E), k in [H E, 2 H E) and v in [2 H E, 3 H E), each with its
+ * heads side by side; the result is [..., L, H E].  No copies of q, k
+ * and v are made, and backward writes their gradients in place in
+ * qkv's.  Masks and attributes as above, with S = L.
+ */
+nb_tensor *nb_scaled_dot_product_attention_packed(nb_graph *g, nb_tensor *qkv,
+                                                  nb_tensor *attn_mask,
+                                                  nb_tensor *attn_bias,
+                                                  bool causal,
+                                                  double dropout_p,
+                                                  double scale,
+                                                  int64_t num_heads);
 
 /* ---- layers (lib/nn/embedding.c, lib/nn/attention.c) ----
  * Each is constructible from plain sizes, an options struct (NULL for

@@ -140,17 +140,21 @@ static bool read_inputs(nb_module *m, nb_graph *g, int n_in,
 }
 
 /* q, k, v projected: one GEMM for self-attention, else row blocks of
- * in_proj_weight and in_proj_bias (PyTorch's _in_projection_packed). */
+ * in_proj_weight and in_proj_bias (PyTorch's _in_projection_packed).
+ * For self-attention *qkv is the packed projection [B, L, 3E] and p
+ * gets its pieces only if want_split (for the weights). */
 static void project_in(nb_module *m, nb_graph *g, const mha_in *r,
-                       nb_tensor **p)
+                       bool want_split, nb_tensor **qkv, nb_tensor **p)
 {
 	const mha_state *s = nb_module_state(m);
 	nb_tensor *w = nb_module_tensor(m, "in_proj_weight");
 	nb_tensor *b = nb_module_tensor(m, "in_proj_bias");
 	int64_t E = s->E;
+	*qkv = NULL;
 	if (r->self) {
-		nb_split(g, nb_linear(g, r->q, w, b), 3, (int64_t[]){E, E, E},
-		         -1, p, 3);
+		*qkv = nb_linear(g, r->q, w, b);
+		if (want_split)
+			nb_split(g, *qkv, 3, (int64_t[]){E, E, E}, -1, p, 3);
 		return;
 	}
 	for (int i = 0; i < 3; i++) {
@@ -193,6 +197,7 @@ static int mha_forward_multi(nb_module *m, nb_graph *g, int n_in,
 	const mha_state *s = nb_module_state(m);
 	mha_in r;
 	nb_tensor *p[3] = {NULL, NULL, NULL}, *allow = NULL, *bias = NULL;
+	nb_tensor *qkv;
 	if (n_in < 1 || n_in > 5 || !in[0]) {
 		nb_graph_fail(g, NB_EINVAL, "multi_head_attention '%s': takes "
 		              "query, key, value, key_padding_mask, attn_mask "
@@ -202,17 +207,22 @@ static int mha_forward_multi(nb_module *m, nb_graph *g, int n_in,
 	}
 	if (!read_inputs(m, g, n_in, in, &r))
 		return -1;
-	project_in(m, g, &r, p);
-	if (!p[0] || !p[1] || !p[2])
+	project_in(m, g, &r, cap > 1, &qkv, p);
+	if (r.self ? !qkv || (cap > 1 && (!p[0] || !p[1]))
+	           : !p[0] || !p[1] || !p[2])
 		return -1;
 	if (r.kpm)
 		merge_mask(g, r.kpm, &allow, &bias);
 	if (r.mask)
 		merge_mask(g, r.mask, &allow, &bias);
 	/* the heads stay side by side in [B, L, E]: no copies to
-	 * [B, H, L, D] and back */
-	nb_tensor *y = nb_scaled_dot_product_attention(g, p[0], p[1], p[2],
-	    allow, bias, s->o.causal, s->o.dropout, 0, s->H);
+	 * [B, H, L, D] and back; self-attention reads q, k and v in place
+	 * in the packed projection */
+	nb_tensor *y = r.self
+	    ? nb_scaled_dot_product_attention_packed(g, qkv, allow, bias,
+	          s->o.causal, s->o.dropout, 0, s->H)
+	    : nb_scaled_dot_product_attention(g, p[0], p[1], p[2], allow,
+	          bias, s->o.causal, s->o.dropout, 0, s->H);
 	y = nb_module_forward(nb_module_child_named(m, "out_proj"), g, y);
 	nb_tensor *w = cap > 1 && y ? weights(g, s, split_heads(g, p[0], s->H),
 	                                      split_heads(g, p[1], s->H), allow,

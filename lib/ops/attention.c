@@ -33,9 +33,20 @@
  * of zeros and zero gradients: its attention weights are all zero.
  * PyTorch 2.0's math kernel gives NaN there (the softmax of a row of
  * -inf); zeros keep a padded batch finite (doc/sequence.md).
+ *
+ * scaled_dot_product_attention_packed is the same op on q, k and v side
+ * by side in one input [..., L, 3 H E] (a self-attention's packed
+ * in-projection): the products read them, and backward writes their
+ * gradients, in place, so nothing splits the projection into three
+ * tensors or sums their gradients back.
+ *
+ * The row kernels are built for AVX2 too (NB_VEC_CLONES): exp runs 8
+ * wide through libmvec, and the row max, sum and dot products keep
+ * SUM_LANES partial results so that they vectorize.
  */
 #include "vecmath.h" /* before <math.h>: exp and log vectorize */
 #include "elementwise.h"
+#include "small_gemm.h"
 
 typedef struct sdpa_attrs {
 	bool causal;
@@ -65,12 +76,20 @@ static const nb_attr_def sdpa_defs[] = {
 /* The sizes of one call.  With H heads side by side, head h of a
  * batch item is columns [h E, (h + 1) E) of q and k and [h Ev,
  * (h + 1) Ev) of v and of the result: leading dimensions H E and
- * H Ev. */
+ * H Ev.  Packed, q, k and v are the column blocks [0, H E),
+ * [H E, 2 H E) and [2 H E, 3 H E) of one input: leading dimension
+ * 3 H E for all three. */
 typedef struct sdpa_dims {
 	size_t nbh;                 /* batch-heads: batch items times H */
 	int64_t L, S, E, Ev, H;
 	double scale;
 	bool causal;
+	/* q, k, v (and their gradients): the input each is in, its first
+	 * column there and its row stride, in elements */
+	int in[3];
+	int64_t col[3], ld[3];
+	int im, ib;                 /* inputs of the mask and the bias */
+	bool small;                 /* float blocks for nb__small_sgemm */
 	int nd;                     /* rank of the scores [..., (H,) L, S] */
 	int64_t sshape[NB_MAX_DIMS];
 	/* strides of the mask and the bias over the scores (0 broadcast) */
@@ -90,23 +109,59 @@ static void scores_shape(const nb_tensor *q, const nb_tensor *k, int64_t H,
 	*nd = n;
 }
 
+static const nb_op packed_op;
+
+/* Float products of batch-heads with up to SMALL_S keys and SMALL_E
+ * columns a head go to nb__small_sgemm: their operands stay in L1 or
+ * L2 (k^T at most 128 KB), and BLAS's packing would cost as much as its
+ * kernel.  Larger ones, whose products gain from BLAS's cache blocking,
+ * and float64 go to BLAS. */
+#define SMALL_S 256
+#define SMALL_E 128
+
 static void dims_of(const nb_op_ctx *c, sdpa_dims *d)
 {
-	const nb_tensor *q = c->in[0], *k = c->in[1], *v = c->in[2];
-	const nb_tensor *m = c->n_in > 3 ? c->in[3] : NULL;
-	const nb_tensor *b = c->n_in > 4 ? c->in[4] : NULL;
+	const nb_tensor *q = c->in[0];
 	const sdpa_attrs *a = c->attrs;
+	bool packed = c->op == &packed_op;
 	int n = q->ndim;
 	d->H = a->num_heads;
 	d->L = q->shape[n - 2];
-	d->E = q->shape[n - 1] / d->H;
-	d->S = k->shape[n - 2];
-	d->Ev = v->shape[n - 1] / d->H;
+	if (packed) {
+		d->E = d->Ev = q->shape[n - 1] / (3 * d->H);
+		d->S = d->L;
+		for (int i = 0; i < 3; i++) {
+			d->in[i] = 0;
+			d->col[i] = i * d->H * d->E;
+			d->ld[i] = 3 * d->H * d->E;
+		}
+		d->im = 1;
+	} else {
+		d->E = q->shape[n - 1] / d->H;
+		d->S = c->in[1]->shape[n - 2];
+		d->Ev = c->in[2]->shape[n - 1] / d->H;
+		for (int i = 0; i < 3; i++) {
+			d->in[i] = i;
+			d->col[i] = 0;
+			d->ld[i] = d->H * (i < 2 ? d->E : d->Ev);
+		}
+		d->im = 3;
+	}
+	d->ib = d->im + 1;
+	d->small = q->dtype == NB_F32 && d->S <= SMALL_S && d->E <= SMALL_E &&
+	           d->Ev <= SMALL_E;
+	const nb_tensor *m = c->n_in > d->im ? c->in[d->im] : NULL;
+	const nb_tensor *b = c->n_in > d->ib ? c->in[d->ib] : NULL;
 	d->nbh = nb__numel(n - 2, q->shape) * (size_t)d->H;
 	d->scale = a->scale > 0 ? a->scale
 	         : d->E > 0 ? 1 / sqrt((double)d->E) : 1;
 	d->causal = a->causal;
-	scores_shape(q, k, d->H, &d->nd, d->sshape);
+	d->nd = q->ndim + (d->H > 1);
+	memcpy(d->sshape, q->shape, (size_t)(q->ndim - 2) * sizeof *d->sshape);
+	if (d->H > 1)
+		d->sshape[d->nd - 3] = d->H;
+	d->sshape[d->nd - 2] = d->L;
+	d->sshape[d->nd - 1] = d->S;
 	n = d->nd;
 	if (m)
 		nb__broadcast_strides(m->ndim, m->shape, n, d->sshape, d->ms);
@@ -125,6 +180,31 @@ static bool bcasts_to(int mn, const int64_t *ms, int n, const int64_t *s)
 			return false;
 	}
 	return true;
+}
+
+/* Whether the scores of q and k with H heads have a rank nabla holds
+ * and the mask m and the bias b (either may be NULL) broadcast to them;
+ * reported with nb_op_fail if not. */
+static nb_status masks_fit(nb_op_ctx *c, const nb_tensor *q,
+                           const nb_tensor *k, int64_t H,
+                           const nb_tensor *m, const nb_tensor *b)
+{
+	int64_t s[NB_MAX_DIMS + 1];
+	int ns;
+	scores_shape(q, k, H, &ns, s);
+	if (ns > NB_MAX_DIMS)
+		return nb_op_fail(c, NB_ESHAPE, "with num_heads the scores "
+		                  "[..., H, L, S] would have rank %d", ns);
+	const char *hs = H > 1 ? "H, " : "";
+	if (m && !bcasts_to(m->ndim, m->shape, ns, s))
+		return nb_op_fail(c, NB_ESHAPE, "attn_mask must broadcast to "
+		                  "the scores [..., %sL = %lld, S = %lld]", hs,
+		                  (long long)s[ns - 2], (long long)s[ns - 1]);
+	if (b && !bcasts_to(b->ndim, b->shape, ns, s))
+		return nb_op_fail(c, NB_ESHAPE, "attn_bias must broadcast to "
+		                  "the scores [..., %sL = %lld, S = %lld]", hs,
+		                  (long long)s[ns - 2], (long long)s[ns - 1]);
+	return NB_OK;
 }
 
 static nb_status sdpa_shape(nb_op_ctx *c, nb_result_def *res)
@@ -153,23 +233,28 @@ static nb_status sdpa_shape(nb_op_ctx *c, nb_result_def *res)
 	if (q->shape[n - 1] % H || v->shape[n - 1] % H)
 		return nb_op_fail(c, NB_ESHAPE, "num_heads = %lld must divide "
 		                  "the last axes of query and value", (long long)H);
-	int64_t s[NB_MAX_DIMS + 1];
-	int ns;
-	scores_shape(q, k, H, &ns, s);
-	if (ns > NB_MAX_DIMS)
-		return nb_op_fail(c, NB_ESHAPE, "with num_heads the scores "
-		                  "[..., H, L, S] would have rank %d", ns);
-	const char *hs = H > 1 ? "H, " : "";
-	if (m && !bcasts_to(m->ndim, m->shape, ns, s))
-		return nb_op_fail(c, NB_ESHAPE, "attn_mask must broadcast to "
-		                  "the scores [..., %sL = %lld, S = %lld]", hs,
-		                  (long long)s[ns - 2], (long long)s[ns - 1]);
-	if (b && !bcasts_to(b->ndim, b->shape, ns, s))
-		return nb_op_fail(c, NB_ESHAPE, "attn_bias must broadcast to "
-		                  "the scores [..., %sL = %lld, S = %lld]", hs,
-		                  (long long)s[ns - 2], (long long)s[ns - 1]);
-	res->shape[n - 1] = v->shape[n - 1];
-	return NB_OK;
+	nb_status st = masks_fit(c, q, k, H, m, b);
+	if (!st)
+		res->shape[n - 1] = v->shape[n - 1];
+	return st;
+}
+
+/* qkv [..., L, 3 H E] -> [..., L, H E] */
+static nb_status packed_shape(nb_op_ctx *c, nb_result_def *res)
+{
+	const nb_tensor *x = c->in[0];
+	const nb_tensor *m = c->n_in > 1 ? c->in[1] : NULL;
+	const nb_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
+	int64_t H = ((const sdpa_attrs *)c->attrs)->num_heads;
+	int n = x->ndim;
+	if (n < 2 || x->shape[n - 1] % (3 * H))
+		return nb_op_fail(c, NB_ESHAPE, "qkv must be [..., L, 3 H E] "
+		                  "(q, k and v side by side, num_heads H = "
+		                  "%lld), at least rank 2", (long long)H);
+	nb_status st = masks_fit(c, x, x, H, m, b);
+	if (!st)
+		res->shape[n - 1] = x->shape[n - 1] / 3;
+	return st;
 }
 
 /* Offset of batch-head bh's [L, S] block in a tensor seen through the
@@ -215,6 +300,7 @@ typedef struct sdpa_saved {
  *             causal rows read only the columns they see (dp holds
  *             nothing beyond them).
  */
+#define SUM_LANES 8 /* a vector of 8 floats (AVX2), two of 4 (SSE) */
 #define SDPA_KERNELS(T, EXP, LOG)                                            \
 	static void mask_row_##T(T *r, int64_t i, int64_t S,                 \
 	                         const blk_masks *bm)                        \
@@ -242,15 +328,64 @@ typedef struct sdpa_saved {
 		mask_row_##T(r, i, n, bm);                                   \
 		return n;                                                    \
 	}                                                                    \
+	/* rmax: the largest of r[0..n-1], NaNs skipped (-inf if none); \
+	 * rsum: their sum; each in SUM_LANES partial results, so that    \
+	 * they vectorize. */                                                \
+	static inline T rmax_##T(const T *r, int64_t n)                      \
+	{                                                                    \
+		T m[SUM_LANES], mx;                                          \
+		int64_t j = 0;                                               \
+		for (int l = 0; l < SUM_LANES; l++)                          \
+			m[l] = -(T)INFINITY;                                 \
+		for (; j + SUM_LANES <= n; j += SUM_LANES)                   \
+			for (int l = 0; l < SUM_LANES; l++)                  \
+				m[l] = r[j + l] > m[l] ? r[j + l] : m[l];    \
+		for (; j < n; j++)                                           \
+			m[0] = r[j] > m[0] ? r[j] : m[0];                    \
+		mx = m[0];                                                   \
+		for (int l = 1; l < SUM_LANES; l++)                          \
+			mx = m[l] > mx ? m[l] : mx;                          \
+		return mx;                                                   \
+	}                                                                    \
+	static inline T rsum_##T(const T *r, int64_t n)                      \
+	{                                                                    \
+		T a[SUM_LANES] = {0}, sum = 0;                               \
+		int64_t j = 0;                                               \
+		for (; j + SUM_LANES <= n; j += SUM_LANES)                   \
+			for (int l = 0; l < SUM_LANES; l++)                  \
+				a[l] += r[j + l];                            \
+		for (; j < n; j++)                                           \
+			a[0] += r[j];                                        \
+		for (int l = 0; l < SUM_LANES; l++)                          \
+			sum += a[l];                                         \
+		return sum;                                                  \
+	}                                                                    \
+	/* sum_j a[j] b[j], likewise */                                      \
+	static inline T rdot_##T(const T *a, const T *b, int64_t n)          \
+	{                                                                    \
+		T p[SUM_LANES] = {0}, dot = 0;                               \
+		int64_t j = 0;                                               \
+		for (; j + SUM_LANES <= n; j += SUM_LANES)                   \
+			for (int l = 0; l < SUM_LANES; l++)                  \
+				p[l] += a[j + l] * b[j + l];                 \
+		for (; j < n; j++)                                           \
+			p[0] += a[j] * b[j];                                 \
+		for (int l = 0; l < SUM_LANES; l++)                          \
+			dot += p[l];                                         \
+		return dot;                                                  \
+	}                                                                    \
+	NB_VEC_CLONES                                                        \
 	static void fwd_rows_##T(T *s, T *lse, int64_t L, int64_t S,         \
 	                         const blk_masks *bm)                        \
 	{                                                                    \
 		for (int64_t i = 0; i < L; i++) {                            \
-			T *r = s + i * S, mx = -(T)INFINITY, sum = 0;        \
+			T *r = s + i * S, mx, sum;                           \
 			int64_t n = live_##T(r, i, S, bm);                   \
-			/* A NaN score makes the row NaN (not "fully masked"). */ \
-			for (int64_t j = 0; j < n; j++)                      \
-				mx = r[j] > mx || r[j] != r[j] ? r[j] : mx;  \
+			mx = rmax_##T(r, n);                                 \
+			/* A NaN score makes the row NaN (not "fully masked"): \
+			 * exp(NaN - mx) makes the sum NaN, or here mx. */   \
+			for (int64_t j = 0; mx == -(T)INFINITY && j < n; j++) \
+				mx = r[j] != r[j] ? r[j] : mx;               \
 			if (mx == -(T)INFINITY) { /* fully masked */         \
 				for (int64_t j = 0; j < n; j++)              \
 					r[j] = 0;                            \
@@ -259,27 +394,28 @@ typedef struct sdpa_saved {
 			}                                                    \
 			for (int64_t j = 0; j < n; j++)                      \
 				r[j] = EXP(r[j] - mx); /* vectorizes */      \
-			for (int64_t j = 0; j < n; j++)                      \
-				sum += r[j];                                 \
+			sum = rsum_##T(r, n);                                \
 			T inv = 1 / sum;                                     \
 			for (int64_t j = 0; j < n; j++)                      \
 				r[j] *= inv;                                 \
 			lse[i] = mx + LOG(sum);                              \
 		}                                                            \
 	}                                                                    \
+	NB_VEC_CLONES                                                        \
 	static void recompute_##T(T *s, const T *lse, int64_t L, int64_t S,  \
 	                          const blk_masks *bm)                       \
 	{                                                                    \
 		for (int64_t i = 0; i < L; i++) {                            \
-			T *r = s + i * S;                                    \
+			T *r = s + i * S, li = lse[i]; /* r may alias lse: \
+			                                  a copy vectorizes */ \
 			int64_t n = live_##T(r, i, S, bm);                   \
-			if (lse[i] == -(T)INFINITY) {                        \
+			if (li == -(T)INFINITY) {                            \
 				for (int64_t j = 0; j < n; j++)              \
 					r[j] = 0;                            \
 				continue;                                    \
 			}                                                    \
 			for (int64_t j = 0; j < n; j++)                      \
-				r[j] = EXP(r[j] - lse[i]);                   \
+				r[j] = EXP(r[j] - li);                       \
 		}                                                            \
 	}                                                                    \
 	static void apply_keep_##T(T *x, const T *p, const unsigned char *m, \
@@ -288,6 +424,7 @@ typedef struct sdpa_saved {
 		for (size_t i = 0; i < n; i++)                               \
 			x[i] = m[i] ? p[i] * keep : 0;                       \
 	}                                                                    \
+	NB_VEC_CLONES                                                        \
 	static void dscores_##T(T *restrict p, T *restrict dp,               \
 	                        const unsigned char *restrict m, int64_t L,  \
 	                        int64_t S, T keep, bool causal)              \
@@ -300,8 +437,7 @@ typedef struct sdpa_saved {
 				for (int64_t j = 0; j < n; j++)              \
 					dr[j] = mr[j] ? dr[j] * keep : 0;    \
 			}                                                    \
-			for (int64_t j = 0; j < n; j++)                      \
-				dot += dr[j] * pr[j];                        \
+			dot = rdot_##T(dr, pr, n);                           \
 			for (int64_t j = 0; j < n; j++)                      \
 				pr[j] = pr[j] * (dr[j] - dot);               \
 		}                                                            \
@@ -314,8 +450,8 @@ SDPA_KERNELS(double, exp, log)
 static void masks_of(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
                      blk_masks *bm)
 {
-	const nb_tensor *m = c->n_in > 3 ? c->in[3] : NULL;
-	const nb_tensor *b = c->n_in > 4 ? c->in[4] : NULL;
+	const nb_tensor *m = c->n_in > d->im ? c->in[d->im] : NULL;
+	const nb_tensor *b = c->n_in > d->ib ? c->in[d->ib] : NULL;
 	int n = d->nd;
 	memset(bm, 0, sizeof *bm);
 	bm->causal = ((const sdpa_attrs *)c->attrs)->causal;
@@ -335,11 +471,28 @@ static void masks_of(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 }
 
 /* The element offset of batch-head bh's first row in a tensor of n
- * rows of H w columns (its head's columns start there). */
-static size_t head_off(const sdpa_dims *d, size_t bh, int64_t n, int64_t w)
+ * rows of stride ld whose heads of w columns start at column col (its
+ * head's columns start there). */
+static size_t head_off(const sdpa_dims *d, size_t bh, int64_t n, int64_t ld,
+                       int64_t col, int64_t w)
 {
 	size_t b = bh / (size_t)d->H, h = bh % (size_t)d->H;
-	return (b * (size_t)n * (size_t)d->H + h) * (size_t)w;
+	return b * (size_t)(n * ld) + (size_t)col + h * (size_t)w;
+}
+
+/* Batch-head bh's block of q (i = 0), k (1) or v (2) in base, the data
+ * of input d->in[i] or of its gradient. */
+static char *part(const sdpa_dims *d, int i, size_t bh, void *base,
+                  size_t es)
+{
+	int64_t n = i ? d->S : d->L, w = i < 2 ? d->E : d->Ev;
+	return (char *)base + head_off(d, bh, n, d->ld[i], d->col[i], w) * es;
+}
+
+/* Batch-head bh's block of the result (or of its gradient). */
+static char *out_part(const sdpa_dims *d, size_t bh, void *base, size_t es)
+{
+	return (char *)base + head_off(d, bh, d->L, d->H * d->Ev, 0, d->Ev) * es;
 }
 
 /*
@@ -382,28 +535,65 @@ static void zero_unseen(const sdpa_dims *d, char *g, size_t es, int64_t ld,
 		memset(g + (size_t)(j * ld) * es, 0, (size_t)w * es);
 }
 
-/* s = scale q_bh k_bh^T, [L, S], the blocks' parts */
-static void scores(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
-                   char *s)
+/* One product of the op: c = alpha op(a) op(b) + beta c, through
+ * nb__small_sgemm when d->small (each block fits in L1, where BLAS's
+ * packing and zeroing passes cost as much as its kernel), else BLAS.
+ * A product with b^T (tb) passes, for the small path, b's transpose bt
+ * [k, S] made once per batch-head. */
+static void mm(const sdpa_dims *d, nb_dtype dt, bool ta, bool tb, int64_t m,
+               int64_t n, int64_t k, double alpha, const void *a,
+               int64_t lda, const void *b, int64_t ldb, const float *bt,
+               double beta, void *c, int64_t ldc)
 {
-	const nb_tensor *q = c->in[0], *k = c->in[1];
-	size_t es = nb_dtype_size(q->dtype);
-	int64_t ld = d->H * d->E;
-	const char *qb = (const char *)q->data + head_off(d, bh, d->L, d->E) * es;
-	const char *kb = (const char *)k->data + head_off(d, bh, d->S, d->E) * es;
+	if (!d->small)
+		nb__gemm(dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+		         ldc);
+	else
+		nb__small_sgemm(ta, m, n, k, (float)alpha, a, lda,
+		                tb ? bt : b, tb ? d->S : ldb, (float)beta, c,
+		                ldc);
+}
+
+/* bt [w, S] = the batch-head's block [S, w] of x^T, for mm's products
+ * with x^T (nothing to do for BLAS) */
+static void transpose_blk(const sdpa_dims *d, const char *x, int64_t ld,
+                          int64_t w, float *bt)
+{
+	if (d->small)
+		nb__transpose_f32(d->S, w, (const float *)x, ld, bt, d->S);
+}
+
+/* s = scale q_bh k_bh^T, [L, S], the blocks' parts; kt scratch [E, S]
+ * for the small path */
+static void scores(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
+                   char *s, float *kt)
+{
+	nb_dtype dt = c->in[0]->dtype;
+	size_t es = nb_dtype_size(dt);
+	const char *qb = part(d, 0, bh, c->in[d->in[0]]->data, es);
+	const char *kb = part(d, 1, bh, c->in[d->in[1]]->data, es);
+	transpose_blk(d, kb, d->ld[1], d->E, kt);
 	for (int64_t b = 0; b < n_blocks(d); b++) {
 		rblk r = block_at(d, b);
-		nb__gemm(q->dtype, false, true, r.n, r.c, d->E, d->scale,
-		         qb + (size_t)(r.i0 * ld) * es, ld, kb, ld, 0.0,
-		         s + (size_t)(r.i0 * d->S) * es, d->S);
+		mm(d, dt, false, true, r.n, r.c, d->E, d->scale,
+		   qb + (size_t)(r.i0 * d->ld[0]) * es, d->ld[0], kb, d->ld[1],
+		   kt, 0.0, s + (size_t)(r.i0 * d->S) * es, d->S);
 	}
+}
+
+/* The scratch [w, S] for a transposed block (a dummy without the small
+ * path); NULL if out of memory. */
+static float *bt_scratch(nb_op_ctx *c, const sdpa_dims *d, int64_t w)
+{
+	nb_tensor *t = nb_op_scratch(c, NB_F32, 2, (int64_t[]){
+		d->small ? w : 1, d->small ? d->S : 1});
+	return t ? t->data : NULL;
 }
 
 static nb_status sdpa_forward(nb_op_ctx *c)
 {
-	const nb_tensor *v = c->in[2];
 	const sdpa_attrs *a = c->attrs;
-	nb_dtype dt = v->dtype;
+	nb_dtype dt = c->in[0]->dtype;
 	size_t es = nb_dtype_size(dt);
 	sdpa_dims d;
 	dims_of(c, &d);
@@ -411,7 +601,8 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 	size_t off = (sizeof(sdpa_saved) + 63) / 64 * 64;
 	sdpa_saved *sv = nb_op_save(c, off + d.nbh * (size_t)d.L * es);
 	nb_tensor *s = nb_op_scratch(c, dt, 2, (int64_t[]){d.L, d.S});
-	if (!sv || !s)
+	float *kt = bt_scratch(c, &d, d.E);
+	if (!sv || !s || !kt)
 		return NB_ENOMEM;
 	unsigned char *keep = NULL;
 	sv->lse_off = off;
@@ -419,17 +610,17 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 	sv->keep_scale = a->dropout_p < 1 ? 1 / (1 - a->dropout_p) : 0;
 	if (sv->dropout) {
 		sv->rng = *nb_op_rng(c);
-		nb_tensor *kt = nb_op_scratch(c, NB_BOOL, 2,
+		nb_tensor *km = nb_op_scratch(c, NB_BOOL, 2,
 		                              (int64_t[]){d.L, d.S});
-		if (!kt)
+		if (!km)
 			return NB_ENOMEM;
-		keep = kt->data;
+		keep = km->data;
 	}
 	char *lse = (char *)sv + off;
 	for (size_t bh = 0; bh < d.nbh; bh++) {
 		blk_masks bm;
 		masks_of(c, &d, bh, &bm);
-		scores(c, &d, bh, s->data);
+		scores(c, &d, bh, s->data, kt);
 		void *lr = lse + bh * (size_t)d.L * es;
 		if (dt == NB_F32)
 			fwd_rows_float(s->data, lr, d.L, d.S, &bm);
@@ -445,16 +636,15 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 				apply_keep_double(s->data, s->data, keep, blk,
 				                  sv->keep_scale);
 		}
-		int64_t ldv = d.H * d.Ev;
-		char *ob = (char *)c->out->data +
-		           head_off(&d, bh, d.L, d.Ev) * es;
+		int64_t ldo = d.H * d.Ev;
+		char *ob = out_part(&d, bh, c->out->data, es);
+		const char *vb = part(&d, 2, bh, c->in[d.in[2]]->data, es);
 		for (int64_t b = 0; b < n_blocks(&d); b++) {
 			rblk r = block_at(&d, b);
-			nb__gemm(dt, false, false, r.n, d.Ev, r.c, 1.0,
-			         (char *)s->data + (size_t)(r.i0 * d.S) * es, d.S,
-			         (const char *)v->data +
-			         head_off(&d, bh, d.S, d.Ev) * es, ldv, 0.0,
-			         ob + (size_t)(r.i0 * ldv) * es, ldv);
+			mm(&d, dt, false, false, r.n, d.Ev, r.c, 1.0,
+			   (char *)s->data + (size_t)(r.i0 * d.S) * es, d.S, vb,
+			   d.ld[2], NULL, 0.0, ob + (size_t)(r.i0 * ldo) * es,
+			   ldo);
 		}
 	}
 	return NB_OK;
@@ -464,33 +654,35 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 typedef struct bh_ptrs {
 	const char *q, *k, *v, *go;
 	char *dq, *dk, *dv;    /* NULL: not wanted */
-	int64_t ldk, ldv;
+	int64_t ldq, ldk, ldv, ldo;
 	double bq, bk, bv;     /* beta of the first write: 0 when fresh */
+	float *kt, *vt;        /* scratch [E, S], [Ev, S] (small path) */
 } bh_ptrs;
 
 static bh_ptrs ptrs_of(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
                        const nb_tensor *gout, nb_tensor *const *gin)
 {
 	size_t es = nb_dtype_size(c->in[0]->dtype);
-	size_t oq = head_off(d, bh, d->L, d->E) * es;
-	size_t ok = head_off(d, bh, d->S, d->E) * es;
-	size_t ov = head_off(d, bh, d->S, d->Ev) * es;
+	nb_tensor *const *in = c->in;
+	const int *ix = d->in;
 	bh_ptrs p = {
-		.q = (const char *)c->in[0]->data + oq,
-		.k = (const char *)c->in[1]->data + ok,
-		.v = (const char *)c->in[2]->data + ov,
-		.go = (const char *)gout->data + head_off(d, bh, d->L, d->Ev) * es,
-		.dq = gin[0] ? (char *)gin[0]->data + oq : NULL,
-		.dk = gin[1] ? (char *)gin[1]->data + ok : NULL,
-		.dv = gin[2] ? (char *)gin[2]->data + ov : NULL,
-		.ldk = d->H * d->E, .ldv = d->H * d->Ev,
+		.q = part(d, 0, bh, in[ix[0]]->data, es),
+		.k = part(d, 1, bh, in[ix[1]]->data, es),
+		.v = part(d, 2, bh, in[ix[2]]->data, es),
+		.go = out_part(d, bh, gout->data, es),
+		.dq = gin[ix[0]] ? part(d, 0, bh, gin[ix[0]]->data, es) : NULL,
+		.dk = gin[ix[1]] ? part(d, 1, bh, gin[ix[1]]->data, es) : NULL,
+		.dv = gin[ix[2]] ? part(d, 2, bh, gin[ix[2]]->data, es) : NULL,
+		.ldq = d->ld[0], .ldk = d->ld[1], .ldv = d->ld[2],
+		.ldo = d->H * d->Ev,
 		/* beta 0 writes a fresh gradient: dq's rows are written by
 		 * one product each, dk's and dv's first by the last block,
 		 * which sees the most keys (an empty product writes zeros:
 		 * nb__gemm zeroes C when the inner size is 0), and the rows
 		 * no block sees by zero_unseen */
-		.bq = c->fresh & 1 ? 0.0 : 1.0, .bk = c->fresh & 2 ? 0.0 : 1.0,
-		.bv = c->fresh & 4 ? 0.0 : 1.0,
+		.bq = c->fresh & 1u << ix[0] ? 0.0 : 1.0,
+		.bk = c->fresh & 1u << ix[1] ? 0.0 : 1.0,
+		.bv = c->fresh & 1u << ix[2] ? 0.0 : 1.0,
 	};
 	return p;
 }
@@ -503,10 +695,10 @@ static void bwd_dv(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 	int64_t nb = n_blocks(d);
 	for (int64_t b = nb - 1; b >= 0; b--) {
 		rblk r = block_at(d, b);
-		nb__gemm(dt, true, false, r.c, d->Ev, r.n, 1.0,
-		         pv + (size_t)(r.i0 * d->S) * es, d->S,
-		         p->go + (size_t)(r.i0 * p->ldv) * es, p->ldv,
-		         b == nb - 1 ? p->bv : 1.0, p->dv, p->ldv);
+		mm(d, dt, true, false, r.c, d->Ev, r.n, 1.0,
+		   pv + (size_t)(r.i0 * d->S) * es, d->S,
+		   p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo, NULL,
+		   b == nb - 1 ? p->bv : 1.0, p->dv, p->ldv);
 	}
 	if (p->bv == 0.0)
 		zero_unseen(d, p->dv, es, p->ldv, d->Ev);
@@ -517,11 +709,12 @@ static void bwd_dp(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
                    char *dp)
 {
 	size_t es = nb_dtype_size(dt);
+	transpose_blk(d, p->v, p->ldv, d->Ev, p->vt);
 	for (int64_t b = 0; b < n_blocks(d); b++) {
 		rblk r = block_at(d, b);
-		nb__gemm(dt, false, true, r.n, r.c, d->Ev, 1.0,
-		         p->go + (size_t)(r.i0 * p->ldv) * es, p->ldv, p->v,
-		         p->ldv, 0.0, dp + (size_t)(r.i0 * d->S) * es, d->S);
+		mm(d, dt, false, true, r.n, r.c, d->Ev, 1.0,
+		   p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo, p->v, p->ldv,
+		   p->vt, 0.0, dp + (size_t)(r.i0 * d->S) * es, d->S);
 	}
 }
 
@@ -530,36 +723,40 @@ static void bwd_dqk(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
                     const char *ds)
 {
 	size_t es = nb_dtype_size(dt);
-	int64_t nb = n_blocks(d), ld = p->ldk;
+	int64_t nb = n_blocks(d), ldq = p->ldq, ldk = p->ldk;
 	for (int64_t b = nb - 1; b >= 0; b--) {
 		rblk r = block_at(d, b);
 		const char *db = ds + (size_t)(r.i0 * d->S) * es;
 		if (p->dq)
-			nb__gemm(dt, false, false, r.n, d->E, r.c, d->scale, db,
-			         d->S, p->k, ld, p->bq,
-			         p->dq + (size_t)(r.i0 * ld) * es, ld);
+			mm(d, dt, false, false, r.n, d->E, r.c, d->scale, db,
+			   d->S, p->k, ldk, NULL, p->bq,
+			   p->dq + (size_t)(r.i0 * ldq) * es, ldq);
 		if (p->dk)
-			nb__gemm(dt, true, false, r.c, d->E, r.n, d->scale, db,
-			         d->S, p->q + (size_t)(r.i0 * ld) * es, ld,
-			         b == nb - 1 ? p->bk : 1.0, p->dk, ld);
+			mm(d, dt, true, false, r.c, d->E, r.n, d->scale, db,
+			   d->S, p->q + (size_t)(r.i0 * ldq) * es, ldq, NULL,
+			   b == nb - 1 ? p->bk : 1.0, p->dk, ldk);
 	}
 	if (p->dk && p->bk == 0.0)
-		zero_unseen(d, p->dk, es, ld, d->E);
+		zero_unseen(d, p->dk, es, ldk, d->E);
 }
 
 /* One batch-head of backward; p and dp are [L, S] scratch, pd (dropout
- * only) a third, keep the replayed mask or NULL. */
+ * only) a third, keep the replayed mask or NULL, tr the transposes'
+ * scratch (bt_scratch) for k and v. */
 static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
                              const void *lse, void *p, void *dp, void *pd,
                              const unsigned char *keep, double ks,
-                             const nb_tensor *gout, nb_tensor *const *gin)
+                             float *const *tr, const nb_tensor *gout,
+                             nb_tensor *const *gin)
 {
 	nb_dtype dt = c->in[0]->dtype;
 	size_t blk = (size_t)(d->L * d->S);
 	bh_ptrs ptr = ptrs_of(c, d, bh, gout, gin);
+	ptr.kt = tr[0];
+	ptr.vt = tr[1];
 	blk_masks bm;
 	masks_of(c, d, bh, &bm);
-	scores(c, d, bh, p);
+	scores(c, d, bh, p, ptr.kt);
 	if (dt == NB_F32)
 		recompute_float(p, lse, d->L, d->S, &bm);
 	else
@@ -599,7 +796,8 @@ static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
 	nb_tensor *dp = nb_op_scratch(c, dt, 2, shp);
 	nb_tensor *pd = sv->dropout ? nb_op_scratch(c, dt, 2, shp) : NULL;
 	nb_tensor *kt = sv->dropout ? nb_op_scratch(c, NB_BOOL, 2, shp) : NULL;
-	if (!p || !dp || (sv->dropout && (!pd || !kt)))
+	float *tr[2] = {bt_scratch(c, &d, d.E), bt_scratch(c, &d, d.Ev)};
+	if (!p || !dp || (sv->dropout && (!pd || !kt)) || !tr[0] || !tr[1])
 		return NB_ENOMEM;
 	unsigned char *keep = kt ? kt->data : NULL;
 	nb_rng rng = sv->rng; /* replays forward's draws */
@@ -610,7 +808,7 @@ static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
 			                  1 - ((const sdpa_attrs *)c->attrs)->dropout_p);
 		sdpa_backward_bh(c, &d, bh, lse + bh * (size_t)d.L * es, p->data,
 		                 dp->data, pd ? pd->data : NULL, keep,
-		                 sv->keep_scale, gout, gin);
+		                 sv->keep_scale, tr, gout, gin);
 	}
 	return NB_OK;
 }
@@ -659,7 +857,50 @@ static const nb_op sdpa_op = {
 	.test = &sdpa_test,
 };
 
-const nb_op *const nb__attention_ops[] = {&sdpa_op, NULL};
+static const nb_input_def packed_inputs[] = {
+	{.name = "qkv", .doc = "[..., L, 3 H E]: q, k, v side by side"},
+	{.name = "attn_mask", .flags = NB_IN_OPTIONAL | NB_IN_BOOL,
+	 .doc = "bool, broadcast to [..., (H,) L, L]: true where query i may "
+	        "attend to key j"},
+	{.name = "attn_bias", .flags = NB_IN_OPTIONAL | NB_IN_NONDIFF,
+	 .doc = "float, broadcast to [..., (H,) L, L]: added to the scores "
+	        "(-inf excludes)"},
+};
+
+static const nb_op_test packed_test = {
+	.cases = "[2,3,12] [1]- [1]-; "
+	         "[2,3,12] [3,3]b [1]-|causal=1; "
+	         "[2,2,4,9] [1]- [2,1,4,4]c|causal=1 scale=0.7; "
+	         "[2,4,12] [2,1,1,4]b [1]-|num_heads=2; "
+	         "[4,18] [1]- [3,4,4]c|num_heads=3 causal=1; "
+	         "[5,6] [1]- [1]-|causal=1 dropout_p=0.5; "
+	         /* causal in several blocks of rows */
+	         "[18,12] [1]- [1]-|causal=1 num_heads=2",
+};
+
+/* The same kernels as scaled_dot_product_attention, reading q, k and v
+ * where a packed in-projection (x W^T with W = [Wq; Wk; Wv]) leaves
+ * them, and writing their gradients there: self-attention with no
+ * copies into q, k and v and no sum of their gradients back. */
+static const nb_op packed_op = {
+	.version = NB_OP_VERSION,
+	.name = "scaled_dot_product_attention_packed",
+	.kind = NB_KIND_LINALG,
+	.doc = "scaled_dot_product_attention of q, k, v packed side by side "
+	       "in one input [..., L, 3 H E] (self-attention)",
+	.inputs = packed_inputs,
+	.n_inputs = 3,
+	.attrs = sdpa_defs,
+	.n_attrs = (int)(sizeof sdpa_defs / sizeof *sdpa_defs),
+	.attrs_size = sizeof(sdpa_attrs),
+	.flags = NB_OP_RANDOM | NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH,
+	.shape = packed_shape,
+	.forward = sdpa_forward,
+	.backward = sdpa_backward,
+	.test = &packed_test,
+};
+
+const nb_op *const nb__attention_ops[] = {&sdpa_op, &packed_op, NULL};
 
 nb_tensor *nb_scaled_dot_product_attention(nb_graph *g, nb_tensor *q,
                                            nb_tensor *k, nb_tensor *v,
@@ -672,4 +913,18 @@ nb_tensor *nb_scaled_dot_product_attention(nb_graph *g, nb_tensor *q,
 	                .scale = scale, .num_heads = num_heads};
 	return nb_apply(g, &sdpa_op, 5,
 	                (nb_tensor *[]){q, k, v, attn_mask, attn_bias}, &a);
+}
+
+nb_tensor *nb_scaled_dot_product_attention_packed(nb_graph *g, nb_tensor *qkv,
+                                                  nb_tensor *attn_mask,
+                                                  nb_tensor *attn_bias,
+                                                  bool causal,
+                                                  double dropout_p,
+                                                  double scale,
+                                                  int64_t num_heads)
+{
+	sdpa_attrs a = {.causal = causal, .dropout_p = dropout_p,
+	                .scale = scale, .num_heads = num_heads};
+	return nb_apply(g, &packed_op, 3,
+	                (nb_tensor *[]){qkv, attn_mask, attn_bias}, &a);
 }

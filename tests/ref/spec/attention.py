@@ -105,3 +105,41 @@ CASES = [
           M([2, 1, 1, 4], [1, 1, 1, 0, 0, 1, 1, 1]), None],
          name="sdpa-heads-key-padding"),
 ]
+
+
+def packed(h=1, causal=False, scale=0.0):
+    """scaled_dot_product_attention_packed: q, k, v side by side in the
+    last axis of one input, [..., L, 3 h e]."""
+    inner = heads(h, causal, scale)
+
+    def fn(qkv, mask=None, bias=None):
+        q, k, v = qkv.chunk(3, -1)
+        return inner(q, k, v, mask, bias)
+    return fn
+
+
+PACKED = "scaled_dot_product_attention_packed"
+CASES += [
+    case(PACKED, "", packed(), [T([2, 3, 12]), None, None],
+         name="sdpa-packed"),
+    case(PACKED, "num_heads=2 causal=1", packed(2, causal=True),
+         [T([2, 5, 12]), None, None], name="sdpa-packed-heads-causal"),
+    case(PACKED, "num_heads=2", packed(2),
+         [T([2, 4, 12]), M([2, 1, 1, 4], [1, 1, 1, 0, 0, 1, 1, 1]), None],
+         name="sdpa-packed-key-padding"),
+    case(PACKED, "num_heads=3 causal=1 scale=0.5",
+         packed(3, causal=True, scale=0.5),
+         [T([4, 18]), None, T([3, 4, 4], grad=False)],
+         name="sdpa-packed-causal-bias"),
+    # causal over several blocks of 16 query rows
+    case(PACKED, "causal=1 num_heads=2", packed(2, causal=True),
+         [T([2, 40, 12]), None, None], name="sdpa-packed-causal-long"),
+]
+# float32 blocks through lib/ops/small_gemm.c: tiles of 4 rows and 16
+# and 8 columns with remainders of each, and the transposed reads
+CASES += [
+    case(OP, "", sdpa(), [T([2, 7, 20]), T([2, 27, 20]), T([2, 27, 11]),
+                          None, None], name="sdpa-tiles"),
+    case(PACKED, "num_heads=2 causal=1", packed(2, causal=True),
+         [T([2, 37, 72]), None, None], name="sdpa-packed-tiles"),
+]

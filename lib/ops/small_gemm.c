@@ -1,0 +1,132 @@
+/*
+ * small_gemm.c - float products of L1-sized blocks (small_gemm.h).
+ *
+ * The fused attention multiplies, per batch-head, blocks like
+ * [16, 64] x [64, 32]: BLAS's sgemm then spends as long packing its
+ * operands and zeroing c for beta 0 as in its kernel.  Here b is read
+ * in place (it is [k, n] row-major already, or transposed once by the
+ * caller) and each 4 x 16 tile of c is summed in registers over all of
+ * k, then written once: no packing, no zeroing pass.
+ *
+ * GCC's vector extensions spell the tile: 8 floats, one AVX2 register
+ * (two SSE ones in the baseline build).  The AVX2 clone uses FMA
+ * (x86-64-v3), as BLAS does; sums run over k in order.
+ */
+#include "config.h"
+#include "small_gemm.h"
+
+#if defined(HAVE_AVX2_TARGET) && defined(__GNUC__) && !defined(__clang__)
+#define GEMM_CLONES                                                          \
+	__attribute__((target_clones("arch=x86-64-v3", "default"),         \
+	               optimize("fp-contract=fast")))
+#else
+#define GEMM_CLONES
+#endif
+
+/* 8 floats; may_alias and aligned(4): loads and stores at any float */
+typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+#define MR 4 /* rows of a tile */
+
+/* Rows [0, mr) and columns [0, 8 nv) of c from a (its row r at a + r
+ * lda, or column r at a + r with ta) and b. */
+static inline __attribute__((always_inline)) void
+tile(bool ta, int mr, int nv, int64_t k, float alpha, const float *a,
+     int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+     int64_t ldc)
+{
+	v8 acc[MR][2];
+	/* unrolled, so that acc lives in registers */
+#pragma GCC unroll 4
+	for (int r = 0; r < mr; r++)
+#pragma GCC unroll 2
+		for (int v = 0; v < nv; v++)
+			acc[r][v] = (v8){0};
+	for (int64_t p = 0; p < k; p++) {
+		const float *bp = b + p * ldb;
+		v8 b0 = *(const v8 *)bp;
+		v8 b1 = nv > 1 ? *(const v8 *)(bp + 8) : b0;
+#pragma GCC unroll 4
+		for (int r = 0; r < mr; r++) {
+			float x = ta ? a[p * lda + r] : a[r * lda + p];
+			acc[r][0] += x * b0;
+			if (nv > 1)
+				acc[r][1] += x * b1;
+		}
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < mr; r++)
+#pragma GCC unroll 2
+		for (int v = 0; v < nv; v++) {
+			v8 *cp = (v8 *)(c + r * ldc + 8 * v);
+			*cp = beta == 0 ? alpha * acc[r][v]
+			                : alpha * acc[r][v] + beta * *cp;
+		}
+}
+
+/* Columns [j0, n) of c, fewer than 8, one element at a time. */
+static void edge_cols(bool ta, int64_t m, int64_t j0, int64_t n, int64_t k,
+                      float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float beta, float *c,
+                      int64_t ldc)
+{
+	for (int64_t i = 0; i < m; i++)
+		for (int64_t j = j0; j < n; j++) {
+			float s = 0;
+			for (int64_t p = 0; p < k; p++)
+				s += (ta ? a[p * lda + i] : a[i * lda + p]) *
+				     b[p * ldb + j];
+			float *cp = c + i * ldc + j;
+			*cp = beta == 0 ? alpha * s : alpha * s + beta * *cp;
+		}
+}
+
+/* The tiles of columns [j, j + 8 nv), all rows. */
+static inline __attribute__((always_inline)) void
+panel(bool ta, int nv, int64_t m, int64_t j, int64_t k, float alpha,
+      const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+      float *c, int64_t ldc)
+{
+	int64_t i = 0;
+	/* a's rows r are a + r lda, or its columns a + r with ta */
+	int64_t step = ta ? 1 : lda;
+	for (; i + MR <= m; i += MR)
+		tile(ta, MR, nv, k, alpha, a + i * step, lda, b + j, ldb, beta,
+		     c + i * ldc + j, ldc);
+	for (; i < m; i++)
+		tile(ta, 1, nv, k, alpha, a + i * step, lda, b + j, ldb, beta,
+		     c + i * ldc + j, ldc);
+}
+
+static inline __attribute__((always_inline)) void
+gemm(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+     int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+     int64_t ldc)
+{
+	int64_t j = 0;
+	for (; j + 16 <= n; j += 16)
+		panel(ta, 2, m, j, k, alpha, a, lda, b, ldb, beta, c, ldc);
+	for (; j + 8 <= n; j += 8)
+		panel(ta, 1, m, j, k, alpha, a, lda, b, ldb, beta, c, ldc);
+	if (j < n)
+		edge_cols(ta, m, j, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+GEMM_CLONES
+void nb__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b,
+                     int64_t ldb, float beta, float *c, int64_t ldc)
+{
+	if (ta)
+		gemm(true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+	else
+		gemm(false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void nb__transpose_f32(int64_t n, int64_t k, const float *x, int64_t ldx,
+                       float *t, int64_t ldt)
+{
+	for (int64_t p = 0; p < k; p++)
+		for (int64_t j = 0; j < n; j++)
+			t[p * ldt + j] = x[j * ldx + p];
+}
