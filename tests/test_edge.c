@@ -389,6 +389,14 @@ static const struct tolerated {
 	 "causally hidden keys", "sdpa-causal"},
 	{"scaled_dot_product_attention", -1, NULL, "gradient", NULL,
 	 "causally hidden keys", "sdpa-heads-causal-bias"},
+	{"scaled_dot_product_attention_packed", -1, NULL, "gradient", NULL,
+	 "masked keys", "sdpa-packed-key-padding"},
+	{"scaled_dot_product_attention_packed", -1, NULL, "gradient", NULL,
+	 "causally hidden keys", "sdpa-packed-heads-causal"},
+	{"scaled_dot_product_attention_packed", -1, NULL, "gradient", NULL,
+	 "causally hidden keys", "sdpa-packed-causal"},
+	{"scaled_dot_product_attention_packed", -1, NULL, "gradient", NULL,
+	 "causally hidden keys", "sdpa-packed-tiles"},
 	/* With a mask, padding or causality, the keys a query cannot see
 	 * take no part in nabla's fused kernel (the causal blocks are not
 	 * even computed, as in PyTorch 2's fused kernels), while PyTorch's
@@ -398,7 +406,9 @@ static const struct tolerated {
 	 * already non-finite gradients of q, k and v are NaN differs around
 	 * the masked positions.  The outputs agree in every variant, and the
 	 * gradients agree in every variant of the cases without masks (sdpa,
-	 * sdpa-scale, sdpa-heads, sdpa-bias, sdpa-2d-ev). */
+	 * sdpa-scale, sdpa-heads, sdpa-bias, sdpa-2d-ev, sdpa-tiles,
+	 * sdpa-packed).  The packed op (q, k, v in one tensor) shares the
+	 * kernels, so its masked and causal cases differ the same way. */
 };
 
 static bool is_tolerated(json_t *c, json_t *var, const char *tensor)
