@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#ifdef NB_OMP_PASSIVE
+#include "omp_passive.h"
+#endif
 
 static const cli_cmd cmds[] = {
 	{"ops", "list the registered ops", cmd_ops},

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <nabla/nabla.h>
 #include "config.h"
+#include "omp_passive.h" /* as the nabla program */
 #ifdef HAVE_CBLAS
 #include <cblas.h>
 #endif
