@@ -785,6 +785,11 @@ int main(int argc, char **argv)
 	double *cpu = calloc((size_t)reps, sizeof *cpu);
 	if (!t || !cpu)
 		return 1;
+	/* Touched now, so that the resident set over a run (--rss-every)
+	 * does not count their pages coming in step by step (not 0: a
+	 * compiler may take calloc's zero pages as already written). */
+	for (int i = 0; i < reps; i++)
+		t[i] = cpu[i] = -1;
 	for (int i = 0; i < warmup; i++)
 		if (run_step(b))
 			return 1;

@@ -12,6 +12,7 @@ OPENBLAS_NUM_THREADS to N as well when calling it (run.sh does):
 torch.set_num_threads alone leaves BLAS's own threads at their default.
 """
 import argparse
+import array
 import json
 import resource
 import statistics
@@ -267,19 +268,22 @@ def main():
     step = WORKLOADS[a.workload]()
     for _ in range(a.warmup):
         run_step(step)
-    times, cpu = [], []
-    for _ in range(a.reps):
+    # Arrays of doubles filled in place: a list of float objects would
+    # grow the resident set step by step (--rss-every).
+    times, cpu = array.array("d", [0.0]) * a.reps, \
+        array.array("d", [0.0]) * a.reps
+    for i in range(a.reps):
         t0, c0 = time.perf_counter(), time.process_time()
         run_step(step)
-        times.append((time.perf_counter() - t0) * 1e3)
-        cpu.append((time.process_time() - c0) * 1e3)
+        times[i] = (time.perf_counter() - t0) * 1e3
+        cpu[i] = (time.process_time() - c0) * 1e3
     if a.rss_every and (not RSS or RSS[-1][0] != STEPS[0]):
         with open("/proc/self/statm") as f:  # and the last step's
             RSS.append([STEPS[0], int(f.read().split()[1]) * PAGE_KB])
     extra = {"steps": STEPS[0], "rss_kb": RSS} if a.rss_every else {}
     print(json.dumps({
         "engine": "torch", "workload": a.workload, "threads": a.threads,
-        "reps": a.reps, "times_ms": times,
+        "reps": a.reps, "times_ms": list(times),
         "median_ms": statistics.median(times),
         "min_ms": min(times), "max_ms": max(times),
         "cpu_median_ms": statistics.median(cpu), "cpu_min_ms": min(cpu),
