@@ -4,7 +4,10 @@
  * A step allocates from the head chunk and chains a larger one when it
  * runs out.  Rewinding frees the chain and keeps one chunk as large as
  * the whole chain was, so after the first (warm-up) step a loop of equal
- * steps allocates from a single chunk and never calls malloc.
+ * steps allocates from a single chunk and never calls malloc.  A graph's
+ * temp arena is also popped, as a stack, after each op call that took
+ * scratch from it, and rewound when a pop empties a chain; its one
+ * chunk's pages, once touched, stay resident for the next calls.
  */
 #include "internal.h"
 
@@ -44,7 +47,16 @@ void *nb__arena_alloc_raw(nb_arena *a, size_t n)
 		nb__chunk *nc = chunk_new(size);
 		if (!nc)
 			return NULL;
-		nc->next = c;
+		/* An empty head (popped, or just rewound) holds nothing: the
+		 * larger chunk replaces it rather than chaining, so that the
+		 * first step's temp arena does not keep every size it saw. */
+		if (c && !c->used) {
+			nc->next = c->next;
+			a->total -= c->size;
+			nb__free(c);
+		} else {
+			nc->next = c;
+		}
 		a->head = nc;
 		a->total += size;
 		c = nc;
@@ -79,6 +91,26 @@ void nb__arena_rewind(nb_arena *a)
 	a->head = chunk_new(total);
 	if (a->head)
 		a->total = total;
+}
+
+void nb__arena_pop(nb_arena *a, void *p)
+{
+	unsigned char *q = p;
+	for (nb__chunk *c = a->head; c; c = c->next) {
+		unsigned char *base = chunk_base(c);
+		if (q >= base && q < base + c->size) {
+			if (q < base + c->used)
+				c->used = (size_t)(q - base);
+			/* All given back, over more than one chunk (a first
+			 * step): one chunk as large from here on, so that the
+			 * calls to come touch one chunk's pages, not each. */
+			if (!c->used && !c->next && c != a->head)
+				nb__arena_rewind(a);
+			return;
+		}
+		/* chained after p's block: all of it was taken after p */
+		c->used = 0;
+	}
 }
 
 void nb__arena_free(nb_arena *a)

@@ -46,6 +46,19 @@ nb_tensor *nb_op_scratch(nb_op_ctx *c, nb_dtype dt, int ndim,
 	return nb__graph_new_tensor(c->g, dt, ndim, shape);
 }
 
+void *nb__op_temp(nb_op_ctx *c, size_t n)
+{
+	return c && c->g ? nb__arena_alloc_raw(&c->g->temp, n) : nb__malloc(n);
+}
+
+void nb__op_temp_free(nb_op_ctx *c, void *p)
+{
+	if (p && c && c->g)
+		nb__arena_pop(&c->g->temp, p);
+	else
+		nb__free(p);
+}
+
 bool nb_op_training(const nb_op_ctx *c) { return c && c->g->training; }
 nb_rng *nb_op_rng(nb_op_ctx *c) { return c ? &c->g->rng : NULL; }
 

@@ -36,6 +36,7 @@ void nb_graph_free(nb_graph *g)
 	nb__arena_free(&g->data);
 	nb__arena_free(&g->meta[0]);
 	nb__arena_free(&g->meta[1]);
+	nb__arena_free(&g->temp);
 	nb__free(g->tape);
 	nb__free(g);
 }
@@ -47,6 +48,7 @@ void nb_graph_reset(nb_graph *g)
 	g->gen++;
 	nb__arena_rewind(&g->data);
 	nb__arena_rewind(&g->meta[g->gen & 1]);
+	nb__arena_rewind(&g->temp);
 	g->n_nodes = 0;
 	g->gfree = NULL;
 	g->scope = "";
@@ -126,7 +128,7 @@ size_t nb_graph_bytes(const nb_graph *g)
 	if (!g)
 		return 0;
 	return g->data.total + g->meta[0].total + g->meta[1].total +
-	       g->cap_nodes * sizeof *g->tape + sizeof *g;
+	       g->temp.total + g->cap_nodes * sizeof *g->tape + sizeof *g;
 }
 
 size_t nb_graph_bytes_used(const nb_graph *g)

@@ -44,6 +44,10 @@ void *nb__arena_alloc_raw(nb_arena *a, size_t n); /* not zeroed */
 /* Keeps one chunk as large as all were (so a steady loop stops growing). */
 void nb__arena_rewind(nb_arena *a);
 void nb__arena_free(nb_arena *a);
+/* Gives back p (from nb__arena_alloc_raw) and every block allocated
+ * after it, as a stack: an op's per-call scratch.  p already given back
+ * (its block's start at or past the chunk's use) is a no-op. */
+void nb__arena_pop(nb_arena *a, void *p);
 
 /* ---- rng.c ---- */
 /*
@@ -113,6 +117,7 @@ typedef struct nb_node {
 struct nb_graph {
 	nb_arena data;          /* tensor data, saved state, gradients */
 	nb_arena meta[2];       /* headers and nodes; alternate by generation */
+	nb_arena temp;          /* ops' per-call scratch (nb__op_temp) */
 	nb_node **tape;
 	size_t n_nodes, cap_nodes;
 	uint64_t gen;
@@ -138,6 +143,17 @@ nb_tensor *nb__graph_new_tensor(nb_graph *g, nb_dtype dt, int ndim,
 nb_tensor *nb__graph_new_tensor_raw(nb_graph *g, nb_dtype dt, int ndim,
                                     const int64_t *shape);
 void *nb__graph_alloc(nb_graph *g, size_t n);      /* data arena */
+/*
+ * Scratch for the length of one op call (im2col's columns, oneDNN's
+ * buffers), 64-aligned, not zeroed: from the graph's temp arena, kept
+ * from step to step, so a loop of equal steps does not malloc (malloc
+ * and free when c or c->g is NULL).  nb__op_temp_free gives p back with
+ * every block taken after it, so once all are done with they may be
+ * given back in any order; all must be before the op returns.  NULL: out
+ * of memory (nothing recorded).
+ */
+void *nb__op_temp(nb_op_ctx *c, size_t n);
+void nb__op_temp_free(nb_op_ctx *c, void *p);
 void *nb__graph_meta_alloc(nb_graph *g, size_t n); /* current meta arena */
 /* Room on the tape for one more node (NB_ENOMEM, recorded on g); after
  * it nb__graph_push_node appends a node without allocating (unless

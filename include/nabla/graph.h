@@ -13,7 +13,8 @@
  *     if (!y) fprintf(stderr, "%s\n", nb_graph_errmsg(g));
  * is checked once at the end.  The library never prints.
  *
- * Memory: a graph's tensors, nodes and saved state come from arenas that
+ * Memory: a graph's tensors, nodes and saved state, and its ops' scratch
+ * (convolution columns, oneDNN's buffers), come from arenas that
  * nb_graph_reset() rewinds, so a training loop of forward / backward /
  * reset steps runs in constant memory with no malloc per op once warm.
  *

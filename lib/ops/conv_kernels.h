@@ -151,10 +151,10 @@ static T *FN(conv_buffers)(nb_op_ctx *c, const geom *q, size_t B, T **mat)
 		           "in memory");
 		return NULL;
 	}
-	T *col = nb__malloc(ncol ? ncol : 1);
-	*mat = col ? nb__malloc(nmat ? nmat : 1) : NULL;
+	T *col = nb__op_temp(c, ncol ? ncol : 1);
+	*mat = col ? nb__op_temp(c, nmat ? nmat : 1) : NULL;
 	if (!*mat) {
-		nb__free(col);
+		nb__op_temp_free(c, col);
 		nb_op_fail(c, NB_ENOMEM, "out of memory for the columns (%zu "
 		           "bytes)", ncol + nmat);
 		return NULL;
@@ -193,8 +193,8 @@ static nb_status FN(conv_forward)(nb_op_ctx *c, const geom *q, nb_dtype dt,
 			         (int64_t)j.ld);
 		nb__parallel_for(nb, grain, W, FN(scatter_range), &j);
 	}
-	nb__free(col);
-	nb__free(mat);
+	nb__op_temp_free(c, col);
+	nb__op_temp_free(c, mat);
 	return NB_OK;
 }
 
@@ -261,8 +261,8 @@ static nb_status FN(conv_backward)(nb_op_ctx *c, const geom *q, nb_dtype dt,
 			nb__parallel_for(nb, grain, W, FN(col2im_range), &j);
 		}
 	}
-	nb__free(col);
-	nb__free(mat);
+	nb__op_temp_free(c, col);
+	nb__op_temp_free(c, mat);
 	return NB_OK;
 }
 

@@ -22,7 +22,8 @@
  * static objects exist, so it runs before they go).
  *
  * Scratch memory (the scratchpad, in oneDNN's "user" mode, and the
- * blocked copies) is the caller's, taken from nb__malloc per call: two
+ * blocked copies) is the caller's, taken per call from the graph's temp
+ * arena (nb__op_temp, so that a loop of steps does not malloc): two
  * graphs on two threads can run the same plan at once, and a failed
  * allocation is NB_ENOMEM like any other.  oneDNN writes its results;
  * nabla's backward adds, so the gradients are computed into scratch
@@ -472,10 +473,10 @@ static nb_status execute(nb_op_ctx *c, enum dir d, bool bias,
 		return NB_OK;
 	}
 	size_t total = p->scratch;
-	bool ok = !p->scratch || (scratch = nb__malloc(p->scratch));
+	bool ok = !p->scratch || (scratch = nb__op_temp(c, p->scratch));
 	for (int k = 0; ok && k < N_DATA; k++) {
 		total += p->bytes[k];
-		ok = !p->reorder[k] || (buf[k] = nb__malloc(p->bytes[k]));
+		ok = !p->reorder[k] || (buf[k] = nb__op_temp(c, p->bytes[k]));
 	}
 	if (!ok)
 		st = nb_op_fail(c, NB_ENOMEM, "out of memory for oneDNN's "
@@ -484,8 +485,8 @@ static nb_status execute(nb_op_ctx *c, enum dir d, bool bias,
 		st = nb_op_fail(c, NB_EINVAL, "oneDNN failed to run the "
 		                "convolution");
 	for (int k = 0; k < N_DATA; k++)
-		nb__free(buf[k]);
-	nb__free(scratch);
+		nb__op_temp_free(c, buf[k]);
+	nb__op_temp_free(c, scratch);
 	put(p, slot);
 	return st;
 }
@@ -547,7 +548,7 @@ static nb_status backward_data(nb_op_ctx *c, const nb__conv_geom *q,
                                bool fresh, bool *declined)
 {
 	size_t n = (size_t)(q->N * q->C * q->H * q->W);
-	float *t = fresh ? dx : nb__malloc(n * sizeof *t);
+	float *t = fresh ? dx : nb__op_temp(c, n * sizeof *t);
 	if (!t)
 		return nb_op_fail(c, NB_ENOMEM, "out of memory for the input "
 		                  "gradient (%zu bytes)", n * sizeof *t);
@@ -558,7 +559,7 @@ static nb_status backward_data(nb_op_ctx *c, const nb__conv_geom *q,
 	if (t != dx) {
 		if (!st && !*declined)
 			add_to(dx, t, n);
-		nb__free(t);
+		nb__op_temp_free(c, t);
 	}
 	return st;
 }
@@ -572,7 +573,7 @@ static nb_status backward_weights(nb_op_ctx *c, const nb__conv_geom *q,
 {
 	size_t nw = (size_t)(q->O * (q->C / q->G) * q->KH * q->KW);
 	size_t nb = db ? (size_t)q->O : 0;
-	float *t = nb__malloc((nw + nb) * sizeof *t);
+	float *t = nb__op_temp(c, (nw + nb) * sizeof *t);
 	if (!t)
 		return nb_op_fail(c, NB_ENOMEM, "out of memory for the weight "
 		                  "gradient (%zu bytes)", (nw + nb) * sizeof *t);
@@ -587,7 +588,7 @@ static nb_status backward_weights(nb_op_ctx *c, const nb__conv_geom *q,
 		if (db)
 			add_to(db, t + nw, nb);
 	}
-	nb__free(t);
+	nb__op_temp_free(c, t);
 	return st;
 }
 

@@ -147,7 +147,7 @@ static size_t slabs(const nb_op_ctx *c, size_t *inner)
 
 static nb_status join_forward(nb_op_ctx *c)
 {
-	size_t *inner = nb__malloc(sizeof(size_t) * (size_t)c->n_in);
+	size_t *inner = nb__op_temp(c, sizeof(size_t) * (size_t)c->n_in);
 	if (!inner)
 		return nb_op_fail(c, NB_ENOMEM, "out of memory");
 	size_t es = nb_dtype_size(c->out->dtype), outer = slabs(c, inner);
@@ -160,7 +160,7 @@ static nb_status join_forward(nb_op_ctx *c)
 			memcpy(dst, (const char *)c->in[i]->data + o * n, n);
 			dst += n;
 		}
-	nb__free(inner);
+	nb__op_temp_free(c, inner);
 	return NB_OK;
 }
 
@@ -188,7 +188,7 @@ static void add_slab(nb_dtype dt, void *dst, size_t at, const void *src,
 static nb_status join_backward(nb_op_ctx *c, const nb_tensor *gout,
                                nb_tensor *const *gin)
 {
-	size_t *inner = nb__malloc(sizeof(size_t) * (size_t)c->n_in);
+	size_t *inner = nb__op_temp(c, sizeof(size_t) * (size_t)c->n_in);
 	if (!inner)
 		return nb_op_fail(c, NB_ENOMEM, "out of memory");
 	size_t outer = slabs(c, inner), at = 0;
@@ -199,7 +199,7 @@ static nb_status join_backward(nb_op_ctx *c, const nb_tensor *gout,
 				         gout->data, at, inner[i]);
 			at += inner[i];
 		}
-	nb__free(inner);
+	nb__op_temp_free(c, inner);
 	return NB_OK;
 }
 

@@ -100,7 +100,7 @@ static int64_t pad_source(int mode, int64_t o, int64_t n, int64_t l)
 /*
  * For each axis k of the output, map[k][o] = the input offset (index
  * times stride) that output index o reads, or -1.  One allocation,
- * freed with nb__free(map[0]); NB_ENOMEM recorded.
+ * given back with nb__op_temp_free(c, map[0]); NB_ENOMEM recorded.
  */
 static nb_status pad_maps(nb_op_ctx *c, const nb_tensor *out, int64_t **map)
 {
@@ -110,7 +110,7 @@ static nb_status pad_maps(nb_op_ctx *c, const nb_tensor *out, int64_t **map)
 	size_t total = 1;
 	for (int k = 0; k < out->ndim; k++)
 		total += (size_t)out->shape[k];
-	int64_t *m = nb__malloc(total * sizeof *m);
+	int64_t *m = nb__op_temp(c, total * sizeof *m);
 	if (!m)
 		return nb_op_fail(c, NB_ENOMEM, "out of memory for the index "
 		                  "maps");
@@ -198,7 +198,7 @@ static nb_status pad_forward(nb_op_ctx *c)
 		pad_copy_uint8_t(c->out, map, x, y, &fill.b);
 		break;
 	}
-	nb__free(map[0]);
+	nb__op_temp_free(c, map[0]);
 	return NB_OK;
 }
 
@@ -224,7 +224,7 @@ static nb_status pad_backward(nb_op_ctx *c, const nb_tensor *gout,
 		pad_back_float(gout, map, gout->data, gin[0]->data);
 	else
 		pad_back_double(gout, map, gout->data, gin[0]->data);
-	nb__free(map[0]);
+	nb__op_temp_free(c, map[0]);
 	return NB_OK;
 }
 

@@ -2,17 +2,24 @@
  * nabla_bench.c - the nabla side of the benchmark suite (doc/performance.md).
  *
  *   nabla-bench WORKLOAD [--threads N] [--reps R] [--warmup W]
+ *                        [--rss-every K]
  *
  * Runs one workload: a setup, then W untimed and R timed iterations, and
  * prints one JSON line: median, min and max milliseconds per iteration
  * and the peak resident set.  tools/bench/torch_bench.py runs the same
- * workloads in PyTorch and tools/bench/run.sh runs both and prints ratios.
+ * workloads in PyTorch and tools/bench/run.sh runs both and prints
+ * ratios.  --rss-every K adds "rss_kb", the resident set after training
+ * steps 1, 10, 100, 1000, ..., every K-th and the last, warm-up
+ * included (tools/bench/memory.sh): a training step is one optimizer
+ * step (one batch; fmnist's iteration is an epoch of 469), or one
+ * iteration for the workloads without an optimizer.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <nabla/nabla.h>
 #include "config.h"
@@ -99,6 +106,37 @@ static int sgd(double lr, double momentum)
 
 static size_t graph_used_max; /* the largest step's working set */
 
+/* --rss-every: the training steps so far and the samples taken. */
+static long steps, rss_every;
+static long rss_step[256], rss_kb[256];
+static int n_rss;
+
+/* The resident set now, from /proc/self/statm (getrusage has only the
+ * peak); -1 where there is no /proc. */
+static long rss_now_kb(void)
+{
+	long size, resident = -1;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* One training step done: sample at 1, 10, 100, ... and every K. */
+static void step_done(void)
+{
+	long s = ++steps, p = 1;
+	while (p * 10 <= s)
+		p *= 10;
+	if (!rss_every || n_rss >= 255 || (s != p && s % rss_every))
+		return;
+	rss_step[n_rss] = s;
+	rss_kb[n_rss++] = rss_now_kb();
+}
+
 /* backward + optimizer step + reset: the end of every training step. */
 static int finish(nb_tensor *loss)
 {
@@ -110,6 +148,7 @@ static int finish(nb_tensor *loss)
 		return fail("optimizer step");
 	nb_optim_zero_grad(opt, false);
 	nb_graph_reset(g);
+	step_done();
 	return 0;
 }
 
@@ -701,6 +740,18 @@ static int cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* One iteration; one training step too when it made none (no
+ * optimizer: conv, the norms). */
+static int run_step(const bench *b)
+{
+	long before = steps;
+	if (b->step())
+		return 1;
+	if (steps == before)
+		step_done();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int reps = 20, warmup = 3, threads = 1;
@@ -712,14 +763,16 @@ int main(int argc, char **argv)
 			warmup = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			threads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--rss-every") && i + 1 < argc)
+			rss_every = atol(argv[++i]);
 		else
 			for (size_t k = 0; k < sizeof benches / sizeof *benches; k++)
 				if (!strcmp(argv[i], benches[k].name))
 					b = &benches[k];
 	}
-	if (!b || reps < 1 || warmup < 0 || threads < 1) {
+	if (!b || reps < 1 || warmup < 0 || threads < 1 || rss_every < 0) {
 		fprintf(stderr, "usage: nabla-bench WORKLOAD [--threads N] "
-		        "[--reps R] [--warmup W]\nworkloads:");
+		        "[--reps R] [--warmup W] [--rss-every K]\nworkloads:");
 		for (size_t k = 0; k < sizeof benches / sizeof *benches; k++)
 			fprintf(stderr, " %s", benches[k].name);
 		fprintf(stderr, "\n");
@@ -733,15 +786,25 @@ int main(int argc, char **argv)
 	double *cpu = calloc((size_t)reps, sizeof *cpu);
 	if (!t || !cpu)
 		return 1;
+	/* Touched now, so that the resident set over a run (--rss-every)
+	 * does not count their pages coming in step by step (not 0: a
+	 * compiler may take calloc's zero pages as already written). */
+	for (int i = 0; i < reps; i++)
+		t[i] = cpu[i] = -1;
 	for (int i = 0; i < warmup; i++)
-		if (b->step())
+		if (run_step(b))
 			return 1;
 	for (int i = 0; i < reps; i++) {
 		double t0 = now_ms(), c0 = cpu_ms();
-		if (b->step())
+		if (run_step(b))
 			return 1;
 		t[i] = now_ms() - t0;
 		cpu[i] = cpu_ms() - c0;
+	}
+	/* and the last step's, whatever K */
+	if (rss_every && (!n_rss || rss_step[n_rss - 1] != steps)) {
+		rss_step[n_rss] = steps;
+		rss_kb[n_rss++] = rss_now_kb();
 	}
 	b->teardown();
 	/* Every time, in run order: run.sh pools them over its rounds. */
@@ -755,9 +818,17 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	printf("], \"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
 	       "\"cpu_median_ms\": %.4f, \"cpu_min_ms\": %.4f, "
-	       "\"flops\": %.0f, \"peak_rss_kb\": %ld, \"graph_kb\": %zu}\n",
+	       "\"flops\": %.0f, \"peak_rss_kb\": %ld, \"graph_kb\": %zu",
 	       t[reps / 2], t[0], t[reps - 1], cpu[reps / 2], cpu[0],
 	       b->flops ? b->flops() : 0.0, ru.ru_maxrss, graph_used_max / 1024);
+	if (rss_every) {
+		printf(", \"steps\": %ld, \"rss_kb\": [", steps);
+		for (int i = 0; i < n_rss; i++)
+			printf(i ? ", [%ld, %ld]" : "[%ld, %ld]", rss_step[i],
+			       rss_kb[i]);
+		printf("]");
+	}
+	printf("}\n");
 	free(t);
 	free(cpu);
 	return fflush(stdout) || ferror(stdout) ? 1 : 0;

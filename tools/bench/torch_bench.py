@@ -3,12 +3,16 @@
 the same shapes, initialisation scheme, loss and optimizer.
 
     torch_bench.py WORKLOAD [--threads N] [--reps R] [--warmup W]
+                   [--rss-every K]
 
-Prints one JSON line like nabla-bench.  Set OMP_NUM_THREADS and
+Prints one JSON line like nabla-bench, with "rss_kb" under --rss-every
+as nabla-bench's (the resident set after training steps 1, 10, 100, ...,
+every K-th and the last; a training step is one optimizer step).  Set OMP_NUM_THREADS and
 OPENBLAS_NUM_THREADS to N as well when calling it (run.sh does):
 torch.set_num_threads alone leaves BLAS's own threads at their default.
 """
 import argparse
+import array
 import json
 import resource
 import statistics
@@ -16,6 +20,28 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+# --rss-every: the training steps so far and the samples taken.
+STEPS = [0]
+RSS_EVERY = [0]
+RSS = []
+PAGE_KB = resource.getpagesize() // 1024
+
+
+def step_done():
+    """One training step done: sample at 1, 10, 100, ... and every K."""
+    STEPS[0] += 1
+    s, k = STEPS[0], RSS_EVERY[0]
+    if k and (s % k == 0 or str(s).rstrip("0") == "1"):
+        with open("/proc/self/statm") as f:
+            RSS.append([s, int(f.read().split()[1]) * PAGE_KB])
+
+
+def update(opt):
+    """The end of every training step, as nabla_bench.c's finish."""
+    opt.step()
+    opt.zero_grad(set_to_none=False)
+    step_done()
 
 
 def seed10():
@@ -31,8 +57,7 @@ def seed10():
             h = torch.tanh(F.linear(h, w))
         loss = F.mse_loss(h, y)
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=False)
+        update(opt)
     return step
 
 
@@ -46,8 +71,7 @@ def tiny():
     def step():
         loss = F.cross_entropy(net(x), y)
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=False)
+        update(opt)
     return step
 
 
@@ -67,8 +91,7 @@ def mlp784():
     def step():
         loss = F.cross_entropy(net(x), y)
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=False)
+        update(opt)
     return step
 
 
@@ -84,8 +107,7 @@ def cnn():
     def step():
         loss = F.cross_entropy(net(x), y)
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=False)
+        update(opt)
     return step
 
 
@@ -119,8 +141,7 @@ def fmnist():
             idx = order[i:i + 128]
             loss = F.cross_entropy(net(x[idx]), y[idx])
             loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=False)
+            update(opt)
     return step
 
 
@@ -187,8 +208,7 @@ def gpt_tiny():
     def step():
         loss = F.cross_entropy(net(x).reshape(B * T, V), y)
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=False)
+        update(opt)
     return step
 
 
@@ -210,8 +230,7 @@ def charlstm():
         h, _ = lstm(emb(x))
         loss = F.cross_entropy(head(h).reshape(B * T, V), y)
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=False)
+        update(opt)
     return step
 
 
@@ -227,32 +246,49 @@ WORKLOADS = {
 }
 
 
+def run_step(step):
+    """One iteration; one training step too when it made none."""
+    before = STEPS[0]
+    step()
+    if STEPS[0] == before:
+        step_done()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("workload", choices=sorted(WORKLOADS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--rss-every", type=int, default=0)
     a = ap.parse_args()
+    RSS_EVERY[0] = a.rss_every
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     step = WORKLOADS[a.workload]()
     for _ in range(a.warmup):
-        step()
-    times, cpu = [], []
-    for _ in range(a.reps):
+        run_step(step)
+    # Arrays of doubles filled in place: a list of float objects would
+    # grow the resident set step by step (--rss-every).
+    times, cpu = array.array("d", [0.0]) * a.reps, \
+        array.array("d", [0.0]) * a.reps
+    for i in range(a.reps):
         t0, c0 = time.perf_counter(), time.process_time()
-        step()
-        times.append((time.perf_counter() - t0) * 1e3)
-        cpu.append((time.process_time() - c0) * 1e3)
+        run_step(step)
+        times[i] = (time.perf_counter() - t0) * 1e3
+        cpu[i] = (time.process_time() - c0) * 1e3
+    if a.rss_every and (not RSS or RSS[-1][0] != STEPS[0]):
+        with open("/proc/self/statm") as f:  # and the last step's
+            RSS.append([STEPS[0], int(f.read().split()[1]) * PAGE_KB])
+    extra = {"steps": STEPS[0], "rss_kb": RSS} if a.rss_every else {}
     print(json.dumps({
         "engine": "torch", "workload": a.workload, "threads": a.threads,
-        "reps": a.reps, "times_ms": times,
+        "reps": a.reps, "times_ms": list(times),
         "median_ms": statistics.median(times),
         "min_ms": min(times), "max_ms": max(times),
         "cpu_median_ms": statistics.median(cpu), "cpu_min_ms": min(cpu),
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "torch": torch.__version__}))
+        "torch": torch.__version__, **extra}))
 
 
 if __name__ == "__main__":
