@@ -73,7 +73,10 @@ int nb__omp_threads(void)
  * A B^T (linear's forward, attention's scores, a recurrent step's
  * h W_hh^T) by 6 to 16%, and A B with 128 rows or more (linear's input
  * gradient) by 4 to 16%.  A^T B (every weight gradient) stays on
- * OpenBLAS, where oneDNN took 1.4 to 2x as long.  At one thread only:
+ * OpenBLAS, where oneDNN took 1.4 to 2x as long, and so do products
+ * under 2^16 multiply-adds (oneDNN's fixed cost per call: the `tiny'
+ * workload's step took 8 to 12 us through it, 6 through OpenBLAS).
+ * At one thread only:
  * with more, oneDNN's OpenMP team waits for work by spinning after every
  * product (libgomp's default policy, fixed when it loads), which took
  * the core nabla's pool and OpenBLAS needed (mlp784 at 2 threads: 36 to
@@ -81,7 +84,7 @@ int nb__omp_threads(void)
  * CBLAS: the portable build (--without-blas) keeps its own kernel,
  * whose bits do not depend on the thread count.
  */
-static bool gemm_route(bool ta, bool tb, int64_t m)
+static bool gemm_route(bool ta, bool tb, int64_t m, int64_t n, int64_t k)
 {
 	const char *s = getenv("NB_GEMM");
 	if (s && *s) {
@@ -90,7 +93,7 @@ static bool gemm_route(bool ta, bool tb, int64_t m)
 		if (!strcmp(s, "openblas") || !strcmp(s, "blas"))
 			return false;
 	}
-	if (ta || nb__threads_free() > 1)
+	if (ta || nb__threads_free() > 1 || (double)m * n * k < 65536)
 		return false;
 	return tb || m >= 128;
 }
@@ -115,7 +118,7 @@ void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
 	if (m == 0 || n == 0)
 		return;
 #ifdef NB_GEMM_ONEDNN
-	if (dt == NB_F32 && k > 0 && gemm_route(ta, tb, m) &&
+	if (dt == NB_F32 && k > 0 && gemm_route(ta, tb, m, n, k) &&
 	    gemm_onednn(ta, tb, m, n, k, (float)alpha, a, lda, b, ldb,
 	                (float)beta, c, ldc))
 		return;

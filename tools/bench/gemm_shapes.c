@@ -139,8 +139,10 @@ int main(int argc, char **argv)
 				if (t < best[lib])
 					best[lib] = t;
 			}
-		/* the route of lib/blas.c: A B^T, or A B with >= 128 rows */
-		bool one = s->ta == 'N' && (s->tb == 'T' || s->m >= 128);
+		/* the route of lib/blas.c at one thread: A B^T, or A B
+		 * with >= 128 rows, of at least 2^16 multiply-adds */
+		bool one = s->ta == 'N' && (s->tb == 'T' || s->m >= 128) &&
+		           flop >= 2.0 * 65536;
 		printf("%-24s %c%c %5d %5d %5d %10.4f %7.1f %10.4f %7.1f %6.2f %s\n",
 		       s->use, s->ta, s->tb, s->m, s->n, s->k, best[0],
 		       flop / best[0] / 1e6, best[1], flop / best[1] / 1e6,
