@@ -11,33 +11,11 @@ prog="$build/tests/test_dist"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nb_dist.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-# Whether the library has MPI: the program says so when run alone
-# (without MPI it prints its one check and exits).
-if ! grep -q '^#define HAVE_MPI 1' "$build/config.h" 2>/dev/null; then
-	exec "$prog"
-fi
-if ! command -v mpirun >/dev/null 2>&1; then
-	echo "1..0 # SKIP mpirun not found (install openmpi-bin)"
-	exit 0
-fi
+. "${NB_TOP_SRCDIR:-.}/tests/support/mpirun.sh"
 
-# Open MPI refuses root unless told (containers, CI); the single-copy
-# mechanism of its shared-memory transport needs ptrace rights that
-# containers often lack; one core each, not bound (the machine is
-# shared).
-root=
-[ "$(id -u)" = 0 ] && root=--allow-run-as-root
-OMPI_MCA_btl_vader_single_copy_mechanism=none
-export OMPI_MCA_btl_vader_single_copy_mechanism
-OPENBLAS_NUM_THREADS=1 NB_NUM_THREADS=1
-export OPENBLAS_NUM_THREADS NB_NUM_THREADS
-# In a sanitizer build, AddressSanitizer still checks every access, but
-# not leaks: Open MPI keeps thousands of allocations past MPI_Finalize,
-# from MCA components it has unloaded by then, so LeakSanitizer's stacks
-# end in "<unknown module>" and cannot be suppressed by library (nabla's
-# dist code is leak-checked by hand under valgrind: doc/distributed.md).
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-export ASAN_OPTIONS
+# Without MPI the program, run alone, prints its one check and exits.
+nb_have_mpi "$build" || exec "$prog"
+nb_mpi_env
 
 n=0
 for np in 2 3; do

@@ -16,9 +16,7 @@ nabla="$build/nabla"
 cmp="$build/tests/dist_cmp"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nb_dtext.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); echo "not ok $n - $1"; }
+. "${NB_TOP_SRCDIR:-.}/tests/support/mpirun.sh"
 
 # 40 lines of one sentence: 1,760 bytes, an alphabet of 28; 16 windows
 # of 16 steps per epoch for 6 or 7 streams, 10 held out.
@@ -28,30 +26,10 @@ while [ $i -lt 40 ]; do
 	i=$((i + 1))
 done >"$tmp/fox.txt"
 
-if ! grep -q '^#define HAVE_MPI 1' "$build/config.h" 2>/dev/null; then
-	"$nabla" train --dist --text "$tmp/fox.txt" --epochs 1 >"$tmp/o" \
-		2>"$tmp/e"
-	rc=$?
-	if [ $rc = 1 ] && grep -q "built without MPI" "$tmp/e"; then
-		ok "without MPI: --text --dist fails with \"$(cat "$tmp/e")\""
-	else
-		nok "without MPI: --text --dist exited $rc: $(cat "$tmp/e")"
-	fi
-	echo "1..$n"
-	exit 0
-fi
-if ! command -v mpirun >/dev/null 2>&1; then
-	echo "1..0 # SKIP mpirun not found (install openmpi-bin)"
-	exit 0
-fi
-# As tests/test_dist_train.sh.
-root=
-[ "$(id -u)" = 0 ] && root=--allow-run-as-root
-OMPI_MCA_btl_vader_single_copy_mechanism=none
-OPENBLAS_NUM_THREADS=1 NB_NUM_THREADS=1
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-export OMPI_MCA_btl_vader_single_copy_mechanism OPENBLAS_NUM_THREADS \
-	NB_NUM_THREADS ASAN_OPTIONS
+nb_have_mpi "$build" ||
+	nb_expect_no_mpi "$tmp" "$nabla" train --dist --text "$tmp/fox.txt" \
+		--epochs 1
+nb_mpi_env
 
 # run NP NAME ARGS...: nabla train --text on NP ranks (1: one process,
 # without --dist), saving NAME.st

@@ -13,34 +13,11 @@ nabla="$build/nabla"
 cmp="$build/tests/dist_cmp"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nb_dtrain.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); echo "not ok $n - $1"; }
+. "${NB_TOP_SRCDIR:-.}/tests/support/mpirun.sh"
 
-if ! grep -q '^#define HAVE_MPI 1' "$build/config.h" 2>/dev/null; then
-	"$nabla" train --dist --synthetic --epochs 1 >"$tmp/o" 2>"$tmp/e"
-	rc=$?
-	if [ $rc = 1 ] && grep -q "built without MPI" "$tmp/e"; then
-		ok "without MPI: --dist fails with \"$(cat "$tmp/e")\""
-	else
-		nok "without MPI: --dist exited $rc: $(cat "$tmp/e")"
-	fi
-	echo "1..$n"
-	exit 0
-fi
-if ! command -v mpirun >/dev/null 2>&1; then
-	echo "1..0 # SKIP mpirun not found (install openmpi-bin)"
-	exit 0
-fi
-# As tests/test_dist.sh: root allowed, no single-copy (containers), one
-# thread per rank, no leak detection of Open MPI's allocations.
-root=
-[ "$(id -u)" = 0 ] && root=--allow-run-as-root
-OMPI_MCA_btl_vader_single_copy_mechanism=none
-OPENBLAS_NUM_THREADS=1 NB_NUM_THREADS=1
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-export OMPI_MCA_btl_vader_single_copy_mechanism OPENBLAS_NUM_THREADS \
-	NB_NUM_THREADS ASAN_OPTIONS
+nb_have_mpi "$build" ||
+	nb_expect_no_mpi "$tmp" "$nabla" train --dist --synthetic --epochs 1
+nb_mpi_env
 
 # run NP NAME ARGS...: nabla train --dist on NP ranks, saving NAME.st
 run() {
