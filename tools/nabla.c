@@ -111,5 +111,8 @@ static int dispatch(int argc, char **argv)
  * lost its output does not exit 0. */
 int main(int argc, char **argv)
 {
+#ifdef NB_OMP_PASSIVE
+	nb_omp_passive(argv);
+#endif
 	return cli_finish(dispatch(argc, argv));
 }

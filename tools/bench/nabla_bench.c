@@ -23,7 +23,7 @@
 #include <sys/resource.h>
 #include <nabla/nabla.h>
 #include "config.h"
-#include "omp_passive.h" /* as the nabla program */
+#include "omp_passive.h"
 #ifdef HAVE_CBLAS
 #include <cblas.h>
 #endif
@@ -754,6 +754,7 @@ static int run_step(const bench *b)
 
 int main(int argc, char **argv)
 {
+	nb_omp_passive(argv); /* as the nabla program does */
 	int reps = 20, warmup = 3, threads = 1;
 	const bench *b = NULL;
 	for (int i = 1; i < argc; i++) {
