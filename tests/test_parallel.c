@@ -105,3 +105,49 @@ Test(parallel, many_short_jobs)
 	nb_tensor_free(x);
 	nb_set_num_threads(1);
 }
+
+/* relu and sigmoid over 600,000 elements (chunks of the pool, split at
+ * several thread counts): every output and input gradient element is
+ * relu's exact value, and sigmoid's bits are the same at 1, 2 and 4
+ * threads, so each chunk reads and writes its own elements. */
+Test(parallel, unary_ops_split_over_the_pool_element_for_element)
+{
+	enum { N = 600000 };
+	static double ref[2][N];
+	int saved = nb_get_num_threads();
+	const int counts[] = {1, 2, 4};
+	for (int t = 0; t < 3; t++) {
+		cr_assert_eq(nb_set_num_threads(counts[t]), NB_OK);
+		nb_rng r;
+		nb_rng_seed(&r, 7);
+		nb_tensor *x = nb_tensor_randn(NB_F32, 1, (int64_t[]){N}, &r, 0,
+		                               1);
+		cr_assert_not_null(x);
+		nb_tensor_set_requires_grad(x, true);
+		nb_graph *g = nb_graph_new();
+		nb_tensor *y = nb_relu(g, x), *s = nb_sigmoid(g, x);
+		nb_tensor *l = nb_sum(g, nb_add(g, nb_mul(g, y, y), s), 0, NULL,
+		                      false);
+		cr_assert_not_null(l, "%s", nb_graph_errmsg(g));
+		cr_assert_eq(nb_backward(l, NULL), NB_OK, "%s", nb_last_error());
+		const nb_tensor *gx = nb_tensor_grad(x);
+		bool relu_ok = true, same = true;
+		for (size_t i = 0; i < N; i++) {
+			double v = nb_tensor_get(x, i);
+			relu_ok &= nb_tensor_get(y, i) == (v > 0 ? v : 0);
+			double sv = nb_tensor_get(s, i), gv = nb_tensor_get(gx, i);
+			if (t == 0) {
+				ref[0][i] = sv;
+				ref[1][i] = gv;
+			} else {
+				same &= sv == ref[0][i] && gv == ref[1][i];
+			}
+		}
+		cr_expect(relu_ok, "relu at %d threads", counts[t]);
+		cr_expect(same, "sigmoid and the gradient at %d threads differ "
+		          "from 1 thread", counts[t]);
+		nb_graph_free(g);
+		nb_tensor_free(x);
+	}
+	nb_set_num_threads(saved);
+}

@@ -78,40 +78,29 @@ typedef struct nb_noattrs {
 	}
 
 /*
+ * One call's arrays, split over nabla's pool in chunks of
+ * NB__UNARY_GRAIN elements (nb__parallel_for: a call under twice its
+ * minimum of work runs on the calling thread).  Each element is
+ * computed alone, so the result is the same at any thread count.
+ */
+typedef struct nb__unary_job {
+	const char *x, *y, *g;
+	char *out;
+	const void *attrs;
+	bool fresh;
+} nb__unary_job;
+
+#define NB__UNARY_GRAIN ((size_t)1 << 14)
+
+/*
  * Defines NAME##_forward and NAME##_backward for a unary elementwise op
  * whose attributes are an ATYPE.  Forward writes every element and
  * backward honours c->fresh: rows may set NB_OP_WRITES_OUTPUT |
  * NB_OP_GRAD_FRESH (NB_UNARY_FLAGS).
  */
-#define NB_UNARY_OP(NAME, ATYPE, FWD, BWD)                                   \
-	NB__UNARY_T(NAME, float, ATYPE, FWD, BWD)                            \
-	NB__UNARY_T(NAME, double, ATYPE, FWD, BWD)                           \
-	static nb_status NAME##_forward(nb_op_ctx *c)                        \
-	{                                                                    \
-		const nb_tensor *x = c->in[0];                               \
-		if (x->dtype == NB_F32)                                      \
-			NAME##_fwd_float(x->numel, x->data, c->out->data,    \
-			                 c->attrs);                          \
-		else                                                         \
-			NAME##_fwd_double(x->numel, x->data, c->out->data,   \
-			                  c->attrs);                         \
-		return NB_OK;                                                \
-	}                                                                    \
-	static nb_status NAME##_backward(nb_op_ctx *c, const nb_tensor *gout,\
-	                                 nb_tensor *const *gin)              \
-	{                                                                    \
-		const nb_tensor *x = c->in[0];                               \
-		bool fresh = c->fresh & 1u;                                  \
-		if (x->dtype == NB_F32)                                      \
-			NAME##_bwd_float(x->numel, x->data, c->out->data,    \
-			                 gout->data, gin[0]->data, c->attrs, \
-			                 fresh);                             \
-		else                                                         \
-			NAME##_bwd_double(x->numel, x->data, c->out->data,   \
-			                  gout->data, gin[0]->data,          \
-			                  c->attrs, fresh);                  \
-		return NB_OK;                                                \
-	}
+#define NB__UNARY_RANGES(NAME, TY, ATYPE)                                    	static void NAME##_fwd_range_##TY(void *ctx, size_t lo, size_t hi)   	{                                                                    		const nb__unary_job *j = ctx;                                		NAME##_fwd_##TY(hi - lo, (const TY *)j->x + lo,              		                (TY *)j->out + lo, j->attrs);                	}                                                                    	static void NAME##_bwd_range_##TY(void *ctx, size_t lo, size_t hi)   	{                                                                    		const nb__unary_job *j = ctx;                                		NAME##_bwd_##TY(hi - lo, (const TY *)j->x + lo,              		                (const TY *)j->y + lo, (const TY *)j->g + lo,		                (TY *)j->out + lo, j->attrs, j->fresh);      	}
+
+#define NB_UNARY_OP(NAME, ATYPE, FWD, BWD)                                   	NB__UNARY_T(NAME, float, ATYPE, FWD, BWD)                            	NB__UNARY_T(NAME, double, ATYPE, FWD, BWD)                           	NB__UNARY_RANGES(NAME, float, ATYPE)                                 	NB__UNARY_RANGES(NAME, double, ATYPE)                                	static nb_status NAME##_forward(nb_op_ctx *c)                        	{                                                                    		const nb_tensor *x = c->in[0];                               		nb__unary_job j = {.x = x->data, .out = c->out->data,        		                   .attrs = c->attrs};                       		nb__parallel_for(x->numel, NB__UNARY_GRAIN, 1,               		                 x->dtype == NB_F32 ? NAME##_fwd_range_float 		                                    : NAME##_fwd_range_double,		                 &j);                                        		return NB_OK;                                                	}                                                                    	static nb_status NAME##_backward(nb_op_ctx *c, const nb_tensor *gout,	                                 nb_tensor *const *gin)              	{                                                                    		const nb_tensor *x = c->in[0];                               		nb__unary_job j = {.x = x->data, .y = c->out->data,          		                   .g = gout->data, .out = gin[0]->data,     		                   .attrs = c->attrs,                        		                   .fresh = c->fresh & 1u};                  		nb__parallel_for(x->numel, NB__UNARY_GRAIN, 1,               		                 x->dtype == NB_F32 ? NAME##_bwd_range_float 		                                    : NAME##_bwd_range_double,		                 &j);                                        		return NB_OK;                                                	}
 
 /* The flags of an op whose forward and backward come from NB_UNARY_OP. */
 #define NB_UNARY_FLAGS (NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH)
