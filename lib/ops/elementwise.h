@@ -92,15 +92,58 @@ typedef struct nb__unary_job {
 
 #define NB__UNARY_GRAIN ((size_t)1 << 14)
 
+/* Chunk [lo, hi) of a job, for nb__parallel_for. */
+#define NB__UNARY_RANGES(NAME, TY, ATYPE)                                    \
+	static void NAME##_fwd_range_##TY(void *ctx, size_t lo, size_t hi)   \
+	{                                                                    \
+		const nb__unary_job *j = ctx;                                \
+		NAME##_fwd_##TY(hi - lo, (const TY *)j->x + lo,              \
+		                (TY *)j->out + lo, j->attrs);                \
+	}                                                                    \
+	static void NAME##_bwd_range_##TY(void *ctx, size_t lo, size_t hi)   \
+	{                                                                    \
+		const nb__unary_job *j = ctx;                                \
+		NAME##_bwd_##TY(hi - lo, (const TY *)j->x + lo,              \
+		                (const TY *)j->y + lo, (const TY *)j->g + lo,\
+		                (TY *)j->out + lo, j->attrs, j->fresh);      \
+	}
+
 /*
  * Defines NAME##_forward and NAME##_backward for a unary elementwise op
  * whose attributes are an ATYPE.  Forward writes every element and
  * backward honours c->fresh: rows may set NB_OP_WRITES_OUTPUT |
  * NB_OP_GRAD_FRESH (NB_UNARY_FLAGS).
  */
-#define NB__UNARY_RANGES(NAME, TY, ATYPE)                                    	static void NAME##_fwd_range_##TY(void *ctx, size_t lo, size_t hi)   	{                                                                    		const nb__unary_job *j = ctx;                                		NAME##_fwd_##TY(hi - lo, (const TY *)j->x + lo,              		                (TY *)j->out + lo, j->attrs);                	}                                                                    	static void NAME##_bwd_range_##TY(void *ctx, size_t lo, size_t hi)   	{                                                                    		const nb__unary_job *j = ctx;                                		NAME##_bwd_##TY(hi - lo, (const TY *)j->x + lo,              		                (const TY *)j->y + lo, (const TY *)j->g + lo,		                (TY *)j->out + lo, j->attrs, j->fresh);      	}
-
-#define NB_UNARY_OP(NAME, ATYPE, FWD, BWD)                                   	NB__UNARY_T(NAME, float, ATYPE, FWD, BWD)                            	NB__UNARY_T(NAME, double, ATYPE, FWD, BWD)                           	NB__UNARY_RANGES(NAME, float, ATYPE)                                 	NB__UNARY_RANGES(NAME, double, ATYPE)                                	static nb_status NAME##_forward(nb_op_ctx *c)                        	{                                                                    		const nb_tensor *x = c->in[0];                               		nb__unary_job j = {.x = x->data, .out = c->out->data,        		                   .attrs = c->attrs};                       		nb__parallel_for(x->numel, NB__UNARY_GRAIN, 1,               		                 x->dtype == NB_F32 ? NAME##_fwd_range_float 		                                    : NAME##_fwd_range_double,		                 &j);                                        		return NB_OK;                                                	}                                                                    	static nb_status NAME##_backward(nb_op_ctx *c, const nb_tensor *gout,	                                 nb_tensor *const *gin)              	{                                                                    		const nb_tensor *x = c->in[0];                               		nb__unary_job j = {.x = x->data, .y = c->out->data,          		                   .g = gout->data, .out = gin[0]->data,     		                   .attrs = c->attrs,                        		                   .fresh = c->fresh & 1u};                  		nb__parallel_for(x->numel, NB__UNARY_GRAIN, 1,               		                 x->dtype == NB_F32 ? NAME##_bwd_range_float 		                                    : NAME##_bwd_range_double,		                 &j);                                        		return NB_OK;                                                	}
+#define NB_UNARY_OP(NAME, ATYPE, FWD, BWD)                                   \
+	NB__UNARY_T(NAME, float, ATYPE, FWD, BWD)                            \
+	NB__UNARY_T(NAME, double, ATYPE, FWD, BWD)                           \
+	NB__UNARY_RANGES(NAME, float, ATYPE)                                 \
+	NB__UNARY_RANGES(NAME, double, ATYPE)                                \
+	static nb_status NAME##_forward(nb_op_ctx *c)                        \
+	{                                                                    \
+		const nb_tensor *x = c->in[0];                               \
+		nb__unary_job j = {.x = x->data, .out = c->out->data,        \
+		                   .attrs = c->attrs};                       \
+		nb__parallel_for(x->numel, NB__UNARY_GRAIN, 1,               \
+		                 x->dtype == NB_F32 ? NAME##_fwd_range_float \
+		                                    : NAME##_fwd_range_double,\
+		                 &j);                                        \
+		return NB_OK;                                                \
+	}                                                                    \
+	static nb_status NAME##_backward(nb_op_ctx *c, const nb_tensor *gout,\
+	                                 nb_tensor *const *gin)              \
+	{                                                                    \
+		const nb_tensor *x = c->in[0];                               \
+		nb__unary_job j = {.x = x->data, .y = c->out->data,          \
+		                   .g = gout->data, .out = gin[0]->data,     \
+		                   .attrs = c->attrs,                        \
+		                   .fresh = c->fresh & 1u};                  \
+		nb__parallel_for(x->numel, NB__UNARY_GRAIN, 1,               \
+		                 x->dtype == NB_F32 ? NAME##_bwd_range_float \
+		                                    : NAME##_bwd_range_double,\
+		                 &j);                                        \
+		return NB_OK;                                                \
+	}
 
 /* The flags of an op whose forward and backward come from NB_UNARY_OP. */
 #define NB_UNARY_FLAGS (NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH)
