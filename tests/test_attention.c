@@ -21,15 +21,6 @@ static void teardown(void)
 
 TestSuite(attention, .init = setup, .fini = teardown);
 
-static nb_tensor *randn(nb_dtype dt, int n, const int64_t *shape, uint64_t s)
-{
-	nb_rng r;
-	nb_rng_seed(&r, s);
-	nb_tensor *t = nb_tensor_randn(dt, n, shape, &r, 0, 1);
-	cr_assert_not_null(t, "%s", nb_last_error());
-	return t;
-}
-
 /* ---- the op ---- */
 
 /* A causal model: embedding, learned positions, two pre-norm causal
@@ -90,11 +81,9 @@ Test(attention, fully_masked_row_is_zero)
 	for (int d = 0; d < 2; d++) {
 		nb_dtype dt = d ? NB_F64 : NB_F32;
 		nb_graph *g = nb_graph_new();
-		nb_tensor *q = randn(dt, NB_SHAPE(3, 4), 1);
-		nb_tensor *k = randn(dt, NB_SHAPE(5, 4), 2);
-		nb_tensor *v = randn(dt, NB_SHAPE(5, 2), 3);
-		nb_tensor_set_requires_grad(q, true);
-		nb_tensor_set_requires_grad(k, true);
+		nb_tensor *q = nbt_randn(dt, NB_SHAPE(3, 4), 1, true);
+		nb_tensor *k = nbt_randn(dt, NB_SHAPE(5, 4), 2, true);
+		nb_tensor *v = nbt_randn(dt, NB_SHAPE(5, 2), 3, false);
 		nb_tensor *mask = nb_graph_tensor(g, NB_BOOL, NB_SHAPE(3, 5));
 		for (int i = 0; i < 15; i++)
 			nb_tensor_set(mask, (size_t)i, i / 5 != 1);
@@ -160,8 +149,8 @@ Test(attention, dropout_statistics)
  * steps on one graph give the same gradient, that of a fresh graph. */
 Test(attention, fresh_gradients_over_steps)
 {
-	nb_tensor *x = randn(NB_F64, NB_SHAPE(2, 37, 6), 4); /* 3 blocks */
-	nb_tensor_set_requires_grad(x, true);
+	/* 37 rows: 3 blocks */
+	nb_tensor *x = nbt_randn(NB_F64, NB_SHAPE(2, 37, 6), 4, true);
 	nb_graph *g = nb_graph_new();
 	double first[2 * 37 * 6];
 	for (int step = 0; step < 3; step++) {
@@ -535,7 +524,7 @@ Test(attention, mha_layouts_and_weights)
 		m[i] = nb_multi_head_attention_new("att", 6, 3, &o, NB_F64, &rng);
 		cr_assert_not_null(m[i], "%s", nb_last_error());
 	}
-	nb_tensor *x = randn(NB_F64, NB_SHAPE(4, 6), 3);
+	nb_tensor *x = nbt_randn(NB_F64, NB_SHAPE(4, 6), 3, false);
 	nb_graph *g = nb_graph_new();
 	nb_tensor *y0[2], *y1[2], *y2[2];
 	cr_assert_eq(nb_module_forward_multi(m[0], g, 1, &x, 2, y0), 2);

@@ -10,17 +10,6 @@
 
 static const nb_dtype dtypes[] = {NB_F32, NB_F64};
 
-static nb_tensor *randn(nb_dtype dt, int ndim, const int64_t *shape,
-                        uint64_t seed)
-{
-	nb_rng r;
-	nb_rng_seed(&r, seed);
-	nb_tensor *t = nb_tensor_randn(dt, ndim, shape, &r, 0, 1);
-	cr_assert_not_null(t, "%s", nb_last_error());
-	nb_tensor_set_requires_grad(t, true);
-	return t;
-}
-
 Test(conv, conv2d_by_hand)
 {
 	for (int d = 0; d < 2; d++) {
@@ -101,8 +90,8 @@ static double direct(const nb_tensor *x, const nb_tensor *w,
 Test(conv, im2col_gemm_matches_the_definition_across_blocks)
 {
 	nb_graph *g = nb_graph_new();
-	nb_tensor *x = randn(NB_F64, NB_SHAPE(3, 32, 64, 64), 1);
-	nb_tensor *w = randn(NB_F64, NB_SHAPE(8, 16, 5, 5), 2);
+	nb_tensor *x = nbt_randn(NB_F64, NB_SHAPE(3, 32, 64, 64), 1, true);
+	nb_tensor *w = nbt_randn(NB_F64, NB_SHAPE(8, 16, 5, 5), 2, true);
 	nb_conv2d_opts o = {{1, 2}, {2, 1}, {1, 2}, 2};
 	nb_tensor *y = nb_conv2d(g, x, w, NULL, &o);
 	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
@@ -152,9 +141,9 @@ static void run_all(nb_dtype dt, int threads, double *out, size_t cap)
 {
 	cr_assert_eq(nb_set_num_threads(threads), NB_OK);
 	nb_graph *g = nb_graph_new();
-	nb_tensor *x = randn(dt, NB_SHAPE(9, 4, 20, 20), 3);
-	nb_tensor *w = randn(dt, NB_SHAPE(6, 2, 3, 3), 4);
-	nb_tensor *b = randn(dt, NB_SHAPE(6), 5);
+	nb_tensor *x = nbt_randn(dt, NB_SHAPE(9, 4, 20, 20), 3, true);
+	nb_tensor *w = nbt_randn(dt, NB_SHAPE(6, 2, 3, 3), 4, true);
+	nb_tensor *b = nbt_randn(dt, NB_SHAPE(6), 5, true);
 	nb_conv2d_opts o = NB_CONV2D_DEFAULTS;
 	o.groups = 2;
 	o.padding[0] = 1;
@@ -399,9 +388,10 @@ Test(conv, conv1d_is_conv2d_of_height_one)
 {
 	for (int d = 0; d < 2; d++) {
 		nb_graph *g = nb_graph_new();
-		nb_tensor *x = randn(dtypes[d], NB_SHAPE(3, 4, 11), 1);
-		nb_tensor *w = randn(dtypes[d], NB_SHAPE(6, 2, 3), 2);
-		nb_tensor *b = randn(dtypes[d], NB_SHAPE(6), 3);
+		nb_tensor *x = nbt_randn(dtypes[d], NB_SHAPE(3, 4, 11), 1,
+		                         true);
+		nb_tensor *w = nbt_randn(dtypes[d], NB_SHAPE(6, 2, 3), 2, true);
+		nb_tensor *b = nbt_randn(dtypes[d], NB_SHAPE(6), 3, true);
 		nb_conv1d_opts o1 = {.stride = 2, .padding = 3, .dilation = 2,
 		                     .groups = 2};
 		nb_tensor *y1 = nb_conv1d(g, x, w, b, &o1);
@@ -447,8 +437,8 @@ Test(conv, conv1d_is_conv2d_of_height_one)
 Test(conv, conv_transpose2d_is_the_adjoint_of_conv2d)
 {
 	nb_graph *g = nb_graph_new();
-	nb_tensor *x = randn(NB_F64, NB_SHAPE(2, 4, 3, 4), 4);
-	nb_tensor *w = randn(NB_F64, NB_SHAPE(4, 3, 3, 2), 5);
+	nb_tensor *x = nbt_randn(NB_F64, NB_SHAPE(2, 4, 3, 4), 4, true);
+	nb_tensor *w = nbt_randn(NB_F64, NB_SHAPE(4, 3, 3, 2), 5, true);
 	nb_conv_transpose2d_opts o = {{2, 3}, {1, 0}, {1, 2}, {1, 2}, 2};
 	nb_tensor *t = nb_conv_transpose2d(g, x, w, NULL, &o);
 	cr_assert_not_null(t, "%s", nb_graph_errmsg(g));
@@ -457,7 +447,7 @@ Test(conv, conv_transpose2d_is_the_adjoint_of_conv2d)
 	cr_assert(ts[0] == 2 && ts[1] == 6 && ts[2] == 6 && ts[3] == 14,
 	          "shape [%lld, %lld, %lld, %lld]", (long long)ts[0],
 	          (long long)ts[1], (long long)ts[2], (long long)ts[3]);
-	nb_tensor *z = randn(NB_F64, 4, ts, 6);
+	nb_tensor *z = nbt_randn(NB_F64, 4, ts, 6, true);
 	nb_conv2d_opts oc = {{2, 3}, {1, 0}, {1, 2}, 2};
 	nb_tensor *y = nb_conv2d(g, z, w, NULL, &oc);
 	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));

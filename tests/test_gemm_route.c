@@ -12,16 +12,6 @@
 static const char *const routes[] = {"openblas", "onednn", "auto",
                                      "no-such-library"};
 
-static nb_tensor *randn(int ndim, const int64_t *shape, uint64_t seed)
-{
-	nb_rng r;
-	nb_rng_seed(&r, seed);
-	nb_tensor *t = nb_tensor_randn(NB_F32, ndim, shape, &r, 0, 1);
-	cr_assert_not_null(t, "%s", nb_last_error());
-	nb_tensor_set_requires_grad(t, true);
-	return t;
-}
-
 /* |a - b| within float32 rounding of a sum of k terms of size ~1. */
 static void near(double a, double b, int64_t k, const char *what,
                  const char *route)
@@ -34,8 +24,8 @@ static void near(double a, double b, int64_t k, const char *what,
 /* y = x w^T, loss sum(y * y): checks y, dx = 2y w and dw = 2y^T x. */
 static void check_linear(int64_t m, int64_t n, int64_t k)
 {
-	nb_tensor *x = randn(NB_SHAPE(m, k), 1);
-	nb_tensor *w = randn(NB_SHAPE(n, k), 2);
+	nb_tensor *x = nbt_randn(NB_F32, NB_SHAPE(m, k), 1, true);
+	nb_tensor *w = nbt_randn(NB_F32, NB_SHAPE(n, k), 2, true);
 	for (size_t r = 0; r < sizeof routes / sizeof *routes; r++) {
 		setenv("NB_GEMM", routes[r], 1);
 		nb_graph *g = nb_graph_new();
@@ -95,8 +85,8 @@ Test(gemm_route, nan_reaches_its_own_row_only)
 {
 	for (size_t r = 0; r < sizeof routes / sizeof *routes; r++) {
 		setenv("NB_GEMM", routes[r], 1);
-		nb_tensor *x = randn(NB_SHAPE(140, 20), 3);
-		nb_tensor *w = randn(NB_SHAPE(30, 20), 4);
+		nb_tensor *x = nbt_randn(NB_F32, NB_SHAPE(140, 20), 3, true);
+		nb_tensor *w = nbt_randn(NB_F32, NB_SHAPE(30, 20), 4, true);
 		nb_tensor_set(x, 5 * 20 + 7, NAN);
 		nb_graph *g = nb_graph_new();
 		nb_tensor *y = nb_linear(g, x, w, NULL);

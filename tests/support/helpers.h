@@ -29,6 +29,20 @@ static inline nb_tensor *nbt_tensor(nb_dtype dt, int ndim,
 	return t;
 }
 
+/* A persistent tensor of N(0, 1) draws from a generator seeded with
+ * seed; grad: whether it requires a gradient. */
+static inline nb_tensor *nbt_randn(nb_dtype dt, int ndim,
+                                   const int64_t *shape, uint64_t seed,
+                                   bool grad)
+{
+	nb_rng r;
+	nb_rng_seed(&r, seed);
+	nb_tensor *t = nb_tensor_randn(dt, ndim, shape, &r, 0, 1);
+	cr_assert_not_null(t, "%s", nb_last_error());
+	nb_tensor_set_requires_grad(t, grad);
+	return t;
+}
+
 /* Asserts that t holds want[0..n-1] within atol + rtol * |want|. */
 static inline void nbt_expect_close(const nb_tensor *t, const double *want,
                                     size_t n, double atol, double rtol,
