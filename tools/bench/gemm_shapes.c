@@ -153,6 +153,10 @@ int main(int argc, char **argv)
 	}
 	printf("ratio = OpenBLAS time / oneDNN time (above 1, oneDNN is "
 	       "faster); %d thread(s), best of %d rounds\n", threads, rounds);
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "nabla-gemm-shapes: cannot write the table\n");
+		return 1;
+	}
 	return 0;
 }
 #else
