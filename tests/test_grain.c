@@ -21,11 +21,14 @@
 typedef struct probe {
 	pthread_t caller;
 	size_t n, grain;
-	bool rendezvous;          /* caller's first chunk waits for a worker */
+	bool rendezvous;          /* the first chunk on the caller waits for
+	                             a worker's, and a worker's first chunk
+	                             for the caller's */
 	bool stall;               /* every chunk sleeps 2 ms */
 	bool waited;              /* the caller waited (only the caller's
 	                             thread reads and writes it) */
 	atomic_bool other_ran;    /* some chunk ran off the caller's thread */
+	atomic_bool caller_ran;   /* some chunk ran on the caller's thread */
 	atomic_int calls[MAX_CHUNKS];
 	pthread_mutex_t mu;
 	pthread_t seen[MAX_SEEN]; /* distinct threads that ran chunks */
@@ -63,8 +66,9 @@ static void chunk(void *ctx, size_t lo, size_t hi)
 	atomic_fetch_add(&p->calls[k], 1);
 	note_thread(p);
 	bool on_caller = pthread_equal(pthread_self(), p->caller);
-	if (!on_caller)
-		atomic_store(&p->other_ran, true);
+	/* Each side says it ran before it waits for the other, so the two
+	 * waits cannot block each other. */
+	atomic_store(on_caller ? &p->caller_ran : &p->other_ran, true);
 	if (p->rendezvous && on_caller && !p->waited) {
 		/* A liveness bound, not a timing: a worker that never comes
 		 * fails the test after 20 s instead of hanging it. */
@@ -72,6 +76,12 @@ static void chunk(void *ctx, size_t lo, size_t hi)
 		for (int i = 0; i < 20000 && !atomic_load(&p->other_ran); i++)
 			sleep_ms(1);
 	}
+	/* And a worker waits for the caller: under valgrind, which runs one
+	 * thread at a time, the worker it woke could otherwise take every
+	 * chunk before the caller took one (CI saw it once). */
+	if (p->rendezvous && !on_caller)
+		for (int i = 0; i < 20000 && !atomic_load(&p->caller_ran); i++)
+			sleep_ms(1);
 	if (p->stall)
 		sleep_ms(2);
 	if (p->x) {
@@ -146,7 +156,8 @@ Test(grain, small_loops_stay_on_the_calling_thread)
 Test(grain, long_loops_reach_a_worker)
 {
 	/* Enough for two tasks: the caller holds its first chunk until a
-	 * worker has run one, so this cannot pass by running serially. */
+	 * worker has run one, and the worker its chunk until the caller has,
+	 * so this cannot pass by running serially, and both take part. */
 	probe *p = run(2, 64, 1, NB__MIN_TASK_WORK / 32, true, false, NULL);
 	cr_expect(atomic_load(&p->other_ran), "no worker took a chunk");
 	cr_expect_eq(p->n_seen, 2);
