@@ -17,6 +17,7 @@
  * measurements).
  */
 #include "recurrent_kernels.h"
+#include "packed_gemm.h"
 
 typedef struct seq_attrs {
 	int nonlinearity; /* rnn_seq: 0 tanh, 1 relu */
@@ -35,6 +36,55 @@ static const nb_attr_def rnn_seq_defs[] = {
 typedef enum seq_kind { SEQ_RNN, SEQ_LSTM, SEQ_GRU } seq_kind;
 
 static seq_kind kind_of(const nb_op *op);
+
+/*
+ * The step's product c [B, n] += a [B, k] op(W_hh): float32 with more
+ * than one step through W_hh packed once for the whole sequence
+ * (packed_gemm.c: BLAS would pack it again at every step), else BLAS.
+ * tb: op(W_hh) = W_hh^T (the forward's h W_hh^T), else W_hh itself (the
+ * backward's D_t W_hh).
+ */
+typedef struct step_gemm {
+	nb_dtype dt;
+	bool tb;
+	int64_t n, k;
+	const void *w; /* W_hh [G*H, H] */
+	float *packed; /* or NULL: BLAS */
+} step_gemm;
+
+/* NB_ENOMEM only when the scratch for packing cannot be had. */
+static nb_status step_gemm_init(nb_op_ctx *c, step_gemm *sg, nb_dtype dt,
+                                bool tb, int64_t n, int64_t k,
+                                const nb_tensor *w, int64_t steps)
+{
+	*sg = (step_gemm){.dt = dt, .tb = tb, .n = n, .k = k, .w = w->data};
+	if (dt != NB_F32 || steps < 2 || !nb__packed_sgemm_ok())
+		return NB_OK;
+	sg->packed = nb__op_temp(c, nb__packed_size(k, n) * sizeof(float));
+	if (!sg->packed)
+		return NB_ENOMEM;
+	/* W_hh [G*H, H]: its rows are op's columns when transposed */
+	nb__pack_b(tb, k, n, w->data, w->shape[1], sg->packed);
+	return NB_OK;
+}
+
+static void step_gemm_run(const step_gemm *sg, int64_t m, const void *a,
+                          void *out, int64_t ldc)
+{
+	if (sg->packed)
+		nb__packed_sgemm(m, sg->n, sg->k, a, sg->k, sg->packed, out,
+		                 ldc);
+	else
+		nb__gemm(sg->dt, false, sg->tb, m, sg->n, sg->k, 1.0, a, sg->k,
+		         sg->w, sg->tb ? sg->k : sg->n, 1.0, out, ldc);
+}
+
+static void step_gemm_done(nb_op_ctx *c, step_gemm *sg)
+{
+	if (sg->packed)
+		nb__op_temp_free(c, sg->packed);
+}
+
 static const int seq_gates[] = {1, 4, 3};
 
 /* Inputs: gx, h0, [c0,] w_hh, b_hh. */
@@ -154,6 +204,10 @@ static nb_status seq_forward(nb_op_ctx *c)
 	char *y = c->outs[0]->data;
 	const char *gx = in.gx->data, *bh = in.b_hh ? in.b_hh->data : NULL;
 	const char *h = in.h0->data, *cp = in.c0 ? in.c0->data : NULL;
+	step_gemm sg;
+	if (step_gemm_init(c, &sg, dt, true, (int64_t)GH, (int64_t)H, in.w_hh,
+	                   T))
+		return NB_ENOMEM;
 	for (int64_t i = 0; i < T; i++) {
 		int64_t t = t_of(i, T, at->reverse);
 		char *yt = y + (size_t)t * BH * es;
@@ -165,9 +219,7 @@ static nb_status seq_forward(nb_op_ctx *c)
 		else
 			CALL(dt, rows_init, (void *)s, ls, (const void *)gt, GH,
 			     (const void *)bh, NULL, B, GH);
-		nb__gemm(dt, false, true, (int64_t)B, (int64_t)GH, (int64_t)H,
-		         1.0, h, (int64_t)H, in.w_hh->data, (int64_t)H, 1.0, s,
-		         (int64_t)ls);
+		step_gemm_run(&sg, (int64_t)B, h, s, (int64_t)ls);
 		if (k == SEQ_RNN) {
 			CALL(dt, rnn_fwd, (void *)s, (void *)yt, BH,
 			     at->nonlinearity);
@@ -183,6 +235,7 @@ static nb_status seq_forward(nb_op_ctx *c)
 		}
 		h = yt;
 	}
+	step_gemm_done(c, &sg);
 	/* T = 0: the last states are the initial ones */
 	memcpy(c->outs[1]->data, h, BH * es);
 	if (k == SEQ_LSTM)
@@ -224,6 +277,10 @@ static nb_status seq_walk(nb_op_ctx *c, seq_kind k, const seq_in *in,
 	if (!n1 || !n2)
 		return NB_ENOMEM;
 	char *ndh = n1->data, *ndc = n2->data;
+	step_gemm sg;
+	if (step_gemm_init(c, &sg, dt, false, (int64_t)H, (int64_t)GH,
+	                   in->w_hh, T - !need_h0))
+		return NB_ENOMEM;
 	for (int64_t i = T - 1; i >= 0; i--) {
 		int64_t t = t_of(i, T, at->reverse);
 		size_t off = (size_t)t * BH * es;
@@ -255,13 +312,12 @@ static nb_status seq_walk(nb_op_ctx *c, seq_kind k, const seq_in *in,
 		}
 		/* dh_{prev} += D_t W_hh (h0's only if it needs a gradient) */
 		if (i > 0 || need_h0)
-			nb__gemm(dt, false, false, (int64_t)B, (int64_t)H, (int64_t)GH,
-			         1.0, Drt, (int64_t)GH, in->w_hh->data,
-			         (int64_t)H, 1.0, ndh, (int64_t)H);
+			step_gemm_run(&sg, (int64_t)B, Drt, ndh, (int64_t)H);
 		char *sw = *dh;
 		*dh = ndh;
 		ndh = sw;
 	}
+	step_gemm_done(c, &sg);
 	return NB_OK;
 }
 
