@@ -58,7 +58,8 @@ static nb_status step_gemm_init(nb_op_ctx *c, step_gemm *sg, nb_dtype dt,
                                 const nb_tensor *w, int64_t steps)
 {
 	*sg = (step_gemm){.dt = dt, .tb = tb, .n = n, .k = k, .w = w->data};
-	if (dt != NB_F32 || steps < 2 || !nb__packed_sgemm_ok())
+	if (dt != NB_F32 || steps < 2 || n == 0 || k == 0 ||
+	    !nb__packed_sgemm_ok())
 		return NB_OK;
 	sg->packed = nb__op_temp(c, nb__packed_size(k, n) * sizeof(float));
 	if (!sg->packed)
