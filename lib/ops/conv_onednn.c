@@ -5,9 +5,11 @@
  * nabla's tensors are plain NCHW (weights OIHW).  NB_CONV=onednn (the
  * default) makes each primitive with the layouts left to oneDNN, which
  * picks blocked ones and its direct JIT kernels, and reorders the inputs
- * into them and the results back per call; NB_CONV=onednn-nchw runs the
- * primitives on nabla's arrays as they are; NB_CONV=im2col declines
- * everything (read per call, so a test or benchmark can switch).
+ * into them and the results back per call (the channel-blocked data
+ * layouts by nabla's own copies, conv_layout.c); NB_CONV=onednn-nchw
+ * runs the primitives on nabla's arrays as they are; NB_CONV=im2col
+ * declines everything (read per call, so a test or benchmark can
+ * switch).
  *
  * Making a primitive (choosing an implementation, JIT-compiling its
  * kernel) costs far more than running it on a small layer, so each
@@ -71,8 +73,10 @@ enum layout { PLAIN, BLOCKED };
 
 /*
  * What runs one direction: the convolution and, for each data argument
- * whose layout differs from nabla's, a reorder in (for an input) or out
- * (for an output) and the bytes of its buffer.
+ * whose layout differs from nabla's, a conversion in (for an input) or
+ * out (for an output) and the bytes of its buffer.  The conversion is
+ * nabla's own copy on its pool when the layout is nChw8c or nChw16c
+ * (blk: conv_layout.c), else a oneDNN reorder.
  */
 typedef struct plan {
 	dnnl_primitive_t conv;
@@ -80,8 +84,9 @@ typedef struct plan {
 	int which[N_DATA];              /* DNNL_ARG_... */
 	bool out[N_DATA];               /* written by the convolution */
 	dnnl_memory_desc_t md[N_DATA];  /* the layout it computes in */
-	dnnl_primitive_t reorder[N_DATA]; /* NULL: nabla's layout */
-	size_t bytes[N_DATA];
+	dnnl_primitive_t reorder[N_DATA]; /* or NULL */
+	int blk[N_DATA];                /* or the block of nChw{8,16}c */
+	size_t bytes[N_DATA];           /* 0: nabla's layout, no copy */
 } plan;
 
 /* Plans live in the cache's slots (or on the stack of a call that
@@ -247,6 +252,28 @@ static dnnl_primitive_t make_reorder(const dnnl_memory_desc_t *from,
 }
 
 /*
+ * 8 or 16 when want is the channel-blocked layout nChw8c or nChw16c of
+ * the plain 4-d array mine (conv_layout.c copies those), else 0.
+ */
+static int channel_block(const dnnl_memory_desc_t *want,
+                         const dnnl_memory_desc_t *mine)
+{
+	static const struct {
+		dnnl_format_tag_t tag;
+		int b;
+	} blocked[] = {{dnnl_nChw8c, 8}, {dnnl_nChw16c, 16}};
+	dnnl_memory_desc_t md;
+	if (mine->ndims != 4 || mine->data_type != dnnl_f32)
+		return 0;
+	for (size_t i = 0; i < sizeof blocked / sizeof *blocked; i++)
+		if (dnnl_memory_desc_init_by_tag(&md, 4, mine->dims, dnnl_f32,
+		                                 blocked[i].tag) == dnnl_success &&
+		    dnnl_memory_desc_equal(&md, want))
+			return blocked[i].b;
+	return 0;
+}
+
+/*
  * The plan of d in layout lay, into *p; false (and *p empty) when
  * oneDNN has no implementation.  Padding on the right/bottom: what makes oneDNN's
  * output size nabla's (at least 0; the floor in the size formula
@@ -286,6 +313,8 @@ static bool make(enum dir d, bool bias, enum layout lay,
 			continue;
 		p->md[k] = *want;
 		p->bytes[k] = dnnl_memory_desc_get_size(want);
+		if ((p->blk[k] = channel_block(want, mine[k])))
+			continue;
 		p->reorder[k] = p->out[k] ? make_reorder(want, mine[k], attr)
 		                          : make_reorder(mine[k], want, attr);
 		ok = p->reorder[k] != NULL;
@@ -410,9 +439,35 @@ static bool run(dnnl_stream_t s, dnnl_primitive_t p, const arg *args,
 }
 
 /*
+ * Converts data argument k of p between the caller's layout (u) and
+ * p's (buf): in, for an input, or back out, for an output.  false if
+ * oneDNN failed.
+ */
+static bool convert(dnnl_stream_t s, const plan *p, int k, const arg *u,
+                    void *buf)
+{
+	const dnnl_dims_t *d = &u->md->dims;
+	if (p->blk[k] && p->out[k])
+		nb__blocked_to_nchw(buf, (float *)u->data, (*d)[0], (*d)[1],
+		                    (*d)[2] * (*d)[3], p->blk[k]);
+	else if (p->blk[k])
+		nb__nchw_to_blocked(u->data, buf, (*d)[0], (*d)[1],
+		                    (*d)[2] * (*d)[3], p->blk[k]);
+	else if (p->out[k])
+		return run(s, p->reorder[k], (arg[]){
+		           {DNNL_ARG_FROM, &p->md[k], buf},
+		           {DNNL_ARG_TO, u->md, u->data}}, 2);
+	else
+		return run(s, p->reorder[k], (arg[]){
+		           {DNNL_ARG_FROM, u->md, u->data},
+		           {DNNL_ARG_TO, &p->md[k], buf}}, 2);
+	return true;
+}
+
+/*
  * Runs plan p over args (n of them, room for one more): the inputs
- * reordered into buf[k], the convolution with the scratchpad, the
- * outputs reordered back.  false if oneDNN failed.
+ * converted into buf[k], the convolution with the scratchpad, the
+ * outputs converted back.  false if oneDNN failed.
  */
 static bool run_plan(const plan *p, arg *args, int n, void *const *buf,
                      void *scratch)
@@ -430,14 +485,12 @@ static bool run_plan(const plan *p, arg *args, int n, void *const *buf,
 		while (i < n && args[i].which != p->which[k])
 			i++;
 		user[k] = args[i]; /* found: the caller passes every data arg */
-		if (!p->reorder[k])
+		if (!p->bytes[k])
 			continue;
 		args[i].md = &p->md[k];
 		args[i].data = buf[k];
 		if (!p->out[k] && ok)
-			ok = run(s, p->reorder[k], (arg[]){
-			         {DNNL_ARG_FROM, user[k].md, user[k].data},
-			         {DNNL_ARG_TO, &p->md[k], buf[k]}}, 2);
+			ok = convert(s, p, k, &user[k], buf[k]);
 	}
 	if (p->scratch)
 		ok = ok && dnnl_memory_desc_init_by_tag(&smd, 1, sz, dnnl_u8,
@@ -445,10 +498,8 @@ static bool run_plan(const plan *p, arg *args, int n, void *const *buf,
 	args[n++] = (arg){DNNL_ARG_SCRATCHPAD, &smd, scratch};
 	ok = ok && run(s, p->conv, args, n);
 	for (int k = 0; ok && k < N_DATA; k++)
-		if (p->reorder[k] && p->out[k])
-			ok = run(s, p->reorder[k], (arg[]){
-			         {DNNL_ARG_FROM, &p->md[k], buf[k]},
-			         {DNNL_ARG_TO, user[k].md, user[k].data}}, 2);
+		if (p->bytes[k] && p->out[k])
+			ok = convert(s, p, k, &user[k], buf[k]);
 	dnnl_stream_destroy(s);
 	return ok;
 }
@@ -476,7 +527,7 @@ static nb_status execute(nb_op_ctx *c, enum dir d, bool bias,
 	bool ok = !p->scratch || (scratch = nb__op_temp(c, p->scratch));
 	for (int k = 0; ok && k < N_DATA; k++) {
 		total += p->bytes[k];
-		ok = !p->reorder[k] || (buf[k] = nb__op_temp(c, p->bytes[k]));
+		ok = !p->bytes[k] || (buf[k] = nb__op_temp(c, p->bytes[k]));
 	}
 	if (!ok)
 		st = nb_op_fail(c, NB_ENOMEM, "out of memory for oneDNN's "

@@ -45,4 +45,16 @@ nb_status nb__onednn_conv_backward(nb_op_ctx *c, const nb__conv_geom *q,
                                    const float *gout, float **dx,
                                    float **dw, float **db, bool dx_fresh);
 
+/*
+ * Copies between plain [N, C, H, W] (HW = H W) and oneDNN's channel-
+ * blocked layout of block b (8 or 16: nChw8c, nChw16c), whose
+ * [N, ceil(C / b), H, W, b] lanes past C are written as zeros; in
+ * parallel on nabla's pool, the same bits at any thread count
+ * (conv_layout.c).
+ */
+void nb__nchw_to_blocked(const float *x, float *y, int64_t N, int64_t C,
+                         int64_t HW, int b);
+void nb__blocked_to_nchw(const float *y, float *x, int64_t N, int64_t C,
+                         int64_t HW, int b);
+
 #endif
