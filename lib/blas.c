@@ -7,8 +7,6 @@
  * (gemm_route below; NB_GEMM in the environment overrides).
  */
 #include <limits.h>
-#include <stdlib.h>
-#include <string.h>
 #include "internal.h"
 #include "config.h"
 #ifdef HAVE_CBLAS
@@ -86,13 +84,9 @@ int nb__omp_threads(void)
  */
 static bool gemm_route(bool ta, bool tb, int64_t m, int64_t n, int64_t k)
 {
-	const char *s = getenv("NB_GEMM");
-	if (s && *s) {
-		if (!strcmp(s, "onednn"))
-			return true;
-		if (!strcmp(s, "openblas") || !strcmp(s, "blas"))
-			return false;
-	}
+	nb__gemm_lib lib = nb__gemm_choice();
+	if (lib != NB__GEMM_AUTO)
+		return lib == NB__GEMM_ONEDNN;
 	if (ta || nb__threads_free() > 1 || (double)m * n * k < 65536)
 		return false;
 	return tb || m >= 128;

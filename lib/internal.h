@@ -274,6 +274,14 @@ void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
               int64_t k, double alpha, const void *a, int64_t lda,
               const void *b, int64_t ldb, double beta, void *c,
               int64_t ldc);
+/* gemm_choice.c: NB_GEMM, auto (unset, empty, "auto" or unknown),
+ * onednn, or openblas (or blas). */
+typedef enum nb__gemm_lib {
+	NB__GEMM_AUTO,
+	NB__GEMM_ONEDNN,
+	NB__GEMM_OPENBLAS
+} nb__gemm_lib;
+nb__gemm_lib nb__gemm_choice(void);
 /* Sets OpenMP's thread count (oneDNN's) to nabla's for the calling
  * thread, where oneDNN runs on OpenMP; returns nabla's count. */
 int nb__omp_threads(void);

@@ -43,12 +43,11 @@ typedef int v8i __attribute__((vector_size(32)));
 
 #define SHUF(a, b, ...) __builtin_shuffle(a, b, (v8i){__VA_ARGS__})
 
-/* Unaligned loads and stores of 8 floats (may_alias: they read and
- * write float arrays).  Macros, not functions: a function taking or
- * returning a vector changes the ABI between the two clones. */
-typedef float v8fu __attribute__((vector_size(32), aligned(4), may_alias));
-#define LOAD8(p) ((v8f)*(const v8fu *)(p))
-#define STORE8(p, v) (*(v8fu *)(p) = (v))
+/* Unaligned loads and stores of 8 floats (nb__f8u, vecmath.h).
+ * Macros, not functions: a function taking or returning a vector
+ * changes the ABI between the two clones. */
+#define LOAD8(p) ((v8f)*(const nb__f8u *)(p))
+#define STORE8(p, v) (*(nb__f8u *)(p) = (v))
 
 /*
  * The 8 x 8 transpose of rows R0..R7 into O0..O7 (Oi[k] = Rk[i]) in

@@ -15,37 +15,24 @@
  * The recurrent step's shapes on an AVX2 machine (doc/sequence.md):
  * [32, 256] x [256, 1024] and [32, 1024] x [1024, 256].
  */
-#include <stdlib.h>
-#include <string.h>
 #include "config.h"
 #include "internal.h"
 #include "packed_gemm.h"
-
-#if defined(HAVE_AVX2_TARGET) && defined(__GNUC__) && !defined(__clang__) && \
-	defined(__x86_64__)
-#define PACKED_BUILT 1
-#define PACKED_CLONES                                                        \
-	__attribute__((target_clones("arch=x86-64-v3", "default"),         \
-	               optimize("fp-contract=fast")))
-#else
-#define PACKED_CLONES
-#endif
+#include "vecmath.h" /* NB_FMA_CLONES, nb__f8u */
 
 #define NR 24  /* columns of a panel: three vectors of 8 floats */
 #define MR 4   /* rows of a tile */
 #define KC 256 /* k per block: a block of a panel is 24 KB */
 
-/* 8 floats; may_alias and aligned(4): loads and stores at any float */
-typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef nb__f8u v8;
 
 bool nb__packed_sgemm_ok(void)
 {
-#ifdef PACKED_BUILT
-	/* NB_GEMM names one library for every product (blas.c) */
-	const char *s = getenv("NB_GEMM");
-	if (s && *s && strcmp(s, "auto"))
-		return false;
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#if defined(HAVE_AVX2_TARGET) && defined(__GNUC__) && \
+	!defined(__clang__) && defined(__x86_64__)
+	/* NB_GEMM=onednn or openblas names one library for every product */
+	return nb__gemm_choice() == NB__GEMM_AUTO &&
+	       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
 	return false;
 #endif
@@ -124,7 +111,7 @@ typedef struct job {
 /* Panels [lo, hi) of the product, every row of c each: op(a) is short
  * (the recurrent step's [32, k]), so a panel's block stays in L1 while
  * every tile row passes over it. */
-PACKED_CLONES
+NB_FMA_CLONES
 static void run_panels(void *ctx, size_t lo, size_t hi)
 {
 	const job *J = ctx;

@@ -14,17 +14,9 @@
  */
 #include "config.h"
 #include "small_gemm.h"
+#include "vecmath.h" /* NB_FMA_CLONES, nb__f8u */
 
-#if defined(HAVE_AVX2_TARGET) && defined(__GNUC__) && !defined(__clang__)
-#define GEMM_CLONES                                                          \
-	__attribute__((target_clones("arch=x86-64-v3", "default"),         \
-	               optimize("fp-contract=fast")))
-#else
-#define GEMM_CLONES
-#endif
-
-/* 8 floats; may_alias and aligned(4): loads and stores at any float */
-typedef float v8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef nb__f8u v8;
 
 #define MR 4 /* rows of a tile */
 
@@ -112,7 +104,7 @@ gemm(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
 		edge_cols(ta, m, j, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-GEMM_CLONES
+NB_FMA_CLONES
 void nb__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, float alpha,
                      const float *a, int64_t lda, const float *b,
                      int64_t ldb, float beta, float *c, int64_t ldc)

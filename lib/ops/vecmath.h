@@ -47,4 +47,23 @@ NB__SIMD_FN(erfc)
 #define NB_VEC_CLONES
 #endif
 
+/*
+ * NB_FMA_CLONES is the same for the matrix-product kernels
+ * (small_gemm.c, packed_gemm.c): their AVX2 clone is x86-64-v3, which
+ * has FMA, and contracts a * b + c into one rounding, as BLAS does, so
+ * its sums differ from the baseline clone's in the last bits.
+ */
+#if defined(HAVE_AVX2_TARGET) && defined(__GNUC__) && !defined(__clang__)
+#define NB_FMA_CLONES                                                        \
+	__attribute__((target_clones("arch=x86-64-v3", "default"),         \
+	               optimize("fp-contract=fast")))
+#else
+#define NB_FMA_CLONES
+#endif
+
+/* 8 floats (GCC's vector extension: one AVX2 register, two SSE ones),
+ * loaded and stored at any float address: aligned(4), and may_alias,
+ * since they read and write float arrays. */
+typedef float nb__f8u __attribute__((vector_size(32), aligned(4), may_alias));
+
 #endif
