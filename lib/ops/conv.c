@@ -321,11 +321,15 @@ static nb_status conv_bwd(nb_op_ctx *c, const geom *q, const nb_tensor *x,
                           bool dx_fresh)
 {
 	if (x->dtype == NB_F32) {
-		/* oneDNN takes what it can; im2col does the rest. */
+		/* A few input channels: the weight gradient directly; then
+		 * oneDNN takes what it can, and im2col does the rest. */
 		float *fx = data_of(dx), *fw = data_of(dw), *fb = data_of(db);
-		nb_status st = nb__onednn_conv_backward(c, q, x->data, w->data,
-		                                        gout->data, &fx, &fw, &fb,
-		                                        dx_fresh);
+		nb_status st = nb__conv_wgrad_small(c, q, x->data, gout->data,
+		                                    &fw, &fb);
+		if (!st)
+			st = nb__onednn_conv_backward(c, q, x->data, w->data,
+			                              gout->data, &fx, &fw, &fb,
+			                              dx_fresh);
 		if (st || (!fx && !fw && !fb))
 			return st;
 		if (fx && dx_fresh)
