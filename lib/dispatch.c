@@ -36,6 +36,15 @@ void *nb_op_save(nb_op_ctx *c, size_t n)
 	return p;
 }
 
+void *nb__op_save_raw(nb_op_ctx *c, size_t n)
+{
+	void *p = nb__arena_alloc_raw(&c->g->data, n);
+	if (!p)
+		nb_op_fail(c, NB_ENOMEM, "out of memory saving %zu bytes", n);
+	c->saved = p;
+	return p;
+}
+
 nb_tensor *nb_op_scratch(nb_op_ctx *c, nb_dtype dt, int ndim,
                          const int64_t *shape)
 {

@@ -153,6 +153,10 @@ void *nb__graph_alloc(nb_graph *g, size_t n);      /* data arena */
  * of memory (nothing recorded).
  */
 void *nb__op_temp(nb_op_ctx *c, size_t n);
+/* nb_op_save without zeroing, for an op that writes every byte it
+ * saves before backward reads it (the sequence ops' per-step gates:
+ * 12 MB a charlstm step). */
+void *nb__op_save_raw(nb_op_ctx *c, size_t n);
 void nb__op_temp_free(nb_op_ctx *c, void *p);
 void *nb__graph_meta_alloc(nb_graph *g, size_t n); /* current meta arena */
 /* Room on the tape for one more node (NB_ENOMEM, recorded on g); after

@@ -321,11 +321,15 @@ static nb_status conv_bwd(nb_op_ctx *c, const geom *q, const nb_tensor *x,
                           bool dx_fresh)
 {
 	if (x->dtype == NB_F32) {
-		/* oneDNN takes what it can; im2col does the rest. */
+		/* A few input channels: the weight gradient directly; then
+		 * oneDNN takes what it can, and im2col does the rest. */
 		float *fx = data_of(dx), *fw = data_of(dw), *fb = data_of(db);
-		nb_status st = nb__onednn_conv_backward(c, q, x->data, w->data,
-		                                        gout->data, &fx, &fw, &fb,
-		                                        dx_fresh);
+		nb_status st = nb__conv_wgrad_small(c, q, x->data, gout->data,
+		                                    &fw, &fb);
+		if (!st)
+			st = nb__onednn_conv_backward(c, q, x->data, w->data,
+			                              gout->data, &fx, &fw, &fb,
+			                              dx_fresh);
 		if (st || (!fx && !fw && !fb))
 			return st;
 		if (fx && dx_fresh)
@@ -432,6 +436,7 @@ static nb_status pool2d_shape(nb_op_ctx *c, nb_result_def *res)
 static nb_status pool_run(nb_op_ctx *c, bool is_max, const nb_tensor *gout,
                           nb_tensor *dx)
 {
+	bool fresh = dx && (c->fresh & 1u);
 	const pool2d_attrs *a = c->attrs;
 	const nb_tensor *x = c->in[0];
 	geom q;
@@ -441,12 +446,14 @@ static nb_status pool_run(nb_op_ctx *c, bool is_max, const nb_tensor *gout,
 	if (is_max && !gout && c->g->grad_enabled &&
 	    (x->flags & NB_T_REQUIRES_GRAD) && c->out->numel &&
 	    q.H * q.W <= INT32_MAX &&
-	    !(idx = nb_op_save(c, c->out->numel * sizeof *idx)))
+	    !(idx = nb__op_save_raw(c, c->out->numel * sizeof *idx)))
 		return NB_ENOMEM;
 	if (x->dtype == NB_F32)
-		pool_float(&q, is_max, pad, x, gout, dx ? NULL : c->out, dx, idx);
+		pool_float(&q, is_max, pad, x, gout, dx ? NULL : c->out, dx,
+		           fresh, idx);
 	else
-		pool_double(&q, is_max, pad, x, gout, dx ? NULL : c->out, dx, idx);
+		pool_double(&q, is_max, pad, x, gout, dx ? NULL : c->out, dx,
+		            fresh, idx);
 	return NB_OK;
 }
 
@@ -493,7 +500,8 @@ static const nb_op max_pool2d_op = {
 	.attrs = pool2d_defs,
 	.n_attrs = 3, /* not count_include_pad */
 	.attrs_size = sizeof(pool2d_attrs),
-	.flags = NB_OP_LAYER | NB_OP_WRITES_OUTPUT, /* every window */
+	/* every window; backward zeroes a fresh dx plane by plane */
+	.flags = NB_OP_LAYER | NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH,
 	.layer_prefix = "maxpool",
 	.shape = pool2d_shape,
 	.forward = max_pool2d_forward,
@@ -519,7 +527,8 @@ static const nb_op avg_pool2d_op = {
 	.attrs = pool2d_defs,
 	.n_attrs = (int)(sizeof pool2d_defs / sizeof *pool2d_defs),
 	.attrs_size = sizeof(pool2d_attrs),
-	.flags = NB_OP_LAYER | NB_OP_WRITES_OUTPUT, /* every window */
+	/* every window; backward zeroes a fresh dx plane by plane */
+	.flags = NB_OP_LAYER | NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH,
 	.layer_prefix = "avgpool",
 	.shape = pool2d_shape,
 	.forward = avg_pool2d_forward,

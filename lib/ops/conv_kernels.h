@@ -271,6 +271,7 @@ static nb_status FN(conv_backward)(nb_op_ctx *c, const geom *q, nb_dtype dt,
 typedef struct FN(pool_job) {
 	const geom *q;
 	bool is_max, include_pad;
+	bool fresh;      /* backward: dx holds nothing yet (zeroed here) */
 	const T *x, *gout;
 	T *y, *dx;
 	int32_t *idx;    /* max: each output's argmax in its plane, or NULL */
@@ -401,6 +402,10 @@ static void FN(pool_bwd_range)(void *p, size_t lo, size_t hi)
 	for (size_t k = lo; k < hi; k++) {
 		const T *x = j->x + k * in, *g = j->gout + k * out;
 		T *dx = j->dx + k * in;
+		/* a fresh dx is zeroed a plane at a time, just before its
+		 * windows add into it while it is in cache */
+		if (j->fresh)
+			memset(dx, 0, in * sizeof *dx);
 		if (j->idx) { /* max, with the argmax saved by forward */
 			const int32_t *idx = j->idx + k * out;
 			for (size_t o = 0; o < out; o++)
@@ -429,12 +434,14 @@ static void FN(pool_bwd_range)(void *p, size_t lo, size_t hi)
 	}
 }
 
-/* Forward (y) or backward (dx) of a pooling op; idx as in the job. */
+/* Forward (y) or backward (dx; fresh: not zeroed yet) of a pooling op;
+ * idx as in the job. */
 static void FN(pool)(const geom *q, bool is_max, bool include_pad,
                      const nb_tensor *x, const nb_tensor *gout,
-                     nb_tensor *y, nb_tensor *dx, int32_t *idx)
+                     nb_tensor *y, nb_tensor *dx, bool fresh, int32_t *idx)
 {
 	FN(pool_job) j = {.q = q, .is_max = is_max, .include_pad = include_pad,
+	                  .fresh = fresh,
 	                  .x = x->data, .gout = gout ? gout->data : NULL,
 	                  .y = y ? y->data : NULL, .dx = dx ? dx->data : NULL,
 	                  .idx = idx};

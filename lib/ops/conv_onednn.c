@@ -136,7 +136,7 @@ static void release(void)
 static int wanted(const nb__conv_geom *q)
 {
 	const char *s = getenv("NB_CONV");
-	if (s && !strcmp(s, "im2col"))
+	if (nb__conv_im2col_forced())
 		return 0;
 	if ((s && !strcmp(s, "onednn-nchw")) || q->sh > 1 || q->sw > 1 ||
 	    q->dh > 1 || q->dw > 1)

@@ -45,6 +45,20 @@ nb_status nb__onednn_conv_backward(nb_op_ctx *c, const nb__conv_geom *q,
                                    const float *gout, float **dx,
                                    float **dw, float **db, bool dx_fresh);
 
+/* Whether NB_CONV=im2col asks for im2col + GEMM on every call. */
+bool nb__conv_im2col_forced(void);
+
+/*
+ * *dw += conv2d's weight gradient and *db += the sums of gout (db may
+ * point to NULL), computed directly (conv_wgrad.c) for an input of fewer
+ * channels than a SIMD block, one group, stride 1: both set to NULL when
+ * done, left for the caller otherwise.  NB_ENOMEM (with the op's
+ * message) when its scratch cannot be had.
+ */
+nb_status nb__conv_wgrad_small(nb_op_ctx *c, const nb__conv_geom *q,
+                               const float *x, const float *gout,
+                               float **dw, float **db);
+
 /*
  * Copies between plain [N, C, H, W] (HW = H W) and oneDNN's channel-
  * blocked layout of block b (8 or 16: nChw8c, nChw16c), whose

@@ -194,7 +194,8 @@ static nb_status seq_forward(nb_op_ctx *c)
 	size_t ls = k == SEQ_RNN ? H : 4 * H;
 	size_t nact = k == SEQ_RNN ? 0 : (size_t)T * B * ls * es;
 	size_t nc = k == SEQ_LSTM ? (size_t)T * BH * es : 0;
-	char *blk = nb_op_save(c, 64 + nact + 2 * nc);
+	/* every step writes its activations (and c_t, tanh c_t) whole */
+	char *blk = nb__op_save_raw(c, 64 + nact + 2 * nc);
 	if (!blk)
 		return NB_ENOMEM;
 	seq_saved *sv = (seq_saved *)blk;
@@ -261,7 +262,7 @@ static const char *prev_of(const char *seq, const char *init, int64_t i,
  */
 static nb_status seq_walk(nb_op_ctx *c, seq_kind k, const seq_in *in,
                           char *D, char *Dr, char **dh, char **dc,
-                          bool need_h0)
+                          bool need_h0, void *gb)
 {
 	const seq_attrs *at = c->attrs;
 	const seq_saved *sv = c->saved;
@@ -311,6 +312,9 @@ static nb_status seq_walk(nb_op_ctx *c, seq_kind k, const seq_in *in,
 			*dc = ndc;
 			ndc = sw;
 		}
+		/* gb += D_t's column sums, while D_t is in cache */
+		if (gb)
+			CALL(dt, colsum, gb, (const void *)Drt, B, GH);
 		/* dh_{prev} += D_t W_hh (h0's only if it needs a gradient) */
 		if (i > 0 || need_h0)
 			step_gemm_run(&sg, (int64_t)B, Drt, ndh, (int64_t)H);
@@ -361,8 +365,11 @@ static nb_status seq_backward(nb_op_ctx *c, const nb_tensor *gout,
 	memcpy(dh, c->gouts[1]->data, BH * es);
 	if (k == SEQ_LSTM)
 		memcpy(dc, c->gouts[2]->data, BH * es);
+	nb_tensor *gb = in.b_hh ? gin[in.i_b] : NULL;
+	if (gb && (c->fresh & (1u << in.i_b)))
+		memset(gb->data, 0, GH * es);
 	nb_status st = seq_walk(c, k, &in, tD->data, tDr->data, &dh, &dc,
-	                        gin[in.i_h0] != NULL);
+	                        gin[in.i_h0] != NULL, gb ? gb->data : NULL);
 	if (st)
 		return st;
 	add_or_set(c, gin, in.i_h0, dh, BH);
@@ -372,12 +379,6 @@ static nb_status seq_backward(nb_op_ctx *c, const nb_tensor *gout,
 		CALL(dt, add, gin[0]->data, (const void *)tD->data,
 		     (size_t)T * B * GH);
 	nb_tensor *gw = gin[in.i_w];
-	nb_tensor *gb = in.b_hh ? gin[in.i_b] : NULL;
-	if (gb && (c->fresh & (1u << in.i_b)))
-		memset(gb->data, 0, GH * es);
-	if (gb)
-		CALL(dt, colsum, gb->data, (const void *)tDr->data,
-		     (size_t)T * B, GH);
 	if (!gw)
 		return NB_OK;
 	double beta = c->fresh & (1u << in.i_w) ? 0.0 : 1.0;
