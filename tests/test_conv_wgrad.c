@@ -89,6 +89,11 @@ static void grads(const geo *q, nb_tensor *x, nb_tensor *r, nb_tensor **dw,
 	nb_graph_free(g);
 }
 
+static nb_tensor *input_of(const geo *q, uint64_t seed)
+{
+	return nbt_randn(NB_F32, NB_SHAPE(q->n, q->c, q->h, q->w), seed, false);
+}
+
 static nb_tensor *gout_of(const geo *q, uint64_t seed)
 {
 	return nbt_randn(NB_F32, NB_SHAPE(q->n, q->o, out_h(q), out_w(q)), seed,
@@ -118,8 +123,7 @@ Test(conv_wgrad, against_the_definition)
 {
 	for (size_t t = 0; t < sizeof geos / sizeof *geos; t++) {
 		const geo *q = &geos[t];
-		nb_tensor *x = nbt_randn(NB_F32, NB_SHAPE(q->n, q->c, q->h, q->w),
-		                         100 + t, false);
+		nb_tensor *x = input_of(q, 100 + t);
 		nb_tensor *r = gout_of(q, 200 + t);
 		nb_tensor *dw, *db;
 		grads(q, x, r, &dw, &db);
@@ -146,8 +150,7 @@ Test(conv_wgrad, against_the_definition)
 Test(conv_wgrad, same_bits_at_any_thread_count)
 {
 	const geo *q = &geos[0];
-	nb_tensor *x = nbt_randn(NB_F32, NB_SHAPE(q->n, q->c, q->h, q->w), 1,
-	                         false);
+	nb_tensor *x = input_of(q, 1);
 	nb_tensor *r = gout_of(q, 2);
 	nb_tensor *dw[3], *db[3];
 	static const int threads[] = {1, 2, 4};
@@ -202,8 +205,7 @@ Test(conv_wgrad, non_finite_as_pytorch)
 	 * read real columns of x (no padding), whose products must not
 	 * count */
 	const geo *q = &geos[2];
-	nb_tensor *x = nbt_randn(NB_F32, NB_SHAPE(q->n, q->c, q->h, q->w), 3,
-	                         false);
+	nb_tensor *x = input_of(q, 3);
 	nb_tensor *r = gout_of(q, 4);
 	/* column 10 is read only by kernel column 2 at output column 8 */
 	nb_tensor_set(x, (size_t)(3 * q->w + 10), INFINITY);
@@ -217,8 +219,7 @@ Test(conv_wgrad, non_finite_as_pytorch)
 	/* a NaN output gradient reaches every weight of its channel,
 	 * through the padding's zeros too (geometry 0 is padded) */
 	const geo *p = &geos[0];
-	nb_tensor *xp = nbt_randn(NB_F32, NB_SHAPE(p->n, p->c, p->h, p->w), 5,
-	                          false);
+	nb_tensor *xp = input_of(p, 5);
 	nb_tensor *rp = gout_of(p, 6);
 	nb_tensor_set(rp, (size_t)((1 * p->o + 3) * 28 * 28 + 27), NAN);
 	grads(p, xp, rp, &dw, &db);
@@ -234,8 +235,7 @@ Test(conv_wgrad, non_finite_as_pytorch)
 Test(conv_wgrad, im2col_agrees)
 {
 	const geo *q = &geos[3];
-	nb_tensor *x = nbt_randn(NB_F32, NB_SHAPE(q->n, q->c, q->h, q->w), 9,
-	                         false);
+	nb_tensor *x = input_of(q, 9);
 	nb_tensor *r = gout_of(q, 10);
 	nb_tensor *dw[2], *db[2];
 	grads(q, x, r, &dw[0], &db[0]);
