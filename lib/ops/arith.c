@@ -103,7 +103,7 @@ static void bin_row_next(bin_rows *r, const bin_geom *q)
  * runs row by row.  Every kernel has the type bin_fn.
  */
 typedef void (*bin_fn)(const bin_geom *q, const void *a, const void *b,
-                       const void *g, void *dst);
+                       const void *g, void *dst, bool fresh);
 
 #define BIN_LOOPS(q, ELEM)                                                   \
 	if ((q)->mode == BIN_SAME) {                                         \
@@ -134,12 +134,14 @@ typedef void (*bin_fn)(const bin_geom *q, const void *a, const void *b,
 /* NAME##_fwd_T: dst[i] = FWD(x = a[ia], y = b[ib]). */
 #define BIN_FWD_T(NAME, T, FWD)                                              \
 	static void NAME##_fwd_##T(const bin_geom *q, const void *a_,        \
-	                           const void *b_, const void *g_, void *d_) \
+	                           const void *b_, const void *g_, void *d_, \
+	                           bool fresh_)                              \
 	{                                                                    \
 		const T *restrict ap = a_;                                   \
 		const T *restrict bp = b_;                                   \
 		T *restrict dp = d_;                                         \
 		(void)g_;                                                    \
+		(void)fresh_;                                                \
 		BIN_LOOPS(q, {                                               \
 			const T x = ap[ia];                                  \
 			const T y = bp[ib];                                  \
@@ -147,15 +149,30 @@ typedef void (*bin_fn)(const bin_geom *q, const void *a, const void *b,
 		})                                                           \
 	}
 
-/* GNAME_T: dst[i] += GRAD(x = a[ia], y = b[ib], g = gout[i]). */
+/* GNAME_T: dst[i] += GRAD(x = a[ia], y = b[ib], g = gout[i]), or
+ * dst[i] = GRAD into a fresh gradient (NB_OP_GRAD_FRESH), which saves
+ * nb_backward zeroing it first (issue 18: the residual adds' gradients,
+ * 1% of gpt_tiny's step in memset). */
 #define BIN_GRAD_T(GNAME, T, GRAD)                                           \
 	static void GNAME##_##T(const bin_geom *q, const void *a_,           \
-	                        const void *b_, const void *g_, void *d_)    \
+	                        const void *b_, const void *g_, void *d_,    \
+	                        bool fresh)                                  \
 	{                                                                    \
 		const T *restrict ap = a_;                                   \
 		const T *restrict bp = b_;                                   \
 		const T *restrict gp = g_;                                   \
 		T *restrict dp = d_;                                         \
+		if (fresh) {                                                 \
+			BIN_LOOPS(q, {                                       \
+				const T x = ap[ia];                          \
+				const T y = bp[ib];                          \
+				const T g = gp[i];                           \
+				(void)x;                                     \
+				(void)y;                                     \
+				dp[i] = (T)(GRAD);                           \
+			})                                                   \
+			return;                                              \
+		}                                                            \
 		BIN_LOOPS(q, {                                               \
 			const T x = ap[ia];                                  \
 			const T y = bp[ib];                                  \
@@ -191,7 +208,7 @@ static nb_status bin_forward(nb_op_ctx *c, const bin_kernels *k)
 	bin_geom q;
 	bin_geom_of(&q, a, b, c->out);
 	k->fwd[c->out->dtype == NB_F32 ? 0 : 1](&q, a->data, b->data, NULL,
-	                                        c->out->data);
+	                                        c->out->data, false);
 	return NB_OK;
 }
 
@@ -207,14 +224,18 @@ static nb_status bin_grad_into(nb_op_ctx *c, const nb_tensor *gout,
 	const nb_tensor *a = c->in[0], *b = c->in[1], *in = c->in[k];
 	bin_geom q;
 	bin_geom_of(&q, a, b, gout);
+	bool fresh = c->fresh >> k & 1u;
 	if (in->numel == gout->numel) {
-		kernel(&q, a->data, b->data, gout->data, gin[k]->data);
+		kernel(&q, a->data, b->data, gout->data, gin[k]->data, fresh);
 		return NB_OK;
 	}
 	nb_tensor *tmp = nb_op_scratch(c, gout->dtype, gout->ndim, gout->shape);
 	if (!tmp)
 		return NB_ENOMEM;
-	kernel(&q, a->data, b->data, gout->data, tmp->data);
+	kernel(&q, a->data, b->data, gout->data, tmp->data, false);
+	/* nb__sum_to_shape adds: a fresh gradient starts at zero */
+	if (fresh)
+		memset(gin[k]->data, 0, nb__nbytes(gin[k]));
 	nb__sum_to_shape(gout->dtype, tmp->data, gout->ndim, gout->shape,
 	                 gin[k]->data, in->ndim, in->shape);
 	return NB_OK;
@@ -257,7 +278,7 @@ static nb_status add_backward(nb_op_ctx *c, const nb_tensor *gout,
 static const nb_op add_op = {
 	.version = NB_OP_VERSION, .name = "add", .kind = NB_KIND_ARITH,
 	.doc = "a + b, broadcasting", .inputs = bin_inputs, .n_inputs = 2,
-	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH, .shape = bcast_shape,
 	.forward = add_forward, .backward = add_backward, .test = &bcast_test,
 };
 
@@ -277,7 +298,7 @@ static nb_status sub_backward(nb_op_ctx *c, const nb_tensor *gout,
 static const nb_op sub_op = {
 	.version = NB_OP_VERSION, .name = "sub", .kind = NB_KIND_ARITH,
 	.doc = "a - b, broadcasting", .inputs = bin_inputs, .n_inputs = 2,
-	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH, .shape = bcast_shape,
 	.forward = sub_forward, .backward = sub_backward, .test = &bcast_test,
 };
 
@@ -297,7 +318,7 @@ static nb_status mul_backward(nb_op_ctx *c, const nb_tensor *gout,
 static const nb_op mul_op = {
 	.version = NB_OP_VERSION, .name = "mul", .kind = NB_KIND_ARITH,
 	.doc = "a * b, broadcasting", .inputs = bin_inputs, .n_inputs = 2,
-	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH, .shape = bcast_shape,
 	.forward = mul_forward, .backward = mul_backward, .test = &bcast_test,
 };
 
@@ -322,7 +343,7 @@ static const nb_op_test div_test = {
 static const nb_op div_op = {
 	.version = NB_OP_VERSION, .name = "div", .kind = NB_KIND_ARITH,
 	.doc = "a / b, broadcasting", .inputs = bin_inputs, .n_inputs = 2,
-	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH, .shape = bcast_shape,
 	.forward = div_forward, .backward = div_backward, .test = &div_test,
 };
 
@@ -353,7 +374,7 @@ static const nb_op maximum_op = {
 	.doc = "elementwise max(a, b), broadcasting; NaN propagates; ties "
 	       "split the gradient",
 	.inputs = bin_inputs, .n_inputs = 2,
-	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH, .shape = bcast_shape,
 	.forward = maximum_forward, .backward = maximum_backward,
 	.test = &bcast_test,
 };
@@ -378,7 +399,7 @@ static const nb_op minimum_op = {
 	.doc = "elementwise min(a, b), broadcasting; NaN propagates; ties "
 	       "split the gradient",
 	.inputs = bin_inputs, .n_inputs = 2,
-	.flags = NB_OP_WRITES_OUTPUT, .shape = bcast_shape,
+	.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH, .shape = bcast_shape,
 	.forward = minimum_forward, .backward = minimum_backward,
 	.test = &bcast_test,
 };
