@@ -115,9 +115,15 @@ void nb__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, float alpha,
 		gemm(false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-/* Lane indices for __builtin_shuffle of two 8-float vectors (0-7 the
- * first, 8-15 the second). */
+/* SHUF(a, b, lanes...): 8 lanes of two 8-float vectors (0-7 the first,
+ * 8-15 the second).  __builtin_shufflevector is clang's, and GCC's from
+ * version 12; older GCC has only __builtin_shuffle, with a mask vector. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
 typedef int i8v __attribute__((vector_size(32)));
+#define SHUF(a, b, ...) SHUF(a, b, __VA_ARGS__)
+#endif
 
 /* t[p, j] = x[j, p] for one 8 x 8 block: eight row loads, three rounds
  * of two-vector shuffles (AVX's unpack, shufps and perm2f128), eight row
@@ -132,10 +138,8 @@ block8(const float *x, int64_t ldx, float *t, int64_t ldt)
 		r[i] = *(const v8 *)(x + i * ldx);
 #pragma GCC unroll 4
 	for (int i = 0; i < 8; i += 2) {
-		s[i] = __builtin_shuffle(r[i], r[i + 1],
-		                         (i8v){0, 8, 1, 9, 4, 12, 5, 13});
-		s[i + 1] = __builtin_shuffle(r[i], r[i + 1],
-		                             (i8v){2, 10, 3, 11, 6, 14, 7, 15});
+		s[i] = SHUF(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+		s[i + 1] = SHUF(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
 	}
 	/* u[4h + q] holds columns q and q + 4 of rows 4h .. 4h + 3 */
 #pragma GCC unroll 2
@@ -143,18 +147,17 @@ block8(const float *x, int64_t ldx, float *t, int64_t ldt)
 #pragma GCC unroll 2
 		for (int q = 0; q < 2; q++) {
 			v8 a = s[4 * h + q], b = s[4 * h + q + 2];
-			u[4 * h + 2 * q] = __builtin_shuffle(a, b,
-			    (i8v){0, 1, 8, 9, 4, 5, 12, 13});
-			u[4 * h + 2 * q + 1] = __builtin_shuffle(a, b,
-			    (i8v){2, 3, 10, 11, 6, 7, 14, 15});
+			u[4 * h + 2 * q] = SHUF(a, b, 0, 1, 8, 9, 4, 5, 12, 13);
+			u[4 * h + 2 * q + 1] =
+			    SHUF(a, b, 2, 3, 10, 11, 6, 7, 14, 15);
 		}
 	}
 #pragma GCC unroll 4
 	for (int q = 0; q < 4; q++) {
-		*(v8 *)(t + q * ldt) = __builtin_shuffle(u[q], u[q + 4],
-		    (i8v){0, 1, 2, 3, 8, 9, 10, 11});
-		*(v8 *)(t + (q + 4) * ldt) = __builtin_shuffle(u[q], u[q + 4],
-		    (i8v){4, 5, 6, 7, 12, 13, 14, 15});
+		*(v8 *)(t + q * ldt) =
+		    SHUF(u[q], u[q + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+		*(v8 *)(t + (q + 4) * ldt) =
+		    SHUF(u[q], u[q + 4], 4, 5, 6, 7, 12, 13, 14, 15);
 	}
 }
 
