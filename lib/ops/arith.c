@@ -153,6 +153,15 @@ typedef void (*bin_fn)(const bin_geom *q, const void *a, const void *b,
  * dst[i] = GRAD into a fresh gradient (NB_OP_GRAD_FRESH), which saves
  * nb_backward zeroing it first (issue 18: the residual adds' gradients,
  * 1% of gpt_tiny's step in memset). */
+#define BIN_GRAD_LOOP(T, GRAD, OP)                                           \
+	BIN_LOOPS(q, {                                                       \
+		const T x = ap[ia];                                          \
+		const T y = bp[ib];                                          \
+		const T g = gp[i];                                           \
+		(void)x;                                                     \
+		(void)y;                                                     \
+		dp[i] OP (T)(GRAD);                                          \
+	})
 #define BIN_GRAD_T(GNAME, T, GRAD)                                           \
 	static void GNAME##_##T(const bin_geom *q, const void *a_,           \
 	                        const void *b_, const void *g_, void *d_,    \
@@ -163,24 +172,10 @@ typedef void (*bin_fn)(const bin_geom *q, const void *a, const void *b,
 		const T *restrict gp = g_;                                   \
 		T *restrict dp = d_;                                         \
 		if (fresh) {                                                 \
-			BIN_LOOPS(q, {                                       \
-				const T x = ap[ia];                          \
-				const T y = bp[ib];                          \
-				const T g = gp[i];                           \
-				(void)x;                                     \
-				(void)y;                                     \
-				dp[i] = (T)(GRAD);                           \
-			})                                                   \
-			return;                                              \
+			BIN_GRAD_LOOP(T, GRAD, =)                            \
+		} else {                                                     \
+			BIN_GRAD_LOOP(T, GRAD, +=)                           \
 		}                                                            \
-		BIN_LOOPS(q, {                                               \
-			const T x = ap[ia];                                  \
-			const T y = bp[ib];                                  \
-			const T g = gp[i];                                   \
-			(void)x;                                             \
-			(void)y;                                             \
-			dp[i] += (T)(GRAD);                                  \
-		})                                                           \
 	}
 
 /* The kernels of a binary op f(x, y) with partials DA, DB, per dtype
