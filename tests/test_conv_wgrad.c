@@ -4,11 +4,11 @@
  * against the definition in double over geometries that reach every
  * part of the kernel (kernel sizes that fill 1, 2 and 3 groups of
  * positions, rows of whole vectors and with a partial last one, padding
- * narrower and wider than the kernel, dilation), the same bits at 1, 2
- * and 4 threads, non-finite values where PyTorch's rule (every product,
- * padding zeros included) says, and the im2col path (NB_CONV=im2col)
- * agreeing.  PyTorch's own values for such layers are in
- * tests/ref/ops/conv.json (test_reference).
+ * narrower and wider than the kernel, dilation, and one too sparse to
+ * copy padded), the same bits at 1, 2 and 4 threads, non-finite values
+ * where PyTorch's rule (every product, padding zeros included) says,
+ * and the im2col path (NB_CONV=im2col) agreeing.  PyTorch's own values
+ * for such layers are in tests/ref/ops/conv.json (test_reference).
  */
 #include "support/helpers.h"
 
@@ -25,6 +25,9 @@ static const geo geos[] = {
 	{2, 2, 10, 12, 3, 3, 3, 2, 1, 2, 2},   /* dilation 2 */
 	{1, 1, 5, 5, 1, 1, 1, 0, 0, 1, 1},     /* 1x1 */
 	{2, 4, 6, 7, 2, 1, 4, 1, 0, 1, 1},     /* a row kernel */
+	/* a 1 x 1 input padded and dilated by 2^20: the padded copy would
+	 * be 2^42 floats, so this one is left to im2col */
+	{1, 1, 1, 1, 2, 2, 2, 1 << 20, 1 << 20, 1 << 21, 1 << 21},
 };
 
 static nb_conv2d_opts opts_of(const geo *q)

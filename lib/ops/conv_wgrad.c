@@ -45,11 +45,33 @@ bool nb__conv_im2col_forced(void)
 	return s && !strcmp(s, "im2col");
 }
 
-/* The geometries this file takes; oneDNN (or im2col) does the rest. */
-static bool takes(const nb__conv_geom *q)
+/*
+ * The padded input's plane, *Hp rows of *Wp: every row y + kh dh, and
+ * in each a whole last vector of the output row at every kernel column,
+ * as well as the padded row itself.
+ */
+static void padded_dims(const nb__conv_geom *q, int64_t *Hp, int64_t *Wp)
 {
+	int64_t ow8 = (q->OW + 7) / 8 * 8;
+	*Hp = q->H + 2 * q->ph;
+	*Wp = ow8 + (q->KW - 1) * q->dw;
+	if (*Wp < q->W + 2 * q->pw)
+		*Wp = q->W + 2 * q->pw;
+}
+
+/* The geometries this file takes; oneDNN (or im2col) does the rest.
+ * Padding or dilation far wider than the input makes the padded copy
+ * dwarf both the input and the output gradient (a 1 x 1 input padded
+ * by 2^20 is a plane of 2^42 floats): that stays with im2col, whose
+ * columns are the output's size. */
+static bool takes(const nb__conv_geom *q, int64_t Hp, int64_t Wp)
+{
+	double plane = (double)Hp * (double)Wp;
 	return q->G == 1 && q->C < 8 && q->sh == 1 && q->sw == 1 && q->N > 0 &&
-	       q->O > 0 && q->OH > 0 && q->OW > 0 && !nb__conv_im2col_forced();
+	       q->O > 0 && q->OH > 0 && q->OW > 0 &&
+	       plane <= 4.0 * ((double)q->H * q->W + (double)q->OH * q->OW) +
+	                    4096 &&
+	       !nb__conv_im2col_forced();
 }
 
 typedef struct job {
@@ -178,16 +200,10 @@ nb_status nb__conv_wgrad_small(nb_op_ctx *c, const nb__conv_geom *q,
                                const float *x, const float *gout,
                                float **dw, float **db)
 {
-	if (!*dw || !takes(q))
-		return NB_OK;
 	job J = {.q = q, .x = x, .g = gout, .KK = q->KH * q->KW};
-	/* rows: every y + kh dh; columns: a whole last vector of every row
-	 * at every kernel column, and the padded row itself */
-	int64_t ow8 = (q->OW + 7) / 8 * 8;
-	J.Hp = q->H + 2 * q->ph;
-	J.Wp = ow8 + (q->KW - 1) * q->dw;
-	if (J.Wp < q->W + 2 * q->pw)
-		J.Wp = q->W + 2 * q->pw;
+	padded_dims(q, &J.Hp, &J.Wp);
+	if (!*dw || !takes(q, J.Hp, J.Wp))
+		return NB_OK;
 	size_t nxp = (size_t)(q->N * q->C * J.Hp * J.Wp);
 	size_t nsum = (size_t)(q->O * q->C * J.KK + (*db ? q->O : 0));
 	size_t bytes = nsum * sizeof(double) + (size_t)J.KK * sizeof(int64_t) +
