@@ -44,15 +44,6 @@
 #define NB_NORM_BLOCK 8 /* lane rows per block */
 #define NB_NORM_ROWS 32 /* layer_norm: rows per block of dgamma, dbeta */
 
-/* The lanes' total a[0] + ... + a[nl - 1], in this order. */
-static double lanes_total(const double *a, int nl)
-{
-	double t = 0;
-	for (int j = 0; j < nl; j++)
-		t += a[j];
-	return t;
-}
-
 /* The end of the block of nl lanes that starts at i, of the first `full`
  * elements (full a multiple of nl). */
 static inline size_t block_end(size_t i, size_t full, int nl)
@@ -77,13 +68,54 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES)));
 /* v = the VL elements at p (unaligned) */
 #define VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
 
-/* a[j] += lane j of the vectors f[NV], in double */
+/*
+ * The lanes' sums in double: NA vectors of DL doubles, lane j in
+ * element j % DL of vector j / DL, so that they stay in registers (as
+ * an array of NL doubles they went through the stack, zeroed there by
+ * a `rep stos` that took a fifth of a short row's sum: issue 18,
+ * layer_norm on rows of 128).  The arithmetic per lane is the same.
+ */
+#define DL ((int)(VBYTES / sizeof(double)))
+#define NA (NL / DL)
+typedef double FN(dvec) __attribute__((vector_size(VBYTES)));
+/* DL elements of T: the part of a vector that converts to one dvec */
+typedef T FN(hvec) __attribute__((vector_size(DL * sizeof(T))));
+typedef struct FN(lanes) {
+	FN(dvec) v[NA];
+} FN(lanes);
+
+static inline KERNEL FN(lanes) FN(lanes_zero)(void)
+{
+	FN(lanes) a;
+	_Pragma("GCC unroll 8") for (int i = 0; i < NA; i++)
+		a.v[i] = (FN(dvec)){0};
+	return a;
+}
+
+/* lane j += lane j of the vectors f[NV], in double */
 #define VFLUSH(a, f)                                                         \
 	do {                                                                 \
+		_Pragma("GCC unroll 8")                                      \
 		for (int k_ = 0; k_ < NV; k_++)                              \
-			for (int j_ = 0; j_ < VL; j_++)                      \
-				(a)[k_ * VL + j_] += (f)[k_][j_];            \
+			_Pragma("GCC unroll 8")                              \
+			for (int h_ = 0; h_ < VL / DL; h_++) {               \
+				FN(hvec) p_;                                 \
+				memcpy(&p_, (const T *)&(f)[k_] + h_ * DL,   \
+				       sizeof p_);                           \
+				(a).v[k_ * (VL / DL) + h_] +=                \
+				    __builtin_convertvector(p_, FN(dvec));   \
+			}                                                    \
 	} while (0)
+
+/* The lanes' total, lane 0 + ... + lane NL - 1 in this order. */
+static inline KERNEL double FN(lanes_total)(const FN(lanes) *a)
+{
+	double t = 0;
+	_Pragma("GCC unroll 8") for (int i = 0; i < NA; i++)
+		_Pragma("GCC unroll 8") for (int e = 0; e < DL; e++)
+			t += a->v[i][e];
+	return t;
+}
 
 /* The loop over the vectors of a lane row, unrolled (NV <= 8). */
 #define EACH_VEC _Pragma("GCC unroll 8") for (int k = 0; k < NV; k++)
@@ -91,7 +123,7 @@ typedef T FN(vec) __attribute__((vector_size(VBYTES)));
 /* sum (x - x0) */
 static KERNEL double FN(sum)(const T *x, size_t n, T x0)
 {
-	double a[NL] = {0};
+	FN(lanes) a = FN(lanes_zero)();
 	size_t i = 0, full = n - n % NL;
 	while (i < full) {
 		FN(vec) f[NV] = {{0}}, v;
@@ -103,14 +135,14 @@ static KERNEL double FN(sum)(const T *x, size_t n, T x0)
 		VFLUSH(a, f);
 	}
 	for (; i < n; i++)
-		a[0] += x[i] - x0;
-	return lanes_total(a, NL);
+		a.v[0][0] += x[i] - x0;
+	return FN(lanes_total)(&a);
 }
 
 /* sum ((x - h) - l)^2 */
 static KERNEL double FN(sqdev)(const T *x, size_t n, T h, T l)
 {
-	double a[NL] = {0};
+	FN(lanes) a = FN(lanes_zero)();
 	size_t i = 0, full = n - n % NL;
 	while (i < full) {
 		FN(vec) f[NV] = {{0}}, v;
@@ -124,16 +156,16 @@ static KERNEL double FN(sqdev)(const T *x, size_t n, T h, T l)
 	}
 	for (; i < n; i++) {
 		T d = (x[i] - h) - l;
-		a[0] += d * d;
+		a.v[0][0] += d * d;
 	}
-	return lanes_total(a, NL);
+	return FN(lanes_total)(&a);
 }
 
 /* *sg = sum g, *sgx = sum g ((x - h) - l) */
 static KERNEL void FN(gsums)(const T *g, const T *x, size_t n, T h, T l,
                              double *sg, double *sgx)
 {
-	double a[NL] = {0}, b[NL] = {0};
+	FN(lanes) a = FN(lanes_zero)(), b = FN(lanes_zero)();
 	size_t i = 0, full = n - n % NL;
 	while (i < full) {
 		FN(vec) f[NV] = {{0}}, u[NV] = {{0}}, gv, xv;
@@ -148,11 +180,11 @@ static KERNEL void FN(gsums)(const T *g, const T *x, size_t n, T h, T l,
 		VFLUSH(b, u);
 	}
 	for (; i < n; i++) {
-		a[0] += g[i];
-		b[0] += g[i] * ((x[i] - h) - l);
+		a.v[0][0] += g[i];
+		b.v[0][0] += g[i] * ((x[i] - h) - l);
 	}
-	*sg = lanes_total(a, NL);
-	*sgx = lanes_total(b, NL);
+	*sg = FN(lanes_total)(&a);
+	*sgx = FN(lanes_total)(&b);
 }
 
 /* The origin x0 of a group's sum(x - x0): its first element, or 0 if
@@ -629,7 +661,7 @@ static KERNEL void FN(ln_dx_row)(const FN(ln_job) *j, size_t n, T *pf,
 	size_t D = j->D, full = D - D % NL, d = 0;
 	const T *w = j->w, *xr = j->x + n * D, *gr = j->g + n * D;
 	double is = j->invstd[n];
-	double a[NL] = {0}, bb[NL] = {0};
+	FN(lanes) a = FN(lanes_zero)(), bb = FN(lanes_zero)();
 	T h, l, s;
 	FN(ln_row)(j, n, &h, &l, &s);
 	/* in lanes and blocks, as FN(sum); w g as g * w (or g * 1); pf
@@ -664,10 +696,10 @@ static KERNEL void FN(ln_dx_row)(const FN(ln_job) *j, size_t n, T *pf,
 		FN(ln_wrow)(D - d, xr + d, gr + d, h, l, s, pf + d, pb + d);
 	for (; d < D; d++) {
 		T wg = gr[d] * (w ? w[d] : 1);
-		a[0] += wg;
-		bb[0] += wg * ((xr[d] - h) - l);
+		a.v[0][0] += wg;
+		bb.v[0][0] += wg * ((xr[d] - h) - l);
 	}
-	double A = lanes_total(a, NL), B = lanes_total(bb, NL);
+	double A = FN(lanes_total)(&a), B = FN(lanes_total)(&bb);
 	T *dr = j->dx + n * D;
 	T k2 = (T)(-is * is * is * B / (double)D);
 	T k3 = (T)(-is * A / (double)D);
@@ -726,6 +758,8 @@ static const norm_kernels FN(kernels) = {
 
 #undef EACH_VEC
 #undef VFLUSH
+#undef NA
+#undef DL
 #undef VLOAD
 #undef NV
 #undef VL
