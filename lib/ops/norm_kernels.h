@@ -43,6 +43,7 @@
 #ifndef NB_NORM_BLOCK
 #define NB_NORM_BLOCK 8 /* lane rows per block */
 #define NB_NORM_ROWS 32 /* layer_norm: rows per block of dgamma, dbeta */
+_Static_assert(NB_NORM_ROWS % 2 == 0, "layer_norm's backward takes rows in pairs");
 
 /* The end of the block of nl lanes that starts at i, of the first `full`
  * elements (full a multiple of nl). */
@@ -552,28 +553,50 @@ typedef struct FN(ln_job) {
 	double eps, *mean, *invstd, *dw, *db;
 } FN(ln_job);
 
-static KERNEL void FN(ln_forward_rows)(void *p, size_t lo, size_t hi)
+/* Rows [n, n + k) of layer_norm's forward, k = 1 or 2: each row's
+ * statistics depend on its sum, its mean and then its squared
+ * deviations in turn, a chain of latencies that a short row (D = 128)
+ * leaves the core idle on; two rows' steps side by side overlap their
+ * chains (issue 18).  Each row's arithmetic is the same either way. */
+static inline KERNEL void FN(ln_forward_k)(const FN(ln_job) *j, size_t n,
+                                           int k)
 {
-	const FN(ln_job) *j = p;
 	size_t D = j->D;
-	for (size_t n = lo; n < hi; n++) {
-		const T *xr = j->x + n * D;
-		T *yr = j->y + n * D;
+	T h[2], l[2], s[2];
+	double m[2], is[2];
+	for (int r = 0; r < k; r++) {
+		const T *xr = j->x + (n + r) * D;
 		T o = FN(origin)(xr[0]);
-		double m = (double)o + FN(sum)(xr, D, o) / (double)D;
-		T h = (T)m, l = FN(tail)(m, h);
-		double is = 1 / sqrt(FN(sqdev)(xr, D, h, l) / (double)D +
-		                     j->eps);
-		j->mean[n] = m;
-		j->invstd[n] = is;
-		T s = (T)is;
+		m[r] = (double)o + FN(sum)(xr, D, o) / (double)D;
+		h[r] = (T)m[r];
+		l[r] = FN(tail)(m[r], h[r]);
+	}
+	for (int r = 0; r < k; r++)
+		is[r] = 1 / sqrt(FN(sqdev)(j->x + (n + r) * D, D, h[r], l[r]) /
+		                 (double)D + j->eps);
+	for (int r = 0; r < k; r++) {
+		const T *xr = j->x + (n + r) * D;
+		T *yr = j->y + (n + r) * D;
+		j->mean[n + r] = m[r];
+		j->invstd[n + r] = is[r];
+		s[r] = (T)is[r];
 		if (j->w)
 			for (size_t d = 0; d < D; d++)
-				yr[d] = ((xr[d] - h) - l) * s * j->w[d] + j->b[d];
+				yr[d] = ((xr[d] - h[r]) - l[r]) * s[r] * j->w[d] +
+				        j->b[d];
 		else
 			for (size_t d = 0; d < D; d++)
-				yr[d] = ((xr[d] - h) - l) * s;
+				yr[d] = ((xr[d] - h[r]) - l[r]) * s[r];
 	}
+}
+
+static KERNEL void FN(ln_forward_rows)(void *p, size_t lo, size_t hi)
+{
+	size_t n = lo;
+	for (; n + 2 <= hi; n += 2)
+		FN(ln_forward_k)(p, n, 2);
+	if (n < hi)
+		FN(ln_forward_k)(p, n, 1);
 }
 
 /* layer_norm: rows of D; w and b both given or both NULL.  Rows in
@@ -655,12 +678,12 @@ static KERNEL void FN(ln_wgrad_blocks)(void *p, size_t lo, size_t hi)
  * With pf, pb (the serial path), also adds the row's dgamma and dbeta
  * terms as ln_wrow does, in the same pass.
  */
-static KERNEL void FN(ln_dx_row)(const FN(ln_job) *j, size_t n, T *pf,
-                                 T *pb)
+static inline KERNEL void FN(ln_dx_sums)(const FN(ln_job) *j, size_t n,
+                                         T *pf, T *pb, double *sa,
+                                         double *sb)
 {
 	size_t D = j->D, full = D - D % NL, d = 0;
 	const T *w = j->w, *xr = j->x + n * D, *gr = j->g + n * D;
-	double is = j->invstd[n];
 	FN(lanes) a = FN(lanes_zero)(), bb = FN(lanes_zero)();
 	T h, l, s;
 	FN(ln_row)(j, n, &h, &l, &s);
@@ -699,22 +722,49 @@ static KERNEL void FN(ln_dx_row)(const FN(ln_job) *j, size_t n, T *pf,
 		a.v[0][0] += wg;
 		bb.v[0][0] += wg * ((xr[d] - h) - l);
 	}
-	double A = FN(lanes_total)(&a), B = FN(lanes_total)(&bb);
+	*sa = FN(lanes_total)(&a);
+	*sb = FN(lanes_total)(&bb);
+}
+
+static inline KERNEL void FN(ln_dx_apply)(const FN(ln_job) *j, size_t n,
+                                          double A, double B)
+{
+	size_t D = j->D;
+	const T *w = j->w, *xr = j->x + n * D, *gr = j->g + n * D;
+	double is = j->invstd[n];
+	T h, l, s;
+	FN(ln_row)(j, n, &h, &l, &s);
 	T *dr = j->dx + n * D;
 	T k2 = (T)(-is * is * is * B / (double)D);
 	T k3 = (T)(-is * A / (double)D);
 	if (w)
-		for (d = 0; d < D; d++)
+		for (size_t d = 0; d < D; d++)
 			dr[d] += s * w[d] * gr[d] + k2 * ((xr[d] - h) - l) + k3;
 	else
-		for (d = 0; d < D; d++)
+		for (size_t d = 0; d < D; d++)
 			dr[d] += s * gr[d] + k2 * ((xr[d] - h) - l) + k3;
+}
+
+/* Rows [n, n + k) (k = 1 or 2), their sums first, then their dx: as
+ * ln_forward_k, two rows' chains overlap.  pf and pb take row n's terms
+ * before row n + 1's, in the order of one row at a time. */
+static KERNEL void FN(ln_dx_k)(const FN(ln_job) *j, size_t n, int k, T *pf,
+                               T *pb)
+{
+	double A[2], B[2];
+	for (int r = 0; r < k; r++)
+		FN(ln_dx_sums)(j, n + r, pf, pb, &A[r], &B[r]);
+	for (int r = 0; r < k; r++)
+		FN(ln_dx_apply)(j, n + r, A[r], B[r]);
 }
 
 static KERNEL void FN(ln_dx_rows)(void *p, size_t lo, size_t hi)
 {
-	for (size_t n = lo; n < hi; n++)
-		FN(ln_dx_row)(p, n, NULL, NULL);
+	size_t n = lo;
+	for (; n + 2 <= hi; n += 2)
+		FN(ln_dx_k)(p, n, 2, NULL, NULL);
+	if (n < hi)
+		FN(ln_dx_k)(p, n, 1, NULL, NULL);
 }
 
 /*
@@ -737,9 +787,13 @@ static KERNEL void FN(ln_backward)(size_t rows, size_t D, const void *x,
 	                .dw = dw, .db = db, .rows = rows};
 	if (dx && dw && nb_get_num_threads() == 1) {
 		T *pf = cov, *pb = pf + D;
-		for (size_t n = 0; n < rows; n++) {
-			FN(ln_dx_row)(&j, n, pf, pb);
-			if ((n + 1) % NB_NORM_ROWS == 0 || n + 1 == rows)
+		/* in pairs: NB_NORM_ROWS is even, so a flush never falls
+		 * inside one */
+		for (size_t n = 0; n < rows;) {
+			int k = n + 2 <= rows ? 2 : 1;
+			FN(ln_dx_k)(&j, n, k, pf, pb);
+			n += (size_t)k;
+			if (n % NB_NORM_ROWS == 0 || n == rows)
 				FN(ln_wflush)(D, pf, pb, dw, db);
 		}
 		return;
