@@ -15,7 +15,8 @@
  *  - log(1 + e^x) = max(x, 0) + log1p(exp(-|x|)) (softplus, log_sigmoid).
  *  - gelu:  x Phi(x) with Phi(x) = erfc(-x / sqrt 2) / 2, which keeps
  *    its relative accuracy in the lower tail where 1 + erf(x / sqrt 2)
- *    cancels to 0; the tanh form uses 1 + tanh(u) = 2 sigmoid(2u).
+ *    cancels to 0 (in float, gelu_f32.h's exp(-x^2 / 2) R(|x|), the
+ *    same upper tail); the tanh form uses 1 + tanh(u) = 2 sigmoid(2u).
  *  - mish:  tanh(softplus(x)) = n / (n + 2) with n = e^x (e^x + 2),
  *    rewritten in z = exp(-x) for x >= 0.
  * Branches follow PyTorch at the kinks (relu'(0) = 0, elu'(0) = alpha,
@@ -25,6 +26,7 @@
 #include <tgmath.h>
 #include <stdio.h>
 #include "elementwise.h"
+#include "gelu_f32.h"
 
 /* ---- stable building blocks, for float and double ---- */
 
@@ -326,9 +328,11 @@ static const nb_op celu_op = NB_UNARY_DESC(celu, NB_KIND_ACTIVATION,
 
 /* x Phi(x);  Phi(x) + x phi(x).  Tanh form: see gelu_tanh above.
  * The two forms are separate kernels chosen once per call, so that the
- * exact one's loops (erfc and exp, no branch) vectorize (issue 18: gelu's
- * backward was 15% of a transformer's training step). */
-NB_UNARY_OP(gelu_erf, gelu_attrs, x * NCDF(x), g * (NCDF(x) + x * NPDF(x)))
+ * exact one's loops (no branch) vectorize (issue 18: gelu's backward was
+ * 15% of a transformer's training step).  float: gelu_f32.h's own exp
+ * and rational Phi, built with FMA; double: libm's erfc and exp. */
+NB_UNARY_OP_F32(gelu_erf, gelu_attrs, nb__gelu_f32(x), g * nb__dgelu_f32(x),
+                x * NCDF(x), g * (NCDF(x) + x * NPDF(x)))
 NB_UNARY_OP(gelu_tnh, gelu_attrs, GELU_TANH(x), g * DGELU_TANH(x))
 
 static nb_status gelu_forward(nb_op_ctx *c)

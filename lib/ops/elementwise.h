@@ -38,8 +38,8 @@ typedef struct nb_noattrs {
 	const ATYPE Av_ = A_ ? *A_ : (ATYPE){0}, *const A = &Av_;            \
 	(void)A
 
-#define NB__UNARY_T(NAME, TY, ATYPE, FWD, BWD)                               \
-	NB__UNARY_CLONES                                                     \
+#define NB__UNARY_T(NAME, TY, ATYPE, CLONES, FWD, BWD)                       \
+	CLONES                                                               \
 	static void NAME##_fwd_##TY(size_t n, const TY *restrict xs,           \
 	                           TY *restrict ys,                           \
 	                           const ATYPE *A_)                           \
@@ -52,7 +52,7 @@ typedef struct nb_noattrs {
 		}                                                            \
 	}                                                                    \
 	/* dx += BWD, or dx = BWD into a fresh gradient (NB_OP_GRAD_FRESH) */\
-	NB__UNARY_CLONES                                                     \
+	CLONES                                                               \
 	static void NAME##_bwd_##TY(size_t n, const TY *restrict xs,           \
 	                           const TY *restrict ys,                     \
 	                           const TY *restrict gs, TY *restrict dx,     \
@@ -115,8 +115,24 @@ typedef struct nb__unary_job {
  * NB_OP_GRAD_FRESH (NB_UNARY_FLAGS).
  */
 #define NB_UNARY_OP(NAME, ATYPE, FWD, BWD)                                   \
-	NB__UNARY_T(NAME, float, ATYPE, FWD, BWD)                            \
-	NB__UNARY_T(NAME, double, ATYPE, FWD, BWD)                           \
+	NB__UNARY_T(NAME, float, ATYPE, NB__UNARY_CLONES, FWD, BWD)          \
+	NB__UNARY_T(NAME, double, ATYPE, NB__UNARY_CLONES, FWD, BWD)         \
+	NB__UNARY_ENTRIES(NAME, ATYPE)
+
+/*
+ * The same with float kernels of their own, FWD32 and BWD32, built with
+ * NB_FMA_CLONES (vecmath.h: an x86-64-v3 clone that contracts a * b + c
+ * into FMAs): for float math written out as polynomials rather than
+ * libm calls (gelu_f32.h), where FMA halves the instructions.  The
+ * double kernels are NB_UNARY_OP's.
+ */
+#define NB_UNARY_OP_F32(NAME, ATYPE, FWD32, BWD32, FWD, BWD)                 \
+	NB__UNARY_T(NAME, float, ATYPE, NB_FMA_CLONES, FWD32, BWD32)         \
+	NB__UNARY_T(NAME, double, ATYPE, NB__UNARY_CLONES, FWD, BWD)         \
+	NB__UNARY_ENTRIES(NAME, ATYPE)
+
+/* NAME##_forward and NAME##_backward over the kernels of both types. */
+#define NB__UNARY_ENTRIES(NAME, ATYPE)                                       \
 	NB__UNARY_RANGES(NAME, float, ATYPE)                                 \
 	NB__UNARY_RANGES(NAME, double, ATYPE)                                \
 	static nb_status NAME##_forward(nb_op_ctx *c)                        \
