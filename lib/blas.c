@@ -104,6 +104,22 @@ static bool gemm_onednn(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
 }
 #endif
 
+bool nb__gemm_zeroes_c(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
+                       int64_t k)
+{
+#ifdef NB_GEMM_ONEDNN
+	if (dt == NB_F32 && k > 0 && gemm_route(ta, tb, m, n, k))
+		return false; /* oneDNN writes C from its sums */
+#endif
+#ifdef HAVE_CBLAS
+	(void)dt, (void)ta, (void)tb, (void)m, (void)n;
+	return k > 0; /* OpenBLAS's beta kernel; k = 0: the portable one */
+#else
+	(void)dt, (void)ta, (void)tb, (void)m, (void)n, (void)k;
+	return false; /* gemm_float zeroes each row as it sums into it */
+#endif
+}
+
 void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
               int64_t k, double alpha, const void *a, int64_t lda,
               const void *b, int64_t ldb, double beta, void *c,

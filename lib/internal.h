@@ -278,6 +278,12 @@ void nb__gemm(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
               int64_t k, double alpha, const void *a, int64_t lda,
               const void *b, int64_t ldb, double beta, void *c,
               int64_t ldc);
+/* Whether nb__gemm with beta 0 makes a pass zeroing C before it sums
+ * into it (OpenBLAS's beta kernel), where oneDNN writes C once from its
+ * sums: linear then puts its bias into C first and has the product add
+ * to it, else adds the bias after. */
+bool nb__gemm_zeroes_c(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
+                       int64_t k);
 /* gemm_choice.c: NB_GEMM, auto (unset, empty, "auto" or unknown),
  * onednn, or openblas (or blas). */
 typedef enum nb__gemm_lib {
