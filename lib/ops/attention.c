@@ -496,10 +496,12 @@ static char *out_part(const sdpa_dims *d, size_t bh, void *base, size_t es)
 }
 
 /*
- * Causal attention works in blocks of CAUSAL_ROWS queries: block
- * [i0, i1) sees keys [0, min(S, i1)) only, so the products skip most of
- * the upper triangle (3/8 of each at L = S = 64).  Without causal there
- * is one block of all rows and keys.
+ * Causal attention through BLAS works in blocks of CAUSAL_ROWS queries:
+ * block [i0, i1) sees keys [0, min(S, i1)) only, so the products skip
+ * most of the upper triangle (3/8 of each at L = S = 64).  Without
+ * causal, and on the small path, whose kernel skips the triangle tile
+ * by tile itself (nb__small_sgemm_tri), there is one block of all rows
+ * and keys.
  */
 #define CAUSAL_ROWS 16
 
@@ -509,13 +511,14 @@ typedef struct rblk {
 
 static int64_t n_blocks(const sdpa_dims *d)
 {
-	return !d->causal ? (d->L > 0) : (d->L + CAUSAL_ROWS - 1) / CAUSAL_ROWS;
+	return !d->causal || d->small ? (d->L > 0)
+	                              : (d->L + CAUSAL_ROWS - 1) / CAUSAL_ROWS;
 }
 
 static rblk block_at(const sdpa_dims *d, int64_t b)
 {
 	rblk r = {0, d->L, d->S};
-	if (d->causal) {
+	if (d->causal && !d->small) {
 		r.i0 = b * CAUSAL_ROWS;
 		int64_t i1 = r.i0 + CAUSAL_ROWS < d->L ? r.i0 + CAUSAL_ROWS : d->L;
 		r.n = i1 - r.i0;
@@ -536,12 +539,14 @@ static void zero_unseen(const sdpa_dims *d, char *g, size_t es, int64_t ld,
 }
 
 /* One product of the op: c = alpha op(a) op(b) + beta c, through
- * nb__small_sgemm when d->small (each block fits in L1, where BLAS's
+ * nb__small_sgemm_tri when d->small (each block fits in L1, where BLAS's
  * packing and zeroing passes cost as much as its kernel), else BLAS.
  * A product with b^T (tb) passes, for the small path, b's transpose bt
- * [k, S] made once per batch-head. */
-static void mm(const sdpa_dims *d, nb_dtype dt, bool ta, bool tb, int64_t m,
-               int64_t n, int64_t k, double alpha, const void *a,
+ * [k, S] made once per batch-head.  tri (small_gemm.h) says, with
+ * causal, which triangle the small path may skip; BLAS's products are
+ * cut to the blocks of rows instead. */
+static void mm(const sdpa_dims *d, nb_dtype dt, int tri, bool ta, bool tb,
+               int64_t m, int64_t n, int64_t k, double alpha, const void *a,
                int64_t lda, const void *b, int64_t ldb, const float *bt,
                double beta, void *c, int64_t ldc)
 {
@@ -549,9 +554,9 @@ static void mm(const sdpa_dims *d, nb_dtype dt, bool ta, bool tb, int64_t m,
 		nb__gemm(dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
 		         ldc);
 	else
-		nb__small_sgemm(ta, m, n, k, (float)alpha, a, lda,
-		                tb ? bt : b, tb ? d->S : ldb, (float)beta, c,
-		                ldc);
+		nb__small_sgemm_tri(d->causal ? tri : NB__TRI_NONE, ta, m, n, k,
+		                    (float)alpha, a, lda, tb ? bt : b,
+		                    tb ? d->S : ldb, (float)beta, c, ldc);
 }
 
 /* bt [w, S] = the batch-head's block [S, w] of x^T, for mm's products
@@ -575,7 +580,7 @@ static void scores(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 	transpose_blk(d, kb, d->ld[1], d->E, kt);
 	for (int64_t b = 0; b < n_blocks(d); b++) {
 		rblk r = block_at(d, b);
-		mm(d, dt, false, true, r.n, r.c, d->E, d->scale,
+		mm(d, dt, NB__TRI_COLS, false, true, r.n, r.c, d->E, d->scale,
 		   qb + (size_t)(r.i0 * d->ld[0]) * es, d->ld[0], kb, d->ld[1],
 		   kt, 0.0, s + (size_t)(r.i0 * d->S) * es, d->S);
 	}
@@ -641,7 +646,7 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 		const char *vb = part(&d, 2, bh, c->in[d.in[2]]->data, es);
 		for (int64_t b = 0; b < n_blocks(&d); b++) {
 			rblk r = block_at(&d, b);
-			mm(&d, dt, false, false, r.n, d.Ev, r.c, 1.0,
+			mm(&d, dt, NB__TRI_KHI, false, false, r.n, d.Ev, r.c, 1.0,
 			   (char *)s->data + (size_t)(r.i0 * d.S) * es, d.S, vb,
 			   d.ld[2], NULL, 0.0, ob + (size_t)(r.i0 * ldo) * es,
 			   ldo);
@@ -695,7 +700,7 @@ static void bwd_dv(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 	int64_t nb = n_blocks(d);
 	for (int64_t b = nb - 1; b >= 0; b--) {
 		rblk r = block_at(d, b);
-		mm(d, dt, true, false, r.c, d->Ev, r.n, 1.0,
+		mm(d, dt, NB__TRI_KLO, true, false, r.c, d->Ev, r.n, 1.0,
 		   pv + (size_t)(r.i0 * d->S) * es, d->S,
 		   p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo, NULL,
 		   b == nb - 1 ? p->bv : 1.0, p->dv, p->ldv);
@@ -712,7 +717,7 @@ static void bwd_dp(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 	transpose_blk(d, p->v, p->ldv, d->Ev, p->vt);
 	for (int64_t b = 0; b < n_blocks(d); b++) {
 		rblk r = block_at(d, b);
-		mm(d, dt, false, true, r.n, r.c, d->Ev, 1.0,
+		mm(d, dt, NB__TRI_COLS, false, true, r.n, r.c, d->Ev, 1.0,
 		   p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo, p->v, p->ldv,
 		   p->vt, 0.0, dp + (size_t)(r.i0 * d->S) * es, d->S);
 	}
@@ -728,12 +733,13 @@ static void bwd_dqk(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 		rblk r = block_at(d, b);
 		const char *db = ds + (size_t)(r.i0 * d->S) * es;
 		if (p->dq)
-			mm(d, dt, false, false, r.n, d->E, r.c, d->scale, db,
-			   d->S, p->k, ldk, NULL, p->bq,
+			mm(d, dt, NB__TRI_KHI, false, false, r.n, d->E, r.c,
+			   d->scale, db, d->S, p->k, ldk, NULL, p->bq,
 			   p->dq + (size_t)(r.i0 * ldq) * es, ldq);
 		if (p->dk)
-			mm(d, dt, true, false, r.c, d->E, r.n, d->scale, db,
-			   d->S, p->q + (size_t)(r.i0 * ldq) * es, ldq, NULL,
+			mm(d, dt, NB__TRI_KLO, true, false, r.c, d->E, r.n,
+			   d->scale, db, d->S,
+			   p->q + (size_t)(r.i0 * ldq) * es, ldq, NULL,
 			   b == nb - 1 ? p->bk : 1.0, p->dk, ldk);
 	}
 	if (p->dk && p->bk == 0.0)
