@@ -553,3 +553,114 @@ Test(attention, mha_layouts_and_weights)
 	for (int i = 0; i < 3; i++)
 		nb_module_free(m[i]);
 }
+
+/* ---- the float32 path against float64 ---- */
+
+/* float32 goes through nb__small_sgemm_tri and, when P is no larger
+ * than q, k and v, keeps P from forward for backward; float64 goes
+ * through BLAS and recomputes P.  Same inputs (float32 values), same
+ * dropout draws (the same seed), so outputs and gradients agree to
+ * float32's rounding.  Cases: causal with L != S, a mask, a bias and
+ * dropout, P kept and P recomputed, packed with heads, tiles' row and
+ * column remainders. */
+typedef struct path_case {
+	bool packed, causal, mask, bias;
+	int64_t B, L, S, E, Ev, H;
+	double p;
+} path_case;
+
+static double input_val(size_t i, int which)
+{
+	return (double)(float)sin(0.37 * (double)i + 1.3 * which);
+}
+
+static nb_tensor *input_of_case(nb_dtype dt, int ndim, const int64_t *shape,
+                                int which)
+{
+	nb_tensor *t = nb_tensor_zeros(dt, ndim, shape);
+	cr_assert_not_null(t);
+	for (size_t i = 0; i < nb_tensor_numel(t); i++)
+		nb_tensor_set(t, i, input_val(i, which));
+	nb_tensor_set_requires_grad(t, true);
+	return t;
+}
+
+/* Runs case c in dt; vals gets the output then each input's gradient. */
+static size_t run_path_case(const path_case *c, nb_dtype dt, double *vals)
+{
+	nb_graph *g = nb_graph_new();
+	nb_graph_seed(g, 7);
+	nb_tensor *in[3] = {NULL, NULL, NULL}, *y, *mask = NULL, *bias = NULL;
+	int n_in = c->packed ? 1 : 3;
+	if (c->packed) {
+		in[0] = input_of_case(dt, NB_SHAPE(c->B, c->L,
+		                      3 * c->H * c->E), 0);
+	} else {
+		in[0] = input_of_case(dt, NB_SHAPE(c->B, c->L, c->H * c->E), 0);
+		in[1] = input_of_case(dt, NB_SHAPE(c->B, c->S, c->H * c->E), 1);
+		in[2] = input_of_case(dt, NB_SHAPE(c->B, c->S, c->H * c->Ev), 2);
+	}
+	if (c->mask) {
+		mask = nb_graph_tensor(g, NB_BOOL, NB_SHAPE(c->L, c->S));
+		for (size_t i = 0; i < (size_t)(c->L * c->S); i++)
+			nb_tensor_set(mask, i, i % 7 != 3);
+	}
+	if (c->bias) {
+		bias = nb_graph_tensor(g, dt, NB_SHAPE(c->L, c->S));
+		for (size_t i = 0; i < (size_t)(c->L * c->S); i++)
+			nb_tensor_set(bias, i, input_val(i, 5) / 2);
+	}
+	if (c->packed)
+		y = nb_scaled_dot_product_attention_packed(g, in[0], mask, bias,
+		                                           c->causal, c->p, 0,
+		                                           c->H);
+	else
+		y = nb_scaled_dot_product_attention(g, in[0], in[1], in[2], mask,
+		                                    bias, c->causal, c->p, 0,
+		                                    c->H);
+	cr_assert_not_null(y, "%s", nb_graph_errmsg(g));
+	nb_tensor *go = nb_graph_tensor(g, dt, nb_tensor_ndim(y),
+	                                nb_tensor_shape(y));
+	for (size_t i = 0; i < nb_tensor_numel(go); i++)
+		nb_tensor_set(go, i, input_val(i, 9));
+	cr_assert_eq(nb_backward(y, go), NB_OK, "%s", nb_graph_errmsg(g));
+	size_t n = 0;
+	for (size_t i = 0; i < nb_tensor_numel(y); i++)
+		vals[n++] = nb_tensor_get(y, i);
+	for (int j = 0; j < n_in; j++) {
+		const nb_tensor *gr = nb_tensor_grad(in[j]);
+		cr_assert_not_null(gr);
+		for (size_t i = 0; i < nb_tensor_numel(gr); i++)
+			vals[n++] = nb_tensor_get(gr, i);
+		nb_tensor_free(in[j]);
+	}
+	nb_graph_free(g);
+	return n;
+}
+
+Test(attention, float32_path_matches_float64)
+{
+	static const path_case cases[] = {
+		/* unpacked, L != S, masks and dropout; P kept, then not */
+		{false, true, true, true, 2, 19, 23, 8, 7, 2, 0.25},
+		{false, true, true, false, 2, 40, 40, 4, 4, 1, 0.2},
+		{false, false, false, true, 2, 9, 30, 8, 5, 1, 0},
+		/* packed with heads: P kept (37 rows), recomputed (50) */
+		{true, true, false, false, 2, 37, 37, 16, 16, 2, 0.2},
+		{true, true, false, true, 2, 50, 50, 4, 4, 2, 0},
+		/* gpt_tiny's head: L = S = 64, E = 32 */
+		{true, true, false, false, 1, 64, 64, 32, 32, 1, 0},
+	};
+	static double a[40000], b[40000];
+	for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+		size_t n = run_path_case(&cases[t], NB_F32, a);
+		cr_assert_eq(run_path_case(&cases[t], NB_F64, b), n);
+		double scale = 0;
+		for (size_t i = 0; i < n; i++)
+			scale = fmax(scale, fabs(b[i]));
+		for (size_t i = 0; i < n; i++)
+			cr_expect(fabs(a[i] - b[i]) <= 2e-5 * scale,
+			          "case %zu, value %zu of %zu: float32 %.8g, "
+			          "float64 %.8g", t, i, n, a[i], b[i]);
+	}
+}

@@ -7,11 +7,13 @@
  * for q [..., L, E], k [..., S, E], v [..., S, Ev] with the same batch
  * axes.  Forward works one batch-head at a time: one GEMM into an
  * [L, S] scratch block, the masks and the row softmax in place, one GEMM
- * into O.  It saves only the log-sum-exp of each row (L values per
+ * into O.  It saves the log-sum-exp of each row (L values per
  * batch-head) and, with dropout, the generator's state before the
  * draws; backward recomputes P = exp(S - lse) from q and k and replays
  * the same dropout mask (FlashAttention's recomputation, Dao et al.
  * 2022, section 3.1), so no [L, S] block outlives its batch-head.
+ * Short float sequences, whose P is no larger than q, k and v, keep P
+ * instead (keeps_p): recomputing it was a seventh of their products.
  *
  * Backward (Dao et al. 2022, appendix B.2; the softmax Jacobian
  * dS_ij = P_ij (dP_ij - sum_l P_il dP_il)):
@@ -281,12 +283,14 @@ typedef struct blk_masks {
 } blk_masks;
 
 /* What forward saves: the generator's state before the dropout draws,
- * then the row log-sum-exps (nbh * L elements) at lse_off bytes. */
+ * then the row log-sum-exps (nbh * L elements) at lse_off bytes, and
+ * with keep_p the weights P themselves (nbh blocks [L, S], before
+ * dropout) at p_off (keeps_p). */
 typedef struct sdpa_saved {
 	nb_rng rng;
-	bool dropout;
+	bool dropout, keep_p;
 	double keep_scale; /* 1 / (1 - p), 0 for p = 1 */
-	size_t lse_off;
+	size_t lse_off, p_off;
 } sdpa_saved;
 
 /*
@@ -295,8 +299,10 @@ typedef struct sdpa_saved {
  *             row's log-sum-exp (-inf for a fully masked row: P = 0);
  *   recompute: P = exp(masked s - lse) in place;
  *   apply_keep: x *= keep m;
- *   dscores:  dp (= dO v^T) -> dS = P (dP - rowsum(dP P)) into p, with
- *             the keep mask applied to dp first when m is not NULL;
+ *   dscores:  dp (= dO v^T) -> dS = P (dP - rowsum(dP P)) in place,
+ *             P read only, with the keep mask applied to dp first
+ *             when m is not NULL; causal rows' columns past the last
+ *             key seen are set to 0;
  *             causal rows read only the columns they see (dp holds
  *             nothing beyond them).
  */
@@ -425,13 +431,16 @@ typedef struct sdpa_saved {
 			x[i] = m[i] ? p[i] * keep : 0;                       \
 	}                                                                    \
 	NB_VEC_CLONES                                                        \
-	static void dscores_##T(T *restrict p, T *restrict dp,               \
+	static void dscores_##T(const T *restrict p, T *restrict dp,         \
 	                        const unsigned char *restrict m, int64_t L,  \
 	                        int64_t S, T keep, bool causal)              \
 	{                                                                    \
 		for (int64_t i = 0; i < L; i++) {                            \
-			T *pr = p + i * S, *dr = dp + i * S, dot = 0;        \
+			const T *pr = p + i * S;                             \
+			T *dr = dp + i * S, dot = 0;                         \
 			int64_t n = causal && i + 1 < S ? i + 1 : S;         \
+			for (int64_t j = n; j < S; j++)                      \
+				dr[j] = 0;                                   \
 			if (m) {                                             \
 				const unsigned char *mr = m + i * S;         \
 				for (int64_t j = 0; j < n; j++)              \
@@ -439,7 +448,7 @@ typedef struct sdpa_saved {
 			}                                                    \
 			dot = rdot_##T(dr, pr, n);                           \
 			for (int64_t j = 0; j < n; j++)                      \
-				pr[j] = pr[j] * (dr[j] - dot);               \
+				dr[j] = pr[j] * (dr[j] - dot);               \
 		}                                                            \
 	}
 SDPA_KERNELS(float, expf, logf)
@@ -496,10 +505,12 @@ static char *out_part(const sdpa_dims *d, size_t bh, void *base, size_t es)
 }
 
 /*
- * Causal attention works in blocks of CAUSAL_ROWS queries: block
- * [i0, i1) sees keys [0, min(S, i1)) only, so the products skip most of
- * the upper triangle (3/8 of each at L = S = 64).  Without causal there
- * is one block of all rows and keys.
+ * Causal attention through BLAS works in blocks of CAUSAL_ROWS queries:
+ * block [i0, i1) sees keys [0, min(S, i1)) only, so the products skip
+ * most of the upper triangle (3/8 of each at L = S = 64).  Without
+ * causal, and on the small path, whose kernel skips the triangle tile
+ * by tile itself (nb__small_sgemm_tri), there is one block of all rows
+ * and keys.
  */
 #define CAUSAL_ROWS 16
 
@@ -509,13 +520,14 @@ typedef struct rblk {
 
 static int64_t n_blocks(const sdpa_dims *d)
 {
-	return !d->causal ? (d->L > 0) : (d->L + CAUSAL_ROWS - 1) / CAUSAL_ROWS;
+	return !d->causal || d->small ? (d->L > 0)
+	                              : (d->L + CAUSAL_ROWS - 1) / CAUSAL_ROWS;
 }
 
 static rblk block_at(const sdpa_dims *d, int64_t b)
 {
 	rblk r = {0, d->L, d->S};
-	if (d->causal) {
+	if (d->causal && !d->small) {
 		r.i0 = b * CAUSAL_ROWS;
 		int64_t i1 = r.i0 + CAUSAL_ROWS < d->L ? r.i0 + CAUSAL_ROWS : d->L;
 		r.n = i1 - r.i0;
@@ -536,12 +548,14 @@ static void zero_unseen(const sdpa_dims *d, char *g, size_t es, int64_t ld,
 }
 
 /* One product of the op: c = alpha op(a) op(b) + beta c, through
- * nb__small_sgemm when d->small (each block fits in L1, where BLAS's
+ * nb__small_sgemm_tri when d->small (each block fits in L1, where BLAS's
  * packing and zeroing passes cost as much as its kernel), else BLAS.
  * A product with b^T (tb) passes, for the small path, b's transpose bt
- * [k, S] made once per batch-head. */
-static void mm(const sdpa_dims *d, nb_dtype dt, bool ta, bool tb, int64_t m,
-               int64_t n, int64_t k, double alpha, const void *a,
+ * [k, S] made once per batch-head.  tri (small_gemm.h) says, with
+ * causal, which triangle the small path may skip; BLAS's products are
+ * cut to the blocks of rows instead. */
+static void mm(const sdpa_dims *d, nb_dtype dt, int tri, bool ta, bool tb,
+               int64_t m, int64_t n, int64_t k, double alpha, const void *a,
                int64_t lda, const void *b, int64_t ldb, const float *bt,
                double beta, void *c, int64_t ldc)
 {
@@ -549,9 +563,9 @@ static void mm(const sdpa_dims *d, nb_dtype dt, bool ta, bool tb, int64_t m,
 		nb__gemm(dt, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
 		         ldc);
 	else
-		nb__small_sgemm(ta, m, n, k, (float)alpha, a, lda,
-		                tb ? bt : b, tb ? d->S : ldb, (float)beta, c,
-		                ldc);
+		nb__small_sgemm_tri(d->causal ? tri : NB__TRI_NONE, ta, m, n, k,
+		                    (float)alpha, a, lda, tb ? bt : b,
+		                    tb ? d->S : ldb, (float)beta, c, ldc);
 }
 
 /* bt [w, S] = the batch-head's block [S, w] of x^T, for mm's products
@@ -575,7 +589,7 @@ static void scores(const nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 	transpose_blk(d, kb, d->ld[1], d->E, kt);
 	for (int64_t b = 0; b < n_blocks(d); b++) {
 		rblk r = block_at(d, b);
-		mm(d, dt, false, true, r.n, r.c, d->E, d->scale,
+		mm(d, dt, NB__TRI_COLS, false, true, r.n, r.c, d->E, d->scale,
 		   qb + (size_t)(r.i0 * d->ld[0]) * es, d->ld[0], kb, d->ld[1],
 		   kt, 0.0, s + (size_t)(r.i0 * d->S) * es, d->S);
 	}
@@ -590,6 +604,22 @@ static float *bt_scratch(nb_op_ctx *c, const sdpa_dims *d, int64_t w)
 	return t ? t->data : NULL;
 }
 
+/*
+ * Whether forward keeps P for backward, which then skips recomputing
+ * it (the scores' product, k's transpose and an exp a weight): on the
+ * small path, when P for all batch-heads takes no more memory than q, k
+ * and v themselves (L S <= L E + S (E + Ev): gpt_tiny's L = S = 64,
+ * E = 32 keeps 1 MB a layer beside its 1.5 MB of q, k and v; at
+ * L = S = 256 it recomputes).  Recomputing (FlashAttention's choice)
+ * is what keeps long sequences' memory linear in L; at short ones the
+ * recomputation cost a seventh of the op's products for a block no
+ * larger than its inputs.
+ */
+static bool keeps_p(const sdpa_dims *d)
+{
+	return d->small && d->L * d->S <= d->L * d->E + d->S * (d->E + d->Ev);
+}
+
 static nb_status sdpa_forward(nb_op_ctx *c)
 {
 	const sdpa_attrs *a = c->attrs;
@@ -599,13 +629,18 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 	dims_of(c, &d);
 	size_t blk = (size_t)(d.L * d.S);
 	size_t off = (sizeof(sdpa_saved) + 63) / 64 * 64;
-	sdpa_saved *sv = nb_op_save(c, off + d.nbh * (size_t)d.L * es);
+	size_t poff = (off + d.nbh * (size_t)d.L * es + 63) / 64 * 64;
+	bool keep_p = keeps_p(&d);
+	sdpa_saved *sv = nb_op_save(c, keep_p ? poff + d.nbh * blk * es
+	                                      : off + d.nbh * (size_t)d.L * es);
 	nb_tensor *s = nb_op_scratch(c, dt, 2, (int64_t[]){d.L, d.S});
 	float *kt = bt_scratch(c, &d, d.E);
 	if (!sv || !s || !kt)
 		return NB_ENOMEM;
 	unsigned char *keep = NULL;
 	sv->lse_off = off;
+	sv->p_off = poff;
+	sv->keep_p = keep_p;
 	sv->dropout = nb_op_training(c) && a->dropout_p > 0;
 	sv->keep_scale = a->dropout_p < 1 ? 1 / (1 - a->dropout_p) : 0;
 	if (sv->dropout) {
@@ -620,29 +655,35 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 	for (size_t bh = 0; bh < d.nbh; bh++) {
 		blk_masks bm;
 		masks_of(c, &d, bh, &bm);
-		scores(c, &d, bh, s->data, kt);
+		/* P in the saved block when kept, else in the scratch;
+		 * pv the weights that multiply v (dropout's in s) */
+		char *pb = keep_p ? (char *)sv + poff + bh * blk * es
+		                  : (char *)s->data;
+		char *pv = pb;
+		scores(c, &d, bh, pb, kt);
 		void *lr = lse + bh * (size_t)d.L * es;
 		if (dt == NB_F32)
-			fwd_rows_float(s->data, lr, d.L, d.S, &bm);
+			fwd_rows_float((float *)pb, lr, d.L, d.S, &bm);
 		else
-			fwd_rows_double(s->data, lr, d.L, d.S, &bm);
+			fwd_rows_double((double *)pb, lr, d.L, d.S, &bm);
 		if (sv->dropout) {
 			nb__rng_keep_mask(nb_op_rng(c), keep, blk,
 			                  1 - a->dropout_p);
+			pv = s->data;
 			if (dt == NB_F32)
-				apply_keep_float(s->data, s->data, keep, blk,
-				                 (float)sv->keep_scale);
+				apply_keep_float((float *)pv, (float *)pb, keep,
+				                 blk, (float)sv->keep_scale);
 			else
-				apply_keep_double(s->data, s->data, keep, blk,
-				                  sv->keep_scale);
+				apply_keep_double((double *)pv, (double *)pb,
+				                  keep, blk, sv->keep_scale);
 		}
 		int64_t ldo = d.H * d.Ev;
 		char *ob = out_part(&d, bh, c->out->data, es);
 		const char *vb = part(&d, 2, bh, c->in[d.in[2]]->data, es);
 		for (int64_t b = 0; b < n_blocks(&d); b++) {
 			rblk r = block_at(&d, b);
-			mm(&d, dt, false, false, r.n, d.Ev, r.c, 1.0,
-			   (char *)s->data + (size_t)(r.i0 * d.S) * es, d.S, vb,
+			mm(&d, dt, NB__TRI_KHI, false, false, r.n, d.Ev, r.c, 1.0,
+			   pv + (size_t)(r.i0 * d.S) * es, d.S, vb,
 			   d.ld[2], NULL, 0.0, ob + (size_t)(r.i0 * ldo) * es,
 			   ldo);
 		}
@@ -695,7 +736,7 @@ static void bwd_dv(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 	int64_t nb = n_blocks(d);
 	for (int64_t b = nb - 1; b >= 0; b--) {
 		rblk r = block_at(d, b);
-		mm(d, dt, true, false, r.c, d->Ev, r.n, 1.0,
+		mm(d, dt, NB__TRI_KLO, true, false, r.c, d->Ev, r.n, 1.0,
 		   pv + (size_t)(r.i0 * d->S) * es, d->S,
 		   p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo, NULL,
 		   b == nb - 1 ? p->bv : 1.0, p->dv, p->ldv);
@@ -712,7 +753,7 @@ static void bwd_dp(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 	transpose_blk(d, p->v, p->ldv, d->Ev, p->vt);
 	for (int64_t b = 0; b < n_blocks(d); b++) {
 		rblk r = block_at(d, b);
-		mm(d, dt, false, true, r.n, r.c, d->Ev, 1.0,
+		mm(d, dt, NB__TRI_COLS, false, true, r.n, r.c, d->Ev, 1.0,
 		   p->go + (size_t)(r.i0 * p->ldo) * es, p->ldo, p->v, p->ldv,
 		   p->vt, 0.0, dp + (size_t)(r.i0 * d->S) * es, d->S);
 	}
@@ -728,12 +769,13 @@ static void bwd_dqk(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 		rblk r = block_at(d, b);
 		const char *db = ds + (size_t)(r.i0 * d->S) * es;
 		if (p->dq)
-			mm(d, dt, false, false, r.n, d->E, r.c, d->scale, db,
-			   d->S, p->k, ldk, NULL, p->bq,
+			mm(d, dt, NB__TRI_KHI, false, false, r.n, d->E, r.c,
+			   d->scale, db, d->S, p->k, ldk, NULL, p->bq,
 			   p->dq + (size_t)(r.i0 * ldq) * es, ldq);
 		if (p->dk)
-			mm(d, dt, true, false, r.c, d->E, r.n, d->scale, db,
-			   d->S, p->q + (size_t)(r.i0 * ldq) * es, ldq, NULL,
+			mm(d, dt, NB__TRI_KLO, true, false, r.c, d->E, r.n,
+			   d->scale, db, d->S,
+			   p->q + (size_t)(r.i0 * ldq) * es, ldq, NULL,
 			   b == nb - 1 ? p->bk : 1.0, p->dk, ldk);
 	}
 	if (p->dk && p->bk == 0.0)
@@ -742,44 +784,49 @@ static void bwd_dqk(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 
 /* One batch-head of backward; p and dp are [L, S] scratch, pd (dropout
  * only) a third, keep the replayed mask or NULL, tr the transposes'
- * scratch (bt_scratch) for k and v. */
+ * scratch (bt_scratch) for k and v; kept, forward's P (else NULL, and
+ * P is recomputed into p). */
 static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
                              const void *lse, void *p, void *dp, void *pd,
                              const unsigned char *keep, double ks,
                              float *const *tr, const nb_tensor *gout,
-                             nb_tensor *const *gin)
+                             nb_tensor *const *gin, const void *kept)
 {
 	nb_dtype dt = c->in[0]->dtype;
 	size_t blk = (size_t)(d->L * d->S);
 	bh_ptrs ptr = ptrs_of(c, d, bh, gout, gin);
 	ptr.kt = tr[0];
 	ptr.vt = tr[1];
-	blk_masks bm;
-	masks_of(c, d, bh, &bm);
-	scores(c, d, bh, p, ptr.kt);
-	if (dt == NB_F32)
-		recompute_float(p, lse, d->L, d->S, &bm);
-	else
-		recompute_double(p, lse, d->L, d->S, &bm);
-	const void *pv = p; /* the weights that multiplied v */
+	const void *P = kept; /* the weights, read only */
+	if (!kept) {
+		blk_masks bm;
+		masks_of(c, d, bh, &bm);
+		scores(c, d, bh, p, ptr.kt);
+		if (dt == NB_F32)
+			recompute_float(p, lse, d->L, d->S, &bm);
+		else
+			recompute_double(p, lse, d->L, d->S, &bm);
+		P = p;
+	}
+	const void *pv = P; /* the weights that multiplied v */
 	if (keep) {
 		if (dt == NB_F32)
-			apply_keep_float(pd, p, keep, blk, (float)ks);
+			apply_keep_float(pd, P, keep, blk, (float)ks);
 		else
-			apply_keep_double(pd, p, keep, blk, ks);
+			apply_keep_double(pd, P, keep, blk, ks);
 		pv = pd;
 	}
 	if (ptr.dv)
 		bwd_dv(d, dt, &ptr, pv);
 	if (!ptr.dq && !ptr.dk)
 		return;
-	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) into p */
+	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) in its place */
 	bwd_dp(d, dt, &ptr, dp);
 	if (dt == NB_F32)
-		dscores_float(p, dp, keep, d->L, d->S, (float)ks, d->causal);
+		dscores_float(P, dp, keep, d->L, d->S, (float)ks, d->causal);
 	else
-		dscores_double(p, dp, keep, d->L, d->S, ks, d->causal);
-	bwd_dqk(d, dt, &ptr, p);
+		dscores_double(P, dp, keep, d->L, d->S, ks, d->causal);
+	bwd_dqk(d, dt, &ptr, dp);
 }
 
 static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
@@ -806,9 +853,11 @@ static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
 		if (keep)
 			nb__rng_keep_mask(&rng, keep, blk,
 			                  1 - ((const sdpa_attrs *)c->attrs)->dropout_p);
+		const char *kept = sv->keep_p ? (const char *)sv + sv->p_off +
+		                                bh * blk * es : NULL;
 		sdpa_backward_bh(c, &d, bh, lse + bh * (size_t)d.L * es, p->data,
 		                 dp->data, pd ? pd->data : NULL, keep,
-		                 sv->keep_scale, tr, gout, gin);
+		                 sv->keep_scale, tr, gout, gin, kept);
 	}
 	return NB_OK;
 }

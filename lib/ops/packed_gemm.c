@@ -6,8 +6,8 @@
  * kernel reads b strictly in order.  A tile of c, MR = 4 rows by 24
  * columns, is 12 AVX2 registers of sums: enough independent FMA chains
  * to cover the FMA unit's latency (4 cycles, 2 units), which the 4 x 16
- * tile of small_gemm.c (8 sums) is not.  Per k it loads three vectors of
- * b and broadcasts four floats of a.  k runs in blocks of KC so that a
+ * tile small_gemm.c had (8 sums) was not.  Per k it loads three vectors
+ * of b and broadcasts four floats of a.  k runs in blocks of KC so that a
  * block of the panel (24 KB) stays in L1 while every row tile of c
  * passes over it; c then takes one block's sums at a time, in k order,
  * which fixes the rounding whatever the thread count.

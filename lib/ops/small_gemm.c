@@ -18,27 +18,32 @@
 
 typedef nb__f8u v8;
 
-#define MR 4 /* rows of a tile */
+/* Rows of a tile: 6 x 16 is 12 sums in registers, with two vectors of
+ * b and one broadcast float of a 15 of AVX2's 16.  Twelve independent
+ * FMA chains cover the FMA units' latency (4 cycles, 2 units: 8 in
+ * flight), which the 4 x 16 tile's 8 sums did only just, with no slack
+ * for a load's delay (issue 18: 45 GF/s, BLAS 75-80). */
+#define MR 6
 
 /* Rows [0, mr) and columns [0, 8 nv) of c from a (its row r at a + r
- * lda, or column r at a + r with ta) and b. */
+ * lda, or column r at a + r with ta) and b, summed over p in [k0, k1). */
 static inline __attribute__((always_inline)) void
-tile(bool ta, int mr, int nv, int64_t k, float alpha, const float *a,
-     int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-     int64_t ldc)
+tile(bool ta, int mr, int nv, int64_t k0, int64_t k1, float alpha,
+     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+     float *c, int64_t ldc)
 {
 	v8 acc[MR][2];
 	/* unrolled, so that acc lives in registers */
-#pragma GCC unroll 4
+#pragma GCC unroll 6
 	for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
 		for (int v = 0; v < nv; v++)
 			acc[r][v] = (v8){0};
-	for (int64_t p = 0; p < k; p++) {
+	for (int64_t p = k0; p < k1; p++) {
 		const float *bp = b + p * ldb;
 		v8 b0 = *(const v8 *)bp;
 		v8 b1 = nv > 1 ? *(const v8 *)(bp + 8) : b0;
-#pragma GCC unroll 4
+#pragma GCC unroll 6
 		for (int r = 0; r < mr; r++) {
 			float x = ta ? a[p * lda + r] : a[r * lda + p];
 			acc[r][0] += x * b0;
@@ -46,7 +51,7 @@ tile(bool ta, int mr, int nv, int64_t k, float alpha, const float *a,
 				acc[r][1] += x * b1;
 		}
 	}
-#pragma GCC unroll 4
+#pragma GCC unroll 6
 	for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
 		for (int v = 0; v < nv; v++) {
@@ -56,16 +61,35 @@ tile(bool ta, int mr, int nv, int64_t k, float alpha, const float *a,
 		}
 }
 
-/* Columns [j0, n) of c, fewer than 8, one element at a time. */
-static void edge_cols(bool ta, int64_t m, int64_t j0, int64_t n, int64_t k,
-                      float alpha, const float *a, int64_t lda,
+/* tile with mr a constant: each row count its own unrolled loop */
+static inline __attribute__((always_inline)) void
+tile_mr(bool ta, int mr, int nv, int64_t k0, int64_t k1, float alpha,
+        const float *a, int64_t lda, const float *b, int64_t ldb,
+        float beta, float *c, int64_t ldc)
+{
+#define TILE(R) tile(ta, R, nv, k0, k1, alpha, a, lda, b, ldb, beta, c, ldc)
+	switch (mr) {
+	case 6: TILE(6); break;
+	case 5: TILE(5); break;
+	case 4: TILE(4); break;
+	case 3: TILE(3); break;
+	case 2: TILE(2); break;
+	default: TILE(1); break;
+	}
+#undef TILE
+}
+
+/* Rows [0, mr) and columns [j0, n) of c, fewer than 8, one element at a
+ * time, over p in [k0, k1). */
+static void edge_cols(bool ta, int64_t mr, int64_t j0, int64_t n, int64_t k0,
+                      int64_t k1, float alpha, const float *a, int64_t lda,
                       const float *b, int64_t ldb, float beta, float *c,
                       int64_t ldc)
 {
-	for (int64_t i = 0; i < m; i++)
+	for (int64_t i = 0; i < mr; i++)
 		for (int64_t j = j0; j < n; j++) {
 			float s = 0;
-			for (int64_t p = 0; p < k; p++)
+			for (int64_t p = k0; p < k1; p++)
 				s += (ta ? a[p * lda + i] : a[i * lda + p]) *
 				     b[p * ldb + j];
 			float *cp = c + i * ldc + j;
@@ -73,46 +97,61 @@ static void edge_cols(bool ta, int64_t m, int64_t j0, int64_t n, int64_t k,
 		}
 }
 
-/* The tiles of columns [j, j + 8 nv), all rows. */
+/* Tiles of MR rows, each over the columns and the range of k that tri
+ * leaves it (small_gemm.h): a tile of rows [i, i + mr) needs columns
+ * j < i + mr (cols), or p < i + mr (khi), or p >= i (klo); the rest of
+ * the tile's rows read the zeros the caller promised there. */
 static inline __attribute__((always_inline)) void
-panel(bool ta, int nv, int64_t m, int64_t j, int64_t k, float alpha,
-      const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-      float *c, int64_t ldc)
+gemm(int tri, bool ta, int64_t m, int64_t n, int64_t k, float alpha,
+     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+     float *c, int64_t ldc)
 {
-	int64_t i = 0;
 	/* a's rows r are a + r lda, or its columns a + r with ta */
 	int64_t step = ta ? 1 : lda;
-	for (; i + MR <= m; i += MR)
-		tile(ta, MR, nv, k, alpha, a + i * step, lda, b + j, ldb, beta,
-		     c + i * ldc + j, ldc);
-	for (; i < m; i++)
-		tile(ta, 1, nv, k, alpha, a + i * step, lda, b + j, ldb, beta,
-		     c + i * ldc + j, ldc);
-}
-
-static inline __attribute__((always_inline)) void
-gemm(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-     int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-     int64_t ldc)
-{
-	int64_t j = 0;
-	for (; j + 16 <= n; j += 16)
-		panel(ta, 2, m, j, k, alpha, a, lda, b, ldb, beta, c, ldc);
-	for (; j + 8 <= n; j += 8)
-		panel(ta, 1, m, j, k, alpha, a, lda, b, ldb, beta, c, ldc);
-	if (j < n)
-		edge_cols(ta, m, j, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+	for (int64_t i = 0; i < m; i += MR) {
+		int mr = m - i < MR ? (int)(m - i) : MR;
+		int64_t k0 = 0, k1 = k, nn = n, j = 0;
+		if (tri == NB__TRI_COLS && i + mr < n)
+			nn = i + mr;
+		else if (tri == NB__TRI_KHI && i + mr < k)
+			k1 = i + mr;
+		else if (tri == NB__TRI_KLO)
+			k0 = i < k ? i : k;
+		const float *ai = a + i * step;
+		float *ci = c + i * ldc;
+		/* 16 columns while more than 8 are wanted, then 8 */
+		for (; j + 8 < nn && j + 16 <= n; j += 16)
+			tile_mr(ta, mr, 2, k0, k1, alpha, ai, lda, b + j, ldb,
+			        beta, ci + j, ldc);
+		for (; j < nn && j + 8 <= n; j += 8)
+			tile_mr(ta, mr, 1, k0, k1, alpha, ai, lda, b + j, ldb,
+			        beta, ci + j, ldc);
+		if (j < nn)
+			edge_cols(ta, mr, j, nn, k0, k1, alpha, ai, lda, b, ldb,
+			          beta, ci, ldc);
+	}
 }
 
 NB_FMA_CLONES
+void nb__small_sgemm_tri(int tri, bool ta, int64_t m, int64_t n, int64_t k,
+                         float alpha, const float *a, int64_t lda,
+                         const float *b, int64_t ldb, float beta, float *c,
+                         int64_t ldc)
+{
+	/* ta a constant in each: it picks the inner loop's loads; tri is
+	 * read once a row tile */
+	if (ta)
+		gemm(tri, true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+	else
+		gemm(tri, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 void nb__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, float alpha,
                      const float *a, int64_t lda, const float *b,
                      int64_t ldb, float beta, float *c, int64_t ldc)
 {
-	if (ta)
-		gemm(true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-	else
-		gemm(false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+	nb__small_sgemm_tri(NB__TRI_NONE, ta, m, n, k, alpha, a, lda, b, ldb,
+	                    beta, c, ldc);
 }
 
 /* SHUF(a, b, lanes...): 8 lanes of two 8-float vectors (0-7 the first,
