@@ -556,13 +556,12 @@ Test(attention, mha_layouts_and_weights)
 
 /* ---- the float32 path against float64 ---- */
 
-/* float32 goes through nb__small_sgemm_tri and, when P is no larger
- * than q, k and v, keeps P from forward for backward; float64 goes
- * through BLAS and recomputes P.  Same inputs (float32 values), same
- * dropout draws (the same seed), so outputs and gradients agree to
- * float32's rounding.  Cases: causal with L != S, a mask, a bias and
- * dropout, P kept and P recomputed, packed with heads, tiles' row and
- * column remainders. */
+/* float32 goes through nb__small_sgemm_tri, skipping the causal
+ * triangle tile by tile; float64 goes through BLAS in blocks of rows.
+ * Same inputs (float32 values), same dropout draws (the same seed), so
+ * outputs and gradients agree to float32's rounding.  Cases: causal
+ * with L != S, a mask, a bias and dropout, packed with heads, tiles'
+ * row and column remainders. */
 typedef struct path_case {
 	bool packed, causal, mask, bias;
 	int64_t B, L, S, E, Ev, H;
@@ -641,11 +640,11 @@ static size_t run_path_case(const path_case *c, nb_dtype dt, double *vals)
 Test(attention, float32_path_matches_float64)
 {
 	static const path_case cases[] = {
-		/* unpacked, L != S, masks and dropout; P kept, then not */
+		/* unpacked, L != S, masks and dropout */
 		{false, true, true, true, 2, 19, 23, 8, 7, 2, 0.25},
 		{false, true, true, false, 2, 40, 40, 4, 4, 1, 0.2},
 		{false, false, false, true, 2, 9, 30, 8, 5, 1, 0},
-		/* packed with heads: P kept (37 rows), recomputed (50) */
+		/* packed with heads, 37 and 50 rows */
 		{true, true, false, false, 2, 37, 37, 16, 16, 2, 0.2},
 		{true, true, false, true, 2, 50, 50, 4, 4, 2, 0},
 		/* gpt_tiny's head: L = S = 64, E = 32 */

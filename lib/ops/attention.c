@@ -7,13 +7,11 @@
  * for q [..., L, E], k [..., S, E], v [..., S, Ev] with the same batch
  * axes.  Forward works one batch-head at a time: one GEMM into an
  * [L, S] scratch block, the masks and the row softmax in place, one GEMM
- * into O.  It saves the log-sum-exp of each row (L values per
+ * into O.  It saves only the log-sum-exp of each row (L values per
  * batch-head) and, with dropout, the generator's state before the
  * draws; backward recomputes P = exp(S - lse) from q and k and replays
  * the same dropout mask (FlashAttention's recomputation, Dao et al.
  * 2022, section 3.1), so no [L, S] block outlives its batch-head.
- * Short float sequences, whose P is no larger than q, k and v, keep P
- * instead (keeps_p): recomputing it was a seventh of their products.
  *
  * Backward (Dao et al. 2022, appendix B.2; the softmax Jacobian
  * dS_ij = P_ij (dP_ij - sum_l P_il dP_il)):
@@ -283,14 +281,12 @@ typedef struct blk_masks {
 } blk_masks;
 
 /* What forward saves: the generator's state before the dropout draws,
- * then the row log-sum-exps (nbh * L elements) at lse_off bytes, and
- * with keep_p the weights P themselves (nbh blocks [L, S], before
- * dropout) at p_off (keeps_p). */
+ * then the row log-sum-exps (nbh * L elements) at lse_off bytes. */
 typedef struct sdpa_saved {
 	nb_rng rng;
-	bool dropout, keep_p;
+	bool dropout;
 	double keep_scale; /* 1 / (1 - p), 0 for p = 1 */
-	size_t lse_off, p_off;
+	size_t lse_off;
 } sdpa_saved;
 
 /*
@@ -299,10 +295,8 @@ typedef struct sdpa_saved {
  *             row's log-sum-exp (-inf for a fully masked row: P = 0);
  *   recompute: P = exp(masked s - lse) in place;
  *   apply_keep: x *= keep m;
- *   dscores:  dp (= dO v^T) -> dS = P (dP - rowsum(dP P)) in place,
- *             P read only, with the keep mask applied to dp first
- *             when m is not NULL; causal rows' columns past the last
- *             key seen are set to 0;
+ *   dscores:  dp (= dO v^T) -> dS = P (dP - rowsum(dP P)) into p, with
+ *             the keep mask applied to dp first when m is not NULL;
  *             causal rows read only the columns they see (dp holds
  *             nothing beyond them).
  */
@@ -431,16 +425,13 @@ typedef struct sdpa_saved {
 			x[i] = m[i] ? p[i] * keep : 0;                       \
 	}                                                                    \
 	NB_VEC_CLONES                                                        \
-	static void dscores_##T(const T *restrict p, T *restrict dp,         \
+	static void dscores_##T(T *restrict p, T *restrict dp,               \
 	                        const unsigned char *restrict m, int64_t L,  \
 	                        int64_t S, T keep, bool causal)              \
 	{                                                                    \
 		for (int64_t i = 0; i < L; i++) {                            \
-			const T *pr = p + i * S;                             \
-			T *dr = dp + i * S, dot = 0;                         \
+			T *pr = p + i * S, *dr = dp + i * S, dot = 0;        \
 			int64_t n = causal && i + 1 < S ? i + 1 : S;         \
-			for (int64_t j = n; j < S; j++)                      \
-				dr[j] = 0;                                   \
 			if (m) {                                             \
 				const unsigned char *mr = m + i * S;         \
 				for (int64_t j = 0; j < n; j++)              \
@@ -448,7 +439,7 @@ typedef struct sdpa_saved {
 			}                                                    \
 			dot = rdot_##T(dr, pr, n);                           \
 			for (int64_t j = 0; j < n; j++)                      \
-				dr[j] = pr[j] * (dr[j] - dot);               \
+				pr[j] = pr[j] * (dr[j] - dot);               \
 		}                                                            \
 	}
 SDPA_KERNELS(float, expf, logf)
@@ -604,22 +595,6 @@ static float *bt_scratch(nb_op_ctx *c, const sdpa_dims *d, int64_t w)
 	return t ? t->data : NULL;
 }
 
-/*
- * Whether forward keeps P for backward, which then skips recomputing
- * it (the scores' product, k's transpose and an exp a weight): on the
- * small path, when P for all batch-heads takes no more memory than q, k
- * and v themselves (L S <= L E + S (E + Ev): gpt_tiny's L = S = 64,
- * E = 32 keeps 1 MB a layer beside its 1.5 MB of q, k and v; at
- * L = S = 256 it recomputes).  Recomputing (FlashAttention's choice)
- * is what keeps long sequences' memory linear in L; at short ones the
- * recomputation cost a seventh of the op's products for a block no
- * larger than its inputs.
- */
-static bool keeps_p(const sdpa_dims *d)
-{
-	return d->small && d->L * d->S <= d->L * d->E + d->S * (d->E + d->Ev);
-}
-
 static nb_status sdpa_forward(nb_op_ctx *c)
 {
 	const sdpa_attrs *a = c->attrs;
@@ -629,18 +604,13 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 	dims_of(c, &d);
 	size_t blk = (size_t)(d.L * d.S);
 	size_t off = (sizeof(sdpa_saved) + 63) / 64 * 64;
-	size_t poff = (off + d.nbh * (size_t)d.L * es + 63) / 64 * 64;
-	bool keep_p = keeps_p(&d);
-	sdpa_saved *sv = nb_op_save(c, keep_p ? poff + d.nbh * blk * es
-	                                      : off + d.nbh * (size_t)d.L * es);
+	sdpa_saved *sv = nb_op_save(c, off + d.nbh * (size_t)d.L * es);
 	nb_tensor *s = nb_op_scratch(c, dt, 2, (int64_t[]){d.L, d.S});
 	float *kt = bt_scratch(c, &d, d.E);
 	if (!sv || !s || !kt)
 		return NB_ENOMEM;
 	unsigned char *keep = NULL;
 	sv->lse_off = off;
-	sv->p_off = poff;
-	sv->keep_p = keep_p;
 	sv->dropout = nb_op_training(c) && a->dropout_p > 0;
 	sv->keep_scale = a->dropout_p < 1 ? 1 / (1 - a->dropout_p) : 0;
 	if (sv->dropout) {
@@ -655,27 +625,21 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 	for (size_t bh = 0; bh < d.nbh; bh++) {
 		blk_masks bm;
 		masks_of(c, &d, bh, &bm);
-		/* P in the saved block when kept, else in the scratch;
-		 * pv the weights that multiply v (dropout's in s) */
-		char *pb = keep_p ? (char *)sv + poff + bh * blk * es
-		                  : (char *)s->data;
-		char *pv = pb;
-		scores(c, &d, bh, pb, kt);
+		scores(c, &d, bh, s->data, kt);
 		void *lr = lse + bh * (size_t)d.L * es;
 		if (dt == NB_F32)
-			fwd_rows_float((float *)pb, lr, d.L, d.S, &bm);
+			fwd_rows_float(s->data, lr, d.L, d.S, &bm);
 		else
-			fwd_rows_double((double *)pb, lr, d.L, d.S, &bm);
+			fwd_rows_double(s->data, lr, d.L, d.S, &bm);
 		if (sv->dropout) {
 			nb__rng_keep_mask(nb_op_rng(c), keep, blk,
 			                  1 - a->dropout_p);
-			pv = s->data;
 			if (dt == NB_F32)
-				apply_keep_float((float *)pv, (float *)pb, keep,
-				                 blk, (float)sv->keep_scale);
+				apply_keep_float(s->data, s->data, keep, blk,
+				                 (float)sv->keep_scale);
 			else
-				apply_keep_double((double *)pv, (double *)pb,
-				                  keep, blk, sv->keep_scale);
+				apply_keep_double(s->data, s->data, keep, blk,
+				                  sv->keep_scale);
 		}
 		int64_t ldo = d.H * d.Ev;
 		char *ob = out_part(&d, bh, c->out->data, es);
@@ -683,7 +647,7 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 		for (int64_t b = 0; b < n_blocks(&d); b++) {
 			rblk r = block_at(&d, b);
 			mm(&d, dt, NB__TRI_KHI, false, false, r.n, d.Ev, r.c, 1.0,
-			   pv + (size_t)(r.i0 * d.S) * es, d.S, vb,
+			   (char *)s->data + (size_t)(r.i0 * d.S) * es, d.S, vb,
 			   d.ld[2], NULL, 0.0, ob + (size_t)(r.i0 * ldo) * es,
 			   ldo);
 		}
@@ -784,49 +748,44 @@ static void bwd_dqk(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 
 /* One batch-head of backward; p and dp are [L, S] scratch, pd (dropout
  * only) a third, keep the replayed mask or NULL, tr the transposes'
- * scratch (bt_scratch) for k and v; kept, forward's P (else NULL, and
- * P is recomputed into p). */
+ * scratch (bt_scratch) for k and v. */
 static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
                              const void *lse, void *p, void *dp, void *pd,
                              const unsigned char *keep, double ks,
                              float *const *tr, const nb_tensor *gout,
-                             nb_tensor *const *gin, const void *kept)
+                             nb_tensor *const *gin)
 {
 	nb_dtype dt = c->in[0]->dtype;
 	size_t blk = (size_t)(d->L * d->S);
 	bh_ptrs ptr = ptrs_of(c, d, bh, gout, gin);
 	ptr.kt = tr[0];
 	ptr.vt = tr[1];
-	const void *P = kept; /* the weights, read only */
-	if (!kept) {
-		blk_masks bm;
-		masks_of(c, d, bh, &bm);
-		scores(c, d, bh, p, ptr.kt);
-		if (dt == NB_F32)
-			recompute_float(p, lse, d->L, d->S, &bm);
-		else
-			recompute_double(p, lse, d->L, d->S, &bm);
-		P = p;
-	}
-	const void *pv = P; /* the weights that multiplied v */
+	blk_masks bm;
+	masks_of(c, d, bh, &bm);
+	scores(c, d, bh, p, ptr.kt);
+	if (dt == NB_F32)
+		recompute_float(p, lse, d->L, d->S, &bm);
+	else
+		recompute_double(p, lse, d->L, d->S, &bm);
+	const void *pv = p; /* the weights that multiplied v */
 	if (keep) {
 		if (dt == NB_F32)
-			apply_keep_float(pd, P, keep, blk, (float)ks);
+			apply_keep_float(pd, p, keep, blk, (float)ks);
 		else
-			apply_keep_double(pd, P, keep, blk, ks);
+			apply_keep_double(pd, p, keep, blk, ks);
 		pv = pd;
 	}
 	if (ptr.dv)
 		bwd_dv(d, dt, &ptr, pv);
 	if (!ptr.dq && !ptr.dk)
 		return;
-	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) in its place */
+	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) into p */
 	bwd_dp(d, dt, &ptr, dp);
 	if (dt == NB_F32)
-		dscores_float(P, dp, keep, d->L, d->S, (float)ks, d->causal);
+		dscores_float(p, dp, keep, d->L, d->S, (float)ks, d->causal);
 	else
-		dscores_double(P, dp, keep, d->L, d->S, ks, d->causal);
-	bwd_dqk(d, dt, &ptr, dp);
+		dscores_double(p, dp, keep, d->L, d->S, ks, d->causal);
+	bwd_dqk(d, dt, &ptr, p);
 }
 
 static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
@@ -853,11 +812,9 @@ static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
 		if (keep)
 			nb__rng_keep_mask(&rng, keep, blk,
 			                  1 - ((const sdpa_attrs *)c->attrs)->dropout_p);
-		const char *kept = sv->keep_p ? (const char *)sv + sv->p_off +
-		                                bh * blk * es : NULL;
 		sdpa_backward_bh(c, &d, bh, lse + bh * (size_t)d.L * es, p->data,
 		                 dp->data, pd ? pd->data : NULL, keep,
-		                 sv->keep_scale, tr, gout, gin, kept);
+		                 sv->keep_scale, tr, gout, gin);
 	}
 	return NB_OK;
 }
