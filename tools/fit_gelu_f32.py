@@ -6,7 +6,9 @@ degrees 4 and 5, D(0) = 1, for relative error on [0, 15]; and
 e^(v / 2) for v in [-0.904, 0.696] as a degree-6 polynomial, for
 relative error.  Both are weighted least squares on linearized errors
 (Lawson's reweighting towards minimax), with each coefficient rounded to
-float32 in turn and the rest refitted.  Needs numpy and mpmath:
+float32 in turn and the rest refitted.  Needs numpy and mpmath
+(Debian: python3-numpy, python3-mpmath; neither is needed to build or
+test nabla):
     /usr/bin/python3 tools/fit_gelu_f32.py
 """
 import numpy as np
