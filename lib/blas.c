@@ -111,11 +111,11 @@ bool nb__gemm_zeroes_c(nb_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
 	if (dt == NB_F32 && k > 0 && gemm_route(ta, tb, m, n, k))
 		return false; /* oneDNN writes C from its sums */
 #endif
-#ifdef HAVE_CBLAS
 	(void)dt, (void)ta, (void)tb, (void)m, (void)n;
+#ifdef HAVE_CBLAS
 	return k > 0; /* OpenBLAS's beta kernel; k = 0: the portable one */
 #else
-	(void)dt, (void)ta, (void)tb, (void)m, (void)n, (void)k;
+	(void)k;
 	return false; /* gemm_float zeroes each row as it sums into it */
 #endif
 }

@@ -89,7 +89,7 @@ typedef struct sdpa_dims {
 	int in[3];
 	int64_t col[3], ld[3];
 	int im, ib;                 /* inputs of the mask and the bias */
-	bool small;                 /* float blocks for nb__small_sgemm */
+	bool small;                 /* float blocks: nb__small_sgemm_tri */
 	int nd;                     /* rank of the scores [..., (H,) L, S] */
 	int64_t sshape[NB_MAX_DIMS];
 	/* strides of the mask and the bias over the scores (0 broadcast) */
@@ -112,7 +112,7 @@ static void scores_shape(const nb_tensor *q, const nb_tensor *k, int64_t H,
 static const nb_op packed_op;
 
 /* Float products of batch-heads with up to SMALL_S keys and SMALL_E
- * columns a head go to nb__small_sgemm: their operands stay in L1 or
+ * columns a head go to nb__small_sgemm_tri: their operands stay in L1 or
  * L2 (k^T at most 128 KB), and BLAS's packing would cost as much as its
  * kernel.  Larger ones, whose products gain from BLAS's cache blocking,
  * and float64 go to BLAS. */

@@ -200,6 +200,15 @@ static nb_status linear_shape(nb_op_ctx *c, nb_result_def *res)
 ADD_BIAS_T(float)
 ADD_BIAS_T(double)
 
+static void put_bias(nb_dtype dt, void *y, const void *b, size_t rows,
+                     size_t n, bool add)
+{
+	if (dt == NB_F32)
+		put_bias_float(y, b, rows, n, add);
+	else
+		put_bias_double(y, b, rows, n, add);
+}
+
 static nb_status linear_forward(nb_op_ctx *c)
 {
 	const nb_tensor *x = c->in[0], *w = c->in[1], *b = c->in[2];
@@ -217,16 +226,14 @@ static nb_status linear_forward(nb_op_ctx *c)
 	 * step, the products no slower). */
 	bool first = b && nb__gemm_zeroes_c(x->dtype, false, true,
 	                                    (int64_t)rows, out, in);
-	if (first && x->dtype == NB_F32)
-		put_bias_float(c->out->data, b->data, rows, (size_t)out, false);
-	else if (first)
-		put_bias_double(c->out->data, b->data, rows, (size_t)out, false);
+	if (first)
+		put_bias(x->dtype, c->out->data, b->data, rows, (size_t)out,
+		         false);
 	nb__gemm(x->dtype, false, true, (int64_t)rows, out, in, 1.0, x->data,
 	         in, w->data, in, first ? 1.0 : 0.0, c->out->data, out);
-	if (b && !first && x->dtype == NB_F32)
-		put_bias_float(c->out->data, b->data, rows, (size_t)out, true);
-	else if (b && !first)
-		put_bias_double(c->out->data, b->data, rows, (size_t)out, true);
+	if (b && !first)
+		put_bias(x->dtype, c->out->data, b->data, rows, (size_t)out,
+		         true);
 	return NB_OK;
 }
 

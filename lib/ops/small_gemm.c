@@ -146,14 +146,6 @@ void nb__small_sgemm_tri(int tri, bool ta, int64_t m, int64_t n, int64_t k,
 		gemm(tri, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void nb__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, float alpha,
-                     const float *a, int64_t lda, const float *b,
-                     int64_t ldb, float beta, float *c, int64_t ldc)
-{
-	nb__small_sgemm_tri(NB__TRI_NONE, ta, m, n, k, alpha, a, lda, b, ldb,
-	                    beta, c, ldc);
-}
-
 /* SHUF(a, b, lanes...): 8 lanes of two 8-float vectors (0-7 the first,
  * 8-15 the second).  __builtin_shufflevector is clang's, and GCC's from
  * version 12; older GCC has only __builtin_shuffle, with a mask vector. */
