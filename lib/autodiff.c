@@ -166,6 +166,38 @@ static uint64_t nonfinite_bits(const nb_node *n, nb_tensor *const *gin,
 	return bits;
 }
 
+/*
+ * Whether input j of n can take n's result gradient as its own
+ * (NB_IN_GRAD_PASS), saving backward a copy: the input is a graph
+ * tensor with no gradient yet, given once, with the result's dtype and
+ * count, and the result's gradient is read by no one after n (one
+ * result, retain_grads off).
+ */
+static bool can_pass(const nb_graph *g, const nb_node *n, int j)
+{
+	const nb_input_def *d = nb_op_input(n->op, j);
+	const nb_tensor *x = n->in[j], *y = n->out[0];
+	return d && (d->flags & NB_IN_GRAD_PASS) && !g->retain_grads &&
+	       n->n_out == 1 && !x->grad && (x->flags & NB_T_GRAPH) &&
+	       x->dtype == y->dtype && x->numel == y->numel &&
+	       !given_twice(n, j);
+}
+
+/* x's gradient: a tensor shaped like x on the data of gy. */
+static nb_tensor *pass_grad(nb_graph *g, nb_tensor *x, const nb_tensor *gy)
+{
+	nb_tensor *gt = nb__graph_meta_alloc(g, sizeof *gt);
+	if (!gt || nb__tensor_init(gt, x->dtype, x->ndim, x->shape)) {
+		nb__graph_fail(g, NB_ENOMEM, "backward: out of memory");
+		return NULL;
+	}
+	gt->data = gy->data;
+	gt->graph = g;
+	gt->gen = g->gen;
+	gt->flags = NB_T_GRAPH;
+	return gt;
+}
+
 static nb_status run_node(nb_graph *g, nb_node *n)
 {
 	const nb_op *op = n->op;
@@ -175,10 +207,17 @@ static nb_status run_node(nb_graph *g, nb_node *n)
 	    !(gin = nb__graph_meta_alloc(g, (size_t)n->n_in * sizeof *gin)))
 		return nb__graph_fail(g, NB_ENOMEM, "backward: out of memory");
 	uint32_t fresh_bits = 0;
+	bool passed = false; /* the result's gradient went to an input */
 	for (int j = 0; j < n->n_in; j++) {
 		nb_tensor *x = n->in[j];
 		if (!nb__input_needs_grad(op, j, x))
 			continue;
+		if (!passed && can_pass(g, n, j)) {
+			if (!(x->grad = pass_grad(g, x, n->out[0]->grad)))
+				return NB_ENOMEM;
+			passed = true;
+			continue; /* gin[j] NULL: backward leaves it */
+		}
 		/* An input given twice gets both gradients in one buffer:
 		 * the second must add to the first, so it starts zeroed. */
 		bool fresh = (op->flags & NB_OP_GRAD_FRESH) && j < 32 &&
@@ -203,6 +242,10 @@ static nb_status run_node(nb_graph *g, nb_node *n)
 	uint64_t bad_before = g->anomaly ? nonfinite_bits(n, gin, fresh_bits)
 	                                 : 0;
 	nb_status st = op->backward(&c, gouts[0], gin);
+	/* The buffer is the input's now: release_grads must not recycle
+	 * it with the result. */
+	if (passed)
+		n->out[0]->grad = NULL;
 	if (st) {
 		if (!g->err)
 			nb_op_fail(&c, st, "backward failed");

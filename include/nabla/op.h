@@ -142,6 +142,15 @@ typedef enum nb_role {
  * ones; only float values carry gradients.
  */
 #define NB_IN_ANY_DTYPE 128u
+/*
+ * When the input has as many elements as result 0 and its dtype, its
+ * gradient is result 0's gradient element for element (add's inputs,
+ * sub's first).  nb_backward may then give it the result's gradient
+ * buffer itself, when nothing else reads that buffer (intermediate
+ * gradients not retained), and pass NULL for it in gin: backward
+ * computes only the others.
+ */
+#define NB_IN_GRAD_PASS 256u
 
 /* The layer switch that makes an optional PARAM or BUFFER input. */
 typedef enum nb_in_group {

@@ -253,6 +253,20 @@ static const nb_input_def bin_inputs[] = {
 	{.name = "other", .doc = "broadcastable with input"},
 };
 
+/* add's inputs and sub's first pass the result's gradient on unchanged
+ * where they are not broadcast (NB_IN_GRAD_PASS): a residual add's
+ * backward then copies it into one branch only. */
+static const nb_input_def add_inputs[] = {
+	{.name = "input", .flags = NB_IN_GRAD_PASS},
+	{.name = "other", .flags = NB_IN_GRAD_PASS,
+	 .doc = "broadcastable with input"},
+};
+
+static const nb_input_def sub_inputs[] = {
+	{.name = "input", .flags = NB_IN_GRAD_PASS},
+	{.name = "other", .doc = "broadcastable with input"},
+};
+
 #define BCAST_CASES "[3,4] [3,4]; [3,4] [4]; [2,1,4] [3,1]; [] [2,3]; [4,1] []"
 
 static const nb_op_test bcast_test = {.cases = BCAST_CASES};
@@ -272,7 +286,7 @@ static nb_status add_backward(nb_op_ctx *c, const nb_tensor *gout,
 
 static const nb_op add_op = {
 	.version = NB_OP_VERSION, .name = "add", .kind = NB_KIND_ARITH,
-	.doc = "a + b, broadcasting", .inputs = bin_inputs, .n_inputs = 2,
+	.doc = "a + b, broadcasting", .inputs = add_inputs, .n_inputs = 2,
 	.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH, .shape = bcast_shape,
 	.forward = add_forward, .backward = add_backward, .test = &bcast_test,
 };
@@ -292,7 +306,7 @@ static nb_status sub_backward(nb_op_ctx *c, const nb_tensor *gout,
 
 static const nb_op sub_op = {
 	.version = NB_OP_VERSION, .name = "sub", .kind = NB_KIND_ARITH,
-	.doc = "a - b, broadcasting", .inputs = bin_inputs, .n_inputs = 2,
+	.doc = "a - b, broadcasting", .inputs = sub_inputs, .n_inputs = 2,
 	.flags = NB_OP_WRITES_OUTPUT | NB_OP_GRAD_FRESH, .shape = bcast_shape,
 	.forward = sub_forward, .backward = sub_backward, .test = &bcast_test,
 };

@@ -75,7 +75,8 @@ static nb_status check_inputs(const nb_op *op)
 		if ((unsigned)d->role > NB_ROLE_BUFFER ||
 		    (unsigned)d->group > NB_GROUP_STATS ||
 		    (unsigned)d->shape > NB_SHAPE_SCALAR ||
-		    (unsigned)d->fill > NB_FILL_CONST || d->flags >= 256u)
+		    (unsigned)d->fill > NB_FILL_CONST ||
+		    d->flags >= 2u * NB_IN_GRAD_PASS)
 			return bad(nm, "has a malformed input '%s'", d->name);
 		if ((d->flags & NB_IN_VARIADIC) && i != op->n_inputs - 1)
 			return bad(nm, "has variadic input '%s' before the last",
