@@ -526,6 +526,35 @@ static inline void expf8(v8f *px)
 	*px = SEL8(under, (v8f){0}, p * sc);
 }
 
+/* Lanes of a vector rotated (SHUF8(x, 4, 5, 6, 7, 0, 1, 2, 3)), for
+ * the rows' reductions in three steps where eight scalar lanes were a
+ * chain of seven.  __builtin_shufflevector is clang's, and GCC's from
+ * version 12; older GCC has __builtin_shuffle with a mask vector. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SHUF8(x, ...) __builtin_shufflevector(x, x, __VA_ARGS__)
+#else
+#define SHUF8(x, ...) __builtin_shuffle(x, (v8i){__VA_ARGS__})
+#endif
+
+/* The largest lane of m (no NaN in it), in every lane */
+#define HMAX8(m)                                                             \
+	do {                                                                 \
+		v8f t_ = SHUF8(m, 4, 5, 6, 7, 0, 1, 2, 3);                   \
+		m = SEL8(t_ > m, t_, m);                                     \
+		t_ = SHUF8(m, 2, 3, 0, 1, 6, 7, 4, 5);                       \
+		m = SEL8(t_ > m, t_, m);                                     \
+		t_ = SHUF8(m, 1, 0, 3, 2, 5, 4, 7, 6);                       \
+		m = SEL8(t_ > m, t_, m);                                     \
+	} while (0)
+
+/* The sum of the lanes of s, in every lane */
+#define HSUM8(s)                                                             \
+	do {                                                                 \
+		s += SHUF8(s, 4, 5, 6, 7, 0, 1, 2, 3);                       \
+		s += SHUF8(s, 2, 3, 0, 1, 6, 7, 4, 5);                       \
+		s += SHUF8(s, 1, 0, 3, 2, 5, 4, 7, 6);                       \
+	} while (0)
+
 NB_FMA_CLONES
 static void fwd_rows_f32x8(float *s, float *lse, int64_t L, int64_t S,
                            bool causal)
@@ -542,9 +571,8 @@ static void fwd_rows_f32x8(float *s, float *lse, int64_t L, int64_t S,
 			x = SEL8(iota + (int32_t)j < (int32_t)n, x, ninf);
 			m = SEL8(x > m, x, m); /* NaN skipped, as rmax */
 		}
+		HMAX8(m);
 		float mx = m[0];
-		for (int l = 1; l < 8; l++)
-			mx = m[l] > mx ? m[l] : mx;
 		for (int64_t j = 0; mx == -INFINITY && j < n; j++)
 			mx = r[j] != r[j] ? r[j] : mx; /* NaN: a NaN row */
 		for (int64_t j = n8; j < S; j++)
@@ -563,10 +591,9 @@ static void fwd_rows_f32x8(float *s, float *lse, int64_t L, int64_t S,
 			*(v8f *)(r + j) = x;
 			sum += x;
 		}
-		float t = 0;
-		for (int l = 0; l < 8; l++)
-			t += sum[l];
-		v8f inv = (v8f){0} + 1 / t;
+		HSUM8(sum);
+		float t = sum[0];
+		v8f inv = 1 / sum;
 		for (int64_t j = 0; j < n8; j += 8)
 			*(v8f *)(r + j) *= inv;
 		lse[i] = mx + logf(t);
