@@ -492,8 +492,9 @@ SDPA_KERNELS(float, sdpa_expf, logf)
  * -inf (exp 0), so no row has a scalar remainder, and the max, exp,
  * sum and scale are one vector loop each.  The row loop of the generic
  * kernel, with its remainders and its calls, cost as much as its exps.
- * A row without a finite score (NaN or -inf only) goes to the generic
- * kernel, which tells the two apart.
+ * A row without a finite score is NaN (a NaN in it) or fully masked,
+ * as in fwd_rows_float.  Beyond n rounded up to 8 the row gets zw
+ * zeros (KEPT_ZEROS for a kept P, S for all the rest).
  */
 SDPA_KERNELS(double, exp, log)
 
@@ -557,7 +558,7 @@ static inline void expf8(v8f *px)
 
 NB_FMA_CLONES
 static void fwd_rows_f32x8(float *s, float *lse, int64_t L, int64_t S,
-                           bool causal)
+                           bool causal, int64_t zw)
 {
 	const v8i iota = {0, 1, 2, 3, 4, 5, 6, 7};
 	const v8f ninf = (v8f){0} - INFINITY;
@@ -575,7 +576,7 @@ static void fwd_rows_f32x8(float *s, float *lse, int64_t L, int64_t S,
 		float mx = m[0];
 		for (int64_t j = 0; mx == -INFINITY && j < n; j++)
 			mx = r[j] != r[j] ? r[j] : mx; /* NaN: a NaN row */
-		for (int64_t j = n8; j < S; j++)
+		for (int64_t j = n8; j < S && j < n8 + zw; j++)
 			r[j] = 0;
 		if (mx == -INFINITY) { /* fully masked */
 			for (int64_t j = 0; j < n8; j++)
@@ -761,6 +762,13 @@ static float *bt_scratch(nb_op_ctx *c, const sdpa_dims *d, int64_t w)
  */
 #define KEEP_P_MAX ((size_t)16 << 20)
 
+/* Zeros a kept causal row of n keys gets past n rounded up to 8: what
+ * nb__small_sgemm_tri's tiles of 6 rows read beyond their rows' keys
+ * (small_gemm.h); the rest of the row is never written nor read, so a
+ * causal block moves little more than its lower triangle through
+ * memory. */
+#define KEPT_ZEROS 8
+
 static bool keeps_p(const nb_op_ctx *c, const sdpa_dims *d, bool dropout)
 {
 	if (!d->small || dropout || !c->g->grad_enabled ||
@@ -812,7 +820,8 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 		scores(c, &d, bh, sb, kt);
 		void *lr = lse + bh * (size_t)d.L * es;
 		if (dt == NB_F32 && !bm.mask && !bm.bias && d.S % 8 == 0)
-			fwd_rows_f32x8(sb, lr, d.L, d.S, bm.causal);
+			fwd_rows_f32x8(sb, lr, d.L, d.S, bm.causal,
+			               kp ? KEPT_ZEROS : d.S);
 		else if (dt == NB_F32)
 			fwd_rows_float(sb, lr, d.L, d.S, &bm);
 		else
