@@ -301,8 +301,18 @@ typedef struct sdpa_saved {
  *   dscores:  dp (= dO v^T) -> dS = P (dP - rowsum(dP P)) in place, with
  *             the keep mask applied to dp first when m is not NULL;
  *             causal rows read only the columns they see (dp holds
- *             nothing beyond them) and get zeros beyond.
+ *             nothing beyond them) and get zeros beyond: all the rest
+ *             of the row, or KEPT_ZEROS when zw is that (the small
+ *             path's tiles read no further).
  */
+/* Zeros a causal row of n keys of P (past n rounded up to 8) or dS
+ * (past n) needs on the small path: what
+ * nb__small_sgemm_tri's tiles of 6 rows read beyond their rows' keys
+ * (small_gemm.h); the rest of the row is never written nor read, so a
+ * causal block moves little more than its lower triangle through
+ * memory. */
+#define KEPT_ZEROS 8
+
 #define SUM_LANES 8 /* a vector of 8 floats (AVX2), two of 4 (SSE) */
 #define SDPA_KERNELS(T, EXP, LOG)                                            \
 	static void mask_row_##T(T *r, int64_t i, int64_t S,                 \
@@ -430,7 +440,7 @@ typedef struct sdpa_saved {
 	NB_VEC_CLONES                                                        \
 	static void dscores_##T(const T *restrict p, T *restrict dp,         \
 	                        const unsigned char *restrict m, int64_t L,  \
-	                        int64_t S, T keep, bool causal)              \
+	                        int64_t S, T keep, bool causal, int64_t zw)  \
 	{                                                                    \
 		for (int64_t i = 0; i < L; i++) {                            \
 			const T *pr = p + i * S;                             \
@@ -444,8 +454,13 @@ typedef struct sdpa_saved {
 			dot = rdot_##T(dr, pr, n);                           \
 			for (int64_t j = 0; j < n; j++)                      \
 				dr[j] = pr[j] * (dr[j] - dot);               \
-			for (int64_t j = n; j < S; j++)                      \
-				dr[j] = 0;                                   \
+			if (zw > KEPT_ZEROS)                                 \
+				for (int64_t j = n; j < S; j++)              \
+					dr[j] = 0;                           \
+			else /* a fixed count: no call to memset a row */   \
+				for (int64_t j = n; j < n + KEPT_ZEROS; j++) \
+					if (j < S)                           \
+						dr[j] = 0;                   \
 		}                                                            \
 	}
 /*
@@ -576,8 +591,8 @@ static void fwd_rows_f32x8(float *s, float *lse, int64_t L, int64_t S,
 		float mx = m[0];
 		for (int64_t j = 0; mx == -INFINITY && j < n; j++)
 			mx = r[j] != r[j] ? r[j] : mx; /* NaN: a NaN row */
-		for (int64_t j = n8; j < S && j < n8 + zw; j++)
-			r[j] = 0;
+		for (int64_t j = n8; j < S && j < n8 + zw; j += 8)
+			*(v8f *)(r + j) = (v8f){0};
 		if (mx == -INFINITY) { /* fully masked */
 			for (int64_t j = 0; j < n8; j++)
 				r[j] = 0;
@@ -761,13 +776,6 @@ static float *bt_scratch(nb_op_ctx *c, const sdpa_dims *d, int64_t w)
  * whose mask is applied to the block in place.
  */
 #define KEEP_P_MAX ((size_t)16 << 20)
-
-/* Zeros a kept causal row of n keys gets past n rounded up to 8: what
- * nb__small_sgemm_tri's tiles of 6 rows read beyond their rows' keys
- * (small_gemm.h); the rest of the row is never written nor read, so a
- * causal block moves little more than its lower triangle through
- * memory. */
-#define KEPT_ZEROS 8
 
 static bool keeps_p(const nb_op_ctx *c, const sdpa_dims *d, bool dropout)
 {
@@ -982,9 +990,10 @@ static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) in its place */
 	bwd_dp(d, dt, &ptr, dp);
 	if (dt == NB_F32)
-		dscores_float(p, dp, keep, d->L, d->S, (float)ks, d->causal);
+		dscores_float(p, dp, keep, d->L, d->S, (float)ks, d->causal,
+		              d->small ? KEPT_ZEROS : d->S);
 	else
-		dscores_double(p, dp, keep, d->L, d->S, ks, d->causal);
+		dscores_double(p, dp, keep, d->L, d->S, ks, d->causal, d->S);
 	bwd_dqk(d, dt, &ptr, dp);
 }
 
