@@ -983,18 +983,24 @@ static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 			apply_keep_double(pd, p, keep, blk, ks);
 		pv = pd;
 	}
+	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) in its place;
+	 * first, as dscores reads P row by row, in the order the hardware
+	 * prefetches it from far memory when it is kept, and leaves it in
+	 * L1 for dv's product, which reads it by columns */
+	bool dqk = ptr.dq || ptr.dk;
+	if (dqk) {
+		bwd_dp(d, dt, &ptr, dp);
+		if (dt == NB_F32)
+			dscores_float(p, dp, keep, d->L, d->S, (float)ks,
+			              d->causal, d->small ? KEPT_ZEROS : d->S);
+		else
+			dscores_double(p, dp, keep, d->L, d->S, ks, d->causal,
+			               d->S);
+	}
 	if (ptr.dv)
 		bwd_dv(d, dt, &ptr, pv);
-	if (!ptr.dq && !ptr.dk)
-		return;
-	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) in its place */
-	bwd_dp(d, dt, &ptr, dp);
-	if (dt == NB_F32)
-		dscores_float(p, dp, keep, d->L, d->S, (float)ks, d->causal,
-		              d->small ? KEPT_ZEROS : d->S);
-	else
-		dscores_double(p, dp, keep, d->L, d->S, ks, d->causal, d->S);
-	bwd_dqk(d, dt, &ptr, dp);
+	if (dqk)
+		bwd_dqk(d, dt, &ptr, dp);
 }
 
 static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
