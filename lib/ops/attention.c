@@ -770,10 +770,12 @@ static float *bt_scratch(nb_op_ctx *c, const sdpa_dims *d, int64_t w)
  * Small blocks of all a call's batch-heads together up to KEEP_P_MAX
  * bytes are kept from forward to backward when a gradient will be
  * wanted: backward then reads P instead of recomputing it (its q k^T
- * product, k's transpose and the exps, 40% of its time at gpt_tiny's
- * [64, 64] blocks), for L S floats a batch-head of memory that the
- * recomputation saves only where blocks are large.  Not with dropout,
- * whose mask is applied to the block in place.
+ * product, k's transpose and the exps: a quarter of backward's time at
+ * gpt_tiny's [64, 64] blocks with warm caches, less in a training step,
+ * where the kept blocks come back from far memory; doc/sequence.md),
+ * for L S floats a batch-head of memory that the recomputation saves
+ * only where blocks are large.  Not with dropout, whose mask is applied
+ * to the block in place.
  */
 #define KEEP_P_MAX ((size_t)16 << 20)
 
