@@ -649,6 +649,15 @@ Test(attention, float32_path_matches_float64)
 		{true, true, false, true, 2, 50, 50, 4, 4, 2, 0},
 		/* gpt_tiny's head: L = S = 64, E = 32 */
 		{true, true, false, false, 1, 64, 64, 32, 32, 1, 0},
+		/* no mask nor bias, S a multiple of 8: the 8-wide row
+		 * kernel (rows of every length mod 8) and P kept for
+		 * backward; causal with L > S and L < S, full rows */
+		{false, true, false, false, 2, 30, 16, 8, 8, 1, 0},
+		{false, true, false, false, 1, 10, 40, 4, 4, 1, 0},
+		{false, false, false, false, 2, 20, 24, 4, 3, 2, 0},
+		{true, false, false, false, 2, 16, 16, 8, 8, 2, 0},
+		/* the same kernel with dropout, P not kept */
+		{false, true, false, false, 1, 21, 24, 4, 4, 1, 0.3},
 	};
 	static double a[40000], b[40000];
 	for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {

@@ -12,6 +12,8 @@
  * draws; backward recomputes P = exp(S - lse) from q and k and replays
  * the same dropout mask (FlashAttention's recomputation, Dao et al.
  * 2022, section 3.1), so no [L, S] block outlives its batch-head.
+ * Small float blocks are the exception (keeps_p): there the weights P
+ * themselves are kept for backward, cheaper than recomputing them.
  *
  * Backward (Dao et al. 2022, appendix B.2; the softmax Jacobian
  * dS_ij = P_ij (dP_ij - sum_l P_il dP_il)):
@@ -281,12 +283,13 @@ typedef struct blk_masks {
 } blk_masks;
 
 /* What forward saves: the generator's state before the dropout draws,
- * then the row log-sum-exps (nbh * L elements) at lse_off bytes. */
+ * then the row log-sum-exps (nbh * L elements) at lse_off bytes, and
+ * with p_off > 0 the weights P themselves (nbh blocks [L, S]) there. */
 typedef struct sdpa_saved {
 	nb_rng rng;
 	bool dropout;
 	double keep_scale; /* 1 / (1 - p), 0 for p = 1 */
-	size_t lse_off;
+	size_t lse_off, p_off;
 } sdpa_saved;
 
 /*
@@ -295,11 +298,21 @@ typedef struct sdpa_saved {
  *             row's log-sum-exp (-inf for a fully masked row: P = 0);
  *   recompute: P = exp(masked s - lse) in place;
  *   apply_keep: x *= keep m;
- *   dscores:  dp (= dO v^T) -> dS = P (dP - rowsum(dP P)) into p, with
+ *   dscores:  dp (= dO v^T) -> dS = P (dP - rowsum(dP P)) in place, with
  *             the keep mask applied to dp first when m is not NULL;
  *             causal rows read only the columns they see (dp holds
- *             nothing beyond them).
+ *             nothing beyond them) and get zeros beyond: all the rest
+ *             of the row, or KEPT_ZEROS when zw is that (the small
+ *             path's tiles read no further).
  */
+/* Zeros a causal row of n keys of P (past n rounded up to 8) or dS
+ * (past n) needs on the small path: what
+ * nb__small_sgemm_tri's tiles of 6 rows read beyond their rows' keys
+ * (small_gemm.h); the rest of the row is never written nor read, so a
+ * causal block moves little more than its lower triangle through
+ * memory. */
+#define KEPT_ZEROS 8
+
 #define SUM_LANES 8 /* a vector of 8 floats (AVX2), two of 4 (SSE) */
 #define SDPA_KERNELS(T, EXP, LOG)                                            \
 	static void mask_row_##T(T *r, int64_t i, int64_t S,                 \
@@ -425,12 +438,13 @@ typedef struct sdpa_saved {
 			x[i] = m[i] ? p[i] * keep : 0;                       \
 	}                                                                    \
 	NB_VEC_CLONES                                                        \
-	static void dscores_##T(T *restrict p, T *restrict dp,               \
+	static void dscores_##T(const T *restrict p, T *restrict dp,         \
 	                        const unsigned char *restrict m, int64_t L,  \
-	                        int64_t S, T keep, bool causal)              \
+	                        int64_t S, T keep, bool causal, int64_t zw)  \
 	{                                                                    \
 		for (int64_t i = 0; i < L; i++) {                            \
-			T *pr = p + i * S, *dr = dp + i * S, dot = 0;        \
+			const T *pr = p + i * S;                             \
+			T *dr = dp + i * S, dot = 0;                         \
 			int64_t n = causal && i + 1 < S ? i + 1 : S;         \
 			if (m) {                                             \
 				const unsigned char *mr = m + i * S;         \
@@ -439,11 +453,168 @@ typedef struct sdpa_saved {
 			}                                                    \
 			dot = rdot_##T(dr, pr, n);                           \
 			for (int64_t j = 0; j < n; j++)                      \
-				pr[j] = pr[j] * (dr[j] - dot);               \
+				dr[j] = pr[j] * (dr[j] - dot);               \
+			if (zw > KEPT_ZEROS)                                 \
+				for (int64_t j = n; j < S; j++)              \
+					dr[j] = 0;                           \
+			else /* a fixed count: no call to memset a row */   \
+				for (int64_t j = n; j < n + KEPT_ZEROS; j++) \
+					if (j < S)                           \
+						dr[j] = 0;                   \
 		}                                                            \
 	}
-SDPA_KERNELS(float, expf, logf)
+/*
+ * exp(x) for the float kernels, whose arguments are x = s - max <= 0
+ * (or a rounding above 0 in recompute; -inf for excluded keys, NaN for
+ * a NaN row): inline and branch-free, so the row loops vectorize without
+ * a libmvec call per 8 elements, which with its scalar and 4-wide calls
+ * for the rows' remainders was half of the forward's row pass.  Cephes'
+ * expf: x = k ln2 + r, |r| <= ln2 / 2, e^r from a degree-5 polynomial
+ * (1 ulp), times 2^k built in the exponent bits.  Below -87.3 (where
+ * expf turns subnormal) it gives 0, a difference of at most 1.2e-38;
+ * NaN stays NaN (the clamp and the comparison both let it through).
+ */
+static inline float sdpa_expf(float x)
+{
+	const float lo = -87.3f;
+	float xc = x < lo ? lo : x; /* NaN: x */
+	/* k = round(x / ln2) in the low bits of kf */
+	const float shift = 0x1.8p23f;
+	float kf = xc * 1.44269504088896341f + shift;
+	uint32_t kb;
+	memcpy(&kb, &kf, sizeof kb);
+	kf -= shift;
+	float r = xc - kf * 0.693359375f;
+	r = r - kf * -2.12194440e-4f;
+	float p = 1.9875691500e-4f;
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1;
+	uint32_t sb = (kb + 127u) << 23;
+	float sc;
+	memcpy(&sc, &sb, sizeof sc);
+	return x < lo ? 0 : p * sc;
+}
+SDPA_KERNELS(float, sdpa_expf, logf)
+
+/*
+ * fwd_rows_float for blocks with no mask and no bias and S a multiple
+ * of 8 (gpt_tiny's [64, 64]), 8 columns at a time: a causal row of n
+ * keys is read up to n rounded up to 8, its lanes from n on taken as
+ * -inf (exp 0), so no row has a scalar remainder, and the max, exp,
+ * sum and scale are one vector loop each.  The row loop of the generic
+ * kernel, with its remainders and its calls, cost as much as its exps.
+ * A row without a finite score is NaN (a NaN in it) or fully masked,
+ * as in fwd_rows_float.  Beyond n rounded up to 8 the row gets zw
+ * zeros (KEPT_ZEROS for a kept P, S for all the rest).
+ */
 SDPA_KERNELS(double, exp, log)
+
+typedef nb__f8u v8f;
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+/* a where m (all ones), else b; a macro, as vector arguments and
+ * results of a function change the ABI between the clones (-Wpsabi) */
+#define SEL8(m, a, b) ((v8f)(((m) & (v8i)(a)) | (~(m) & (v8i)(b))))
+
+/* *px = sdpa_expf of each of its 8 */
+static inline void expf8(v8f *px)
+{
+	const float lo = -87.3f, shift = 0x1.8p23f;
+	v8f x = *px;
+	v8i under = x < lo;
+	v8f xc = SEL8(under, (v8f){0} + lo, x);
+	v8f kf = xc * 1.44269504088896341f + shift;
+	v8i kb = (v8i)kf;
+	kf -= shift;
+	v8f r = xc - kf * 0.693359375f;
+	r = r - kf * -2.12194440e-4f;
+	v8f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1;
+	v8f sc = (v8f)((kb + 127) << 23);
+	*px = SEL8(under, (v8f){0}, p * sc);
+}
+
+/* Lanes of a vector rotated (SHUF8(x, 4, 5, 6, 7, 0, 1, 2, 3)), for
+ * the rows' reductions in three steps where eight scalar lanes were a
+ * chain of seven.  __builtin_shufflevector is clang's, and GCC's from
+ * version 12; older GCC has __builtin_shuffle with a mask vector. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SHUF8(x, ...) __builtin_shufflevector(x, x, __VA_ARGS__)
+#else
+#define SHUF8(x, ...) __builtin_shuffle(x, (v8i){__VA_ARGS__})
+#endif
+
+/* The largest lane of m (no NaN in it), in every lane */
+#define HMAX8(m)                                                             \
+	do {                                                                 \
+		v8f t_ = SHUF8(m, 4, 5, 6, 7, 0, 1, 2, 3);                   \
+		m = SEL8(t_ > m, t_, m);                                     \
+		t_ = SHUF8(m, 2, 3, 0, 1, 6, 7, 4, 5);                       \
+		m = SEL8(t_ > m, t_, m);                                     \
+		t_ = SHUF8(m, 1, 0, 3, 2, 5, 4, 7, 6);                       \
+		m = SEL8(t_ > m, t_, m);                                     \
+	} while (0)
+
+/* The sum of the lanes of s, in every lane */
+#define HSUM8(s)                                                             \
+	do {                                                                 \
+		s += SHUF8(s, 4, 5, 6, 7, 0, 1, 2, 3);                       \
+		s += SHUF8(s, 2, 3, 0, 1, 6, 7, 4, 5);                       \
+		s += SHUF8(s, 1, 0, 3, 2, 5, 4, 7, 6);                       \
+	} while (0)
+
+NB_FMA_CLONES
+static void fwd_rows_f32x8(float *s, float *lse, int64_t L, int64_t S,
+                           bool causal, int64_t zw)
+{
+	const v8i iota = {0, 1, 2, 3, 4, 5, 6, 7};
+	const v8f ninf = (v8f){0} - INFINITY;
+	for (int64_t i = 0; i < L; i++) {
+		float *r = s + i * S;
+		int64_t n = causal && i + 1 < S ? i + 1 : S;
+		int64_t n8 = (n + 7) / 8 * 8;
+		v8f m = ninf;
+		for (int64_t j = 0; j < n8; j += 8) {
+			v8f x = *(const v8f *)(r + j);
+			x = SEL8(iota + (int32_t)j < (int32_t)n, x, ninf);
+			m = SEL8(x > m, x, m); /* NaN skipped, as rmax */
+		}
+		HMAX8(m);
+		float mx = m[0];
+		for (int64_t j = 0; mx == -INFINITY && j < n; j++)
+			mx = r[j] != r[j] ? r[j] : mx; /* NaN: a NaN row */
+		for (int64_t j = n8; j < S && j < n8 + zw; j += 8)
+			*(v8f *)(r + j) = (v8f){0};
+		if (mx == -INFINITY) { /* fully masked */
+			for (int64_t j = 0; j < n8; j++)
+				r[j] = 0;
+			lse[i] = -INFINITY;
+			continue;
+		}
+		v8f sum = {0};
+		for (int64_t j = 0; j < n8; j += 8) {
+			v8f x = *(const v8f *)(r + j) - mx;
+			x = SEL8(iota + (int32_t)j < (int32_t)n, x, ninf);
+			expf8(&x);
+			*(v8f *)(r + j) = x;
+			sum += x;
+		}
+		HSUM8(sum);
+		float t = sum[0];
+		v8f inv = 1 / sum;
+		for (int64_t j = 0; j < n8; j += 8)
+			*(v8f *)(r + j) *= inv;
+		lse[i] = mx + logf(t);
+	}
+}
 
 /* The masks of batch-head bh (element offsets from the broadcast
  * strides; the scores' last two axes are L then S). */
@@ -595,6 +766,30 @@ static float *bt_scratch(nb_op_ctx *c, const sdpa_dims *d, int64_t w)
 	return t ? t->data : NULL;
 }
 
+/*
+ * Small blocks of all a call's batch-heads together up to KEEP_P_MAX
+ * bytes are kept from forward to backward when a gradient will be
+ * wanted: backward then reads P instead of recomputing it (its q k^T
+ * product, k's transpose and the exps: a quarter of backward's time at
+ * gpt_tiny's [64, 64] blocks with warm caches, less in a training step,
+ * where the kept blocks come back from far memory; doc/sequence.md),
+ * for L S floats a batch-head of memory that the recomputation saves
+ * only where blocks are large.  Not with dropout, whose mask is applied
+ * to the block in place.
+ */
+#define KEEP_P_MAX ((size_t)16 << 20)
+
+static bool keeps_p(const nb_op_ctx *c, const sdpa_dims *d, bool dropout)
+{
+	if (!d->small || dropout || !c->g->grad_enabled ||
+	    d->nbh * (size_t)(d->L * d->S) * sizeof(float) > KEEP_P_MAX)
+		return false;
+	for (int i = 0; i < c->n_in && i < d->im; i++)
+		if (nb__input_needs_grad(c->op, i, c->in[i]))
+			return true;
+	return false;
+}
+
 static nb_status sdpa_forward(nb_op_ctx *c)
 {
 	const sdpa_attrs *a = c->attrs;
@@ -604,14 +799,20 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 	dims_of(c, &d);
 	size_t blk = (size_t)(d.L * d.S);
 	size_t off = (sizeof(sdpa_saved) + 63) / 64 * 64;
-	sdpa_saved *sv = nb_op_save(c, off + d.nbh * (size_t)d.L * es);
+	size_t poff = (off + d.nbh * (size_t)d.L * es + 63) / 64 * 64;
+	bool dropout = nb_op_training(c) && a->dropout_p > 0;
+	bool kp = keeps_p(c, &d, dropout);
+	/* raw: lse and P are written in full below */
+	sdpa_saved *sv = nb__op_save_raw(c, poff + (kp ? d.nbh * blk * es : 0));
 	nb_tensor *s = nb_op_scratch(c, dt, 2, (int64_t[]){d.L, d.S});
 	float *kt = bt_scratch(c, &d, d.E);
 	if (!sv || !s || !kt)
 		return NB_ENOMEM;
 	unsigned char *keep = NULL;
+	memset(sv, 0, sizeof *sv);
 	sv->lse_off = off;
-	sv->dropout = nb_op_training(c) && a->dropout_p > 0;
+	sv->p_off = kp ? poff : 0;
+	sv->dropout = dropout;
 	sv->keep_scale = a->dropout_p < 1 ? 1 / (1 - a->dropout_p) : 0;
 	if (sv->dropout) {
 		sv->rng = *nb_op_rng(c);
@@ -625,20 +826,24 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 	for (size_t bh = 0; bh < d.nbh; bh++) {
 		blk_masks bm;
 		masks_of(c, &d, bh, &bm);
-		scores(c, &d, bh, s->data, kt);
+		void *sb = kp ? (char *)sv + poff + bh * blk * es : s->data;
+		scores(c, &d, bh, sb, kt);
 		void *lr = lse + bh * (size_t)d.L * es;
-		if (dt == NB_F32)
-			fwd_rows_float(s->data, lr, d.L, d.S, &bm);
+		if (dt == NB_F32 && !bm.mask && !bm.bias && d.S % 8 == 0)
+			fwd_rows_f32x8(sb, lr, d.L, d.S, bm.causal,
+			               kp ? KEPT_ZEROS : d.S);
+		else if (dt == NB_F32)
+			fwd_rows_float(sb, lr, d.L, d.S, &bm);
 		else
-			fwd_rows_double(s->data, lr, d.L, d.S, &bm);
+			fwd_rows_double(sb, lr, d.L, d.S, &bm);
 		if (sv->dropout) {
 			nb__rng_keep_mask(nb_op_rng(c), keep, blk,
 			                  1 - a->dropout_p);
 			if (dt == NB_F32)
-				apply_keep_float(s->data, s->data, keep, blk,
+				apply_keep_float(sb, sb, keep, blk,
 				                 (float)sv->keep_scale);
 			else
-				apply_keep_double(s->data, s->data, keep, blk,
+				apply_keep_double(sb, sb, keep, blk,
 				                  sv->keep_scale);
 		}
 		int64_t ldo = d.H * d.Ev;
@@ -647,7 +852,7 @@ static nb_status sdpa_forward(nb_op_ctx *c)
 		for (int64_t b = 0; b < n_blocks(&d); b++) {
 			rblk r = block_at(&d, b);
 			mm(&d, dt, NB__TRI_KHI, false, false, r.n, d.Ev, r.c, 1.0,
-			   (char *)s->data + (size_t)(r.i0 * d.S) * es, d.S, vb,
+			   (char *)sb + (size_t)(r.i0 * d.S) * es, d.S, vb,
 			   d.ld[2], NULL, 0.0, ob + (size_t)(r.i0 * ldo) * es,
 			   ldo);
 		}
@@ -747,26 +952,31 @@ static void bwd_dqk(const sdpa_dims *d, nb_dtype dt, const bh_ptrs *p,
 }
 
 /* One batch-head of backward; p and dp are [L, S] scratch, pd (dropout
- * only) a third, keep the replayed mask or NULL, tr the transposes'
- * scratch (bt_scratch) for k and v. */
+ * only) a third, kept forward's P (sdpa_saved) or NULL, keep the
+ * replayed mask or NULL, tr the transposes' scratch (bt_scratch) for k
+ * and v. */
 static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
-                             const void *lse, void *p, void *dp, void *pd,
-                             const unsigned char *keep, double ks,
-                             float *const *tr, const nb_tensor *gout,
-                             nb_tensor *const *gin)
+                             const void *lse, void *p, const void *kept,
+                             void *dp, void *pd, const unsigned char *keep,
+                             double ks, float *const *tr,
+                             const nb_tensor *gout, nb_tensor *const *gin)
 {
 	nb_dtype dt = c->in[0]->dtype;
 	size_t blk = (size_t)(d->L * d->S);
 	bh_ptrs ptr = ptrs_of(c, d, bh, gout, gin);
 	ptr.kt = tr[0];
 	ptr.vt = tr[1];
-	blk_masks bm;
-	masks_of(c, d, bh, &bm);
-	scores(c, d, bh, p, ptr.kt);
-	if (dt == NB_F32)
-		recompute_float(p, lse, d->L, d->S, &bm);
-	else
-		recompute_double(p, lse, d->L, d->S, &bm);
+	if (kept) {
+		p = (void *)kept; /* read only */
+	} else {
+		blk_masks bm;
+		masks_of(c, d, bh, &bm);
+		scores(c, d, bh, p, ptr.kt);
+		if (dt == NB_F32)
+			recompute_float(p, lse, d->L, d->S, &bm);
+		else
+			recompute_double(p, lse, d->L, d->S, &bm);
+	}
 	const void *pv = p; /* the weights that multiplied v */
 	if (keep) {
 		if (dt == NB_F32)
@@ -775,17 +985,24 @@ static void sdpa_backward_bh(nb_op_ctx *c, const sdpa_dims *d, size_t bh,
 			apply_keep_double(pd, p, keep, blk, ks);
 		pv = pd;
 	}
+	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) in its place;
+	 * first, as dscores reads P row by row, in the order the hardware
+	 * prefetches it from far memory when it is kept, and leaves it in
+	 * L1 for dv's product, which reads it by columns */
+	bool dqk = ptr.dq || ptr.dk;
+	if (dqk) {
+		bwd_dp(d, dt, &ptr, dp);
+		if (dt == NB_F32)
+			dscores_float(p, dp, keep, d->L, d->S, (float)ks,
+			              d->causal, d->small ? KEPT_ZEROS : d->S);
+		else
+			dscores_double(p, dp, keep, d->L, d->S, ks, d->causal,
+			               d->S);
+	}
 	if (ptr.dv)
 		bwd_dv(d, dt, &ptr, pv);
-	if (!ptr.dq && !ptr.dk)
-		return;
-	/* dP = dO v^T, then dS = P (dP - rowsum(dP P)) into p */
-	bwd_dp(d, dt, &ptr, dp);
-	if (dt == NB_F32)
-		dscores_float(p, dp, keep, d->L, d->S, (float)ks, d->causal);
-	else
-		dscores_double(p, dp, keep, d->L, d->S, ks, d->causal);
-	bwd_dqk(d, dt, &ptr, p);
+	if (dqk)
+		bwd_dqk(d, dt, &ptr, dp);
 }
 
 static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
@@ -798,12 +1015,14 @@ static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
 	dims_of(c, &d);
 	size_t blk = (size_t)(d.L * d.S);
 	int64_t shp[2] = {d.L, d.S};
-	nb_tensor *p = nb_op_scratch(c, dt, 2, shp);
+	const char *kept = sv->p_off ? (const char *)sv + sv->p_off : NULL;
+	nb_tensor *p = kept ? NULL : nb_op_scratch(c, dt, 2, shp);
 	nb_tensor *dp = nb_op_scratch(c, dt, 2, shp);
 	nb_tensor *pd = sv->dropout ? nb_op_scratch(c, dt, 2, shp) : NULL;
 	nb_tensor *kt = sv->dropout ? nb_op_scratch(c, NB_BOOL, 2, shp) : NULL;
 	float *tr[2] = {bt_scratch(c, &d, d.E), bt_scratch(c, &d, d.Ev)};
-	if (!p || !dp || (sv->dropout && (!pd || !kt)) || !tr[0] || !tr[1])
+	if ((!kept && !p) || !dp || (sv->dropout && (!pd || !kt)) || !tr[0] ||
+	    !tr[1])
 		return NB_ENOMEM;
 	unsigned char *keep = kt ? kt->data : NULL;
 	nb_rng rng = sv->rng; /* replays forward's draws */
@@ -812,9 +1031,11 @@ static nb_status sdpa_backward(nb_op_ctx *c, const nb_tensor *gout,
 		if (keep)
 			nb__rng_keep_mask(&rng, keep, blk,
 			                  1 - ((const sdpa_attrs *)c->attrs)->dropout_p);
-		sdpa_backward_bh(c, &d, bh, lse + bh * (size_t)d.L * es, p->data,
-		                 dp->data, pd ? pd->data : NULL, keep,
-		                 sv->keep_scale, tr, gout, gin);
+		sdpa_backward_bh(c, &d, bh, lse + bh * (size_t)d.L * es,
+		                 p ? p->data : NULL,
+		                 kept ? kept + bh * blk * es : NULL, dp->data,
+		                 pd ? pd->data : NULL, keep, sv->keep_scale, tr,
+		                 gout, gin);
 	}
 	return NB_OK;
 }
