@@ -14,6 +14,20 @@
 #include <stdio.h>
 #include "internal.h"
 
+/* A graph tensor shaped like t on data it does not own (a recycled
+ * buffer, or another gradient's); NULL if out of memory. */
+static nb_tensor *grad_on(nb_graph *g, const nb_tensor *t, void *data)
+{
+	nb_tensor *gt = nb__graph_meta_alloc(g, sizeof *gt);
+	if (!gt || nb__tensor_init(gt, t->dtype, t->ndim, t->shape))
+		return NULL;
+	gt->data = data;
+	gt->graph = g;
+	gt->gen = g->gen;
+	gt->flags = NB_T_GRAPH;
+	return gt;
+}
+
 /* A graph tensor shaped like t, zeroed unless zero is false, on a
  * recycled buffer of the same size when there is one. */
 static nb_tensor *graph_grad(nb_graph *g, const nb_tensor *t, bool zero)
@@ -22,19 +36,13 @@ static nb_tensor *graph_grad(nb_graph *g, const nb_tensor *t, bool zero)
 	for (nb_gbuf **p = &g->gfree; *p; p = &(*p)->next) {
 		if ((*p)->bytes != bytes)
 			continue;
-		nb_tensor *gt = nb__graph_meta_alloc(g, sizeof *gt);
+		nb_gbuf *b = *p;
+		nb_tensor *gt = grad_on(g, t, b->data);
 		if (!gt)
 			return NULL;
-		nb_gbuf *b = *p;
 		*p = b->next;
-		if (nb__tensor_init(gt, t->dtype, t->ndim, t->shape))
-			return NULL;
 		if (zero)
 			memset(b->data, 0, bytes);
-		gt->data = b->data;
-		gt->graph = g;
-		gt->gen = g->gen;
-		gt->flags = NB_T_GRAPH;
 		return gt;
 	}
 	return zero ? nb__graph_new_tensor(g, t->dtype, t->ndim, t->shape)
@@ -183,21 +191,6 @@ static bool can_pass(const nb_graph *g, const nb_node *n, int j)
 	       !given_twice(n, j);
 }
 
-/* x's gradient: a tensor shaped like x on the data of gy. */
-static nb_tensor *pass_grad(nb_graph *g, nb_tensor *x, const nb_tensor *gy)
-{
-	nb_tensor *gt = nb__graph_meta_alloc(g, sizeof *gt);
-	if (!gt || nb__tensor_init(gt, x->dtype, x->ndim, x->shape)) {
-		nb__graph_fail(g, NB_ENOMEM, "backward: out of memory");
-		return NULL;
-	}
-	gt->data = gy->data;
-	gt->graph = g;
-	gt->gen = g->gen;
-	gt->flags = NB_T_GRAPH;
-	return gt;
-}
-
 static nb_status run_node(nb_graph *g, nb_node *n)
 {
 	const nb_op *op = n->op;
@@ -213,8 +206,9 @@ static nb_status run_node(nb_graph *g, nb_node *n)
 		if (!nb__input_needs_grad(op, j, x))
 			continue;
 		if (!passed && can_pass(g, n, j)) {
-			if (!(x->grad = pass_grad(g, x, n->out[0]->grad)))
-				return NB_ENOMEM;
+			if (!(x->grad = grad_on(g, x, n->out[0]->grad->data)))
+				return nb__graph_fail(g, NB_ENOMEM, "backward: out "
+				                      "of memory");
 			passed = true;
 			continue; /* gin[j] NULL: backward leaves it */
 		}
